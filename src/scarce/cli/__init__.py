@@ -1,0 +1,1 @@
+"""The `scarce` command: parse, call the API, print."""

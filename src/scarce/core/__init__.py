@@ -1,0 +1,1 @@
+"""Foundations shared by every layer: errors, config, seeding, hashing, atomic io, progress."""

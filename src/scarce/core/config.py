@@ -1,0 +1,124 @@
+"""Config dataclasses: frozen, defaults in the class, ranges checked in __post_init__,
+and a strict from_dict that rejects unknown keys and suggests close ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, ClassVar, Self
+
+from scarce.core.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of every method config. Subclasses declare fields and override `check`."""
+
+    help: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ConfigError naming the field, its allowed range and the value received."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> Self:
+        values = dict(values or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        out: dict[str, Any] = {}
+        for key, raw in values.items():
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=2)
+                hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise ConfigError(
+                    f"{cls.__name__} has no option {key!r}.{hint} "
+                    f"Options: {', '.join(sorted(names))}."
+                )
+            out[key] = _coerce(cls, names[key], raw)
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any, str]]:
+        """(name, type, default, help) for each knob, for `scarce methods`."""
+        hints = typing.get_type_hints(cls)
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append((f.name, _type_name(hints[f.name]), default, cls.help.get(f.name, "")))
+        return rows
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _coerce(cls: type, field: dataclasses.Field, raw: Any) -> Any:
+    """Turn CLI strings ('0.1', 'none', 'a,b') into the field's type; pass other values through."""
+    tp = typing.get_type_hints(cls)[field.name]
+    if not isinstance(raw, str):
+        if isinstance(raw, list):
+            return tuple(raw)
+        return raw
+    options = typing.get_args(tp) if _is_union(tp) else (tp,)
+    if raw.lower() in ("none", "null") and type(None) in options:
+        return None
+    for opt in options:
+        if opt is type(None):
+            continue
+        try:
+            return _parse_one(opt, raw)
+        except ValueError:
+            continue
+    raise ConfigError(
+        f"{cls.__name__}.{field.name} expects {_type_name(tp)}, got {raw!r}."
+    )
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _parse_one(tp: Any, raw: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        if raw in typing.get_args(tp):
+            return raw
+        raise ValueError(raw)
+    if origin is tuple:
+        (inner, *_) = typing.get_args(tp)
+        return tuple(_parse_one(inner, p.strip()) for p in raw.split(",") if p.strip())
+    if tp is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if tp in (int, float, str):
+        return tp(raw)
+    raise ValueError(raw)
+
+
+def check_range(
+    owner: str, name: str, value: float, lo: float | None = None, hi: float | None = None
+) -> None:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise ConfigError(f"{owner}.{name} must be in {rng}, got {value!r}.")
+
+
+def check_choice(owner: str, name: str, value: Any, choices: typing.Iterable[Any]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(
+            f"{owner}.{name} must be one of {', '.join(map(repr, choices))}, got {value!r}."
+        )

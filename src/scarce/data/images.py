@@ -1,0 +1,73 @@
+"""Reading images: one place that turns a path or an array into RGB pixels, and that checks
+an image file fully (a truncated file must fail here, not in the middle of training)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from scarce.core.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def check_image_bytes(data: bytes, where: str) -> None:
+    """Decode the whole image; raise DataError naming the file if it cannot be read."""
+    if not data:
+        raise DataError(f"{where}: the file is empty (0 bytes). Remove it or replace it.")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(
+            f"{where}: cannot read this image ({e}). It may be truncated or not an image; "
+            "remove it or replace it with a valid file."
+        ) from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """RGB with EXIF orientation applied; transparency composited onto white (clip-art)."""
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, im).convert("RGB")
+    if im.mode == "I;16" or im.mode == "I":
+        arr = np.asarray(im, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo or 1.0) * 255.0
+        im = Image.fromarray(arr.astype(np.uint8))
+    return im.convert("RGB")
+
+
+def read_rgb(item: Any) -> Image.Image:
+    """A path or a uint8 array (H, W) / (H, W, 3|4) as an RGB PIL image."""
+    if isinstance(item, str | Path):
+        with Image.open(item) as im:
+            return to_rgb(im)
+    arr = np.asarray(item)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return to_rgb(Image.fromarray(arr))
+
+
+def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
+    """Shorter side to `size`, then a centred square: keeps the aspect ratio and nearly all
+    of the picture (defects near the border matter for our users)."""
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))

@@ -1,0 +1,261 @@
+"""Reading the user's files into validated Inputs / LabeledSet. Every problem is found here,
+before any training, and named by file and row with the fix."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from scarce.core.errors import DataError
+from scarce.core.hashing import sha256_bytes
+from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_path
+from scarce.data.types import Inputs, LabeledSet, Modality
+
+log = logging.getLogger(__name__)
+
+TEXT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                   ".parquet": "parquet", ".pq": "parquet", ".txt": "lines"}
+
+
+def detect_modality(path: str | Path) -> Modality:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder. Check the path.")
+    if p.is_dir() or is_image_path(p):
+        return "image"
+    kind = TEXT_EXTENSIONS.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{p}: unknown data format {p.suffix!r}. Use an image folder, a CSV/TSV/JSONL/Parquet "
+            "table, or pass --modality."
+        )
+    if kind in ("csv", "tsv"):
+        header = _read_table(p, kind).columns
+        if "path" in header and "text" not in header:
+            return "image"
+    return "text"
+
+
+# ---------------------------------------------------------------- labeled data
+
+def load_labeled(
+    path: str | Path,
+    *,
+    modality: Modality | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> LabeledSet:
+    p = Path(path)
+    modality = modality or detect_modality(p)
+    if modality == "image":
+        if p.is_dir():
+            return _image_folder(p)
+        return _image_table(p, label_column)
+    df = _read_table(p, _text_kind(p))
+    texts = _column(df, p, text_column, "--text-column")
+    labels = _column(df, p, label_column, "--label-column")
+    texts = _clean_texts(texts, p, text_column)
+    labels = _clean_labels(labels, p, label_column)
+    return _labeled(Inputs.from_texts(texts, names=[str(i) for i in range(len(texts))]), labels, p)
+
+
+def _image_folder(root: Path) -> LabeledSet:
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        loose = [f for f in root.iterdir() if is_image_path(f)]
+        what = f"{len(loose)} images but no class sub-folders" if loose else "no class sub-folders"
+        raise DataError(
+            f"{root}: {what}. Put each class's images in a sub-folder named after the class "
+            f"({root}/<class>/1.jpg), or give a CSV with columns path,label."
+        )
+    paths: list[Path] = []
+    labels: list[str] = []
+    for d in subdirs:
+        files = sorted(f for f in d.rglob("*") if f.is_file() and not f.name.startswith("."))
+        images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
+        if len(files) > len(images):
+            log.warning("%s: ignored %d non-image files", d, len(files) - len(images))
+        if not images:
+            raise DataError(
+                f"class {d.name!r} ({d}) has no images. Add images to it or remove the folder."
+            )
+        paths += images
+        labels += [d.name] * len(images)
+    return _labeled(_image_inputs(paths), labels, root)
+
+
+def _image_table(csv: Path, label_column: str) -> LabeledSet:
+    df = _read_table(csv, _text_kind(csv))
+    rel = _column(df, csv, "path", "a 'path' column")
+    labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
+    paths = []
+    for i, r in enumerate(rel):
+        f = (csv.parent / r) if not Path(r).is_absolute() else Path(r)
+        if not r or not f.is_file():
+            raise DataError(
+                f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
+                "folder). Fix the path or remove the row."
+            )
+        paths.append(f)
+    return _labeled(_image_inputs(paths), labels, csv)
+
+
+def _image_inputs(paths: Sequence[Path]) -> Inputs:
+    from scarce.core.progress import progress
+
+    hashes = []
+    for f in progress(paths, desc="checking images", unit="img"):
+        data = f.read_bytes()
+        check_image_bytes(data, str(f))
+        hashes.append(sha256_bytes(data))
+    names = tuple(str(f) for f in paths)
+    return Inputs("image", names, tuple(hashes), names)
+
+
+def _labeled(inputs: Inputs, labels: Sequence[str], source: Path) -> LabeledSet:
+    if len(inputs) == 0:
+        raise DataError(f"{source}: no examples found. Add labeled examples.")
+    classes = tuple(sorted(set(labels)))
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.fromiter((index[lab] for lab in labels), dtype=np.int64, count=len(labels))
+    return LabeledSet(inputs, y, classes, str(source))
+
+
+# ---------------------------------------------------------------- inputs to predict
+
+def load_inputs(
+    paths: Sequence[str | Path], *, modality: Modality | None = None, text_column: str = "text"
+) -> Inputs:
+    """Image files/folders, or one text table, as Inputs for prediction."""
+    if not paths:
+        raise DataError("no inputs given. Pass image files, a folder, or a text file.")
+    modality = modality or detect_modality(paths[0])
+    if modality == "image":
+        files: list[Path] = []
+        for p in map(Path, paths):
+            if p.is_dir():
+                files += sorted(
+                    f for f in p.rglob("*") if f.is_file() and is_image_path(f)
+                    and not f.name.startswith(".")
+                )
+            elif p.is_file():
+                files.append(p)
+            else:
+                raise DataError(f"{p}: no such file or folder. Check the path.")
+        if not files:
+            raise DataError(f"no images found in {', '.join(map(str, paths))}.")
+        return _image_inputs(files)
+    if len(paths) != 1:
+        raise DataError("give one text file (CSV, TSV, JSONL or Parquet) to predict on.")
+    p = Path(paths[0])
+    df = _read_table(p, _text_kind(p))
+    texts = _clean_texts(_column(df, p, text_column, "--text-column"), p, text_column)
+    return Inputs.from_texts(texts)
+
+
+# ---------------------------------------------------------------- tables
+
+def _text_kind(p: Path) -> str:
+    if not p.is_file():
+        raise DataError(f"{p}: no such file. Check the path.")
+    kind = TEXT_EXTENSIONS.get(p.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{p}: unknown table format {p.suffix!r}; use .csv, .tsv, .jsonl or .parquet."
+        )
+    return kind
+
+
+def _decode_utf8(p: Path) -> str:
+    data = p.read_bytes()
+    if not data.strip():
+        raise DataError(f"{p}: the file is empty. Add a header row and examples.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(
+            f"{p}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}). "
+            f"Re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {p.name} > fixed{p.suffix}`."
+        ) from None
+
+
+def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
+    import pandas as pd
+
+    if kind == "parquet":
+        try:
+            df = pd.read_parquet(p)
+        except Exception as e:  # pyarrow raises several unrelated types
+            raise DataError(f"{p}: cannot read this Parquet file ({e}).") from None
+        if len(df) == 0:
+            raise DataError(f"{p}: the table has no rows. Add examples.")
+        return df
+    text = _decode_utf8(p)
+    if kind == "jsonl":
+        rows = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{p}, line {i}: invalid JSON ({e.msg}). Fix or remove the line.") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{p}, line {i}: expected a JSON object like {{\"text\": ..., \"label\": ...}}.")
+            rows.append(row)
+        return pd.DataFrame(rows)
+    if kind == "lines":
+        return pd.DataFrame({"text": [t for t in text.splitlines() if t.strip()]})
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype=str,
+            keep_default_na=False, na_filter=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{p}: cannot parse as {kind.upper()} ({e}).") from None
+    if len(df) == 0:
+        raise DataError(f"{p}: the table has a header but no rows. Add examples.")
+    return df
+
+
+def _column(df, p: Path, name: str, flag: str) -> list:
+    if name not in df.columns:
+        cols = [str(c) for c in df.columns]
+        close = difflib.get_close_matches(name, cols, n=1, cutoff=0.4)
+        hint = f" Did you mean {close[0]!r}? Pass {flag} {close[0]}." if close else f" Name it with {flag}."
+        raise DataError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
+    return df[name].tolist()
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def _clean_texts(values: list, p: Path, col: str) -> list[str]:
+    out = []
+    for i, v in enumerate(values):
+        if _missing(v):
+            raise DataError(f"{p}, row {i + 1}: empty {col!r}. Fill it in or remove the row.")
+        if not isinstance(v, str):
+            raise DataError(f"{p}, row {i + 1}: {col!r} is {type(v).__name__}, expected text.")
+        out.append(v)
+    return out
+
+
+def _clean_labels(values: list, p: Path, col: str) -> list[str]:
+    out = []
+    for i, v in enumerate(values):
+        if _missing(v):
+            raise DataError(f"{p}, row {i + 1}: no label in column {col!r}. Label it or remove the row.")
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        out.append(str(v).strip())
+    return out
+

@@ -1,0 +1,106 @@
+"""The validated data types that methods and encoders see. Labels are ints inside; the class
+names live beside them (and in the bundle), in a fixed order."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from scarce.core.hashing import combine, sha256_bytes, sha256_file, sha256_text
+
+Modality = Literal["image", "text"]
+MODALITIES: tuple[str, ...] = ("image", "text")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Inputs:
+    """Examples of one modality with a content hash each (the embedding-cache key).
+
+    Images are file paths or uint8 arrays (H, W) / (H, W, C); texts are strings.
+    """
+
+    modality: Modality
+    items: tuple[Any, ...]
+    hashes: tuple[str, ...]
+    names: tuple[str, ...]  # what a person calls each item: its path, or its row number
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> Inputs:
+        idx = [int(i) for i in idx]
+        return Inputs(
+            self.modality,
+            tuple(self.items[i] for i in idx),
+            tuple(self.hashes[i] for i in idx),
+            tuple(self.names[i] for i in idx),
+        )
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], names: Sequence[str] | None = None) -> Inputs:
+        texts = tuple(texts)
+        return cls(
+            "text",
+            texts,
+            tuple(sha256_text(t) for t in texts),
+            tuple(names) if names is not None else tuple(str(i) for i in range(len(texts))),
+        )
+
+    @classmethod
+    def from_images(cls, images: Sequence[Any]) -> Inputs:
+        """Paths are hashed by file content, arrays by shape, dtype and bytes."""
+        items, hashes, names = [], [], []
+        for i, im in enumerate(images):
+            if isinstance(im, str | Path):
+                items.append(str(im))
+                hashes.append(sha256_file(im))
+                names.append(str(im))
+            else:
+                arr = np.ascontiguousarray(np.asarray(im))
+                items.append(arr)
+                hashes.append(
+                    sha256_bytes(f"{arr.shape}{arr.dtype}".encode() + arr.tobytes())
+                )
+                names.append(str(i))
+        return cls("image", tuple(items), tuple(hashes), tuple(names))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LabeledSet:
+    inputs: Inputs
+    y: np.ndarray  # int64, values index into `classes`
+    classes: tuple[str, ...]
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def modality(self) -> Modality:
+        return self.inputs.modality
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> LabeledSet:
+        idx = np.asarray(idx, dtype=np.int64)
+        return LabeledSet(self.inputs.subset(idx), self.y[idx], self.classes, self.source)
+
+    def counts(self) -> dict[str, int]:
+        c = np.bincount(self.y, minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, c, strict=True)}
+
+    def data_hash(self) -> str:
+        """Order-independent hash of (content, label) pairs and the class list."""
+        pairs = sorted(f"{h}:{self.classes[int(c)]}" for h, c in zip(self.inputs.hashes, self.y, strict=True))
+        return combine(["classes", *self.classes, "pairs", *pairs])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class UnlabeledSet:
+    inputs: Inputs
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.inputs)

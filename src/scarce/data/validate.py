@@ -1,0 +1,56 @@
+"""Checks that need more than one file: enough classes to learn, a test set that fits the
+training set. Run once at the boundary, before training."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from scarce.core.errors import DataError
+from scarce.data.types import LabeledSet
+
+log = logging.getLogger(__name__)
+
+
+def check_trainable(ds: LabeledSet) -> None:
+    counts = ds.counts()
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(
+            f"{ds.source}: class{'es' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+            "have no examples. Add examples or drop the class."
+        )
+    if len(counts) < 2:
+        only = next(iter(counts), "?")
+        raise DataError(
+            f"{ds.source}: only one class ({only!r}, {len(ds)} examples). A classifier needs at "
+            "least two classes: add examples of another class."
+        )
+
+
+def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
+    """Re-index a test set's labels into the training classes; unknown labels are an error."""
+    unknown = sorted(set(test.classes) - set(classes))
+    if unknown:
+        raise DataError(
+            f"{test.source}: labels {', '.join(map(repr, unknown))} are not in the training data "
+            f"(which has {', '.join(map(repr, classes))}). Add training examples of them or "
+            "remove them from the test set."
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    remap = np.array([index[c] for c in test.classes], dtype=np.int64)
+    return LabeledSet(test.inputs, remap[test.y], classes, test.source)
+
+
+def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
+    """Identical examples in train and test inflate every score: say so, with examples."""
+    seen = dict(zip(train.inputs.hashes, train.inputs.names, strict=True))
+    dups = [(seen[h], n) for h, n in zip(test.inputs.hashes, test.inputs.names, strict=True) if h in seen]
+    if dups:
+        shown = "; ".join(f"{a} = {b}" for a, b in dups[:3])
+        log.warning(
+            "%d test examples also appear in the training data (%s%s); scores on them are "
+            "optimistic. Remove them from one side.", len(dups), shown, " ..." if len(dups) > 3 else "",
+        )
+    return len(dups)

@@ -1,0 +1,103 @@
+"""`scarce demo`: the whole path on real photos in a few minutes on 2 CPU cores.
+
+Solar-cell electroluminescence photos (elpv-dataset, CC-BY-NC-SA-4.0, installed by pip, not
+vendored): defective cells (defect probability 1) against intact ones (probability 0).
+The demo copies a few labeled photos per class into an image folder, estimates accuracy
+over repeated draws beside the from-scratch baseline, fits a bundle from the folder, loads
+it back and predicts on photos it has never seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scarce.api import fit, load
+from scarce.data.public import elpv_labels
+from scarce.data.sources import load_inputs, load_labeled
+from scarce.data.validate import align_to
+from scarce.evaluation.baselines import Baseline
+from scarce.evaluation.intervals import Interval, t_interval
+from scarce.methods import methods
+
+
+@dataclasses.dataclass
+class DemoResult:
+    workdir: Path
+    shots: int
+    repeats: int
+    n_test: int
+    scores: dict[str, Interval]
+    descriptions: dict[str, str]
+    bundle: Path
+    bundle_test_accuracy: float
+    predictions: list[tuple[str, str, float, str]]  # file, predicted, confidence, truth
+    seconds: float
+
+
+def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int,
+                  seed: int) -> None:
+    """train/ (shots per class), pool/ (for repeated draws), test/, new/ (unlabeled)."""
+    rows = elpv_labels()
+    groups = {"defect": [p for p, prob, _ in rows if prob == 1.0],
+              "ok": [p for p, prob, _ in rows if prob == 0.0]}
+    g = np.random.default_rng(seed)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    per_class = {"train": shots, "pool": pool, "test": n_test // 2, "new": n_new // 2}
+    for cls, files in groups.items():
+        order = [files[i] for i in g.permutation(len(files))]
+        start = 0
+        for part, n in per_class.items():
+            dest = workdir / part / ("" if part == "new" else cls)
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in order[start : start + n]:
+                name = f"{cls}-{f.name}" if part == "new" else f.name
+                shutil.copyfile(f, dest / name)
+            start += n
+
+
+def run(workdir: str | Path = "scarce-demo", *, shots: int = 32, repeats: int = 10,
+        pool: int = 100, n_test: int = 300, n_new: int = 6, seed: int = 0) -> DemoResult:
+    t0 = time.perf_counter()
+    workdir = Path(workdir)
+    build_folders(workdir, shots, pool, n_test, n_new, seed)
+    pool_set = load_labeled(workdir / "pool")
+    test = align_to(load_labeled(workdir / "test"), pool_set.classes)
+
+    # Repeated K-shot draws from the pool; every method sees the same draws.
+    spec = methods.get("linear-probe")
+    model = fit(workdir / "train", method="linear-probe", seed=seed)  # builds the encoder
+    encoder = model.encoder
+    g = np.random.default_rng(seed)
+    acc: dict[str, list[float]] = {"linear-probe": [], "baseline": []}
+    for r in range(repeats):
+        idx = np.concatenate([g.choice(np.flatnonzero(pool_set.y == c), shots, replace=False)
+                              for c in range(len(pool_set.classes))])
+        draw = pool_set.subset(idx)
+        lp = spec.method(spec.config(), encoder).fit(draw, seed=seed + r)
+        base = Baseline("image").fit(draw, seed=seed + r)
+        for name, m in (("linear-probe", lp), ("baseline", base)):
+            acc[name].append(float((m.predict_proba(test.inputs).argmax(1) == test.y).mean()))
+
+    # The deployable product: fit on train/, save, load, predict new photos.
+    out = workdir / "defects.scarce"
+    model = fit(workdir / "train", method="linear-probe", seed=seed, test=workdir / "test")
+    model.save(out)
+    loaded = load(out)
+    new = load_inputs([workdir / "new"])
+    proba = loaded.predict_proba(new)
+    preds = [(Path(n).name, loaded.classes_[int(p.argmax())], float(p.max()),
+              Path(n).name.split("-", 1)[0]) for n, p in zip(new.names, proba, strict=True)]
+    return DemoResult(
+        workdir=workdir, shots=shots, repeats=repeats, n_test=len(test),
+        scores={k: t_interval(v) for k, v in acc.items()},
+        descriptions={"linear-probe": f"linear-probe on {encoder.spec.name} (frozen)",
+                      "baseline": Baseline("image").description + " (from scratch)"},
+        bundle=out, bundle_test_accuracy=float(loaded.manifest["metrics"]["test_accuracy"]),
+        predictions=preds, seconds=time.perf_counter() - t0,
+    )

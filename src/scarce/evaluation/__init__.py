@@ -1,0 +1,1 @@
+"""Evaluation: baselines, intervals (protocols and metrics grow here)."""

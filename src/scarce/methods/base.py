@@ -1,0 +1,69 @@
+"""The method interface every transfer method implements, and the method registry.
+
+A method is built from (config, encoder); `fit` gets validated data types, never paths or
+flags, and returns a Fitted that predicts and exports its state as arrays + JSON metadata.
+Only the bundle module touches files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from scarce.core.config import Config
+from scarce.core.registry import Registry
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+
+State = tuple[dict[str, np.ndarray], dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    modalities: tuple[str, ...]
+    config: type[Config]
+    method: type[Method]
+    fitted: type[Fitted]
+    summary: str
+    paper: str = ""
+    needs_unlabeled: bool = False
+
+
+class Fitted(Protocol):
+    classes: tuple[str, ...]
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        """(n, n_classes), rows sum to 1."""
+        ...
+
+    def state(self) -> State: ...
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any],
+                   encoder: Encoder, classes: tuple[str, ...]) -> Fitted: ...
+
+
+class Method(Protocol):
+    spec: ClassVar[MethodSpec]
+
+    def __init__(self, config: Any, encoder: Encoder) -> None: ...
+
+    def fit(self, train: LabeledSet, *, unlabeled: UnlabeledSet | None = None,
+            val: LabeledSet | None = None, seed: int) -> Fitted: ...
+
+
+methods: Registry[MethodSpec] = Registry("method")
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    spec.method.spec = spec  # type: ignore[misc]
+    return methods.register(spec.name, spec)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

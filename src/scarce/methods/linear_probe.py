@@ -1,0 +1,182 @@
+"""Linear probe: frozen encoder features + L2-regularized multinomial logistic regression.
+
+The standard transfer baseline (e.g. Kornblith et al., "Do Better ImageNet Models Transfer
+Better?", CVPR 2019). The regularization strength is chosen by stratified cross-validation
+on log-loss when every class has at least two examples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Literal
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+from scarce.methods.base import MethodSpec, State, register_method, softmax
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearProbeConfig(Config):
+    C: float | None = None
+    Cs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+    folds: int = 5
+    class_weight: Literal["balanced", "none"] = "balanced"
+    normalize: Literal["l2", "standard", "none"] = "l2"
+    max_iter: int = 2000
+
+    help = {
+        "C": "inverse L2 strength; None = choose from Cs by cross-validation",
+        "Cs": "grid searched by cross-validation when C is None",
+        "folds": "cross-validation folds (fewer when a class has fewer examples)",
+        "class_weight": "'balanced' weighs classes inversely to their frequency",
+        "normalize": "l2: unit-length features (robust at 1 shot); standard: z-scores from train",
+        "max_iter": "L-BFGS iterations",
+    }
+
+    def check(self) -> None:
+        if self.C is not None:
+            check_range("linear-probe", "C", self.C, 1e-8)
+        if not self.Cs or min(self.Cs) <= 0:
+            check_range("linear-probe", "Cs", min(self.Cs or (0,)), 1e-8)
+        check_range("linear-probe", "folds", self.folds, 2, 20)
+        check_range("linear-probe", "max_iter", self.max_iter, 10)
+
+
+class LinearProbeFitted:
+    def __init__(self, encoder: Encoder, classes: tuple[str, ...], head: LogisticHead) -> None:
+        self.encoder = encoder
+        self.classes = classes
+        self.head = head
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        return self.head.predict_proba(self.encoder.encode(inputs))
+
+    def state(self) -> State:
+        h = self.head
+        tensors = {"coef": h.coef, "intercept": h.intercept, "shift": h.shift, "scale": h.scale}
+        return tensors, dict(h.meta)
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any],
+                   encoder: Encoder, classes: tuple[str, ...]) -> LinearProbeFitted:
+        head = LogisticHead(tensors["coef"], tensors["intercept"], tensors["shift"],
+                            tensors["scale"], meta)
+        return cls(encoder, classes, head)
+
+
+class LinearProbe:
+    spec: MethodSpec
+
+    def __init__(self, config: LinearProbeConfig, encoder: Encoder) -> None:
+        self.config = config
+        self.encoder = encoder
+
+    def fit(self, train: LabeledSet, *, unlabeled: UnlabeledSet | None = None,
+            val: LabeledSet | None = None, seed: int) -> LinearProbeFitted:
+        feats = self.encoder.encode(train.inputs, desc="encoding training data")
+        return self.fit_features(feats, train.y, train.classes, seed=seed)
+
+    def fit_features(self, feats: np.ndarray, y: np.ndarray, classes: tuple[str, ...], *,
+                     seed: int) -> LinearProbeFitted:
+        head = fit_logistic(feats, y, len(classes), self.config, seed=seed)
+        return LinearProbeFitted(self.encoder, classes, head)
+
+
+class LogisticHead:
+    """Feature scaling + a softmax-linear layer, as plain arrays."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, shift: np.ndarray,
+                 scale: np.ndarray, meta: dict[str, Any]) -> None:
+        self.coef, self.intercept, self.shift, self.scale, self.meta = (
+            coef, intercept, shift, scale, meta)
+
+    def predict_proba(self, feats: np.ndarray) -> np.ndarray:
+        x = _transform(feats, self.meta["normalize"], self.shift, self.scale)
+        return softmax(x @ self.coef.T + self.intercept)
+
+
+def fit_logistic(feats: np.ndarray, y: np.ndarray, n_classes: int, cfg: LinearProbeConfig, *,
+                 seed: int) -> LogisticHead:
+    """L2 logistic regression on features; C by stratified CV on log-loss when possible."""
+    shift, scale = _fit_transform(feats, cfg.normalize)
+    x = _transform(feats, cfg.normalize, shift, scale)
+    weight = cfg.class_weight if cfg.class_weight == "balanced" else None
+    cv_scores: dict[str, float] = {}
+    C = cfg.C
+    if C is None:
+        min_count = int(np.bincount(y, minlength=n_classes).min())
+        folds = min(cfg.folds, min_count)
+        if folds >= 2:
+            cv_scores = _cv_log_loss(x, y, cfg.Cs, folds, weight, cfg.max_iter, seed)
+            # best mean log-loss; on ties the stronger regularization
+            C = min(cfg.Cs, key=lambda c: (round(cv_scores[repr(c)], 6), c))
+        else:
+            C = 1.0
+            log.info("a class has %d example(s): too few to cross-validate C; using C=1.0",
+                     min_count)
+    coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter, seed)
+    meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize}
+    return LogisticHead(coef, intercept, shift, scale, meta)
+
+
+def _fit_transform(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    d = x.shape[1]
+    if how == "standard":
+        sd = x.std(axis=0)
+        return x.mean(axis=0).astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+    return np.zeros(d, np.float32), np.ones(d, np.float32)
+
+
+def _transform(x: np.ndarray, how: str, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    if how == "l2":
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return (x - shift) / scale
+
+
+def _fit_lr(x: np.ndarray, y: np.ndarray, n_classes: int, C: float, weight: str | None,
+            max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=C, class_weight=weight, max_iter=max_iter, random_state=seed)
+    lr.fit(x, y)
+    coef = np.zeros((n_classes, x.shape[1]), np.float32)
+    intercept = np.zeros(n_classes, np.float32)
+    if lr.coef_.shape[0] == 1:  # binary: sigmoid(w.x+b) == softmax of (-w/2, +w/2)
+        coef[lr.classes_[0]], coef[lr.classes_[1]] = -lr.coef_[0] / 2, lr.coef_[0] / 2
+        intercept[lr.classes_[0]], intercept[lr.classes_[1]] = -lr.intercept_[0] / 2, lr.intercept_[0] / 2
+    else:
+        coef[lr.classes_] = lr.coef_
+        intercept[lr.classes_] = lr.intercept_
+    return coef, intercept
+
+
+def _cv_log_loss(x: np.ndarray, y: np.ndarray, Cs: tuple[float, ...], folds: int,
+                 weight: str | None, max_iter: int, seed: int) -> dict[str, float]:
+    from sklearn.model_selection import StratifiedKFold
+
+    n_classes = int(y.max()) + 1
+    losses = {repr(c): 0.0 for c in Cs}
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
+    for tr, te in splits:
+        for c in Cs:
+            coef, b = _fit_lr(x[tr], y[tr], n_classes, c, weight, max_iter, seed)
+            p = softmax(x[te] @ coef.T + b)
+            losses[repr(c)] += float(-np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean())
+    return {k: v / folds for k, v in losses.items()}
+
+
+register_method(MethodSpec(
+    name="linear-probe",
+    modalities=("image", "text"),
+    config=LinearProbeConfig,
+    method=LinearProbe,
+    fitted=LinearProbeFitted,
+    summary="frozen encoder features + L2 logistic regression, C by cross-validation",
+    paper="Kornblith et al., Do Better ImageNet Models Transfer Better?, CVPR 2019",
+))

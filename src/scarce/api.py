@@ -255,7 +255,8 @@ class TransferClassifier:
         return self._check().predict_proba(list(X))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
         return float((self.predict(X) == np.asarray(y)).mean())

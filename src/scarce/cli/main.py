@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from scarce.core.errors import ConfigError, InputError, ScarceError
@@ -243,15 +242,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        rv = app(args=argv, prog_name="scarce", standalone_mode=False)
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        _note("aborted")
-        return 1
+        # standalone: click prints usage errors and exits 2 itself
+        app(args=argv, prog_name="scarce", standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except InputError as e:
         _note(f"error: {e}")
         return 2
@@ -261,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _note("interrupted; nothing was written (outputs are written atomically)")
         return 1
-    return rv if isinstance(rv, int) else 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,213 @@
+"""Fit -> save -> load -> predict, the bundle's defences, the sklearn estimator, the CLI."""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scarce
+from scarce import bundle
+from scarce.cli.main import main
+from scarce.core.errors import BundleError, NotFittedError
+from scarce.encoders import create_encoder
+from tests.conftest import write_image_folder, write_text_csv
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory, fortunes_data):
+    texts, labels = fortunes_data
+    g = np.random.default_rng(1)
+    keep = np.concatenate([g.choice([i for i, lab in enumerate(labels) if lab == c], 8,
+                                    replace=False) for c in ("science", "food", "sports")])
+    path = write_text_csv(tmp_path_factory.mktemp("t") / "train.csv",
+                          [texts[i] for i in keep], [labels[i] for i in keep])
+    return scarce.fit(path, seed=0), path
+
+
+def test_roundtrip_same_probabilities(tmp_path, text_model, fortunes_data):
+    model, _ = text_model
+    x = fortunes_data[0][-20:]
+    out = model.save(tmp_path / "m.scarce")
+    loaded = scarce.load(out)
+    np.testing.assert_array_equal(model.predict_proba(x), loaded.predict_proba(x))
+    assert loaded.classes_ == ("food", "science", "sports")
+    assert np.allclose(loaded.predict_proba(x).sum(1), 1)
+
+
+def test_manifest_records_run(text_model, tmp_path):
+    model, path = text_model
+    m, _ = bundle.read(model.save(tmp_path / "m.scarce"))
+    assert m["format_version"] == bundle.FORMAT_VERSION
+    assert m["method"] == "linear-probe"
+    assert m["config"]["class_weight"] == "balanced"
+    assert m["backbone"]["id"] == "minilm-l6"
+    assert m["backbone"]["weights_sha256"] == create_encoder("minilm-l6").weights_sha256()
+    assert m["labels"] == ["food", "science", "sports"]
+    assert m["seed"] == 0
+    assert len(m["data"]["sha256"]) == 64
+    assert m["data"]["counts"] == {"food": 8, "science": 8, "sports": 8}
+    assert {"torch", "numpy", "scikit-learn", "scarce", "python"} <= set(m["versions"])
+    assert set(m["files"]) == {"weights.safetensors"}
+    assert "C" in m["method_state"]
+
+
+def test_same_seed_same_model(text_model):
+    model, path = text_model
+    again = scarce.fit(path, seed=0)
+    x = ["A recipe for bread.", "The team won the cup."]
+    np.testing.assert_array_equal(model.predict_proba(x), again.predict_proba(x))
+    assert model.manifest["data"]["sha256"] == again.manifest["data"]["sha256"]
+
+
+def _rewrite(src: Path, dst: Path, change) -> None:
+    with zipfile.ZipFile(src) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    change(files)
+    with zipfile.ZipFile(dst, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+
+
+def _reseal(files, **updates):
+    m = json.loads(files["manifest.json"])
+    m.update(updates)
+    m["checksum"] = bundle._checksum(m)
+    files["manifest.json"] = json.dumps(m).encode()
+
+
+def _flip_weights(files):
+    w = bytearray(files["weights.safetensors"])
+    w[-5] ^= 0xFF
+    files["weights.safetensors"] = bytes(w)
+
+
+CASES = {
+    "tampered weights": (_flip_weights, "does not match its sha256"),
+    "edited manifest": (lambda f: f.__setitem__("manifest.json", f["manifest.json"].replace(
+        b'"food"', b'"drink"')), "modified after the bundle was written"),
+    "future format": (lambda f: _reseal(f, format_version=99), "format version 99 is not supported"),
+    "path outside root": (lambda f: f.__setitem__("../evil.txt", b"x"), "points outside the bundle"),
+    "extra file": (lambda f: f.__setitem__("payload.pkl", b"x"), "not listed in the manifest"),
+    "missing weights": (lambda f: f.pop("weights.safetensors"), "weights.safetensors is missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_bundles_refused(case, tmp_path, text_model, capsys):
+    model, _ = text_model
+    good = model.save(tmp_path / "good.scarce")
+    bad = tmp_path / "bad.scarce"
+    change, message = CASES[case]
+    _rewrite(good, bad, change)
+    with pytest.raises(BundleError, match=message):
+        scarce.load(bad)
+    inp = write_text_csv(tmp_path / "in.csv", ["hello"], None)
+    code = main(["predict", str(bad), str(inp), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_truncated_bundle_refused(tmp_path, text_model, capsys):
+    model, _ = text_model
+    good = model.save(tmp_path / "good.scarce")
+    bad = tmp_path / "trunc.scarce"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    inp = write_text_csv(tmp_path / "in.csv", ["hello"], None)
+    assert main(["predict", str(bad), str(inp)]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_cli_text_fit_predict(tmp_path, text_csv, capsys):
+    out = tmp_path / "m.scarce"
+    assert main(["fit", str(text_csv), "--out", str(out), "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    inp = write_text_csv(tmp_path / "new.csv", ["The soup needs salt.", "Quarks and leptons."],
+                         None)
+    assert main(["predict", str(out), str(inp), "--proba"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "input,prediction,proba_food,proba_science,proba_sports"
+    assert lines[1].startswith("0,food,")
+    assert lines[2].startswith("1,science,")
+    assert main(["predict", str(out), str(inp), "--out", str(tmp_path / "p.jsonl")]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in rows] == ["food", "science"]
+    assert set(rows[0]) == {"input", "prediction"}
+
+
+def test_cli_image_fit_predict(tmp_path, image_folder, capsys):
+    out = tmp_path / "m.scarce"
+    assert main(["fit", str(image_folder), "--out", str(out), "--quiet", "--seed", "3"]) == 0
+    capsys.readouterr()
+    files = [str(image_folder / "trouser" / f) for f in sorted(
+        p.name for p in (image_folder / "trouser").iterdir())[:2]]
+    assert main(["predict", str(out), *files, str(image_folder / "sneaker"), "--proba",
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    import csv
+
+    with (tmp_path / "p.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 + 6
+    assert rows[0]["input"] == files[0]
+    assert {r["prediction"] for r in rows[:2]} == {"trouser"}
+    assert {r["prediction"] for r in rows[2:]} == {"sneaker"}
+    assert abs(sum(float(rows[0][f"proba_{c}"]) for c in ("sneaker", "trouser", "tshirt")) - 1) < 1e-4
+
+
+def test_second_fit_encodes_nothing(tmp_path, fashion):
+    x, y, _, _ = fashion
+    g = np.random.default_rng(uuid.uuid4().int % 2**32)
+    imgs = x[:24].copy()
+    imgs[:, 0, 0] = g.integers(0, 255, 24)  # fresh content for the cache
+    folder = write_image_folder(tmp_path / "d", imgs, [str(int(c)) for c in y[:24]])
+    enc = create_encoder("efficientnet-lite0")
+    c0 = enc.forward_calls
+    scarce.fit(folder)
+    assert enc.forward_calls > c0
+    c1 = enc.forward_calls
+    scarce.fit(folder, seed=1)
+    assert enc.forward_calls == c1
+
+
+def test_sklearn_estimator(fortunes_data):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    texts, labels = fortunes_data
+    g = np.random.default_rng(0)
+    idx = np.concatenate([g.choice([i for i, lab in enumerate(labels) if lab == c], 12,
+                                   replace=False) for c in ("science", "food", "sports")])
+    X = [texts[i] for i in idx]
+    y = np.array([labels[i] for i in idx])
+    clf = scarce.TransferClassifier(backbone="minilm-l6", config={"C": 1.0})
+    c2 = clone(clf)
+    assert c2.get_params() == clf.get_params()
+    with pytest.raises(NotFittedError):
+        c2.predict(X[:2])
+    scores = cross_val_score(clf, X, y, cv=3)
+    assert scores.mean() > 0.6  # 3 classes: chance is 0.33
+    pipe = Pipeline([("lower", FunctionTransformer(lambda t: [s.lower() for s in t])),
+                     ("clf", scarce.TransferClassifier())])
+    pipe.fit(X, y)
+    assert set(pipe.predict(X[:5])) <= set(y)
+    assert pipe.predict_proba(X[:5]).shape == (5, 3)
+    ints = scarce.TransferClassifier().fit(X, (y == "food").astype(int))
+    assert ints.classes_.tolist() == [0, 1]
+    assert ints.predict(X[:3]).dtype.kind == "i"
+
+
+def test_fit_from_arrays_of_images(fashion):
+    x, y, xt, yt = fashion
+    idx = np.concatenate([np.flatnonzero(y == c)[:5] for c in (1, 8)])
+    model = scarce.fit(list(x[idx]), [int(c) for c in y[idx]])
+    tidx = np.concatenate([np.flatnonzero(yt == c)[:10] for c in (1, 8)])
+    pred = model.predict(list(xt[tidx]))
+    assert (pred == np.array([str(c) for c in yt[tidx]])).mean() > 0.9

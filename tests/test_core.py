@@ -1,0 +1,75 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from scarce.core.atomic import atomic_write, atomic_write_bytes
+from scarce.core.config import Config, check_range
+from scarce.core.errors import ConfigError, InputError, NotFittedError, UnknownName
+from scarce.core.registry import Registry
+from scarce.methods.linear_probe import LinearProbeConfig
+
+
+def test_config_rejects_unknown_key_with_suggestion():
+    with pytest.raises(ConfigError, match=r"no option 'fold'.*Did you mean 'folds'"):
+        LinearProbeConfig.from_dict({"fold": 3})
+
+
+def test_config_coerces_cli_strings():
+    cfg = LinearProbeConfig.from_dict({"C": "0.5", "Cs": "0.1,1", "class_weight": "none"})
+    assert cfg.C == 0.5
+    assert cfg.Cs == (0.1, 1.0)
+    assert LinearProbeConfig.from_dict({"C": "none"}).C is None
+
+
+def test_config_range_and_choice_messages():
+    with pytest.raises(ConfigError, match=r"linear-probe.folds must be in \[2, 20\], got 1"):
+        LinearProbeConfig(folds=1)
+    with pytest.raises(ConfigError, match=r"class_weight expects"):
+        LinearProbeConfig.from_dict({"class_weight": "heavy"})
+
+
+def test_config_describe_lists_knobs():
+    names = [row[0] for row in LinearProbeConfig.describe()]
+    assert "C" in names
+    assert "class_weight" in names
+
+
+def test_errors_tree():
+    assert issubclass(ConfigError, InputError)
+    assert issubclass(NotFittedError, AttributeError)
+
+
+def test_registry_unknown_name_suggests():
+    r: Registry[int] = Registry("method")
+    r.register("linear-probe", 1)
+    with pytest.raises(UnknownName, match=r"unknown method 'linear-prob'.*Did you mean 'linear-probe'"):
+        r.get("linear-prob")
+    with pytest.raises(ValueError, match="twice"):
+        r.register("linear-probe", 2)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path):
+    p = tmp_path / "m.bin"
+    atomic_write_bytes(p, b"old")
+    with pytest.raises(RuntimeError), atomic_write(p) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("crash")
+    assert p.read_bytes() == b"old"
+    assert [x.name for x in tmp_path.iterdir()] == ["m.bin"]
+
+
+def test_check_range():
+    with pytest.raises(ConfigError, match=r"x.y must be in \[0, 1\], got 2"):
+        check_range("x", "y", 2, 0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cfg(Config):
+    flag: bool = False
+
+
+def test_bool_coercion():
+    assert _Cfg.from_dict({"flag": "true"}).flag is True
+    with pytest.raises(ConfigError):
+        _Cfg.from_dict({"flag": "maybe"})

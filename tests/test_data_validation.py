@@ -1,0 +1,178 @@
+"""Every bad-input case, through the CLI: exit code 2, a message naming the problem and the
+fix, and nothing written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scarce.cli.main import main
+from tests.conftest import write_text_csv
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def fit_fails(capsys, tmp_path: Path, data: Path, *extra: str) -> str:
+    out = tmp_path / "model.scarce"
+    code, _, err = run_cli(["fit", data, "--out", out, "--quiet", *extra], capsys)
+    assert code == 2, err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".model.scarce*"))
+    return err
+
+
+def test_truncated_image(tmp_path, image_folder, capsys):
+    victim = next((image_folder / "trouser").iterdir())
+    victim.write_bytes(victim.read_bytes()[:60])
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert str(victim) in err
+    assert "cannot read this image" in err
+    assert "remove it or replace it" in err
+
+
+def test_unreadable_image(tmp_path, image_folder, capsys):
+    bad = image_folder / "tshirt" / "notes.jpg"
+    bad.write_text("this is not a jpeg")
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "notes.jpg" in err
+    assert "cannot read this image" in err
+
+
+def test_empty_image_file(tmp_path, image_folder, capsys):
+    (image_folder / "tshirt" / "zero.png").write_bytes(b"")
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "zero.png: the file is empty" in err
+
+
+def test_class_with_no_examples(tmp_path, image_folder, capsys):
+    (image_folder / "dress").mkdir()
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "class 'dress'" in err
+    assert "has no images" in err
+
+
+def test_only_one_class(tmp_path, image_folder, capsys):
+    for d in ("trouser", "sneaker"):
+        shutil.rmtree(image_folder / d)
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "only one class ('tshirt'" in err
+    assert "at least two classes" in err
+
+
+def test_images_without_class_folders(tmp_path, capsys):
+    d = tmp_path / "flat"
+    d.mkdir()
+    err = fit_fails(capsys, tmp_path, d)
+    assert "no class sub-folders" in err
+
+
+def test_non_utf8_text(tmp_path, capsys):
+    p = tmp_path / "latin.csv"
+    p.write_bytes("text,label\nhello,a\ncaf\xe9 au lait,b\n".encode("latin-1"))
+    err = fit_fails(capsys, tmp_path, p)
+    assert "line 3: not valid UTF-8" in err
+    assert "iconv" in err
+
+
+def test_empty_text_file(tmp_path, capsys):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    assert "the file is empty" in fit_fails(capsys, tmp_path, p)
+
+
+def test_header_only(tmp_path, capsys):
+    p = tmp_path / "head.csv"
+    p.write_text("text,label\n")
+    assert "no rows" in fit_fails(capsys, tmp_path, p)
+
+
+def test_missing_column_suggests(tmp_path, capsys):
+    p = write_text_csv(tmp_path / "t.csv", ["a b", "c d"], ["x", "y"])
+    p.write_text(p.read_text().replace("text,label", "sentence,label"))
+    err = fit_fails(capsys, tmp_path, p)
+    assert "missing column 'text'" in err
+    assert "--text-column" in err
+
+
+def test_missing_label_in_a_row(tmp_path, capsys):
+    p = tmp_path / "t.csv"
+    p.write_text("text,label\nfirst,a\nsecond,\nthird,b\n")
+    err = fit_fails(capsys, tmp_path, p)
+    assert "row 2: no label" in err
+
+
+def test_jsonl_bad_line(tmp_path, capsys):
+    p = tmp_path / "t.jsonl"
+    p.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": \n')
+    assert "line 2: invalid JSON" in fit_fails(capsys, tmp_path, p)
+
+
+def test_text_single_class(tmp_path, capsys):
+    p = write_text_csv(tmp_path / "t.csv", ["one", "two", "three"], ["x", "x", "x"])
+    assert "only one class ('x'" in fit_fails(capsys, tmp_path, p)
+
+
+def test_unknown_test_labels(tmp_path, text_csv, capsys):
+    test = write_text_csv(tmp_path / "test.csv", ["the court ruled", "a bill"],
+                          ["law", "politics"])
+    err = fit_fails(capsys, tmp_path, text_csv, "--test", str(test))
+    assert "'law', 'politics' are not in the training data" in err
+
+
+def test_image_csv_missing_file(tmp_path, image_folder, capsys):
+    p = tmp_path / "imgs.csv"
+    p.write_text("path,label\nimgs/tshirt/0.png,tshirt\nimgs/nothere.png,x\n")
+    err = fit_fails(capsys, tmp_path, p)
+    assert "row 2: image 'imgs/nothere.png' not found" in err
+
+
+def test_missing_data_path(tmp_path, capsys):
+    assert "no such file or folder" in fit_fails(capsys, tmp_path, tmp_path / "nope")
+
+
+def test_duplicates_across_train_and_test_warn(tmp_path, text_csv, capsys):
+    out = tmp_path / "m.scarce"
+    code, _, err = run_cli(["fit", text_csv, "--test", text_csv, "--out", out], capsys)
+    assert code == 0, err
+    assert "24 test examples also appear in the training data" in err
+    assert out.exists()
+
+
+def test_bad_knob_is_exit_2(tmp_path, text_csv, capsys):
+    err = fit_fails(capsys, tmp_path, text_csv, "--set", "C=-1")
+    assert "linear-probe.C must be in" in err
+
+
+def test_unknown_method_suggests(tmp_path, text_csv, capsys):
+    err = fit_fails(capsys, tmp_path, text_csv, "--method", "linear_probe")
+    assert "Did you mean 'linear-probe'" in err
+
+
+def test_wrong_backbone_modality(tmp_path, text_csv, capsys):
+    err = fit_fails(capsys, tmp_path, text_csv, "--backbone", "efficientnet-lite0")
+    assert "is a image encoder but the data is text" in err
+
+
+def test_real_binary_exit_code(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    scarce = Path(sys.executable).parent / "scarce"
+    r = subprocess.run([str(scarce), "fit", str(p), "--out", str(tmp_path / "m.scarce")],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 2
+    assert "error:" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["fit"], ["predict"], ["nonsense"]])
+def test_usage_errors_exit_2(args, capsys):
+    code, _, _ = run_cli(args, capsys)
+    assert code == 2

@@ -1,0 +1,149 @@
+"""Encoders: offline loading, ONNX Runtime checked against torch, the embedding cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from scarce.core.errors import EncoderUnavailable, UnknownName
+from scarce.data.types import Inputs
+from scarce.encoders import create_encoder, encoders
+from scarce.encoders.base import EncoderSpec
+from scarce.encoders.cache import EmbeddingCache
+from scarce.encoders.onnx import TOLERANCE, make_backend, onnx_path, torch_backend
+
+INSTALLED = [s.name for s in encoders if s.installed()]
+
+
+def sample(name: str, fashion, fortunes_data) -> Inputs:
+    if encoders.get(name).modality == "image":
+        return Inputs.from_images(list(fashion[0][:5]) + [np.zeros((40, 70, 3), np.uint8)])
+    return Inputs.from_texts(fortunes_data[0][:5] + ["Un café, s'il vous plaît."])
+
+
+@pytest.mark.parametrize("name", INSTALLED)
+def test_onnx_matches_torch(name, fashion, fortunes_data):
+    enc = create_encoder(name)
+    backend = enc.backend()
+    assert enc.backend_name == "onnxruntime"
+    meta = json.loads(onnx_path(enc).with_suffix(".json").read_text())
+    assert meta["ok"]
+    assert meta["max_abs_diff"] <= TOLERANCE
+    batch = enc.prepare(sample(name, fashion, fortunes_data).items)
+    got, want = backend(batch), torch_backend(enc)(batch)
+    assert got.shape == (6, enc.spec.dim)
+    np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
+
+
+def test_minilm_embeddings_are_semantic():
+    enc = create_encoder("minilm-l6")
+    e = enc.encode(Inputs.from_texts(["The cat sleeps on the sofa.", "A kitten naps on the couch.",
+                                       "Interest rates rose by half a percent."]))
+    assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.3
+
+
+def test_lite0_recognises_imagenet_photo():
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+    from skimage.data import chelsea
+
+    enc = create_encoder("efficientnet-lite0")
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=enc.weights_path())
+
+    x = torch.from_numpy(enc.prepare((chelsea(),))["pixels"])
+    assert int(net.eval()(x).argmax()) in (281, 282, 285)  # tabby / tiger cat / Egyptian cat
+
+
+def test_second_encode_runs_no_network(fortunes_data):
+    enc = create_encoder("minilm-l6")
+    nonce = uuid.uuid4().hex  # new content, whatever an earlier run left in the cache
+    x = Inputs.from_texts([f"{t} ({nonce})" for t in fortunes_data[0][:40]])
+    before = enc.forward_calls
+    a = enc.encode(x)
+    assert enc.forward_calls > before
+    calls = enc.forward_calls
+    b = enc.encode(x)
+    assert enc.forward_calls == calls
+    np.testing.assert_array_equal(a, b)
+
+
+def test_cache_key_includes_weights_and_preprocessing():
+    enc = create_encoder("efficientnet-lite0")
+    name, weights, pre = enc.key.split(":")
+    assert name == "efficientnet-lite0"
+    assert weights == enc.weights_sha256()[:16]
+    assert len(pre) == 12
+
+
+def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("SCARCE_CACHE_DIR", str(tmp_path))
+    enc = create_encoder("efficientnet-lite0")
+
+    def broken(*a, **k):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr("scarce.encoders.onnx._export", broken)
+    with caplog.at_level(logging.WARNING):
+        run, name = make_backend(enc)
+    assert name == "torch"
+    assert "falling back to torch" in caplog.text
+    assert "exporter exploded" in caplog.text
+    out = run(enc.prepare((np.zeros((30, 30), np.uint8),)))
+    assert out.shape == (1, 1280)
+
+
+def test_unknown_and_uninstalled_encoders():
+    with pytest.raises(UnknownName, match="Did you mean 'minilm-l6'"):
+        create_encoder("minilm-l7")
+    spec = EncoderSpec(name="ghost", modality="text", dim=3, params=1, licence="x",
+                       requires=("no_such_package_xyz",), pip="pip install ghost",
+                       factory="x:y")
+    encoders.register("ghost", spec)
+    try:
+        with pytest.raises(EncoderUnavailable, match="pip install ghost"):
+            create_encoder("ghost")
+    finally:
+        encoders._items.pop("ghost")
+
+
+_WRITER = """
+import numpy as np, sys
+from pathlib import Path
+from scarce.encoders.cache import EmbeddingCache
+c = EmbeddingCache(Path(sys.argv[1]))
+i = 0
+while True:
+    c.put_many("enc", {f"k{i}-{j}": np.full(64, i, np.float32) for j in range(50)})
+    i += 1
+    if i == 5:
+        print("ready", flush=True)
+"""
+
+
+def test_cache_survives_crash_mid_write(tmp_path):
+    db = tmp_path / "emb.sqlite"
+    p = subprocess.Popen([sys.executable, "-c", _WRITER, str(db)], stdout=subprocess.PIPE)
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == b"ready"
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    p.stdout.close()
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    cache = EmbeddingCache(db)
+    n = cache.count("enc")
+    assert n >= 250
+    assert n % 50 == 0  # whole batches only: no half-written batch
+    got = cache.get_many("enc", ["k0-0", "k3-49"], 64)
+    assert got["k3-49"][0] == 3

@@ -65,5 +65,6 @@ def text_csv(tmp_path: Path, fortunes_data) -> Path:
     keep = []
     for c in ("science", "food", "sports"):
         keep += list(g.choice([i for i, lab in enumerate(labels) if lab == c], 8, replace=False))
-    return write_text_csv(tmp_path / "train.csv", [texts[i] for i in keep],
-                          [labels[i] for i in keep])
+    return write_text_csv(
+        tmp_path / "train.csv", [texts[i] for i in keep], [labels[i] for i in keep]
+    )

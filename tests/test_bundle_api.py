@@ -22,10 +22,17 @@ from tests.conftest import write_image_folder, write_text_csv
 def text_model(tmp_path_factory, fortunes_data):
     texts, labels = fortunes_data
     g = np.random.default_rng(1)
-    keep = np.concatenate([g.choice([i for i, lab in enumerate(labels) if lab == c], 8,
-                                    replace=False) for c in ("science", "food", "sports")])
-    path = write_text_csv(tmp_path_factory.mktemp("t") / "train.csv",
-                          [texts[i] for i in keep], [labels[i] for i in keep])
+    keep = np.concatenate(
+        [
+            g.choice([i for i, lab in enumerate(labels) if lab == c], 8, replace=False)
+            for c in ("science", "food", "sports")
+        ]
+    )
+    path = write_text_csv(
+        tmp_path_factory.mktemp("t") / "train.csv",
+        [texts[i] for i in keep],
+        [labels[i] for i in keep],
+    )
     return scarce.fit(path, seed=0), path
 
 
@@ -40,7 +47,7 @@ def test_roundtrip_same_probabilities(tmp_path, text_model, fortunes_data):
 
 
 def test_manifest_records_run(text_model, tmp_path):
-    model, path = text_model
+    model, _path = text_model
     m, _ = bundle.read(model.save(tmp_path / "m.scarce"))
     assert m["format_version"] == bundle.FORMAT_VERSION
     assert m["method"] == "linear-probe"
@@ -88,10 +95,18 @@ def _flip_weights(files):
 
 CASES = {
     "tampered weights": (_flip_weights, "does not match its sha256"),
-    "edited manifest": (lambda f: f.__setitem__("manifest.json", f["manifest.json"].replace(
-        b'"food"', b'"drink"')), "modified after the bundle was written"),
-    "future format": (lambda f: _reseal(f, format_version=99), "format version 99 is not supported"),
-    "path outside root": (lambda f: f.__setitem__("../evil.txt", b"x"), "points outside the bundle"),
+    "edited manifest": (
+        lambda f: f.__setitem__("manifest.json", f["manifest.json"].replace(b'"food"', b'"drink"')),
+        "modified after the bundle was written",
+    ),
+    "future format": (
+        lambda f: _reseal(f, format_version=99),
+        "format version 99 is not supported",
+    ),
+    "path outside root": (
+        lambda f: f.__setitem__("../evil.txt", b"x"),
+        "points outside the bundle",
+    ),
     "extra file": (lambda f: f.__setitem__("payload.pkl", b"x"), "not listed in the manifest"),
     "missing weights": (lambda f: f.pop("weights.safetensors"), "weights.safetensors is missing"),
 }
@@ -128,8 +143,9 @@ def test_cli_text_fit_predict(tmp_path, text_csv, capsys):
     out = tmp_path / "m.scarce"
     assert main(["fit", str(text_csv), "--out", str(out), "--quiet"]) == 0
     assert "wrote" in capsys.readouterr().out
-    inp = write_text_csv(tmp_path / "new.csv", ["The soup needs salt.", "Quarks and leptons."],
-                         None)
+    inp = write_text_csv(
+        tmp_path / "new.csv", ["The soup needs salt.", "Quarks and leptons."], None
+    )
     assert main(["predict", str(out), str(inp), "--proba"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "input,prediction,proba_food,proba_science,proba_sports"
@@ -145,10 +161,24 @@ def test_cli_image_fit_predict(tmp_path, image_folder, capsys):
     out = tmp_path / "m.scarce"
     assert main(["fit", str(image_folder), "--out", str(out), "--quiet", "--seed", "3"]) == 0
     capsys.readouterr()
-    files = [str(image_folder / "trouser" / f) for f in sorted(
-        p.name for p in (image_folder / "trouser").iterdir())[:2]]
-    assert main(["predict", str(out), *files, str(image_folder / "sneaker"), "--proba",
-                 "--out", str(tmp_path / "p.csv")]) == 0
+    files = [
+        str(image_folder / "trouser" / f)
+        for f in sorted(p.name for p in (image_folder / "trouser").iterdir())[:2]
+    ]
+    assert (
+        main(
+            [
+                "predict",
+                str(out),
+                *files,
+                str(image_folder / "sneaker"),
+                "--proba",
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
     import csv
 
     with (tmp_path / "p.csv").open() as f:
@@ -157,7 +187,9 @@ def test_cli_image_fit_predict(tmp_path, image_folder, capsys):
     assert rows[0]["input"] == files[0]
     assert {r["prediction"] for r in rows[:2]} == {"trouser"}
     assert {r["prediction"] for r in rows[2:]} == {"sneaker"}
-    assert abs(sum(float(rows[0][f"proba_{c}"]) for c in ("sneaker", "trouser", "tshirt")) - 1) < 1e-4
+    assert (
+        abs(sum(float(rows[0][f"proba_{c}"]) for c in ("sneaker", "trouser", "tshirt")) - 1) < 1e-4
+    )
 
 
 def test_second_fit_encodes_nothing(tmp_path, fashion):
@@ -183,8 +215,12 @@ def test_sklearn_estimator(fortunes_data):
 
     texts, labels = fortunes_data
     g = np.random.default_rng(0)
-    idx = np.concatenate([g.choice([i for i, lab in enumerate(labels) if lab == c], 12,
-                                   replace=False) for c in ("science", "food", "sports")])
+    idx = np.concatenate(
+        [
+            g.choice([i for i, lab in enumerate(labels) if lab == c], 12, replace=False)
+            for c in ("science", "food", "sports")
+        ]
+    )
     X = [texts[i] for i in idx]
     y = np.array([labels[i] for i in idx])
     clf = scarce.TransferClassifier(backbone="minilm-l6", config={"C": 1.0})
@@ -194,8 +230,12 @@ def test_sklearn_estimator(fortunes_data):
         c2.predict(X[:2])
     scores = cross_val_score(clf, X, y, cv=3)
     assert scores.mean() > 0.6  # 3 classes: chance is 0.33
-    pipe = Pipeline([("lower", FunctionTransformer(lambda t: [s.lower() for s in t])),
-                     ("clf", scarce.TransferClassifier())])
+    pipe = Pipeline(
+        [
+            ("lower", FunctionTransformer(lambda t: [s.lower() for s in t])),
+            ("clf", scarce.TransferClassifier()),
+        ]
+    )
     pipe.fit(X, y)
     assert set(pipe.predict(X[:5])) <= set(y)
     assert pipe.predict_proba(X[:5]).shape == (5, 3)

@@ -43,7 +43,9 @@ def test_errors_tree():
 def test_registry_unknown_name_suggests():
     r: Registry[int] = Registry("method")
     r.register("linear-probe", 1)
-    with pytest.raises(UnknownName, match=r"unknown method 'linear-prob'.*Did you mean 'linear-probe'"):
+    with pytest.raises(
+        UnknownName, match=r"unknown method 'linear-prob'.*Did you mean 'linear-probe'"
+    ):
         r.get("linear-prob")
     with pytest.raises(ValueError, match="twice"):
         r.register("linear-probe", 2)
@@ -52,9 +54,14 @@ def test_registry_unknown_name_suggests():
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path):
     p = tmp_path / "m.bin"
     atomic_write_bytes(p, b"old")
-    with pytest.raises(RuntimeError), atomic_write(p) as f:
-        f.write(b"half of the new")
-        raise RuntimeError("crash")
+
+    def crash() -> None:
+        with atomic_write(p) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError):
+        crash()
     assert p.read_bytes() == b"old"
     assert [x.name for x in tmp_path.iterdir()] == ["m.bin"]
 

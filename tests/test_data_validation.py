@@ -121,8 +121,7 @@ def test_text_single_class(tmp_path, capsys):
 
 
 def test_unknown_test_labels(tmp_path, text_csv, capsys):
-    test = write_text_csv(tmp_path / "test.csv", ["the court ruled", "a bill"],
-                          ["law", "politics"])
+    test = write_text_csv(tmp_path / "test.csv", ["the court ruled", "a bill"], ["law", "politics"])
     err = fit_fails(capsys, tmp_path, text_csv, "--test", str(test))
     assert "'law', 'politics' are not in the training data" in err
 
@@ -165,8 +164,12 @@ def test_real_binary_exit_code(tmp_path):
     p = tmp_path / "empty.csv"
     p.write_text("")
     scarce = Path(sys.executable).parent / "scarce"
-    r = subprocess.run([str(scarce), "fit", str(p), "--out", str(tmp_path / "m.scarce")],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [str(scarce), "fit", str(p), "--out", str(tmp_path / "m.scarce")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 2
     assert "error:" in r.stderr
     assert "Traceback" not in r.stderr

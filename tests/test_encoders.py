@@ -27,8 +27,8 @@ INSTALLED = [s.name for s in encoders if s.installed()]
 
 def sample(name: str, fashion, fortunes_data) -> Inputs:
     if encoders.get(name).modality == "image":
-        return Inputs.from_images(list(fashion[0][:5]) + [np.zeros((40, 70, 3), np.uint8)])
-    return Inputs.from_texts(fortunes_data[0][:5] + ["Un café, s'il vous plaît."])
+        return Inputs.from_images([*list(fashion[0][:5]), np.zeros((40, 70, 3), np.uint8)])
+    return Inputs.from_texts([*fortunes_data[0][:5], "Un café, s'il vous plaît."])
 
 
 @pytest.mark.parametrize("name", INSTALLED)
@@ -47,8 +47,15 @@ def test_onnx_matches_torch(name, fashion, fortunes_data):
 
 def test_minilm_embeddings_are_semantic():
     enc = create_encoder("minilm-l6")
-    e = enc.encode(Inputs.from_texts(["The cat sleeps on the sofa.", "A kitten naps on the couch.",
-                                       "Interest rates rose by half a percent."]))
+    e = enc.encode(
+        Inputs.from_texts(
+            [
+                "The cat sleeps on the sofa.",
+                "A kitten naps on the couch.",
+                "Interest rates rose by half a percent.",
+            ]
+        )
+    )
     assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3
 
@@ -94,7 +101,7 @@ def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
         raise RuntimeError("exporter exploded")
 
     monkeypatch.setattr("scarce.encoders.onnx._export", broken)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="scarce"):
         run, name = make_backend(enc)
     assert name == "torch"
     assert "falling back to torch" in caplog.text
@@ -106,9 +113,16 @@ def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
 def test_unknown_and_uninstalled_encoders():
     with pytest.raises(UnknownName, match="Did you mean 'minilm-l6'"):
         create_encoder("minilm-l7")
-    spec = EncoderSpec(name="ghost", modality="text", dim=3, params=1, licence="x",
-                       requires=("no_such_package_xyz",), pip="pip install ghost",
-                       factory="x:y")
+    spec = EncoderSpec(
+        name="ghost",
+        modality="text",
+        dim=3,
+        params=1,
+        licence="x",
+        requires=("no_such_package_xyz",),
+        pip="pip install ghost",
+        factory="x:y",
+    )
     encoders.register("ghost", spec)
     try:
         with pytest.raises(EncoderUnavailable, match="pip install ghost"):

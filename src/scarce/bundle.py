@@ -34,8 +34,12 @@ def _checksum(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def write(path: str | Path, manifest: dict[str, Any], tensors: dict[str, np.ndarray],
-          extra_files: dict[str, bytes] | None = None) -> Path:
+def write(
+    path: str | Path,
+    manifest: dict[str, Any],
+    tensors: dict[str, np.ndarray],
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
     """Write a bundle zip atomically: a crash leaves the old file or none, never half."""
     from safetensors.numpy import save
 
@@ -65,8 +69,11 @@ def add_file(path: str | Path, name: str, data: bytes) -> None:
     manifest, files = _read_files(Path(path))
     files[name] = data
     tensors = _tensors(files.pop(WEIGHTS), Path(path))
-    keep = {k: v for k, v in manifest.items()
-            if k not in ("format", "format_version", "files", "checksum", "created")}
+    keep = {
+        k: v
+        for k, v in manifest.items()
+        if k not in ("format", "format_version", "files", "checksum", "created")
+    }
     write(path, keep, tensors, {k: v for k, v in files.items()})
 
 
@@ -95,7 +102,9 @@ def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     try:
         manifest = json.loads(raw.pop(MANIFEST))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: manifest.json is corrupt ({e}). Re-create the bundle.") from None
+        raise BundleError(
+            f"{path}: manifest.json is corrupt ({e}). Re-create the bundle."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BundleError(f"{path}: not a scarce bundle (manifest has no format {FORMAT!r}).")
     version = manifest.get("format_version")
@@ -105,8 +114,10 @@ def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
             f"(reads 1..{FORMAT_VERSION}). Upgrade scarce (pip install -U scarce) or re-fit."
         )
     if manifest.get("checksum") != _checksum(manifest):
-        raise BundleError(f"{path}: manifest.json was modified after the bundle was written "
-                          "(checksum mismatch). Re-create the bundle with `scarce fit`.")
+        raise BundleError(
+            f"{path}: manifest.json was modified after the bundle was written "
+            "(checksum mismatch). Re-create the bundle with `scarce fit`."
+        )
     listed = manifest.get("files", {})
     for name in raw:
         if name not in listed:
@@ -115,8 +126,10 @@ def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
         if name not in raw:
             raise BundleError(f"{path}: {name} is missing; the bundle is incomplete or truncated.")
         if hashlib.sha256(raw[name]).hexdigest() != digest:
-            raise BundleError(f"{path}: {name} does not match its sha256 in the manifest; the "
-                              "file was changed or damaged. Re-create the bundle.")
+            raise BundleError(
+                f"{path}: {name} does not match its sha256 in the manifest; the "
+                "file was changed or damaged. Re-create the bundle."
+            )
     if WEIGHTS not in raw:
         raise BundleError(f"{path}: no {WEIGHTS} inside.")
     return manifest, raw
@@ -124,8 +137,14 @@ def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 def _check_member(name: str, where: Path) -> None:
     p = PurePosixPath(name)
-    if (not name or name.startswith(("/", "\\")) or "\\" in name or ".." in p.parts
-            or p.is_absolute() or ":" in name):
+    if (
+        not name
+        or name.startswith(("/", "\\"))
+        or "\\" in name
+        or ".." in p.parts
+        or p.is_absolute()
+        or ":" in name
+    ):
         raise BundleError(f"{where}: refusing member {name!r}: it points outside the bundle.")
 
 
@@ -133,8 +152,10 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise BundleError(f"{path}: not a readable bundle ({e}); the file is truncated or "
-                          "corrupt. Re-create it with `scarce fit`.") from None
+        raise BundleError(
+            f"{path}: not a readable bundle ({e}); the file is truncated or "
+            "corrupt. Re-create it with `scarce fit`."
+        ) from None
     out: dict[str, bytes] = {}
     with z:
         infos = z.infolist()
@@ -151,8 +172,9 @@ def _read_zip(path: Path) -> dict[str, bytes]:
             try:
                 out[info.filename] = z.read(info)
             except (zipfile.BadZipFile, OSError, EOFError) as e:
-                raise BundleError(f"{path}: {info.filename} is damaged ({e}). Re-create the "
-                                  "bundle.") from None
+                raise BundleError(
+                    f"{path}: {info.filename} is damaged ({e}). Re-create the bundle."
+                ) from None
     return out
 
 
@@ -165,4 +187,3 @@ def _read_dir(path: Path) -> dict[str, bytes]:
         if f.is_file():
             out[f.relative_to(path).as_posix()] = f.read_bytes()
     return out
-

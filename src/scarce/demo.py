@@ -32,6 +32,7 @@ class DemoResult:
     repeats: int
     n_test: int
     scores: dict[str, Interval]
+    gain: Interval  # paired: linear-probe minus baseline on the same draws
     descriptions: dict[str, str]
     bundle: Path
     bundle_test_accuracy: float
@@ -39,12 +40,13 @@ class DemoResult:
     seconds: float
 
 
-def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int,
-                  seed: int) -> None:
+def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int, seed: int) -> None:
     """train/ (shots per class), pool/ (for repeated draws), test/, new/ (unlabeled)."""
     rows = elpv_labels()
-    groups = {"defect": [p for p, prob, _ in rows if prob == 1.0],
-              "ok": [p for p, prob, _ in rows if prob == 0.0]}
+    groups = {
+        "defect": [p for p, prob, _ in rows if prob == 1.0],
+        "ok": [p for p, prob, _ in rows if prob == 0.0],
+    }
     g = np.random.default_rng(seed)
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -61,8 +63,16 @@ def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int,
             start += n
 
 
-def run(workdir: str | Path = "scarce-demo", *, shots: int = 32, repeats: int = 10,
-        pool: int = 100, n_test: int = 300, n_new: int = 6, seed: int = 0) -> DemoResult:
+def run(
+    workdir: str | Path = "scarce-demo",
+    *,
+    shots: int = 32,
+    repeats: int = 10,
+    pool: int = 100,
+    n_test: int = 300,
+    n_new: int = 6,
+    seed: int = 0,
+) -> DemoResult:
     t0 = time.perf_counter()
     workdir = Path(workdir)
     build_folders(workdir, shots, pool, n_test, n_new, seed)
@@ -76,8 +86,12 @@ def run(workdir: str | Path = "scarce-demo", *, shots: int = 32, repeats: int = 
     g = np.random.default_rng(seed)
     acc: dict[str, list[float]] = {"linear-probe": [], "baseline": []}
     for r in range(repeats):
-        idx = np.concatenate([g.choice(np.flatnonzero(pool_set.y == c), shots, replace=False)
-                              for c in range(len(pool_set.classes))])
+        idx = np.concatenate(
+            [
+                g.choice(np.flatnonzero(pool_set.y == c), shots, replace=False)
+                for c in range(len(pool_set.classes))
+            ]
+        )
         draw = pool_set.subset(idx)
         lp = spec.method(spec.config(), encoder).fit(draw, seed=seed + r)
         base = Baseline("image").fit(draw, seed=seed + r)
@@ -91,13 +105,28 @@ def run(workdir: str | Path = "scarce-demo", *, shots: int = 32, repeats: int = 
     loaded = load(out)
     new = load_inputs([workdir / "new"])
     proba = loaded.predict_proba(new)
-    preds = [(Path(n).name, loaded.classes_[int(p.argmax())], float(p.max()),
-              Path(n).name.split("-", 1)[0]) for n, p in zip(new.names, proba, strict=True)]
+    preds = [
+        (
+            Path(n).name,
+            loaded.classes_[int(p.argmax())],
+            float(p.max()),
+            Path(n).name.split("-", 1)[0],
+        )
+        for n, p in zip(new.names, proba, strict=True)
+    ]
     return DemoResult(
-        workdir=workdir, shots=shots, repeats=repeats, n_test=len(test),
+        workdir=workdir,
+        shots=shots,
+        repeats=repeats,
+        n_test=len(test),
         scores={k: t_interval(v) for k, v in acc.items()},
-        descriptions={"linear-probe": f"linear-probe on {encoder.spec.name} (frozen)",
-                      "baseline": Baseline("image").description + " (from scratch)"},
-        bundle=out, bundle_test_accuracy=float(loaded.manifest["metrics"]["test_accuracy"]),
-        predictions=preds, seconds=time.perf_counter() - t0,
+        gain=t_interval(np.subtract(acc["linear-probe"], acc["baseline"])),
+        descriptions={
+            "linear-probe": f"linear-probe on {encoder.spec.name} (frozen)",
+            "baseline": Baseline("image").description + " (from scratch)",
+        },
+        bundle=out,
+        bundle_test_accuracy=float(loaded.manifest["metrics"]["test_accuracy"]),
+        predictions=preds,
+        seconds=time.perf_counter() - t0,
     )

@@ -17,7 +17,10 @@ from scarce.core.errors import ConfigError, InputError, ScarceError
 from scarce.core.progress import set_quiet
 
 app = typer.Typer(
-    name="scarce", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="scarce",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Few labels, strong classifiers: transfer learning for images and text.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -32,8 +35,9 @@ LabelCol = Annotated[str, typer.Option(help="Column holding the label.")]
 def _setup(quiet: bool, verbose: bool = False) -> None:
     set_quiet(quiet)
     level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s",
-                        stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True
+    )
     logging.getLogger("scarce").setLevel(level)
 
 
@@ -63,14 +67,20 @@ def _parse_sets(pairs: list[str] | None) -> dict[str, str]:
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Image folder (one sub-folder per class), "
-                                              "path,label CSV, or text CSV/TSV/JSONL/Parquet.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Image folder (one sub-folder per class), "
+            "path,label CSV, or text CSV/TSV/JSONL/Parquet."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the bundle.")],
     method: Annotated[str, typer.Option(help="See `scarce methods`.")] = "linear-probe",
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labeled test data to score the model.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Method knob key=value "
-                                                                "(repeatable).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Method knob key=value (repeatable).")
+    ] = None,
     seed: Seed = 0,
     modality: Modality = None,
     text_column: TextCol = "text",
@@ -86,17 +96,29 @@ def fit(
     from scarce import api
 
     t0 = time.perf_counter()
-    model = api.fit(data, method=method, backbone=backbone, config=_parse_sets(set_), seed=seed,
-                    test=test, modality=_modality(modality), text_column=text_column,
-                    label_column=label_column)
+    model = api.fit(
+        data,
+        method=method,
+        backbone=backbone,
+        config=_parse_sets(set_),
+        seed=seed,
+        test=test,
+        modality=_modality(modality),
+        text_column=text_column,
+        label_column=label_column,
+    )
     model.save(out)
     m = model.manifest
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
-    _echo(f"fitted {method} on {m['data']['n']} examples ({counts}) with "
-          f"{m['backbone']['id']} in {time.perf_counter() - t0:.1f}s")
+    _echo(
+        f"fitted {method} on {m['data']['n']} examples ({counts}) with "
+        f"{m['backbone']['id']} in {time.perf_counter() - t0:.1f}s"
+    )
     if "test_accuracy" in m["metrics"]:
-        _echo(f"test accuracy: {m['metrics']['test_accuracy']:.3f} "
-              f"on {m['metrics']['test_size']} examples")
+        _echo(
+            f"test accuracy: {m['metrics']['test_accuracy']:.3f} "
+            f"on {m['metrics']['test_size']} examples"
+        )
     _echo(f"wrote {out}")
 
 
@@ -104,10 +126,12 @@ def fit(
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
     inputs: Annotated[list[Path], typer.Argument(help="Image files/folders, or one text file.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help=".csv or .jsonl; stdout (CSV) "
-                                                                 "when absent.")] = None,
-    proba: Annotated[bool, typer.Option("--proba", help="Add a proba_<class> column per "
-                                                        "class.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help=".csv or .jsonl; stdout (CSV) when absent.")
+    ] = None,
+    proba: Annotated[
+        bool, typer.Option("--proba", help="Add a proba_<class> column per class.")
+    ] = False,
     text_column: TextCol = "text",
     quiet: Quiet = False,
 ) -> None:
@@ -130,7 +154,9 @@ def predict(
     for name, row in zip(x.names, p, strict=True):
         rec: dict[str, Any] = {"input": name, "prediction": classes[int(row.argmax())]}
         if proba:
-            rec.update({f"proba_{c}": round(float(v), 6) for c, v in zip(classes, row, strict=True)})
+            rec.update(
+                {f"proba_{c}": round(float(v), 6) for c, v in zip(classes, row, strict=True)}
+            )
         rows.append(rec)
     if out is not None and out.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -158,19 +184,39 @@ def backbones(
     """
     from scarce.encoders import encoders
 
-    rows = [{"name": s.name, "modality": s.modality, "params": s.params, "dim": s.dim,
-             "licence": s.licence, "languages": list(s.languages) or None,
-             "default": s.default, "installed": s.installed(),
-             "install": None if s.installed() else s.pip, "description": s.description}
-            for s in encoders]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "modality": s.modality,
+            "params": s.params,
+            "dim": s.dim,
+            "licence": s.licence,
+            "languages": list(s.languages) or None,
+            "default": s.default,
+            "installed": s.installed(),
+            "install": None if s.installed() else s.pip,
+            "description": s.description,
+        }
+        for s in encoders
+    ]
     if as_json:
         _echo(json.dumps(rows, indent=2))
         return
-    table = [[r["name"] + (" *" if r["default"] else ""), r["modality"],
-              f"{r['params'] / 1e6:.1f}M", str(r["dim"]), ",".join(r["languages"] or ["-"]),
-              "yes" if r["installed"] else f"no: {r['install']}", r["licence"]] for r in rows]
-    _echo(_table(["encoder", "modality", "params", "dim", "languages", "installed", "licence"],
-                 table))
+    table = [
+        [
+            r["name"] + (" *" if r["default"] else ""),
+            r["modality"],
+            f"{r['params'] / 1e6:.1f}M",
+            str(r["dim"]),
+            ",".join(r["languages"] or ["-"]),
+            "yes" if r["installed"] else f"no: {r['install']}",
+            r["licence"],
+        ]
+        for r in rows
+    ]
+    _echo(
+        _table(["encoder", "modality", "params", "dim", "languages", "installed", "licence"], table)
+    )
     _echo("* default for its modality")
 
 
@@ -186,11 +232,25 @@ def methods_cmd(
 
     specs = list(methods)
     if as_json:
-        _echo(json.dumps([{"name": s.name, "modalities": list(s.modalities), "summary": s.summary,
-                           "paper": s.paper,
-                           "knobs": [{"name": n, "type": t, "default": d, "help": h}
-                                     for n, t, d, h in s.config.describe()]}
-                          for s in specs], indent=2, default=str))
+        _echo(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "modalities": list(s.modalities),
+                        "summary": s.summary,
+                        "paper": s.paper,
+                        "knobs": [
+                            {"name": n, "type": t, "default": d, "help": h}
+                            for n, t, d, h in s.config.describe()
+                        ],
+                    }
+                    for s in specs
+                ],
+                indent=2,
+                default=str,
+            )
+        )
         return
     for s in specs:
         _echo(f"{s.name}  [{', '.join(s.modalities)}]  {s.summary}")
@@ -203,7 +263,8 @@ def methods_cmd(
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and bundle.")] = Path(
-        "scarce-demo"),
+        "scarce-demo"
+    ),
     shots: Annotated[int, typer.Option(help="Labeled photos per class.")] = 32,
     repeats: Annotated[int, typer.Option(help="Repeated draws for the interval.")] = 10,
     seed: Seed = 0,
@@ -218,25 +279,53 @@ def demo(
 
     _note("scarce demo: defective vs intact solar cells (elpv-dataset photos, CC-BY-NC-SA-4.0)")
     r = demo_mod.run(workdir, shots=shots, repeats=repeats, seed=seed)
-    _echo(f"\n{r.shots} labeled photos per class, {r.repeats} random draws, "
-          f"{r.n_test} test photos; accuracy, mean and 95% interval:")
-    _echo(_table(["method", "accuracy", "95% interval"],
-                 [[r.descriptions[k], f"{v.mean:.3f}", f"[{v.low:.3f}, {v.high:.3f}]"]
-                  for k, v in r.scores.items()]))
-    gain = r.scores["linear-probe"].mean - r.scores["baseline"].mean
-    _echo(f"transfer gain over the from-scratch baseline: {gain:+.3f}")
-    _echo(f"\nwrote {r.bundle} (test accuracy {r.bundle_test_accuracy:.3f}); "
-          f"predictions on photos it never saw:")
-    _echo(_table(["photo", "predicted", "confidence", "truth"],
-                 [[f, p, f"{c:.2f}", t] for f, p, c, t in r.predictions]))
-    _echo(f"\ndone in {r.seconds:.0f}s. Next: .venv/bin/scarce predict {r.bundle} "
-          f"{r.workdir / 'new'} --proba")
+    _echo(
+        f"\n{r.shots} labeled photos per class, {r.repeats} random draws, "
+        f"{r.n_test} test photos; accuracy, mean and 95% interval:"
+    )
+    _echo(
+        _table(
+            ["method", "accuracy", "95% interval"],
+            [
+                [r.descriptions[k], f"{v.mean:.3f}", f"[{v.low:.3f}, {v.high:.3f}]"]
+                for k, v in r.scores.items()
+            ],
+        )
+    )
+    g = r.gain
+    verdict = (
+        "transfer helps"
+        if g.low > 0
+        else "NEGATIVE TRANSFER: the baseline is better"
+        if g.high < 0
+        else "no clear difference"
+    )
+    _echo(
+        f"gain over the from-scratch baseline (paired, same draws): {g.mean:+.3f} "
+        f"[{g.low:+.3f}, {g.high:+.3f}]: {verdict}"
+    )
+    _echo(
+        f"\nwrote {r.bundle} (test accuracy {r.bundle_test_accuracy:.3f}); "
+        f"predictions on photos it never saw:"
+    )
+    _echo(
+        _table(
+            ["photo", "predicted", "confidence", "truth"],
+            [[f, p, f"{c:.2f}", t] for f, p, c, t in r.predictions],
+        )
+    )
+    _echo(
+        f"\ndone in {r.seconds:.0f}s. Next: .venv/bin/scarce predict {r.bundle} "
+        f"{r.workdir / 'new'} --proba"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, ["-" * w for w in widths], *rows]]
+    lines = [
+        "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, ["-" * w for w in widths], *rows]
+    ]
     return "\n".join(lines)
 
 

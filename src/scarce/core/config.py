@@ -51,7 +51,7 @@ class Config:
         hints = typing.get_type_hints(cls)
         rows = []
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
             rows.append((f.name, _type_name(hints[f.name]), default, cls.help.get(f.name, "")))
         return rows
 
@@ -79,9 +79,7 @@ def _coerce(cls: type, field: dataclasses.Field, raw: Any) -> Any:
             return _parse_one(opt, raw)
         except ValueError:
             continue
-    raise ConfigError(
-        f"{cls.__name__}.{field.name} expects {_type_name(tp)}, got {raw!r}."
-    )
+    raise ConfigError(f"{cls.__name__}.{field.name} expects {_type_name(tp)}, got {raw!r}.")
 
 
 def _is_union(tp: Any) -> bool:

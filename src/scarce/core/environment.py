@@ -9,8 +9,17 @@ import sys
 from pathlib import Path
 
 _TRACKED = (
-    "scarce", "numpy", "scikit-learn", "torch", "onnxruntime", "onnx", "transformers",
-    "tokenizers", "safetensors", "pillow", "pandas",
+    "scarce",
+    "numpy",
+    "scikit-learn",
+    "torch",
+    "onnxruntime",
+    "onnx",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "pillow",
+    "pandas",
 )
 
 

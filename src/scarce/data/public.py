@@ -13,8 +13,18 @@ import numpy as np
 from scarce.core.errors import DataError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ("tshirt", "trouser", "pullover", "dress", "coat",
-                   "sandal", "shirt", "sneaker", "bag", "boot")
+FASHION_CLASSES = (
+    "tshirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "boot",
+)
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 
 
@@ -32,9 +42,10 @@ def fashion_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def fortunes(categories: tuple[str, ...] = ("computers", "politics", "science", "law",
-                                            "food", "sports"),
-             max_chars: int = 400) -> tuple[list[str], list[str]]:
+def fortunes(
+    categories: tuple[str, ...] = ("computers", "politics", "science", "law", "food", "sports"),
+    max_chars: int = 400,
+) -> tuple[list[str], list[str]]:
     """(texts, labels): quotes from Debian's fortunes packages, one category per file."""
     texts, labels = [], []
     for cat in categories:

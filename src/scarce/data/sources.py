@@ -19,8 +19,15 @@ from scarce.data.types import Inputs, LabeledSet, Modality
 
 log = logging.getLogger(__name__)
 
-TEXT_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                   ".parquet": "parquet", ".pq": "parquet", ".txt": "lines"}
+TEXT_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "lines",
+}
 
 
 def detect_modality(path: str | Path) -> Modality:
@@ -43,6 +50,7 @@ def detect_modality(path: str | Path) -> Modality:
 
 
 # ---------------------------------------------------------------- labeled data
+
 
 def load_labeled(
     path: str | Path,
@@ -129,6 +137,7 @@ def _labeled(inputs: Inputs, labels: Sequence[str], source: Path) -> LabeledSet:
 
 # ---------------------------------------------------------------- inputs to predict
 
+
 def load_inputs(
     paths: Sequence[str | Path], *, modality: Modality | None = None, text_column: str = "text"
 ) -> Inputs:
@@ -141,8 +150,9 @@ def load_inputs(
         for p in map(Path, paths):
             if p.is_dir():
                 files += sorted(
-                    f for f in p.rglob("*") if f.is_file() and is_image_path(f)
-                    and not f.name.startswith(".")
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and is_image_path(f) and not f.name.startswith(".")
                 )
             elif p.is_file():
                 files.append(p)
@@ -160,6 +170,7 @@ def load_inputs(
 
 
 # ---------------------------------------------------------------- tables
+
 
 def _text_kind(p: Path) -> str:
     if not p.is_file():
@@ -182,7 +193,8 @@ def _decode_utf8(p: Path) -> str:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(
             f"{p}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}). "
-            f"Re-save the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 {p.name} > fixed{p.suffix}`."
+            "Re-save the file as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {p.name} > fixed{p.suffix}`."
         ) from None
 
 
@@ -206,17 +218,24 @@ def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{p}, line {i}: invalid JSON ({e.msg}). Fix or remove the line.") from None
+                raise DataError(
+                    f"{p}, line {i}: invalid JSON ({e.msg}). Fix or remove the line."
+                ) from None
             if not isinstance(row, dict):
-                raise DataError(f"{p}, line {i}: expected a JSON object like {{\"text\": ..., \"label\": ...}}.")
+                raise DataError(
+                    f'{p}, line {i}: expected a JSON object like {{"text": ..., "label": ...}}.'
+                )
             rows.append(row)
         return pd.DataFrame(rows)
     if kind == "lines":
         return pd.DataFrame({"text": [t for t in text.splitlines() if t.strip()]})
     try:
         df = pd.read_csv(
-            io.StringIO(text), sep="\t" if kind == "tsv" else ",", dtype=str,
-            keep_default_na=False, na_filter=False,
+            io.StringIO(text),
+            sep="\t" if kind == "tsv" else ",",
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise DataError(f"{p}: cannot parse as {kind.upper()} ({e}).") from None
@@ -229,13 +248,21 @@ def _column(df, p: Path, name: str, flag: str) -> list:
     if name not in df.columns:
         cols = [str(c) for c in df.columns]
         close = difflib.get_close_matches(name, cols, n=1, cutoff=0.4)
-        hint = f" Did you mean {close[0]!r}? Pass {flag} {close[0]}." if close else f" Name it with {flag}."
+        hint = (
+            f" Did you mean {close[0]!r}? Pass {flag} {close[0]}."
+            if close
+            else f" Name it with {flag}."
+        )
         raise DataError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
     return df[name].tolist()
 
 
 def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and not v.strip())
+    )
 
 
 def _clean_texts(values: list, p: Path, col: str) -> list[str]:
@@ -253,9 +280,10 @@ def _clean_labels(values: list, p: Path, col: str) -> list[str]:
     out = []
     for i, v in enumerate(values):
         if _missing(v):
-            raise DataError(f"{p}, row {i + 1}: no label in column {col!r}. Label it or remove the row.")
+            raise DataError(
+                f"{p}, row {i + 1}: no label in column {col!r}. Label it or remove the row."
+            )
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         out.append(str(v).strip())
     return out
-

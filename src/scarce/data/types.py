@@ -53,7 +53,9 @@ class Inputs:
     @classmethod
     def from_images(cls, images: Sequence[Any]) -> Inputs:
         """Paths are hashed by file content, arrays by shape, dtype and bytes."""
-        items, hashes, names = [], [], []
+        items: list[Any] = []
+        hashes: list[str] = []
+        names: list[str] = []
         for i, im in enumerate(images):
             if isinstance(im, str | Path):
                 items.append(str(im))
@@ -62,9 +64,7 @@ class Inputs:
             else:
                 arr = np.ascontiguousarray(np.asarray(im))
                 items.append(arr)
-                hashes.append(
-                    sha256_bytes(f"{arr.shape}{arr.dtype}".encode() + arr.tobytes())
-                )
+                hashes.append(sha256_bytes(f"{arr.shape}{arr.dtype}".encode() + arr.tobytes()))
                 names.append(str(i))
         return cls("image", tuple(items), tuple(hashes), tuple(names))
 
@@ -93,7 +93,9 @@ class LabeledSet:
 
     def data_hash(self) -> str:
         """Order-independent hash of (content, label) pairs and the class list."""
-        pairs = sorted(f"{h}:{self.classes[int(c)]}" for h, c in zip(self.inputs.hashes, self.y, strict=True))
+        pairs = sorted(
+            f"{h}:{self.classes[int(c)]}" for h, c in zip(self.inputs.hashes, self.y, strict=True)
+        )
         return combine(["classes", *self.classes, "pairs", *pairs])
 
 

@@ -46,11 +46,18 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
 def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
     """Identical examples in train and test inflate every score: say so, with examples."""
     seen = dict(zip(train.inputs.hashes, train.inputs.names, strict=True))
-    dups = [(seen[h], n) for h, n in zip(test.inputs.hashes, test.inputs.names, strict=True) if h in seen]
+    dups = [
+        (seen[h], n)
+        for h, n in zip(test.inputs.hashes, test.inputs.names, strict=True)
+        if h in seen
+    ]
     if dups:
         shown = "; ".join(f"{a} = {b}" for a, b in dups[:3])
         log.warning(
             "%d test examples also appear in the training data (%s%s); scores on them are "
-            "optimistic. Remove them from one side.", len(dups), shown, " ..." if len(dups) > 3 else "",
+            "optimistic. Remove them from one side.",
+            len(dups),
+            shown,
+            " ..." if len(dups) > 3 else "",
         )
     return len(dups)

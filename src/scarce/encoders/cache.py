@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,7 +26,7 @@ _CHUNK = 500  # SQLite's host-parameter limit is generous, but keep statements s
 
 
 class EmbeddingCache:
-    _instances: dict[Path, EmbeddingCache] = {}
+    _instances: ClassVar[dict[Path, EmbeddingCache]] = {}
     _lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
@@ -50,7 +51,8 @@ class EmbeddingCache:
         out: dict[str, np.ndarray] = {}
         for s in range(0, len(keys), _CHUNK):
             part = keys[s : s + _CHUNK]
-            q = f"SELECT content, vec FROM emb WHERE encoder=? AND content IN ({','.join('?' * len(part))})"
+            marks = ",".join("?" * len(part))
+            q = f"SELECT content, vec FROM emb WHERE encoder=? AND content IN ({marks})"
             for content, blob in self._db.execute(q, [encoder, *part]):
                 vec = np.frombuffer(blob, dtype=np.float32)
                 if vec.shape == (dim,):  # a row of the wrong size is ignored and recomputed

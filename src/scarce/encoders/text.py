@@ -28,7 +28,9 @@ class SentenceEncoder(Encoder):
         super().__init__(spec)
         self.model_dir = model_dir
         cfg = model_dir / "sentence_bert_config.json"
-        self.max_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
+        self.max_length = (
+            json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
+        )
         self._module: Any = None
         self._tokenizer: Any = None
 
@@ -37,8 +39,13 @@ class SentenceEncoder(Encoder):
         return sha256_file(self.model_dir / "model.safetensors")
 
     def preprocessing(self) -> dict[str, Any]:
-        return {"tokenizer": "tokenizer.json", "max_length": self.max_length,
-                "pooling": "mean", "normalize": True, "v": 1}
+        return {
+            "tokenizer": "tokenizer.json",
+            "max_length": self.max_length,
+            "pooling": "mean",
+            "normalize": True,
+            "v": 1,
+        }
 
     @property
     def tokenizer(self) -> Any:
@@ -79,11 +86,14 @@ class SentenceEncoder(Encoder):
         return {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
 
     def example_items(self) -> tuple[Any, ...]:
-        return ("A short one.", "Few labels, a strong model: transfer learning " * 3,
-                "Ein Satz auf Deutsch, et une phrase en français.")
+        return (
+            "A short one.",
+            "Few labels, a strong model: transfer learning " * 3,
+            "Ein Satz auf Deutsch, et une phrase en français.",
+        )
 
 
-def _MeanPooled(model: Any) -> Any:  # noqa: N802 - a module factory, named like its class
+def _MeanPooled(model: Any) -> Any:
     import torch
 
     class MeanPooled(torch.nn.Module):
@@ -92,8 +102,11 @@ def _MeanPooled(model: Any) -> Any:  # noqa: N802 - a module factory, named like
             self.model = model
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            hidden = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)

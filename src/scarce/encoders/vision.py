@@ -37,8 +37,15 @@ class EfficientNetLite(Encoder):
         return sha256_file(self.weights_path())
 
     def preprocessing(self) -> dict[str, Any]:
-        return {"resize": "shorter-side+center-crop", "size": self.size, "interp": "bicubic",
-                "mean": list(self.mean), "std": list(self.std), "alpha": "white", "v": 1}
+        return {
+            "resize": "shorter-side+center-crop",
+            "size": self.size,
+            "interp": "bicubic",
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "alpha": "white",
+            "v": 1,
+        }
 
     def torch_module(self) -> Any:
         if self._module is None:
@@ -69,7 +76,7 @@ class EfficientNetLite(Encoder):
         return tuple(g.integers(0, 256, size=(s, s + 7, 3), dtype=np.uint8) for s in (64, 300, 224))
 
 
-def _Pixels(net: Any) -> Any:  # noqa: N802 - a module factory, named like the class it returns
+def _Pixels(net: Any) -> Any:
     import torch
 
     class Pixels(torch.nn.Module):

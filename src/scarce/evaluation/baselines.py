@@ -29,8 +29,11 @@ class Baseline:
 
     def __init__(self, modality: str) -> None:
         self.modality = modality
-        self.description = ("TF-IDF + logistic regression" if modality == "text"
-                            else f"logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels")
+        self.description = (
+            "TF-IDF + logistic regression"
+            if modality == "text"
+            else f"logistic regression on {PIXEL_SIZE}x{PIXEL_SIZE} pixels"
+        )
         self._vec: Any = None
         self._head: LogisticHead | None = None
 
@@ -47,8 +50,9 @@ class Baseline:
     def fit(self, train: LabeledSet, *, seed: int) -> Baseline:
         x = self._features(train.inputs, fit=True)
         self.classes = train.classes
-        self._head = fit_logistic(x, train.y, len(train.classes),
-                                  LinearProbeConfig(normalize="none"), seed=seed)
+        self._head = fit_logistic(
+            x, train.y, len(train.classes), LinearProbeConfig(normalize="none"), seed=seed
+        )
         return self
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:

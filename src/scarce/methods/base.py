@@ -25,8 +25,8 @@ class MethodSpec:
     name: str
     modalities: tuple[str, ...]
     config: type[Config]
-    method: type[Method]
-    fitted: type[Fitted]
+    method: type[Any]  # a class implementing Method
+    fitted: type[Any]  # a class implementing Fitted
     summary: str
     paper: str = ""
     needs_unlabeled: bool = False
@@ -42,8 +42,13 @@ class Fitted(Protocol):
     def state(self) -> State: ...
 
     @classmethod
-    def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any],
-                   encoder: Encoder, classes: tuple[str, ...]) -> Fitted: ...
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> Fitted: ...
 
 
 class Method(Protocol):
@@ -51,8 +56,14 @@ class Method(Protocol):
 
     def __init__(self, config: Any, encoder: Encoder) -> None: ...
 
-    def fit(self, train: LabeledSet, *, unlabeled: UnlabeledSet | None = None,
-            val: LabeledSet | None = None, seed: int) -> Fitted: ...
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> Fitted: ...
 
 
 methods: Registry[MethodSpec] = Registry("method")

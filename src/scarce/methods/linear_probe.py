@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class LinearProbeConfig(Config):
     normalize: Literal["l2", "standard", "none"] = "l2"
     max_iter: int = 2000
 
-    help = {
+    help: ClassVar[dict[str, str]] = {
         "C": "inverse L2 strength; None = choose from Cs by cross-validation",
         "Cs": "grid searched by cross-validation when C is None",
         "folds": "cross-validation folds (fewer when a class has fewer examples)",
@@ -63,10 +63,16 @@ class LinearProbeFitted:
         return tensors, dict(h.meta)
 
     @classmethod
-    def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any],
-                   encoder: Encoder, classes: tuple[str, ...]) -> LinearProbeFitted:
-        head = LogisticHead(tensors["coef"], tensors["intercept"], tensors["shift"],
-                            tensors["scale"], meta)
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> LinearProbeFitted:
+        head = LogisticHead(
+            tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta
+        )
         return cls(encoder, classes, head)
 
 
@@ -77,13 +83,20 @@ class LinearProbe:
         self.config = config
         self.encoder = encoder
 
-    def fit(self, train: LabeledSet, *, unlabeled: UnlabeledSet | None = None,
-            val: LabeledSet | None = None, seed: int) -> LinearProbeFitted:
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> LinearProbeFitted:
         feats = self.encoder.encode(train.inputs, desc="encoding training data")
         return self.fit_features(feats, train.y, train.classes, seed=seed)
 
-    def fit_features(self, feats: np.ndarray, y: np.ndarray, classes: tuple[str, ...], *,
-                     seed: int) -> LinearProbeFitted:
+    def fit_features(
+        self, feats: np.ndarray, y: np.ndarray, classes: tuple[str, ...], *, seed: int
+    ) -> LinearProbeFitted:
         head = fit_logistic(feats, y, len(classes), self.config, seed=seed)
         return LinearProbeFitted(self.encoder, classes, head)
 
@@ -91,18 +104,30 @@ class LinearProbe:
 class LogisticHead:
     """Feature scaling + a softmax-linear layer, as plain arrays."""
 
-    def __init__(self, coef: np.ndarray, intercept: np.ndarray, shift: np.ndarray,
-                 scale: np.ndarray, meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        shift: np.ndarray,
+        scale: np.ndarray,
+        meta: dict[str, Any],
+    ) -> None:
         self.coef, self.intercept, self.shift, self.scale, self.meta = (
-            coef, intercept, shift, scale, meta)
+            coef,
+            intercept,
+            shift,
+            scale,
+            meta,
+        )
 
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
         x = _transform(feats, self.meta["normalize"], self.shift, self.scale)
         return softmax(x @ self.coef.T + self.intercept)
 
 
-def fit_logistic(feats: np.ndarray, y: np.ndarray, n_classes: int, cfg: LinearProbeConfig, *,
-                 seed: int) -> LogisticHead:
+def fit_logistic(
+    feats: np.ndarray, y: np.ndarray, n_classes: int, cfg: LinearProbeConfig, *, seed: int
+) -> LogisticHead:
     """L2 logistic regression on features; C by stratified CV on log-loss when possible."""
     shift, scale = _fit_transform(feats, cfg.normalize)
     x = _transform(feats, cfg.normalize, shift, scale)
@@ -118,8 +143,9 @@ def fit_logistic(feats: np.ndarray, y: np.ndarray, n_classes: int, cfg: LinearPr
             C = min(cfg.Cs, key=lambda c: (round(cv_scores[repr(c)], 6), c))
         else:
             C = 1.0
-            log.info("a class has %d example(s): too few to cross-validate C; using C=1.0",
-                     min_count)
+            log.info(
+                "a class has %d example(s): too few to cross-validate C; using C=1.0", min_count
+            )
     coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter, seed)
     meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize}
     return LogisticHead(coef, intercept, shift, scale, meta)
@@ -139,25 +165,49 @@ def _transform(x: np.ndarray, how: str, shift: np.ndarray, scale: np.ndarray) ->
     return (x - shift) / scale
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, n_classes: int, C: float, weight: str | None,
-            max_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _fit_lr(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    C: float,
+    weight: str | None,
+    max_iter: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
+    # With fewer examples than features (the few-shot case) the L2 solution lies in the span
+    # of the examples (representer theorem): solve in those n coordinates, exactly, and fast.
+    basis = None
+    if x.shape[0] < x.shape[1]:
+        _, _, basis = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+        x = x @ basis.T
     lr = LogisticRegression(C=C, class_weight=weight, max_iter=max_iter, random_state=seed)
-    lr.fit(x, y)
-    coef = np.zeros((n_classes, x.shape[1]), np.float32)
+    with threadpool_limits(1):  # BLAS threads only add overhead on problems this small
+        lr.fit(x, y)
+    w = lr.coef_ if basis is None else lr.coef_ @ basis
+    coef = np.zeros((n_classes, w.shape[1]), np.float32)
     intercept = np.zeros(n_classes, np.float32)
-    if lr.coef_.shape[0] == 1:  # binary: sigmoid(w.x+b) == softmax of (-w/2, +w/2)
-        coef[lr.classes_[0]], coef[lr.classes_[1]] = -lr.coef_[0] / 2, lr.coef_[0] / 2
-        intercept[lr.classes_[0]], intercept[lr.classes_[1]] = -lr.intercept_[0] / 2, lr.intercept_[0] / 2
+    c = lr.classes_
+    if w.shape[0] == 1:  # binary: sigmoid(w.x+b) == softmax of (-w/2, +w/2)
+        coef[c[0]], coef[c[1]] = -w[0] / 2, w[0] / 2
+        intercept[c[0]], intercept[c[1]] = -lr.intercept_[0] / 2, lr.intercept_[0] / 2
     else:
-        coef[lr.classes_] = lr.coef_
-        intercept[lr.classes_] = lr.intercept_
+        coef[c] = w
+        intercept[c] = lr.intercept_
     return coef, intercept
 
 
-def _cv_log_loss(x: np.ndarray, y: np.ndarray, Cs: tuple[float, ...], folds: int,
-                 weight: str | None, max_iter: int, seed: int) -> dict[str, float]:
+def _cv_log_loss(
+    x: np.ndarray,
+    y: np.ndarray,
+    Cs: tuple[float, ...],
+    folds: int,
+    weight: str | None,
+    max_iter: int,
+    seed: int,
+) -> dict[str, float]:
     from sklearn.model_selection import StratifiedKFold
 
     n_classes = int(y.max()) + 1
@@ -167,16 +217,20 @@ def _cv_log_loss(x: np.ndarray, y: np.ndarray, Cs: tuple[float, ...], folds: int
         for c in Cs:
             coef, b = _fit_lr(x[tr], y[tr], n_classes, c, weight, max_iter, seed)
             p = softmax(x[te] @ coef.T + b)
-            losses[repr(c)] += float(-np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean())
+            losses[repr(c)] += float(
+                -np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean()
+            )
     return {k: v / folds for k, v in losses.items()}
 
 
-register_method(MethodSpec(
-    name="linear-probe",
-    modalities=("image", "text"),
-    config=LinearProbeConfig,
-    method=LinearProbe,
-    fitted=LinearProbeFitted,
-    summary="frozen encoder features + L2 logistic regression, C by cross-validation",
-    paper="Kornblith et al., Do Better ImageNet Models Transfer Better?, CVPR 2019",
-))
+register_method(
+    MethodSpec(
+        name="linear-probe",
+        modalities=("image", "text"),
+        config=LinearProbeConfig,
+        method=LinearProbe,
+        fitted=LinearProbeFitted,
+        summary="frozen encoder features + L2 logistic regression, C by cross-validation",
+        paper="Kornblith et al., Do Better ImageNet Models Transfer Better?, CVPR 2019",
+    )
+)

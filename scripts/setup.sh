@@ -9,7 +9,12 @@ test_mode=0
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+PIP=(pip_quiet)
+pip_quiet() {
+  # pip's notes about unreachable mirror folders are noise on some machines; errors still show
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 
 # The CPU build of torch, never the multi-GB CUDA one: this machine's local 2.13.0 (a CPU
 # build) when present, else PyTorch's CPU wheel index.

@@ -149,8 +149,8 @@ def test_cli_text_fit_predict(tmp_path, text_csv, capsys):
     assert main(["predict", str(out), str(inp), "--proba"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "input,prediction,proba_food,proba_science,proba_sports"
-    assert lines[1].startswith("0,food,")
-    assert lines[2].startswith("1,science,")
+    assert lines[1].startswith("1,food,")  # data rows numbered from 1, as in error messages
+    assert lines[2].startswith("2,science,")
     assert main(["predict", str(out), str(inp), "--out", str(tmp_path / "p.jsonl")]) == 0
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [r["prediction"] for r in rows] == ["food", "science"]

@@ -161,3 +161,14 @@ def test_cache_survives_crash_mid_write(tmp_path):
     assert n % 50 == 0  # whole batches only: no half-written batch
     got = cache.get_many("enc", ["k0-0", "k3-49"], 64)
     assert got["k3-49"][0] == 3
+
+
+def test_corrupt_cache_file_is_set_aside(tmp_path, caplog):
+    db = tmp_path / "emb.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        cache = EmbeddingCache(db)
+    assert "unreadable" in caplog.text
+    cache.put_many("e", {"k": np.ones(4, np.float32)})
+    assert cache.get_many("e", ["k"], 4)["k"].sum() == 4
+    assert list(tmp_path.glob("emb.corrupt-*"))

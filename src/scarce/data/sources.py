@@ -70,7 +70,7 @@ def load_labeled(
     labels = _column(df, p, label_column, "--label-column")
     texts = _clean_texts(texts, p, text_column)
     labels = _clean_labels(labels, p, label_column)
-    return _labeled(Inputs.from_texts(texts, names=[str(i) for i in range(len(texts))]), labels, p)
+    return _labeled(Inputs.from_texts(texts, names=_row_names(len(texts))), labels, p)
 
 
 def _image_folder(root: Path) -> LabeledSet:
@@ -166,7 +166,12 @@ def load_inputs(
     p = Path(paths[0])
     df = _read_table(p, _text_kind(p))
     texts = _clean_texts(_column(df, p, text_column, "--text-column"), p, text_column)
-    return Inputs.from_texts(texts)
+    return Inputs.from_texts(texts, names=_row_names(len(texts)))
+
+
+def _row_names(n: int) -> list[str]:
+    """Data rows numbered from 1 (header excluded), as in every error message."""
+    return [str(i + 1) for i in range(n)]
 
 
 # ---------------------------------------------------------------- tables

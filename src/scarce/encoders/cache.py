@@ -6,8 +6,10 @@ commits are atomic, so a crash mid-write loses at most the batch in flight, neve
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -15,6 +17,8 @@ from typing import ClassVar
 import numpy as np
 
 from scarce.core.environment import cache_dir
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS emb (
@@ -32,11 +36,28 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as e:  # not a database any more: keep it aside, start anew
+            aside = path.with_suffix(f".corrupt-{int(time.time())}")
+            path.rename(aside)
+            log.warning(
+                "embedding cache %s is unreadable (%s); moved it to %s and started an "
+                "empty one (embeddings will be recomputed).",
+                path,
+                e,
+                aside,
+            )
+            self._db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        db.commit()
+        return db
 
     @classmethod
     def default(cls) -> EmbeddingCache:

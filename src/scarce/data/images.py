@@ -51,15 +51,26 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def read_rgb(item: Any) -> Image.Image:
-    """A path or a uint8 array (H, W) / (H, W, 3|4) as an RGB PIL image."""
+def read_rgb(item: Any, size: int | None = None) -> Image.Image:
+    """A path or a uint8 array (H, W) / (H, W, 3|4) as an RGB PIL image; with `size`, resized
+    (shorter side) and centre-cropped to a size x size square."""
     if isinstance(item, str | Path):
         with Image.open(item) as im:
-            return to_rgb(im)
+            if size is not None and im.format == "JPEG":
+                im.draft("RGB", (size, size))  # decode big photos at a reduced scale: much faster
+            return _fit(im, size)
     arr = np.asarray(item)
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return to_rgb(Image.fromarray(arr))
+    return _fit(Image.fromarray(arr), size)
+
+
+def _fit(im: Image.Image, size: int | None) -> Image.Image:
+    if size is None:
+        return to_rgb(im)
+    if im.mode in ("L", "RGB"):  # resize first: 3x less work for grey images
+        return to_rgb(resize_center_crop(ImageOps.exif_transpose(im), size))
+    return resize_center_crop(to_rgb(im), size)
 
 
 def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
@@ -68,6 +79,6 @@ def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
     w, h = im.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+    im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
     left, top = (nw - size) // 2, (nh - size) // 2
     return im.crop((left, top, left + size, top + size))

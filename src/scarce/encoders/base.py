@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -159,14 +160,24 @@ class Encoder:
         order = self.order(items)
         run = self.backend()
         result: dict[str, np.ndarray] = {}
-        starts = range(0, len(order), self.batch_size)
+        chunks = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         unit = "img" if self.spec.modality == "image" else "text"
-        for s in progress(starts, total=len(starts), desc=desc, unit=f"x{self.batch_size} {unit}"):
-            idx = order[s : s + self.batch_size]
-            emb = run(self.prepare(tuple(items[i] for i in idx)))
-            self.forward_calls += 1
-            batch = {hashes[i]: emb[j] for j, i in enumerate(idx)}
-            if cache is not None:
-                cache.put_many(self.key, batch)  # per batch: a crash keeps what was done
-            result.update(batch)
+
+        def prepare(idx: np.ndarray) -> dict[str, np.ndarray]:
+            return self.prepare(tuple(items[i] for i in idx))
+
+        # Decode/tokenize the next batch in a thread while the network runs on this one
+        # (PIL and tokenizers release the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(prepare, chunks[0])
+            for k in progress(range(len(chunks)), desc=desc, unit=f"x{self.batch_size} {unit}"):
+                batch_in = pending.result()
+                if k + 1 < len(chunks):
+                    pending = pool.submit(prepare, chunks[k + 1])
+                emb = run(batch_in)
+                self.forward_calls += 1
+                batch = {hashes[i]: emb[j] for j, i in enumerate(chunks[k])}
+                if cache is not None:
+                    cache.put_many(self.key, batch)  # per batch: a crash keeps what was done
+                result.update(batch)
         return result

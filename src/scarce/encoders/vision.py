@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from scarce.core.hashing import sha256_file
-from scarce.data.images import read_rgb, resize_center_crop
+from scarce.data.images import read_rgb
 from scarce.encoders.base import Encoder, EncoderSpec
 
 INPUT_SIZE = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
@@ -40,7 +40,7 @@ class EfficientNetLite(Encoder):
         return {
             "resize": "shorter-side+center-crop",
             "size": self.size,
-            "interp": "bicubic",
+            "interp": "bicubic-rg3",
             "mean": list(self.mean),
             "std": list(self.std),
             "alpha": "white",
@@ -63,7 +63,7 @@ class EfficientNetLite(Encoder):
         mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
         std = np.asarray(self.std, dtype=np.float32)[:, None, None]
         for i, item in enumerate(items):
-            im = resize_center_crop(read_rgb(item), self.size)
+            im = read_rgb(item, self.size)
             arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
             batch[i] = (arr - mean) / std
         return {"pixels": batch}

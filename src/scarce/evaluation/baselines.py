@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from scarce.data.images import read_rgb, resize_center_crop
+from scarce.data.images import read_rgb
 from scarce.data.types import Inputs, LabeledSet
 from scarce.methods.linear_probe import LinearProbeConfig, LogisticHead, fit_logistic
 
@@ -18,7 +18,7 @@ PIXEL_SIZE = 32
 def pixels(inputs: Inputs, size: int = PIXEL_SIZE) -> np.ndarray:
     out = np.empty((len(inputs), size * size * 3), dtype=np.float32)
     for i, item in enumerate(inputs.items):
-        out[i] = np.asarray(resize_center_crop(read_rgb(item), size), np.float32).ravel() / 255.0
+        out[i] = np.asarray(read_rgb(item, size), np.float32).ravel() / 255.0
     return out
 
 

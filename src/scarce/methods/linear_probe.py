@@ -174,18 +174,42 @@ def _fit_lr(
     max_iter: int,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
+    return _lr_path(x, y, n_classes, (C,), weight, max_iter, seed)[0]
+
+
+def _lr_path(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    Cs: tuple[float, ...],
+    weight: str | None,
+    max_iter: int,
+    seed: int,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(coef, intercept) for each C in Cs, warm-starting each fit from the previous one."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     # With fewer examples than features (the few-shot case) the L2 solution lies in the span
     # of the examples (representer theorem): solve in those n coordinates, exactly, and fast.
     basis = None
-    if x.shape[0] < x.shape[1]:
+    if 2 * x.shape[0] < x.shape[1]:  # pays only when n is well below d
         _, _, basis = np.linalg.svd(x.astype(np.float64), full_matrices=False)
         x = x @ basis.T
-    lr = LogisticRegression(C=C, class_weight=weight, max_iter=max_iter, random_state=seed)
+    lr = LogisticRegression(
+        class_weight=weight, max_iter=max_iter, random_state=seed, warm_start=True
+    )
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     with threadpool_limits(1):  # BLAS threads only add overhead on problems this small
-        lr.fit(x, y)
+        for c in sorted(Cs):  # from strong to weak regularization: each start is close
+            lr.set_params(C=c)
+            lr.fit(x, y)
+            out[c] = _expand(lr, basis, n_classes)
+    return [out[c] for c in Cs]
+
+
+def _expand(lr: Any, basis: np.ndarray | None, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's fitted model as a full (n_classes, d) softmax layer in feature space."""
     w = lr.coef_ if basis is None else lr.coef_ @ basis
     coef = np.zeros((n_classes, w.shape[1]), np.float32)
     intercept = np.zeros(n_classes, np.float32)
@@ -214,12 +238,11 @@ def _cv_log_loss(
     losses = {repr(c): 0.0 for c in Cs}
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
     for tr, te in splits:
-        for c in Cs:
-            coef, b = _fit_lr(x[tr], y[tr], n_classes, c, weight, max_iter, seed)
+        path = _lr_path(x[tr], y[tr], n_classes, Cs, weight, max_iter, seed)
+        for c, (coef, b) in zip(Cs, path, strict=True):
             p = softmax(x[te] @ coef.T + b)
-            losses[repr(c)] += float(
-                -np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean()
-            )
+            picked = p[np.arange(len(te)), y[te]]
+            losses[repr(c)] += float(-np.log(np.clip(picked, 1e-12, 1)).mean())
     return {k: v / folds for k, v in losses.items()}
 
 

@@ -179,3 +179,18 @@ def test_real_binary_exit_code(tmp_path):
 def test_usage_errors_exit_2(args, capsys):
     code, _, _ = run_cli(args, capsys)
     assert code == 2
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_image_cut_in_the_middle(tmp_path, image_folder, capsys, fmt):
+    import numpy as np
+    from PIL import Image
+
+    victim = image_folder / "sneaker" / f"big.{fmt.lower()}"
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(victim, format=fmt)
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) * 2 // 3])
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "big." in err
+    assert "cannot read this image" in err

@@ -3,7 +3,9 @@ through here."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -162,6 +164,7 @@ def fit(
             f"{train.modality}. See `scarce methods`."
         )
     encoder = resolve_encoder(backbone, train.modality)
+    _warm_imports()
     fitted = spec.method(cfg, encoder).fit(train, seed=seed)
     metrics: dict[str, Any] = {}
     if test_set is not None:
@@ -193,6 +196,17 @@ def fit(
         "versions": library_versions(),
     }
     return Model(fitted, encoder, manifest)
+
+
+def _warm_imports() -> None:
+    """Import scikit-learn in the background while the encoder runs (ONNX Runtime releases
+    the GIL): its ~2 s import would otherwise follow the encoding, not overlap it."""
+    import threading
+
+    if "sklearn.linear_model" not in sys.modules:
+        threading.Thread(
+            target=importlib.import_module, args=("sklearn.linear_model",), daemon=True
+        ).start()
 
 
 def load(path: str | Path) -> Model:

@@ -9,6 +9,6 @@ honest evaluation and deployable bundles.
 
 __version__ = "0.1.0"
 
-from scarce.api import Model, TransferClassifier, fit, load
+from scarce.api import Model, TransferClassifier, evaluate, fit, load
 
-__all__ = ["Model", "TransferClassifier", "__version__", "fit", "load"]
+__all__ = ["Model", "TransferClassifier", "__version__", "evaluate", "fit", "load"]

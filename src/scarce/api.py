@@ -20,7 +20,7 @@ from scarce.data.types import Inputs, LabeledSet, Modality
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders.base import Encoder
-from scarce.methods import methods
+from scarce.methods import methods as method_registry
 from scarce.methods.base import Fitted
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ DataLike = str | Path | LabeledSet
 class Model:
     """A fitted classifier: predicts, and saves itself as a bundle."""
 
-    def __init__(self, fitted: Fitted, encoder: Encoder, manifest: dict[str, Any]) -> None:
+    def __init__(self, fitted: Fitted, encoder: Encoder | None, manifest: dict[str, Any]) -> None:
         self.fitted = fitted
         self.encoder = encoder
         self.manifest = manifest
@@ -140,14 +140,16 @@ def fit(
     modality: Modality | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    budget: float | None = None,
 ) -> Model:
-    """Fit `method` on a folder/table (or inputs + labels) and return a Model.
+    """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
+    `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
 
     Every check on the data happens before training; with `test`, the model is scored on it
     and the score is recorded in the manifest.
     """
-    spec = methods.get(method)
-    cfg = spec.config.from_dict(config)
+    if method != "auto":
+        method_registry.get(method)  # unknown names fail before any data is read
     cols = {"text_column": text_column, "label_column": label_column}
     if labels is not None:
         train = labeled_from_arrays(data, labels, modality)  # type: ignore[arg-type]
@@ -158,12 +160,26 @@ def fit(
     if test is not None:
         test_set = align_to(_labeled(test, train.modality, **cols), train.classes)
         warn_duplicates(train, test_set)
+    auto = None
+    if method == "auto":
+        from scarce.evaluation.selection import DEFAULT_BUDGET, choose
+
+        if config:
+            raise ConfigError(
+                "--set cannot be combined with --method auto (each candidate uses its "
+                "defaults); pick a method to set its knobs."
+            )
+        method, backbone, auto = choose(
+            train, backbone=backbone, seed=seed, budget=budget or DEFAULT_BUDGET
+        )
+    spec = method_registry.get(method)
+    cfg = spec.config.from_dict(config)
     if train.modality not in spec.modalities:
         raise ConfigError(
             f"method {method!r} works on {', '.join(spec.modalities)}, not "
             f"{train.modality}. See `scarce methods`."
         )
-    encoder = resolve_encoder(backbone, train.modality)
+    encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
     _warm_imports()
     fitted = spec.method(cfg, encoder).fit(train, seed=seed)
     metrics: dict[str, Any] = {}
@@ -178,12 +194,14 @@ def fit(
         "modality": train.modality,
         "method": method,
         "config": cfg.to_dict(),
-        "backbone": {
+        "backbone": None
+        if encoder is None
+        else {
             "id": encoder.spec.name,
             "weights_sha256": encoder.weights_sha256(),
             "pip": encoder.spec.pip,
         },
-        "preprocessing": encoder.preprocessing(),
+        "preprocessing": None if encoder is None else encoder.preprocessing(),
         "labels": list(train.classes),
         "seed": seed,
         "data": {
@@ -195,6 +213,8 @@ def fit(
         "metrics": metrics,
         "versions": library_versions(),
     }
+    if auto is not None:
+        manifest["auto"] = auto
     return Model(fitted, encoder, manifest)
 
 
@@ -209,15 +229,80 @@ def _warm_imports() -> None:
         ).start()
 
 
+def evaluate(
+    data: DataLike,
+    *,
+    methods: Sequence[str] = ("linear-probe",),
+    shots: Sequence[int] = (1, 5, 20),
+    repeats: int = 10,
+    test: DataLike | None = None,
+    protocol: str = "kshot",
+    folds: int = 5,
+    backbone: str | None = None,
+    seed: int = 0,
+    interval: str = "t",
+    jobs: int = 1,
+    configs: dict[str, dict[str, Any]] | None = None,
+    modality: Modality | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> dict[str, Any]:
+    """Compare methods beside the from-scratch baseline on the same draws; returns the
+    results document (docs/results-schema.md) that `scarce report` renders."""
+    from scarce.evaluation.runner import evaluate_sets
+
+    for name in methods:
+        method_registry.get(name)
+    if interval not in ("t", "bootstrap"):
+        raise ConfigError(f"interval must be 't' or 'bootstrap', got {interval!r}.")
+    if repeats < 1 or jobs < 1:
+        raise ConfigError(f"repeats and jobs must be >= 1, got {repeats} and {jobs}.")
+    cols = {"text_column": text_column, "label_column": label_column}
+    pool = _labeled(data, modality, **cols)
+    check_trainable(pool)
+    test_set = None
+    if test is not None:
+        test_set = align_to(_labeled(test, pool.modality, **cols), pool.classes)
+        warn_duplicates(pool, test_set)
+    uses = any(method_registry.get(n).uses_encoder for n in methods)
+    encoder = resolve_encoder(backbone, pool.modality) if uses else None
+    _warm_imports()
+    return evaluate_sets(
+        pool,
+        methods=list(methods),
+        encoder=encoder,
+        test=test_set,
+        protocol=protocol,
+        shots=shots,
+        repeats=repeats,
+        folds=folds,
+        seed=seed,
+        interval_method=interval,
+        jobs=jobs,
+        configs=configs,
+    )
+
+
 def load(path: str | Path) -> Model:
     """Load a bundle after checking its format, hashes and backbone weights."""
     manifest, tensors = bundle.read(path)
     try:
-        spec = methods.get(manifest["method"])
+        spec = method_registry.get(manifest["method"])
         backbone = manifest["backbone"]
         classes = tuple(manifest["labels"])
     except (KeyError, TypeError) as e:
         raise BundleError(f"{path}: manifest lacks {e}; re-create the bundle.") from None
+    encoder = _bundle_encoder(path, backbone, manifest) if backbone is not None else None
+    try:
+        fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(
+            f"{path}: the method state is incomplete ({e}); re-create the bundle."
+        ) from None
+    return Model(fitted, encoder, manifest)
+
+
+def _bundle_encoder(path: str | Path, backbone: dict[str, Any], manifest: dict) -> Encoder:
     encoder = create_encoder(backbone["id"])
     if encoder.weights_sha256() != backbone["weights_sha256"]:
         raise BundleError(
@@ -230,8 +315,7 @@ def load(path: str | Path) -> Model:
             f"{path}: the installed {backbone['id']} preprocesses differently from "
             "the one the model was trained with; re-fit with this scarce version."
         )
-    fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
-    return Model(fitted, encoder, manifest)
+    return encoder
 
 
 class TransferClassifier:

@@ -4,25 +4,25 @@ Solar-cell electroluminescence photos (elpv-dataset, CC-BY-NC-SA-4.0, installed 
 vendored): defective cells (defect probability 1) against intact ones (probability 0).
 The demo copies a few labeled photos per class into an image folder, estimates accuracy
 over repeated draws beside the from-scratch baseline, fits a bundle from the folder, loads
-it back and predicts on photos it has never seen.
+it back and predicts on photos it has never seen. The evaluation is saved as results.json
+for `scarce report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from scarce.api import fit, load
+from scarce.api import evaluate, fit, load
+from scarce.core.atomic import atomic_write_bytes
 from scarce.data.public import elpv_labels
-from scarce.data.sources import load_inputs, load_labeled
-from scarce.data.validate import align_to
-from scarce.evaluation.baselines import Baseline
-from scarce.evaluation.intervals import Interval, t_interval
-from scarce.methods import methods
+from scarce.data.sources import load_inputs
 
 
 @dataclasses.dataclass
@@ -31,9 +31,8 @@ class DemoResult:
     shots: int
     repeats: int
     n_test: int
-    scores: dict[str, Interval]
-    gain: Interval  # paired: linear-probe minus baseline on the same draws
-    descriptions: dict[str, str]
+    results: dict[str, Any]  # the evaluation document (docs/results-schema.md)
+    results_path: Path
     bundle: Path
     bundle_test_accuracy: float
     predictions: list[tuple[str, str, float, str]]  # file, predicted, confidence, truth
@@ -76,32 +75,22 @@ def run(
     t0 = time.perf_counter()
     workdir = Path(workdir)
     build_folders(workdir, shots, pool, n_test, n_new, seed)
-    pool_set = load_labeled(workdir / "pool")
-    test = align_to(load_labeled(workdir / "test"), pool_set.classes)
 
-    # Repeated K-shot draws from the pool; every method sees the same draws.
-    spec = methods.get("linear-probe")
-    model = fit(workdir / "train", method="linear-probe", seed=seed)  # builds the encoder
-    encoder = model.encoder
-    g = np.random.default_rng(seed)
-    acc: dict[str, list[float]] = {"linear-probe": [], "baseline": []}
-    for r in range(repeats):
-        idx = np.concatenate(
-            [
-                g.choice(np.flatnonzero(pool_set.y == c), shots, replace=False)
-                for c in range(len(pool_set.classes))
-            ]
-        )
-        draw = pool_set.subset(idx)
-        lp = spec.method(spec.config(), encoder).fit(draw, seed=seed + r)
-        base = Baseline("image").fit(draw, seed=seed + r)
-        for name, m in (("linear-probe", lp), ("baseline", base)):
-            acc[name].append(float((m.predict_proba(test.inputs).argmax(1) == test.y).mean()))
+    # Repeated K-shot draws from the pool, every method on the same draws, beside the baseline.
+    results = evaluate(
+        workdir / "pool",
+        methods=["linear-probe"],
+        shots=[shots],
+        repeats=repeats,
+        test=workdir / "test",
+        seed=seed,
+    )
+    results_path = workdir / "results.json"
+    atomic_write_bytes(results_path, json.dumps(results, indent=1).encode())
 
     # The deployable product: fit on train/, save, load, predict new photos.
     out = workdir / "defects.scarce"
-    model = fit(workdir / "train", method="linear-probe", seed=seed, test=workdir / "test")
-    model.save(out)
+    fit(workdir / "train", method="linear-probe", seed=seed, test=workdir / "test").save(out)
     loaded = load(out)
     new = load_inputs([workdir / "new"])
     proba = loaded.predict_proba(new)
@@ -118,13 +107,9 @@ def run(
         workdir=workdir,
         shots=shots,
         repeats=repeats,
-        n_test=len(test),
-        scores={k: t_interval(v) for k, v in acc.items()},
-        gain=t_interval(np.subtract(acc["linear-probe"], acc["baseline"])),
-        descriptions={
-            "linear-probe": f"linear-probe on {encoder.spec.name} (frozen)",
-            "baseline": Baseline("image").description + " (from scratch)",
-        },
+        n_test=results["data"]["test"]["n"],
+        results=results,
+        results_path=results_path,
         bundle=out,
         bundle_test_accuracy=float(loaded.manifest["metrics"]["test_accuracy"]),
         predictions=preds,

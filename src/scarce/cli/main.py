@@ -82,13 +82,17 @@ def fit(
         list[str] | None, typer.Option("--set", help="Method knob key=value (repeatable).")
     ] = None,
     seed: Seed = 0,
+    budget: Annotated[
+        float | None, typer.Option(help="Seconds --method auto may spend choosing (default 300).")
+    ] = None,
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
     quiet: Quiet = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Fit a classifier on DATA and write a model bundle.
+    """Fit a classifier on DATA and write a model bundle (--method auto: chosen by
+    cross-validation inside DATA).
 
     Example: scarce fit data/defects --out defects.scarce --test data/defects-test
     """
@@ -106,13 +110,17 @@ def fit(
         modality=_modality(modality),
         text_column=text_column,
         label_column=label_column,
+        budget=budget,
     )
     model.save(out)
     m = model.manifest
+    if "auto" in m:
+        _echo(f"auto: {m['auto']['why']}")
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
+    on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
     _echo(
-        f"fitted {method} on {m['data']['n']} examples ({counts}) with "
-        f"{m['backbone']['id']} in {time.perf_counter() - t0:.1f}s"
+        f"fitted {m['method']} on {m['data']['n']} examples ({counts}){on} in "
+        f"{time.perf_counter() - t0:.1f}s"
     )
     if "test_accuracy" in m["metrics"]:
         _echo(
@@ -260,6 +268,123 @@ def methods_cmd(
             _echo(f"    --set {n}=…  ({t}, default {d!r})  {h}")
 
 
+@app.command("eval")
+def eval_cmd(
+    data: Annotated[Path, typer.Argument(help="Labeled data: the pool to draw from.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="results.json to write.")],
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated; the from-scratch baseline is always added.")
+    ] = "linear-probe",
+    shots: Annotated[str, typer.Option(help="Labels per class, comma-separated (kshot).")] = (
+        "1,5,20"
+    ),
+    repeats: Annotated[int, typer.Option(help="Random draws (kshot) or repeats (kfold).")] = 10,
+    test: Annotated[
+        Path | None, typer.Option(help="Test set; default: the rest of the pool.")
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(help="kshot (repeated K-shot draws) or kfold (repeated stratified k-fold)."),
+    ] = "kshot",
+    folds: Annotated[int, typer.Option(help="k for --protocol kfold.")] = 5,
+    backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
+    interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
+    jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
+    seed: Seed = 0,
+    modality: Modality = None,
+    text_column: TextCol = "text",
+    label_column: LabelCol = "label",
+    quiet: Quiet = False,
+) -> None:
+    """Compare methods beside the from-scratch baseline on the same draws, with intervals.
+
+    Example: scarce eval data --methods linear-probe --shots 1,5,20 --repeats 10 --out r.json
+    """
+    _setup(quiet)
+    from scarce import api
+    from scarce.core.atomic import atomic_write
+
+    try:
+        shot_list = [int(x) for x in shots.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--shots expects integers like 1,5,20, got {shots!r}.") from None
+    if out.suffix.lower() != ".json":
+        raise ConfigError(f"--out must be a .json file, got {out.name!r}.")
+    res = api.evaluate(
+        data,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        shots=shot_list,
+        repeats=repeats,
+        test=test,
+        protocol=protocol,
+        folds=folds,
+        backbone=backbone,
+        seed=seed,
+        interval=interval,
+        jobs=jobs,
+        modality=_modality(modality),
+        text_column=text_column,
+        label_column=label_column,
+    )
+    with atomic_write(out, "w") as f:
+        json.dump(res, f, indent=1)
+    _echo(_results_text(res))
+    _echo(f"wrote {out}; render it with: scarce report {out} --out report.html")
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="results.json from `scarce eval`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    quiet: Quiet = False,
+) -> None:
+    """Render results.json as one self-contained HTML report (plots, tables, examples).
+
+    Example: scarce report r.json --out r.html
+    """
+    _setup(quiet)
+    from scarce.report import load_results, write_report
+
+    path = write_report(load_results(results), out)
+    _echo(f"wrote {path}")
+
+
+def _results_text(res: dict[str, Any]) -> str:
+    """The evaluation as a table a person reads in a terminal."""
+    acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
+    gain = {(p["method"], p["shots"]): p for p in res["paired"] if p["metric"] == "accuracy"}
+    desc = {m["name"]: m["description"] for m in res["methods"]}
+    rows = []
+    for (m, k), s in acc.items():
+        g = gain.get((m, k))
+        rows.append(
+            [
+                "-" if k is None else str(k),
+                desc[m],
+                f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
+                "(baseline)"
+                if g is None
+                else f"{g['mean']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] {g['verdict']}",
+            ]
+        )
+    p = res["protocol"]
+    head = (
+        f"{p['name']}: {p['repeats']} repeats"
+        + (f", {p['folds']} folds" if p["folds"] else "")
+        + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
+    )
+    lines = [head, _table(["shots", "method", "accuracy", "vs baseline (paired)"], rows)]
+    lines += [n["message"] for n in res["negative_transfer"]]
+    if not res["negative_transfer"] and len(res["methods"]) > 1:
+        lines.append("no transfer method is significantly worse than the baseline.")
+    for m, c in res.get("curves", {}).items():
+        if c.get("fit"):
+            lines.append(f"learning curve, {m}: {c['fit']['note']}")
+    return "\n".join(lines)
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and bundle.")] = Path(
@@ -280,33 +405,12 @@ def demo(
     _note("scarce demo: defective vs intact solar cells (elpv-dataset photos, CC-BY-NC-SA-4.0)")
     r = demo_mod.run(workdir, shots=shots, repeats=repeats, seed=seed)
     _echo(
-        f"\n{r.shots} labeled photos per class, {r.repeats} random draws, "
-        f"{r.n_test} test photos; accuracy, mean and 95% interval:"
+        f"\n{r.shots} labeled photos per class, {r.repeats} random draws, {r.n_test} test photos:"
     )
-    _echo(
-        _table(
-            ["method", "accuracy", "95% interval"],
-            [
-                [r.descriptions[k], f"{v.mean:.3f}", f"[{v.low:.3f}, {v.high:.3f}]"]
-                for k, v in r.scores.items()
-            ],
-        )
-    )
-    g = r.gain
-    verdict = (
-        "transfer helps"
-        if g.low > 0
-        else "NEGATIVE TRANSFER: the baseline is better"
-        if g.high < 0
-        else "no clear difference"
-    )
-    _echo(
-        f"gain over the from-scratch baseline (paired, same draws): {g.mean:+.3f} "
-        f"[{g.low:+.3f}, {g.high:+.3f}]: {verdict}"
-    )
+    _echo(_results_text(r.results))
     _echo(
         f"\nwrote {r.bundle} (test accuracy {r.bundle_test_accuracy:.3f}); "
-        f"predictions on photos it never saw:"
+        "predictions on photos it never saw:"
     )
     _echo(
         _table(
@@ -315,8 +419,9 @@ def demo(
         )
     )
     _echo(
-        f"\ndone in {r.seconds:.0f}s. Next: .venv/bin/scarce predict {r.bundle} "
-        f"{r.workdir / 'new'} --proba"
+        f"\ndone in {r.seconds:.0f}s. Next:\n"
+        f"  .venv/bin/scarce predict {r.bundle} {r.workdir / 'new'} --proba\n"
+        f"  .venv/bin/scarce report {r.results_path} --out {r.workdir / 'report.html'}"
     )
 
 

@@ -6,11 +6,12 @@ the spec builds the real encoder on demand.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,6 +84,18 @@ class Encoder:
         self.forward_calls = 0  # batches actually run through a network (tests count them)
         self._backend: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self.backend_name = ""
+        self._memo: dict[str, np.ndarray] | None = None
+
+    @contextlib.contextmanager
+    def memoized(self) -> Iterator[None]:
+        """Keep embeddings in memory for the block: evaluation asks for the same examples
+        hundreds of times, and even an SQLite lookup per example adds up."""
+        outer = self._memo
+        self._memo = {} if outer is None else outer
+        try:
+            yield
+        finally:
+            self._memo = outer
 
     # --- to implement -------------------------------------------------------------
     def weights_sha256(self) -> str:
@@ -138,6 +151,9 @@ class Encoder:
             )
         out = np.empty((len(inputs), self.spec.dim), dtype=np.float32)
         cache = None
+        memo = self._memo
+        if memo is not None and all(h in memo for h in inputs.hashes):
+            return np.stack([memo[h] for h in inputs.hashes]) if len(inputs) else out
         found: dict[str, np.ndarray] = {}
         if use_cache:
             from scarce.encoders.cache import EmbeddingCache
@@ -152,6 +168,8 @@ class Encoder:
             found.update(self._run(todo, desc or f"encoding with {self.spec.name}", cache))
         for i, h in enumerate(inputs.hashes):
             out[i] = found[h]
+        if memo is not None:
+            memo.update(found)
         return out
 
     def _run(self, todo: dict[str, Any], desc: str, cache: Any) -> dict[str, np.ndarray]:

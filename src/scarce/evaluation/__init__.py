@@ -1,1 +1,2 @@
-"""Evaluation: baselines, intervals (protocols and metrics grow here)."""
+"""Honest evaluation: protocols (repeated K-shot draws, repeated k-fold), metrics, intervals,
+paired comparisons with the from-scratch baseline, learning curves, and the results file."""

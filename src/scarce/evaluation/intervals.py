@@ -33,3 +33,25 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
         return Interval(m, m, m, len(v))
     half = float(stats.t.ppf((1 + confidence) / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return Interval(m, m - half, m + half, len(v))
+
+
+def bootstrap_interval(
+    values: Sequence[float], confidence: float = 0.95, *, seed: int = 0, resamples: int = 10_000
+) -> Interval:
+    """Percentile bootstrap of the mean over repeats (no normality assumption; seeded)."""
+    v = np.asarray(values, dtype=float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return Interval(m, m, m, len(v))
+    g = np.random.default_rng(seed)
+    means = v[g.integers(0, len(v), size=(resamples, len(v)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return Interval(m, float(lo), float(hi), len(v))
+
+
+def interval(
+    values: Sequence[float], method: str = "t", confidence: float = 0.95, seed: int = 0
+) -> Interval:
+    if method == "bootstrap":
+        return bootstrap_interval(values, confidence, seed=seed)
+    return t_interval(values, confidence)

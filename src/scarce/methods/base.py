@@ -30,6 +30,7 @@ class MethodSpec:
     summary: str
     paper: str = ""
     needs_unlabeled: bool = False
+    uses_encoder: bool = True  # False: the method ignores pretrained encoders (baseline)
 
 
 class Fitted(Protocol):

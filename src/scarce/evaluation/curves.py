@@ -1,0 +1,70 @@
+"""Learning curves: accuracy against labels per class, a saturating fit, and where more
+labels stop paying."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+# One more label per class must buy at least this much accuracy to be "paying".
+MARGINAL = 0.001
+
+
+def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | None:
+    """Fit acc(K) = a - b * K^(-c) (an inverse power law, the usual shape of learning curves;
+    Hestness et al. 2017). None when there are fewer than 3 points or the fit fails."""
+    from scipy.optimize import curve_fit
+
+    k = np.asarray(shots, float)
+    acc = np.asarray(means, float)
+    if len(k) < 3:
+        return None
+
+    def f(x: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+        return a - b * np.power(x, -c)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (a, b, c), _ = curve_fit(
+                f,
+                k,
+                acc,
+                p0=(min(1.0, acc.max() + 0.05), 0.3, 0.5),
+                bounds=([0, 0, 0.01], [1, 2, 3]),
+                maxfev=20_000,
+            )
+    except (RuntimeError, ValueError):
+        return None
+    stop = (b * c / MARGINAL) ** (1 / (c + 1))
+    kmax = int(k.max())
+    predicted = [
+        {"shots": m * kmax, "mean": float(f(np.array(m * kmax), a, b, c))} for m in (2, 4, 8)
+    ]
+    gain2 = predicted[0]["mean"] - float(f(np.array(kmax), a, b, c))
+    stops = int(np.ceil(stop)) if stop <= 10_000 else None
+    level = (
+        f"levels off near {a:.3f}" if a < 0.995 else "shows no plateau yet within these shot counts"
+    )
+    note = (
+        f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
+        f"{2 * kmax} labels per class is predicted to add {gain2:+.3f} accuracy; "
+    )
+    note += (
+        f"beyond about {stops} per class each extra label adds less than {MARGINAL:.1%}."
+        if stops
+        else "labels keep paying well beyond 10,000 per class."
+    )
+    return {
+        "model": "a - b * shots^(-c)",
+        "a": float(a),
+        "b": float(b),
+        "c": float(c),
+        "plateau": float(a),
+        "stops_paying_at": stops,
+        "predicted": predicted,
+        "note": note,
+    }

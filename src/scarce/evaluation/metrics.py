@@ -1,0 +1,71 @@
+"""Classification metrics from predicted probabilities (scikit-learn where it has them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
+ECE_BINS = 10
+
+
+def compute(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+
+    k = proba.shape[1]
+    labels = list(range(k))
+    pred = proba.argmax(1)
+    out = {
+        "accuracy": float((pred == y).mean()),
+        "balanced_accuracy": float(_balanced(y, pred, k, balanced_accuracy_score)),
+        "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        "log_loss": float(log_loss(y, np.clip(proba, 1e-12, 1), labels=labels)),
+        "ece": float(reliability(y, proba)["ece"]),
+    }
+    if k == 2 and len(np.unique(y)) == 2:
+        out["roc_auc"] = float(roc_auc_score(y, proba[:, 1]))
+    return out
+
+
+def _balanced(y: np.ndarray, pred: np.ndarray, k: int, fn: Any) -> float:
+    # classes absent from this test draw would make sklearn warn; average over present ones
+    present = np.unique(y)
+    recalls = [float((pred[y == c] == c).mean()) for c in present]
+    return float(np.mean(recalls)) if len(present) < k else fn(y, pred)
+
+
+def reliability(y: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
+    """Top-label calibration: per confidence bin, mean confidence vs accuracy; ECE is their
+    gap weighted by bin size (Guo et al., On Calibration of Modern Neural Networks, 2017)."""
+    conf = proba.max(1)
+    correct = (proba.argmax(1) == y).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    mean_conf, acc, count = [], [], []
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        n = int(m.sum())
+        count.append(n)
+        mean_conf.append(float(conf[m].mean()) if n else None)
+        acc.append(float(correct[m].mean()) if n else None)
+        if n:
+            ece += n / len(y) * abs(float(conf[m].mean()) - float(correct[m].mean()))
+    return {"bins": bins, "confidence": mean_conf, "accuracy": acc, "count": count, "ece": ece}
+
+
+def confusion(y: np.ndarray, proba: np.ndarray) -> list[list[int]]:
+    from sklearn.metrics import confusion_matrix
+
+    k = proba.shape[1]
+    return confusion_matrix(y, proba.argmax(1), labels=list(range(k))).tolist()
+
+
+def per_class_f1(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+    from sklearn.metrics import f1_score
+
+    f1 = f1_score(
+        y, proba.argmax(1), labels=list(range(len(classes))), average=None, zero_division=0
+    )
+    return {c: float(v) for c, v in zip(classes, f1, strict=True)}

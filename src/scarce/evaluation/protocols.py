@@ -1,0 +1,65 @@
+"""How examples are split into train and test, seeded so that every method sees the same
+draws (paired comparisons)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from scarce.core.errors import DataError
+from scarce.core.seeding import derive
+from scarce.data.types import LabeledSet
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    shots: int | None  # K per class (kshot), None for k-fold
+    repeat: int
+    fold: int | None
+    train: np.ndarray
+    test: np.ndarray | None  # None: the given test set
+
+
+def kshot_splits(
+    pool: LabeledSet, shots: Sequence[int], repeats: int, seed: int, test_given: bool
+) -> list[Split]:
+    """For each K and repeat, K examples per class drawn from the pool; the test set is the
+    given one, or the rest of the pool."""
+    counts = pool.counts()
+    need = max(shots) + (0 if test_given else 1)
+    short = {c: n for c, n in counts.items() if n < need}
+    if short:
+        c, n = min(short.items(), key=lambda kv: kv[1])
+        extra = "" if test_given else " (plus one left over to test on)"
+        raise DataError(
+            f"class {c!r} has {n} example{'s' if n != 1 else ''}; --shots {max(shots)} needs at "
+            f"least {need} per class{extra}. Lower --shots, add examples, or pass --test."
+        )
+    by_class = [np.flatnonzero(pool.y == c) for c in range(len(pool.classes))]
+    out = []
+    for k in shots:
+        for r in range(repeats):
+            g = np.random.default_rng(derive(seed, "kshot", k, r))
+            train = np.sort(np.concatenate([g.choice(idx, k, replace=False) for idx in by_class]))
+            test = None if test_given else np.setdiff1d(np.arange(len(pool)), train)
+            out.append(Split(k, r, None, train, test))
+    return out
+
+
+def kfold_splits(pool: LabeledSet, folds: int, repeats: int, seed: int) -> list[Split]:
+    from sklearn.model_selection import StratifiedKFold
+
+    smallest = min(pool.counts().items(), key=lambda kv: kv[1])
+    if smallest[1] < folds:
+        raise DataError(
+            f"class {smallest[0]!r} has {smallest[1]} examples; {folds}-fold cross-validation "
+            f"needs at least {folds} per class. Lower --folds or add examples."
+        )
+    out = []
+    for r in range(repeats):
+        skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "kfold", r) % 2**31)
+        for f, (tr, te) in enumerate(skf.split(np.zeros(len(pool)), pool.y)):
+            out.append(Split(None, r, f, tr, te))
+    return out

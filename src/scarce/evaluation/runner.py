@@ -1,0 +1,361 @@
+"""Run every method on the same splits, score them, and assemble the results document
+(docs/results-schema.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import platform
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from scarce import __version__
+from scarce.core.environment import library_versions
+from scarce.core.errors import ConfigError
+from scarce.core.progress import progress
+from scarce.core.seeding import derive
+from scarce.data.types import LabeledSet
+from scarce.encoders.base import Encoder
+from scarce.evaluation import metrics as M
+from scarce.evaluation.curves import fit_curve
+from scarce.evaluation.intervals import interval
+from scarce.evaluation.protocols import Split, kfold_splits, kshot_splits
+from scarce.methods import methods as registry
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "scarce-results"
+SCHEMA_VERSION = 1
+BASELINE = "baseline"
+HARDEST = 12
+
+
+def evaluate_sets(
+    pool: LabeledSet,
+    *,
+    methods: Sequence[str],
+    encoder: Encoder | None,
+    test: LabeledSet | None = None,
+    protocol: str = "kshot",
+    shots: Sequence[int] = (1, 5, 20),
+    repeats: int = 10,
+    folds: int = 5,
+    seed: int = 0,
+    interval_method: str = "t",
+    confidence: float = 0.95,
+    jobs: int = 1,
+    configs: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Evaluate `methods` (the baseline is always added) on validated data sets."""
+    t0 = time.perf_counter()
+    names = [BASELINE] + [m for m in dict.fromkeys(methods) if m != BASELINE]
+    specs = {n: registry.get(n) for n in names}
+    for n, s in specs.items():
+        if pool.modality not in s.modalities:
+            raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
+    cfgs = {n: specs[n].config.from_dict((configs or {}).get(n)) for n in names}
+    if protocol == "kshot":
+        if not shots or min(shots) < 1:
+            raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
+        splits = kshot_splits(pool, sorted(set(shots)), repeats, seed, test is not None)
+    elif protocol == "kfold":
+        if test is not None:
+            raise ConfigError(
+                "--protocol kfold uses every labeled example; drop --test, or use "
+                "--protocol kshot to test on a given set."
+            )
+        splits = kfold_splits(pool, folds, repeats, seed)
+    else:
+        raise ConfigError(f"--protocol must be 'kshot' or 'kfold', got {protocol!r}.")
+
+    encode_s = 0.0
+    with encoder.memoized() if encoder is not None else contextlib.nullcontext():
+        if encoder is not None and any(s.uses_encoder for s in specs.values()):
+            t = time.perf_counter()
+            encoder.encode(pool.inputs, desc="encoding the data")
+            if test is not None:
+                encoder.encode(test.inputs, desc="encoding the test set")
+            encode_s = time.perf_counter() - t
+        jobs_list = [(n, sp) for sp in splits for n in names]
+        detail_keys = _detail_keys(splits, protocol)
+
+        def one(job: tuple[str, Split]) -> dict[str, Any]:
+            name, sp = job
+            train = pool.subset(sp.train)
+            tst = test if sp.test is None else pool.subset(sp.test)
+            fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
+            t1 = time.perf_counter()
+            fitted = specs[name].method(cfgs[name], encoder).fit(train, seed=fit_seed)
+            t2 = time.perf_counter()
+            proba = fitted.predict_proba(tst.inputs)
+            t3 = time.perf_counter()
+            rec = {
+                "method": name,
+                "shots": sp.shots,
+                "repeat": sp.repeat,
+                "fold": sp.fold,
+                "n_train": len(train),
+                "n_test": len(tst),
+                "fit_seconds": round(t2 - t1, 4),
+                "predict_seconds": round(t3 - t2, 4),
+                "metrics": M.compute(tst.y, proba),
+            }
+            if (sp.shots, sp.repeat) in detail_keys:
+                rec["_proba"], rec["_test"] = proba, tst
+            return rec
+
+        runs = _run_all(one, jobs_list, jobs)
+
+    res = _assemble(
+        pool,
+        test,
+        names,
+        specs,
+        cfgs,
+        encoder,
+        runs,
+        protocol,
+        shots,
+        repeats,
+        folds,
+        seed,
+        interval_method,
+        confidence,
+    )
+    res["timing"] = {
+        "total_seconds": round(time.perf_counter() - t0, 2),
+        "encode_seconds": round(encode_s, 2),
+        "jobs": jobs,
+    }
+    return res
+
+
+def _run_all(one: Any, jobs_list: list, jobs: int) -> list[dict[str, Any]]:
+    if jobs == 1:
+        return [one(j) for j in progress(jobs_list, desc="fitting", unit="fit")]
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
+    # threads: features are shared in memory; BLAS pinned to one thread per worker so that
+    # joblib's workers and the math libraries do not fight over the cores
+    with threadpool_limits(1):
+        return list(Parallel(n_jobs=jobs, prefer="threads")(delayed(one)(j) for j in jobs_list))
+
+
+def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, int]]:
+    if protocol == "kshot":
+        return {(max(s.shots or 0 for s in splits), 0)}
+    return {(None, 0)}
+
+
+def _assemble(
+    pool: LabeledSet,
+    test: LabeledSet | None,
+    names: list[str],
+    specs: dict,
+    cfgs: dict,
+    encoder: Encoder | None,
+    runs: list[dict[str, Any]],
+    protocol: str,
+    shots: Sequence[int],
+    repeats: int,
+    folds: int,
+    seed: int,
+    how: str,
+    confidence: float,
+) -> dict[str, Any]:
+    metric_names = ["accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"]
+    if len(pool.classes) == 2:
+        metric_names.append("roc_auc")
+    shot_values: list[int | None] = sorted({r["shots"] for r in runs if r["shots"] is not None})
+    if protocol == "kfold":
+        shot_values = [None]
+
+    # The unit of the interval: a repeat (folds averaged within it); with a single k-fold
+    # repeat, the folds themselves.
+    unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
+
+    def per_unit(method: str, k: int | None, metric: str) -> dict[int, float]:
+        vals: dict[int, list[float]] = {}
+        for r in runs:
+            if r["method"] == method and r["shots"] == k and metric in r["metrics"]:
+                vals.setdefault(r[unit], []).append(r["metrics"][metric])
+        return {u: float(np.mean(v)) for u, v in vals.items()}
+
+    summary, paired, negative = [], [], []
+    for k in shot_values:
+        for m in names:
+            for metric in metric_names:
+                v = per_unit(m, k, metric)
+                if not v:
+                    continue
+                iv = interval(list(v.values()), how, confidence, seed)
+                summary.append(
+                    {
+                        "method": m,
+                        "shots": k,
+                        "metric": metric,
+                        "mean": iv.mean,
+                        "low": iv.low,
+                        "high": iv.high,
+                        "n": iv.n,
+                    }
+                )
+            if m == BASELINE:
+                continue
+            for metric in metric_names:
+                a, b = per_unit(m, k, metric), per_unit(BASELINE, k, metric)
+                common = sorted(set(a) & set(b))
+                if not common:
+                    continue
+                iv = interval([a[i] - b[i] for i in common], how, confidence, seed)
+                sign = -1 if metric in M.LOWER_IS_BETTER else 1
+                if iv.n >= 2 and sign * iv.low > 0 and sign * iv.high > 0:
+                    verdict = "better"
+                elif iv.n >= 2 and sign * iv.low < 0 and sign * iv.high < 0:
+                    verdict = "worse"
+                else:
+                    verdict = "no clear difference"
+                paired.append(
+                    {
+                        "method": m,
+                        "versus": BASELINE,
+                        "shots": k,
+                        "metric": metric,
+                        "mean": iv.mean,
+                        "low": iv.low,
+                        "high": iv.high,
+                        "n": iv.n,
+                        "verdict": verdict,
+                    }
+                )
+                if metric == "accuracy" and verdict == "worse" and specs[m].uses_encoder:
+                    negative.append(
+                        {
+                            "method": m,
+                            "shots": k,
+                            "mean": iv.mean,
+                            "low": iv.low,
+                            "high": iv.high,
+                            "message": _negative_message(m, k, iv, encoder),
+                        }
+                    )
+
+    curves = {}
+    if protocol == "kshot" and len(shot_values) >= 2:
+        for m in names:
+            pts = [s for s in summary if s["method"] == m and s["metric"] == "accuracy"]
+            curves[m] = {
+                "metric": "accuracy",
+                "points": [{k: p[k] for k in ("shots", "mean", "low", "high")} for p in pts],
+                "fit": fit_curve([p["shots"] for p in pts], [p["mean"] for p in pts]),
+            }
+
+    details = {}
+    for m in names:
+        mine = [r for r in runs if r["method"] == m and "_proba" in r]
+        if not mine:
+            continue
+        proba = np.concatenate([r["_proba"] for r in mine])
+        tests = [r["_test"] for r in mine]
+        y = np.concatenate([t.y for t in tests])
+        items = [
+            it
+            for t in tests
+            for it in (t.inputs.names if t.modality == "image" else t.inputs.items)
+        ]
+        rel = M.reliability(y, proba)
+        wrong = np.flatnonzero(proba.argmax(1) != y)
+        wrong = wrong[np.argsort(-proba[wrong].max(1), kind="stable")][:HARDEST]
+        details[m] = {
+            "shots": mine[0]["shots"],
+            "repeat": 0,
+            "confusion": M.confusion(y, proba),
+            "per_class_f1": M.per_class_f1(y, proba, pool.classes),
+            "reliability": {k: rel[k] for k in ("bins", "confidence", "accuracy", "count")},
+            "hardest": [
+                {
+                    "input": str(items[i])[:500],
+                    "true": pool.classes[int(y[i])],
+                    "predicted": pool.classes[int(proba[i].argmax())],
+                    "confidence": float(proba[i].max()),
+                }
+                for i in wrong
+            ],
+        }
+
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scarce_version": __version__,
+        "versions": library_versions(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "seed": seed,
+        "data": {
+            "source": pool.source,
+            "modality": pool.modality,
+            "sha256": pool.data_hash(),
+            "n": len(pool),
+            "classes": list(pool.classes),
+            "counts": pool.counts(),
+            "test": None
+            if test is None
+            else {
+                "source": test.source,
+                "sha256": test.data_hash(),
+                "n": len(test),
+                "counts": test.counts(),
+            },
+        },
+        "protocol": {
+            "name": protocol,
+            "shots": sorted(set(shots)) if protocol == "kshot" else [],
+            "repeats": repeats,
+            "folds": folds if protocol == "kfold" else None,
+            "test": "fold" if protocol == "kfold" else ("given" if test else "rest"),
+            "interval": how,
+            "confidence": confidence,
+        },
+        "backbone": encoder.spec.name if encoder is not None else None,
+        "baseline": BASELINE,
+        "methods": [
+            {
+                "name": n,
+                "description": _describe(n, specs[n], cfgs[n], pool, encoder),
+                "transfer": specs[n].uses_encoder,
+                "config": cfgs[n].to_dict(),
+            }
+            for n in names
+        ],
+        "metrics": metric_names,
+        "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+        "summary": summary,
+        "paired": paired,
+        "negative_transfer": negative,
+        "curves": curves,
+        "details": details,
+    }
+
+
+def _negative_message(m: str, k: int | None, iv: Any, encoder: Encoder | None) -> str:
+    at = f"at {k} shot(s) per class" if k is not None else "under cross-validation"
+    name = encoder.spec.name if encoder is not None else "encoder"
+    return (
+        f"NEGATIVE TRANSFER: {m} is worse than the from-scratch baseline {at} by "
+        f"{-iv.mean:.3f} accuracy (95% interval of the difference [{iv.low:+.3f}, "
+        f"{iv.high:+.3f}]). The pretrained {name} does not suit this data: use the baseline, "
+        "or try another --backbone."
+    )
+
+
+def _describe(name: str, spec: Any, cfg: Any, pool: LabeledSet, encoder: Encoder | None) -> str:
+    if hasattr(spec.method, "describe"):
+        return spec.method.describe(pool.modality, cfg)
+    on = f" ({encoder.spec.name})" if encoder is not None and spec.uses_encoder else ""
+    return f"{name}{on}"

@@ -1,0 +1,128 @@
+"""`--method auto`: choose a method (and backbone) by cross-validation inside the training
+data only, within a time budget, and say why."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from scarce.core.seeding import derive
+from scarce.data.types import LabeledSet
+from scarce.encoders import create_encoder, default_encoder, encoders
+from scarce.evaluation import metrics as M
+from scarce.methods import methods
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = 300.0
+MAX_FOLDS = 5
+
+
+def candidates(modality: str, backbone: str | None) -> list[tuple[str, str | None]]:
+    """(method, backbone) pairs that suit the modality: cheapest and most likely first."""
+    out: list[tuple[str, str | None]] = []
+    backbones = (
+        [backbone]
+        if backbone
+        else [default_encoder(modality)]
+        + [
+            s.name
+            for s in encoders
+            if s.modality == modality and s.installed() and s.name != default_encoder(modality)
+        ]
+    )
+    for spec in methods:
+        if spec.name == "auto" or modality not in spec.modalities or spec.needs_unlabeled:
+            continue
+        if spec.uses_encoder:
+            out += [(spec.name, b) for b in backbones]
+        else:
+            out.insert(0, (spec.name, None))
+    return out
+
+
+def choose(
+    train: LabeledSet, *, backbone: str | None = None, budget: float = DEFAULT_BUDGET, seed: int = 0
+) -> tuple[str, str | None, dict[str, Any]]:
+    """(method, backbone, record). Every score comes from examples the candidate did not
+    train on: stratified folds of the training data. Test data never reaches this function."""
+    from sklearn.model_selection import StratifiedKFold
+
+    t0 = time.perf_counter()
+    cands = candidates(train.modality, backbone)
+    default = ("linear-probe", backbone or default_encoder(train.modality))
+    min_count = min(train.counts().values())
+    folds = min(MAX_FOLDS, min_count)
+    record: dict[str, Any] = {
+        "budget_seconds": budget,
+        "folds": folds,
+        "metric": "accuracy",
+        "candidates": [],
+        "chosen": None,
+        "why": "",
+    }
+    if folds < 2:
+        record["chosen"] = {"method": default[0], "backbone": default[1]}
+        record["why"] = (
+            f"a class has only {min_count} example, too few to validate anything "
+            f"inside the training data; chose the default {default[0]} on "
+            f"{default[1]}."
+        )
+        return default[0], default[1], record
+    skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "auto") % 2**31)
+    splits = list(skf.split(np.zeros(len(train)), train.y))
+    scored = []
+    for name, bb in cands:
+        entry: dict[str, Any] = {"method": name, "backbone": bb}
+        record["candidates"].append(entry)
+        elapsed = time.perf_counter() - t0
+        if elapsed > budget and scored:
+            entry["skipped"] = f"over the budget of {budget:.0f}s ({elapsed:.0f}s used)"
+            continue
+        spec = methods.get(name)
+        enc = create_encoder(bb) if bb else None
+        t1 = time.perf_counter()
+        acc, ll = [], []
+        for i, (tr, va) in enumerate(splits):
+            fitted = spec.method(spec.config(), enc).fit(
+                train.subset(tr), seed=derive(seed, "auto-fit", i)
+            )
+            proba = fitted.predict_proba(train.subset(va).inputs)
+            m = M.compute(train.y[va], proba)
+            acc.append(m["accuracy"])
+            ll.append(m["log_loss"])
+        entry.update(
+            {
+                "accuracy": float(np.mean(acc)),
+                "log_loss": float(np.mean(ll)),
+                "seconds": round(time.perf_counter() - t1, 2),
+            }
+        )
+        scored.append(entry)
+        log.info(
+            "auto: %s%s cross-validated accuracy %.3f",
+            name,
+            f" on {bb}" if bb else "",
+            entry["accuracy"],
+        )
+    ranked = sorted(scored, key=lambda e: (-e["accuracy"], e["log_loss"]))
+    best = ranked[0]
+    record["chosen"] = {"method": best["method"], "backbone": best["backbone"]}
+    label = best["method"] + (f" on {best['backbone']}" if best["backbone"] else "")
+    why = (
+        f"{label} had the best {folds}-fold cross-validated accuracy inside the training "
+        f"data ({best['accuracy']:.3f}, log-loss {best['log_loss']:.3f})"
+    )
+    if len(ranked) > 1:
+        nxt = ranked[1]
+        why += (
+            f"; next: {nxt['method']}"
+            + (f" on {nxt['backbone']}" if nxt["backbone"] else "")
+            + f" ({nxt['accuracy']:.3f})"
+        )
+    record["why"] = why + ". No test data was used to choose."
+    record["seconds"] = round(time.perf_counter() - t0, 2)
+    return best["method"], best["backbone"], record

@@ -1,0 +1,172 @@
+"""The from-scratch baseline every transfer result is shown beside: what the same labels buy
+without a pretrained encoder. Text: TF-IDF (words and bigrams) + logistic regression. Images:
+logistic regression on 32x32 RGB pixels. Same logistic head and C search as linear-probe, so
+the comparison isolates what the pretrained features add."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from typing import Any, Literal
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.data.images import read_rgb
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.methods.base import MethodSpec, State, register_method
+from scarce.methods.linear_probe import LinearProbeConfig, LogisticHead, fit_logistic
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineConfig(Config):
+    pixels: int = 32
+    ngram_max: int = 2
+    class_weight: Literal["balanced", "none"] = "balanced"
+
+    help = {  # noqa: RUF012 - read-only class table
+        "pixels": "images: side of the square the pixels are resized to",
+        "ngram_max": "text: longest word n-gram in the TF-IDF vocabulary",
+        "class_weight": "'balanced' weighs classes inversely to their frequency",
+    }
+
+    def check(self) -> None:
+        check_range("baseline", "pixels", self.pixels, 4, 128)
+        check_range("baseline", "ngram_max", self.ngram_max, 1, 3)
+
+
+class _PixelMemo:
+    """Raw pixels by content hash, so repeated evaluation draws decode each image once."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._d: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, inputs: Inputs, size: int) -> np.ndarray:
+        out = np.empty((len(inputs), size * size * 3), dtype=np.float32)
+        for i, (h, item) in enumerate(zip(inputs.hashes, inputs.items, strict=True)):
+            key = (h, size)
+            with self._lock:
+                px = self._d.get(key)
+            if px is None:
+                px = np.asarray(read_rgb(item, size), np.uint8).ravel()
+                with self._lock:
+                    self._d[key] = px
+                    if len(self._d) > self.capacity:
+                        self._d.popitem(last=False)
+            out[i] = px
+        return out / 255.0
+
+
+_pixels = _PixelMemo()
+
+
+def pixel_features(inputs: Inputs, size: int = 32) -> np.ndarray:
+    return _pixels.get(inputs, size)
+
+
+class BaselineFitted:
+    def __init__(
+        self,
+        classes: tuple[str, ...],
+        head: LogisticHead,
+        modality: str,
+        size: int,
+        vectorizer: Any = None,
+    ) -> None:
+        self.classes = classes
+        self.head = head
+        self.modality = modality
+        self.size = size
+        self.vectorizer = vectorizer
+
+    def features(self, inputs: Inputs) -> np.ndarray:
+        if self.modality == "image":
+            return pixel_features(inputs, self.size)
+        return self.vectorizer.transform(inputs.items).toarray().astype(np.float32)
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        return self.head.predict_proba(self.features(inputs))
+
+    def state(self) -> State:
+        h = self.head
+        tensors = {"coef": h.coef, "intercept": h.intercept, "shift": h.shift, "scale": h.scale}
+        meta: dict[str, Any] = {"head": h.meta, "modality": self.modality, "pixels": self.size}
+        if self.vectorizer is not None:
+            vocab = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
+            tensors["idf"] = self.vectorizer.idf_.astype(np.float64)
+            meta["vocabulary"] = vocab
+            meta["ngram_max"] = self.vectorizer.ngram_range[1]
+        return tensors, meta
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Any,
+        classes: tuple[str, ...],
+    ) -> BaselineFitted:
+        head = LogisticHead(
+            tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta["head"]
+        )
+        vec = None
+        if meta["modality"] == "text":
+            vec = _vectorizer(meta["ngram_max"], {w: i for i, w in enumerate(meta["vocabulary"])})
+            vec.idf_ = tensors["idf"]
+        return cls(classes, head, meta["modality"], meta["pixels"], vec)
+
+
+def _vectorizer(ngram_max: int, vocabulary: dict[str, int] | None = None) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, ngram_max), vocabulary=vocabulary)
+
+
+class Baseline:
+    spec: MethodSpec
+
+    def __init__(self, config: BaselineConfig, encoder: Any = None) -> None:
+        self.config = config  # the encoder is not used: that is the point of a baseline
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> BaselineFitted:
+        cfg = self.config
+        vec = None
+        if train.modality == "image":
+            x = pixel_features(train.inputs, cfg.pixels)
+        else:
+            vec = _vectorizer(cfg.ngram_max)
+            x = vec.fit_transform(train.inputs.items).toarray().astype(np.float32)
+        head_cfg = LinearProbeConfig(normalize="none", class_weight=cfg.class_weight)
+        head = fit_logistic(x, train.y, len(train.classes), head_cfg, seed=seed)
+        return BaselineFitted(train.classes, head, train.modality, cfg.pixels, vec)
+
+    @staticmethod
+    def describe(modality: str, config: BaselineConfig | None = None) -> str:
+        cfg = config or BaselineConfig()
+        if modality == "text":
+            return f"baseline: TF-IDF 1-{cfg.ngram_max}-grams + LR, from scratch"
+        return f"baseline: {cfg.pixels}x{cfg.pixels} pixels + LR, from scratch"
+
+
+register_method(
+    MethodSpec(
+        name="baseline",
+        modalities=("image", "text"),
+        config=BaselineConfig,
+        method=Baseline,
+        fitted=BaselineFitted,
+        summary="from scratch, no pretrained encoder: TF-IDF (text) or pixels (images) + "
+        "logistic regression; the yardstick for transfer",
+        uses_encoder=False,
+    )
+)

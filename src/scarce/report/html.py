@@ -1,0 +1,692 @@
+"""Turn a results dict (docs/results-schema.md) into one self-contained HTML page.
+
+Self-contained means nothing is fetched when the page is viewed: the CSS is inline, every
+picture is a PNG `data:` URI, there is no script, and a Content-Security-Policy that allows
+only inline styles and `data:` images makes a browser refuse anything else. Every string
+that comes from the results (class names, paths, texts, messages) goes through
+`html.escape`, so a results file cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from scarce.core.atomic import atomic_write
+from scarce.core.errors import DataError
+
+from . import plots
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "scarce-results"
+SCHEMA_VERSIONS = (1,)
+
+# (id, heading) in page order
+SECTIONS = (
+    ("overview", "Overview"),
+    ("results", "Results by method"),
+    ("negative-transfer", "Negative transfer"),
+    ("learning-curves", "Learning curves"),
+    ("confusion", "Confusion matrices and per-class F1"),
+    ("reliability", "Reliability"),
+    ("hardest", "Hardest misclassified examples"),
+    ("balance", "Class balance"),
+    ("metadata", "Run metadata"),
+)
+
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro-F1",
+    "log_loss": "Log-loss (lower is better)",
+    "ece": "ECE (lower is better)",
+    "roc_auc": "ROC-AUC",
+}
+THUMB = 96
+SNIPPET = 200
+# The only thing a viewer may load is what is already in the file.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+CSS = """
+:root { --fg:#1f2328; --muted:#59636e; --line:#d8dee4; --bad:#b42318; --good:#1a7f37; }
+* { box-sizing: border-box; }
+body { margin:0; background:#f6f8fa; color:var(--fg);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+  sans-serif; }
+main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 48px; }
+header h1 { font-size: 1.6rem; margin: .3em 0 .1em; }
+nav { font-size: .85rem; margin: .4em 0 0; }
+nav a { color: #0969da; margin-right: .9em; text-decoration: none; white-space: nowrap; }
+section { background:#fff; border:1px solid var(--line); border-radius:8px;
+  padding: 4px 20px 16px; margin: 16px 0; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid var(--line); padding-bottom: .25em; }
+h3 { font-size: 1.02rem; margin: 1.1em 0 .4em; }
+.muted, .ci, figcaption { color: var(--muted); }
+.ci { font-size: .85em; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .88rem; margin: .3em 0 .8em; }
+th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: left;
+  vertical-align: top; }
+th { background: #f6f8fa; font-weight: 600; }
+td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.baseline td { background: #f6f8fa; }
+.desc { display: block; color: var(--muted); font-size: .8rem; max-width: 22em; }
+.tag { display: inline-block; font-size: .72rem; padding: 0 7px; border-radius: 9px;
+  background: #eaeef2; color: #424a53; margin-left: 4px; white-space: nowrap; }
+.better { color: var(--good); font-weight: 600; }
+.worse { color: var(--bad); font-weight: 600; }
+.unclear { color: var(--muted); }
+.alert { border: 2px solid var(--bad); background: #ffebe9; border-radius: 6px;
+  padding: 8px 16px; margin: 8px 0; }
+.alert strong { color: var(--bad); }
+.allclear { border-left: 4px solid var(--good); background: #dafbe1; padding: 8px 14px;
+  border-radius: 4px; }
+.figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr));
+  gap: 14px; align-items: start; }
+figure { margin: 0; }
+figure img { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: .82rem; }
+.wide img { max-width: min(100%, 760px); }
+.notes li { margin: .2em 0; }
+.thumbs { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));
+  gap: 10px; }
+.snippets { grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px;
+  font-size: .8rem; overflow-wrap: anywhere; background: #fff; }
+.card img { width: 96px; height: 96px; object-fit: contain; background: #eaeef2;
+  display: block; margin: 2px auto 6px; }
+.card q { display: block; font-style: italic; margin-bottom: 6px; quotes: none; }
+.card .missing { display: block; background: #fff8c5; padding: 4px; margin-bottom: 6px; }
+code { font-size: .85em; overflow-wrap: anywhere; }
+dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; }
+dl.kv dt { color: var(--muted); }
+dl.kv dd { margin: 0; overflow-wrap: anywhere; }
+@media (max-width: 640px) {
+  main { padding: 8px; }
+  section { padding: 4px 10px 12px; }
+  dl.kv { grid-template-columns: 1fr; }
+  dl.kv dd { margin-bottom: 6px; }
+}
+"""
+
+
+def _e(x: Any) -> str:
+    return escape("" if x is None else str(x), quote=True)
+
+
+def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(v):
+        return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+def _interval(row: Mapping[str, Any] | None, sign: bool = False) -> str:
+    if not row:
+        return "—"
+    lo, hi = _f(row.get("low"), sign=sign), _f(row.get("high"), sign=sign)
+    return f'{_f(row.get("mean"), sign=sign)} <span class="ci">[{lo}, {hi}]</span>'
+
+
+def _shots_label(k: Any, plural: bool = True) -> str:
+    if k is None:
+        return "all folds"
+    return f"K = {_e(k)} per class" if plural else f"K = {_e(k)}"
+
+
+def check_results(results: Any, where: str) -> dict:
+    """Raise DataError unless `results` is a scarce-results dict of a version we read."""
+    hint = "Pass the results.json that `scarce eval` writes."
+    if not isinstance(results, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(results).__name__}. {hint}")
+    schema = results.get("schema")
+    if schema != SCHEMA:
+        raise DataError(f"{where}: schema is {schema!r}, expected {SCHEMA!r}. {hint}")
+    version = results.get("schema_version")
+    if version not in SCHEMA_VERSIONS or isinstance(version, bool):
+        raise DataError(
+            f"{where}: schema_version {version!r} is not one this version of scarce reads "
+            f"({', '.join(map(str, SCHEMA_VERSIONS))}). Upgrade scarce (pip install -U scarce) "
+            "or re-run `scarce eval` with the installed version."
+        )
+    return results
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and check a results.json; every failure is a DataError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: no such results file. Run `scarce eval` first, or check the path."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the results file ({exc}).") from None
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
+            "It should be the results.json written by `scarce eval`; if the run was cut "
+            "short, run it again."
+        ) from None
+    return check_results(results, str(path))
+
+
+@dataclass
+class _Page:
+    r: dict
+    base_dirs: list[Path]
+    methods: list[str] = field(default_factory=list)
+    descriptions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    baseline: str | None = None
+    colour: dict[str, str] = field(default_factory=dict)
+    unreadable: int = 0
+
+    def __post_init__(self) -> None:
+        for m in self.r.get("methods") or []:
+            name = str(m.get("name")) if isinstance(m, Mapping) else str(m)
+            self.descriptions[name] = m if isinstance(m, Mapping) else {}
+            self.methods.append(name)
+        seen = [row.get("method") for row in self.summary]
+        seen += list(self.details) + list(self.r.get("curves") or {})
+        for m in seen:
+            if m is not None and str(m) not in self.methods:
+                self.methods.append(str(m))
+        self.baseline = self.r.get("baseline")
+        if self.baseline in self.methods:  # the reference reads first everywhere
+            self.methods.remove(self.baseline)
+            self.methods.insert(0, self.baseline)
+        self.colour = plots.colours(self.methods, self.baseline)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.r.get("data") or {}
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.data.get("classes") or []]
+
+    @property
+    def summary(self) -> list[Mapping[str, Any]]:
+        return [s for s in self.r.get("summary") or [] if isinstance(s, Mapping)]
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return self.r.get("details") or {}
+
+    def shots(self) -> list[Any]:
+        ks = {s.get("shots") for s in self.summary}
+        return sorted(ks, key=lambda k: (k is None, k if isinstance(k, int | float) else 0))
+
+    def ordered(self, names: Iterable[str]) -> list[str]:
+        names = list(names)
+        return [m for m in self.methods if m in names] + [m for m in names if m not in self.methods]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _overview(p: _Page) -> str:
+    d, pr = p.data, p.r.get("protocol") or {}
+    classes = p.classes
+    test = d.get("test")
+    test_txt = (
+        f"{_e(test.get('source'))} ({_e(test.get('n'))} examples)"
+        if isinstance(test, Mapping)
+        else "none (tested on held-out examples of the pool)"
+    )
+    rows = [
+        ("Data source", f"<code>{_e(d.get('source'))}</code>"),
+        ("Modality", _e(d.get("modality"))),
+        ("Examples", _e(d.get("n"))),
+        ("Classes", f"{len(classes)}: " + ", ".join(_e(c) for c in classes)),
+        ("Test set", test_txt),
+        ("Protocol", _protocol_text(pr)),
+        ("Backbone", _e(p.r.get("backbone"))),
+        ("Baseline", f"{_e(p.baseline)} <span class='tag'>from scratch</span>"),
+        ("Seed", _e(p.r.get("seed"))),
+        ("Created", _e(p.r.get("created"))),
+    ]
+    out = ['<dl class="kv">']
+    out += [f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows]
+    out.append("</dl>")
+    if p.descriptions:
+        out.append("<h3>Methods</h3><div class='table-wrap'><table>")
+        out.append("<tr><th>Method</th><th>Kind</th><th>Description</th></tr>")
+        for m in p.methods:
+            info = p.descriptions.get(m, {})
+            kind = "transfer" if info.get("transfer") else "from scratch"
+            out.append(
+                f"<tr><td>{_e(m)}</td><td>{kind}</td><td>{_e(info.get('description'))}</td></tr>"
+            )
+        out.append("</table></div>")
+    return "\n".join(out)
+
+
+def _protocol_text(pr: Mapping[str, Any]) -> str:
+    name = pr.get("name")
+    repeats = pr.get("repeats")
+    tests = {
+        "given": "on the given test set",
+        "rest": "on the rest of the pool (the examples not drawn)",
+        "fold": "on the held-out fold",
+    }
+    where = tests.get(str(pr.get("test")), f"test: {_e(pr.get('test'))}")
+    conf = pr.get("confidence")
+    kind = {"t": "t-intervals over repeats", "bootstrap": "bootstrap intervals"}.get(
+        str(pr.get("interval")), f"{_e(pr.get('interval'))} intervals"
+    )
+    level = f"{float(conf) * 100:g}% " if isinstance(conf, int | float) else ""
+    if name == "kshot":
+        shots = ", ".join(_e(k) for k in pr.get("shots") or [])
+        head = (
+            f"k-shot: K = {shots} labelled examples per class, "
+            f"{_e(repeats)} random draws per K, tested {where}"
+        )
+    elif name == "kfold":
+        head = (
+            f"k-fold: {_e(pr.get('folds'))}-fold stratified cross-validation, repeated "
+            f"{_e(repeats)} time(s), tested {where}"
+        )
+    else:
+        head = f"{_e(name)} ({_e(json.dumps(pr, default=str))})"
+    return f"{head}; {level}{kind}"
+
+
+def _results_table(p: _Page) -> str:
+    summary = {(s.get("method"), s.get("shots"), s.get("metric")): s for s in p.summary}
+    if not summary:
+        return "<p class='muted'>This results file has no summary rows.</p>"
+    paired = {
+        (q.get("method"), q.get("shots")): q
+        for q in p.r.get("paired") or []
+        if isinstance(q, Mapping) and q.get("metric", "accuracy") == "accuracy"
+    }
+    present = {k[2] for k in summary}
+    listed = [m for m in p.r.get("metrics") or [] if m in present]
+    metrics = [m for m in METRIC_LABELS if m in present and (m in listed or not listed)]
+    metrics += [m for m in listed if m not in metrics]
+    vs = _e(p.baseline)
+    out = [
+        f"<p>Means over repeated draws with their intervals in brackets. "
+        f"&ldquo;Δ accuracy&rdquo; is each method minus the from-scratch baseline "
+        f"(<strong>{vs}</strong>) on the same draws.</p>"
+    ]
+    for k in p.shots():
+        out.append(f"<h3>{_shots_label(k).capitalize() if k is None else _shots_label(k)}</h3>")
+        out.append("<div class='table-wrap'><table><tr><th>Method</th>")
+        out += [f"<th>{_e(METRIC_LABELS.get(m, m))}</th>" for m in metrics]
+        out.append(f"<th>Δ accuracy vs {vs}</th><th>Verdict</th></tr>")
+        for m in p.ordered({key[0] for key in summary if key[1] == k}):
+            base = m == p.baseline
+            desc = p.descriptions.get(m, {}).get("description")
+            name = _e(m) + (" <span class='tag'>from scratch</span>" if base else "")
+            if desc:
+                name += f"<span class='desc'>{_e(desc)}</span>"
+            cells = [f"<td>{name}</td>"]
+            cells += [f"<td class='num'>{_interval(summary.get((m, k, x)))}</td>" for x in metrics]
+            q = paired.get((m, k))
+            if base:
+                cells.append("<td class='num muted'>reference</td><td></td>")
+            elif q:
+                verdict = str(q.get("verdict", ""))
+                css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
+                cells.append(f"<td class='num'>{_interval(q, sign=True)}</td>")
+                cells.append(f"<td class='{css}'>{_e(verdict)}</td>")
+            else:
+                cells.append("<td class='num'>—</td><td></td>")
+            row_css = " class='baseline'" if base else ""
+            out.append(f"<tr{row_css}>{''.join(cells)}</tr>")
+        out.append("</table></div>")
+    return "\n".join(out)
+
+
+def _negative_transfer(p: _Page) -> str:
+    rows = [n for n in p.r.get("negative_transfer") or [] if isinstance(n, Mapping)]
+    if not rows:
+        if not p.r.get("paired"):
+            return "<p class='muted'>No transfer method was compared with the baseline.</p>"
+        return (
+            "<p class='allclear'>No method was significantly worse than the from-scratch "
+            f"baseline ({_e(p.baseline)}) at any shot count.</p>"
+        )
+    items = []
+    for n in rows:
+        msg = n.get("message") or (
+            f"{n.get('method')} is worse than the from-scratch baseline at {n.get('shots')} shot(s)"
+        )
+        items.append(
+            f"<li>{_e(msg)} <span class='ci'>(accuracy difference "
+            f"{_interval(n, sign=True)})</span></li>"
+        )
+    return (
+        "<div class='alert'><p><strong>Negative transfer:</strong> a pretrained backbone "
+        "made these results worse than learning from scratch. Prefer the baseline here, "
+        "or try another backbone.</p><ul>" + "".join(items) + "</ul></div>"
+    )
+
+
+def _learning_curves(p: _Page) -> str:
+    shots = [k for k in p.shots() if isinstance(k, int | float)]
+    if len(shots) < 2:
+        return (
+            "<p class='muted'>A learning curve needs at least two shot counts; this run has "
+            f"{len(shots)}.</p>"
+        )
+    curves = p.r.get("curves") or {}
+    series: dict[str, list[Mapping[str, Any]]] = {}
+    fits: dict[str, Mapping[str, Any] | None] = {}
+    for m in p.methods:
+        c = curves.get(m) if isinstance(curves.get(m), Mapping) else None
+        if c and c.get("points"):
+            series[m] = list(c["points"])
+        else:  # no curve (e.g. only two shot counts): the summary has the same points
+            series[m] = [
+                s for s in p.summary if s.get("method") == m and s.get("metric") == "accuracy"
+            ]
+        fits[m] = c.get("fit") if c else None
+        if not series[m]:
+            del series[m]
+    uri = plots.learning_curves(series, fits, p.colour)
+    notes = []
+    for m in p.ordered(curves):
+        c = curves[m] if isinstance(curves[m], Mapping) else {}
+        fit = c.get("fit")
+        if not fit:
+            notes.append(f"<li><strong>{_e(m)}</strong>: no saturating curve could be fitted.</li>")
+            continue
+        stop = fit.get("stops_paying_at")
+        stop_txt = (
+            f"stops paying at K={_e(stop)} (one more label per class adds less than 0.001 accuracy)"
+            if stop is not None
+            else "still paying beyond K=10,000 labels per class"
+        )
+        plateau = f"; plateau ≈ {_f(fit.get('plateau'))}" if fit.get("plateau") is not None else ""
+        note = _e(fit.get("note")) + " " if fit.get("note") else ""
+        notes.append(f"<li><strong>{_e(m)}</strong>: {note}<em>{stop_txt}</em>{plateau}.</li>")
+    notes_html = f"<ul class='notes'>{''.join(notes)}</ul>" if notes else ""
+    return (
+        f"<figure class='wide'><img src='{uri}' alt='accuracy against labelled examples per "
+        "class, one line per method, with interval bands'><figcaption>Shaded: interval over "
+        "repeats. Dashed: fitted saturating curve a − b·K<sup>−c</sup>, extrapolated."
+        f"</figcaption></figure>{notes_html}"
+    )
+
+
+def _confusion(p: _Page) -> str:
+    if not p.details:
+        return "<p class='muted'>No per-method details in this results file.</p>"
+    out = []
+    for m in p.ordered(p.details):
+        d = p.details[m] if isinstance(p.details[m], Mapping) else {}
+        out.append(f"<h3>{_e(m)} <span class='ci'>at {_shots_label(d.get('shots'))}, "
+                   f"repeat {_e(d.get('repeat'))}</span></h3><div class='figs'>")  # fmt: skip
+        if d.get("confusion"):
+            uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix")
+            out.append(
+                f"<figure><img src='{uri}' alt='confusion matrix of {_e(m)}'><figcaption>Rows: "
+                "true class; columns: predicted class; counts.</figcaption></figure>"
+            )
+        if d.get("per_class_f1"):
+            uri = plots.per_class_f1(d["per_class_f1"], f"{m}: F1 per class", p.colour[m])
+            out.append(f"<figure><img src='{uri}' alt='per-class F1 of {_e(m)}'></figure>")
+        out.append("</div>")
+    return "\n".join(out)
+
+
+def _ece(rel: Mapping[str, Any]) -> float | None:
+    try:
+        conf = np.asarray(rel["confidence"], dtype=float)
+        acc = np.asarray(rel["accuracy"], dtype=float)
+        cnt = np.asarray(rel["count"], dtype=float)
+        ok = np.isfinite(conf) & np.isfinite(acc) & (cnt > 0)
+        return float((cnt[ok] * np.abs(acc[ok] - conf[ok])).sum() / cnt[ok].sum())
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, FloatingPointError):
+        return None
+
+
+def _reliability(p: _Page) -> str:
+    figs = []
+    for m in p.ordered(p.details):
+        d = p.details[m] if isinstance(p.details[m], Mapping) else {}
+        rel = d.get("reliability")
+        if not isinstance(rel, Mapping) or not rel.get("accuracy"):
+            continue
+        ece = _ece(rel)
+        if ece is None or not math.isfinite(ece):
+            row = next((s for s in p.summary if s.get("method") == m
+                        and s.get("shots") == d.get("shots") and s.get("metric") == "ece"),
+                       {})  # fmt: skip
+            ece = row.get("mean")
+        uri = plots.reliability(rel, f"{m}: ECE {_f(ece)}", p.colour[m])
+        figs.append(f"<figure><img src='{uri}' alt='reliability diagram of {_e(m)}'></figure>")
+    if not figs:
+        return "<p class='muted'>No reliability data in this results file.</p>"
+    return (
+        "<p>Bars: accuracy of the predictions whose confidence falls in each bin; a "
+        "well-calibrated model's bars follow the dashed diagonal. ECE is the count-weighted "
+        f"gap.</p><div class='figs'>{''.join(figs)}</div>"
+    )
+
+
+def _find(p: _Page, name: str) -> Path | None:
+    path = Path(name)
+    if path.is_absolute():
+        return path if path.is_file() else None
+    src = p.data.get("source")
+    for root in [Path(), *p.base_dirs]:
+        for cand in (root / path, root / str(src or "") / path):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def _thumbnail(path: Path) -> str:
+    with warnings.catch_warnings():
+        # a huge image is refused, not decoded: this is a 96-pixel preview
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as src:
+            src.draft(None, (2 * THUMB, 2 * THUMB))  # JPEG: decode at reduced scale
+            im = ImageOps.exif_transpose(src)
+            if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+                a = np.asarray(im, dtype=np.float64)
+                lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+                a = (a - lo) / ((hi - lo) or 1.0) * 255
+                im = Image.fromarray(np.nan_to_num(a).astype(np.uint8))
+            elif im.mode not in ("L", "RGB", "RGBA"):
+                alpha = im.mode in ("P", "PA", "LA", "RGBa") or "transparency" in im.info
+                im = im.convert("RGBA" if alpha else "RGB")
+            im.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+            if max(im.size) < THUMB // 2:  # tiny inputs (28 px digits): crisp pixels
+                f = THUMB // max(im.size)
+                im = im.resize((im.width * f, im.height * f), Image.Resampling.NEAREST)
+            buf = io.BytesIO()
+            im.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _image_cell(p: _Page, name: str) -> str:
+    path = _find(p, name)
+    if path is not None:
+        try:
+            return f"<img src='{_thumbnail(path)}' alt='{_e(name)}' title='{_e(name)}'>"
+        except Exception as exc:  # any decoder failure: show the path, keep the report
+            log.debug("cannot thumbnail %s: %s", path, exc)
+    p.unreadable += 1
+    return f"<span class='missing'>image not readable: <code>{_e(name)}</code></span>"
+
+
+def _hardest(p: _Page) -> str:
+    image = p.data.get("modality") == "image"
+    out = []
+    for m in p.ordered(p.details):
+        d = p.details[m] if isinstance(p.details[m], Mapping) else {}
+        rows = [h for h in d.get("hardest") or [] if isinstance(h, Mapping)]
+        out.append(f"<h3>{_e(m)}</h3>")
+        if not rows:
+            out.append("<p class='muted'>No misclassified examples in this draw.</p>")
+            continue
+        cards = []
+        for h in rows:
+            raw = "" if h.get("input") is None else str(h.get("input"))
+            if image:
+                top = _image_cell(p, raw)
+            else:
+                text = " ".join(raw.split())
+                text = text if len(text) <= SNIPPET else text[:SNIPPET].rstrip() + "…"
+                top = f"<q>{_e(text)}</q>"
+            conf = h.get("confidence")
+            conf_txt = f"{float(conf):.0%}" if isinstance(conf, int | float) else "—"
+            cards.append(
+                f"<div class='card'>{top}true: <strong>{_e(h.get('true'))}</strong><br>"
+                f"predicted: <strong class='worse'>{_e(h.get('predicted'))}</strong><br>"
+                f"confidence: {conf_txt}</div>"
+            )
+        css = "thumbs" if image else "thumbs snippets"
+        out.append(f"<div class='{css}'>{''.join(cards)}</div>")
+    if not out:
+        return "<p class='muted'>No per-method details in this results file.</p>"
+    if p.unreadable:
+        log.warning(
+            "%d example image(s) could not be read; the report shows their paths instead",
+            p.unreadable,
+        )
+    intro = "Misclassified test examples, the most confidently wrong first."
+    return f"<p>{intro}</p>" + "\n".join(out)
+
+
+def _balance(p: _Page) -> str:
+    d = p.data
+    counts: dict[str, Mapping[str, Any]] = {}
+    if isinstance(d.get("counts"), Mapping) and d["counts"]:
+        counts["pool"] = d["counts"]
+    test = d.get("test")
+    if isinstance(test, Mapping) and isinstance(test.get("counts"), Mapping) and test["counts"]:
+        counts["test set"] = test["counts"]
+    if not counts:
+        return "<p class='muted'>No class counts in this results file.</p>"
+    uri = plots.class_balance(counts, p.classes)
+    return (
+        f"<figure class='wide'><img src='{uri}' alt='examples per class'>"
+        "<figcaption>Labelled examples per class in the pool the draws come from"
+        f"{' and in the test set' if 'test set' in counts else ''}.</figcaption></figure>"
+    )
+
+
+def _kv_table(rows: Iterable[tuple[str, Any]], head: tuple[str, str] | None = None) -> str:
+    body = "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in rows)
+    top = f"<tr><th>{_e(head[0])}</th><th>{_e(head[1])}</th></tr>" if head else ""
+    return f"<div class='table-wrap'><table>{top}{body}</table></div>"
+
+
+def _metadata(p: _Page) -> str:
+    r, d = p.r, p.data
+    test = d.get("test") if isinstance(d.get("test"), Mapping) else {}
+    rows: list[tuple[str, Any]] = [
+        ("seed", _e(r.get("seed"))),
+        ("created", _e(r.get("created"))),
+        ("scarce version", _e(r.get("scarce_version"))),
+        ("results schema", f"{_e(r.get('schema'))} v{_e(r.get('schema_version'))}"),
+        ("data sha256", f"<code>{_e(d.get('sha256'))}</code>"),
+    ]
+    if test:
+        rows.append(("test data sha256", f"<code>{_e(test.get('sha256'))}</code>"))
+    for k, v in (r.get("machine") or {}).items():
+        rows.append((f"machine: {k}", _e(v)))
+    for k, v in (r.get("timing") or {}).items():
+        shown = f"{_f(v, 1)} s" if str(k).endswith("seconds") else _e(v)
+        rows.append((f"timing: {str(k).replace('_', ' ')}", shown))
+    out = [_kv_table(rows)]
+    versions = r.get("versions") or {}
+    if versions:
+        out.append("<h3>Versions</h3>")
+        out.append(_kv_table(((k, _e(v)) for k, v in versions.items()), ("package", "version")))
+    runs = [x for x in r.get("runs") or [] if isinstance(x, Mapping)]
+    if runs:
+        out.append("<h3>Time per run</h3><div class='table-wrap'><table><tr><th>Method</th>"
+                   "<th>runs</th><th>mean fit (s)</th><th>mean predict (s)</th></tr>")  # fmt: skip
+        for m in p.ordered({str(x.get("method")) for x in runs}):
+            mine = [x for x in runs if str(x.get("method")) == m]
+            fit = [float(x["fit_seconds"]) for x in mine
+                   if isinstance(x.get("fit_seconds"), int | float)]  # fmt: skip
+            pred = [float(x["predict_seconds"]) for x in mine
+                    if isinstance(x.get("predict_seconds"), int | float)]  # fmt: skip
+            out.append(
+                f"<tr><td>{_e(m)}</td><td class='num'>{len(mine)}</td>"
+                f"<td class='num'>{_f(np.mean(fit) if fit else None)}</td>"
+                f"<td class='num'>{_f(np.mean(pred) if pred else None)}</td></tr>"
+            )
+        out.append("</table></div>")
+    return "\n".join(out)
+
+
+_BUILDERS = {
+    "overview": _overview,
+    "results": _results_table,
+    "negative-transfer": _negative_transfer,
+    "learning-curves": _learning_curves,
+    "confusion": _confusion,
+    "reliability": _reliability,
+    "hardest": _hardest,
+    "balance": _balance,
+    "metadata": _metadata,
+}
+
+
+def render_html(results: dict, *, base_dir: str | Path | None = None) -> str:
+    """The whole report as one HTML string; relative image paths are also looked up
+    under `base_dir` (the folder of the results file, when there is one)."""
+    check_results(results, "results")
+    p = _Page(results, [Path(base_dir)] if base_dir is not None else [])
+    title = f"scarce report: {p.data.get('source', '')}"
+    nav = "".join(f"<a href='#{sid}'>{_e(h)}</a>" for sid, h in SECTIONS)
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<header><h1>{_e(title)}</h1><p class='muted'>{_e(p.data.get('modality'))} "
+        f"classification, {len(p.classes)} classes, backbone {_e(p.r.get('backbone'))}. "
+        f"Created {_e(p.r.get('created'))}.</p><nav>{nav}</nav></header>",
+    ]
+    for sid, heading in SECTIONS:
+        parts.append(f"<section id='{sid}'><h2>{_e(heading)}</h2>")
+        parts.append(_BUILDERS[sid](p))
+        parts.append("</section>")
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(results: dict | str | Path, out: str | Path) -> Path:
+    """Render `results` (a dict, or the path of a results.json) to `out`, atomically."""
+    base_dir = None
+    if isinstance(results, str | Path):
+        base_dir = Path(results).resolve().parent
+        results = load_results(results)
+    page = render_html(results, base_dir=base_dir)
+    out = Path(out)
+    with atomic_write(out, "w") as f:
+        f.write(page)
+    log.info("wrote report %s (%d KB)", out, len(page.encode()) // 1024)
+    return out

@@ -1,0 +1,267 @@
+"""The report's plots, each returned as a PNG `data:` URI so the HTML needs no other file.
+
+Figures are built with `matplotlib.figure.Figure` and an Agg canvas, never through pyplot:
+pyplot keeps every figure in a global registry (memory grows unless each is closed) and
+switching its backend would hijack the interactive backend of a notebook that renders a
+report. A bare Figure is freed like any other object once the function returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Colour-blind safe (Okabe-Ito); the baseline is always the grey one.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+BASELINE_COLOUR = "#555555"
+_DPI = 100
+_RC = {
+    # class and method names are user strings: "$5 bills" must not be parsed as TeX
+    "text.parse_math": False,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.facecolor": "white",
+}
+
+
+def colours(methods: Sequence[str], baseline: str | None) -> dict[str, str]:
+    """A stable colour per method so every plot uses the same one for it."""
+    out: dict[str, str] = {}
+    i = 0
+    for m in methods:
+        if m == baseline:
+            out[m] = BASELINE_COLOUR
+        else:
+            out[m] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return out
+
+
+@contextlib.contextmanager
+def _figure(width: float, height: float) -> Iterator[Figure]:
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # a class name in a script DejaVu lacks draws as boxes; that is no reason to fail
+        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
+        fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        try:
+            yield fig
+        finally:
+            fig.clear()
+
+
+def _to_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    # no Software/date metadata: the same results give byte-identical reports
+    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def render(fig_fn: Any, width: float, height: float, *args: Any, **kwargs: Any) -> str:
+    """Draw with `fig_fn(fig, ...)` inside a private figure and return the PNG data URI."""
+    with _figure(width, height) as fig:
+        fig_fn(fig, *args, **kwargs)
+        return _to_uri(fig)
+
+
+def _short(label: str, n: int = 18) -> str:
+    label = " ".join(str(label).split())
+    return label if len(label) <= n else label[: n - 1] + "…"
+
+
+def _legend_label(name: str) -> str:
+    # matplotlib hides legend entries whose label starts with "_"
+    return " " + name if name.startswith("_") else name
+
+
+def _num(x: Any) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def learning_curves(
+    series: Mapping[str, Sequence[Mapping[str, Any]]],
+    fits: Mapping[str, Mapping[str, Any] | None],
+    colour: Mapping[str, str],
+    metric: str = "accuracy",
+) -> str:
+    """Metric vs shots (log x) per method with interval bands and the fitted curve dashed."""
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        top = 1
+        for m, pts in series.items():
+            pts = sorted((p for p in pts if _num(p.get("shots")) > 0), key=lambda p: p["shots"])
+            if not pts:
+                continue
+            k = np.array([_num(p["shots"]) for p in pts])
+            mean = np.array([_num(p.get("mean")) for p in pts])
+            low = np.array([_num(p.get("low")) for p in pts])
+            high = np.array([_num(p.get("high")) for p in pts])
+            c = colour.get(m, "black")
+            ax.plot(k, mean, "o-", color=c, label=_legend_label(m), lw=1.8, ms=4)
+            ok = np.isfinite(low) & np.isfinite(high)
+            if ok.any():
+                ax.fill_between(k[ok], low[ok], high[ok], color=c, alpha=0.18, lw=0)
+            top = max(top, float(k.max()))
+            fit = fits.get(m)
+            if fit and all(math.isfinite(_num(fit.get(p))) for p in ("a", "b", "c")):
+                extra = [_num(p.get("shots")) for p in fit.get("predicted") or []]
+                right = max([float(k.max()) * 4, *[e for e in extra if math.isfinite(e)]])
+                grid = np.geomspace(float(k.min()), right, 200)
+                a, b, cc = (_num(fit[p]) for p in ("a", "b", "c"))
+                ax.plot(grid, a - b * grid ** (-cc), "--", color=c, lw=1.2, alpha=0.9)
+                top = max(top, right)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled examples per class (log scale)")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(True, which="major", alpha=0.3)
+        if any(series.values()):
+            ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.set_title(f"{metric.replace('_', ' ')} vs labels per class (dashed: fitted curve)")
+
+    return render(draw, 7.2, 4.2)
+
+
+def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: str) -> str:
+    """Heatmap of counts, rows = true class, columns = predicted."""
+    cm = np.asarray(matrix, dtype=float)
+    n = cm.shape[0]
+    side = min(7.0, max(3.6, 0.45 * n + 1.8))
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        im = ax.imshow(cm, cmap="Blues", vmin=0)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        names = [_short(c) for c in classes][:n]
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        if n <= 20:  # beyond that the digits overlap; the colours still show the pattern
+            peak = cm.max() if cm.size and np.isfinite(cm).all() else 0
+            for i in range(n):
+                for j in range(cm.shape[1]):
+                    v = cm[i, j]
+                    txt = f"{v:.0f}" if float(v).is_integer() else f"{v:.2g}"
+                    ax.text(
+                        j,
+                        i,
+                        txt,
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if peak and v > 0.6 * peak else "black",
+                    )
+        for s in ax.spines.values():
+            s.set_visible(False)
+
+    return render(draw, side + 0.8, side)
+
+
+def per_class_f1(f1: Mapping[str, float], title: str, colour: str) -> str:
+    """Horizontal bars, one per class, in [0, 1]."""
+    names = list(f1)
+    vals = [_num(f1[k]) for k in names]
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        y = np.arange(len(names))
+        v = np.nan_to_num(np.array(vals), nan=0.0)
+        bars = ax.barh(y, v, color=colour, height=0.7)
+        ax.set_yticks(y, [_short(k) for k in names], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.08)
+        ax.set_xlabel("F1")
+        ax.set_title(title)
+        if len(names) <= 30:
+            ax.bar_label(bars, labels=[f"{x:.2f}" for x in vals], padding=2, fontsize=7)
+
+    return render(draw, 4.6, min(8.0, max(2.4, 0.28 * len(names) + 1.2)))
+
+
+def reliability(rel: Mapping[str, Any], title: str, colour: str) -> str:
+    """Accuracy per confidence bin as bars against the diagonal of perfect calibration."""
+    bins = int(_num(rel.get("bins")) if math.isfinite(_num(rel.get("bins"))) else 10) or 10
+    conf = [_num(x) for x in rel.get("confidence") or []]
+    acc = [_num(x) for x in rel.get("accuracy") or []]
+    count = [_num(x) for x in rel.get("count") or []]
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        width = 1.0 / bins
+        centres = (np.arange(len(acc)) + 0.5) * width
+        a = np.array(acc)
+        shown = np.isfinite(a)
+        if count:
+            shown &= np.array([c > 0 for c in count] + [True] * (len(a) - len(count)))[: len(a)]
+        ax.bar(
+            centres[shown],
+            a[shown],
+            width=width * 0.95,
+            color=colour,
+            alpha=0.8,
+            edgecolor="white",
+            label="accuracy in bin",
+        )
+        c = np.array(conf[: len(a)] + [math.nan] * (len(a) - len(conf)))
+        pts = shown & np.isfinite(c)
+        ax.plot(c[pts], a[pts], "k.", ms=5, label="mean confidence")
+        ax.plot([0, 1], [0, 1], ls="--", color="#888888", lw=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title)
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+
+    return render(draw, 4.2, 3.8)
+
+
+def class_balance(counts: Mapping[str, Mapping[str, float]], classes: Sequence[str]) -> str:
+    """Grouped bars of examples per class, one group member per split (pool, test)."""
+    names = list(classes) or sorted({k for c in counts.values() for k in c})
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        x = np.arange(len(names))
+        w = 0.8 / max(1, len(counts))
+        for i, (split, cnt) in enumerate(counts.items()):
+            v = [_num(cnt.get(k, 0)) for k in names]
+            bars = ax.bar(
+                x + (i - (len(counts) - 1) / 2) * w,
+                np.nan_to_num(v),
+                w,
+                label=split,
+                color=PALETTE[i % len(PALETTE)],
+            )
+            if len(names) <= 20:
+                ax.bar_label(bars, labels=[f"{t:.0f}" for t in v], padding=1, fontsize=7)
+        ax.set_xticks(
+            x,
+            [_short(k) for k in names],
+            rotation=45 if len(names) > 4 else 0,
+            ha="right" if len(names) > 4 else "center",
+            fontsize=8,
+        )
+        ax.set_ylabel("examples")
+        ax.set_title("examples per class")
+        ax.legend(fontsize=8, frameon=False)
+
+    return render(draw, min(12.0, max(5.0, 0.45 * len(names) + 2.5)), 3.6)

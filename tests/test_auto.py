@@ -1,0 +1,118 @@
+"""--method auto: chosen by cross-validation inside the training data only, recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scarce
+from scarce.cli.main import main
+from scarce.data.types import Inputs, LabeledSet
+from scarce.evaluation.selection import candidates, choose
+from scarce.methods import methods
+from tests.conftest import write_text_csv
+
+
+def _spy(monkeypatch) -> list[tuple[str, set, set]]:
+    """Record, for every candidate fit, what it trained on and what it then predicted."""
+    log: list[tuple[str, set, set]] = []
+    for spec in methods:
+        orig_fit = spec.method.fit
+
+        def fit(self, train, *a, _orig=orig_fit, _name=spec.name, **k):
+            fitted = _orig(self, train, *a, **k)
+            entry = (_name, set(train.inputs.hashes), set())
+            log.append(entry)
+            orig_predict = fitted.predict_proba
+
+            def predict(inputs, _o=orig_predict, _e=entry):
+                _e[2].update(inputs.hashes)
+                return _o(inputs)
+
+            fitted.predict_proba = predict
+            return fitted
+
+        monkeypatch.setattr(spec.method, "fit", fit)
+    return log
+
+
+def test_auto_scores_only_held_out_data_and_never_the_test_set(
+    tmp_path, fortunes_data, monkeypatch
+):
+    texts, labels = fortunes_data
+    g = np.random.default_rng(3)
+    pick = {
+        c: g.choice([i for i, lab in enumerate(labels) if lab == c], 20, replace=False)
+        for c in ("food", "sports", "science")
+    }
+    train = write_text_csv(
+        tmp_path / "train.csv",
+        [texts[i] for c in pick for i in pick[c][:12]],
+        [c for c in pick for _ in range(12)],
+    )
+    test = write_text_csv(
+        tmp_path / "test.csv",
+        [texts[i] for c in pick for i in pick[c][12:]],
+        [c for c in pick for _ in range(8)],
+    )
+    test_texts = {texts[i] for c in pick for i in pick[c][12:]}
+    log = _spy(monkeypatch)
+    model = scarce.fit(train, method="auto", test=test, seed=0)
+    from scarce.core.hashing import sha256_text
+
+    test_hashes = {sha256_text(t) for t in test_texts}
+    selection = log[:-1]  # the last fit is the final model on all training data
+    assert len(selection) == 5 * len(candidates("text", None))
+    for name, fitted_on, predicted in selection:
+        assert predicted, name
+        assert not fitted_on & predicted, f"{name} was scored on data it trained on"
+        assert not (fitted_on | predicted) & test_hashes, f"{name} saw the test set"
+    auto = model.manifest["auto"]
+    assert auto["chosen"]["method"] == model.manifest["method"]
+    assert {c["method"] for c in auto["candidates"]} == {"baseline", "linear-probe"}
+    assert all("accuracy" in c for c in auto["candidates"])
+    assert "No test data was used" in auto["why"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_auto_avoids_negative_transfer(fashion, shuffle):
+    """With pixels shuffled the encoders are useless and auto must pick the baseline; on the
+    real images it must pick a transfer method."""
+    x, y, _, _ = fashion
+    perm = np.random.default_rng(42).permutation(28 * 28)
+    idx = np.concatenate([np.flatnonzero(y == c)[:10] for c in range(10)])
+    imgs = [x[i].reshape(-1)[perm].reshape(28, 28) if shuffle else x[i] for i in idx]
+    train = LabeledSet(Inputs.from_images(imgs), y[idx], tuple(str(c) for c in range(10)))
+    method, _, record = choose(train, backbone="efficientnet-lite0", seed=0)
+    assert method == ("baseline" if shuffle else "linear-probe"), record
+    assert record["folds"] == 5
+
+
+def test_auto_with_one_example_per_class_says_why(tmp_path, capsys):
+    data = write_text_csv(
+        tmp_path / "t.csv", ["bread and butter", "the match was won"], ["food", "sports"]
+    )
+    out = tmp_path / "m.scarce"
+    assert main(["fit", str(data), "--method", "auto", "--out", str(out), "--quiet"]) == 0
+    assert "too few to validate" in capsys.readouterr().out
+    assert scarce.load(out).manifest["auto"]["chosen"]["method"] == "linear-probe"
+
+
+def test_auto_budget_skips_later_candidates(fortunes_data):
+    texts, labels = fortunes_data
+    keep = [
+        i for c in ("food", "sports") for i in [j for j, lab in enumerate(labels) if lab == c][:10]
+    ]
+    classes = ("food", "sports")
+    train = LabeledSet(
+        Inputs.from_texts([texts[i] for i in keep]),
+        np.array([classes.index(labels[i]) for i in keep]),
+        classes,
+    )
+    _, _, record = choose(train, budget=0.0)
+    scored = [c for c in record["candidates"] if "accuracy" in c]
+    skipped = [c for c in record["candidates"] if "skipped" in c]
+    assert len(scored) == 1
+    assert len(skipped) == len(record["candidates"]) - 1
+    assert "over the budget" in skipped[0]["skipped"]

@@ -1,0 +1,270 @@
+"""Evaluation: intervals that cover, paired draws, metrics, curves, negative transfer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scarce
+from scarce.cli.main import main
+from scarce.core.errors import DataError
+from scarce.data.types import Inputs, LabeledSet
+from scarce.evaluation import metrics as M
+from scarce.evaluation.curves import fit_curve
+from scarce.evaluation.intervals import bootstrap_interval, t_interval
+from scarce.evaluation.protocols import kfold_splits, kshot_splits
+from scarce.evaluation.runner import evaluate_sets
+from scarce.methods import methods
+from tests.conftest import write_image_folder, write_text_csv
+
+
+def test_t_interval_covers_the_truth_95_percent():
+    g = np.random.default_rng(0)
+    truth, hits, sims = 0.7, 0, 4000
+    for _ in range(sims):
+        iv = t_interval(g.normal(truth, 0.05, size=10))
+        hits += iv.low <= truth <= iv.high
+    assert 0.935 <= hits / sims <= 0.965
+
+
+def test_bootstrap_interval_covers_roughly():
+    g = np.random.default_rng(1)
+    hits = sum(
+        bootstrap_interval(g.normal(0, 1, 30), seed=i, resamples=2000).low
+        <= 0
+        <= bootstrap_interval(g.normal(0, 1, 30), seed=i, resamples=2000).high
+        for i in range(300)
+    )
+    assert hits / 300 > 0.85
+
+
+def _toy(n_per: int, k: int) -> LabeledSet:
+    y = np.repeat(np.arange(k), n_per)
+    return LabeledSet(
+        Inputs.from_texts([f"example {i}" for i in range(len(y))]),
+        y,
+        tuple(f"c{i}" for i in range(k)),
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 5), st.integers(1, 6), st.integers(1, 4), st.integers(0, 10_000))
+def test_kshot_splits_exact_and_disjoint(k, shots, repeats, seed):
+    pool = _toy(10, k)
+    splits = kshot_splits(pool, [shots], repeats, seed, test_given=False)
+    assert len(splits) == repeats
+    for sp in splits:
+        assert np.bincount(pool.y[sp.train], minlength=k).tolist() == [shots] * k
+        assert not set(sp.train) & set(sp.test)
+        assert len(sp.train) + len(sp.test) == len(pool)
+    again = kshot_splits(pool, [shots], repeats, seed, test_given=False)
+    assert all((a.train == b.train).all() for a, b in zip(splits, again, strict=True))
+
+
+def test_kshot_too_few_examples_message():
+    with pytest.raises(DataError, match=r"class 'c0' has 3 examples; --shots 5 needs at least 6"):
+        kshot_splits(_toy(3, 2), [5], 2, 0, test_given=False)
+
+
+def test_kfold_covers_every_example_once_per_repeat():
+    pool = _toy(6, 3)
+    splits = kfold_splits(pool, 3, 2, seed=0)
+    for r in (0, 1):
+        tests = np.concatenate([s.test for s in splits if s.repeat == r])
+        assert sorted(tests.tolist()) == list(range(len(pool)))
+
+
+def test_metrics_match_definitions():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    m = M.compute(y, p)
+    assert m["accuracy"] == 0.75
+    assert m["balanced_accuracy"] == 0.75
+    assert m["roc_auc"] == 1.0  # every positive scores above every negative
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7])))
+    # a model whose confidence equals its accuracy in each bin is perfectly calibrated
+    y2 = np.array([0] * 8 + [1] * 2)
+    p2 = np.tile([0.8, 0.2], (10, 1))
+    assert M.compute(y2, p2)["ece"] == pytest.approx(0.0, abs=1e-9)
+    assert M.compute(y2, np.tile([0.99, 0.01], (10, 1)))["ece"] == pytest.approx(0.19)
+
+
+def test_curve_fit_recovers_a_known_curve():
+    shots = [1, 2, 5, 10, 20, 50]
+    acc = [0.9 - 0.5 * k**-0.7 for k in shots]
+    fit = fit_curve(shots, acc)
+    assert fit is not None
+    assert fit["plateau"] == pytest.approx(0.9, abs=0.01)
+    assert fit["stops_paying_at"] is not None
+    assert (
+        abs(fit["stops_paying_at"] - (0.5 * 0.7 / 0.001) ** (1 / 1.7)) < 2
+    )  # where dacc/dK = 0.001
+    assert fit_curve([1, 5], [0.5, 0.6]) is None
+
+
+def test_every_method_sees_the_same_draws(monkeypatch, fortunes_data):
+    texts, labels = fortunes_data
+    classes = ("food", "science", "sports")
+    keep = [i for c in classes for i in [j for j, lab in enumerate(labels) if lab == c][:50]]
+    pool = LabeledSet(
+        Inputs.from_texts([texts[i] for i in keep]),
+        np.array([classes.index(labels[i]) for i in keep]),
+        classes,
+    )
+    seen: dict[str, list] = {}
+    for name in ("baseline", "linear-probe"):
+        spec = methods.get(name)
+        original = spec.method.fit
+
+        def spy(self, train, *a, _name=name, _orig=original, **k):
+            seen.setdefault(_name, []).append(sorted(train.inputs.hashes))
+            return _orig(self, train, *a, **k)
+
+        monkeypatch.setattr(spec.method, "fit", spy)
+    from scarce.encoders import create_encoder
+
+    evaluate_sets(
+        pool,
+        methods=["linear-probe"],
+        encoder=create_encoder("minilm-l6"),
+        shots=[2, 4],
+        repeats=3,
+        seed=5,
+    )
+    assert len(seen["baseline"]) == 6
+    assert seen["baseline"] == seen["linear-probe"]
+
+
+def _shuffled_fashion(fashion, shuffle: bool, n_pool: int = 600, n_test: int = 300):
+    x, y, xt, yt = fashion
+    perm = np.random.default_rng(42).permutation(28 * 28)
+    classes = tuple(str(c) for c in range(10))
+
+    def prep(a):
+        return [im.reshape(-1)[perm].reshape(28, 28) if shuffle else im for im in a]
+
+    pool = LabeledSet(Inputs.from_images(prep(x[:n_pool])), y[:n_pool], classes)
+    test = LabeledSet(Inputs.from_images(prep(xt[:n_test])), yt[:n_test], classes)
+    return pool, test
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_negative_transfer_flag(fashion, shuffle):
+    """Shuffling pixels (one fixed permutation) leaves the pixel baseline intact but makes the
+    pretrained encoder useless: flagged. On the real images transfer helps: not flagged."""
+    from scarce.encoders import create_encoder
+
+    pool, test = _shuffled_fashion(fashion, shuffle)
+    res = evaluate_sets(
+        pool,
+        methods=["linear-probe"],
+        encoder=create_encoder("efficientnet-lite0"),
+        test=test,
+        shots=[10],
+        repeats=5,
+        seed=0,
+        jobs=2,
+    )
+    row = next(p for p in res["paired"] if p["metric"] == "accuracy")
+    if shuffle:
+        assert row["verdict"] == "worse"
+        assert res["negative_transfer"]
+        assert "NEGATIVE TRANSFER" in res["negative_transfer"][0]["message"]
+    else:
+        assert row["verdict"] == "better"
+        assert res["negative_transfer"] == []
+
+
+@pytest.mark.slow
+def test_cli_eval_and_report_images(tmp_path, fashion, capsys):
+    x, y, _, _ = fashion
+    idx = np.concatenate([np.flatnonzero(y == c)[:12] for c in (0, 1, 7)])
+    data = write_image_folder(tmp_path / "d", x[idx], [str(int(c)) for c in y[idx]])
+    out = tmp_path / "r.json"
+    code = main(
+        [
+            "eval",
+            str(data),
+            "--methods",
+            "linear-probe,baseline",
+            "--shots",
+            "1,3,5",
+            "--repeats",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+            "--jobs",
+            "2",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "vs baseline (paired)" in text
+    res = json.loads(out.read_text())
+    assert res["schema"] == "scarce-results"
+    assert res["protocol"]["shots"] == [1, 3, 5]
+    assert [m["name"] for m in res["methods"]] == ["baseline", "linear-probe"]
+    assert len(res["runs"]) == 2 * 3 * 3
+    assert res["details"]["linear-probe"]["shots"] == 5
+    html = tmp_path / "r.html"
+    assert main(["report", str(out), "--out", str(html), "--quiet"]) == 0
+    assert html.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_cli_eval_text_kfold(tmp_path, fortunes_data, capsys):
+    texts, labels = fortunes_data
+    keep = [
+        i for c in ("food", "sports") for i in [j for j, lab in enumerate(labels) if lab == c][:30]
+    ]
+    data = write_text_csv(tmp_path / "t.csv", [texts[i] for i in keep], [labels[i] for i in keep])
+    out = tmp_path / "r.json"
+    code = main(
+        [
+            "eval",
+            str(data),
+            "--protocol",
+            "kfold",
+            "--folds",
+            "3",
+            "--repeats",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--interval",
+            "bootstrap",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    res = json.loads(out.read_text())
+    assert res["protocol"]["name"] == "kfold"
+    assert {s["shots"] for s in res["summary"]} == {None}
+    assert "roc_auc" in res["metrics"]
+    hardest = res["details"]["linear-probe"]["hardest"]
+    assert all(h["input"] in [texts[i] for i in keep] for h in hardest)
+
+
+def test_eval_bad_inputs_exit_2(tmp_path, text_csv, capsys):
+    out = tmp_path / "r.json"
+    assert main(["eval", str(text_csv), "--shots", "50", "--out", str(out)]) == 2
+    assert "needs at least 51 per class" in capsys.readouterr().err
+    assert main(["eval", str(text_csv), "--shots", "a,b", "--out", str(out)]) == 2
+    assert main(["eval", str(text_csv), "--methods", "linear-prob", "--out", str(out)]) == 2
+    assert "Did you mean 'linear-probe'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_baseline_bundles_roundtrip(tmp_path, text_csv, image_folder):
+    for data in (text_csv, image_folder):
+        model = scarce.fit(data, method="baseline")
+        assert model.manifest["backbone"] is None
+        loaded = scarce.load(model.save(tmp_path / "b.scarce"))
+        x = scarce.api.load_inputs([data]) if data == image_folder else ["bread and cheese"]
+        np.testing.assert_allclose(model.predict_proba(x), loaded.predict_proba(x), atol=1e-6)

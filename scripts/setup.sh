@@ -28,6 +28,7 @@ if [ "$test_mode" = 1 ]; then
   need=()
   [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
   [ -f /usr/share/games/fortunes/science.u8 ] || need+=(fortunes fortunes-min)
+  [ -x /usr/bin/chromium ] || need+=(chromium)  # the report is checked in a real browser
   if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get install -y -q "${need[@]}" >/dev/null \

@@ -11,7 +11,9 @@ def test_demo_small(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "95% interval" in out
-    assert "linear-probe on efficientnet-lite0" in out
+    assert "linear-probe (efficientnet-lite0)" in out
     assert "from scratch" in out
+    assert "vs baseline (paired)" in out
+    assert (tmp_path / "demo" / "results.json").exists()
     assert (tmp_path / "demo" / "defects.scarce").exists()
     assert "predictions on photos it never saw" in out

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from scarce.methods.linear_probe import LinearProbeConfig, _fit_lr, fit_logistic
+from scarce.methods.linear_probe import PATIENCE, LinearProbeConfig, _fit_lr, fit_logistic
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -38,7 +38,12 @@ def test_cross_validation_picks_C_and_skips_when_impossible():
     y = np.arange(40) % 2
     head = fit_logistic(x, y, 2, LinearProbeConfig(), seed=0)
     assert head.meta["C"] in LinearProbeConfig().Cs
-    assert len(head.meta["cv_log_loss"]) == len(LinearProbeConfig().Cs)
+    tried = [float(c) for c in head.meta["cv_log_loss"]]
+    assert tried == sorted(LinearProbeConfig().Cs)[: len(tried)]  # a prefix, weakest C last
+    best = min(head.meta["cv_log_loss"].values())
+    after = tried[tried.index(head.meta["C"]) + 1 :]
+    assert len(after) <= PATIENCE  # stopped once the loss rose PATIENCE times in a row
+    assert head.meta["cv_log_loss"][repr(head.meta["C"])] == best
     one_shot = fit_logistic(x[:2], y[:2], 2, LinearProbeConfig(), seed=0)
     assert one_shot.meta["C"] == 1.0
     assert one_shot.meta["cv_log_loss"] == {}

@@ -8,7 +8,6 @@ import pytest
 
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
-from scarce.evaluation.baselines import Baseline
 from scarce.evaluation.intervals import t_interval
 from scarce.methods import methods
 
@@ -30,7 +29,8 @@ def paired_gains(pool: LabeledSet, test: LabeledSet, backbone: str) -> tuple[lis
         )
         train = pool.subset(idx)
         lp = spec.method(spec.config(), enc).fit(train, seed=seed)
-        base = Baseline(pool.modality).fit(train, seed=seed)
+        base_spec = methods.get("baseline")
+        base = base_spec.method(base_spec.config(), None).fit(train, seed=seed)
         lp_acc.append(float((lp.predict_proba(test.inputs).argmax(1) == test.y).mean()))
         base_acc.append(float((base.predict_proba(test.inputs).argmax(1) == test.y).mean()))
     return lp_acc, base_acc

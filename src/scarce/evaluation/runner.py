@@ -87,14 +87,15 @@ def evaluate_sets(
         def one(job: tuple[str, Split]) -> dict[str, Any]:
             name, sp = job
             train = pool.subset(sp.train)
-            tst = test if sp.test is None else pool.subset(sp.test)
+            tst = pool.subset(sp.test) if sp.test is not None else test
+            assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
             t1 = time.perf_counter()
             fitted = specs[name].method(cfgs[name], encoder).fit(train, seed=fit_seed)
             t2 = time.perf_counter()
             proba = fitted.predict_proba(tst.inputs)
             t3 = time.perf_counter()
-            rec = {
+            rec: dict[str, Any] = {
                 "method": name,
                 "shots": sp.shots,
                 "repeat": sp.repeat,
@@ -187,7 +188,9 @@ def _assemble(
                 vals.setdefault(r[unit], []).append(r["metrics"][metric])
         return {u: float(np.mean(v)) for u, v in vals.items()}
 
-    summary, paired, negative = [], [], []
+    summary: list[dict[str, Any]] = []
+    paired: list[dict[str, Any]] = []
+    negative: list[dict[str, Any]] = []
     for k in shot_values:
         for m in names:
             for metric in metric_names:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from scarce.core.seeding import derive
-from scarce.data.types import LabeledSet
+from scarce.data.types import LabeledSet, Modality
 from scarce.encoders import create_encoder, default_encoder, encoders
 from scarce.evaluation import metrics as M
 from scarce.methods import methods
@@ -21,7 +21,7 @@ DEFAULT_BUDGET = 300.0
 MAX_FOLDS = 5
 
 
-def candidates(modality: str, backbone: str | None) -> list[tuple[str, str | None]]:
+def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str | None]]:
     """(method, backbone) pairs that suit the modality: cheapest and most likely first."""
     out: list[tuple[str, str | None]] = []
     backbones = (
@@ -74,7 +74,7 @@ def choose(
         return default[0], default[1], record
     skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "auto") % 2**31)
     splits = list(skf.split(np.zeros(len(train)), train.y))
-    scored = []
+    scored: list[dict[str, Any]] = []
     for name, bb in cands:
         entry: dict[str, Any] = {"method": name, "backbone": bb}
         record["candidates"].append(entry)

@@ -26,8 +26,7 @@ from PIL import Image, ImageOps
 
 from scarce.core.atomic import atomic_write
 from scarce.core.errors import DataError
-
-from . import plots
+from scarce.report import plots
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,8 @@ METRIC_LABELS = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced accuracy",
     "macro_f1": "Macro-F1",
-    "log_loss": "Log-loss (lower is better)",
-    "ece": "ECE (lower is better)",
+    "log_loss": "Log-loss ↓",
+    "ece": "ECE ↓",
     "roc_auc": "ROC-AUC",
 }
 THUMB = 96
@@ -67,7 +66,7 @@ body { margin:0; background:#f6f8fa; color:var(--fg);
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
   sans-serif; }
 main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 48px; }
-header h1 { font-size: 1.6rem; margin: .3em 0 .1em; }
+header h1 { font-size: 1.6rem; margin: .3em 0 .1em; overflow-wrap: anywhere; }
 nav { font-size: .85rem; margin: .4em 0 0; }
 nav a { color: #0969da; margin-right: .9em; text-decoration: none; white-space: nowrap; }
 section { background:#fff; border:1px solid var(--line); border-radius:8px;
@@ -81,9 +80,9 @@ table { border-collapse: collapse; font-size: .88rem; margin: .3em 0 .8em; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: left;
   vertical-align: top; }
 th { background: #f6f8fa; font-weight: 600; }
-td.num { white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.num { font-variant-numeric: tabular-nums; }
+.ci { white-space: nowrap; }
 tr.baseline td { background: #f6f8fa; }
-.desc { display: block; color: var(--muted); font-size: .8rem; max-width: 22em; }
 .tag { display: inline-block; font-size: .72rem; padding: 0 7px; border-radius: 9px;
   background: #eaeef2; color: #424a53; margin-left: 4px; white-space: nowrap; }
 .better { color: var(--good); font-weight: 600; }
@@ -94,16 +93,16 @@ tr.baseline td { background: #f6f8fa; }
 .alert strong { color: var(--bad); }
 .allclear { border-left: 4px solid var(--good); background: #dafbe1; padding: 8px 14px;
   border-radius: 4px; }
-.figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr));
+.figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(340px, 100%), 1fr));
   gap: 14px; align-items: start; }
 figure { margin: 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: .82rem; }
 .wide img { max-width: min(100%, 760px); }
 .notes li { margin: .2em 0; }
-.thumbs { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr));
+.thumbs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr));
   gap: 10px; }
-.snippets { grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); }
+.snippets { grid-template-columns: repeat(auto-fill, minmax(min(300px, 100%), 1fr)); }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 6px 8px;
   font-size: .8rem; overflow-wrap: anywhere; background: #fff; }
 .card img { width: 96px; height: 96px; object-fit: contain; background: #eaeef2;
@@ -238,7 +237,7 @@ class _Page:
         ks = {s.get("shots") for s in self.summary}
         return sorted(ks, key=lambda k: (k is None, k if isinstance(k, int | float) else 0))
 
-    def ordered(self, names: Iterable[str]) -> list[str]:
+    def ordered(self, names: Iterable[Any]) -> list[Any]:
         names = list(names)
         return [m for m in self.methods if m in names] + [m for m in names if m not in self.methods]
 
@@ -330,19 +329,16 @@ def _results_table(p: _Page) -> str:
     out = [
         f"<p>Means over repeated draws with their intervals in brackets. "
         f"&ldquo;Δ accuracy&rdquo; is each method minus the from-scratch baseline "
-        f"(<strong>{vs}</strong>) on the same draws.</p>"
+        f"(<strong>{vs}</strong>) on the same draws. ↓: lower is better.</p>"
     ]
     for k in p.shots():
-        out.append(f"<h3>{_shots_label(k).capitalize() if k is None else _shots_label(k)}</h3>")
+        out.append(f"<h3>{'All folds' if k is None else _shots_label(k)}</h3>")
         out.append("<div class='table-wrap'><table><tr><th>Method</th>")
         out += [f"<th>{_e(METRIC_LABELS.get(m, m))}</th>" for m in metrics]
         out.append(f"<th>Δ accuracy vs {vs}</th><th>Verdict</th></tr>")
         for m in p.ordered({key[0] for key in summary if key[1] == k}):
             base = m == p.baseline
-            desc = p.descriptions.get(m, {}).get("description")
             name = _e(m) + (" <span class='tag'>from scratch</span>" if base else "")
-            if desc:
-                name += f"<span class='desc'>{_e(desc)}</span>"
             cells = [f"<td>{name}</td>"]
             cells += [f"<td class='num'>{_interval(summary.get((m, k, x)))}</td>" for x in metrics]
             q = paired.get((m, k))
@@ -417,9 +413,10 @@ def _learning_curves(p: _Page) -> str:
             continue
         stop = fit.get("stops_paying_at")
         stop_txt = (
-            f"stops paying at K={_e(stop)} (one more label per class adds less than 0.001 accuracy)"
+            f"The fitted curve stops paying at K={_e(stop)}: one more label per class adds "
+            "less than 0.001 accuracy"
             if stop is not None
-            else "still paying beyond K=10,000 labels per class"
+            else "The fitted curve still pays beyond K=10,000 labels per class"
         )
         plateau = f"; plateau ≈ {_f(fit.get('plateau'))}" if fit.get("plateau") is not None else ""
         note = _e(fit.get("note")) + " " if fit.get("note") else ""
@@ -439,8 +436,10 @@ def _confusion(p: _Page) -> str:
     out = []
     for m in p.ordered(p.details):
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
-        out.append(f"<h3>{_e(m)} <span class='ci'>at {_shots_label(d.get('shots'))}, "
-                   f"repeat {_e(d.get('repeat'))}</span></h3><div class='figs'>")  # fmt: skip
+        out.append(
+            f"<h3>{_e(m)} <span class='ci'>at {_shots_label(d.get('shots'))}, "
+            f"repeat {_e(d.get('repeat'))}</span></h3><div class='figs'>"
+        )
         if d.get("confusion"):
             uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix")
             out.append(
@@ -474,9 +473,16 @@ def _reliability(p: _Page) -> str:
             continue
         ece = _ece(rel)
         if ece is None or not math.isfinite(ece):
-            row = next((s for s in p.summary if s.get("method") == m
-                        and s.get("shots") == d.get("shots") and s.get("metric") == "ece"),
-                       {})  # fmt: skip
+            row = next(
+                (
+                    s
+                    for s in p.summary
+                    if s.get("method") == m
+                    and s.get("shots") == d.get("shots")
+                    and s.get("metric") == "ece"
+                ),
+                {},
+            )
             ece = row.get("mean")
         uri = plots.reliability(rel, f"{m}: ECE {_f(ece)}", p.colour[m])
         figs.append(f"<figure><img src='{uri}' alt='reliability diagram of {_e(m)}'></figure>")
@@ -614,8 +620,11 @@ def _metadata(p: _Page) -> str:
     for k, v in (r.get("machine") or {}).items():
         rows.append((f"machine: {k}", _e(v)))
     for k, v in (r.get("timing") or {}).items():
-        shown = f"{_f(v, 1)} s" if str(k).endswith("seconds") else _e(v)
-        rows.append((f"timing: {str(k).replace('_', ' ')}", shown))
+        if str(k).endswith("_seconds"):
+            k, v = str(k).removesuffix("_seconds"), f"{_f(v, 1)} s"
+        else:
+            v = _e(v)
+        rows.append((f"timing: {str(k).replace('_', ' ')}", v))
     out = [_kv_table(rows)]
     versions = r.get("versions") or {}
     if versions:
@@ -623,14 +632,22 @@ def _metadata(p: _Page) -> str:
         out.append(_kv_table(((k, _e(v)) for k, v in versions.items()), ("package", "version")))
     runs = [x for x in r.get("runs") or [] if isinstance(x, Mapping)]
     if runs:
-        out.append("<h3>Time per run</h3><div class='table-wrap'><table><tr><th>Method</th>"
-                   "<th>runs</th><th>mean fit (s)</th><th>mean predict (s)</th></tr>")  # fmt: skip
+        out.append(
+            "<h3>Time per run</h3><div class='table-wrap'><table><tr><th>Method</th>"
+            "<th>runs</th><th>mean fit (s)</th><th>mean predict (s)</th></tr>"
+        )
         for m in p.ordered({str(x.get("method")) for x in runs}):
             mine = [x for x in runs if str(x.get("method")) == m]
-            fit = [float(x["fit_seconds"]) for x in mine
-                   if isinstance(x.get("fit_seconds"), int | float)]  # fmt: skip
-            pred = [float(x["predict_seconds"]) for x in mine
-                    if isinstance(x.get("predict_seconds"), int | float)]  # fmt: skip
+            fit = [
+                float(x["fit_seconds"])
+                for x in mine
+                if isinstance(x.get("fit_seconds"), int | float)
+            ]
+            pred = [
+                float(x["predict_seconds"])
+                for x in mine
+                if isinstance(x.get("predict_seconds"), int | float)
+            ]
             out.append(
                 f"<tr><td>{_e(m)}</td><td class='num'>{len(mine)}</td>"
                 f"<td class='num'>{_f(np.mean(fit) if fit else None)}</td>"
@@ -659,7 +676,7 @@ def render_html(results: dict, *, base_dir: str | Path | None = None) -> str:
     check_results(results, "results")
     p = _Page(results, [Path(base_dir)] if base_dir is not None else [])
     title = f"scarce report: {p.data.get('source', '')}"
-    nav = "".join(f"<a href='#{sid}'>{_e(h)}</a>" for sid, h in SECTIONS)
+    nav = "\n".join(f"<a href='#{sid}'>{_e(h)}</a>" for sid, h in SECTIONS)
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
@@ -684,7 +701,8 @@ def write_report(results: dict | str | Path, out: str | Path) -> Path:
     if isinstance(results, str | Path):
         base_dir = Path(results).resolve().parent
         results = load_results(results)
-    page = render_html(results, base_dir=base_dir)
+    # character references keep the file pure ASCII, whatever the locale's encoding is
+    page = render_html(results, base_dir=base_dir).encode("ascii", "xmlcharrefreplace").decode()
     out = Path(out)
     with atomic_write(out, "w") as f:
         f.write(page)

@@ -20,16 +20,19 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 # Colour-blind safe (Okabe-Ito); the baseline is always the grey one.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
 BASELINE_COLOUR = "#555555"
 _DPI = 100
-_RC = {
+_RC: dict[Any, Any] = {
     # class and method names are user strings: "$5 bills" must not be parsed as TeX
     "text.parse_math": False,
-    "font.size": 9,
-    "axes.titlesize": 10,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "savefig.facecolor": "white",
@@ -104,7 +107,7 @@ def learning_curves(
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        top = 1
+        ticks: set[float] = set()
         for m, pts in series.items():
             pts = sorted((p for p in pts if _num(p.get("shots")) > 0), key=lambda p: p["shots"])
             if not pts:
@@ -118,16 +121,20 @@ def learning_curves(
             ok = np.isfinite(low) & np.isfinite(high)
             if ok.any():
                 ax.fill_between(k[ok], low[ok], high[ok], color=c, alpha=0.18, lw=0)
-            top = max(top, float(k.max()))
+            ticks.update(float(x) for x in k)
             fit = fits.get(m)
             if fit and all(math.isfinite(_num(fit.get(p))) for p in ("a", "b", "c")):
                 extra = [_num(p.get("shots")) for p in fit.get("predicted") or []]
                 right = max([float(k.max()) * 4, *[e for e in extra if math.isfinite(e)]])
                 grid = np.geomspace(float(k.min()), right, 200)
                 a, b, cc = (_num(fit[p]) for p in ("a", "b", "c"))
+                ticks.update(e for e in extra if math.isfinite(e) and e > 0)
                 ax.plot(grid, a - b * grid ** (-cc), "--", color=c, lw=1.2, alpha=0.9)
-                top = max(top, right)
         ax.set_xscale("log")
+        # the shot counts themselves as ticks: plain numbers, and the log formatter's
+        # 10^k labels need the mathtext that user strings must not trigger
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sorted(ticks), [f"{t:g}" for t in sorted(ticks)])
         ax.set_xlabel("labelled examples per class (log scale)")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(True, which="major", alpha=0.3)
@@ -149,8 +156,11 @@ def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: 
         im = ax.imshow(cm, cmap="Blues", vmin=0)
         fig.colorbar(im, ax=ax, shrink=0.8)
         names = [_short(c) for c in classes][:n]
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
+        tilt = n > 4 or max(map(len, names), default=0) > 10
+        ax.set_xticks(
+            range(len(names)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center"
+        )
+        ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title)
@@ -166,7 +176,7 @@ def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: 
                         txt,
                         ha="center",
                         va="center",
-                        fontsize=8,
+                        fontsize=11 if n <= 6 else 8,
                         color="white" if peak and v > 0.6 * peak else "black",
                     )
         for s in ax.spines.values():
@@ -185,13 +195,13 @@ def per_class_f1(f1: Mapping[str, float], title: str, colour: str) -> str:
         y = np.arange(len(names))
         v = np.nan_to_num(np.array(vals), nan=0.0)
         bars = ax.barh(y, v, color=colour, height=0.7)
-        ax.set_yticks(y, [_short(k) for k in names], fontsize=8)
+        ax.set_yticks(y, [_short(k) for k in names])
         ax.invert_yaxis()
         ax.set_xlim(0, 1.08)
         ax.set_xlabel("F1")
         ax.set_title(title)
         if len(names) <= 30:
-            ax.bar_label(bars, labels=[f"{x:.2f}" for x in vals], padding=2, fontsize=7)
+            ax.bar_label(bars, labels=[f"{x:.2f}" for x in vals], padding=2, fontsize=8)
 
     return render(draw, 4.6, min(8.0, max(2.4, 0.28 * len(names) + 1.2)))
 
@@ -229,7 +239,7 @@ def reliability(rel: Mapping[str, Any], title: str, colour: str) -> str:
         ax.set_xlabel("confidence")
         ax.set_ylabel("accuracy")
         ax.set_title(title)
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
 
     return render(draw, 4.2, 3.8)
 
@@ -252,7 +262,7 @@ def class_balance(counts: Mapping[str, Mapping[str, float]], classes: Sequence[s
                 color=PALETTE[i % len(PALETTE)],
             )
             if len(names) <= 20:
-                ax.bar_label(bars, labels=[f"{t:.0f}" for t in v], padding=1, fontsize=7)
+                ax.bar_label(bars, labels=[f"{t:.0f}" for t in v], padding=1, fontsize=8)
         ax.set_xticks(
             x,
             [_short(k) for k in names],
@@ -262,6 +272,7 @@ def class_balance(counts: Mapping[str, Mapping[str, float]], classes: Sequence[s
         )
         ax.set_ylabel("examples")
         ax.set_title("examples per class")
-        ax.legend(fontsize=8, frameon=False)
+        ax.margins(y=0.12)  # room for the count labels
+        ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
-    return render(draw, min(12.0, max(5.0, 0.45 * len(names) + 2.5)), 3.6)
+    return render(draw, min(12.0, max(5.5, 0.45 * len(names) + 3.0)), 3.6)

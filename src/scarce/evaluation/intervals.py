@@ -19,6 +19,9 @@ class Interval:
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
+    def as_dict(self) -> dict[str, float | int]:
+        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
+
     def __str__(self) -> str:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 

@@ -198,17 +198,7 @@ def _assemble(
                 if not v:
                     continue
                 iv = interval(list(v.values()), how, confidence, seed)
-                summary.append(
-                    {
-                        "method": m,
-                        "shots": k,
-                        "metric": metric,
-                        "mean": iv.mean,
-                        "low": iv.low,
-                        "high": iv.high,
-                        "n": iv.n,
-                    }
-                )
+                summary.append({"method": m, "shots": k, "metric": metric, **iv.as_dict()})
             if m == BASELINE:
                 continue
             for metric in metric_names:
@@ -230,10 +220,7 @@ def _assemble(
                         "versus": BASELINE,
                         "shots": k,
                         "metric": metric,
-                        "mean": iv.mean,
-                        "low": iv.low,
-                        "high": iv.high,
-                        "n": iv.n,
+                        **iv.as_dict(),
                         "verdict": verdict,
                     }
                 )

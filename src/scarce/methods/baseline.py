@@ -91,9 +91,12 @@ class BaselineFitted:
         return self.head.predict_proba(self.features(inputs))
 
     def state(self) -> State:
-        h = self.head
-        tensors = {"coef": h.coef, "intercept": h.intercept, "shift": h.shift, "scale": h.scale}
-        meta: dict[str, Any] = {"head": h.meta, "modality": self.modality, "pixels": self.size}
+        tensors = self.head.tensors()
+        meta: dict[str, Any] = {
+            "head": self.head.meta,
+            "modality": self.modality,
+            "pixels": self.size,
+        }
         if self.vectorizer is not None:
             vocab = sorted(self.vectorizer.vocabulary_, key=self.vectorizer.vocabulary_.get)
             tensors["idf"] = self.vectorizer.idf_.astype(np.float64)
@@ -109,9 +112,7 @@ class BaselineFitted:
         encoder: Any,
         classes: tuple[str, ...],
     ) -> BaselineFitted:
-        head = LogisticHead(
-            tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta["head"]
-        )
+        head = LogisticHead.from_tensors(tensors, meta["head"])
         vec = None
         if meta["modality"] == "text":
             vec = _vectorizer(meta["ngram_max"], {w: i for i, w in enumerate(meta["vocabulary"])})

@@ -58,9 +58,7 @@ class LinearProbeFitted:
         return self.head.predict_proba(self.encoder.encode(inputs))
 
     def state(self) -> State:
-        h = self.head
-        tensors = {"coef": h.coef, "intercept": h.intercept, "shift": h.shift, "scale": h.scale}
-        return tensors, dict(h.meta)
+        return self.head.tensors(), dict(self.head.meta)
 
     @classmethod
     def from_state(
@@ -70,10 +68,7 @@ class LinearProbeFitted:
         encoder: Encoder,
         classes: tuple[str, ...],
     ) -> LinearProbeFitted:
-        head = LogisticHead(
-            tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta
-        )
-        return cls(encoder, classes, head)
+        return cls(encoder, classes, LogisticHead.from_tensors(tensors, meta))
 
 
 class LinearProbe:
@@ -119,6 +114,18 @@ class LogisticHead:
             scale,
             meta,
         )
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "shift": self.shift,
+            "scale": self.scale,
+        }
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> LogisticHead:
+        return cls(tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta)
 
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
         x = _transform(feats, self.meta["normalize"], self.shift, self.scale)

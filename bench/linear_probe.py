@@ -1,5 +1,6 @@
-"""linear-probe vs the from-scratch baseline on Fashion-MNIST (10 classes, Lite0) and the
-fortunes quotes (6 categories, MiniLM): the same seeded draws for both, 95% intervals.
+"""Frozen-encoder methods (linear-probe, simpleshot, protonet) vs the from-scratch baseline
+on Fashion-MNIST (10 classes, Lite0) and the fortunes quotes (6 categories, MiniLM): the
+same seeded draws for every method, 95% intervals.
 
     .venv/bin/python bench/linear_probe.py      # -> bench/results/linear_probe.json
 """
@@ -17,6 +18,7 @@ import numpy as np
 SEED = 0
 SHOTS = [1, 8, 20]
 REPEATS = 5
+METHODS = ["linear-probe", "simpleshot", "protonet"]
 
 
 def main() -> None:
@@ -67,7 +69,7 @@ def main() -> None:
         t = time.perf_counter()
         res = evaluate_sets(
             pool,
-            methods=["linear-probe"],
+            methods=METHODS,
             encoder=create_encoder(backbone),
             test=test,
             shots=SHOTS,
@@ -83,7 +85,9 @@ def main() -> None:
                 ]
         for p in res["paired"]:
             if p["metric"] == "accuracy":
-                rows[f"gain@{p['shots']}"] = [round(p[k], 4) for k in ("mean", "low", "high")]
+                rows[f"{p['method']}-gain@{p['shots']}"] = [
+                    round(p[k], 4) for k in ("mean", "low", "high")
+                ]
         out["results"][name] = {
             "backbone": backbone,
             "classes": len(pool.classes),

@@ -194,3 +194,23 @@ def test_image_cut_in_the_middle(tmp_path, image_folder, capsys, fmt):
     err = fit_fails(capsys, tmp_path, image_folder)
     assert "big." in err
     assert "cannot read this image" in err
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "parquet"])
+def test_text_formats_load(tmp_path, fmt):
+    import pandas as pd
+
+    from scarce.data.sources import load_labeled
+
+    df = pd.DataFrame({"text": ["a b", "c d", "e f"], "label": [1, 2, 1]})
+    p = tmp_path / f"t.{fmt}"
+    if fmt == "tsv":
+        df.to_csv(p, sep="\t", index=False)
+    elif fmt == "jsonl":
+        df.to_json(p, orient="records", lines=True)
+    else:
+        df.to_parquet(p)
+    ds = load_labeled(p)
+    assert ds.classes == ("1", "2")
+    assert ds.y.tolist() == [0, 1, 0]
+    assert ds.inputs.items == ("a b", "c d", "e f")

@@ -1,0 +1,139 @@
+"""Shared machinery of the metric methods (protonet, simpleshot): class prototypes in an
+embedding space, softmax over negative squared distances with a temperature fitted by
+leave-one-out on the labeled examples (so the probabilities mean something)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+from scarce.methods.base import MethodSpec, State, softmax
+
+TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 3, 17))
+
+
+@dataclasses.dataclass(frozen=True)
+class CentroidConfig(Config):
+    temperature: float | None = None
+
+    help: ClassVar[dict[str, str]] = {
+        "temperature": "scale of -squared distance in the softmax; None = fitted by "
+        "leave-one-out log-loss on the labeled examples (default 10 with one "
+        "example per class)",
+    }
+
+    def check(self) -> None:
+        if self.temperature is not None:
+            check_range(type(self).__name__, "temperature", self.temperature, 1e-6)
+
+
+def sq_dists(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    return np.maximum(
+        (x * x).sum(1)[:, None] - 2 * x @ centroids.T + (centroids * centroids).sum(1)[None], 0
+    )
+
+
+def loo_temperature(z: np.ndarray, y: np.ndarray, n_classes: int, scale: float) -> float:
+    """The temperature minimizing leave-one-out log-loss: each example is scored against
+    prototypes computed without it."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    if counts.min() < 2:
+        return 10.0 / scale
+    sums = np.zeros((n_classes, z.shape[1]))
+    np.add.at(sums, y, z)
+    d = sq_dists(z, sums / counts[:, None])
+    own = (sums[y] - z) / (counts[y] - 1)[:, None]  # own class's prototype without the example
+    d[np.arange(len(y)), y] = ((z - own) ** 2).sum(1)
+    best, best_t = np.inf, 1.0
+    for t in TEMPERATURES:
+        p = softmax(-t / scale * d)
+        loss = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean()
+        if loss < best:
+            best, best_t = loss, t
+    return best_t / scale
+
+
+class CentroidFitted:
+    """Prototypes in the method's embedding space; `transform` maps encoder features there."""
+
+    transform_name: ClassVar[str]
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        centroids: np.ndarray,
+        shift: np.ndarray,
+        tau: float,
+    ) -> None:
+        self.encoder, self.classes = encoder, classes
+        self.centroids, self.shift, self.tau = centroids, shift, tau
+
+    @staticmethod
+    def transform(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        z = self.transform(self.encoder.encode(inputs), self.shift)
+        return softmax(-self.tau * sq_dists(z, self.centroids))
+
+    def state(self) -> State:
+        return (
+            {"centroids": self.centroids.astype(np.float32), "shift": self.shift},
+            {"tau": self.tau},
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> CentroidFitted:
+        return cls(encoder, classes, tensors["centroids"], tensors["shift"], float(meta["tau"]))
+
+
+class CentroidMethod:
+    spec: MethodSpec
+    fitted_cls: ClassVar[type[CentroidFitted]]
+
+    def __init__(self, config: CentroidConfig, encoder: Encoder) -> None:
+        self.config, self.encoder = config, encoder
+
+    def shift_for(self, feats: np.ndarray) -> np.ndarray:
+        return np.zeros(feats.shape[1], np.float32)
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> CentroidFitted:
+        feats = self.encoder.encode(train.inputs, desc="encoding training data")
+        shift = self.shift_for(feats)
+        z = self.fitted_cls.transform(feats, shift).astype(np.float64)
+        k = len(train.classes)
+        counts = np.bincount(train.y, minlength=k).astype(float)
+        sums = np.zeros((k, z.shape[1]))
+        np.add.at(sums, train.y, z)
+        centroids = sums / counts[:, None]
+        # distances scale with the embedding: measure temperatures in units of the typical
+        # squared distance between prototypes
+        spread = float(np.median(sq_dists(centroids, centroids)[~np.eye(k, dtype=bool)]))
+        scale = spread if spread > 0 else 1.0
+        tau = (
+            self.config.temperature
+            if self.config.temperature is not None
+            else loo_temperature(z, train.y, k, scale)
+        )
+        # float32 as stored in the bundle, so that a loaded model predicts bit-identically
+        return self.fitted_cls(self.encoder, train.classes, centroids.astype(np.float32), shift,
+                               float(tau))

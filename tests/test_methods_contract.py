@@ -1,0 +1,59 @@
+"""One contract for every registered method, on real data for each modality it supports:
+it trains, beats chance clearly, round-trips through a bundle with the same probabilities,
+and gives the same output for the same seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+import scarce
+from scarce.data.types import Inputs, LabeledSet
+from scarce.methods import methods
+
+CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled]
+
+
+@pytest.fixture(scope="module")
+def splits(fashion, fortunes_data) -> dict[str, tuple[LabeledSet, LabeledSet]]:
+    x, y, xt, yt = fashion
+    keep = (0, 1, 7)  # t-shirt, trouser, sneaker
+    tr = np.concatenate([np.flatnonzero(y == c)[:12] for c in keep])
+    te = np.concatenate([np.flatnonzero(yt == c)[:30] for c in keep])
+    remap = {c: i for i, c in enumerate(keep)}
+    names = tuple(str(c) for c in keep)
+    images = (LabeledSet(Inputs.from_images(list(x[tr])), np.array([remap[c] for c in y[tr]]),
+                         names),
+              LabeledSet(Inputs.from_images(list(xt[te])),
+                         np.array([remap[c] for c in yt[te]]), names))
+    texts, labels = fortunes_data
+    classes = ("food", "science", "sports")
+    g = np.random.default_rng(0)
+    idx = {c: g.choice([i for i, lab in enumerate(labels) if lab == c], 72, replace=False)
+           for c in classes}
+
+    def text_set(sl: slice) -> LabeledSet:
+        items = [(texts[i], k) for k, c in enumerate(classes) for i in idx[c][sl]]
+        return LabeledSet(Inputs.from_texts([t for t, _ in items]),
+                          np.array([k for _, k in items]), classes)
+
+    return {"image": images, "text": (text_set(slice(0, 12)), text_set(slice(12, 72)))}
+
+
+@pytest.mark.parametrize(("name", "modality"), CASES)
+def test_method_contract(name, modality, splits, tmp_path):
+    train, test = splits[modality]
+    model = scarce.fit(train, method=name, seed=0)
+    proba = model.predict_proba(test.inputs)
+    assert proba.shape == (len(test), 3)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    correct = int((proba.argmax(1) == test.y).sum())
+    # above chance: a one-sided binomial test against 1/3 at p < 0.01 (the TF-IDF baseline on
+    # 12 quotes per class is the weakest case, at about 0.45)
+    p_value = binomtest(correct, len(test), 1 / 3, alternative="greater").pvalue
+    assert p_value < 1e-2, f"{name} on {modality}: {correct}/{len(test)} right, p={p_value:.3g}"
+    loaded = scarce.load(model.save(tmp_path / "m.scarce"))
+    np.testing.assert_allclose(loaded.predict_proba(test.inputs), proba, atol=1e-6)
+    again = scarce.fit(train, method=name, seed=0)
+    np.testing.assert_array_equal(again.predict_proba(test.inputs), proba)

@@ -23,20 +23,23 @@ def splits(fashion, fortunes_data) -> dict[str, tuple[LabeledSet, LabeledSet]]:
     te = np.concatenate([np.flatnonzero(yt == c)[:30] for c in keep])
     remap = {c: i for i, c in enumerate(keep)}
     names = tuple(str(c) for c in keep)
-    images = (LabeledSet(Inputs.from_images(list(x[tr])), np.array([remap[c] for c in y[tr]]),
-                         names),
-              LabeledSet(Inputs.from_images(list(xt[te])),
-                         np.array([remap[c] for c in yt[te]]), names))
+    images = (
+        LabeledSet(Inputs.from_images(list(x[tr])), np.array([remap[c] for c in y[tr]]), names),
+        LabeledSet(Inputs.from_images(list(xt[te])), np.array([remap[c] for c in yt[te]]), names),
+    )
     texts, labels = fortunes_data
     classes = ("food", "science", "sports")
     g = np.random.default_rng(0)
-    idx = {c: g.choice([i for i, lab in enumerate(labels) if lab == c], 72, replace=False)
-           for c in classes}
+    idx = {
+        c: g.choice([i for i, lab in enumerate(labels) if lab == c], 72, replace=False)
+        for c in classes
+    }
 
     def text_set(sl: slice) -> LabeledSet:
         items = [(texts[i], k) for k, c in enumerate(classes) for i in idx[c][sl]]
-        return LabeledSet(Inputs.from_texts([t for t, _ in items]),
-                          np.array([k for _, k in items]), classes)
+        return LabeledSet(
+            Inputs.from_texts([t for t, _ in items]), np.array([k for _, k in items]), classes
+        )
 
     return {"image": images, "text": (text_set(slice(0, 12)), text_set(slice(12, 72)))}
 

@@ -135,5 +135,6 @@ class CentroidMethod:
             else loo_temperature(z, train.y, k, scale)
         )
         # float32 as stored in the bundle, so that a loaded model predicts bit-identically
-        return self.fitted_cls(self.encoder, train.classes, centroids.astype(np.float32), shift,
-                               float(tau))
+        return self.fitted_cls(
+            self.encoder, train.classes, centroids.astype(np.float32), shift, float(tau)
+        )

@@ -1,7 +1,7 @@
 """The from-scratch baseline every transfer result is shown beside: what the same labels buy
 without a pretrained encoder. Text: TF-IDF (words and bigrams) + logistic regression. Images:
-logistic regression on 32x32 RGB pixels scaled to unit length. Same logistic head and C
-search as linear-probe, so the comparison isolates what the pretrained features add."""
+logistic regression on 32x32 RGB pixels in [0, 1]. Same logistic head and C search as
+linear-probe, so the comparison isolates what the pretrained features add."""
 
 from __future__ import annotations
 
@@ -147,9 +147,9 @@ class Baseline:
         else:
             vec = _vectorizer(cfg.ngram_max)
             x = vec.fit_transform(train.inputs.items).toarray().astype(np.float32)
-        # unit-length rows: TF-IDF rows already are; for pixels it is per-image contrast
-        # normalization, as accurate as raw pixels here and about twice as fast to fit
-        head_cfg = LinearProbeConfig(normalize="l2", class_weight=cfg.class_weight)
+        # raw values: unit-length pixel rows fit twice as fast but throw away brightness, which
+        # carries the signal on some data (elpv defects: 0.59 vs 0.75 accuracy at 32 shots)
+        head_cfg = LinearProbeConfig(normalize="none", class_weight=cfg.class_weight)
         head = fit_logistic(x, train.y, len(train.classes), head_cfg, seed=seed)
         return BaselineFitted(train.classes, head, train.modality, cfg.pixels, vec)
 
@@ -158,7 +158,7 @@ class Baseline:
         cfg = config or BaselineConfig()
         if modality == "text":
             return f"baseline: TF-IDF 1-{cfg.ngram_max}-grams + LR, from scratch"
-        return f"baseline: {cfg.pixels}x{cfg.pixels} pixels (unit norm) + LR, from scratch"
+        return f"baseline: {cfg.pixels}x{cfg.pixels} pixels + LR, from scratch"
 
 
 register_method(

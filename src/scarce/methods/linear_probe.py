@@ -160,16 +160,26 @@ def fit_logistic(
 
 
 def _fit_transform(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, scale). Every option is centred on the training mean: with an unpenalized
+    intercept, centring is an exact change of variables (same model, same penalty) that makes
+    the problem far better conditioned, so L-BFGS needs several times fewer steps."""
     d = x.shape[1]
+    if how == "l2":
+        x = _unit(x)
+    shift = x.mean(axis=0).astype(np.float32)
     if how == "standard":
         sd = x.std(axis=0)
-        return x.mean(axis=0).astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
-    return np.zeros(d, np.float32), np.ones(d, np.float32)
+        return shift, np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+    return shift, np.ones(d, np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _transform(x: np.ndarray, how: str, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
     if how == "l2":
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = _unit(x)
     return (x - shift) / scale
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from scarce import bundle
 from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
-from scarce.data.sources import load_inputs, load_labeled
+from scarce.data.sources import labeled_set, load_inputs, load_labeled
 from scarce.data.types import Inputs, LabeledSet, Modality
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
@@ -112,9 +112,7 @@ def labeled_from_arrays(
     labels = [str(v) for v in y]
     if len(labels) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(labels)} labels; they must match.")
-    classes = tuple(sorted(set(labels)))
-    index = {c: i for i, c in enumerate(classes)}
-    return LabeledSet(inputs, np.array([index[v] for v in labels], np.int64), classes)
+    return labeled_set(inputs, labels, "<memory>")
 
 
 def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:

@@ -266,6 +266,11 @@ def methods_cmd(
             _echo(f"    paper: {s.paper}")
         for n, t, d, h in s.config.describe():
             _echo(f"    --set {n}=…  ({t}, default {d!r})  {h}")
+    _echo(
+        "auto  [image, text]  `scarce fit --method auto [--budget SECONDS]`: picks one of the "
+        "methods above, on each installed encoder, by cross-validation inside the training "
+        "data; the manifest records what it tried and why"
+    )
 
 
 @app.command("eval")

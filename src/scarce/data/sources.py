@@ -70,7 +70,7 @@ def load_labeled(
     labels = _column(df, p, label_column, "--label-column")
     texts = _clean_texts(texts, p, text_column)
     labels = _clean_labels(labels, p, label_column)
-    return _labeled(Inputs.from_texts(texts, names=_row_names(len(texts))), labels, p)
+    return labeled_set(Inputs.from_texts(texts, names=_row_names(len(texts))), labels, p)
 
 
 def _image_folder(root: Path) -> LabeledSet:
@@ -95,7 +95,7 @@ def _image_folder(root: Path) -> LabeledSet:
             )
         paths += images
         labels += [d.name] * len(images)
-    return _labeled(_image_inputs(paths), labels, root)
+    return labeled_set(_image_inputs(paths), labels, root)
 
 
 def _image_table(csv: Path, label_column: str) -> LabeledSet:
@@ -111,7 +111,7 @@ def _image_table(csv: Path, label_column: str) -> LabeledSet:
                 "folder). Fix the path or remove the row."
             )
         paths.append(f)
-    return _labeled(_image_inputs(paths), labels, csv)
+    return labeled_set(_image_inputs(paths), labels, csv)
 
 
 def _image_inputs(paths: Sequence[Path]) -> Inputs:
@@ -126,7 +126,8 @@ def _image_inputs(paths: Sequence[Path]) -> Inputs:
     return Inputs("image", names, tuple(hashes), names)
 
 
-def _labeled(inputs: Inputs, labels: Sequence[str], source: Path) -> LabeledSet:
+def labeled_set(inputs: Inputs, labels: Sequence[str], source: str | Path) -> LabeledSet:
+    """Inputs + label names as a LabeledSet, classes in sorted order."""
     if len(inputs) == 0:
         raise DataError(f"{source}: no examples found. Add labeled examples.")
     classes = tuple(sorted(set(labels)))

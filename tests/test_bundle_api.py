@@ -251,3 +251,22 @@ def test_fit_from_arrays_of_images(fashion):
     tidx = np.concatenate([np.flatnonzero(yt == c)[:10] for c in (1, 8)])
     pred = model.predict(list(xt[tidx]))
     assert (pred == np.array([str(c) for c in yt[tidx]])).mean() > 0.9
+
+
+def test_predict_images_listed_in_a_csv(tmp_path, image_folder, capsys):
+    out = tmp_path / "m.scarce"
+    assert main(["fit", str(image_folder), "--out", str(out), "--quiet"]) == 0
+    table = image_folder.parent / "to_predict.csv"
+    table.write_text("path\nimgs/trouser/6.png\nimgs/sneaker/12.png\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), str(table)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[1].endswith("trouser")
+    assert lines[2].endswith("sneaker")
+
+
+def test_text_model_given_images_says_so(tmp_path, text_model, image_folder, capsys):
+    model, _ = text_model
+    bundle_path = model.save(tmp_path / "t.scarce")
+    assert main(["predict", str(bundle_path), str(image_folder)]) == 2
+    assert "this is a text model" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,18 +101,24 @@ def _image_folder(root: Path) -> LabeledSet:
 
 def _image_table(csv: Path, label_column: str) -> LabeledSet:
     df = _read_table(csv, _text_kind(csv))
-    rel = _column(df, csv, "path", "a 'path' column")
     labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
+    return labeled_set(_image_inputs(_table_paths(csv, df)), labels, csv)
+
+
+def _table_paths(csv: Path, df: Any = None) -> list[Path]:
+    """The `path` column of a table, resolved relative to the table's folder."""
+    if df is None:
+        df = _read_table(csv, _text_kind(csv))
     paths = []
-    for i, r in enumerate(rel):
-        f = (csv.parent / r) if not Path(r).is_absolute() else Path(r)
+    for i, r in enumerate(_column(df, csv, "path", "a 'path' column")):
+        f = (csv.parent / str(r)) if not Path(str(r)).is_absolute() else Path(str(r))
         if not r or not f.is_file():
             raise DataError(
                 f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
                 "folder). Fix the path or remove the row."
             )
         paths.append(f)
-    return labeled_set(_image_inputs(paths), labels, csv)
+    return paths
 
 
 def _image_inputs(paths: Sequence[Path]) -> Inputs:
@@ -142,7 +149,8 @@ def labeled_set(inputs: Inputs, labels: Sequence[str], source: str | Path) -> La
 def load_inputs(
     paths: Sequence[str | Path], *, modality: Modality | None = None, text_column: str = "text"
 ) -> Inputs:
-    """Image files/folders, or one text table, as Inputs for prediction."""
+    """Image files/folders (or a table with a `path` column), or one text table, as Inputs
+    for prediction."""
     if not paths:
         raise DataError("no inputs given. Pass image files, a folder, or a text file.")
     modality = modality or detect_modality(paths[0])
@@ -155,6 +163,8 @@ def load_inputs(
                     for f in p.rglob("*")
                     if f.is_file() and is_image_path(f) and not f.name.startswith(".")
                 )
+            elif p.is_file() and not is_image_path(p) and p.suffix.lower() in TEXT_EXTENSIONS:
+                files += _table_paths(p)
             elif p.is_file():
                 files.append(p)
             else:
@@ -162,8 +172,11 @@ def load_inputs(
         if not files:
             raise DataError(f"no images found in {', '.join(map(str, paths))}.")
         return _image_inputs(files)
-    if len(paths) != 1:
-        raise DataError("give one text file (CSV, TSV, JSONL or Parquet) to predict on.")
+    if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
+        raise DataError(
+            "this is a text model: give one text file (CSV, TSV, JSONL or "
+            "Parquet with a text column) to predict on."
+        )
     p = Path(paths[0])
     df = _read_table(p, _text_kind(p))
     texts = _clean_texts(_column(df, p, text_column, "--text-column"), p, text_column)

@@ -80,3 +80,8 @@ def test_bool_coercion():
     assert _Cfg.from_dict({"flag": "true"}).flag is True
     with pytest.raises(ConfigError):
         _Cfg.from_dict({"flag": "maybe"})
+
+
+def test_literal_fields_are_checked_even_when_built_directly():
+    with pytest.raises(ConfigError, match=r"class_weight must be one of 'balanced', 'none', got"):
+        LinearProbeConfig(class_weight="heavy")  # type: ignore[arg-type]

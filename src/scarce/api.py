@@ -15,7 +15,7 @@ import numpy as np
 from scarce import bundle
 from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
-from scarce.data.sources import labeled_set, load_inputs, load_labeled
+from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
 from scarce.data.types import Inputs, LabeledSet, Modality
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
@@ -65,14 +65,7 @@ class Model:
 
     def save(self, path: str | Path) -> Path:
         tensors, meta = self.fitted.state()
-        manifest = {
-            k: v
-            for k, v in self.manifest.items()
-            if k
-            not in ("format", "format_version", "files", "checksum", "created", "scarce_version")
-        }
-        manifest["method_state"] = meta
-        return bundle.write(path, manifest, tensors)
+        return bundle.write(path, {**self.manifest, "method_state": meta}, tensors)
 
 
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
@@ -89,12 +82,14 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
         if bad is not None:
             raise DataError(f"input {bad} is {type(items[bad]).__name__}, expected text.")
         return Inputs.from_texts(items)
+    if all(isinstance(it, str | Path) for it in items):
+        return image_inputs([Path(it) for it in items])
     from scarce.data.images import check_image_bytes
 
-    for it in items:
+    for it in items:  # arrays mixed with paths: check the paths, hash everything
         if isinstance(it, str | Path):
             if not Path(it).is_file():
-                raise DataError(f"{it}: no such image file.")
+                raise DataError(f"{it}: no such image file. Check the path.")
             check_image_bytes(Path(it).read_bytes(), str(it))
     return Inputs.from_images(items)
 

@@ -27,6 +27,8 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 _MAX_MANIFEST = 16 << 20
 _MAX_TOTAL = 8 << 30
+# keys the writer sets itself; any value a caller passes (e.g. from a loaded manifest) is replaced
+_OWN = ("format", "format_version", "scarce_version", "created", "files", "checksum")
 
 
 def _checksum(manifest: dict[str, Any]) -> str:
@@ -53,7 +55,7 @@ def write(
         "format_version": FORMAT_VERSION,
         "scarce_version": __version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **manifest,
+        **{k: v for k, v in manifest.items() if k not in _OWN},
         "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
     }
     manifest["checksum"] = _checksum(manifest)
@@ -62,19 +64,6 @@ def write(
         for name, data in files.items():
             z.writestr(name, data)
     return path
-
-
-def add_file(path: str | Path, name: str, data: bytes) -> None:
-    """Add or replace one file (e.g. model.onnx) and re-seal the manifest, atomically."""
-    manifest, files = _read_files(Path(path))
-    files[name] = data
-    tensors = _tensors(files.pop(WEIGHTS), Path(path))
-    keep = {
-        k: v
-        for k, v in manifest.items()
-        if k not in ("format", "format_version", "files", "checksum", "created")
-    }
-    write(path, keep, tensors, {k: v for k, v in files.items()})
 
 
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

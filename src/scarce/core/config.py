@@ -19,6 +19,14 @@ class Config:
     help: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            allowed = _literal_choices(hints[f.name])
+            if allowed is not None and getattr(self, f.name) not in allowed:
+                raise ConfigError(
+                    f"{type(self).__name__}.{f.name} must be one of "
+                    f"{', '.join(map(repr, allowed))}, got {getattr(self, f.name)!r}."
+                )
         self.check()
 
     def check(self) -> None:
@@ -82,6 +90,20 @@ def _coerce(cls: type, field: dataclasses.Field, raw: Any) -> Any:
     raise ConfigError(f"{cls.__name__}.{field.name} expects {_type_name(tp)}, got {raw!r}.")
 
 
+def _literal_choices(tp: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a Literal field (None allowed too for Optional[Literal])."""
+    options = typing.get_args(tp) if _is_union(tp) else (tp,)
+    choices: list[Any] = []
+    for opt in options:
+        if typing.get_origin(opt) is typing.Literal:
+            choices += typing.get_args(opt)
+        elif opt is type(None):
+            choices.append(None)
+        else:
+            return None  # not a pure Literal field
+    return tuple(choices)
+
+
 def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
@@ -112,11 +134,3 @@ def check_range(
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
         raise ConfigError(f"{owner}.{name} must be in {rng}, got {value!r}.")
-
-
-def check_choice(owner: str, name: str, value: Any, choices: typing.Iterable[Any]) -> None:
-    choices = list(choices)
-    if value not in choices:
-        raise ConfigError(
-            f"{owner}.{name} must be one of {', '.join(map(repr, choices))}, got {value!r}."
-        )

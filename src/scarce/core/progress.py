@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -17,10 +16,6 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
-def is_quiet() -> bool:
-    return _quiet
-
-
 def progress(
     it: Iterable[T], *, total: int | None = None, desc: str = "", unit: str = "it"
 ) -> Iterator[T]:
@@ -28,7 +23,3 @@ def progress(
 
     disable = _quiet or not sys.stderr.isatty()
     yield from tqdm(it, total=total, desc=desc, unit=unit, disable=disable, leave=False)
-
-
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)

@@ -6,10 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
 def derive(seed: int, *tags: str | int) -> int:
     """A child seed for a named sub-task, stable across runs and independent of call order."""
     ss = np.random.SeedSequence([seed, *[_tag_int(t) for t in tags]])

@@ -96,13 +96,13 @@ def _image_folder(root: Path) -> LabeledSet:
             )
         paths += images
         labels += [d.name] * len(images)
-    return labeled_set(_image_inputs(paths), labels, root)
+    return labeled_set(image_inputs(paths), labels, root)
 
 
 def _image_table(csv: Path, label_column: str) -> LabeledSet:
     df = _read_table(csv, _text_kind(csv))
     labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
-    return labeled_set(_image_inputs(_table_paths(csv, df)), labels, csv)
+    return labeled_set(image_inputs(_table_paths(csv, df)), labels, csv)
 
 
 def _table_paths(csv: Path, df: Any = None) -> list[Path]:
@@ -121,11 +121,14 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
     return paths
 
 
-def _image_inputs(paths: Sequence[Path]) -> Inputs:
+def image_inputs(paths: Sequence[Path]) -> Inputs:
+    """Image files as Inputs, each read once: checked fully and hashed from the same bytes."""
     from scarce.core.progress import progress
 
     hashes = []
     for f in progress(paths, desc="checking images", unit="img"):
+        if not f.is_file():
+            raise DataError(f"{f}: no such image file. Check the path.")
         data = f.read_bytes()
         check_image_bytes(data, str(f))
         hashes.append(sha256_bytes(data))
@@ -171,7 +174,7 @@ def load_inputs(
                 raise DataError(f"{p}: no such file or folder. Check the path.")
         if not files:
             raise DataError(f"no images found in {', '.join(map(str, paths))}.")
-        return _image_inputs(files)
+        return image_inputs(files)
     if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
         raise DataError(
             "this is a text model: give one text file (CSV, TSV, JSONL or "

@@ -93,6 +93,28 @@ def test_metrics_match_definitions():
     assert M.compute(y2, np.tile([0.99, 0.01], (10, 1)))["ece"] == pytest.approx(0.19)
 
 
+@pytest.mark.parametrize("absent", [False, True])
+def test_metrics_agree_with_scikit_learn(absent):
+    from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss
+
+    g = np.random.default_rng(4)
+    k = 5
+    y = g.integers(0, k - 1 if absent else k, 300)  # class 4 missing from the test draw
+    p = g.dirichlet(np.ones(k), 300)
+    p[np.arange(300), y] += g.uniform(0, 1, 300)  # better than chance, not perfect
+    p /= p.sum(1, keepdims=True)
+    m = M.compute(y, p)
+    pred = p.argmax(1)
+    present = np.unique(y)
+    recall = np.mean([(pred[y == c] == c).mean() for c in present])
+    assert m["balanced_accuracy"] == pytest.approx(recall)
+    if not absent:
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    f1 = f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0)
+    assert m["macro_f1"] == pytest.approx(f1)
+    assert m["log_loss"] == pytest.approx(log_loss(y, p, labels=list(range(k))))
+
+
 def test_curve_fit_recovers_a_known_curve():
     shots = [1, 2, 5, 10, 20, 50]
     acc = [0.9 - 0.5 * k**-0.7 for k in shots]

@@ -10,7 +10,7 @@ def test_projected_solution_equals_sklearn(n_classes):
     g = np.random.default_rng(0)
     x = g.normal(size=(30, 200)).astype(np.float32)
     y = np.arange(30) % n_classes
-    coef, b = _fit_lr(x, y, n_classes, 0.5, None, 5000, 0)
+    coef, b = _fit_lr(x, y, n_classes, 0.5, None, 5000)
     ref = LogisticRegression(C=0.5, max_iter=5000, tol=1e-8).fit(x, y)
     logits = x @ coef.T + b
     p = np.exp(logits - logits.max(1, keepdims=True))

@@ -45,8 +45,8 @@ class _PixelMemo:
         self._lock = threading.Lock()
 
     def get(self, inputs: Inputs, size: int) -> np.ndarray:
-        out = np.empty((len(inputs), size * size * 3), dtype=np.float32)
-        for i, (h, item) in enumerate(zip(inputs.hashes, inputs.items, strict=True)):
+        rows = []
+        for h, item in zip(inputs.hashes, inputs.items, strict=True):
             key = (h, size)
             with self._lock:
                 px = self._d.get(key)
@@ -56,8 +56,12 @@ class _PixelMemo:
                     self._d[key] = px
                     if len(self._d) > self.capacity:
                         self._d.popitem(last=False)
-            out[i] = px
-        return out / 255.0
+            rows.append(px)
+        if not rows:
+            return np.zeros((0, size * size * 3), np.float32)
+        out = np.stack(rows).astype(np.float32)
+        out *= np.float32(1 / 255)
+        return out
 
 
 _pixels = _PixelMemo()

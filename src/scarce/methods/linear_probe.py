@@ -154,7 +154,7 @@ def fit_logistic(
             log.info(
                 "a class has %d example(s): too few to cross-validate C; using C=1.0", min_count
             )
-    coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter, seed)
+    coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter)
     meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize}
     return LogisticHead(coef, intercept, shift, scale, meta)
 
@@ -180,7 +180,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _transform(x: np.ndarray, how: str, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
     if how == "l2":
         x = _unit(x)
-    return (x - shift) / scale
+    return (x - shift) / scale if how == "standard" else x - shift
 
 
 def _fit_lr(
@@ -190,60 +190,131 @@ def _fit_lr(
     C: float,
     weight: str | None,
     max_iter: int,
-    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    return _Path(x, y, n_classes, weight, max_iter, seed).fit(C)
+    """(coef (n_classes, d), intercept) of the L2 logistic regression at C."""
+    x = x.astype(np.float64)
+    basis = None
+    # With fewer examples than features (the few-shot case) the L2 solution lies in the
+    # span of the examples (representer theorem): solve in those n coordinates, exactly.
+    if 2 * x.shape[0] < x.shape[1]:  # pays only when n is well below d
+        gram = x @ x.T
+        coords, to_coords = _span(gram)
+        basis = to_coords.T @ x  # orthonormal rows spanning the examples
+        x = coords
+    w, b = _Path([(x, y)], n_classes, weight, max_iter).fit(C)[0]
+    coef = w @ basis if basis is not None else w
+    return coef.astype(np.float32), b.astype(np.float32)
+
+
+def _span(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of n examples in an orthonormal basis of their span, from their n x n Gram
+    matrix (several times cheaper than an SVD of the n x d data), and the (n, r) map that
+    takes Gram rows to those coordinates: coords = gram @ map, for these and other rows."""
+    lam, u = np.linalg.eigh(gram)
+    keep = lam > max(lam[-1], 1e-30) * 1e-10  # duplicates leave directions empty
+    lam, u = lam[keep], u[:, keep]
+    root = np.sqrt(lam)
+    return u * root, u / root
 
 
 class _Path:
-    """Logistic regressions on one data set along increasing C, each warm-started from the
-    last (the regularization path)."""
+    """L2 logistic regressions on several data sets at once (the folds of a cross-validation)
+    along increasing C, each warm-started from the last (the regularization path).
+
+    Each problem's objective is scikit-learn's (weighted mean log-loss + ||W||^2 / (2 C
+    sum(weights)), unpenalized intercept, same L-BFGS stopping rules), solved with scipy
+    directly. The problems are independent, so one L-BFGS run on their sum solves them all:
+    model selection runs dozens of these tiny solves per fit, and per-call overhead (~7 ms in
+    LogisticRegression) was most of the cost of an evaluation (bench/eval_overhead.py)."""
 
     def __init__(
         self,
-        x: np.ndarray,
-        y: np.ndarray,
+        problems: list[tuple[np.ndarray, np.ndarray]],
         n_classes: int,
         weight: str | None,
         max_iter: int,
-        seed: int,
         tol: float = 1e-4,
     ) -> None:
-        from sklearn.linear_model import LogisticRegression
+        k, b = n_classes, len(problems)
+        n, p = max(x.shape[0] for x, _ in problems), max(x.shape[1] for x, _ in problems)
+        # zero-padded to one (problems, n, p) stack; padded rows weigh nothing and padded
+        # columns keep zero weights, so each problem's solution is its own
+        self.x = np.zeros((b, n, p))
+        self.onehot_w = np.zeros((b, n, k))
+        self.sw = np.zeros((b, n, 1))
+        self.mask = np.zeros((b, 1, k))  # classes absent from a problem are never predicted
+        self.alpha_scale = np.zeros((b, 1, 1))
+        self.absent, self.dims = [], []
+        for i, (x, y) in enumerate(problems):
+            present = np.unique(y)
+            counts = np.bincount(y, minlength=k)
+            w = len(y) / (len(present) * counts[y]) if weight == "balanced" else np.ones(len(y))
+            self.x[i, : len(x), : x.shape[1]] = x
+            self.sw[i, : len(y), 0] = w / w.sum()
+            self.onehot_w[i, np.arange(len(y)), y] = w / w.sum()
+            self.absent.append(np.setdiff1d(np.arange(k), present))
+            self.mask[i, 0, self.absent[-1]] = -1e30
+            # a 2-class softmax with both rows penalized is sklearn's binary model at 2C
+            self.alpha_scale[i] = (2.0 if len(present) == 2 else 1.0) / w.sum()
+            self.dims.append(x.shape[1])
+        self.shape = (b, p, k)
+        self.theta = np.zeros(b * (p + 1) * k)
+        self.max_iter, self.tol = max_iter, tol
 
-        # With fewer examples than features (the few-shot case) the L2 solution lies in the
-        # span of the examples (representer theorem): solve in those n coordinates, exactly.
-        self.basis = None
-        if 2 * x.shape[0] < x.shape[1]:  # pays only when n is well below d
-            _, _, self.basis = np.linalg.svd(x.astype(np.float64), full_matrices=False)
-            x = x @ self.basis.T
-        self.x, self.y, self.n_classes = x, y, n_classes
-        self.lr = LogisticRegression(
-            class_weight=weight, max_iter=max_iter, random_state=seed, warm_start=True, tol=tol
-        )
+    def _loss_grad(self, theta: np.ndarray, inv_c: float) -> tuple[float, np.ndarray]:
+        b, p, k = self.shape
+        w = theta[: b * p * k].reshape(b, p, k)
+        z = self.x @ w + theta[b * p * k :].reshape(b, 1, k) + self.mask
+        z -= z.max(axis=2, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))
+        alpha = self.alpha_scale * inv_c
+        loss = -float((logp * self.onehot_w).sum()) + 0.5 * float((alpha * w * w).sum())
+        g = np.exp(logp) * self.sw - self.onehot_w
+        grad = np.empty_like(theta)
+        grad[: b * p * k] = (self.x.transpose(0, 2, 1) @ g + alpha * w).ravel()
+        grad[b * p * k :] = g.sum(axis=1).ravel()
+        return loss, grad
 
-    def fit(self, C: float) -> tuple[np.ndarray, np.ndarray]:
-        from threadpoolctl import threadpool_limits
+    def fit(self, C: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per problem, (coef (n_classes, its dims), intercept) in its own coordinates."""
+        from scipy.optimize import minimize
 
-        self.lr.set_params(C=C)
-        with threadpool_limits(1):  # BLAS threads only add overhead on problems this small
-            self.lr.fit(self.x, self.y)
-        return _expand(self.lr, self.basis, self.n_classes)
+        with _one_blas_thread():  # BLAS threads only add overhead on problems this small
+            res = minimize(
+                self._loss_grad,
+                self.theta,
+                args=(1.0 / C,),
+                jac=True,
+                method="L-BFGS-B",
+                options={
+                    "maxiter": self.max_iter,
+                    "maxls": 50,
+                    "gtol": self.tol,
+                    "ftol": 64 * np.finfo(float).eps,
+                },
+            )
+        self.theta = res.x
+        b, p, k = self.shape
+        ws = self.theta[: b * p * k].reshape(b, p, k)
+        bs = self.theta[b * p * k :].reshape(b, k)
+        out = []
+        for i in range(b):
+            w, icpt = ws[i, : self.dims[i]].T.copy(), bs[i].copy()
+            w[self.absent[i]], icpt[self.absent[i]] = 0.0, 0.0
+            out.append((w, icpt))
+        return out
 
 
-def _expand(lr: Any, basis: np.ndarray | None, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """sklearn's fitted model as a full (n_classes, d) softmax layer in feature space."""
-    w = lr.coef_ if basis is None else lr.coef_ @ basis
-    coef = np.zeros((n_classes, w.shape[1]), np.float32)
-    intercept = np.zeros(n_classes, np.float32)
-    c = lr.classes_
-    if w.shape[0] == 1:  # binary: sigmoid(w.x+b) == softmax of (-w/2, +w/2)
-        coef[c[0]], coef[c[1]] = -w[0] / 2, w[0] / 2
-        intercept[c[0]], intercept[c[1]] = -lr.intercept_[0] / 2, lr.intercept_[0] / 2
-    else:
-        coef[c] = w
-        intercept[c] = lr.intercept_
-    return coef, intercept
+def _one_blas_thread() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    global _CONTROLLER
+    if _CONTROLLER is None:  # scanning the loaded libraries costs ~1 ms: do it once
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER: Any = None
 
 
 PATIENCE = 2  # stop the C search after this many steps without a better held-out loss
@@ -265,15 +336,26 @@ def _cv_log_loss(
 
     n_classes = int(y.max()) + 1
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
+    x = x.astype(np.float64)
+    if 2 * x.shape[0] < x.shape[1]:
+        # every fold in its own span (as _fit_lr does), all from one Gram matrix
+        gram = x @ x.T
+        train_x, test_x = [], []
+        for tr, te in splits:
+            coords, to_coords = _span(gram[np.ix_(tr, tr)])
+            train_x.append(coords)
+            test_x.append(gram[np.ix_(te, tr)] @ to_coords)
+    else:
+        train_x, test_x = [x[tr] for tr, _ in splits], [x[te] for _, te in splits]
     # choosing C needs the held-out loss to ~3 digits, not the exact optimum: tol 1e-3
-    paths = [_Path(x[tr], y[tr], n_classes, weight, max_iter, seed, tol=1e-3) for tr, _ in splits]
+    problems = [(xt, y[tr]) for xt, (tr, _) in zip(train_x, splits, strict=True)]
+    path = _Path(problems, n_classes, weight, max_iter, tol=1e-3)
     losses: dict[str, float] = {}
     best, worse = np.inf, 0
     for c in sorted(Cs):
         total = 0.0
-        for path, (_, te) in zip(paths, splits, strict=True):
-            coef, b = path.fit(c)
-            p = softmax(x[te] @ coef.T + b)
+        for (w, b), xte, (_, te) in zip(path.fit(c), test_x, splits, strict=True):
+            p = softmax(xte @ w.T + b)
             total += float(-np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean())
         losses[repr(c)] = total / folds
         if losses[repr(c)] < best - 1e-6:

@@ -1,0 +1,181 @@
+"""k-nearest neighbours on frozen features: cosine similarity on centred, L2-normalized
+embeddings, neighbours' votes weighted by exp(similarity / T) (the k-NN probe of Wu et al.,
+CVPR 2018, used by DINO to judge frozen features). Unlike a linear head it keeps every
+labeled example, so it follows classes that are not linearly separable or form several
+clusters. k, T and a small share of uniform probability are chosen by leave-one-out
+log-loss on the labeled examples, so the probabilities mean something."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, ClassVar
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+from scarce.methods.base import MethodSpec, State, register_method
+
+KS = (1, 3, 5, 10, 20, 50)
+TEMPERATURES = (0.02, 0.05, 0.1, 0.2, 0.5)
+SMOOTHING = (0.01, 0.05, 0.1, 0.2)
+LOO_QUERIES = 2000  # leave-one-out on a seeded sample of this many labeled examples at most
+CHUNK = 1024  # queries per similarity block when predicting
+
+
+@dataclasses.dataclass(frozen=True)
+class KnnConfig(Config):
+    k: int | None = None
+    temperature: float | None = None
+
+    help: ClassVar[dict[str, str]] = {
+        "k": "neighbours that vote; None = chosen by leave-one-out log-loss",
+        "temperature": "votes weigh exp(cosine similarity / temperature); None = chosen "
+        "by leave-one-out",
+    }
+
+    def check(self) -> None:
+        if self.k is not None:
+            check_range("knn", "k", self.k, 1)
+        if self.temperature is not None:
+            check_range("knn", "temperature", self.temperature, 1e-4)
+
+
+def _embed(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    z = x.astype(np.float32) - shift
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+
+def _vote(
+    sims: np.ndarray, labels: np.ndarray, n_classes: int, temperature: float, smoothing: float
+) -> np.ndarray:
+    """Class probabilities from each query's neighbours (sims, labels: (n, k), best first)."""
+    w = np.exp((sims - sims[:, :1]) / temperature)  # shifted by the best: no overflow
+    votes = np.zeros((len(sims), n_classes))
+    np.add.at(votes, (np.arange(len(sims))[:, None], labels), w)
+    votes /= votes.sum(axis=1, keepdims=True)
+    return (1 - smoothing) * votes + smoothing / n_classes
+
+
+def _top(sims: np.ndarray, k: int) -> np.ndarray:
+    """Indices of each row's k largest similarities, best first."""
+    k = min(k, sims.shape[1])
+    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(sims, idx, axis=1), axis=1)
+    return np.take_along_axis(idx, order, axis=1)
+
+
+class KnnFitted:
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        memory: np.ndarray,
+        labels: np.ndarray,
+        shift: np.ndarray,
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes = encoder, classes
+        self.memory, self.labels, self.shift, self.meta = memory, labels, shift, meta
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        z = _embed(self.encoder.encode(inputs), self.shift)
+        out = []
+        for i in range(0, len(z), CHUNK):
+            sims = z[i : i + CHUNK] @ self.memory.T
+            top = _top(sims, int(self.meta["k"]))
+            out.append(
+                _vote(
+                    np.take_along_axis(sims, top, axis=1),
+                    self.labels[top],
+                    len(self.classes),
+                    float(self.meta["temperature"]),
+                    float(self.meta["smoothing"]),
+                )
+            )
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+
+    def state(self) -> State:
+        return (
+            {"memory": self.memory, "labels": self.labels, "shift": self.shift},
+            dict(self.meta),
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> KnnFitted:
+        labels = tensors["labels"].astype(np.int64)
+        return cls(encoder, classes, tensors["memory"], labels, tensors["shift"], meta)
+
+
+class Knn:
+    spec: MethodSpec
+
+    def __init__(self, config: KnnConfig, encoder: Encoder) -> None:
+        self.config, self.encoder = config, encoder
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> KnnFitted:
+        feats = self.encoder.encode(train.inputs, desc="encoding training data")
+        shift = feats.mean(axis=0).astype(np.float32)
+        z = _embed(feats, shift)
+        n_classes = len(train.classes)
+        meta = self._choose(z, train.y, n_classes, seed)
+        return KnnFitted(self.encoder, train.classes, z, train.y.astype(np.int32), shift, meta)
+
+    def _choose(self, z: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> dict[str, Any]:
+        cfg = self.config
+        ks = [cfg.k] if cfg.k is not None else [k for k in KS if k < len(y)] or [1]
+        temps = [cfg.temperature] if cfg.temperature is not None else list(TEMPERATURES)
+        if np.bincount(y, minlength=n_classes).min() < 2:
+            # leave-one-out would leave a class with no example: fixed, conservative choice
+            return {
+                "k": cfg.k or min(10, len(y)),
+                "temperature": cfg.temperature or 0.1,
+                "smoothing": 0.1,
+                "loo_log_loss": None,
+            }
+        q = np.arange(len(y))
+        if len(q) > LOO_QUERIES:
+            q = np.sort(np.random.default_rng(seed).choice(len(y), LOO_QUERIES, replace=False))
+        sims = z[q] @ z.T
+        sims[np.arange(len(q)), q] = -np.inf  # leave each query out of its own neighbours
+        top = _top(sims, max(ks))
+        top_sims, top_labels = np.take_along_axis(sims, top, axis=1), y[top]
+        best: dict[str, Any] = {}
+        best_loss = np.inf
+        for k, t, s in itertools.product(ks, temps, SMOOTHING):
+            p = _vote(top_sims[:, :k], top_labels[:, :k], n_classes, t, s)
+            loss = float(-np.log(p[np.arange(len(q)), y[q]]).mean())
+            if loss < best_loss - 1e-9:
+                best_loss = loss
+                best = {"k": k, "temperature": t, "smoothing": s}
+        return {**best, "loo_log_loss": round(best_loss, 6)}
+
+
+register_method(
+    MethodSpec(
+        name="knn",
+        modalities=("image", "text"),
+        config=KnnConfig,
+        method=Knn,
+        fitted=KnnFitted,
+        summary="similarity-weighted k-nearest neighbours on centred, L2-normalized frozen "
+        "features; k and temperature by leave-one-out",
+        paper="Wu et al., Unsupervised Feature Learning via Non-Parametric Instance "
+        "Discrimination, CVPR 2018 (the weighted k-NN probe)",
+    )
+)

@@ -12,6 +12,12 @@ import scarce
 from scarce.data.types import Inputs, LabeledSet
 from scarce.methods import methods
 
+# methods that train the encoder get short schedules here: the test is that they learn at
+# all; bench/fewshot_*.py measures their defaults
+SHORT = {
+    "finetune": {"epochs": 2, "views": 1, "blocks": 1},
+    "setfit": {"steps": 8, "batch_size": 12, "blocks": 1},
+}
 CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled]
 
 
@@ -47,7 +53,7 @@ def splits(fashion, fortunes_data) -> dict[str, tuple[LabeledSet, LabeledSet]]:
 @pytest.mark.parametrize(("name", "modality"), CASES)
 def test_method_contract(name, modality, splits, tmp_path):
     train, test = splits[modality]
-    model = scarce.fit(train, method=name, seed=0)
+    model = scarce.fit(train, method=name, seed=0, config=SHORT.get(name))
     proba = model.predict_proba(test.inputs)
     assert proba.shape == (len(test), 3)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
@@ -58,5 +64,5 @@ def test_method_contract(name, modality, splits, tmp_path):
     assert p_value < 1e-2, f"{name} on {modality}: {correct}/{len(test)} right, p={p_value:.3g}"
     loaded = scarce.load(model.save(tmp_path / "m.scarce"))
     np.testing.assert_allclose(loaded.predict_proba(test.inputs), proba, atol=1e-6)
-    again = scarce.fit(train, method=name, seed=0)
+    again = scarce.fit(train, method=name, seed=0, config=SHORT.get(name))
     np.testing.assert_array_equal(again.predict_proba(test.inputs), proba)

@@ -78,6 +78,7 @@ class Encoder:
     this class owns batching, the embedding cache and the choice of ONNX Runtime or torch."""
 
     batch_size = 32
+    trainable = True  # False where there is no torch module to update (finetune refuses)
 
     def __init__(self, spec: EncoderSpec) -> None:
         self.spec = spec
@@ -112,6 +113,10 @@ class Encoder:
     def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
         """Preprocess a batch of raw items into named model inputs."""
         raise NotImplementedError
+
+    def staged(self) -> Any:
+        """A trainable deep copy of the network cut into units (see encoders/staged.py)."""
+        raise NotImplementedError(f"{self.spec.name} cannot be fine-tuned")
 
     def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
         raise NotImplementedError

@@ -69,6 +69,11 @@ class SentenceEncoder(Encoder):
             self._module = _MeanPooled(model).eval()
         return self._module
 
+    def staged(self) -> Any:
+        import copy
+
+        return _staged_bert(copy.deepcopy(self.torch_module().model)).eval()
+
     def order(self, items: tuple[Any, ...]) -> np.ndarray:
         return np.argsort([len(t) for t in items], kind="stable")
 
@@ -112,6 +117,63 @@ def _MeanPooled(model: Any) -> Any:
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
     return MeanPooled()
+
+
+def _staged_bert(model: Any) -> Any:
+    """A BERT-style sentence encoder as units: the embeddings, then each transformer layer;
+    then masked mean pooling + L2 norm, as the model was trained."""
+    import torch
+
+    from scarce.encoders.staged import StagedNet
+
+    class Bert(StagedNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.units = torch.nn.ModuleList([model.embeddings, *model.encoder.layer])
+
+        def start(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {"ids": batch["input_ids"], "mask": batch["attention_mask"]}
+
+        def run(self, state: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
+            if i == 0:
+                ids = state["ids"]
+                h = self.units[0](input_ids=ids, token_type_ids=torch.zeros_like(ids))
+                return {"h": h, "mask": state["mask"]}
+            # the layer mask in whatever form this transformers version's attention wants
+            layer_mask, _ = self.model._create_attention_masks(
+                attention_mask=state["mask"],
+                encoder_attention_mask=None,
+                embedding_output=state["h"],
+                encoder_hidden_states=None,
+                past_key_values=None,
+            )
+            out = self.units[i](state["h"], layer_mask)
+            h = out[0] if isinstance(out, tuple) else out
+            return {"h": h, "mask": state["mask"]}
+
+        def embed(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+            m = state["mask"].unsqueeze(-1).to(state["h"].dtype)
+            pooled = (state["h"] * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+        def split(self, state: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+            lengths = state["mask"].sum(1).tolist()
+            return [{k: v[i, : int(n)] for k, v in state.items()} for i, n in enumerate(lengths)]
+
+        def collate(self, states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+            width = max(s["mask"].shape[0] for s in states)
+            out = {}
+            for k in states[0]:
+                rows = []
+                for s in states:
+                    v = s[k]
+                    pad = [0, 0] * (v.dim() - 1) + [0, width - v.shape[0]]
+                    rows.append(torch.nn.functional.pad(v, pad))
+                out[k] = torch.stack(rows)
+            return out
+
+    return Bert()
 
 
 def build(spec: EncoderSpec) -> Encoder:

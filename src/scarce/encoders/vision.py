@@ -58,6 +58,11 @@ class EfficientNetLite(Encoder):
             self._module = _Pixels(net).eval()
         return self._module
 
+    def staged(self) -> Any:
+        import copy
+
+        return _staged_lite(copy.deepcopy(self.torch_module().net)).eval()
+
     def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
         batch = np.empty((len(items), 3, self.size, self.size), dtype=np.float32)
         mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
@@ -88,6 +93,45 @@ def _Pixels(net: Any) -> Any:
             return self.net(pixels)
 
     return Pixels()
+
+
+def _staged_lite(net: Any) -> Any:
+    """EfficientNet-Lite as units: the stem, each of the 16 MBConv blocks, the 1x1 head conv;
+    then global average pooling, exactly as `forward` computes the features."""
+    import torch
+
+    from scarce.encoders.staged import StagedNet
+
+    class Block(torch.nn.Module):
+        def __init__(self, block: Any, drop: float) -> None:
+            super().__init__()
+            self.block, self.drop = block, drop
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # stochastic depth as the network was trained; inactive in eval mode
+            return self.block(x, drop_connect_rate=self.drop)
+
+    rate = net._global_params.drop_connect_rate or 0.0
+    n = len(net._blocks)
+    units: list[torch.nn.Module] = [torch.nn.Sequential(net._conv_stem, net._bn0, net._swish)]
+    units += [Block(b, rate * i / n) for i, b in enumerate(net._blocks)]
+    units.append(torch.nn.Sequential(net._conv_head, net._bn1, net._swish))
+
+    class Lite(StagedNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.units = torch.nn.ModuleList(units)
+
+        def start(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {"h": batch["pixels"]}
+
+        def run(self, state: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
+            return {"h": self.units[i](state["h"])}
+
+        def embed(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+            return state["h"].mean((2, 3))
+
+    return Lite().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def build(spec: EncoderSpec) -> Encoder:

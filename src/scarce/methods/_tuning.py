@@ -1,0 +1,300 @@
+"""Shared machinery of the methods that change encoder weights (finetune, setfit): which
+units train, activations of the frozen units computed once and cached, learning rates per
+unit, the L2-SP penalty, and a fitted model that predicts with its own weights."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from scarce.core.errors import BundleError, ConfigError
+from scarce.core.progress import progress
+from scarce.data.types import Inputs
+from scarce.encoders.base import Encoder
+from scarce.methods.base import State, softmax
+
+BATCH = 32  # examples per forward pass when nothing trains
+
+
+def require_trainable(encoder: Encoder, method: str) -> None:
+    if not encoder.trainable:
+        raise ConfigError(
+            f"{method} changes the encoder's weights, and {encoder.spec.name!r} gives frozen "
+            "embeddings only. Use linear-probe, knn, protonet or simpleshot with it, or pick "
+            "a trainable backbone (see `scarce backbones`)."
+        )
+
+
+class PrefixCache:
+    """States after the first `first` (frozen, hence pretrained) units, by content hash:
+    evaluation fits hundreds of models on draws from the same pool, and the frozen part of
+    the network would otherwise run again for every one of them."""
+
+    def __init__(self, budget_bytes: int = 1 << 30) -> None:
+        self.budget = budget_bytes
+        self.used = 0
+        self._d: OrderedDict[tuple[str, int, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, str]) -> dict[str, Any] | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple[str, int, str], state: dict[str, Any]) -> None:
+        size = sum(t.numel() * t.element_size() for t in state.values())
+        with self._lock:
+            if key in self._d or size > self.budget:
+                return
+            self._d[key] = state
+            self.used += size
+            while self.used > self.budget:
+                _, old = self._d.popitem(last=False)
+                self.used -= sum(t.numel() * t.element_size() for t in old.values())
+
+
+prefix_cache = PrefixCache()
+
+
+def prefix_states(
+    net: Any,
+    encoder: Encoder,
+    items: Sequence[Any],
+    hashes: Sequence[str] | None,
+    first: int,
+    *,
+    max_tokens: int | None = None,
+    desc: str = "",
+) -> list[dict[str, Any]]:
+    """Per example, the state after units [0, first) (no gradients). `hashes` (content
+    hashes of unaugmented inputs) lets frozen results be shared across fits. Text is cut to
+    `max_tokens` tokens (batches pad only to their longest example)."""
+    import torch
+
+    from scarce.encoders.staged import to_tensors
+
+    out: list[dict[str, Any] | None] = [None] * len(items)
+    todo = list(range(len(items)))
+    if hashes is not None:
+        keys = [(f"{encoder.key}:{max_tokens}", first, h) for h in hashes]
+        for i, k in enumerate(keys):
+            out[i] = prefix_cache.get(k)
+        todo = [i for i in todo if out[i] is None]
+    chunks = [todo[s : s + BATCH] for s in range(0, len(todo), BATCH)]
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():  # not inference_mode: training reads these tensors
+        for idx in progress(chunks, desc=desc or "frozen layers", unit="batch"):
+            batch = encoder.prepare(tuple(items[i] for i in idx))
+            if max_tokens is not None:
+                batch = {k: v[:, :max_tokens] if v.ndim == 2 else v for k, v in batch.items()}
+            state = net.start(to_tensors(batch))
+            for u in range(first):
+                state = net.run(state, u)
+            for i, s in zip(idx, net.split(state), strict=True):
+                s = {k: v.clone() for k, v in s.items()}  # own memory, not a view of the batch
+                out[i] = s
+                if hashes is not None:
+                    prefix_cache.put(keys[i], s)
+    net.train(was_training)
+    return [s for s in out if s is not None]
+
+
+def freeze_batchnorm(net: Any) -> None:
+    """Keep running statistics (and dropout-free BN behaviour) from pretraining: batches of a
+    few examples would give useless estimates."""
+    import torch
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def set_trainable(net: Any, first: int) -> list[Any]:
+    """Units [first, end) train; the rest are frozen. Returns the trainable parameters."""
+    for i, unit in enumerate(net.units):
+        for p in unit.parameters():
+            p.requires_grad_(i >= first)
+    return [p for u in net.units[first:] for p in u.parameters()]
+
+
+def param_groups(
+    net: Any,
+    first: int,
+    lr: float,
+    decay: float,
+    head: Any = None,
+    head_lr: float = 0.0,
+    wd: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Discriminative learning rates: the top unit gets lr, each unit below decay times the
+    one above (Howard & Ruder, ULMFiT, 2018); a new head its own rate and weight decay."""
+    n = len(net.units)
+    groups: list[dict[str, Any]] = [
+        {"params": list(net.units[i].parameters()), "lr": lr * decay ** (n - 1 - i), "wd": 0.0}
+        for i in range(first, n)
+    ]
+    if head is not None:
+        groups.append({"params": list(head.parameters()), "lr": head_lr, "wd": wd})
+    for g in groups:
+        g["weight_decay"] = g.pop("wd")
+        g["initial_lr"] = g["lr"]
+    return groups
+
+
+class L2SP:
+    """lambda * ||theta - theta_pretrained||^2 over the transferred weights that train (Li et
+    al., Explicit Inductive Bias for Transfer Learning with CNNs, ICML 2018)."""
+
+    def __init__(self, params: list[Any], lam: float) -> None:
+        self.params = params
+        self.start = [p.detach().clone() for p in params]
+        self.lam = lam
+
+    def __call__(self) -> Any:
+        total = sum(
+            ((p - p0) ** 2).sum()
+            for p, p0 in zip(self.params, self.start, strict=True)
+            if p.requires_grad
+        )
+        return self.lam * total
+
+
+def warmup_cosine(step: int, total: int, warmup: float) -> float:
+    """Learning-rate factor: linear warm-up over the first `warmup` share of steps, then a
+    cosine decay to zero."""
+    w = max(1, round(total * warmup))
+    if step < w:
+        return (step + 1) / w
+    return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
+def batches(
+    n: int, size: int, rng: np.random.Generator, weights: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """One epoch of index batches: a shuffle, or with `weights` a class-balanced draw with
+    replacement (as many examples as there are)."""
+    order = rng.choice(n, n, replace=True, p=weights) if weights is not None else rng.permutation(n)
+    for s in range(0, n, size):
+        yield order[s : s + size]
+
+
+class LinearHead:
+    """The classifier on pooled embeddings: L2-normalize, centre, linear (as linear-probe)."""
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray, shift: np.ndarray) -> None:
+        import torch
+
+        self.module = torch.nn.Linear(coef.shape[1], coef.shape[0])
+        with torch.no_grad():
+            self.module.weight.copy_(torch.from_numpy(np.asarray(coef, np.float32)))
+            self.module.bias.copy_(torch.from_numpy(np.asarray(intercept, np.float32)))
+        self.shift = torch.from_numpy(np.asarray(shift, np.float32))
+
+    def __call__(self, emb: Any) -> Any:
+        import torch
+
+        z = torch.nn.functional.normalize(emb, p=2.0, dim=1) - self.shift
+        return self.module(z)
+
+    def parameters(self) -> Iterator[Any]:
+        return self.module.parameters()
+
+
+class TunedFitted:
+    """A model whose encoder weights changed: the staged network (pretrained weights from the
+    encoder's package + the units that trained, from the bundle) and the linear head."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        net: Any,
+        head: LinearHead,
+        first: int,
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes, self.net, self.head = encoder, classes, net, head
+        self.first, self.meta = first, meta
+
+    def embed(self, inputs: Inputs) -> np.ndarray:
+        """Pooled embeddings with the tuned weights (frozen units' states are shared)."""
+        import torch
+
+        self.net.eval()
+        states = prefix_states(
+            self.net,
+            self.encoder,
+            inputs.items,
+            inputs.hashes,
+            self.first,
+            max_tokens=self.meta.get("max_tokens"),
+            desc="predicting",
+        )
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(states), BATCH):
+                st = self.net.collate(states[s : s + BATCH])
+                out.append(self.net.forward_from(st, self.first).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.encoder.spec.dim), np.float32)
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        import torch
+
+        emb = torch.from_numpy(self.embed(inputs))
+        with torch.inference_mode():
+            logits = self.head(emb).numpy()
+        return softmax(logits.astype(np.float64)).astype(np.float32)
+
+    def state(self) -> State:
+        tensors = {
+            f"units.{i}.{name}": p.detach().numpy().copy()
+            for i in range(self.first, len(self.net.units))
+            for name, p in self.net.units[i].named_parameters()
+        }
+        tensors["head.weight"] = self.head.module.weight.detach().numpy().copy()
+        tensors["head.bias"] = self.head.module.bias.detach().numpy().copy()
+        tensors["head.shift"] = self.head.shift.numpy().copy()
+        return tensors, {**self.meta, "first_trained_unit": self.first}
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> TunedFitted:
+        import torch
+
+        net = encoder.staged()  # type: ignore[attr-defined]
+        first = int(meta["first_trained_unit"])
+        expected = {
+            f"units.{i}.{name}": p
+            for i in range(first, len(net.units))
+            for name, p in net.units[i].named_parameters()
+        }
+        given = {k for k in tensors if k.startswith("units.")}
+        if given != set(expected):
+            raise BundleError(
+                f"the bundle's tuned weights do not match {encoder.spec.name!r}'s layers "
+                f"({len(given ^ set(expected))} names differ): it was made with another "
+                "version of the encoder. Fit it again."
+            )
+        with torch.no_grad():
+            for k, p in expected.items():
+                if tuple(tensors[k].shape) != tuple(p.shape):
+                    raise BundleError(
+                        f"tuned weight {k} has shape {tensors[k].shape}, the "
+                        f"encoder's layer has {tuple(p.shape)}. Fit it again."
+                    )
+                p.copy_(torch.from_numpy(np.asarray(tensors[k], np.float32)))
+        head = LinearHead(tensors["head.weight"], tensors["head.bias"], tensors["head.shift"])
+        return cls(encoder, classes, net.eval(), head, first, dict(meta))

@@ -1,0 +1,404 @@
+"""Fine-tuning the encoder for few labels: the head starts from the linear probe's solution
+(LP-FT: Kumar et al., Fine-Tuning can Distort Pretrained Features, ICLR 2022), only the top
+units train by default, each unit below learns more slowly (layer-wise decay), an L2-SP
+penalty holds the transferred weights near their start, and early stopping on held-out
+labels (or folds) restores the best epoch.
+
+CPU speed: the frozen units run once per example and their output is cached; for images,
+`views` augmented copies of each image are drawn once and their frozen activations cached
+too, so every epoch costs only the units that train."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.data.augment import Augment
+from scarce.data.types import LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+from scarce.methods import _tuning as T
+from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.linear_probe import LinearProbeConfig, fit_logistic
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(Config):
+    train: Literal["auto", "head", "last", "all", "gradual"] = "auto"
+    blocks: int | None = None
+    lr: float | None = None
+    head_lr: float = 1e-3
+    layer_decay: float = 0.7
+    warmup: float = 0.1
+    epochs: int | None = None
+    batch_size: int = 16
+    l2sp: float | None = None
+    l2sp_search: tuple[float, ...] = ()
+    weight_decay: float = 1e-4
+    early_stopping: bool = True
+    patience: int = 3
+    val_fraction: float = 0.2
+    imbalance: Literal["weighted-loss", "balanced-sampler", "none"] = "weighted-loss"
+    augment: bool = True
+    views: int = 4
+    max_length: int = 128
+
+    help: ClassVar[dict[str, str]] = {
+        "train": "what trains: head | last (the top `blocks` units) | all | gradual "
+        "(unfreeze one more unit every few epochs, down to `blocks`); auto = last",
+        "blocks": "units of the encoder that train (image: 18 = stem, 16 blocks, head conv; "
+        "text: embeddings + each layer); None = 1 up to 4, 2 up to 16, 3 above (per class)",
+        "lr": "learning rate of the top unit; None = 3e-4 images, 1e-4 text",
+        "head_lr": "learning rate of the classifier head (started from the linear probe)",
+        "layer_decay": "each unit below learns this many times slower than the one above",
+        "warmup": "share of steps with a linear warm-up, then cosine decay",
+        "epochs": "passes over the training data; None = 10 up to 4 per class, 15 above",
+        "batch_size": "examples per step",
+        "l2sp": "lambda of lambda*||theta - theta_pretrained||^2 on the transferred weights "
+        "that train; None = 0.03 up to 4 per class, 0.01 up to 16, 0.003 above",
+        "l2sp_search": "lambdas to choose from on the validation labels (one fit each)",
+        "weight_decay": "plain weight decay on the new head",
+        "early_stopping": "stop on validation loss and restore the best epoch (off: train "
+        "every epoch, keep the last)",
+        "patience": "epochs without a better validation loss before stopping",
+        "val_fraction": "share held out (stratified) for early stopping when every class has "
+        ">= 4 examples; 2-3 per class: 2 folds choose the epoch count; 1: no early stopping",
+        "imbalance": "weighted-loss (inverse class frequency), balanced-sampler, or none",
+        "augment": "images: random resized crop, flip, small rotation, colour jitter while "
+        "training (never at prediction)",
+        "views": "augmented views drawn per image and cached when lower units are frozen",
+        "max_length": "text: tokens kept per example (batches pad to their longest)",
+    }
+
+    def check(self) -> None:
+        if self.blocks is not None:
+            check_range("finetune", "blocks", self.blocks, 1)
+        if self.lr is not None:
+            check_range("finetune", "lr", self.lr, 1e-8, 1.0)
+        check_range("finetune", "head_lr", self.head_lr, 1e-8, 1.0)
+        check_range("finetune", "layer_decay", self.layer_decay, 0.01, 1.0)
+        check_range("finetune", "warmup", self.warmup, 0.0, 0.9)
+        if self.epochs is not None:
+            check_range("finetune", "epochs", self.epochs, 1, 1000)
+        check_range("finetune", "batch_size", self.batch_size, 1, 4096)
+        if self.l2sp is not None:
+            check_range("finetune", "l2sp", self.l2sp, 0.0)
+        check_range("finetune", "patience", self.patience, 1)
+        check_range("finetune", "val_fraction", self.val_fraction, 0.05, 0.5)
+        check_range("finetune", "views", self.views, 0, 64)
+        check_range("finetune", "max_length", self.max_length, 8, 8192)
+
+
+def shot_defaults(cfg: FinetuneConfig, per_class: float, modality: str) -> dict[str, Any]:
+    """The settings a user who gives no flags gets, by labeled examples per class."""
+    small, medium = per_class <= 4, per_class <= 16
+    return {
+        "blocks": cfg.blocks or (1 if small else 2 if medium else 3),
+        "epochs": cfg.epochs or (10 if small else 15),
+        "l2sp": cfg.l2sp if cfg.l2sp is not None else (0.03 if small else 0.01 if medium else 3e-3),
+        "lr": cfg.lr or (3e-4 if modality == "image" else 1e-4),
+    }
+
+
+class _Data:
+    """Cached states for training: per example, its clean state and its augmented views."""
+
+    def __init__(self, clean: list[dict[str, Any]], views: list[list[dict[str, Any]]]) -> None:
+        self.clean, self.views = clean, views
+
+    def pick(self, idx: np.ndarray, rng: np.random.Generator) -> list[dict[str, Any]]:
+        out = []
+        for i in idx:
+            options = self.views[i]
+            j = int(rng.integers(0, len(options) + 1))
+            out.append(self.clean[i] if j == len(options) else options[j])
+        return out
+
+
+class Finetune:
+    spec: MethodSpec
+
+    def __init__(self, config: FinetuneConfig, encoder: Encoder) -> None:
+        T.require_trainable(encoder, "finetune")
+        self.config, self.encoder = config, encoder
+
+    # ---- data -----------------------------------------------------------------------
+    def _states(self, net: Any, ls: LabeledSet, first: int, aug: bool, seed: int) -> _Data:
+        items = ls.inputs.items
+        clean = T.prefix_states(
+            net,
+            self.encoder,
+            items,
+            ls.inputs.hashes,
+            first,
+            max_tokens=self._max_tokens(ls),
+            desc="frozen layers",
+        )
+        views: list[list[dict[str, Any]]] = [[] for _ in items]
+        if aug and self.config.views > 0:
+            rng = np.random.default_rng(seed)
+            size = self.encoder.preprocessing()["size"]
+            augment = Augment()
+            flat = [augment(it, size, rng) for it in items for _ in range(self.config.views)]
+            states = T.prefix_states(net, self.encoder, flat, None, first, desc="augmented views")
+            for i in range(len(items)):
+                views[i] = states[i * self.config.views : (i + 1) * self.config.views]
+        return _Data(clean, views)
+
+    def _max_tokens(self, ls: LabeledSet) -> int | None:
+        return self.config.max_length if ls.modality == "text" else None
+
+    # ---- fit ------------------------------------------------------------------------
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> T.TunedFitted:
+        import torch
+
+        cfg = self.config
+        k = len(train.classes)
+        counts = np.bincount(train.y, minlength=k)
+        d = shot_defaults(cfg, float(np.median(counts)), train.modality)
+        probe = self.encoder.staged()  # type: ignore[attr-defined]
+        n_units = len(probe.units)
+        mode = "last" if cfg.train == "auto" else cfg.train
+        blocks = min(d["blocks"], n_units)
+        first = {"head": n_units, "last": n_units - blocks, "all": 0}.get(mode, n_units - blocks)
+        aug = train.modality == "image" and cfg.augment
+        torch.manual_seed(seed)
+        plan: dict[str, Any] = {"mode": mode, "blocks": n_units - first, **d}
+
+        if not cfg.early_stopping:
+            fit_set, val_set = train, None
+            plan["early_stopping"] = "off"
+        elif val is None and counts.min() >= 4:
+            tr_idx, va_idx = _stratified_holdout(train.y, cfg.val_fraction, seed)
+            fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
+            plan["early_stopping"] = f"held-out {len(va_idx)} examples"
+        elif val is None and counts.min() >= 2:
+            epochs = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
+            plan["early_stopping"] = f"2 folds chose {epochs} epochs"
+            d = {**d, "epochs": epochs}
+            fit_set, val_set = train, None
+        else:
+            fit_set, val_set = train, val
+            if val is None:
+                plan["early_stopping"] = "none: a class has one example"
+            else:
+                plan["early_stopping"] = f"given validation set ({len(val)})"
+
+        lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
+        best: tuple[float, Any] | None = None
+        data = self._states(probe, fit_set, first, aug, seed)
+        vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
+        for lam in lams:
+            net = probe if len(lams) == 1 else copy.deepcopy(probe)
+            fitted, score, report = self._train(
+                net, fit_set, data, val_set, vdata, first, {**d, "l2sp": lam}, mode, seed
+            )
+            if best is None or score < best[0]:
+                best = (score, (fitted, lam, report))
+        assert best is not None  # noqa: S101 - lams is never empty
+        fitted, lam, report = best[1]
+        fitted.meta.update({**plan, "l2sp": lam, **report})
+        if len(lams) > 1:
+            fitted.meta["l2sp_search"] = list(lams)
+        return fitted
+
+    def _epochs_by_folds(
+        self, probe: Any, train: LabeledSet, first: int, aug: bool, d: dict, mode: str, seed: int
+    ) -> int:
+        """With 2-3 examples per class none can be held out for good: train on each half,
+        validate on the other, and keep the epoch count with the best mean loss."""
+        from sklearn.model_selection import StratifiedKFold
+
+        curves = []
+        splits = StratifiedKFold(2, shuffle=True, random_state=seed).split(train.y, train.y)
+        for tr, va in splits:
+            a, b = train.subset(tr), train.subset(va)
+            net = copy.deepcopy(probe)
+            da = self._states(net, a, first, aug, seed)
+            db = self._states(net, b, first, False, seed)
+            _, _, rep = self._train(net, a, da, b, db, first, d, mode, seed, stop_early=False)
+            curves.append(rep["val_loss_by_epoch"])
+        mean = np.mean(np.array(curves), axis=0)
+        return int(np.argmin(mean)) + 1
+
+    def _train(
+        self,
+        net: Any,
+        fit_set: LabeledSet,
+        data: _Data,
+        val_set: LabeledSet | None,
+        vdata: _Data | None,
+        first: int,
+        d: dict[str, Any],
+        mode: str,
+        seed: int,
+        *,
+        stop_early: bool = True,
+    ) -> tuple[T.TunedFitted, float, dict[str, Any]]:
+        import torch
+
+        cfg = self.config
+        k = len(fit_set.classes)
+        y = torch.from_numpy(fit_set.y.astype(np.int64))
+        rng = np.random.default_rng(seed)
+
+        # LP-FT: the head starts where the linear probe ends, on the clean embeddings
+        with torch.inference_mode():
+            emb = _embed_states(net, data.clean, first).numpy()
+        lp_cfg = LinearProbeConfig(class_weight="none" if cfg.imbalance == "none" else "balanced")
+        lp = fit_logistic(emb, fit_set.y, k, lp_cfg, seed=seed)
+        head = T.LinearHead(lp.coef, lp.intercept, lp.shift)
+
+        trainable = T.set_trainable(net, first)
+        penalty = T.L2SP(trainable, float(d["l2sp"]))
+        opt = torch.optim.AdamW(
+            T.param_groups(
+                net, first, d["lr"], cfg.layer_decay, head, cfg.head_lr, cfg.weight_decay
+            )
+        )
+        counts = np.bincount(fit_set.y, minlength=k).astype(float)
+        cw = None
+        sample_w = None
+        if cfg.imbalance == "weighted-loss":
+            cw = torch.tensor(len(y) / (k * np.maximum(counts, 1)), dtype=torch.float32)
+        elif cfg.imbalance == "balanced-sampler":
+            sample_w = (1.0 / counts[fit_set.y]) / (1.0 / counts[fit_set.y]).sum()
+        loss_fn = torch.nn.CrossEntropyLoss(weight=cw)
+        epochs = int(d["epochs"])
+        steps_per_epoch = -(-len(y) // cfg.batch_size)
+        total = epochs * steps_per_epoch
+        n_units = len(net.units)
+        unfreeze_every = max(1, epochs // max(1, n_units - first + 1))
+
+        def val_loss() -> float:
+            if vdata is None or val_set is None:
+                return float("nan")
+            net.eval()
+            with torch.inference_mode():
+                logits = head(_embed_states(net, vdata.clean, first))
+                loss = torch.nn.functional.cross_entropy(
+                    logits, torch.from_numpy(val_set.y.astype(np.int64))
+                )
+            return float(loss)
+
+        best_loss, best_state, best_epoch, bad = val_loss(), _snapshot(net, head, first), 0, 0
+        history = [best_loss] if vdata is not None else []
+        step = 0
+        for epoch in range(epochs):
+            if mode == "gradual":  # the top unit first, one more every few epochs
+                T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
+            net.train()
+            T.freeze_batchnorm(net)
+            for idx in T.batches(len(y), cfg.batch_size, rng, sample_w):
+                for g in opt.param_groups:
+                    g["lr"] = g["initial_lr"] * T.warmup_cosine(step, total, cfg.warmup)
+                state = net.collate(data.pick(idx, rng))
+                logits = head(net.forward_from(state, first))
+                loss = loss_fn(logits, y[idx]) + penalty()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+            vl = val_loss()
+            if vdata is not None:
+                history.append(vl)
+            if vdata is not None and vl < best_loss - 1e-4:
+                best_loss, best_state, best_epoch, bad = (
+                    vl,
+                    _snapshot(net, head, first),
+                    epoch + 1,
+                    0,
+                )
+            elif vdata is not None:
+                bad += 1
+                if stop_early and bad >= cfg.patience:
+                    break
+        if vdata is not None and stop_early:
+            _restore(net, head, first, best_state)  # the best epoch, not the last
+        else:
+            best_epoch = epoch + 1
+        net.eval()
+        T.set_trainable(net, n_units)  # nothing needs gradients any more
+        meta = {
+            "lr": d["lr"],
+            "epochs_planned": epochs,
+            "best_epoch": best_epoch,
+            "linear_probe_C": lp.meta["C"],
+            "max_tokens": self._max_tokens(fit_set),
+        }
+        report = {
+            "val_loss_by_epoch": [round(v, 5) for v in history],
+            "best_epoch": best_epoch,
+        }
+        fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, first, meta)
+        return fitted, (best_loss if vdata is not None else 0.0), report
+
+
+def _embed_states(net: Any, states: list[dict[str, Any]], first: int) -> Any:
+    """Embeddings of cached states in eval mode (batch norm must not update its statistics)."""
+    import torch
+
+    net.eval()
+
+    out = [
+        net.forward_from(net.collate(states[s : s + T.BATCH]), first)
+        for s in range(0, len(states), T.BATCH)
+    ]
+    return torch.cat(out)
+
+
+def _snapshot(net: Any, head: T.LinearHead, first: int) -> list[Any]:
+    params = [p for u in net.units[first:] for p in u.parameters()]
+    params += list(head.parameters())
+    return [p.detach().clone() for p in params]
+
+
+def _restore(net: Any, head: T.LinearHead, first: int, snap: list[Any]) -> None:
+    import torch
+
+    params = [p for u in net.units[first:] for p in u.parameters()]
+    params += list(head.parameters())
+    with torch.no_grad():
+        for p, v in zip(params, snap, strict=True):
+            p.copy_(v)
+
+
+def _stratified_holdout(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At least one example per class held out, about `frac` of each class."""
+    rng = np.random.default_rng(seed)
+    tr: list[int] = []
+    va: list[int] = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_va = max(1, round(len(idx) * frac))
+        va.extend(idx[:n_va])
+        tr.extend(idx[n_va:])
+    return np.sort(np.array(tr)), np.sort(np.array(va))
+
+
+register_method(
+    MethodSpec(
+        name="finetune",
+        modalities=("image", "text"),
+        config=FinetuneConfig,
+        method=Finetune,
+        fitted=T.TunedFitted,
+        summary="fine-tunes the top units of the encoder from the linear probe's head, with "
+        "layer-wise learning rates, L2-SP, augmentation and early stopping",
+        paper="Kumar et al., Fine-Tuning can Distort Pretrained Features and Underperform "
+        "Out-of-Distribution, ICLR 2022; Li et al., L2-SP, ICML 2018",
+    )
+)

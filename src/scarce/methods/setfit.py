@@ -1,0 +1,175 @@
+"""SetFit-style few-shot text classification (Tunstall et al., Efficient Few-Shot Learning
+Without Prompts, 2022): contrastive fine-tuning of the sentence encoder so that same-class
+texts move together and other-class texts apart (cosine similarity regressed onto 1 / 0),
+then a logistic-regression head on the new embeddings.
+
+Built for CPU: each step embeds a class-balanced batch once and uses every pair inside it
+(B examples give B(B-1)/2 pairs, where SetFit embeds two texts per pair), only the top units
+train, and the frozen units' outputs are computed once and cached."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.core.progress import progress
+from scarce.data.types import LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder
+from scarce.methods import _tuning as T
+from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.linear_probe import LinearProbeConfig, fit_logistic
+
+
+@dataclasses.dataclass(frozen=True)
+class SetFitConfig(Config):
+    blocks: int = 3
+    lr: float = 1e-4
+    layer_decay: float = 0.8
+    steps: int | None = None
+    batch_size: int = 32
+    warmup: float = 0.1
+    l2sp: float = 0.0
+    max_length: int = 128
+
+    help: ClassVar[dict[str, str]] = {
+        "blocks": "top units of the encoder that train (text: embeddings + each layer)",
+        "lr": "learning rate of the top unit",
+        "layer_decay": "each unit below learns this many times slower than the one above",
+        "steps": "contrastive steps; None = enough for every example to be seen about 20 "
+        "times (SetFit's 20 pair iterations), at least 30, at most 300",
+        "batch_size": "examples per step (class-balanced); every pair among them is used",
+        "warmup": "share of steps with a linear warm-up, then cosine decay",
+        "l2sp": "lambda of an L2-SP penalty toward the pretrained weights (0 = off)",
+        "max_length": "tokens kept per text",
+    }
+
+    def check(self) -> None:
+        check_range("setfit", "blocks", self.blocks, 1)
+        check_range("setfit", "lr", self.lr, 1e-8, 1.0)
+        check_range("setfit", "layer_decay", self.layer_decay, 0.01, 1.0)
+        if self.steps is not None:
+            check_range("setfit", "steps", self.steps, 1, 100_000)
+        check_range("setfit", "batch_size", self.batch_size, 4, 1024)
+        check_range("setfit", "warmup", self.warmup, 0.0, 0.9)
+        check_range("setfit", "l2sp", self.l2sp, 0.0)
+        check_range("setfit", "max_length", self.max_length, 8, 8192)
+
+
+def balanced_batch(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to `size` examples spread over as many classes as fit with >= 2 each, so that every
+    batch holds positive pairs as well as negative ones."""
+    classes = [c for c in np.unique(y) if (y == c).sum() >= 2] or list(np.unique(y))
+    per = max(2, size // len(classes))
+    chosen = rng.permutation(classes)[: max(1, size // per)]
+    idx = [
+        rng.choice(np.flatnonzero(y == c), min(per, int((y == c).sum())), replace=False)
+        for c in chosen
+    ]
+    return np.concatenate(idx)
+
+
+def pair_loss(emb: Any, y: Any) -> Any:
+    """Mean squared error between the cosine similarity of every pair in the batch and
+    1 (same class) / 0 (different); positives and negatives weigh half each."""
+    import torch
+
+    z = torch.nn.functional.normalize(emb, dim=1)
+    sim = z @ z.T
+    same = (y[:, None] == y[None, :]).float()
+    off = 1 - torch.eye(len(y))
+    err = (sim - same) ** 2 * off
+    pos, neg = same * off, (1 - same) * off
+    loss = 0.0
+    for mask in (pos, neg):
+        if mask.sum() > 0:
+            loss = loss + 0.5 * (err * mask).sum() / mask.sum()
+    return loss
+
+
+class SetFit:
+    spec: MethodSpec
+
+    def __init__(self, config: SetFitConfig, encoder: Encoder) -> None:
+        T.require_trainable(encoder, "setfit")
+        self.config, self.encoder = config, encoder
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> T.TunedFitted:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        net = self.encoder.staged()  # type: ignore[attr-defined]
+        n_units = len(net.units)
+        first = n_units - min(cfg.blocks, n_units)
+        states = T.prefix_states(
+            net,
+            self.encoder,
+            train.inputs.items,
+            train.inputs.hashes,
+            first,
+            max_tokens=cfg.max_length,
+            desc="frozen layers",
+        )
+        y = torch.from_numpy(train.y.astype(np.int64))
+        steps = cfg.steps or int(np.clip(np.ceil(20 * len(y) / cfg.batch_size), 30, 300))
+        trainable = T.set_trainable(net, first)
+        penalty = T.L2SP(trainable, cfg.l2sp) if cfg.l2sp > 0 else None
+        opt = torch.optim.AdamW(T.param_groups(net, first, cfg.lr, cfg.layer_decay))
+        net.train()
+        losses = []
+        for step in progress(range(steps), desc="contrastive steps", unit="step"):
+            idx = balanced_batch(train.y, cfg.batch_size, rng)
+            for g in opt.param_groups:
+                g["lr"] = g["initial_lr"] * T.warmup_cosine(step, steps, cfg.warmup)
+            emb = net.forward_from(net.collate([states[i] for i in idx]), first)
+            loss = pair_loss(emb, y[idx])
+            if penalty is not None:
+                loss = loss + penalty()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        net.eval()
+        T.set_trainable(net, n_units)
+        with torch.inference_mode():
+            emb = torch.cat(
+                [
+                    net.forward_from(net.collate(states[s : s + T.BATCH]), first)
+                    for s in range(0, len(states), T.BATCH)
+                ]
+            ).numpy()
+        lp = fit_logistic(emb, train.y, len(train.classes), LinearProbeConfig(), seed=seed)
+        head = T.LinearHead(lp.coef, lp.intercept, lp.shift)
+        meta = {
+            "steps": steps,
+            "blocks": n_units - first,
+            "max_tokens": cfg.max_length,
+            "head_C": lp.meta["C"],
+            "pair_loss_first_last": [round(losses[0], 5), round(losses[-1], 5)],
+        }
+        return T.TunedFitted(self.encoder, train.classes, net, head, first, meta)
+
+
+register_method(
+    MethodSpec(
+        name="setfit",
+        modalities=("text",),
+        config=SetFitConfig,
+        method=SetFit,
+        fitted=T.TunedFitted,
+        summary="contrastive fine-tuning of the sentence encoder on same/other-class pairs, "
+        "then logistic regression on the new embeddings (SetFit, CPU-efficient)",
+        paper="Tunstall et al., Efficient Few-Shot Learning Without Prompts, arXiv 2209.11055",
+    )
+)

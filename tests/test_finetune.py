@@ -1,0 +1,181 @@
+"""Each fine-tuning knob does what it says, on real data and the real encoders (short runs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import scarce
+from scarce.core.errors import ConfigError
+from scarce.data.augment import Augment
+from scarce.data.types import Inputs, LabeledSet
+from scarce.encoders import create_encoder
+from scarce.methods._tuning import L2SP
+from scarce.methods.finetune import Finetune, FinetuneConfig, _stratified_holdout
+from scarce.methods.setfit import balanced_batch, pair_loss
+
+CLASSES = ("science", "food", "sports")
+
+
+def _texts(fortunes_data, per_class, offset=0, counts=None) -> LabeledSet:
+    texts, labels = fortunes_data
+    g = np.random.default_rng(0)
+    items = []
+    for k, c in enumerate(CLASSES):
+        idx = g.permutation([i for i, lab in enumerate(labels) if lab == c])
+        n = counts[k] if counts else per_class
+        items += [(texts[i], k) for i in idx[offset : offset + n]]
+    return LabeledSet(
+        Inputs.from_texts([t for t, _ in items]), np.array([k for _, k in items]), CLASSES
+    )
+
+
+def _fit(train: LabeledSet, **cfg):
+    enc = create_encoder("minilm-l6")
+    return Finetune(FinetuneConfig(**cfg), enc).fit(train, seed=0)
+
+
+def _distance(fitted) -> float:
+    start = fitted.encoder.staged()
+    return sum(
+        float(((p.detach() - p0.detach()) ** 2).sum())
+        for u, u0 in zip(fitted.net.units, start.units, strict=True)
+        for p, p0 in zip(u.parameters(), u0.parameters(), strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def small_text(fortunes_data):
+    return _texts(fortunes_data, 8), _texts(fortunes_data, 40, offset=8)
+
+
+def test_frozen_units_do_not_change_and_trained_ones_do(small_text):
+    train, _ = small_text
+    fitted = _fit(train, blocks=1, epochs=3, early_stopping=False)
+    start = fitted.encoder.staged()
+    n = len(start.units)
+    assert fitted.first == n - 1
+    for i in range(n):
+        same = all(
+            torch.equal(p, p0)
+            for p, p0 in zip(
+                fitted.net.units[i].parameters(), start.units[i].parameters(), strict=True
+            )
+        )
+        assert same == (i < n - 1), f"unit {i}"
+
+
+def test_l2sp_keeps_weights_nearer_their_start(small_text):
+    train, _ = small_text
+    common = {"blocks": 1, "epochs": 2, "early_stopping": False, "lr": 1e-3}
+    free = _distance(_fit(train, l2sp=0.0, **common))
+    held = _distance(_fit(train, l2sp=10.0, **common))
+    assert 0 < held < 0.5 * free
+
+
+def test_l2sp_penalty_is_the_squared_distance():
+    p = torch.nn.Parameter(torch.zeros(3))
+    pen = L2SP([p], 0.5)
+    with torch.no_grad():
+        p.add_(torch.tensor([1.0, 2.0, 0.0]))
+    assert float(pen().detach()) == pytest.approx(0.5 * 5.0)
+
+
+def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
+    train = _texts(fortunes_data, 10)
+    # a learning rate far too high: validation loss soon rises
+    fitted = _fit(train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2)
+    hist = fitted.meta["val_loss_by_epoch"]
+    assert len(hist) - 1 < 30  # stopped early
+    assert fitted.meta["best_epoch"] == int(np.argmin(hist))
+    _, va = _stratified_holdout(train.y, 0.2, 0)
+    held = train.subset(va)
+    p = fitted.predict_proba(held.inputs)
+    loss = float(-np.log(p[np.arange(len(va)), held.y]).mean())
+    assert loss == pytest.approx(min(hist), abs=1e-3)  # the restored weights are the best
+
+
+def test_class_weights_move_the_decision(fortunes_data):
+    train = _texts(fortunes_data, 0, counts=[24, 24, 3])
+    test = _texts(fortunes_data, 30, offset=30)
+    minority = test.subset(np.flatnonzero(test.y == 2))
+    common = {"blocks": 1, "epochs": 2, "early_stopping": False}
+    weighted = _fit(train, imbalance="weighted-loss", **common)
+    plain = _fit(train, imbalance="none", **common)
+    pw = weighted.predict_proba(minority.inputs)[:, 2].mean()
+    pp = plain.predict_proba(minority.inputs)[:, 2].mean()
+    assert pw > pp + 0.05
+
+
+def test_augmentation_is_random_in_training_and_off_at_prediction(fashion):
+    x, y, xt, _ = fashion
+    g = np.random.default_rng(1)
+    a, b = Augment()(x[0], 64, g), Augment()(x[0], 64, g)
+    assert a.shape == (64, 64, 3)
+    assert not np.array_equal(a, b)
+    keep = np.concatenate([np.flatnonzero(y == c)[:4] for c in (0, 1)])
+    train = LabeledSet(Inputs.from_images(list(x[keep])), (y[keep] == 1).astype(int), ("0", "1"))
+    enc = create_encoder("efficientnet-lite0")
+    fitted = Finetune(FinetuneConfig(blocks=1, epochs=1, views=2, early_stopping=False), enc).fit(
+        train, seed=0
+    )
+    # batch-norm statistics stay those of pretraining (batches of a few images would ruin them)
+    fresh = dict(enc.staged().named_buffers())
+    assert all(torch.equal(b, fresh[k]) for k, b in fitted.net.named_buffers())
+    test = Inputs.from_images(list(xt[:6]))
+    p1, p2 = fitted.predict_proba(test), fitted.predict_proba(test)
+    np.testing.assert_array_equal(p1, p2)
+    # the plain preprocessing, straight through the tuned network: no augmentation
+    from scarce.encoders.staged import to_tensors
+
+    with torch.inference_mode():
+        emb = fitted.net(to_tensors(enc.prepare(test.items)))
+        ref = torch.softmax(fitted.head(emb), 1).numpy()
+    np.testing.assert_allclose(p1, ref, atol=1e-5)
+
+
+def test_frozen_encoders_are_refused_clearly():
+    from scarce.encoders.base import encoders
+
+    frozen = [s.name for s in encoders if s.installed() and not create_encoder(s.name).trainable]
+    if not frozen:
+        pytest.skip("no frozen-only encoder installed")
+    with pytest.raises(ConfigError, match="frozen embeddings only"):
+        scarce.fit(_texts_for_refusal(), method="finetune", backbone=frozen[0])
+    with pytest.raises(ConfigError, match="frozen embeddings only"):
+        scarce.fit(_texts_for_refusal(), method="setfit", backbone=frozen[0])
+
+
+def _texts_for_refusal() -> LabeledSet:
+    texts = ("good", "great", "fine", "bad", "awful", "poor")
+    return LabeledSet(Inputs.from_texts(texts), np.array([0, 0, 0, 1, 1, 1]), ("pos", "neg"))
+
+
+def test_setfit_pairs_and_loss():
+    y = np.repeat(np.arange(4), 5)
+    idx = balanced_batch(y, 8, np.random.default_rng(0))
+    assert len(idx) == 8
+    assert all(np.bincount(y[idx])[np.unique(y[idx])] >= 2)  # positives in every batch
+    labels = torch.tensor([0, 0, 1, 1])
+    perfect = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert float(pair_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-7)
+    assert float(pair_loss(perfect[[0, 2, 1, 3]], labels)) > 0.5
+
+
+def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):
+    train, test = small_text
+    short = {"steps": 20, "batch_size": 16, "blocks": 2}
+    tuned = scarce.fit(train, method="setfit", seed=0, config=short)
+    frozen = create_encoder("minilm-l6")
+
+    def margin(emb: np.ndarray, y: np.ndarray) -> float:
+        z = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        s = z @ z.T
+        same = y[:, None] == y[None, :]
+        off = ~np.eye(len(y), dtype=bool)
+        return float(s[same & off].mean() - s[~same].mean())
+
+    before = margin(frozen.encode(test.inputs), test.y)
+    after = margin(tuned.fitted.embed(test.inputs), test.y)
+    assert after > before + 0.05  # held-out texts: the encoder learned, not memorized

@@ -34,14 +34,17 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
             if s.modality == modality and s.installed() and s.name != default_encoder(modality)
         ]
     )
+    slow: list[tuple[str, str | None]] = []
     for spec in methods:
         if spec.name == "auto" or modality not in spec.modalities or spec.needs_unlabeled:
             continue
-        if spec.uses_encoder:
+        if spec.tunes_encoder:  # training the encoder costs the most: tried last
+            slow += [(spec.name, b) for b in backbones if create_encoder(b).trainable]
+        elif spec.uses_encoder:
             out += [(spec.name, b) for b in backbones]
         else:
             out.insert(0, (spec.name, None))
-    return out
+    return out + slow
 
 
 def choose(
@@ -94,6 +97,19 @@ def choose(
             m = M.compute(train.y[va], proba)
             acc.append(m["accuracy"])
             ll.append(m["log_loss"])
+            # methods that train the encoder can take minutes per fold: after the first,
+            # give up when all folds would not fit in what is left of the budget
+            per_fold = (time.perf_counter() - t1) / (i + 1)
+            left = budget - (time.perf_counter() - t0)
+            if i + 1 < folds and per_fold * (folds - i - 1) > left and scored:
+                entry["skipped"] = (
+                    f"{i + 1} fold(s) took {per_fold:.0f}s each; the other "
+                    f"{folds - i - 1} would not fit in the {max(left, 0):.0f}s left of the "
+                    f"budget (--budget)"
+                )
+                break
+        if "skipped" in entry:
+            continue
         entry.update(
             {
                 "accuracy": float(np.mean(acc)),

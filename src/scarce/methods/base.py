@@ -31,6 +31,7 @@ class MethodSpec:
     paper: str = ""
     needs_unlabeled: bool = False
     uses_encoder: bool = True  # False: the method ignores pretrained encoders (baseline)
+    tunes_encoder: bool = False  # True: changes encoder weights (slow; needs a torch encoder)
 
 
 class Fitted(Protocol):

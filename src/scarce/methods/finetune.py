@@ -396,6 +396,7 @@ register_method(
         config=FinetuneConfig,
         method=Finetune,
         fitted=T.TunedFitted,
+        tunes_encoder=True,
         summary="fine-tunes the top units of the encoder from the linear probe's head, with "
         "layer-wise learning rates, L2-SP, augmentation and early stopping",
         paper="Kumar et al., Fine-Tuning can Distort Pretrained Features and Underperform "

@@ -168,6 +168,7 @@ register_method(
         config=SetFitConfig,
         method=SetFit,
         fitted=T.TunedFitted,
+        tunes_encoder=True,
         summary="contrastive fine-tuning of the sentence encoder on same/other-class pairs, "
         "then logistic regression on the new embeddings (SetFit, CPU-efficient)",
         paper="Tunstall et al., Efficient Few-Shot Learning Without Prompts, arXiv 2209.11055",

@@ -34,6 +34,8 @@ def sample(name: str, fashion, fortunes_data) -> Inputs:
 @pytest.mark.parametrize("name", INSTALLED)
 def test_onnx_matches_torch(name, fashion, fortunes_data):
     enc = create_encoder(name)
+    if not enc.trainable:
+        pytest.skip(f"{name} runs in its own engine: no torch module to export")
     backend = enc.backend()
     assert enc.backend_name == "onnxruntime"
     meta = json.loads(onnx_path(enc).with_suffix(".json").read_text())

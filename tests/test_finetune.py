@@ -85,7 +85,7 @@ def test_l2sp_penalty_is_the_squared_distance():
 def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
     train = _texts(fortunes_data, 10)
     # a learning rate far too high: validation loss soon rises
-    fitted = _fit(train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2)
+    fitted = _fit(train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2, refit=False)
     hist = fitted.meta["val_loss_by_epoch"]
     assert len(hist) - 1 < 30  # stopped early
     assert fitted.meta["best_epoch"] == int(np.argmin(hist))
@@ -165,7 +165,7 @@ def test_setfit_pairs_and_loss():
 
 def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):
     train, test = small_text
-    short = {"steps": 20, "batch_size": 16, "blocks": 2}
+    short = {"steps": 25, "batch_size": 16, "blocks": 1, "lr": 1e-3}
     tuned = scarce.fit(train, method="setfit", seed=0, config=short)
     frozen = create_encoder("minilm-l6")
 

@@ -42,6 +42,7 @@ class FinetuneConfig(Config):
     l2sp_search: tuple[float, ...] = ()
     weight_decay: float = 1e-4
     early_stopping: bool = True
+    refit: bool = True
     patience: int = 3
     val_fraction: float = 0.2
     imbalance: Literal["weighted-loss", "balanced-sampler", "none"] = "weighted-loss"
@@ -66,6 +67,8 @@ class FinetuneConfig(Config):
         "weight_decay": "plain weight decay on the new head",
         "early_stopping": "stop on validation loss and restore the best epoch (off: train "
         "every epoch, keep the last)",
+        "refit": "after early stopping on held-out labels, train again on all labels for "
+        "the best epoch count (the labels are too few to leave a fifth out)",
         "patience": "epochs without a better validation loss before stopping",
         "val_fraction": "share held out (stratified) for early stopping when every class has "
         ">= 4 examples; 2-3 per class: 2 folds choose the epoch count; 1: no early stopping",
@@ -201,8 +204,9 @@ class Finetune:
         best: tuple[float, Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
+        held_out = val is None and val_set is not None
         for lam in lams:
-            net = probe if len(lams) == 1 else copy.deepcopy(probe)
+            net = probe if len(lams) == 1 and not (held_out and cfg.refit) else copy.deepcopy(probe)
             fitted, score, report = self._train(
                 net, fit_set, data, val_set, vdata, first, {**d, "l2sp": lam}, mode, seed
             )
@@ -210,6 +214,24 @@ class Finetune:
                 best = (score, (fitted, lam, report))
         assert best is not None  # noqa: S101 - lams is never empty
         fitted, lam, report = best[1]
+        if held_out and cfg.refit:
+            # the held-out labels chose the epoch count and lambda; with this few labels the
+            # final model should learn from all of them (0 epochs: the linear probe on all)
+            epochs = int(report["best_epoch"])
+            all_data = self._states(probe, train, first, aug, seed)
+            fitted, _, _ = self._train(
+                probe,
+                train,
+                all_data,
+                None,
+                None,
+                first,
+                {**d, "l2sp": lam, "epochs": epochs},
+                mode,
+                seed,
+                stop_early=False,
+            )
+            plan["refit"] = f"on all {len(train)} examples for {epochs} epoch(s)"
         fitted.meta.update({**plan, "l2sp": lam, **report})
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)
@@ -329,7 +351,7 @@ class Finetune:
         if vdata is not None and stop_early:
             _restore(net, head, first, best_state)  # the best epoch, not the last
         else:
-            best_epoch = epoch + 1
+            best_epoch = epochs
         net.eval()
         T.set_trainable(net, n_units)  # nothing needs gradients any more
         meta = {

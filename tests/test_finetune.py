@@ -179,3 +179,12 @@ def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):
     before = margin(frozen.encode(test.inputs), test.y)
     after = margin(tuned.fitted.embed(test.inputs), test.y)
     assert after > before + 0.05  # held-out texts: the encoder learned, not memorized
+
+
+def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data):
+    train = _texts(fortunes_data, 3)  # 3 per class: too few to hold any out for good
+    fitted = _fit(train, blocks=1, epochs=3)
+    assert fitted.meta["early_stopping"].startswith("2 folds chose")
+    chosen = int(fitted.meta["early_stopping"].split()[3])
+    assert 0 <= chosen <= 3
+    assert fitted.meta["epochs_planned"] == chosen  # the final fit ran that many epochs

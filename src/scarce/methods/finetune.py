@@ -179,7 +179,7 @@ class Finetune:
         first = {"head": n_units, "last": n_units - blocks, "all": 0}.get(mode, n_units - blocks)
         aug = train.modality == "image" and cfg.augment
         torch.manual_seed(seed)
-        plan: dict[str, Any] = {"mode": mode, "blocks": n_units - first, **d}
+        plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
 
         if not cfg.early_stopping:
             fit_set, val_set = train, None
@@ -245,7 +245,8 @@ class Finetune:
         from sklearn.model_selection import StratifiedKFold
 
         curves = []
-        splits = StratifiedKFold(2, shuffle=True, random_state=seed).split(train.y, train.y)
+        skf = StratifiedKFold(2, shuffle=True, random_state=seed % 2**31)
+        splits = skf.split(train.y, train.y)
         for tr, va in splits:
             a, b = train.subset(tr), train.subset(va)
             net = copy.deepcopy(probe)
@@ -254,7 +255,7 @@ class Finetune:
             _, _, rep = self._train(net, a, da, b, db, first, d, mode, seed, stop_early=False)
             curves.append(rep["val_loss_by_epoch"])
         mean = np.mean(np.array(curves), axis=0)
-        return int(np.argmin(mean)) + 1
+        return int(np.argmin(mean))  # entry e is the loss after e epochs
 
     def _train(
         self,

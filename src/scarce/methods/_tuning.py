@@ -19,6 +19,7 @@ from scarce.encoders.base import Encoder
 from scarce.methods.base import State, softmax
 
 BATCH = 32  # examples per forward pass when nothing trains
+CHUNK = 2048  # examples whose frozen states are held at once when predicting
 
 
 def require_trainable(encoder: Encoder, method: str) -> None:
@@ -229,20 +230,21 @@ class TunedFitted:
         import torch
 
         self.net.eval()
-        states = prefix_states(
-            self.net,
-            self.encoder,
-            inputs.items,
-            inputs.hashes,
-            self.first,
-            max_tokens=self.meta.get("max_tokens"),
-            desc="predicting",
-        )
         out = []
-        with torch.inference_mode():
-            for s in range(0, len(states), BATCH):
-                st = self.net.collate(states[s : s + BATCH])
-                out.append(self.net.forward_from(st, self.first).numpy())
+        for c in range(0, len(inputs), CHUNK):  # bounded memory on large prediction sets
+            states = prefix_states(
+                self.net,
+                self.encoder,
+                inputs.items[c : c + CHUNK],
+                inputs.hashes[c : c + CHUNK],
+                self.first,
+                max_tokens=self.meta.get("max_tokens"),
+                desc="predicting",
+            )
+            with torch.inference_mode():
+                for s in range(0, len(states), BATCH):
+                    st = self.net.collate(states[s : s + BATCH])
+                    out.append(self.net.forward_from(st, self.first).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.encoder.spec.dim), np.float32)
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:

@@ -108,6 +108,19 @@ def prefix_states(
     return [s for s in out if s is not None]
 
 
+def embed_states(net: Any, states: list[dict[str, Any]], first: int) -> Any:
+    """(n, dim) embeddings of cached states, in eval mode (batch norm must not update its
+    statistics) and batches of BATCH. Call under no_grad / inference_mode."""
+    import torch
+
+    net.eval()
+    out = [
+        net.forward_from(net.collate(states[s : s + BATCH]), first)
+        for s in range(0, len(states), BATCH)
+    ]
+    return torch.cat(out) if out else torch.zeros((0, 0))
+
+
 def freeze_batchnorm(net: Any) -> None:
     """Keep running statistics (and dropout-free BN behaviour) from pretraining: batches of a
     few examples would give useless estimates."""
@@ -241,10 +254,9 @@ class TunedFitted:
                 max_tokens=self.meta.get("max_tokens"),
                 desc="predicting",
             )
-            with torch.inference_mode():
-                for s in range(0, len(states), BATCH):
-                    st = self.net.collate(states[s : s + BATCH])
-                    out.append(self.net.forward_from(st, self.first).numpy())
+            if states:
+                with torch.inference_mode():
+                    out.append(embed_states(self.net, states, self.first).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.encoder.spec.dim), np.float32)
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:

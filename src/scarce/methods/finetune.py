@@ -280,7 +280,7 @@ class Finetune:
 
         # LP-FT: the head starts where the linear probe ends, on the clean embeddings
         with torch.inference_mode():
-            emb = _embed_states(net, data.clean, first).numpy()
+            emb = T.embed_states(net, data.clean, first).numpy()
         lp_cfg = LinearProbeConfig(class_weight="none" if cfg.imbalance == "none" else "balanced")
         lp = fit_logistic(emb, fit_set.y, k, lp_cfg, seed=seed)
         head = T.LinearHead(lp.coef, lp.intercept, lp.shift)
@@ -311,7 +311,7 @@ class Finetune:
                 return float("nan")
             net.eval()
             with torch.inference_mode():
-                logits = head(_embed_states(net, vdata.clean, first))
+                logits = head(T.embed_states(net, vdata.clean, first))
                 loss = torch.nn.functional.cross_entropy(
                     logits, torch.from_numpy(val_set.y.astype(np.int64))
                 )
@@ -368,19 +368,6 @@ class Finetune:
         }
         fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, first, meta)
         return fitted, (best_loss if vdata is not None else 0.0), report
-
-
-def _embed_states(net: Any, states: list[dict[str, Any]], first: int) -> Any:
-    """Embeddings of cached states in eval mode (batch norm must not update its statistics)."""
-    import torch
-
-    net.eval()
-
-    out = [
-        net.forward_from(net.collate(states[s : s + T.BATCH]), first)
-        for s in range(0, len(states), T.BATCH)
-    ]
-    return torch.cat(out)
 
 
 def _snapshot(net: Any, head: T.LinearHead, first: int) -> list[Any]:

@@ -143,12 +143,7 @@ class SetFit:
         net.eval()
         T.set_trainable(net, n_units)
         with torch.inference_mode():
-            emb = torch.cat(
-                [
-                    net.forward_from(net.collate(states[s : s + T.BATCH]), first)
-                    for s in range(0, len(states), T.BATCH)
-                ]
-            ).numpy()
+            emb = T.embed_states(net, states, first).numpy()
         lp = fit_logistic(emb, train.y, len(train.classes), LinearProbeConfig(), seed=seed)
         head = T.LinearHead(lp.coef, lp.intercept, lp.shift)
         meta = {

@@ -152,28 +152,44 @@ def peer_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def reusable_peer_runs(
-    path: Path, data: str, pool: Any, test: Any, args: argparse.Namespace
+PEER_STORE = RESULTS / "setfit_peer_runs.jsonl"
+
+
+def _peer_key(data: str, pool: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "data": data,
+        "pool_sha256": pool.data_hash(),
+        "test_sha256": test.data_hash(),
+        "settings": peer_settings(args),
+        "seed": SEED,
+    }
+
+
+def stored_peer_runs(
+    data: str, pool: Any, test: Any, args: argparse.Namespace
 ) -> dict[tuple[int, int], dict[str, Any]]:
-    """SetFit runs from an earlier result file on the same pool, test set and settings, by
-    (K, repeat): the draws are a function of those, so the runs can be reused."""
+    """SetFit runs stored by earlier runs on the same pool, test set and settings, by
+    (K, repeat): the draws are a function of those, so the runs can be reused. Each run is
+    appended to PEER_STORE as soon as it ends, so an interrupted benchmark loses none."""
     import json
 
-    if not path.exists():
-        print(f"note: --reuse-peer: {path} does not exist; running SetFit", flush=True)
+    if not PEER_STORE.exists():
         return {}
-    old = json.loads(path.read_text())
-    d = old.get("datasets", {}).get(data)
-    if (
-        not d
-        or d.get("pool_sha256") != pool.data_hash()
-        or d.get("test_sha256") != test.data_hash()
-        or d.get("peer_settings") != peer_settings(args)
-        or old.get("seed") != SEED
-    ):
-        print(f"note: --reuse-peer: {path} has no matching {data} runs", flush=True)
-        return {}
-    return {(r["shots"], r["repeat"]): r for r in d["runs"] if r["method"] == PEER}
+    key = _peer_key(data, pool, test, args)
+    found = {}
+    for line in PEER_STORE.read_text().splitlines():
+        rec = json.loads(line)
+        if rec["key"] == key:
+            found[(rec["run"]["shots"], rec["run"]["repeat"])] = rec["run"]
+    return found
+
+
+def store_peer_run(key: dict[str, Any], run: dict[str, Any]) -> None:
+    import json
+
+    PEER_STORE.parent.mkdir(parents=True, exist_ok=True)
+    with PEER_STORE.open("a") as f:
+        f.write(json.dumps({"key": key, "run": run}) + "\n")
 
 
 def setfit_peer(
@@ -182,6 +198,7 @@ def setfit_peer(
     splits: list[Any],
     args: argparse.Namespace,
     reuse: dict[tuple[int, int], dict[str, Any]],
+    key: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The setfit library on the given draws; records in evaluate_sets' run format."""
     import logging
@@ -205,7 +222,8 @@ def setfit_peer(
         return {"accuracy": float((np.asarray(y_pred) == np.asarray(y_test)).mean())}
 
     runs = []
-    for sp in splits:
+    # repeat-major: an interrupted run still has every K on its first draws
+    for sp in sorted(splits, key=lambda sp: (sp.repeat, sp.shots)):
         if (sp.shots, sp.repeat) in reuse:
             runs.append({**reuse[(sp.shots, sp.repeat)], "reused": True})
             print(f"  {PEER} K={sp.shots} repeat={sp.repeat}: reused", flush=True)
@@ -259,6 +277,7 @@ def setfit_peer(
                 "metrics": M.compute(test.y, proba),
             }
         )
+        store_peer_run(key, runs[-1])
         print(
             f"  {PEER} K={sp.shots} repeat={sp.repeat}: acc "
             f"{runs[-1]['metrics']['accuracy']:.3f}, fit {t2 - t1:.1f}s ({steps} steps), "
@@ -328,12 +347,9 @@ def main() -> None:
     ap.add_argument("--finefood-pool", type=int, default=0, help="0: all 4,000 rows")
     ap.add_argument(
         "--reuse-peer",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="JSON",
-        help="reuse SetFit runs with the same data, draws and settings from JSON (default: "
-        "the output file) instead of training them again",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"reuse SetFit runs with the same data, draws and settings stored in {PEER_STORE}",
     )
     ap.add_argument(
         "--charge-encode",
@@ -425,11 +441,9 @@ def main() -> None:
         peer_s = None
         if args.peer:
             t = time.perf_counter()
-            reuse = {}
-            if args.reuse_peer is not None:
-                src = Path(args.reuse_peer) if args.reuse_peer else out_path
-                reuse = reusable_peer_runs(src, data, pool, test, args)
-            runs += setfit_peer(pool, test, splits, args, reuse)
+            reuse = stored_peer_runs(data, pool, test, args) if args.reuse_peer else {}
+            key = _peer_key(data, pool, test, args)
+            runs += setfit_peer(pool, test, splits, args, reuse, key)
             peer_s = round(time.perf_counter() - t, 1)
             load["after_peer"] = round(os.getloadavg()[0], 2)
         rows = rows_for(data, runs, charge_per_item=charge)

@@ -12,7 +12,7 @@ from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
 from scarce.methods._tuning import L2SP
-from scarce.methods.finetune import Finetune, FinetuneConfig, _stratified_holdout
+from scarce.methods.finetune import Finetune, FinetuneConfig, _best, _better, _stratified_holdout
 from scarce.methods.setfit import balanced_batch, pair_loss
 
 CLASSES = ("science", "food", "sports")
@@ -85,7 +85,9 @@ def test_l2sp_penalty_is_the_squared_distance():
 def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
     train = _texts(fortunes_data, 10)
     # a learning rate far too high: validation loss soon rises
-    fitted = _fit(train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2, refit=False)
+    fitted = _fit(
+        train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2, refit=False, monitor="loss"
+    )
     hist = fitted.meta["val_loss_by_epoch"]
     assert len(hist) - 1 < 30  # stopped early
     assert fitted.meta["best_epoch"] == int(np.argmin(hist))
@@ -94,6 +96,15 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
     p = fitted.predict_proba(held.inputs)
     loss = float(-np.log(p[np.arange(len(va)), held.y]).mean())
     assert loss == pytest.approx(min(hist), abs=1e-3)  # the restored weights are the best
+
+
+def test_accuracy_monitor_prefers_fewer_errors_then_lower_loss():
+    err = np.array([0.30, 0.20, 0.20, 0.25])
+    loss = np.array([0.50, 0.90, 0.70, 0.40])
+    assert _best(err, loss, "accuracy") == 2  # fewest errors, the lower loss of the tie
+    assert _best(err, loss, "loss") == 3
+    assert _better((0.1, 0.9), (0.2, 0.5))
+    assert not _better((0.2, 0.6), (0.2, 0.5))
 
 
 def test_class_weights_move_the_decision(fortunes_data):
@@ -157,6 +168,11 @@ def test_setfit_pairs_and_loss():
     idx = balanced_batch(y, 8, np.random.default_rng(0))
     assert len(idx) == 8
     assert all(np.bincount(y[idx])[np.unique(y[idx])] >= 2)  # positives in every batch
+    # a class with one example still appears, as a negative, in some batches
+    y1 = np.array([0] * 6 + [1] * 6 + [2])
+    seen = [balanced_batch(y1, 8, np.random.default_rng(s)) for s in range(10)]
+    assert any(12 in b for b in seen)
+    assert all(len(set(b.tolist())) == len(b) and (np.bincount(y1[b])[:2] >= 2).all() for b in seen)
     labels = torch.tensor([0, 0, 1, 1])
     perfect = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     assert float(pair_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-7)

@@ -15,13 +15,14 @@ import numpy as np
 from scarce import bundle
 from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
+from scarce.core.seeding import derive
 from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
 from scarce.data.types import Inputs, LabeledSet, Modality
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders.base import Encoder
 from scarce.methods import methods as method_registry
-from scarce.methods.base import Fitted
+from scarce.methods.base import Fitted, check_base_use
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,14 @@ def fit(
     text_column: str = "text",
     label_column: str = "label",
     budget: float | None = None,
+    base: DataLike | None = None,
 ) -> Model:
     """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
     `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
 
     Every check on the data happens before training; with `test`, the model is scored on it
-    and the score is recorded in the manifest.
+    and the score is recorded in the manifest. `base`: labeled data of *other* classes that
+    protonet, simpleshot, maml and reptile meta-train on before fitting yours.
     """
     if method != "auto":
         method_registry.get(method)  # unknown names fail before any data is read
@@ -162,6 +165,8 @@ def fit(
                 "--set cannot be combined with --method auto (each candidate uses its "
                 "defaults); pick a method to set its knobs."
             )
+        if base is not None:
+            raise ConfigError("--base cannot be combined with --method auto; pick a method.")
         method, backbone, auto = choose(
             train, backbone=backbone, seed=seed, budget=budget or DEFAULT_BUDGET
         )
@@ -172,9 +177,21 @@ def fit(
             f"method {method!r} works on {', '.join(spec.modalities)}, not "
             f"{train.modality}. See `scarce methods`."
         )
+    base_set = _labeled(base, train.modality, **cols) if base is not None else None
+    check_base_use({method: spec}, base_set, train)
     encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
     _warm_imports()
-    fitted = spec.method(cfg, encoder).fit(train, seed=seed)
+    learner = spec.method(cfg, encoder)
+    base_info = None
+    if base_set is not None:
+        base_info = {
+            "source": base_set.source,
+            "sha256": base_set.data_hash(),
+            "n": len(base_set),
+            "classes": list(base_set.classes),
+            "meta_training": learner.meta_train(base_set, seed=derive(seed, "meta")),
+        }
+    fitted = learner.fit(train, seed=seed)
     metrics: dict[str, Any] = {}
     if test_set is not None:
         p = fitted.predict_proba(test_set.inputs)
@@ -208,6 +225,8 @@ def fit(
     }
     if auto is not None:
         manifest["auto"] = auto
+    if base_info is not None:
+        manifest["base"] = base_info
     return Model(fitted, encoder, manifest)
 
 
@@ -239,9 +258,15 @@ def evaluate(
     modality: Modality | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    base: DataLike | None = None,
+    ways: int = 5,
+    queries: int = 15,
+    episodes: int = 600,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
-    results document (docs/results-schema.md) that `scarce report` renders."""
+    results document (docs/results-schema.md) that `scarce report` renders. Protocol
+    "episodes": `episodes` N-way (`ways`) K-shot tasks per K with `queries` per class, drawn
+    from `data`; `base`: other classes for the methods that meta-train."""
     from scarce.evaluation.runner import evaluate_sets
 
     for name in methods:
@@ -257,6 +282,7 @@ def evaluate(
     if test is not None:
         test_set = align_to(_labeled(test, pool.modality, **cols), pool.classes)
         warn_duplicates(pool, test_set)
+    base_set = _labeled(base, pool.modality, **cols) if base is not None else None
     uses = any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
     _warm_imports()
@@ -273,6 +299,10 @@ def evaluate(
         interval_method=interval,
         jobs=jobs,
         configs=configs,
+        base=base_set,
+        ways=ways,
+        queries=queries,
+        episodes=episodes,
     )
 
 

@@ -85,6 +85,13 @@ def fit(
     budget: Annotated[
         float | None, typer.Option(help="Seconds --method auto may spend choosing (default 300).")
     ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labeled data of other classes to meta-train on first (protonet, simpleshot, "
+            "maml, reptile)."
+        ),
+    ] = None,
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
@@ -111,6 +118,7 @@ def fit(
         text_column=text_column,
         label_column=label_column,
         budget=budget,
+        base=base,
     )
     model.save(out)
     m = model.manifest
@@ -289,9 +297,23 @@ def eval_cmd(
     ] = None,
     protocol: Annotated[
         str,
-        typer.Option(help="kshot (repeated K-shot draws) or kfold (repeated stratified k-fold)."),
+        typer.Option(
+            help="kshot (repeated K-shot draws), kfold (repeated stratified k-fold) or episodes "
+            "(N-way K-shot tasks scored on query examples, as few-shot papers report)."
+        ),
     ] = "kshot",
     folds: Annotated[int, typer.Option(help="k for --protocol kfold.")] = 5,
+    ways: Annotated[int, typer.Option(help="Classes per episode (--protocol episodes).")] = 5,
+    queries: Annotated[
+        int, typer.Option(help="Query examples per class and episode (--protocol episodes).")
+    ] = 15,
+    episodes: Annotated[
+        int, typer.Option(help="Episodes per shot count (--protocol episodes).")
+    ] = 600,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="Labeled data of other classes for the methods that meta-train."),
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
     jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
@@ -330,6 +352,10 @@ def eval_cmd(
         modality=_modality(modality),
         text_column=text_column,
         label_column=label_column,
+        base=base,
+        ways=ways,
+        queries=queries,
+        episodes=episodes,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -375,11 +401,24 @@ def _results_text(res: dict[str, Any]) -> str:
             ]
         )
     p = res["protocol"]
-    head = (
-        f"{p['name']}: {p['repeats']} repeats"
-        + (f", {p['folds']} folds" if p["folds"] else "")
-        + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
-    )
+    if p["name"] == "episodes":
+        head = (
+            f"episodes: {p['episodes']} {p['ways']}-way tasks per shot count, {p['queries']} "
+            f"queries per class; accuracy, mean [{p['confidence']:.0%} interval]"
+        )
+    else:
+        head = (
+            f"{p['name']}: {p['repeats']} repeats"
+            + (f", {p['folds']} folds" if p["folds"] else "")
+            + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
+        )
+    for name, rec in res.get("base", {}).get("meta_training", {}).items():
+        if "best_step" in rec:
+            head += (
+                f"\n{name} meta-trained on {len(res['base']['classes'])} base classes: best step "
+                f"{rec['best_step']}/{rec['steps']}, validation accuracy "
+                f"{rec['val_accuracy_start']:.3f} -> {rec['val_accuracy_best']:.3f}"
+            )
     lines = [head, _table(["shots", "method", "accuracy", "vs baseline (paired)"], rows)]
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:

@@ -20,6 +20,7 @@ class Split:
     fold: int | None
     train: np.ndarray
     test: np.ndarray | None  # None: the given test set
+    classes: np.ndarray | None = None  # episodes: the pool classes taking part, in label order
 
 
 def kshot_splits(
@@ -62,4 +63,17 @@ def kfold_splits(pool: LabeledSet, folds: int, repeats: int, seed: int) -> list[
         skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "kfold", r) % 2**31)
         for f, (tr, te) in enumerate(skf.split(np.zeros(len(pool)), pool.y)):
             out.append(Split(None, r, f, tr, te))
+    return out
+
+
+def episode_splits(
+    pool: LabeledSet, shots: Sequence[int], ways: int, queries: int, episodes: int, seed: int
+) -> list[Split]:
+    """N-way K-shot episodes for each K: support = train, queries = test, `repeat` = episode."""
+    from scarce.data.episodes import sample_episodes
+
+    out = []
+    for k in shots:
+        for ep in sample_episodes(pool.y, pool.classes, ways, k, queries, episodes, seed):
+            out.append(Split(k, ep.index, None, ep.support, ep.query, ep.classes))
     return out

@@ -19,13 +19,15 @@ from scarce.core.environment import library_versions
 from scarce.core.errors import ConfigError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
+from scarce.data.episodes import restrict
 from scarce.data.types import LabeledSet
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import interval
-from scarce.evaluation.protocols import Split, kfold_splits, kshot_splits
+from scarce.evaluation.protocols import Split, episode_splits, kfold_splits, kshot_splits
 from scarce.methods import methods as registry
+from scarce.methods.base import check_base_use
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,14 @@ def evaluate_sets(
     confidence: float = 0.95,
     jobs: int = 1,
     configs: dict[str, dict[str, Any]] | None = None,
+    base: LabeledSet | None = None,
+    ways: int = 5,
+    queries: int = 15,
+    episodes: int = 600,
 ) -> dict[str, Any]:
-    """Evaluate `methods` (the baseline is always added) on validated data sets."""
+    """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
+    labeled data of other classes that the methods taking it meta-train on, once, before
+    their fits; protocol "episodes": `episodes` N-way K-shot tasks per K, scored on queries."""
     t0 = time.perf_counter()
     names = [BASELINE] + [m for m in dict.fromkeys(methods) if m != BASELINE]
     specs = {n: registry.get(n) for n in names}
@@ -59,6 +67,7 @@ def evaluate_sets(
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
     cfgs = {n: specs[n].config.from_dict((configs or {}).get(n)) for n in names}
+    check_base_use(specs, base, pool)
     if protocol == "kshot":
         if not shots or min(shots) < 1:
             raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
@@ -70,8 +79,17 @@ def evaluate_sets(
                 "--protocol kshot to test on a given set."
             )
         splits = kfold_splits(pool, folds, repeats, seed)
+    elif protocol == "episodes":
+        if test is not None:
+            raise ConfigError(
+                "--protocol episodes draws support and query examples from DATA; drop --test."
+            )
+        if not shots or min(shots) < 1:
+            raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
+        splits = episode_splits(pool, sorted(set(shots)), ways, queries, episodes, seed)
+        repeats = episodes
     else:
-        raise ConfigError(f"--protocol must be 'kshot' or 'kfold', got {protocol!r}.")
+        raise ConfigError(f"--protocol must be 'kshot', 'kfold' or 'episodes', got {protocol!r}.")
 
     encode_s = 0.0
     with encoder.memoized() if encoder is not None else contextlib.nullcontext():
@@ -81,17 +99,30 @@ def evaluate_sets(
             if test is not None:
                 encoder.encode(test.inputs, desc="encoding the test set")
             encode_s = time.perf_counter() - t
+        # one instance per method: what it meta-trains on the base set serves every fit
+        instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
+        meta_training: dict[str, Any] = {}
+        if base is not None:
+            for n in names:
+                if specs[n].base != "no":
+                    t = time.perf_counter()
+                    rec = instances[n].meta_train(base, seed=derive(seed, "meta"))
+                    meta_training[n] = {**rec, "seconds": round(time.perf_counter() - t, 2)}
         jobs_list = [(n, sp) for sp in splits for n in names]
         detail_keys = _detail_keys(splits, protocol)
 
         def one(job: tuple[str, Split]) -> dict[str, Any]:
             name, sp = job
-            train = pool.subset(sp.train)
-            tst = pool.subset(sp.test) if sp.test is not None else test
+            if sp.classes is not None:  # an episode: its classes, relabelled 0..ways-1
+                train = restrict(pool, sp.train, sp.classes)
+                tst = restrict(pool, sp.test, sp.classes) if sp.test is not None else None
+            else:
+                train = pool.subset(sp.train)
+                tst = pool.subset(sp.test) if sp.test is not None else test
             assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
             t1 = time.perf_counter()
-            fitted = specs[name].method(cfgs[name], encoder).fit(train, seed=fit_seed)
+            fitted = instances[name].fit(train, seed=fit_seed)
             t2 = time.perf_counter()
             proba = fitted.predict_proba(tst.inputs)
             t3 = time.perf_counter()
@@ -128,6 +159,18 @@ def evaluate_sets(
         interval_method,
         confidence,
     )
+    if protocol == "episodes":
+        res["protocol"].update(
+            {"ways": ways, "queries": queries, "episodes": episodes, "test": "queries"}
+        )
+    if base is not None:
+        res["base"] = {
+            "source": base.source,
+            "sha256": base.data_hash(),
+            "n": len(base),
+            "classes": list(base.classes),
+            "meta_training": meta_training,
+        }
     res["timing"] = {
         "total_seconds": round(time.perf_counter() - t0, 2),
         "encode_seconds": round(encode_s, 2),
@@ -149,6 +192,8 @@ def _run_all(one: Any, jobs_list: list, jobs: int) -> list[dict[str, Any]]:
 
 
 def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, int]]:
+    if protocol == "episodes":  # every episode has its own classes: no pooled details
+        return set()
     if protocol == "kshot":
         return {(max(s.shots or 0 for s in splits), 0)}
     return {(None, 0)}
@@ -237,7 +282,7 @@ def _assemble(
                     )
 
     curves = {}
-    if protocol == "kshot" and len(shot_values) >= 2:
+    if protocol in ("kshot", "episodes") and len(shot_values) >= 2:
         for m in names:
             pts = [s for s in summary if s["method"] == m and s["metric"] == "accuracy"]
             curves[m] = {
@@ -305,7 +350,7 @@ def _assemble(
         },
         "protocol": {
             "name": protocol,
-            "shots": sorted(set(shots)) if protocol == "kshot" else [],
+            "shots": sorted(set(shots)) if protocol in ("kshot", "episodes") else [],
             "repeats": repeats,
             "folds": folds if protocol == "kfold" else None,
             "test": "fold" if protocol == "kfold" else ("given" if test else "rest"),

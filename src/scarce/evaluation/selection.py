@@ -38,6 +38,8 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
     for spec in methods:
         if spec.name == "auto" or modality not in spec.modalities or spec.needs_unlabeled:
             continue
+        if spec.base == "required":  # auto has no base data to meta-train on
+            continue
         if spec.tunes_encoder:  # training the encoder costs the most: tried last
             slow += [(spec.name, b) for b in backbones if create_encoder(b).trainable]
         elif spec.uses_encoder:

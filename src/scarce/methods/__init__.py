@@ -5,7 +5,9 @@ from scarce.methods import (  # noqa: F401
     finetune,
     knn,
     linear_probe,
+    maml,
     protonet,
+    reptile,
     setfit,
     simpleshot,
 )

@@ -59,9 +59,8 @@ def loo_temperature(z: np.ndarray, y: np.ndarray, n_classes: int, scale: float) 
 
 
 class CentroidFitted:
-    """Prototypes in the method's embedding space; `transform` maps encoder features there."""
-
-    transform_name: ClassVar[str]
+    """Prototypes in the method's embedding space; `embed` maps encoder features there, from
+    a shift (a mean to centre on) and optional adapter weights meta-trained on base data."""
 
     def __init__(
         self,
@@ -70,23 +69,28 @@ class CentroidFitted:
         centroids: np.ndarray,
         shift: np.ndarray,
         tau: float,
+        adapter: dict[str, np.ndarray] | None = None,
+        meta_training: dict[str, Any] | None = None,
     ) -> None:
         self.encoder, self.classes = encoder, classes
         self.centroids, self.shift, self.tau = centroids, shift, tau
+        self.adapter = adapter or {}
+        self.meta_training = meta_training
 
-    @staticmethod
-    def transform(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    def embed(self, feats: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        z = self.transform(self.encoder.encode(inputs), self.shift)
+        z = self.embed(self.encoder.encode(inputs))
         return softmax(-self.tau * sq_dists(z, self.centroids))
 
     def state(self) -> State:
-        return (
-            {"centroids": self.centroids.astype(np.float32), "shift": self.shift},
-            {"tau": self.tau},
-        )
+        tensors = {"centroids": self.centroids.astype(np.float32), "shift": self.shift}
+        tensors.update({f"adapter.{k}": v for k, v in self.adapter.items()})
+        meta: dict[str, Any] = {"tau": self.tau}
+        if self.meta_training is not None:
+            meta["meta_training"] = self.meta_training
+        return tensors, meta
 
     @classmethod
     def from_state(
@@ -96,7 +100,16 @@ class CentroidFitted:
         encoder: Encoder,
         classes: tuple[str, ...],
     ) -> CentroidFitted:
-        return cls(encoder, classes, tensors["centroids"], tensors["shift"], float(meta["tau"]))
+        adapter = {k[8:]: v for k, v in tensors.items() if k.startswith("adapter.")}
+        return cls(
+            encoder,
+            classes,
+            tensors["centroids"],
+            tensors["shift"],
+            float(meta["tau"]),
+            adapter,
+            meta.get("meta_training"),
+        )
 
 
 class CentroidMethod:
@@ -105,6 +118,10 @@ class CentroidMethod:
 
     def __init__(self, config: CentroidConfig, encoder: Encoder) -> None:
         self.config, self.encoder = config, encoder
+        # set by meta_train, from base data
+        self.base_shift: np.ndarray | None = None
+        self.adapter: dict[str, np.ndarray] | None = None
+        self.meta_training: dict[str, Any] | None = None
 
     def shift_for(self, feats: np.ndarray) -> np.ndarray:
         return np.zeros(feats.shape[1], np.float32)
@@ -118,9 +135,18 @@ class CentroidMethod:
         seed: int,
     ) -> CentroidFitted:
         feats = self.encoder.encode(train.inputs, desc="encoding training data")
-        shift = self.shift_for(feats)
-        z = self.fitted_cls.transform(feats, shift).astype(np.float64)
+        shift = self.base_shift if self.base_shift is not None else self.shift_for(feats)
         k = len(train.classes)
+        model = self.fitted_cls(
+            self.encoder,
+            train.classes,
+            np.zeros((k, 0), np.float32),
+            shift,
+            1.0,
+            self.adapter,
+            self.meta_training,
+        )
+        z = model.embed(feats).astype(np.float64)
         counts = np.bincount(train.y, minlength=k).astype(float)
         sums = np.zeros((k, z.shape[1]))
         np.add.at(sums, train.y, z)
@@ -135,6 +161,5 @@ class CentroidMethod:
             else loo_temperature(z, train.y, k, scale)
         )
         # float32 as stored in the bundle, so that a loaded model predicts bit-identically
-        return self.fitted_cls(
-            self.encoder, train.classes, centroids.astype(np.float32), shift, float(tau)
-        )
+        model.centroids, model.tau = centroids.astype(np.float32), float(tau)
+        return model

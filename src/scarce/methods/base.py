@@ -13,7 +13,9 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from scarce.core.config import Config
+from scarce.core.errors import ConfigError
 from scarce.core.registry import Registry
+from scarce.data.episodes import check_base
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 
@@ -32,6 +34,9 @@ class MethodSpec:
     needs_unlabeled: bool = False
     uses_encoder: bool = True  # False: the method ignores pretrained encoders (baseline)
     tunes_encoder: bool = False  # True: changes encoder weights (slow; needs a torch encoder)
+    # base data of other classes (--base): "no", "optional" or "required"; a method that takes
+    # it implements meta_train(base, seed=...), called once before its fits
+    base: str = "no"
 
 
 class Fitted(Protocol):
@@ -51,6 +56,12 @@ class Fitted(Protocol):
         encoder: Encoder,
         classes: tuple[str, ...],
     ) -> Fitted: ...
+
+
+class MetaLearner(Protocol):
+    """A method that learns from base classes before it fits the user's (novel) classes."""
+
+    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]: ...
 
 
 class Method(Protocol):
@@ -80,3 +91,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def check_base_use(specs: dict[str, MethodSpec], base: LabeledSet | None, pool: LabeledSet) -> None:
+    """Base data goes only where a method takes it, and a method that needs it gets it."""
+    takers = [n for n, s in specs.items() if s.base != "no"]
+    if base is None:
+        need = [n for n, s in specs.items() if s.base == "required"]
+        if need:
+            raise ConfigError(
+                f"{', '.join(need)} meta-train(s) on base data: give --base DATA (labeled "
+                "examples of other classes than yours)."
+            )
+        return
+    if not takers:
+        raise ConfigError(
+            "--base is used by protonet, simpleshot, maml and reptile; none of the methods "
+            "asked for takes it. Add one of them, or drop --base."
+        )
+    check_base(base, pool)

@@ -42,6 +42,7 @@ class FinetuneConfig(Config):
     l2sp_search: tuple[float, ...] = ()
     weight_decay: float = 1e-4
     early_stopping: bool = True
+    monitor: Literal["accuracy", "loss"] = "accuracy"
     refit: bool = True
     patience: int = 3
     val_fraction: float = 0.2
@@ -65,8 +66,10 @@ class FinetuneConfig(Config):
         "that train; None = 0.03 up to 4 per class, 0.01 up to 16, 0.003 above",
         "l2sp_search": "lambdas to choose from on the validation labels (one fit each)",
         "weight_decay": "plain weight decay on the new head",
-        "early_stopping": "stop on validation loss and restore the best epoch (off: train "
-        "every epoch, keep the last)",
+        "early_stopping": "stop when the validation score stops improving and restore the "
+        "best epoch (off: train every epoch, keep the last)",
+        "monitor": "validation score: accuracy (ties broken by log-loss) or loss. The linear "
+        "probe's head starts calibrated, so loss tends to rise while accuracy improves",
         "refit": "after early stopping on held-out labels, train again on all labels for "
         "the best epoch count (the labels are too few to leave a fifth out)",
         "patience": "epochs without a better validation loss before stopping",
@@ -201,7 +204,7 @@ class Finetune:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
 
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
-        best: tuple[float, Any] | None = None
+        best: tuple[tuple[float, ...], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
         held_out = val is None and val_set is not None
@@ -253,9 +256,10 @@ class Finetune:
             da = self._states(net, a, first, aug, seed)
             db = self._states(net, b, first, False, seed)
             _, _, rep = self._train(net, a, da, b, db, first, d, mode, seed, stop_early=False)
-            curves.append(rep["val_loss_by_epoch"])
-        mean = np.mean(np.array(curves), axis=0)
-        return int(np.argmin(mean))  # entry e is the loss after e epochs
+            curves.append({"error": rep["val_error_by_epoch"], "loss": rep["val_loss_by_epoch"]})
+        err = np.mean([c["error"] for c in curves], axis=0)
+        loss = np.mean([c["loss"] for c in curves], axis=0)
+        return _best(err, loss, self.config.monitor)  # entry e: after e epochs
 
     def _train(
         self,
@@ -306,19 +310,23 @@ class Finetune:
         n_units = len(net.units)
         unfreeze_every = max(1, epochs // max(1, n_units - first + 1))
 
-        def val_loss() -> float:
+        def val_score() -> tuple[float, float]:
+            """(error rate, log-loss) on the validation examples."""
             if vdata is None or val_set is None:
-                return float("nan")
+                return float("nan"), float("nan")
             net.eval()
+            yv = torch.from_numpy(val_set.y.astype(np.int64))
             with torch.inference_mode():
                 logits = head(T.embed_states(net, vdata.clean, first))
-                loss = torch.nn.functional.cross_entropy(
-                    logits, torch.from_numpy(val_set.y.astype(np.int64))
-                )
-            return float(loss)
+                loss = torch.nn.functional.cross_entropy(logits, yv)
+                err = (logits.argmax(1) != yv).float().mean()
+            return float(err), float(loss)
 
-        best_loss, best_state, best_epoch, bad = val_loss(), _snapshot(net, head, first), 0, 0
-        history = [best_loss] if vdata is not None else []
+        def key(score: tuple[float, float]) -> tuple[float, ...]:
+            return score if cfg.monitor == "accuracy" else score[1:]
+
+        best_score, best_state, best_epoch, bad = val_score(), _snapshot(net, head, first), 0, 0
+        history = [best_score] if vdata is not None else []
         step = 0
         for epoch in range(epochs):
             if mode == "gradual":  # the top unit first, one more every few epochs
@@ -335,12 +343,12 @@ class Finetune:
                 loss.backward()
                 opt.step()
                 step += 1
-            vl = val_loss()
+            sc = val_score()
             if vdata is not None:
-                history.append(vl)
-            if vdata is not None and vl < best_loss - 1e-4:
-                best_loss, best_state, best_epoch, bad = (
-                    vl,
+                history.append(sc)
+            if vdata is not None and _better(key(sc), key(best_score)):
+                best_score, best_state, best_epoch, bad = (
+                    sc,
                     _snapshot(net, head, first),
                     epoch + 1,
                     0,
@@ -363,11 +371,27 @@ class Finetune:
             "max_tokens": self._max_tokens(fit_set),
         }
         report = {
-            "val_loss_by_epoch": [round(v, 5) for v in history],
+            "monitor": cfg.monitor,
+            "val_loss_by_epoch": [round(v[1], 5) for v in history],
+            "val_error_by_epoch": [round(v[0], 5) for v in history],
             "best_epoch": best_epoch,
         }
         fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, first, meta)
-        return fitted, (best_loss if vdata is not None else 0.0), report
+        return fitted, (key(best_score) if vdata is not None else (0.0,)), report
+
+
+def _better(new: tuple[float, ...], old: tuple[float, ...]) -> bool:
+    """Lexicographic, with a small margin on the last entry (the loss) against noise."""
+    for a, b in zip(new[:-1], old[:-1], strict=True):
+        if a != b:
+            return a < b
+    return new[-1] < old[-1] - 1e-4
+
+
+def _best(err: np.ndarray, loss: np.ndarray, monitor: str) -> int:
+    if monitor == "loss":
+        return int(np.argmin(loss))
+    return int(np.lexsort((loss, err))[0])  # fewest errors, then lowest loss
 
 
 def _snapshot(net: Any, head: T.LinearHead, first: int) -> list[Any]:

@@ -1,35 +1,136 @@
 """Prototypical networks (Snell, Swersky & Zemel, NeurIPS 2017): each class is the mean of
 its examples' embeddings; an input goes to the nearest prototype in squared Euclidean
-distance. Without base data the encoder stays frozen (the episodic meta-training of the
-paper needs a base set of other classes)."""
+distance.
+
+Without base data the frozen encoder's features are the embedding. With base data (--base,
+other classes), a light residual block on top of the centred, L2-normalized frozen features
+is meta-trained episodically with the prototypical loss, and the step that does best on
+held-out base classes is kept (the start, i.e. SimpleShot's embedding, included)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from typing import Any, ClassVar
+
 import numpy as np
 
+from scarce.core.config import check_range
+from scarce.data.types import LabeledSet
+from scarce.methods import _episodic as E
 from scarce.methods._centroids import CentroidConfig, CentroidFitted, CentroidMethod
 from scarce.methods.base import MethodSpec, register_method
 
 
+@dataclasses.dataclass(frozen=True)
+class ProtoNetConfig(CentroidConfig):
+    meta_steps: int = 300
+    meta_lr: float = 1e-4
+    meta_batch: int = 4
+    ways: int = 5
+    shots: int = 5
+    queries: int = 10
+
+    help: ClassVar[dict[str, str]] = {
+        **CentroidConfig.help,
+        "meta_steps": "with --base: episodic training steps of the adapter block",
+        "meta_lr": "with --base: Adam learning rate of the adapter block",
+        "meta_batch": "with --base: episodes per step",
+        "ways": "with --base: classes per training episode",
+        "shots": "with --base: support examples per class in training episodes",
+        "queries": "with --base: query examples per class in training episodes",
+    }
+
+    def check(self) -> None:
+        super().check()
+        check_meta(self, "protonet")
+
+
+def check_meta(cfg: Any, name: str) -> None:
+    check_range(name, "meta_steps", cfg.meta_steps, 0, 100_000)
+    check_range(name, "meta_lr", cfg.meta_lr, 1e-8, 1.0)
+    check_range(name, "meta_batch", cfg.meta_batch, 1, 256)
+    check_range(name, "ways", cfg.ways, 2, 1000)
+    check_range(name, "shots", cfg.shots, 1, 1000)
+    check_range(name, "queries", cfg.queries, 1, 1000)
+
+
+def proto_logits(zs: Any, ys: Any, zq: Any, ways: int, scale: Any) -> Any:
+    import torch
+
+    protos = torch.zeros(ways, zs.shape[1]).index_add(0, ys, zs)
+    protos = protos / torch.bincount(ys, minlength=ways)[:, None]
+    return -scale * torch.cdist(zq, protos).pow(2)
+
+
 class ProtoNetFitted(CentroidFitted):
-    @staticmethod
-    def transform(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        return x
+    def embed(self, feats: np.ndarray) -> np.ndarray:
+        if not self.adapter:
+            return feats
+        return E.adapt_np(self.adapter, E.cl2n(feats, self.shift))
 
 
 class ProtoNet(CentroidMethod):
     fitted_cls = ProtoNetFitted
+    config: ProtoNetConfig
+
+    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(seed)
+        bd = E.base_data(self.encoder, base, cfg.ways, seed)
+        params = E.adapter_init(bd.z.shape[1], seed)
+        log_scale = torch.tensor(math.log(10.0), requires_grad=True)
+        opt = torch.optim.Adam([*params.values(), log_scale], lr=cfg.meta_lr)
+
+        def update(tasks: list[tuple[Any, ...]], step: int) -> float:
+            loss = 0.0
+            for zs, ys, zq, yq in tasks:
+                ways = int(ys.max()) + 1
+                logits = proto_logits(
+                    E.adapt(params, zs), ys, E.adapt(params, zq), ways, log_scale.exp()
+                )
+                loss = loss + torch.nn.functional.cross_entropy(logits, yq)
+            loss = loss / len(tasks)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return float(loss.detach())
+
+        def accuracy(p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
+            with torch.no_grad():
+                ways = int(ys.max()) + 1
+                logits = proto_logits(E.adapt(p, zs), ys, E.adapt(p, zq), ways, 1.0)
+                return float((logits.argmax(1) == yq).float().mean())
+
+        record = E.meta_loop(
+            bd,
+            params,
+            ways=cfg.ways,
+            shots=cfg.shots,
+            queries=cfg.queries,
+            steps=cfg.meta_steps,
+            seed=seed,
+            update=update,
+            accuracy=accuracy,
+            batch=cfg.meta_batch,
+        )
+        self.base_shift, self.adapter = bd.mean, E.to_numpy(params)
+        self.meta_training = record
+        return record
 
 
 register_method(
     MethodSpec(
         name="protonet",
         modalities=("image", "text"),
-        config=CentroidConfig,
+        config=ProtoNetConfig,
         method=ProtoNet,
         fitted=ProtoNetFitted,
+        base="optional",
         summary="class prototypes (mean embeddings), nearest in squared Euclidean distance; "
-        "frozen encoder",
+        "frozen encoder, or an adapter block meta-trained on --base episodes",
         paper="Snell et al., Prototypical Networks for Few-shot Learning, NeurIPS 2017",
     )
 )

@@ -60,14 +60,21 @@ class SetFitConfig(Config):
 
 def balanced_batch(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Up to `size` examples spread over as many classes as fit with >= 2 each, so that every
-    batch holds positive pairs as well as negative ones."""
-    classes = [c for c in np.unique(y) if (y == c).sum() >= 2] or list(np.unique(y))
-    per = max(2, size // len(classes))
-    chosen = rng.permutation(classes)[: max(1, size // per)]
+    batch holds positive pairs as well as negative ones; classes with a single example join
+    as negatives (up to a quarter of the batch), so they are still pushed away from the rest."""
+    counts = {int(c): int((y == c).sum()) for c in np.unique(y)}
+    pairs = [c for c, n in counts.items() if n >= 2]
+    single = np.flatnonzero(np.isin(y, [c for c, n in counts.items() if n == 1]))
+    if not pairs:
+        return rng.permutation(len(y))[:size]
+    room = size - (min(len(single), size // 4) if len(single) else 0)
+    per = max(2, room // len(pairs))
+    chosen = rng.permutation(pairs)[: max(1, room // per)]
     idx = [
-        rng.choice(np.flatnonzero(y == c), min(per, int((y == c).sum())), replace=False)
-        for c in chosen
+        rng.choice(np.flatnonzero(y == c), min(per, counts[int(c)]), replace=False) for c in chosen
     ]
+    if len(single):
+        idx.append(rng.permutation(single)[: size - sum(len(i) for i in idx)])
     return np.concatenate(idx)
 
 

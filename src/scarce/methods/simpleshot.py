@@ -1,20 +1,22 @@
 """SimpleShot (Wang et al., 2019): nearest centroid on centred, L2-normalized features
-("CL2N"). Centring uses the mean of the labeled examples' features (the paper uses the base
-classes' mean; with no base data, the support set's is the estimate at hand)."""
+("CL2N"). Centring uses the base classes' mean when base data is given (as in the paper);
+without it, the labeled examples' mean is the estimate at hand."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from scarce.data.types import LabeledSet
 from scarce.methods._centroids import CentroidConfig, CentroidFitted, CentroidMethod
+from scarce.methods._episodic import cl2n
 from scarce.methods.base import MethodSpec, register_method
 
 
 class SimpleShotFitted(CentroidFitted):
-    @staticmethod
-    def transform(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        z = x - shift
-        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    def embed(self, feats: np.ndarray) -> np.ndarray:
+        return cl2n(feats, self.shift)
 
 
 class SimpleShot(CentroidMethod):
@@ -22,6 +24,12 @@ class SimpleShot(CentroidMethod):
 
     def shift_for(self, feats: np.ndarray) -> np.ndarray:
         return feats.mean(axis=0).astype(np.float32)
+
+    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+        feats = self.encoder.encode(base.inputs, desc="encoding the base set")
+        self.base_shift = feats.mean(axis=0).astype(np.float32)
+        self.meta_training = {"base_sha256": base.data_hash(), "centring": "base mean"}
+        return self.meta_training
 
 
 register_method(
@@ -31,7 +39,9 @@ register_method(
         config=CentroidConfig,
         method=SimpleShot,
         fitted=SimpleShotFitted,
-        summary="nearest centroid on centred, L2-normalized frozen features (CL2N)",
+        base="optional",
+        summary="nearest centroid on centred, L2-normalized frozen features (CL2N); "
+        "centred on the base classes' mean with --base",
         paper="Wang et al., SimpleShot: Revisiting Nearest-Neighbor Classification for "
         "Few-Shot Learning, arXiv 1911.04623, 2019",
     )

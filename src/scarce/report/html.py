@@ -261,6 +261,7 @@ def _overview(p: _Page) -> str:
         ("Classes", f"{len(classes)}: " + ", ".join(_e(c) for c in classes)),
         ("Test set", test_txt),
         ("Protocol", _protocol_text(pr)),
+        *_base_rows(p.r.get("base")),
         ("Backbone", _e(p.r.get("backbone"))),
         ("Baseline", f"{_e(p.baseline)} <span class='tag'>from scratch</span>"),
         ("Seed", _e(p.r.get("seed"))),
@@ -280,6 +281,29 @@ def _overview(p: _Page) -> str:
             )
         out.append("</table></div>")
     return "\n".join(out)
+
+
+def _base_rows(base: Any) -> list[tuple[str, str]]:
+    if not isinstance(base, Mapping):
+        return []
+    rows = [
+        (
+            "Base data",
+            f"<code>{_e(base.get('source'))}</code>: {_e(base.get('n'))} examples of "
+            f"{len(base.get('classes') or [])} other classes",
+        )
+    ]
+    for m, rec in (base.get("meta_training") or {}).items():
+        if isinstance(rec, Mapping) and "best_step" in rec:
+            rows.append(
+                (
+                    f"Meta-training ({_e(m)})",
+                    f"best step {_e(rec.get('best_step'))} of {_e(rec.get('steps'))}; "
+                    f"validation ({_e(rec.get('validation'))}) accuracy "
+                    f"{_e(rec.get('val_accuracy_start'))} → {_e(rec.get('val_accuracy_best'))}",
+                )
+            )
+    return rows
 
 
 def _protocol_text(pr: Mapping[str, Any]) -> str:
@@ -302,6 +326,14 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
             f"k-shot: K = {shots} labelled examples per class, "
             f"{_e(repeats)} random draws per K, tested {where}"
         )
+    elif name == "episodes":
+        shots = ", ".join(_e(k) for k in pr.get("shots") or [])
+        head = (
+            f"episodes: {_e(pr.get('episodes'))} {_e(pr.get('ways'))}-way tasks per K "
+            f"(K = {shots} support examples per class), each scored on "
+            f"{_e(pr.get('queries'))} query examples per class"
+        )
+        return f"{head}; {level}{kind} (over episodes)"
     elif name == "kfold":
         head = (
             f"k-fold: {_e(pr.get('folds'))}-fold stratified cross-validation, repeated "

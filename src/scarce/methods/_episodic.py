@@ -1,0 +1,334 @@
+"""Shared machinery of the meta-learning methods (protonet with base data, maml, reptile):
+features from the frozen encoder centred on the base set's mean and L2-normalized, a light
+residual block on top of them (the part that meta-trains, so meta-learning works with any
+encoder, frozen-only ones included, and fast on a CPU), episodic training on the base classes
+with validation on held-out base classes, and the best step restored."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from scarce.core.progress import progress
+from scarce.core.seeding import derive
+from scarce.data.episodes import sample_episodes
+from scarce.data.types import LabeledSet
+from scarce.encoders.base import Encoder
+
+log = logging.getLogger(__name__)
+
+HIDDEN = 256
+VAL_EPISODES = 40
+
+
+def cl2n(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    z = x - mean
+    return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def adapter_init(dim: int, seed: int) -> dict[str, Any]:
+    """A residual block z + W2 relu(W1 z + b1) + b2 with W2 = 0: it starts as the identity,
+    so meta-training can only move away from the frozen features if episodes reward it."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed % 2**63)
+    h = min(HIDDEN, dim)
+    return {
+        "w1": (torch.randn(h, dim, generator=g) / dim**0.5).requires_grad_(),
+        "b1": torch.zeros(h, requires_grad=True),
+        "w2": torch.zeros(dim, h, requires_grad=True),
+        "b2": torch.zeros(dim, requires_grad=True),
+    }
+
+
+def adapt(p: dict[str, Any], z: Any) -> Any:
+    """The residual block (torch), on parameters passed in: functional, for the inner loops."""
+    import torch
+
+    return z + torch.relu(z @ p["w1"].T + p["b1"]) @ p["w2"].T + p["b2"]
+
+
+def adapt_np(p: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
+    """The same block in numpy, for prediction from a bundle."""
+    return z + np.maximum(z @ p["w1"].T + p["b1"], 0) @ p["w2"].T + p["b2"]
+
+
+@dataclasses.dataclass
+class Part:
+    """Some of the base examples: their positions in the base set, labels renumbered 0..k-1."""
+
+    pos: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class BaseData:
+    """The base set in the frozen feature space the episodic methods share."""
+
+    mean: np.ndarray
+    z: np.ndarray  # cl2n features
+    train: Part  # classes to meta-train on
+    val: Part  # held-out classes (or held-out examples) to pick the best step
+    val_kind: str
+    data_hash: str
+
+
+def base_data(encoder: Encoder, base: LabeledSet, ways: int, seed: int) -> BaseData:
+    feats = encoder.encode(base.inputs, desc="encoding the base set")
+    mean = feats.mean(axis=0).astype(np.float32)
+    z = cl2n(feats, mean)
+    g = np.random.default_rng(derive(seed, "valsplit"))
+    k = len(base.classes)
+    if k >= 4:  # validate on classes never meta-trained on: what novel classes will be
+        held = g.choice(k, max(2, k // 5), replace=False)
+        is_val = np.isin(base.y, held)
+        kind = f"{len(held)} held-out base classes"
+    else:  # too few classes to spare: validate on held-out examples of the same classes
+        is_val = np.zeros(len(base), bool)
+        for c in range(k):
+            members = np.flatnonzero(base.y == c)
+            is_val[g.choice(members, max(1, len(members) // 5), replace=False)] = True
+        kind = "20% held-out examples of the base classes"
+    return BaseData(mean, z, _part(base, ~is_val), _part(base, is_val), kind, base.data_hash())
+
+
+def _part(base: LabeledSet, mask: np.ndarray) -> Part:
+    pos = np.flatnonzero(mask)
+    present = np.unique(base.y[pos])
+    remap = np.full(len(base.classes), -1)
+    remap[present] = np.arange(len(present))
+    return Part(pos, remap[base.y[pos]], tuple(base.classes[int(c)] for c in present))
+
+
+def episode_tensors(bd: BaseData, part: Part, ep: Any, shots: int) -> tuple[Any, Any, Any, Any]:
+    """Support / query features and episode labels 0..ways-1 of one sampled episode."""
+    import torch
+
+    ways = len(ep.classes)
+    zs = torch.from_numpy(bd.z[part.pos[ep.support]])
+    zq = torch.from_numpy(bd.z[part.pos[ep.query]])
+    ys = torch.arange(ways).repeat_interleave(shots)
+    yq = torch.arange(ways).repeat_interleave(len(ep.query) // ways)
+    return zs, ys, zq, yq
+
+
+def meta_loop(
+    bd: BaseData,
+    params: dict[str, Any],
+    *,
+    ways: int,
+    shots: int,
+    queries: int,
+    steps: int,
+    seed: int,
+    update: Callable[[list[tuple[Any, Any, Any, Any]], int], float],
+    accuracy: Callable[[dict[str, Any], Any, Any, Any, Any], float],
+    batch: int = 1,
+    eval_every: int | None = None,
+    desc: str = "meta-training",
+) -> dict[str, Any]:
+    """Episodic training: `update` gets a meta-batch of episodes (and the step) and changes
+    `params` in place; every `eval_every` steps, mean accuracy on fixed validation episodes
+    decides the best step, whose parameters are restored (step 0 included: if meta-training
+    never helps on held-out data, the start is kept). Returns a record for the manifest."""
+    import torch
+
+    # features are pretrained and base sets small: episodes overfit within tens of steps,
+    # so the best step is looked for often
+    eval_every = eval_every or max(10, steps // 20)
+    tr_ways = min(ways, len(bd.train.classes))
+    va_ways = min(ways, len(bd.val.classes))
+    va_counts = np.bincount(bd.val.y)  # every class present: Part renumbers to those
+    va_shots = max(1, min(shots, int(va_counts.min()) - 1))
+    va_q = max(1, min(queries, int(va_counts.min()) - va_shots))
+    val_eps = sample_episodes(
+        bd.val.y, bd.val.classes, va_ways, va_shots, va_q, VAL_EPISODES, derive(seed, "val")
+    )
+    tr_counts = np.bincount(bd.train.y)
+    tr_shots = max(1, min(shots, int(tr_counts.min()) - 1))
+    tr_q = max(1, min(queries, int(tr_counts.min()) - tr_shots))
+
+    def validate() -> float:
+        accs = [accuracy(params, *episode_tensors(bd, bd.val, ep, va_shots)) for ep in val_eps]
+        return float(np.mean(accs))
+
+    best_acc = validate()
+    start_acc, best_step = best_acc, 0
+    best = {k: v.detach().clone() for k, v in params.items()}
+    losses: list[float] = []
+    n_eps = steps * batch
+    eps = sample_episodes(
+        bd.train.y, bd.train.classes, tr_ways, tr_shots, tr_q, n_eps, derive(seed, "train")
+    )
+    for step in progress(range(steps), desc=desc, unit="step"):
+        chunk = eps[step * batch : (step + 1) * batch]
+        tasks = [episode_tensors(bd, bd.train, ep, tr_shots) for ep in chunk]
+        losses.append(update(tasks, step))
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            acc = validate()
+            if acc > best_acc:
+                best_acc, best_step = acc, step + 1
+                best = {k: v.detach().clone() for k, v in params.items()}
+    with torch.no_grad():
+        for k, v in params.items():
+            v.copy_(best[k])
+    return {
+        "base_sha256": bd.data_hash,
+        "steps": steps,
+        "best_step": best_step,
+        "validation": bd.val_kind,
+        "val_accuracy_start": round(start_acc, 4),
+        "val_accuracy_best": round(best_acc, 4),
+        "train_episode": f"{tr_ways}-way {tr_shots}-shot {tr_q}-query",
+        "val_episode": f"{va_ways}-way {va_shots}-shot {va_q}-query",
+        "loss_first_last": [round(losses[0], 4), round(losses[-1], 4)] if losses else [],
+    }
+
+
+def to_numpy(p: dict[str, Any]) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in p.items()}
+
+
+# ---- a classifier head on the adapter, adapted per task (maml, reptile) ------------------
+
+SCALE = 10.0  # logits = SCALE * (h @ W.T + b): unit-norm features need a sharp softmax
+
+
+def head_init(dim: int, seed: int) -> dict[str, Any]:
+    """Adapter block + one head row w0 (and bias b0) shared by every class, duplicated into
+    the N rows of an N-way task: the start is the same for any class order and any N
+    (zero-initialized, as in Ye & Chao, How to Train Your MAML to Excel in Few-Shot
+    Classification, ICLR 2022)."""
+    import torch
+
+    p = adapter_init(dim, seed)
+    p["w0"] = torch.zeros(dim, requires_grad=True)
+    p["b0"] = torch.zeros((), requires_grad=True)
+    return p
+
+
+def task_weights(p: dict[str, Any], ways: int) -> dict[str, Any]:
+    fast = {k: v for k, v in p.items() if k not in ("w0", "b0")}
+    fast["w"] = p["w0"].expand(ways, -1)
+    fast["b"] = p["b0"].expand(ways)
+    return fast
+
+
+def head_logits(fast: dict[str, Any], z: Any) -> Any:
+    return SCALE * (adapt(fast, z) @ fast["w"].T + fast["b"])
+
+
+def inner_adapt(
+    p: dict[str, Any], zs: Any, ys: Any, ways: int, steps: int, lr: float, second_order: bool
+) -> dict[str, Any]:
+    """`steps` gradient steps on the support loss, written with torch.func: the fast weights
+    are a function of `p`, so a loss on them differentiates back to `p` (through the inner
+    gradients too when `second_order`; first-order MAML treats them as constants)."""
+    import torch
+    from torch.func import grad
+
+    def loss(fast: dict[str, Any]) -> Any:
+        return torch.nn.functional.cross_entropy(head_logits(fast, zs), ys)
+
+    fast = task_weights(p, ways)
+    for _ in range(steps):
+        g = grad(loss)(fast)
+        fast = {k: v - lr * (g[k] if second_order else g[k].detach()) for k, v in fast.items()}
+    return fast
+
+
+class HeadFitted:
+    """Frozen features -> cl2n on the base mean -> adapted block -> adapted head."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        mean: np.ndarray,
+        weights: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes = encoder, classes
+        self.mean, self.weights, self.meta = mean, weights, meta
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        from scarce.methods.base import softmax
+
+        w = self.weights
+        h = adapt_np(w, cl2n(self.encoder.encode(inputs), self.mean))
+        return softmax(SCALE * (h @ w["w"].T + w["b"]))
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"mean": self.mean, **self.weights}, self.meta
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> HeadFitted:
+        from scarce.core.errors import BundleError
+
+        need = {"mean", "w1", "b1", "w2", "b2", "w", "b"}
+        if set(tensors) != need or tensors["w"].shape[0] != len(classes):
+            raise BundleError(
+                f"the bundle's weights ({sorted(tensors)}) do not match this method's "
+                f"({sorted(need)}, one head row per class); the bundle is corrupt or from "
+                "another version: fit it again."
+            )
+        weights = {k: v for k, v in tensors.items() if k != "mean"}
+        return cls(encoder, classes, tensors["mean"], weights, meta)
+
+
+class HeadMethod:
+    """What maml and reptile share: base data is required, meta_train learns the start,
+    fit adapts it to the user's support set with `test_steps` gradient steps."""
+
+    spec: Any
+    config: Any
+    name: str = ""
+
+    def __init__(self, config: Any, encoder: Encoder) -> None:
+        self.config, self.encoder = config, encoder
+        self.start: dict[str, Any] | None = None
+        self.mean: np.ndarray | None = None
+        self.meta_training: dict[str, Any] | None = None
+
+    def fit(self, train: LabeledSet, *, seed: int, **_: Any) -> HeadFitted:
+        import torch
+
+        from scarce.core.errors import ConfigError
+
+        if self.start is None or self.mean is None:
+            raise ConfigError(
+                f"{self.spec.name} meta-trains on base data: give --base DATA (other classes "
+                "with labels; Python: base=...). Without base data use protonet, simpleshot "
+                "or finetune."
+            )
+        cfg = self.config
+        torch.manual_seed(seed)
+        zs = torch.from_numpy(cl2n(self.encoder.encode(train.inputs), self.mean))
+        ys = torch.from_numpy(train.y.astype(np.int64))
+        start = {k: v.detach() for k, v in self.start.items()}
+        fast = inner_adapt(start, zs, ys, len(train.classes), cfg.test_steps, cfg.inner_lr, False)
+        meta = {"test_steps": cfg.test_steps, "inner_lr": cfg.inner_lr}
+        if self.meta_training is not None:
+            meta["meta_training"] = self.meta_training
+        return HeadFitted(self.encoder, train.classes, self.mean, to_numpy(fast), meta)
+
+    def val_accuracy(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
+        import torch
+
+        start = {k: v.detach() for k, v in p.items()}
+        fast = inner_adapt(
+            start, zs, ys, int(ys.max()) + 1, self.config.test_steps, self.config.inner_lr, False
+        )
+        with torch.no_grad():
+            return float((head_logits(fast, zq).argmax(1) == yq).float().mean())

@@ -1,0 +1,109 @@
+"""Reptile (Nichol, Achiam & Schulman, On First-Order Meta-Learning Algorithms, 2018): train
+on a base task for a few steps, then move the start toward the weights reached. Same
+parameters as maml (a block and a head on the frozen features); needs base data (--base)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from scarce.core.config import Config, check_range
+from scarce.data.types import LabeledSet
+from scarce.methods import _episodic as E
+from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.maml import META_HELP
+from scarce.methods.protonet import check_meta
+
+
+@dataclasses.dataclass(frozen=True)
+class ReptileConfig(Config):
+    meta_steps: int = 200
+    meta_lr: float = 0.2
+    meta_batch: int = 4
+    ways: int = 5
+    shots: int = 5
+    queries: int = 10
+    inner_lr: float = 0.1
+    inner_steps: int = 5
+    test_steps: int = 10
+
+    help: ClassVar[dict[str, str]] = {
+        **META_HELP,
+        "meta_lr": "outer step size: the share of the way toward the task's weights, "
+        "annealed linearly to 0",
+    }
+
+    def check(self) -> None:
+        check_meta(self, "reptile")
+        check_range("reptile", "inner_lr", self.inner_lr, 1e-6, 100.0)
+        check_range("reptile", "inner_steps", self.inner_steps, 1, 100)
+        check_range("reptile", "test_steps", self.test_steps, 1, 1000)
+
+
+class Reptile(E.HeadMethod):
+    config: ReptileConfig
+
+    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(seed)
+        bd = E.base_data(self.encoder, base, cfg.ways, seed)
+        p = E.head_init(bd.z.shape[1], seed)
+
+        def update(tasks: list[tuple[Any, ...]], step: int) -> float:
+            eps = cfg.meta_lr * (1 - step / cfg.meta_steps)
+            deltas = {k: torch.zeros_like(v) for k, v in p.items()}
+            losses = []
+            for zs, ys, zq, yq in tasks:
+                ways = int(ys.max()) + 1
+                start = {k: v.detach() for k, v in p.items()}
+                # Reptile trains on all of the task's examples
+                z, y = torch.cat([zs, zq]), torch.cat([ys, yq])
+                fast = E.inner_adapt(start, z, y, ways, cfg.inner_steps, cfg.inner_lr, False)
+                with torch.no_grad():
+                    losses.append(
+                        float(torch.nn.functional.cross_entropy(E.head_logits(fast, z), y))
+                    )
+                    for k in p:
+                        if k == "w0":
+                            reached = fast["w"].mean(0)
+                        elif k == "b0":
+                            reached = fast["b"].mean()
+                        else:
+                            reached = fast[k]
+                        deltas[k] += (reached - p[k]) / len(tasks)
+            with torch.no_grad():
+                for k, v in p.items():
+                    v.add_(eps * deltas[k])
+            return float(sum(losses) / len(losses))
+
+        record = E.meta_loop(
+            bd,
+            p,
+            ways=cfg.ways,
+            shots=cfg.shots,
+            queries=cfg.queries,
+            steps=cfg.meta_steps,
+            seed=seed,
+            update=update,
+            accuracy=self.val_accuracy,
+            batch=cfg.meta_batch,
+        )
+        self.start, self.mean, self.meta_training = p, bd.mean, record
+        return record
+
+
+register_method(
+    MethodSpec(
+        name="reptile",
+        modalities=("image", "text"),
+        config=ReptileConfig,
+        method=Reptile,
+        fitted=E.HeadFitted,
+        base="required",
+        summary="first-order meta-learning (Reptile) of a head + block on frozen features, "
+        "adapted to your labels by a few gradient steps; needs --base",
+        paper="Nichol et al., On First-Order Meta-Learning Algorithms, arXiv 1803.02999, 2018",
+    )
+)

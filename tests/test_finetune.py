@@ -128,9 +128,9 @@ def test_augmentation_is_random_in_training_and_off_at_prediction(fashion):
     keep = np.concatenate([np.flatnonzero(y == c)[:4] for c in (0, 1)])
     train = LabeledSet(Inputs.from_images(list(x[keep])), (y[keep] == 1).astype(int), ("0", "1"))
     enc = create_encoder("efficientnet-lite0")
-    fitted = Finetune(FinetuneConfig(blocks=1, epochs=1, views=2, early_stopping=False), enc).fit(
-        train, seed=0
-    )
+    fitted = Finetune(
+        FinetuneConfig(blocks=1, epochs=1, views=2, early_stopping=False, augment=True), enc
+    ).fit(train, seed=0)
     # batch-norm statistics stay those of pretraining (batches of a few images would ruin them)
     fresh = dict(enc.staged().named_buffers())
     assert all(torch.equal(b, fresh[k]) for k, b in fitted.net.named_buffers())

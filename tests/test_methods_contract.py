@@ -17,6 +17,8 @@ from scarce.methods import methods
 SHORT = {
     "finetune": {"epochs": 2, "views": 1, "blocks": 1},
     "setfit": {"steps": 8, "batch_size": 12, "blocks": 1},
+    "maml": {"meta_steps": 10, "meta_batch": 2},
+    "reptile": {"meta_steps": 10, "meta_batch": 2},
 }
 CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled]
 
@@ -50,10 +52,33 @@ def splits(fashion, fortunes_data) -> dict[str, tuple[LabeledSet, LabeledSet]]:
     return {"image": images, "text": (text_set(slice(0, 12)), text_set(slice(12, 72)))}
 
 
+@pytest.fixture(scope="module")
+def bases(fashion, fortunes_data) -> dict[str, LabeledSet]:
+    """Other classes, for the methods that need base data to meta-train on."""
+    x, y, _, _ = fashion
+    keep = (2, 3, 4, 5, 8)
+    idx = np.concatenate([np.flatnonzero(y == c)[:20] for c in keep])
+    images = LabeledSet(
+        Inputs.from_images(list(x[idx])),
+        np.array([keep.index(c) for c in y[idx]]),
+        tuple(f"base-{c}" for c in keep),
+    )
+    texts, labels = fortunes_data
+    cats = ("computers", "politics", "law")  # the training classes: food, science, sports
+    pick = [i for c in cats for i in [j for j, lab in enumerate(labels) if lab == c][:20]]
+    text = LabeledSet(
+        Inputs.from_texts([texts[i] for i in pick]),
+        np.array([cats.index(labels[i]) for i in pick]),
+        cats,
+    )
+    return {"image": images, "text": text}
+
+
 @pytest.mark.parametrize(("name", "modality"), CASES)
-def test_method_contract(name, modality, splits, tmp_path):
+def test_method_contract(name, modality, splits, bases, tmp_path):
     train, test = splits[modality]
-    model = scarce.fit(train, method=name, seed=0, config=SHORT.get(name))
+    base = bases[modality] if methods.get(name).base == "required" else None
+    model = scarce.fit(train, method=name, seed=0, config=SHORT.get(name), base=base)
     proba = model.predict_proba(test.inputs)
     assert proba.shape == (len(test), 3)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
@@ -64,5 +89,5 @@ def test_method_contract(name, modality, splits, tmp_path):
     assert p_value < 1e-2, f"{name} on {modality}: {correct}/{len(test)} right, p={p_value:.3g}"
     loaded = scarce.load(model.save(tmp_path / "m.scarce"))
     np.testing.assert_allclose(loaded.predict_proba(test.inputs), proba, atol=1e-6)
-    again = scarce.fit(train, method=name, seed=0, config=SHORT.get(name))
+    again = scarce.fit(train, method=name, seed=0, config=SHORT.get(name), base=base)
     np.testing.assert_array_equal(again.predict_proba(test.inputs), proba)

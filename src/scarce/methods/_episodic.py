@@ -133,8 +133,17 @@ def episode_tensors(bd: BaseData, part: Part, ep: Any, shots: int) -> tuple[Any,
 
 
 def meta_loop(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    from scarce.core.errors import DataError
+
     with one_thread():
-        return _meta_loop(*args, **kwargs)
+        try:
+            return _meta_loop(*args, **kwargs)
+        except DataError as e:
+            raise DataError(
+                f"the --base data is too small to meta-train on: {e} (here: the base set; "
+                "give more classes with at least 2 examples each, or lower the method's "
+                "ways / shots / queries with --set)"
+            ) from None
 
 
 def _meta_loop(

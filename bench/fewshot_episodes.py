@@ -38,7 +38,7 @@ Seconds per episode: fit + predict (ours: from the runs; easyfsl: process_suppor
 forward), features already encoded. Threads: torch, BLAS and ONNX Runtime pinned to --threads
 (1 by default; ONNX Runtime's session is patched to it, it otherwise takes every core).
 
-    .venv/bin/python bench/fewshot_episodes.py                 # -> bench/results/fewshot_episodes.json
+    .venv/bin/python bench/fewshot_episodes.py           # -> bench/results/fewshot_episodes.json
     .venv/bin/python bench/fewshot_episodes.py --quick         # 50 episodes, *_quick.json
     .venv/bin/python bench/fewshot_episodes.py --episodes 300 --fashion
 """
@@ -139,9 +139,7 @@ def digits_sets() -> tuple[Any, Any, dict]:
     imgs = (d.images * 16).clip(0, 255).astype(np.uint8)
     y = d.target.astype(np.int64)
     b, n = y < 5, y >= 5
-    base = LabeledSet(
-        Inputs.from_images(list(imgs[b])), y[b], tuple("01234"), "sklearn digits 0-4"
-    )
+    base = LabeledSet(Inputs.from_images(list(imgs[b])), y[b], tuple("01234"), "sklearn digits 0-4")
     pool = LabeledSet(
         Inputs.from_images(list(imgs[n])), y[n] - 5, tuple("56789"), "sklearn digits 5-9"
     )
@@ -159,7 +157,9 @@ def fashion_sets(per_class: int) -> tuple[Any, Any, dict]:
 
     x, y = fashion_mnist("train")
     g = np.random.default_rng([SEED, 13])
-    idx = {c: np.sort(g.choice(np.flatnonzero(y == c), per_class, replace=False)) for c in range(10)}
+    idx = {
+        c: np.sort(g.choice(np.flatnonzero(y == c), per_class, replace=False)) for c in range(10)
+    }
 
     def make(cs: range, name: str) -> Any:
         sel = np.concatenate([idx[c] for c in cs])
@@ -357,7 +357,8 @@ def run_dataset(
     mine = [(k, ep) for k in shots for ep in eps[k]]
     assert len(mine) == len(used)
     for (k, ep), sp in zip(mine, used, strict=True):
-        assert sp.shots == k and sp.repeat == ep.index
+        assert sp.shots == k
+        assert sp.repeat == ep.index
         assert np.array_equal(ep.support, sp.train), f"K={k} episode {ep.index}: support differs"
         assert np.array_equal(ep.query, sp.test), f"K={k} episode {ep.index}: query differs"
         assert np.array_equal(ep.classes, sp.classes)
@@ -393,7 +394,8 @@ def run_dataset(
                     remap[ep.classes] = np.arange(WAYS)  # as scarce's restrict() relabels
                     ys = torch.from_numpy(remap[pool.y[ep.support]])
                     yq = remap[pool.y[ep.query]]
-                    assert (ys >= 0).all() and (yq >= 0).all()
+                    assert (ys >= 0).all()
+                    assert (yq >= 0).all()
                     t1 = time.perf_counter()
                     model.process_support_set(ft[ep.support], ys)
                     scores = model(ft[ep.query])
@@ -455,7 +457,9 @@ def run_dataset(
 
 def rows_for(data: str, runs: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict]:
     order = list(dict.fromkeys(r["method"] for r in runs))
-    keys = sorted({(r["method"], r["shots"]) for r in runs}, key=lambda t: (t[1], order.index(t[0])))
+    keys = sorted(
+        {(r["method"], r["shots"]) for r in runs}, key=lambda t: (t[1], order.index(t[0]))
+    )
     out = []
     for m, k in keys:
         acc = np.array([r["accuracy"] for r in runs if r["method"] == m and r["shots"] == k])
@@ -565,8 +569,10 @@ def main() -> None:
         if ename not in encoders:
             encoders[ename] = create_encoder(ename)
             encoders[ename].backend()
-        print(f"[{clock()}s] {d}: novel {len(pool)}, base {len(base)} ({len(base.classes)} "
-              "classes)", flush=True)
+        print(
+            f"[{clock()}s] {d}: novel {len(pool)}, base {len(base)} ({len(base.classes)} classes)",
+            flush=True,
+        )
         out["data"][d] = info
         res = run_dataset(d, pool, base, encoders[ename], shots, args.episodes, clock)
         out["results"][d] = res

@@ -54,13 +54,13 @@ def sample_episodes(
     out = []
     for e in range(episodes):
         g = np.random.default_rng(derive(seed, "episode", ways, shots, queries, e))
-        classes = np.sort(g.choice(eligible, ways, replace=False))
+        chosen = np.sort(g.choice(eligible, ways, replace=False))
         sup, qry = [], []
-        for c in classes:
+        for c in chosen:
             pick = g.choice(by_class[int(c)], need, replace=False)
             sup.append(pick[:shots])
             qry.append(pick[shots:])
-        out.append(Episode(e, classes, np.concatenate(sup), np.concatenate(qry)))
+        out.append(Episode(e, chosen, np.concatenate(sup), np.concatenate(qry)))
     return out
 
 

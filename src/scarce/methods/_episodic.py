@@ -30,8 +30,13 @@ VAL_EPISODES = 40
 def one_thread() -> Iterator[None]:
     """Episodes are tiny matrices: more threads only add synchronisation (3x slower on two
     busy cores, measured)."""
+    import threading
+
     import torch
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # torch's thread count is process-wide: worker threads must not race on it
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

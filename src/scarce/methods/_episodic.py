@@ -326,8 +326,8 @@ class HeadFitted:
 
 
 class HeadMethod:
-    """What maml and reptile share: base data is required, meta_train learns the start,
-    fit adapts it to the user's support set with `test_steps` gradient steps."""
+    """What maml and reptile share: base data is required, meta_train learns the start with
+    the method's `updater`, and fit adapts it to the user's examples in `test_steps` steps."""
 
     spec: Any
     config: Any
@@ -363,6 +363,32 @@ class HeadMethod:
         if self.meta_training is not None:
             meta["meta_training"] = self.meta_training
         return HeadFitted(self.encoder, train.classes, self.mean, to_numpy(fast), meta)
+
+    def updater(self, p: dict[str, Any]) -> Callable[[list[tuple[Any, ...]], int], float]:
+        """The method's outer step on a meta-batch of episodes (changes `p` in place)."""
+        raise NotImplementedError
+
+    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(seed)
+        bd = base_data(self.encoder, base, cfg.ways, seed)
+        p = head_init(bd.z.shape[1], seed)
+        record = meta_loop(
+            bd,
+            p,
+            ways=cfg.ways,
+            shots=cfg.shots,
+            queries=cfg.queries,
+            steps=cfg.meta_steps,
+            seed=seed,
+            update=self.updater(p),
+            accuracy=self.val_accuracy,
+            batch=cfg.meta_batch,
+        )
+        self.start, self.mean, self.meta_training = p, bd.mean, record
+        return record
 
     def val_accuracy(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
         import torch

@@ -7,10 +7,10 @@ second-order by default or first-order (FOMAML). Needs base data (--base)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from scarce.core.config import Config, check_range
-from scarce.data.types import LabeledSet
 from scarce.methods import _episodic as E
 from scarce.methods.base import MethodSpec, register_method
 from scarce.methods.protonet import check_meta
@@ -56,13 +56,11 @@ class MAMLConfig(Config):
 class MAML(E.HeadMethod):
     config: MAMLConfig
 
-    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+    def updater(self, p: dict[str, Any]) -> Callable[[list[tuple[Any, ...]], int], float]:
+        """One outer step: Adam on the query loss after the inner loop, averaged over tasks."""
         import torch
 
         cfg = self.config
-        torch.manual_seed(seed)
-        bd = E.base_data(self.encoder, base, cfg.ways, seed)
-        p = E.head_init(bd.z.shape[1], seed)
         opt = torch.optim.Adam(p.values(), lr=cfg.meta_lr)
 
         def update(tasks: list[tuple[Any, ...]], step: int) -> float:
@@ -79,20 +77,7 @@ class MAML(E.HeadMethod):
             opt.step()
             return float(loss.detach())
 
-        record = E.meta_loop(
-            bd,
-            p,
-            ways=cfg.ways,
-            shots=cfg.shots,
-            queries=cfg.queries,
-            steps=cfg.meta_steps,
-            seed=seed,
-            update=update,
-            accuracy=self.val_accuracy,
-            batch=cfg.meta_batch,
-        )
-        self.start, self.mean, self.meta_training = p, bd.mean, record
-        return record
+        return update
 
 
 register_method(

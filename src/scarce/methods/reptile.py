@@ -5,10 +5,10 @@ parameters as maml (a block and a head on the frozen features); needs base data 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from scarce.core.config import Config, check_range
-from scarce.data.types import LabeledSet
 from scarce.methods import _episodic as E
 from scarce.methods.base import MethodSpec, register_method
 from scarce.methods.maml import META_HELP
@@ -43,13 +43,11 @@ class ReptileConfig(Config):
 class Reptile(E.HeadMethod):
     config: ReptileConfig
 
-    def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+    def updater(self, p: dict[str, Any]) -> Callable[[list[tuple[Any, ...]], int], float]:
+        """One outer step: move the start toward the weights each task reached."""
         import torch
 
         cfg = self.config
-        torch.manual_seed(seed)
-        bd = E.base_data(self.encoder, base, cfg.ways, seed)
-        p = E.head_init(bd.z.shape[1], seed)
 
         def update(tasks: list[tuple[Any, ...]], step: int) -> float:
             eps = cfg.meta_lr * (1 - step / cfg.meta_steps)
@@ -78,20 +76,7 @@ class Reptile(E.HeadMethod):
                     v.add_(eps * deltas[k])
             return float(sum(losses) / len(losses))
 
-        record = E.meta_loop(
-            bd,
-            p,
-            ways=cfg.ways,
-            shots=cfg.shots,
-            queries=cfg.queries,
-            steps=cfg.meta_steps,
-            seed=seed,
-            update=update,
-            accuracy=self.val_accuracy,
-            batch=cfg.meta_batch,
-        )
-        self.start, self.mean, self.meta_training = p, bd.mean, record
-        return record
+        return update
 
 
 register_method(

@@ -101,10 +101,23 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
 def test_accuracy_monitor_prefers_fewer_errors_then_lower_loss():
     err = np.array([0.30, 0.20, 0.20, 0.25])
     loss = np.array([0.50, 0.90, 0.70, 0.40])
-    assert _best(err, loss, "accuracy") == 2  # fewest errors, the lower loss of the tie
-    assert _best(err, loss, "loss") == 3
-    assert _better((0.1, 0.9), (0.2, 0.5))
-    assert not _better((0.2, 0.6), (0.2, 0.5))
+    # on 1000 examples 0.20 vs 0.25 is beyond noise: fewest errors, the lower loss of the tie
+    assert _best(err, loss, "accuracy", 1000) == 2
+    assert _best(err, loss, "loss", 1000) == 3
+    assert _better((0.1, 0.9), (0.2, 0.5), "accuracy", 1000)
+    assert not _better((0.2, 0.6), (0.2, 0.5), "accuracy", 1000)
+    assert _better((0.2, 0.4), (0.1, 0.5), "loss", 1000)
+
+
+def test_accuracy_monitor_treats_a_gain_within_noise_as_a_tie():
+    # 2 of 40 fewer errors is within one standard error (~0.06): the loss decides
+    assert not _better((0.20, 0.90), (0.25, 0.50), "accuracy", 40)
+    assert _better((0.25, 0.40), (0.20, 0.50), "accuracy", 40)
+    assert _better((0.05, 0.90), (0.25, 0.50), "accuracy", 40)  # 8 of 40: beyond noise
+    err = np.array([0.25, 0.20, 0.225])
+    loss = np.array([0.50, 0.90, 0.70])
+    assert _best(err, loss, "accuracy", 40) == 0
+    assert _best(err, loss, "accuracy", 4000) == 1
 
 
 def test_class_weights_move_the_decision(fortunes_data):

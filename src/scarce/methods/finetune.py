@@ -71,8 +71,9 @@ class FinetuneConfig(Config):
         "weight_decay": "plain weight decay on the new head",
         "early_stopping": "stop when the validation score stops improving and restore the "
         "best epoch (off: train every epoch, keep the last)",
-        "monitor": "validation score: accuracy (ties broken by log-loss) or loss. The linear "
-        "probe's head starts calibrated, so loss tends to rise while accuracy improves",
+        "monitor": "validation score: accuracy (a gain within one binomial standard error "
+        "counts as a tie, broken by log-loss) or loss. The linear probe's head starts "
+        "calibrated, so loss tends to rise while accuracy improves",
         "refit": "after early stopping on held-out labels, train again on all labels for "
         "the best epoch count (the labels are too few to leave a fifth out)",
         "patience": "epochs without a better validation loss before stopping",
@@ -213,7 +214,7 @@ class Finetune:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
 
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
-        best: tuple[tuple[float, ...], Any] | None = None
+        best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
         held_out = val is None and val_set is not None
@@ -222,7 +223,9 @@ class Finetune:
             fitted, score, report = self._train(
                 net, fit_set, data, val_set, vdata, first, {**d, "l2sp": lam}, mode, seed
             )
-            if best is None or score < best[0]:
+            if best is None or (
+                val_set is not None and _better(score, best[0], cfg.monitor, len(val_set))
+            ):
                 best = (score, (fitted, lam, report))
         assert best is not None  # noqa: S101 - lams is never empty
         fitted, lam, report = best[1]
@@ -268,7 +271,8 @@ class Finetune:
             curves.append({"error": rep["val_error_by_epoch"], "loss": rep["val_loss_by_epoch"]})
         err = np.mean([c["error"] for c in curves], axis=0)
         loss = np.mean([c["loss"] for c in curves], axis=0)
-        return _best(err, loss, self.config.monitor)  # entry e: after e epochs
+        # entry e: after e epochs; each example was validated once across the two folds
+        return _best(err, loss, self.config.monitor, len(train))
 
     def _train(
         self,
@@ -283,7 +287,7 @@ class Finetune:
         seed: int,
         *,
         stop_early: bool = True,
-    ) -> tuple[T.TunedFitted, float, dict[str, Any]]:
+    ) -> tuple[T.TunedFitted, tuple[float, float], dict[str, Any]]:
         import torch
 
         cfg = self.config
@@ -331,9 +335,6 @@ class Finetune:
                 err = (logits.argmax(1) != yv).float().mean()
             return float(err), float(loss)
 
-        def key(score: tuple[float, float]) -> tuple[float, ...]:
-            return score if cfg.monitor == "accuracy" else score[1:]
-
         best_score, best_state, best_epoch, bad = val_score(), _snapshot(net, head, first), 0, 0
         history = [best_score] if vdata is not None else []
         step = 0
@@ -355,7 +356,7 @@ class Finetune:
             sc = val_score()
             if vdata is not None:
                 history.append(sc)
-            if vdata is not None and _better(key(sc), key(best_score)):
+            if val_set is not None and _better(sc, best_score, cfg.monitor, len(val_set)):
                 best_score, best_state, best_epoch, bad = (
                     sc,
                     _snapshot(net, head, first),
@@ -386,21 +387,36 @@ class Finetune:
             "best_epoch": best_epoch,
         }
         fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, first, meta)
-        return fitted, (key(best_score) if vdata is not None else (0.0,)), report
+        return fitted, best_score, report
 
 
-def _better(new: tuple[float, ...], old: tuple[float, ...]) -> bool:
-    """Lexicographic, with a small margin on the last entry (the loss) against noise."""
-    for a, b in zip(new[:-1], old[:-1], strict=True):
-        if a != b:
-            return a < b
-    return new[-1] < old[-1] - 1e-4
+def _noise(e1: float, e2: float, n: int) -> float:
+    """One binomial standard error of an error rate measured on n examples: a smaller
+    difference in errors is as likely noise as progress."""
+    p = min(max((e1 + e2) / 2, 1.0 / n), 1 - 1.0 / n)
+    return float(np.sqrt(p * (1 - p) / n))
 
 
-def _best(err: np.ndarray, loss: np.ndarray, monitor: str) -> int:
+def _better(new: tuple[float, float], old: tuple[float, float], monitor: str, n: int) -> bool:
+    """Is the (error, loss) score `new` better than `old` on n validation examples?
+
+    accuracy: fewer errors when the gain is beyond noise; within noise the loss decides.
+    """
+    (e_new, l_new), (e_old, l_old) = new, old
+    lower_loss = l_new < l_old - 1e-4
+    if monitor == "loss":
+        return lower_loss
+    margin = _noise(e_new, e_old, n)
+    return e_new < e_old - margin or (e_new <= e_old + margin and lower_loss)
+
+
+def _best(err: np.ndarray, loss: np.ndarray, monitor: str, n: int) -> int:
+    """The epoch to keep from whole validation curves (same rule as `_better`)."""
     if monitor == "loss":
         return int(np.argmin(loss))
-    return int(np.lexsort((loss, err))[0])  # fewest errors, then lowest loss
+    i = int(np.lexsort((loss, err))[0])
+    near = np.flatnonzero(err <= err[i] + _noise(err[i], err[i], n))
+    return int(near[np.argmin(loss[near])])
 
 
 def _snapshot(net: Any, head: T.LinearHead, first: int) -> list[Any]:

@@ -15,9 +15,10 @@ import numpy as np
 from scarce import bundle
 from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
+from scarce.core.hashing import combine
 from scarce.core.seeding import derive
 from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
-from scarce.data.types import Inputs, LabeledSet, Modality
+from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders.base import Encoder
@@ -136,6 +137,8 @@ def fit(
     label_column: str = "label",
     budget: float | None = None,
     base: DataLike | None = None,
+    source: DataLike | None = None,
+    labeled_target: DataLike | None = None,
 ) -> Model:
     """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
     `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
@@ -143,10 +146,29 @@ def fit(
     Every check on the data happens before training; with `test`, the model is scored on it
     and the score is recorded in the manifest. `base`: labeled data of *other* classes that
     protonet, simpleshot, maml and reptile meta-train on before fitting yours.
+
+    Domain adaptation: with `source` (labeled data of the source domain), `data` is the
+    *unlabeled* target domain (its labels, if any, are never read) and `labeled_target`
+    optionally a few labeled target examples; the method must be a domain method
+    (source-only, dann, mmd, coral, cdan, mcc).
     """
     if method != "auto":
         method_registry.get(method)  # unknown names fail before any data is read
     cols = {"text_column": text_column, "label_column": label_column}
+    if source is not None or labeled_target is not None:
+        return _fit_domain(
+            data,
+            labels,
+            source,
+            labeled_target,
+            method,
+            backbone,
+            config,
+            seed,
+            test,
+            modality,
+            cols,
+        )
     if labels is not None:
         train = labeled_from_arrays(data, labels, modality)  # type: ignore[arg-type]
     else:
@@ -230,6 +252,109 @@ def fit(
     return Model(fitted, encoder, manifest)
 
 
+def _unlabeled(data: Any, modality: Modality, text_column: str) -> UnlabeledSet:
+    """Target inputs: a folder/file path (labels in it are not read) or in-memory items."""
+    if isinstance(data, UnlabeledSet):
+        return data
+    if isinstance(data, LabeledSet):
+        raise ConfigError(
+            "the target domain is unlabeled: pass its inputs (or a path); give the labels "
+            "you have as labeled_target."
+        )
+    if isinstance(data, Inputs):
+        return UnlabeledSet(data, "<memory>")
+    if isinstance(data, str | Path):
+        inputs = load_inputs([data], modality=modality, text_column=text_column)
+        return UnlabeledSet(inputs, str(data))
+    return UnlabeledSet(as_inputs(list(data), modality), "<memory>")
+
+
+def _fit_domain(
+    data: Any,
+    labels: Sequence[Any] | None,
+    source: DataLike | None,
+    labeled_target: DataLike | None,
+    method: str,
+    backbone: str | None,
+    config: dict[str, Any] | None,
+    seed: int,
+    test: DataLike | None,
+    modality: Modality | None,
+    cols: dict[str, str],
+) -> Model:
+    domain_methods = ", ".join(n for n in method_registry.names() if method_registry.get(n).domain)
+    if source is None:
+        raise ConfigError("--labeled-target needs --source (the labeled source domain).")
+    if method == "auto":
+        raise ConfigError(f"--source needs a domain method: --method one of {domain_methods}.")
+    spec = method_registry.get(method)
+    if not spec.domain:
+        raise ConfigError(
+            f"{method!r} does not adapt between domains; with --source use one of {domain_methods}."
+        )
+    if labels is not None:
+        raise ConfigError(
+            "with --source the target data is unlabeled and its labels are never read: "
+            "give the target labels you have as labeled_target."
+        )
+    src = _labeled(source, modality, **cols)
+    check_trainable(src)
+    if src.modality not in spec.modalities:
+        raise ConfigError(f"method {method!r} does not work on {src.modality} data.")
+    target = _unlabeled(data, src.modality, cols["text_column"])
+    lt = _labeled(labeled_target, src.modality, **cols) if labeled_target is not None else None
+    test_set = None
+    if test is not None:
+        test_set = align_to(_labeled(test, src.modality, **cols), src.classes)
+    cfg = spec.config.from_dict(config)
+    encoder = resolve_encoder(backbone, src.modality)
+    _warm_imports()
+    fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
+    metrics: dict[str, Any] = {"target_selection": fitted.meta["selection"]["note"]}
+    if test_set is not None:
+        p = fitted.predict_proba(test_set.inputs)
+        metrics.update(
+            {
+                "test_accuracy": float((p.argmax(1) == test_set.y).mean()),
+                "test_size": len(test_set),
+                "test_source": test_set.source,
+            }
+        )
+    manifest = {
+        "modality": src.modality,
+        "method": method,
+        "config": cfg.to_dict(),
+        "backbone": {
+            "id": encoder.spec.name,
+            "weights_sha256": encoder.weights_sha256(),
+            "pip": encoder.spec.pip,
+        },
+        "preprocessing": encoder.preprocessing(),
+        "labels": list(src.classes),
+        "seed": seed,
+        "data": {
+            "sha256": src.data_hash(),
+            "n": len(src),
+            "counts": src.counts(),
+            "source": src.source,
+        },
+        "domain": {
+            "target": {
+                "source": target.source,
+                "n": len(target),
+                "sha256": combine(["unlabeled", *sorted(target.inputs.hashes)]),
+            },
+            "labeled_target": None
+            if lt is None
+            else {"source": lt.source, "n": len(lt), "sha256": lt.data_hash()},
+            "selection": {k: v for k, v in fitted.meta["selection"].items() if k != "runs"},
+        },
+        "metrics": metrics,
+        "versions": library_versions(),
+    }
+    return Model(fitted, encoder, manifest)
+
+
 def _warm_imports() -> None:
     """Import scikit-learn in the background while the encoder runs (ONNX Runtime releases
     the GIL): its ~2 s import would otherwise follow the encoding, not overlap it."""
@@ -262,11 +387,16 @@ def evaluate(
     ways: int = 5,
     queries: int = 15,
     episodes: int = 600,
+    source: DataLike | None = None,
+    labeled_target: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. Protocol
     "episodes": `episodes` N-way (`ways`) K-shot tasks per K with `queries` per class, drawn
-    from `data`; `base`: other classes for the methods that meta-train."""
+    from `data`; `base`: other classes for the methods that meta-train. Protocol "domain":
+    `data` is the labeled target domain (labels used to score, and `labeled_target` per
+    class to train), `source` the labeled source; each repeat tests on half of the target
+    and adapts to the other half, unlabeled."""
     from scarce.evaluation.runner import evaluate_sets
 
     for name in methods:
@@ -283,6 +413,9 @@ def evaluate(
         test_set = align_to(_labeled(test, pool.modality, **cols), pool.classes)
         warn_duplicates(pool, test_set)
     base_set = _labeled(base, pool.modality, **cols) if base is not None else None
+    source_set = _labeled(source, pool.modality, **cols) if source is not None else None
+    if source_set is not None:
+        check_trainable(source_set)
     uses = any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
     _warm_imports()
@@ -303,6 +436,8 @@ def evaluate(
         ways=ways,
         queries=queries,
         episodes=episodes,
+        source=source_set,
+        labeled_target=labeled_target,
     )
 
 

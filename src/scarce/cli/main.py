@@ -71,7 +71,8 @@ def fit(
         Path,
         typer.Argument(
             help="Image folder (one sub-folder per class), "
-            "path,label CSV, or text CSV/TSV/JSONL/Parquet."
+            "path,label CSV, or text CSV/TSV/JSONL/Parquet. With --source: the unlabeled "
+            "target domain (a folder of images or a text file; labels in it are not read)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the bundle.")],
@@ -92,6 +93,17 @@ def fit(
             "maml, reptile)."
         ),
     ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labeled data of the source domain: adapt from it to the unlabeled DATA "
+            "(source-only, dann, mmd, coral, cdan, mcc)."
+        ),
+    ] = None,
+    labeled_target: Annotated[
+        Path | None,
+        typer.Option(help="A few labeled examples of the target domain (with --source)."),
+    ] = None,
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
@@ -99,9 +111,11 @@ def fit(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fit a classifier on DATA and write a model bundle (--method auto: chosen by
-    cross-validation inside DATA).
+    cross-validation inside DATA; with --source: adapted to the unlabeled target DATA).
 
     Example: scarce fit data/defects --out defects.scarce --test data/defects-test
+
+    Example: scarce fit new_line_photos/ --source old_line/ --method mcc --out m.scarce
     """
     _setup(quiet, verbose)
     from scarce import api
@@ -119,15 +133,27 @@ def fit(
         label_column=label_column,
         budget=budget,
         base=base,
+        source=source,
+        labeled_target=labeled_target,
     )
     model.save(out)
     m = model.manifest
     if "auto" in m:
         _echo(f"auto: {m['auto']['why']}")
+    if "domain" in m:
+        sel = m["domain"]["selection"]
+        est = ", ".join(f"{k} {v}" for k, v in sel["estimates"].items())
+        _echo(
+            f"adapted to {m['domain']['target']['n']} target examples; chosen by "
+            f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
+            + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
+            + f"; {est}. Note: {sel['note']}."
+        )
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
     _echo(
-        f"fitted {m['method']} on {m['data']['n']} examples ({counts}){on} in "
+        f"fitted {m['method']} on {m['data']['n']} {'source ' if 'domain' in m else ''}"
+        f"examples ({counts}){on} in "
         f"{time.perf_counter() - t0:.1f}s"
     )
     if "test_accuracy" in m["metrics"]:
@@ -298,8 +324,10 @@ def eval_cmd(
     protocol: Annotated[
         str,
         typer.Option(
-            help="kshot (repeated K-shot draws), kfold (repeated stratified k-fold) or episodes "
-            "(N-way K-shot tasks scored on query examples, as few-shot papers report)."
+            help="kshot (repeated K-shot draws), kfold (repeated stratified k-fold), episodes "
+            "(N-way K-shot tasks scored on query examples, as few-shot papers report) or "
+            "domain (DATA is the labeled target domain, --source the labeled source: each "
+            "repeat adapts to half of the target, unlabeled, and tests on the other half)."
         ),
     ] = "kshot",
     folds: Annotated[int, typer.Option(help="k for --protocol kfold.")] = 5,
@@ -314,6 +342,17 @@ def eval_cmd(
         Path | None,
         typer.Option(help="Labeled data of other classes for the methods that meta-train."),
     ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Labeled source domain (--protocol domain)."),
+    ] = None,
+    labeled_target: Annotated[
+        str,
+        typer.Option(
+            help="Target labels per class that training may use, comma-separated "
+            "(--protocol domain; 0 = unsupervised adaptation)."
+        ),
+    ] = "0",
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
     jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
@@ -326,6 +365,9 @@ def eval_cmd(
     """Compare methods beside the from-scratch baseline on the same draws, with intervals.
 
     Example: scarce eval data --methods linear-probe --shots 1,5,20 --repeats 10 --out r.json
+
+    Example: scarce eval target/ --source source/ --protocol domain --methods dann,mcc
+    --repeats 5 --out r.json
     """
     _setup(quiet)
     from scarce import api
@@ -335,6 +377,12 @@ def eval_cmd(
         shot_list = [int(x) for x in shots.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"--shots expects integers like 1,5,20, got {shots!r}.") from None
+    try:
+        labeled_list = [int(x) for x in labeled_target.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--labeled-target expects integers like 0,5, got {labeled_target!r}."
+        ) from None
     if out.suffix.lower() != ".json":
         raise ConfigError(f"--out must be a .json file, got {out.name!r}.")
     res = api.evaluate(
@@ -356,6 +404,8 @@ def eval_cmd(
         ways=ways,
         queries=queries,
         episodes=episodes,
+        source=source,
+        labeled_target=labeled_list,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -395,13 +445,19 @@ def _results_text(res: dict[str, Any]) -> str:
                 "-" if k is None else str(k),
                 desc[m],
                 f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
-                "(baseline)"
+                ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
                 if g is None
                 else f"{g['mean']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] {g['verdict']}",
             ]
         )
     p = res["protocol"]
-    if p["name"] == "episodes":
+    if p["name"] == "domain":
+        head = (
+            f"domain: {p['repeats']} repeats, source {res['domain']['source']['source']} -> "
+            f"target, test: {p['test']}; 'shots' = target labels per class; accuracy on the "
+            f"target, mean [{p['confidence']:.0%} interval], compared with {res['baseline']}"
+        )
+    elif p["name"] == "episodes":
         head = (
             f"episodes: {p['episodes']} {p['ways']}-way tasks per shot count, {p['queries']} "
             f"queries per class; accuracy, mean [{p['confidence']:.0%} interval]"
@@ -419,10 +475,11 @@ def _results_text(res: dict[str, Any]) -> str:
                 f"{rec['best_step']}/{rec['steps']}, validation accuracy "
                 f"{rec['val_accuracy_start']:.3f} -> {rec['val_accuracy_best']:.3f}"
             )
-    lines = [head, _table(["shots", "method", "accuracy", "vs baseline (paired)"], rows)]
+    versus = f"vs {res['baseline']} (paired)"
+    lines = [head, _table(["shots", "method", "accuracy", versus], rows)]
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
-        lines.append("no transfer method is significantly worse than the baseline.")
+        lines.append(f"no transfer method is significantly worse than {res['baseline']}.")
     for m, c in res.get("curves", {}).items():
         if c.get("fit"):
             lines.append(f"learning curve, {m}: {c['fit']['note']}")

@@ -87,6 +87,14 @@ class LabeledSet:
         idx = np.asarray(idx, dtype=np.int64)
         return LabeledSet(self.inputs.subset(idx), self.y[idx], self.classes, self.source)
 
+    def join(self, other: LabeledSet) -> LabeledSet:
+        """Both sets' examples; `other` must use the same classes (see align_to)."""
+        if other.classes != self.classes or other.modality != self.modality:
+            raise ValueError("join needs sets with the same classes and modality")
+        a, b = self.inputs, other.inputs
+        inputs = Inputs(a.modality, a.items + b.items, a.hashes + b.hashes, a.names + b.names)
+        return LabeledSet(inputs, np.concatenate([self.y, other.y]), self.classes, self.source)
+
     def counts(self) -> dict[str, int]:
         c = np.bincount(self.y, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, c, strict=True)}

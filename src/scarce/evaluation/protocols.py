@@ -21,6 +21,7 @@ class Split:
     train: np.ndarray
     test: np.ndarray | None  # None: the given test set
     classes: np.ndarray | None = None  # episodes: the pool classes taking part, in label order
+    adapt: np.ndarray | None = None  # domain: target examples given unlabeled for adaptation
 
 
 def kshot_splits(
@@ -76,4 +77,37 @@ def episode_splits(
     for k in shots:
         for ep in sample_episodes(pool.y, pool.classes, ways, k, queries, episodes, seed):
             out.append(Split(k, ep.index, None, ep.support, ep.query, ep.classes))
+    return out
+
+
+def domain_splits(
+    target: LabeledSet, labeled: Sequence[int], repeats: int, seed: int, test_given: bool
+) -> list[Split]:
+    """Per repeat: half of each target class is the test set (unless one is given), the rest
+    is given unlabeled for adaptation; of that rest, K per class are labeled (K in
+    `labeled`, 0 = unsupervised adaptation). The test examples are never seen in training."""
+    counts = target.counts()
+    for c, n in counts.items():
+        half = 0 if test_given else n // 2
+        if n and (n - half < max(labeled) or (not test_given and half < 1)):
+            raise DataError(
+                f"target class {c!r} has {n} example(s): too few for {max(labeled)} labeled per "
+                "class plus a test half. Lower --labeled-target, add examples, or pass --test."
+            )
+    present = [c for c in range(len(target.classes)) if counts[target.classes[c]]]
+    out = []
+    for r in range(repeats):
+        g = np.random.default_rng(derive(seed, "domain", r))
+        adapt, test = [], []
+        for c in present:
+            idx = g.permutation(np.flatnonzero(target.y == c))
+            h = 0 if test_given else len(idx) // 2
+            test.append(idx[:h])
+            adapt.append(idx[h:])
+        a = np.sort(np.concatenate(adapt))
+        t = None if test_given else np.sort(np.concatenate(test))
+        for k in labeled:
+            lab = [g.permutation(ad)[:k] for ad in adapt] if k else []
+            train = np.sort(np.concatenate(lab)) if k else np.zeros(0, np.int64)
+            out.append(Split(k, r, None, train, t, adapt=a))
     return out

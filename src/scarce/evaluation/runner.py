@@ -16,16 +16,23 @@ import numpy as np
 
 from scarce import __version__
 from scarce.core.environment import library_versions
-from scarce.core.errors import ConfigError
+from scarce.core.errors import ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import restrict
-from scarce.data.types import LabeledSet
+from scarce.data.types import LabeledSet, UnlabeledSet
+from scarce.data.validate import align_to
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import interval
-from scarce.evaluation.protocols import Split, episode_splits, kfold_splits, kshot_splits
+from scarce.evaluation.protocols import (
+    Split,
+    domain_splits,
+    episode_splits,
+    kfold_splits,
+    kshot_splits,
+)
 from scarce.methods import methods as registry
 from scarce.methods.base import check_base_use
 
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 SCHEMA = "scarce-results"
 SCHEMA_VERSION = 1
 BASELINE = "baseline"
+SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 HARDEST = 12
 
 
@@ -56,12 +64,27 @@ def evaluate_sets(
     ways: int = 5,
     queries: int = 15,
     episodes: int = 600,
+    source: LabeledSet | None = None,
+    labeled_target: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
-    their fits; protocol "episodes": `episodes` N-way K-shot tasks per K, scored on queries."""
+    their fits; protocol "episodes": `episodes` N-way K-shot tasks per K, scored on queries;
+    protocol "domain": `pool` is the labeled target domain, whose labels only score (and,
+    `labeled_target` per class, train); every method learns from `source`, and the domain
+    methods are compared with source-only."""
     t0 = time.perf_counter()
-    names = [BASELINE] + [m for m in dict.fromkeys(methods) if m != BASELINE]
+    reference = BASELINE
+    first = [BASELINE]
+    if protocol == "domain":
+        if source is None:
+            raise ConfigError("--protocol domain needs --source (the labeled source domain).")
+        pool = align_target(pool, source)
+        reference = SOURCE_ONLY
+        first = [BASELINE, SOURCE_ONLY]
+    elif source is not None:
+        raise ConfigError("--source is for --protocol domain.")
+    names = first + [m for m in dict.fromkeys(methods) if m not in first]
     specs = {n: registry.get(n) for n in names}
     for n, s in specs.items():
         if pool.modality not in s.modalities:
@@ -88,14 +111,25 @@ def evaluate_sets(
             raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
         splits = episode_splits(pool, sorted(set(shots)), ways, queries, episodes, seed)
         repeats = episodes
+    elif protocol == "domain":
+        if not labeled_target or min(labeled_target) < 0:
+            raise ConfigError(
+                f"--labeled-target must be counts >= 0 per class, got {list(labeled_target)}."
+            )
+        shots = sorted(set(labeled_target))
+        splits = domain_splits(pool, shots, repeats, seed, test is not None)
     else:
-        raise ConfigError(f"--protocol must be 'kshot', 'kfold' or 'episodes', got {protocol!r}.")
+        raise ConfigError(
+            f"--protocol must be 'kshot', 'kfold', 'episodes' or 'domain', got {protocol!r}."
+        )
 
     encode_s = 0.0
     with encoder.memoized() if encoder is not None else contextlib.nullcontext():
         if encoder is not None and any(s.uses_encoder for s in specs.values()):
             t = time.perf_counter()
             encoder.encode(pool.inputs, desc="encoding the data")
+            if source is not None:
+                encoder.encode(source.inputs, desc="encoding the source")
             if test is not None:
                 encoder.encode(test.inputs, desc="encoding the test set")
             encode_s = time.perf_counter() - t
@@ -113,16 +147,30 @@ def evaluate_sets(
 
         def one(job: tuple[str, Split]) -> dict[str, Any]:
             name, sp = job
+            labeled = None
             if sp.classes is not None:  # an episode: its classes, relabelled 0..ways-1
                 train = restrict(pool, sp.train, sp.classes)
                 tst = restrict(pool, sp.test, sp.classes) if sp.test is not None else None
+            elif sp.adapt is not None and source is not None:  # domain: learn from the source
+                labeled = pool.subset(sp.train) if len(sp.train) else None
+                train = source if labeled is None else source.join(labeled)
+                tst = pool.subset(sp.test) if sp.test is not None else test
             else:
                 train = pool.subset(sp.train)
                 tst = pool.subset(sp.test) if sp.test is not None else test
             assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
             t1 = time.perf_counter()
-            fitted = instances[name].fit(train, seed=fit_seed)
+            selection = None
+            if sp.adapt is not None and source is not None and specs[name].domain:
+                target = UnlabeledSet(pool.inputs.subset(sp.adapt), pool.source)
+                fitted = instances[name].fit_domain(
+                    source, target, labeled_target=labeled, seed=fit_seed
+                )
+                sel = fitted.meta["selection"]
+                selection = {k: sel[k] for k in ("criterion", "trade_off", "step", "estimates")}
+            else:
+                fitted = instances[name].fit(train, seed=fit_seed)
             t2 = time.perf_counter()
             proba = fitted.predict_proba(tst.inputs)
             t3 = time.perf_counter()
@@ -137,6 +185,8 @@ def evaluate_sets(
                 "predict_seconds": round(t3 - t2, 4),
                 "metrics": M.compute(tst.y, proba),
             }
+            if selection is not None:
+                rec["selection"] = selection
             if (sp.shots, sp.repeat) in detail_keys:
                 rec["_proba"], rec["_test"] = proba, tst
             return rec
@@ -158,7 +208,29 @@ def evaluate_sets(
         seed,
         interval_method,
         confidence,
+        reference,
     )
+    if protocol == "domain":
+        assert source is not None  # noqa: S101 - checked above
+        res["protocol"].update(
+            {
+                "labeled_target": shots,
+                "test": "given" if test is not None else "half of each target class",
+                "adapt": "the target examples outside the test set, unlabeled",
+            }
+        )
+        res["domain"] = {
+            "source": {
+                "source": source.source,
+                "sha256": source.data_hash(),
+                "n": len(source),
+                "counts": source.counts(),
+            },
+            "reference": reference,
+            "note": "target labels only score the models (and train, as many per class as "
+            "labeled_target says); each domain method chose its checkpoint and trade-off "
+            "without them unless labeled_target >= 2",
+        }
     if protocol == "episodes":
         res["protocol"].update(
             {"ways": ways, "queries": queries, "episodes": episodes, "test": "queries"}
@@ -177,6 +249,22 @@ def evaluate_sets(
         "jobs": jobs,
     }
     return res
+
+
+def align_target(target: LabeledSet, source: LabeledSet) -> LabeledSet:
+    """The target's labels as source classes; a label the source lacks is an error."""
+    unknown = sorted(set(target.classes) - set(source.classes))
+    if unknown:
+        raise DataError(
+            f"{target.source}: target labels {', '.join(map(repr, unknown[:10]))} are not source "
+            f"classes ({', '.join(map(repr, source.classes[:10]))}). Source and target must "
+            "share classes: rename the labels to match, or drop those examples."
+        )
+    if source.modality != target.modality:
+        raise DataError(
+            f"the source is {source.modality} data but the target is {target.modality}."
+        )
+    return align_to(target, source.classes)
 
 
 def _run_all(one: Any, jobs_list: list, jobs: int) -> list[dict[str, Any]]:
@@ -214,6 +302,7 @@ def _assemble(
     seed: int,
     how: str,
     confidence: float,
+    reference: str = BASELINE,
 ) -> dict[str, Any]:
     metric_names = ["accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"]
     if len(pool.classes) == 2:
@@ -244,10 +333,10 @@ def _assemble(
                     continue
                 iv = interval(list(v.values()), how, confidence, seed)
                 summary.append({"method": m, "shots": k, "metric": metric, **iv.as_dict()})
-            if m == BASELINE:
+            if m == reference:
                 continue
             for metric in metric_names:
-                a, b = per_unit(m, k, metric), per_unit(BASELINE, k, metric)
+                a, b = per_unit(m, k, metric), per_unit(reference, k, metric)
                 common = sorted(set(a) & set(b))
                 if not common:
                     continue
@@ -262,14 +351,15 @@ def _assemble(
                 paired.append(
                     {
                         "method": m,
-                        "versus": BASELINE,
+                        "versus": reference,
                         "shots": k,
                         "metric": metric,
                         **iv.as_dict(),
                         "verdict": verdict,
                     }
                 )
-                if metric == "accuracy" and verdict == "worse" and specs[m].uses_encoder:
+                flag = specs[m].domain if reference != BASELINE else specs[m].uses_encoder
+                if metric == "accuracy" and verdict == "worse" and flag:
                     negative.append(
                         {
                             "method": m,
@@ -277,7 +367,7 @@ def _assemble(
                             "mean": iv.mean,
                             "low": iv.low,
                             "high": iv.high,
-                            "message": _negative_message(m, k, iv, encoder),
+                            "message": _negative_message(m, k, iv, encoder, reference),
                         }
                     )
 
@@ -358,7 +448,7 @@ def _assemble(
             "confidence": confidence,
         },
         "backbone": encoder.spec.name if encoder is not None else None,
-        "baseline": BASELINE,
+        "baseline": reference,
         "methods": [
             {
                 "name": n,
@@ -378,7 +468,16 @@ def _assemble(
     }
 
 
-def _negative_message(m: str, k: int | None, iv: Any, encoder: Encoder | None) -> str:
+def _negative_message(
+    m: str, k: int | None, iv: Any, encoder: Encoder | None, reference: str = BASELINE
+) -> str:
+    if reference != BASELINE:
+        return (
+            f"NEGATIVE TRANSFER: adapting with {m} made the target accuracy worse than "
+            f"{reference} by {-iv.mean:.3f} (95% interval of the difference [{iv.low:+.3f}, "
+            f"{iv.high:+.3f}]) with {k} target label(s) per class. Use {reference} for this "
+            "pair, or another domain method."
+        )
     at = f"at {k} shot(s) per class" if k is not None else "under cross-validation"
     name = encoder.spec.name if encoder is not None else "encoder"
     return (

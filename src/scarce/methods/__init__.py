@@ -2,14 +2,20 @@
 
 from scarce.methods import (  # noqa: F401
     baseline,
+    cdan,
+    coral,
+    dann,
     finetune,
     knn,
     linear_probe,
     maml,
+    mcc,
+    mmd,
     protonet,
     reptile,
     setfit,
     simpleshot,
+    source_only,
 )
 from scarce.methods.base import Fitted, Method, MethodSpec, methods, register_method
 

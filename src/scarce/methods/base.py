@@ -37,6 +37,9 @@ class MethodSpec:
     # base data of other classes (--base): "no", "optional" or "required"; a method that takes
     # it implements meta_train(base, seed=...), called once before its fits
     base: str = "no"
+    # True: adapts from a labeled source domain (--source) to the target data; implements
+    # fit_domain(source, target, labeled_target=..., seed=...)
+    domain: bool = False
 
 
 class Fitted(Protocol):
@@ -62,6 +65,20 @@ class MetaLearner(Protocol):
     """A method that learns from base classes before it fits the user's (novel) classes."""
 
     def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]: ...
+
+
+class DomainLearner(Protocol):
+    """A method that trains on a labeled source domain for an unlabeled (or barely labeled)
+    target domain."""
+
+    def fit_domain(
+        self,
+        source: LabeledSet,
+        target: UnlabeledSet,
+        *,
+        labeled_target: LabeledSet | None = None,
+        seed: int,
+    ) -> Fitted: ...
 
 
 class Method(Protocol):

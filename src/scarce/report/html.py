@@ -222,6 +222,19 @@ class _Page:
         return self.r.get("data") or {}
 
     @property
+    def domain(self) -> bool:
+        return (self.r.get("protocol") or {}).get("name") == "domain"
+
+    @property
+    def reference_tag(self) -> str:
+        """What the reference method is: the from-scratch baseline, or source-only."""
+        return "source only" if self.domain else "from scratch"
+
+    @property
+    def reference_name(self) -> str:
+        return "the source-only model" if self.domain else "the from-scratch baseline"
+
+    @property
     def classes(self) -> list[str]:
         return [str(c) for c in self.data.get("classes") or []]
 
@@ -263,7 +276,12 @@ def _overview(p: _Page) -> str:
         ("Protocol", _protocol_text(pr)),
         *_base_rows(p.r.get("base")),
         ("Backbone", _e(p.r.get("backbone"))),
-        ("Baseline", f"{_e(p.baseline)} <span class='tag'>from scratch</span>"),
+        *_domain_rows(p.r.get("domain")),
+        (
+            ("Reference", f"{_e(p.baseline)} <span class='tag'>source only, no adaptation</span>")
+            if pr.get("name") == "domain"
+            else ("Baseline", f"{_e(p.baseline)} <span class='tag'>from scratch</span>")
+        ),
         ("Seed", _e(p.r.get("seed"))),
         ("Created", _e(p.r.get("created"))),
     ]
@@ -281,6 +299,19 @@ def _overview(p: _Page) -> str:
             )
         out.append("</table></div>")
     return "\n".join(out)
+
+
+def _domain_rows(domain: Any) -> list[tuple[str, str]]:
+    if not isinstance(domain, Mapping):
+        return []
+    src = domain.get("source") or {}
+    return [
+        (
+            "Source domain",
+            f"<code>{_e(src.get('source'))}</code>: {_e(src.get('n'))} labeled examples",
+        ),
+        ("Target labels", _e(domain.get("note"))),
+    ]
 
 
 def _base_rows(base: Any) -> list[tuple[str, str]]:
@@ -326,6 +357,13 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
             f"k-shot: K = {shots} labelled examples per class, "
             f"{_e(repeats)} random draws per K, tested {where}"
         )
+    elif name == "domain":
+        shots = ", ".join(_e(k) for k in pr.get("shots") or [])
+        head = (
+            f"domain adaptation: {_e(repeats)} repeats; each adapts to the target examples "
+            f"outside the test set (unlabeled), with {shots} of them labeled per class, and is "
+            f"tested {where if pr.get('test') == 'given' else 'on half of each target class'}"
+        )
     elif name == "episodes":
         shots = ", ".join(_e(k) for k in pr.get("shots") or [])
         head = (
@@ -360,17 +398,20 @@ def _results_table(p: _Page) -> str:
     vs = _e(p.baseline)
     out = [
         f"<p>Means over repeated draws with their intervals in brackets. "
-        f"&ldquo;Δ accuracy&rdquo; is each method minus the from-scratch baseline "
+        f"&ldquo;Δ accuracy&rdquo; is each method minus {p.reference_name} "
         f"(<strong>{vs}</strong>) on the same draws. ↓: lower is better.</p>"
     ]
     for k in p.shots():
-        out.append(f"<h3>{'All folds' if k is None else _shots_label(k)}</h3>")
+        label = "All folds" if k is None else _shots_label(k)
+        if p.domain:
+            label = f"{_e(k)} target label(s) per class"
+        out.append(f"<h3>{label}</h3>")
         out.append("<div class='table-wrap'><table><tr><th>Method</th>")
         out += [f"<th>{_e(METRIC_LABELS.get(m, m))}</th>" for m in metrics]
         out.append(f"<th>Δ accuracy vs {vs}</th><th>Verdict</th></tr>")
         for m in p.ordered({key[0] for key in summary if key[1] == k}):
             base = m == p.baseline
-            name = _e(m) + (" <span class='tag'>from scratch</span>" if base else "")
+            name = _e(m) + (f" <span class='tag'>{p.reference_tag}</span>" if base else "")
             cells = [f"<td>{name}</td>"]
             cells += [f"<td class='num'>{_interval(summary.get((m, k, x)))}</td>" for x in metrics]
             q = paired.get((m, k))
@@ -395,22 +436,29 @@ def _negative_transfer(p: _Page) -> str:
         if not p.r.get("paired"):
             return "<p class='muted'>No transfer method was compared with the baseline.</p>"
         return (
-            "<p class='allclear'>No method was significantly worse than the from-scratch "
-            f"baseline ({_e(p.baseline)}) at any shot count.</p>"
+            f"<p class='allclear'>No method was significantly worse than {p.reference_name} "
+            f"({_e(p.baseline)}) at any shot count.</p>"
         )
     items = []
     for n in rows:
         msg = n.get("message") or (
-            f"{n.get('method')} is worse than the from-scratch baseline at {n.get('shots')} shot(s)"
+            f"{n.get('method')} is worse than {p.reference_name} at {n.get('shots')} shot(s)"
         )
         items.append(
             f"<li>{_e(msg)} <span class='ci'>(accuracy difference "
             f"{_interval(n, sign=True)})</span></li>"
         )
+    why = (
+        "adapting to the target made these results worse than the source-only model. Prefer "
+        "source-only for this pair, or another domain method."
+        if p.domain
+        else "a pretrained backbone made these results worse than learning from scratch. "
+        "Prefer the baseline here, or try another backbone."
+    )
     return (
-        "<div class='alert'><p><strong>Negative transfer:</strong> a pretrained backbone "
-        "made these results worse than learning from scratch. Prefer the baseline here, "
-        "or try another backbone.</p><ul>" + "".join(items) + "</ul></div>"
+        f"<div class='alert'><p><strong>Negative transfer:</strong> {why}</p><ul>"
+        + "".join(items)
+        + "</ul></div>"
     )
 
 

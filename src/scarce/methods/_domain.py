@@ -1,0 +1,599 @@
+"""Shared machinery of the domain-adaptation methods (source-only, dann, mmd, coral, cdan,
+mcc): frozen encoder features -> bottleneck -> head, trained on labeled source batches and
+unlabeled target batches with a method-specific transfer loss (TLlib's layout).
+
+Without target labels nothing on the target can be scored, so the checkpoint and the
+trade-off are chosen by a criterion that needs none: accuracy on held-out source labels,
+importance-weighted source validation (DEV, You et al. ICML 2019) or the information
+score of the target predictions. A few target labels, when given, train the model and,
+with two or more per class, half of them choose it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.core.errors import BundleError, ConfigError, DataError
+from scarce.core.progress import progress
+from scarce.core.seeding import derive
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.data.validate import align_to
+from scarce.encoders.base import Encoder
+from scarce.methods._episodic import one_thread
+from scarce.methods.base import MethodSpec, State, softmax
+
+log = logging.getLogger(__name__)
+
+CRITERIA = ("target-labels", "dev", "entropy", "source")
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainConfig(Config):
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 0.01
+    weight_decay: float = 1e-3
+    bottleneck: int = 256
+    dropout: float = 0.5
+    trade_off: float | None = None
+    trade_off_search: tuple[float, ...] = (0.3, 1.0, 3.0)
+    select: Literal["auto", "dev", "entropy", "source"] = "auto"
+    eval_every: int = 100
+    val_fraction: float = 0.2
+
+    help: ClassVar[dict[str, str]] = {
+        "steps": "SGD steps, each on one source and one target batch",
+        "batch_size": "examples per domain per step",
+        "lr": "SGD (momentum 0.9) learning rate, annealed as lr / (1 + 10 p)^0.75",
+        "weight_decay": "L2 on the bottleneck, head and discriminator",
+        "bottleneck": "width of the adapted layer between the frozen encoder and the head",
+        "dropout": "dropout after the bottleneck",
+        "trade_off": "weight of the transfer loss; None = chosen from trade_off_search",
+        "trade_off_search": "weights tried when trade_off is None (one fit each)",
+        "select": "what chooses the checkpoint and the trade-off without target labels: "
+        "dev (importance-weighted source validation), entropy (information score of the "
+        "target predictions), source (held-out source accuracy); auto = held-out target "
+        "labels when 2+ per class are given, else dev when its weights are trustworthy "
+        "(effective sample size >= 10% of the source validation set), else entropy",
+        "eval_every": "steps between checkpoints",
+        "val_fraction": "share of the source held out (stratified) for validation",
+    }
+
+    def check(self) -> None:
+        name = "domain adaptation"
+        check_range(name, "steps", self.steps, 1, 1_000_000)
+        check_range(name, "batch_size", self.batch_size, 2, 4096)
+        check_range(name, "lr", self.lr, 1e-6, 10)
+        check_range(name, "weight_decay", self.weight_decay, 0, 1)
+        check_range(name, "bottleneck", self.bottleneck, 2, 65536)
+        check_range(name, "dropout", self.dropout, 0, 0.95)
+        if self.trade_off is not None:
+            check_range(name, "trade_off", self.trade_off, 0, 1000)
+        if not self.trade_off_search:
+            raise ConfigError("trade_off_search needs at least one value (or set trade_off).")
+        for t in self.trade_off_search:
+            check_range(name, "trade_off_search", t, 0, 1000)
+        check_range(name, "eval_every", self.eval_every, 1, 1_000_000)
+        check_range(name, "val_fraction", self.val_fraction, 0, 0.5)
+
+
+@dataclasses.dataclass
+class Batch:
+    """What a transfer loss sees at one step: bottleneck features and logits per domain."""
+
+    f_s: Any
+    f_t: Any
+    logits_s: Any
+    logits_t: Any
+    progress: float  # 0 at the first step, 1 at the last
+
+
+def check_domains(source: LabeledSet, target: UnlabeledSet) -> None:
+    if len(target) == 0:
+        raise DataError(f"{target.source}: the target data has no examples.")
+    if target.inputs.modality != source.modality:
+        raise DataError(
+            f"the source ({source.source}) is {source.modality} data but the target "
+            f"({target.source}) is {target.inputs.modality}: both domains must hold the same "
+            "kind of inputs."
+        )
+
+
+def align_target_labels(labeled: LabeledSet, source: LabeledSet) -> LabeledSet:
+    """Target labels must be source classes (what the model can predict)."""
+    if not set(labeled.classes) & set(source.classes):
+        raise DataError(
+            f"{labeled.source}: no target label ({', '.join(labeled.classes[:5])}) is a source "
+            f"class ({', '.join(source.classes[:5])}). Source and target must share classes: "
+            "check that both use the same label names."
+        )
+    missing = sorted(set(source.classes) - set(labeled.classes))
+    if missing:
+        log.warning(
+            "the labeled target data has no example of %s; those classes are learned from the "
+            "source only.",
+            ", ".join(missing[:10]),
+        )
+    return align_to(labeled, source.classes)
+
+
+class DomainFitted:
+    """Standardised features -> bottleneck (Linear, BatchNorm, ReLU) -> linear head, in
+    numpy: prediction needs no torch."""
+
+    NAMES = ("shift", "scale", "w1", "b1", "bn_mean", "bn_var", "bn_w", "bn_b", "w2", "b2")
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
+
+    def features(self, feats: np.ndarray) -> np.ndarray:
+        t = self.tensors
+        x = (feats - t["shift"]) / t["scale"]
+        h = x @ t["w1"].T + t["b1"]
+        h = (h - t["bn_mean"]) / np.sqrt(t["bn_var"] + 1e-5) * t["bn_w"] + t["bn_b"]
+        return np.maximum(h, 0)
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        t = self.tensors
+        return softmax(self.features(feats) @ t["w2"].T + t["b2"])
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def state(self) -> State:
+        return dict(self.tensors), dict(self.meta)
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> DomainFitted:
+        missing = [n for n in cls.NAMES if n not in tensors]
+        if missing:
+            raise BundleError(f"the bundle lacks the tensors {', '.join(missing)}.")
+        if tensors["w2"].shape[0] != len(classes):
+            raise BundleError(
+                f"the head has {tensors['w2'].shape[0]} outputs for {len(classes)} labels."
+            )
+        return cls(encoder, classes, {n: tensors[n] for n in cls.NAMES}, meta)
+
+
+class DomainMethod:
+    """Base of the domain methods: `transfer_loss` (and `transfer_module`) are all a method
+    supplies; source-only supplies none."""
+
+    spec: ClassVar[MethodSpec]
+    adapts: ClassVar[bool] = True  # False: source-only, no transfer loss and no trade-off
+
+    def __init__(self, config: DomainConfig, encoder: Encoder) -> None:
+        self.config = config
+        self.encoder = encoder
+
+    # ------------------------------------------------------------- what a method supplies
+
+    def transfer_module(self, dim: int, n_classes: int, seed: int) -> Any:
+        """Extra trainable module (a domain discriminator), or None."""
+        return None
+
+    def transfer_loss(self, batch: Batch, module: Any) -> Any:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------- the interface
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> DomainFitted:
+        if unlabeled is None:
+            if self.adapts:
+                raise ConfigError(
+                    f"{self.spec.name} adapts a model from a labeled source domain to an "
+                    "unlabeled target domain: give the target inputs (scarce fit TARGET "
+                    "--source SOURCE)."
+                )
+            unlabeled = UnlabeledSet(train.inputs.subset([]), "<none>")
+        return self.fit_domain(train, unlabeled, labeled_target=val, seed=seed)
+
+    def fit_domain(
+        self,
+        source: LabeledSet,
+        target: UnlabeledSet,
+        *,
+        labeled_target: LabeledSet | None = None,
+        seed: int,
+    ) -> DomainFitted:
+        cfg = self.config
+        if len(target):
+            check_domains(source, target)
+        elif self.adapts:
+            raise DataError("the target data has no examples: give unlabeled target inputs.")
+        if labeled_target is not None:
+            labeled_target = align_target_labels(labeled_target, source)
+        k = len(source.classes)
+        fs = self.encoder.encode(source.inputs, desc="encoding the source")
+        ft = (
+            self.encoder.encode(target.inputs, desc="encoding the target")
+            if len(target)
+            else np.zeros((0, fs.shape[1]), np.float32)
+        )
+        fl = None
+        if labeled_target is not None:
+            fl = self.encoder.encode(labeled_target.inputs, desc="encoding the labeled target")
+
+        rng = np.random.default_rng(derive(seed, "split"))
+        tr, va = _holdout(source.y, cfg.val_fraction, rng)
+        lt_tr, lt_va = (None, None)
+        if labeled_target is not None:
+            lt_tr, lt_va = _target_halves(labeled_target.y, rng)
+
+        pool_t = ft if len(ft) else fs[tr]
+        both = np.concatenate([fs[tr], pool_t])
+        shift = both.mean(0).astype(np.float32)
+        scale = np.maximum(both.std(0), 1e-3).astype(np.float32)
+
+        def z(x: np.ndarray) -> np.ndarray:
+            return ((x - shift) / scale).astype(np.float32)
+
+        data = _Data(
+            xs=z(fs[tr]),
+            ys=source.y[tr],
+            xt=z(ft) if len(ft) else None,
+            xv=z(fs[va]) if len(va) else None,
+            yv=source.y[va] if len(va) else None,
+            xl=z(fl[lt_tr]) if fl is not None and lt_tr is not None and len(lt_tr) else None,
+            yl=labeled_target.y[lt_tr]
+            if labeled_target is not None and lt_tr is not None and len(lt_tr)
+            else None,
+            xlv=z(fl[lt_va]) if fl is not None and lt_va is not None and len(lt_va) else None,
+            ylv=labeled_target.y[lt_va]
+            if labeled_target is not None and lt_va is not None and len(lt_va)
+            else None,
+            k=k,
+        )
+        criterion, weights, why = self._criterion(data, seed)
+        if criterion != "target-labels":
+            log.warning(
+                "no held-out target labels: the target accuracy of this model is unknown. It "
+                "was chosen by %s (%s); scores on the target are estimates.",
+                criterion,
+                why,
+            )
+        lams = (
+            [1.0]
+            if not self.adapts
+            else ([cfg.trade_off] if cfg.trade_off is not None else list(cfg.trade_off_search))
+        )
+        best: dict[str, Any] | None = None
+        runs = []
+        with one_thread():
+            for lam in progress(lams, desc=f"{self.spec.name}: trade-offs", unit="fit"):
+                got = self._train(data, lam, criterion, weights, derive(seed, "train"))
+                runs.append({"trade_off": lam, **got["record"]})
+                if best is None or got["score"] < best["score"]:
+                    best = got
+        assert best is not None  # noqa: S101 - lams is never empty
+        tensors = {"shift": shift, "scale": scale, **best["tensors"]}
+        meta = {
+            "selection": {
+                "criterion": criterion,
+                "why": why,
+                "trade_off": best["record"]["trade_off"] if self.adapts else None,
+                "step": best["record"]["best_step"],
+                "estimates": best["record"]["estimates"],
+                "runs": runs,
+                "note": "target accuracy is an estimate: no held-out target labels"
+                if criterion != "target-labels"
+                else f"chosen on {0 if data.ylv is None else len(data.ylv)} held-out target labels",
+            },
+            "n_source": len(source),
+            "n_target": len(target),
+            "n_labeled_target": 0 if labeled_target is None else len(labeled_target),
+        }
+        if weights is not None:
+            meta["selection"]["dev_effective_sample_size"] = round(_ess(weights), 1)
+        return DomainFitted(self.encoder, source.classes, tensors, meta)
+
+    # ---------------------------------------------------------------------- internals
+
+    def _criterion(self, data: _Data, seed: int) -> tuple[str, np.ndarray | None, str]:
+        cfg = self.config
+        if data.xlv is not None:
+            return "target-labels", None, "held-out target labels"
+        want = cfg.select
+        if data.xt is None or data.xv is None:
+            if want in ("dev", "entropy") and data.xt is None:
+                raise ConfigError(f"select={want} needs target inputs.")
+            if data.xv is None:
+                return "entropy" if data.xt is not None else "last", None, "no source held out"
+            return "source", None, "no target inputs"
+        weights = None
+        if want in ("auto", "dev"):
+            weights = _importance_weights(data.xs, data.xt, data.xv, seed)
+        if want == "auto":
+            ess = _ess(weights)
+            if ess >= 0.1 * len(data.xv):
+                return "dev", weights, f"importance weights with effective sample size {ess:.0f}"
+            return (
+                "entropy",
+                None,
+                f"source and target barely overlap (importance weights' effective sample size "
+                f"{ess:.0f} of {len(data.xv)}), so source validation says little",
+            )
+        return want, weights, f"select={want}"
+
+    def _train(
+        self, data: _Data, lam: float, criterion: str, weights: np.ndarray | None, seed: int
+    ) -> dict[str, Any]:
+        import torch
+
+        cfg = self.config
+        torch.manual_seed(seed % 2**63)
+        rng = np.random.default_rng(seed)
+        d, k = data.xs.shape[1], data.k
+        net = _net(d, cfg.bottleneck, k, cfg.dropout)
+        module = self.transfer_module(cfg.bottleneck, k, seed) if self.adapts else None
+        params = list(net.parameters()) + (list(module.parameters()) if module else [])
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
+        )
+        counts = np.bincount(data.ys, minlength=k).astype(np.float64)
+        cw = torch.tensor(len(data.ys) / (k * np.maximum(counts, 1)), dtype=torch.float32)
+        xs, ys = torch.from_numpy(data.xs), torch.from_numpy(data.ys.astype(np.int64))
+        xt = torch.from_numpy(data.xt) if data.xt is not None else None
+        xl = torch.from_numpy(data.xl) if data.xl is not None else None
+        yl = torch.from_numpy(data.yl.astype(np.int64)) if data.yl is not None else None
+        bs = cfg.batch_size
+        draw_s, draw_t = _Cycler(len(ys), rng), _Cycler(len(xt) if xt is not None else 0, rng)
+        draw_l = _Cycler(len(xl) if xl is not None else 0, rng)
+        best = {"score": math.inf, "tensors": _export(net), "step": 0, "estimates": {}}
+        history = []
+        for step in range(cfg.steps):
+            p = step / max(cfg.steps - 1, 1)
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr / (1 + 10 * p) ** 0.75
+            net.train()
+            if module is not None:
+                module.train()
+            i = draw_s(bs)
+            n_t = 0
+            xb = xs[i]
+            if xt is not None and self.adapts:
+                xb = torch.cat([xb, xt[draw_t(bs)]])
+                n_t = bs
+            n_l = 0
+            if xl is not None:
+                j = draw_l(min(bs, len(xl)))
+                xb, n_l = torch.cat([xb, xl[j]]), len(j)
+            f = net.bottleneck(xb)
+            logits = net.head(f)
+            ls = logits[: len(i)]
+            loss = torch.nn.functional.cross_entropy(ls, ys[i], weight=cw)
+            if n_l:
+                # the few target labels count as much as a whole source batch
+                loss = loss + torch.nn.functional.cross_entropy(logits[len(i) + n_t :], yl[j])
+            if n_t:
+                sl = slice(len(i), len(i) + n_t)
+                batch = Batch(f[: len(i)], f[sl], ls, logits[sl], p)
+                loss = loss + lam * self.transfer_loss(batch, module)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+                est = _estimates(net, data, weights)
+                history.append({"step": step + 1, **est})
+                score = _score(criterion, est)
+                if score <= best["score"]:  # ties: the later, more adapted checkpoint
+                    best = {
+                        "score": score,
+                        "tensors": _export(net),
+                        "step": step + 1,
+                        "estimates": est,
+                    }
+        return {
+            "score": best["score"],
+            "tensors": best["tensors"],
+            "record": {
+                "trade_off": lam,
+                "best_step": best["step"],
+                "estimates": best["estimates"],
+                "history": history,
+            },
+        }
+
+
+@dataclasses.dataclass
+class _Data:
+    xs: np.ndarray
+    ys: np.ndarray
+    xt: np.ndarray | None
+    xv: np.ndarray | None
+    yv: np.ndarray | None
+    xl: np.ndarray | None
+    yl: np.ndarray | None
+    xlv: np.ndarray | None
+    ylv: np.ndarray | None
+    k: int
+
+
+class _Cycler:
+    """Batches that go through a shuffled permutation, then a new one."""
+
+    def __init__(self, n: int, rng: np.random.Generator) -> None:
+        self.n, self.rng, self.order, self.at = n, rng, np.zeros(0, np.int64), 0
+
+    def __call__(self, size: int) -> np.ndarray:
+        out = []
+        while size > 0 and self.n:
+            if self.at >= len(self.order):
+                self.order, self.at = self.rng.permutation(self.n), 0
+            take = self.order[self.at : self.at + size]
+            self.at += len(take)
+            size -= len(take)
+            out.append(take)
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _net(d: int, h: int, k: int, dropout: float) -> Any:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bottleneck = torch.nn.Sequential(
+                torch.nn.Linear(d, h),
+                torch.nn.BatchNorm1d(h),
+                torch.nn.ReLU(),
+                torch.nn.Dropout(dropout),
+            )
+            self.head = torch.nn.Linear(h, k)
+
+    return Net()
+
+
+def _export(net: Any) -> dict[str, np.ndarray]:
+    lin, bn, head = net.bottleneck[0], net.bottleneck[1], net.head
+
+    def a(t: Any) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float32).copy()
+
+    return {
+        "w1": a(lin.weight),
+        "b1": a(lin.bias),
+        "bn_mean": a(bn.running_mean),
+        "bn_var": a(bn.running_var),
+        "bn_w": a(bn.weight),
+        "bn_b": a(bn.bias),
+        "w2": a(head.weight),
+        "b2": a(head.bias),
+    }
+
+
+def _proba(net: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    net.eval()
+    with torch.inference_mode():
+        return torch.softmax(net.head(net.bottleneck(torch.from_numpy(x))), 1).numpy()
+
+
+def _estimates(net: Any, data: _Data, weights: np.ndarray | None) -> dict[str, float]:
+    """Every criterion at this checkpoint (recorded, whichever one chooses)."""
+    est: dict[str, float] = {}
+    if data.xv is not None and data.yv is not None:
+        pv = _proba(net, data.xv)
+        loss = -np.log(np.clip(pv[np.arange(len(data.yv)), data.yv], 1e-12, None))
+        est["source_val_accuracy"] = float((pv.argmax(1) == data.yv).mean())
+        est["source_val_loss"] = float(loss.mean())
+        if weights is not None:
+            est["dev_risk"] = _dev_risk(loss, weights)
+    if data.xt is not None:
+        pt = _proba(net, data.xt)
+        est["target_information"] = _information(pt)
+    if data.xlv is not None and data.ylv is not None:
+        pl = _proba(net, data.xlv)
+        est["target_labeled_accuracy"] = float((pl.argmax(1) == data.ylv).mean())
+        est["target_labeled_loss"] = float(
+            -np.log(np.clip(pl[np.arange(len(data.ylv)), data.ylv], 1e-12, None)).mean()
+        )
+    return {k: round(v, 5) for k, v in est.items()}
+
+
+def _score(criterion: str, est: dict[str, float]) -> float:
+    """Lower is better."""
+    if criterion == "target-labels":
+        return (1 - est["target_labeled_accuracy"]) + 1e-3 * est["target_labeled_loss"]
+    if criterion == "dev":
+        return est["dev_risk"]
+    if criterion == "entropy":
+        return -est["target_information"]
+    if criterion == "source":
+        return (1 - est["source_val_accuracy"]) + 1e-3 * est["source_val_loss"]
+    return 0.0  # "last": nothing to choose by, keep the last checkpoint
+
+
+def _information(p: np.ndarray) -> float:
+    """Diversity minus mean entropy of the predictions (information maximisation, as in SHOT):
+    high when each prediction is confident and the classes are all used."""
+    eps = 1e-12
+    mean_h = float(-(p * np.log(p + eps)).sum(1).mean())
+    q = p.mean(0)
+    div = float(-(q * np.log(q + eps)).sum())
+    return div - mean_h
+
+
+def _importance_weights(xs: np.ndarray, xt: np.ndarray, xv: np.ndarray, seed: int) -> np.ndarray:
+    """p(target | x) / p(source | x) on the source validation examples, from a logistic
+    domain classifier on the frozen features (Sugiyama et al.'s importance-weighted
+    validation); clipped so that no example carries more than a fifth of the weight."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([xs, xt])
+    d = np.r_[np.zeros(len(xs)), np.ones(len(xt))]
+    with contextlib.suppress(Warning):
+        clf = LogisticRegression(C=0.1, max_iter=300, random_state=seed % 2**31).fit(x, d)
+    pt = np.clip(clf.predict_proba(xv)[:, 1], 1e-6, 1 - 1e-6)
+    w = pt / (1 - pt) * (len(xs) / len(xt))
+    w = w / w.mean()
+    cap = 0.2 * w.sum()
+    return np.minimum(w, cap) / np.minimum(w, cap).mean()
+
+
+def _ess(w: np.ndarray | None) -> float:
+    if w is None or not len(w):
+        return 0.0
+    return float(w.sum() ** 2 / (w**2).sum())
+
+
+def _dev_risk(loss: np.ndarray, w: np.ndarray) -> float:
+    """Deep embedded validation: the weighted loss with the weights as a control variate."""
+    wl = w * loss
+    var = float(np.var(w))
+    eta = -float(np.cov(wl, w)[0, 1]) / var if var > 1e-12 else 0.0
+    return float(wl.mean() + eta * w.mean() - eta)
+
+
+def _holdout(
+    y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified: a share of each class with 5+ examples held out for validation."""
+    tr, va = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n = round(fraction * len(idx)) if len(idx) >= 5 else 0
+        va.append(idx[:n])
+        tr.append(idx[n:])
+    return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))
+
+
+def _target_halves(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """With 2+ labels in every class, half train and half choose; else all train."""
+    counts = np.bincount(y)
+    if counts[counts > 0].min() < 2:
+        return np.arange(len(y)), None
+    tr, va = [], []
+    for c in np.flatnonzero(counts):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        h = len(idx) // 2
+        va.append(idx[:h])
+        tr.append(idx[h:])
+    return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))

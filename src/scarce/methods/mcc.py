@@ -1,0 +1,62 @@
+"""MCC, minimum class confusion (Jin et al., ECCV 2020): on unlabeled target batches,
+penalise how often the classifier's (temperature-softened) predictions confuse pairs of
+classes, weighting confident examples more. Needs no discriminator and works on its own or
+beside other losses."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from scarce.core.config import check_range
+from scarce.methods._domain import Batch, DomainConfig, DomainFitted, DomainMethod
+from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.cdan import entropy_weights
+
+
+@dataclasses.dataclass(frozen=True)
+class MCCConfig(DomainConfig):
+    temperature: float = 2.5
+
+    help: ClassVar[dict[str, str]] = {
+        **DomainConfig.help,
+        "temperature": "softens the target predictions before the confusion is measured",
+    }
+
+    def check(self) -> None:
+        super().check()
+        check_range("mcc", "temperature", self.temperature, 0.1, 100)
+
+
+def mcc_loss(logits: Any, temperature: float = 2.5) -> Any:
+    """Mean off-diagonal mass of the class-normalised, entropy-weighted confusion matrix."""
+    import torch
+
+    p = torch.softmax(logits / temperature, 1)
+    w = entropy_weights(p.detach()).unsqueeze(1)
+    c = (p * w).T @ p
+    c = c / c.sum(1, keepdim=True)
+    k = p.shape[1]
+    return (c.sum() - torch.trace(c)) / k
+
+
+class MCC(DomainMethod):
+    config: MCCConfig
+
+    def transfer_loss(self, batch: Batch, module: Any) -> Any:
+        return mcc_loss(batch.logits_t, self.config.temperature)
+
+
+register_method(
+    MethodSpec(
+        name="mcc",
+        modalities=("image", "text"),
+        config=MCCConfig,
+        method=MCC,
+        fitted=DomainFitted,
+        summary="minimum class confusion on the unlabeled target predictions",
+        paper="Jin et al., Minimum Class Confusion for Versatile Domain Adaptation, ECCV 2020",
+        domain=True,
+        needs_unlabeled=True,
+    )
+)

@@ -1,0 +1,32 @@
+"""Source-only: the domain-adaptation baseline. The same frozen encoder -> bottleneck ->
+head as the adapting methods, trained on the labeled source alone (plus the few target
+labels when given); every adaptation method is judged against it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from scarce.methods._domain import DomainConfig, DomainFitted, DomainMethod
+from scarce.methods.base import MethodSpec, register_method
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceOnlyConfig(DomainConfig):
+    pass
+
+
+class SourceOnly(DomainMethod):
+    adapts = False
+
+
+register_method(
+    MethodSpec(
+        name="source-only",
+        modalities=("image", "text"),
+        config=SourceOnlyConfig,
+        method=SourceOnly,
+        fitted=DomainFitted,
+        summary="domain baseline: bottleneck + head on the labeled source only",
+        domain=True,
+    )
+)

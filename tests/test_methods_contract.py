@@ -19,8 +19,9 @@ SHORT = {
     "setfit": {"steps": 8, "batch_size": 12, "blocks": 1},
     "maml": {"meta_steps": 10, "meta_batch": 2},
     "reptile": {"meta_steps": 10, "meta_batch": 2},
+    **{s.name: {"steps": 200, "trade_off": 1.0} for s in methods if s.domain},
 }
-CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled]
+CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled or s.domain]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,10 @@ def bases(fashion, fortunes_data) -> dict[str, LabeledSet]:
 def test_method_contract(name, modality, splits, bases, tmp_path):
     train, test = splits[modality]
     base = bases[modality] if methods.get(name).base == "required" else None
-    model = scarce.fit(train, method=name, seed=0, config=SHORT.get(name), base=base)
+    # domain methods: the test inputs are the unlabeled target (here of the same domain)
+    kw = {"source": train} if methods.get(name).domain else {}
+    data = test.inputs if kw else train
+    model = scarce.fit(data, method=name, seed=0, config=SHORT.get(name), base=base, **kw)
     proba = model.predict_proba(test.inputs)
     assert proba.shape == (len(test), 3)
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
@@ -89,5 +93,5 @@ def test_method_contract(name, modality, splits, bases, tmp_path):
     assert p_value < 1e-2, f"{name} on {modality}: {correct}/{len(test)} right, p={p_value:.3g}"
     loaded = scarce.load(model.save(tmp_path / "m.scarce"))
     np.testing.assert_allclose(loaded.predict_proba(test.inputs), proba, atol=1e-6)
-    again = scarce.fit(train, method=name, seed=0, config=SHORT.get(name), base=base)
+    again = scarce.fit(data, method=name, seed=0, config=SHORT.get(name), base=base, **kw)
     np.testing.assert_array_equal(again.predict_proba(test.inputs), proba)

@@ -354,6 +354,12 @@ def eval_cmd(
         ),
     ] = "0",
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="A method's knob: method.key=value (repeatable), e.g. mcc.steps=500."
+        ),
+    ] = None,
     interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
     jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
     seed: Seed = 0,
@@ -385,6 +391,12 @@ def eval_cmd(
         ) from None
     if out.suffix.lower() != ".json":
         raise ConfigError(f"--out must be a .json file, got {out.name!r}.")
+    configs: dict[str, dict[str, Any]] = {}
+    for key, value in _parse_sets(set_).items():
+        name, dot, knob = key.partition(".")
+        if not dot or not name or not knob:
+            raise ConfigError(f"eval's --set expects method.key=value, got {key!r}.")
+        configs.setdefault(name, {})[knob] = value
     res = api.evaluate(
         data,
         methods=[m.strip() for m in methods.split(",") if m.strip()],
@@ -406,6 +418,7 @@ def eval_cmd(
         episodes=episodes,
         source=source,
         labeled_target=labeled_list,
+        configs=configs,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)

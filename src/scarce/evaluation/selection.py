@@ -36,7 +36,12 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
     )
     slow: list[tuple[str, str | None]] = []
     for spec in methods:
-        if spec.name == "auto" or modality not in spec.modalities or spec.needs_unlabeled:
+        if (
+            spec.name == "auto"
+            or modality not in spec.modalities
+            or spec.needs_unlabeled
+            or spec.domain
+        ):
             continue
         if spec.base == "required":  # auto has no base data to meta-train on
             continue

@@ -20,6 +20,7 @@ SHORT = {
     "maml": {"meta_steps": 10, "meta_batch": 2},
     "reptile": {"meta_steps": 10, "meta_batch": 2},
     **{s.name: {"steps": 200, "trade_off": 1.0} for s in methods if s.domain},
+    "distill": {"steps": 100, "views": 1},
 }
 CASES = [(s.name, m) for s in methods for m in s.modalities if not s.needs_unlabeled or s.domain]
 

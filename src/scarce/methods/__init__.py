@@ -5,6 +5,7 @@ from scarce.methods import (  # noqa: F401
     cdan,
     coral,
     dann,
+    distill,
     finetune,
     knn,
     linear_probe,

@@ -1,0 +1,339 @@
+"""Knowledge distillation (Hinton et al., 2015): a small student learns to match a larger
+teacher's softened predictions on a transfer set (the labeled examples, any unlabeled ones,
+and for images augmented views of them), as well as the hard labels:
+
+    loss = alpha * CE(y, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
+
+The student is the method's encoder (a smaller one: efficientnet-lite0, minilm-l3) with a
+head on its frozen features, so it predicts alone, as fast as that encoder. The teacher is a
+scarce bundle (`scarce fit --teacher T.scarce`) or "ENCODER:METHOD", trained on the labeled
+examples first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from scarce.core.config import Config, check_range
+from scarce.core.errors import ConfigError, DataError
+from scarce.core.seeding import derive
+from scarce.data.augment import Augment
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders.base import Encoder, create_encoder, encoders
+from scarce.methods.base import MethodSpec, State, methods, register_method, softmax
+
+log = logging.getLogger(__name__)
+
+# what "auto" teaches each student with: the biggest installed encoder of its modality,
+# with the method that suits it
+AUTO_TEACHERS = {
+    "image": ("efficientnet-lite2:linear-probe", "efficientnet-lite1:linear-probe"),
+    "text": ("minilm-l6:setfit",),
+}
+LATENCY_SAMPLE = 32  # examples timed for the latency per example
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig(Config):
+    teacher: str = "auto"
+    alpha: float = 0.5
+    temperature: float = 4.0
+    views: int = 2
+    steps: int = 500
+    lr: float = 0.01
+    weight_decay: float = 1e-4
+
+    help: ClassVar[dict[str, str]] = {
+        "teacher": "ENCODER:METHOD trained on the labeled examples first (e.g. "
+        "efficientnet-lite2:finetune), or a bundle given with --teacher; auto = images "
+        "efficientnet-lite2:linear-probe, text minilm-l6:setfit",
+        "alpha": "weight of the hard-label loss; 1 - alpha goes to matching the teacher",
+        "temperature": "softens both distributions; the KD term is scaled by T^2",
+        "views": "images: augmented views of each labeled example added to the transfer set",
+        "steps": "full-batch Adam steps of the student head",
+        "lr": "Adam learning rate",
+        "weight_decay": "L2 on the student head",
+    }
+
+    def check(self) -> None:
+        check_range("distill", "alpha", self.alpha, 0, 1)
+        check_range("distill", "temperature", self.temperature, 0.05, 100)
+        check_range("distill", "views", self.views, 0, 32)
+        check_range("distill", "steps", self.steps, 1, 100_000)
+        check_range("distill", "lr", self.lr, 1e-6, 10)
+        check_range("distill", "weight_decay", self.weight_decay, 0, 10)
+        if self.teacher != "auto" and ":" not in self.teacher:
+            raise ConfigError(
+                f"distill: teacher must be ENCODER:METHOD (e.g. efficientnet-lite2:finetune) "
+                f"or auto, got {self.teacher!r}; give a bundle with --teacher PATH."
+            )
+
+
+def kd_loss(
+    student_logits: Any,
+    teacher_proba: Any,
+    labels: Any | None,
+    alpha: float,
+    temperature: float,
+) -> Any:
+    """alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T), averaged over the
+    examples; rows without a label (labels = -1, or labels None) get the KD term only.
+    teacher_T = softmax(log p_teacher / T): the teacher's logits up to a constant."""
+    import torch
+    import torch.nn.functional as F
+
+    t = temperature
+    log_pt = torch.log(teacher_proba.clamp_min(1e-12))
+    pt = torch.softmax(log_pt / t, 1)
+    log_ps = torch.log_softmax(student_logits / t, 1)
+    kl = (pt * (torch.log(pt.clamp_min(1e-12)) - log_ps)).sum(1)
+    loss = (1 - alpha) * t * t * kl
+    if labels is not None and alpha > 0:
+        has = labels >= 0  # unlabeled rows (-1) learn from the teacher only
+        if bool(has.any()):
+            ce = torch.zeros_like(kl)
+            ce[has] = F.cross_entropy(student_logits[has], labels[has], reduction="none")
+            loss = loss + alpha * ce
+    return loss.mean()
+
+
+class Teacher:
+    """Something that predicts probabilities over the student's classes, with what a report
+    needs to compare it: a description and a parameter count."""
+
+    def __init__(
+        self,
+        predict_proba: Any,
+        classes: tuple[str, ...],
+        description: str,
+        params: int | None,
+    ) -> None:
+        self.predict_proba, self.classes = predict_proba, classes
+        self.description, self.params = description, params
+
+    def proba_for(self, inputs: Inputs, classes: tuple[str, ...]) -> np.ndarray:
+        """The teacher's probabilities with columns in `classes` order."""
+        missing = sorted(set(classes) - set(self.classes))
+        if missing:
+            raise DataError(
+                f"the teacher ({self.description}) does not know the classes "
+                f"{', '.join(map(repr, missing[:5]))}; distill from a teacher trained on the "
+                "same labels."
+            )
+        p = np.asarray(self.predict_proba(inputs), dtype=np.float64)
+        p = p[:, [self.classes.index(c) for c in classes]]
+        return p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+
+
+class DistillFitted:
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        t = self.tensors
+        x = (feats - t["shift"]) / t["scale"]
+        return softmax(x @ t["coef"].T + t["intercept"])
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def state(self) -> State:
+        return dict(self.tensors), dict(self.meta)
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> DistillFitted:
+        from scarce.core.errors import BundleError
+
+        need = ("shift", "scale", "coef", "intercept")
+        if any(n not in tensors for n in need) or tensors["coef"].shape[0] != len(classes):
+            raise BundleError("the distilled head in the bundle is incomplete or mismatched.")
+        return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
+
+
+class Distill:
+    spec: ClassVar[MethodSpec]
+
+    def __init__(self, config: DistillConfig, encoder: Encoder) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.teacher: Teacher | None = None  # a bundle's, set by the API (--teacher)
+        self.teacher_used: Teacher | None = None
+
+    def use_teacher(self, teacher: Teacher) -> None:
+        self.teacher = teacher
+
+    def fit(
+        self,
+        train: LabeledSet,
+        *,
+        unlabeled: UnlabeledSet | None = None,
+        val: LabeledSet | None = None,
+        seed: int,
+    ) -> DistillFitted:
+        import torch
+
+        cfg = self.config
+        teacher = self.teacher or self._train_teacher(train, seed)
+        self.teacher_used = teacher
+        transfer, n_views = self._transfer_set(train, unlabeled, seed)
+        t0 = time.perf_counter()
+        p_teacher = teacher.proba_for(transfer, train.classes)
+        teacher_s = time.perf_counter() - t0
+        feats = self.encoder.encode(transfer, desc="encoding the transfer set (student)")
+        n_lab = len(train) * (1 + n_views)
+        labels = np.full(len(transfer), -1, np.int64)
+        labels[:n_lab] = np.tile(train.y, 1 + n_views)
+
+        shift = feats.mean(0).astype(np.float32)
+        scale = np.maximum(feats.std(0), 1e-3).astype(np.float32)
+        x = torch.from_numpy(((feats - shift) / scale).astype(np.float32))
+        k = len(train.classes)
+        torch.manual_seed(derive(seed, "distill") % 2**63)
+        head = torch.nn.Linear(x.shape[1], k)
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        pt = torch.from_numpy(p_teacher.astype(np.float32))
+        y = torch.from_numpy(labels)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+        for _ in range(cfg.steps):
+            loss = kd_loss(head(x), pt, y, cfg.alpha, cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        tensors = {
+            "shift": shift,
+            "scale": scale,
+            "coef": head.weight.detach().numpy().copy(),
+            "intercept": head.bias.detach().numpy().copy(),
+        }
+        fitted = DistillFitted(self.encoder, train.classes, tensors, {})
+        p_student = fitted.proba_from_features(feats)
+        agree = float((p_student.argmax(1) == p_teacher.argmax(1)).mean())
+        fitted.meta = {
+            "teacher": {
+                "description": teacher.description,
+                "params": teacher.params,
+                "seconds_per_example": round(teacher_s / max(len(transfer), 1), 6),
+            },
+            "student": {
+                "encoder": self.encoder.spec.name,
+                "params": self.encoder.spec.params + int(head.weight.numel() + k),
+            },
+            "transfer_set": {
+                "labeled": len(train),
+                "augmented_views": len(train) * n_views,
+                "unlabeled": 0 if unlabeled is None else len(unlabeled),
+            },
+            "agreement_with_teacher": round(agree, 4),
+            "final_loss": round(float(loss.detach()), 5),
+        }
+        return fitted
+
+    def _train_teacher(self, train: LabeledSet, seed: int) -> Teacher:
+        spec_str = (
+            self._auto_teacher(train.modality)
+            if self.config.teacher == "auto"
+            else (self.config.teacher)
+        )
+        enc_name, _, method_name = spec_str.partition(":")
+        if enc_name not in encoders:
+            raise ConfigError(
+                f"distill: unknown teacher encoder {enc_name!r}; see `scarce backbones`."
+            )
+        mspec = methods.get(method_name)
+        if mspec.name == "distill" or mspec.domain or mspec.base == "required":
+            raise ConfigError(f"distill: {method_name!r} cannot be the teacher's method.")
+        enc = create_encoder(enc_name)
+        if enc.spec.modality != train.modality:
+            raise ConfigError(
+                f"distill: the teacher encoder {enc_name!r} is for {enc.spec.modality}, the "
+                f"data is {train.modality}."
+            )
+        fitted = mspec.method(mspec.config(), enc).fit(train, seed=derive(seed, "teacher"))
+        return Teacher(fitted.predict_proba, train.classes, spec_str, enc.spec.params)
+
+    def _auto_teacher(self, modality: str) -> str:
+        for cand in AUTO_TEACHERS.get(modality, ()):
+            name, _, method = cand.partition(":")
+            same = name == self.encoder.spec.name
+            if encoders.get(name).installed() and not (same and method == "linear-probe"):
+                if same:
+                    log.info(
+                        "distill: the teacher (%s) runs the student's encoder, so the student "
+                        "is no faster; a smaller student: --backbone minilm-l3",
+                        cand,
+                    )
+                return cand
+        raise ConfigError(
+            "distill: no bigger teacher encoder is installed for this student; give "
+            "--teacher BUNDLE or --set teacher=ENCODER:METHOD."
+        )
+
+    def _transfer_set(
+        self, train: LabeledSet, unlabeled: UnlabeledSet | None, seed: int
+    ) -> tuple[Inputs, int]:
+        """Labeled inputs, then their augmented views (images), then the unlabeled ones."""
+        parts = [train.inputs]
+        n_views = self.config.views if train.modality == "image" else 0
+        if n_views:
+            rng = np.random.default_rng(derive(seed, "views"))
+            aug = Augment()
+            views = [aug(it, 224, rng) for _ in range(n_views) for it in train.inputs.items]
+            parts.append(Inputs.from_images(views))
+        if unlabeled is not None and len(unlabeled):
+            if unlabeled.inputs.modality != train.modality:
+                raise DataError(
+                    f"the unlabeled data is {unlabeled.inputs.modality}, the labeled data "
+                    f"{train.modality}."
+                )
+            parts.append(unlabeled.inputs)
+        items, hashes, names = (), (), ()
+        for p in parts:
+            items, hashes, names = items + p.items, hashes + p.hashes, names + p.names
+        return Inputs(train.modality, items, hashes, names), n_views
+
+
+def latency_per_example(predict_proba: Any, inputs: Inputs) -> float:
+    """Seconds per example of a cold prediction (no embedding cache) on a small sample."""
+    sample = inputs.subset(np.arange(min(LATENCY_SAMPLE, len(inputs))))
+    fresh = Inputs(
+        sample.modality,
+        sample.items,
+        tuple(f"latency-{h}-{time.perf_counter_ns()}" for h in sample.hashes),
+        sample.names,
+    )
+    t0 = time.perf_counter()
+    predict_proba(fresh)
+    return (time.perf_counter() - t0) / max(len(fresh), 1)
+
+
+register_method(
+    MethodSpec(
+        name="distill",
+        modalities=("image", "text"),
+        config=DistillConfig,
+        method=Distill,
+        fitted=DistillFitted,
+        summary="knowledge distillation from a bigger teacher into a head on a small encoder",
+        paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
+    )
+)

@@ -81,7 +81,7 @@ def test_student_with_kd_beats_the_same_student_on_labels_only(quotes, teacher_b
 
 
 def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_path):
-    many, few, _, test = quotes
+    _, few, _, test = quotes
     m = scarce.fit(
         few, method="distill", backbone="minilm-l3", config={"teacher": "minilm-l6:knn"}, seed=0
     )

@@ -201,8 +201,8 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
         "mcc",
         "--repeats",
         "2",
-        "--labeled-target",
-        "0,2",
+        "--target-labels",
+        "0,4",
         "--set",
         "mcc.steps=100",
         "--out",
@@ -214,10 +214,10 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert res["baseline"] == "source-only"
     assert res["protocol"]["name"] == "domain"
     assert {p["versus"] for p in res["paired"]} == {"source-only"}
-    assert {r["shots"] for r in res["runs"]} == {0, 2}
+    assert {r["shots"] for r in res["runs"]} == {0, 4}
     mcc_runs = [r for r in res["runs"] if r["method"] == "mcc"]
     assert all(r["n_test"] == 300 for r in mcc_runs)  # half of each target class
-    for run_ in mcc_runs:  # no target labels: an unsupervised criterion; 2 per class: them
+    for run_ in mcc_runs:  # no target labels: an unsupervised criterion; 4 per class: them
         unsupervised = run_["selection"]["criterion"] in ("entropy", "dev")
         assert unsupervised == (run_["shots"] == 0), run_["selection"]
     code, text = cli("report", res_path, "--out", tmp_path / "r.html")

@@ -163,6 +163,11 @@ def fit(
         method_registry.get(method)  # unknown names fail before any data is read
     cols = {"text_column": text_column, "label_column": label_column}
     if source is not None or labeled_target is not None:
+        if base is not None or budget is not None or unlabeled is not None or teacher is not None:
+            raise ConfigError(
+                "--source (domain adaptation) cannot be combined with --base, --budget, "
+                "--unlabeled or --teacher: the unlabeled target is DATA itself."
+            )
         return _fit_domain(
             data,
             labels,
@@ -325,6 +330,9 @@ def _fit_domain(
     test_set = None
     if test is not None:
         test_set = align_to(_labeled(test, src.modality, **cols), src.classes)
+        warn_duplicates(src, test_set)
+        if lt is not None:
+            warn_duplicates(lt, test_set)
     cfg = spec.config.from_dict(config)
     encoder = resolve_encoder(backbone, src.modality)
     _warm_imports()
@@ -472,7 +480,8 @@ def evaluate(
     source_set = _labeled(source, pool.modality, **cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)
-    uses = any(method_registry.get(n).uses_encoder for n in methods)
+    # the domain protocol adds source-only, which reads the encoder
+    uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
     _warm_imports()
     return evaluate_sets(

@@ -155,8 +155,9 @@ def fit(
     if "domain" in m:
         sel = m["domain"]["selection"]
         est = ", ".join(f"{k} {v}" for k, v in sel["estimates"].items())
+        verb = "adapted to" if m["method"] != "source-only" else "selected on"
         _echo(
-            f"adapted to {m['domain']['target']['n']} target examples; chosen by "
+            f"{verb} {m['domain']['target']['n']} target examples; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
             + f"; {est}. Note: {sel['note']}."
@@ -377,7 +378,7 @@ def eval_cmd(
         Path | None,
         typer.Option(help="Labeled source domain (--protocol domain)."),
     ] = None,
-    labeled_target: Annotated[
+    target_labels: Annotated[
         str,
         typer.Option(
             help="Target labels per class that training may use, comma-separated "
@@ -404,7 +405,7 @@ def eval_cmd(
     Example: scarce eval data --methods linear-probe --shots 1,5,20 --repeats 10 --out r.json
 
     Example: scarce eval target/ --source source/ --protocol domain --methods dann,mcc
-    --repeats 5 --out r.json
+    --target-labels 0,5 --repeats 5 --out r.json
     """
     _setup(quiet)
     from scarce import api
@@ -415,10 +416,10 @@ def eval_cmd(
     except ValueError:
         raise ConfigError(f"--shots expects integers like 1,5,20, got {shots!r}.") from None
     try:
-        labeled_list = [int(x) for x in labeled_target.split(",") if x.strip()]
+        labeled_list = [int(x) for x in target_labels.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(
-            f"--labeled-target expects integers like 0,5, got {labeled_target!r}."
+            f"--target-labels expects integers like 0,5, got {target_labels!r}."
         ) from None
     if out.suffix.lower() != ".json":
         raise ConfigError(f"--out must be a .json file, got {out.name!r}.")

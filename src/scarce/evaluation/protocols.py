@@ -106,8 +106,9 @@ def domain_splits(
             adapt.append(idx[h:])
         a = np.sort(np.concatenate(adapt))
         t = None if test_given else np.sort(np.concatenate(test))
+        order = [g.permutation(ad) for ad in adapt]  # nested: the K labeled are a prefix
         for k in labeled:
-            lab = [g.permutation(ad)[:k] for ad in adapt] if k else []
+            lab = [o[:k] for o in order] if k else []
             train = np.sort(np.concatenate(lab)) if k else np.zeros(0, np.int64)
             out.append(Split(k, r, None, train, t, adapt=a))
     return out

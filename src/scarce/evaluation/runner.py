@@ -80,6 +80,8 @@ def evaluate_sets(
         if source is None:
             raise ConfigError("--protocol domain needs --source (the labeled source domain).")
         pool = align_target(pool, source)
+        if test is not None:
+            test = align_target(test, source)
         reference = SOURCE_ONLY
         first = [BASELINE, SOURCE_ONLY]
     elif source is not None:
@@ -89,6 +91,19 @@ def evaluate_sets(
     for n, s in specs.items():
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
+    unknown = sorted(set(configs or {}) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"--set names {', '.join(map(repr, unknown))}, which this evaluation does not run "
+            f"(it runs {', '.join(names)})."
+        )
+    if protocol != "domain":
+        need = [n for n in names if specs[n].domain and specs[n].needs_unlabeled]
+        if need:
+            raise ConfigError(
+                f"{', '.join(need)} adapt(s) from a source domain: use --protocol domain "
+                "--source SOURCE (DATA is then the labeled target)."
+            )
     cfgs = {n: specs[n].config.from_dict((configs or {}).get(n)) for n in names}
     check_base_use(specs, base, pool)
     if protocol == "kshot":
@@ -191,6 +206,11 @@ def evaluate_sets(
                 rec["_proba"], rec["_test"] = proba, tst
             return rec
 
+        if protocol == "domain" and jobs > 1:
+            # domain fits seed torch's process-wide generator (dropout, initial weights):
+            # threads would race on it and the same seed would not give the same result
+            log.info("--protocol domain runs its fits one at a time (--jobs ignored)")
+            jobs = 1
         runs = _run_all(one, jobs_list, jobs)
 
     res = _assemble(
@@ -440,7 +460,7 @@ def _assemble(
         },
         "protocol": {
             "name": protocol,
-            "shots": sorted(set(shots)) if protocol in ("kshot", "episodes") else [],
+            "shots": sorted(set(shots)) if protocol in ("kshot", "episodes", "domain") else [],
             "repeats": repeats,
             "folds": folds if protocol == "kfold" else None,
             "test": "fold" if protocol == "kfold" else ("given" if test else "rest"),

@@ -32,6 +32,10 @@ from scarce.methods.base import MethodSpec, State, softmax
 log = logging.getLogger(__name__)
 
 CRITERIA = ("target-labels", "dev", "entropy", "source")
+MIN_ESS = 20  # importance weights spread over fewer source examples are too noisy to trust
+MIN_TARGET = 20  # fewer target examples say too little about the target distribution
+MIN_HELD_OUT = 20  # target labels held out to choose with: fewer, and all of them train
+HISTORY = 50  # checkpoints recorded in the manifest per trade-off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +117,13 @@ def align_target_labels(labeled: LabeledSet, source: LabeledSet) -> LabeledSet:
             f"{labeled.source}: no target label ({', '.join(labeled.classes[:5])}) is a source "
             f"class ({', '.join(source.classes[:5])}). Source and target must share classes: "
             "check that both use the same label names."
+        )
+    unknown = sorted(set(labeled.classes) - set(source.classes))
+    if unknown:
+        raise DataError(
+            f"{labeled.source}: the labeled target has labels the source lacks "
+            f"({', '.join(map(repr, unknown[:10]))}); the model can only predict source "
+            "classes. Rename them to match, or drop those examples."
         )
     missing = sorted(set(source.classes) - set(labeled.classes))
     if missing:
@@ -212,7 +223,9 @@ class DomainMethod:
                     "--source SOURCE)."
                 )
             unlabeled = UnlabeledSet(train.inputs.subset([]), "<none>")
-        return self.fit_domain(train, unlabeled, labeled_target=val, seed=seed)
+        # `val` (labels from the training domain) has no role here: selection uses held-out
+        # source labels, target criteria, or labeled target data given to fit_domain
+        return self.fit_domain(train, unlabeled, seed=seed)
 
     def fit_domain(
         self,
@@ -317,12 +330,17 @@ class DomainMethod:
 
     def _criterion(self, data: _Data, seed: int) -> tuple[str, np.ndarray | None, str]:
         cfg = self.config
-        if data.xlv is not None:
-            return "target-labels", None, "held-out target labels"
         want = cfg.select
+        if want == "auto" and data.xlv is not None:
+            return "target-labels", None, f"{len(data.xlv)} held-out target labels"
+        if want in ("dev", "source") and data.xv is None:
+            raise ConfigError(
+                f"select={want} needs held-out source labels: raise val_fraction above 0 (and "
+                "give every class 5+ source examples)."
+            )
+        if want in ("dev", "entropy") and data.xt is None:
+            raise ConfigError(f"select={want} needs target inputs.")
         if data.xt is None or data.xv is None:
-            if want in ("dev", "entropy") and data.xt is None:
-                raise ConfigError(f"select={want} needs target inputs.")
             if data.xv is None:
                 return "entropy" if data.xt is not None else "last", None, "no source held out"
             return "source", None, "no target inputs"
@@ -331,13 +349,16 @@ class DomainMethod:
             weights = _importance_weights(data.xs, data.xt, data.xv, seed)
         if want == "auto":
             ess = _ess(weights)
-            if ess >= 0.1 * len(data.xv):
+            n_v, n_t = len(data.xv), len(data.xt)
+            if ess >= max(MIN_ESS, 0.1 * n_v) and n_t >= MIN_TARGET:
                 return "dev", weights, f"importance weights with effective sample size {ess:.0f}"
             return (
                 "entropy",
                 None,
-                f"source and target barely overlap (importance weights' effective sample size "
-                f"{ess:.0f} of {len(data.xv)}), so source validation says little",
+                f"importance-weighted source validation is unreliable here (effective sample "
+                f"size {ess:.0f} of {n_v} source examples, {n_t} target examples); note that "
+                "this criterion rewards confident target predictions, which mcc and cdan also "
+                "optimise",
             )
         return want, weights, f"select={want}"
 
@@ -384,8 +405,8 @@ class DomainMethod:
             if xl is not None:
                 j = draw_l(min(bs, len(xl)))
                 xb, n_l = torch.cat([xb, xl[j]]), len(j)
-            f = net.bottleneck(xb)
-            logits = net.head(f)
+            f = net.bottleneck(xb)  # the transfer losses align f itself, not its dropout
+            logits = net.head(net.drop(f))
             ls = logits[: len(i)]
             loss = torch.nn.functional.cross_entropy(ls, ys[i], weight=cw)
             if n_l:
@@ -395,6 +416,15 @@ class DomainMethod:
                 sl = slice(len(i), len(i) + n_t)
                 batch = Batch(f[: len(i)], f[sl], ls, logits[sl], p)
                 loss = loss + lam * self.transfer_loss(batch, module)
+            if not torch.isfinite(loss):
+                log.warning(
+                    "%s diverged at step %d (trade-off %s): keeping the best checkpoint before "
+                    "it; a lower lr or trade_off avoids this.",
+                    self.spec.name,
+                    step,
+                    lam,
+                )
+                break
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -402,6 +432,8 @@ class DomainMethod:
                 est = _estimates(net, data, weights)
                 history.append({"step": step + 1, **est})
                 score = _score(criterion, est)
+                if not math.isfinite(score):
+                    continue
                 if score <= best["score"]:  # ties: the later, more adapted checkpoint
                     best = {
                         "score": score,
@@ -416,7 +448,7 @@ class DomainMethod:
                 "trade_off": lam,
                 "best_step": best["step"],
                 "estimates": best["estimates"],
-                "history": history,
+                "history": history[:: max(1, -(-len(history) // HISTORY))],
             },
         }
 
@@ -460,11 +492,9 @@ def _net(d: int, h: int, k: int, dropout: float) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.bottleneck = torch.nn.Sequential(
-                torch.nn.Linear(d, h),
-                torch.nn.BatchNorm1d(h),
-                torch.nn.ReLU(),
-                torch.nn.Dropout(dropout),
+                torch.nn.Linear(d, h), torch.nn.BatchNorm1d(h), torch.nn.ReLU()
             )
+            self.drop = torch.nn.Dropout(dropout)
             self.head = torch.nn.Linear(h, k)
 
     return Net()
@@ -544,18 +574,27 @@ def _information(p: np.ndarray) -> float:
 def _importance_weights(xs: np.ndarray, xt: np.ndarray, xv: np.ndarray, seed: int) -> np.ndarray:
     """p(target | x) / p(source | x) on the source validation examples, from a logistic
     domain classifier on the frozen features (Sugiyama et al.'s importance-weighted
-    validation); clipped so that no example carries more than a fifth of the weight."""
+    validation). Scaled to mean 1 over the source *training* examples, so that their mean on
+    the validation examples is free to differ, which DEV's control variate corrects for; no
+    example may carry more than a fifth of the total."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.concatenate([xs, xt])
     d = np.r_[np.zeros(len(xs)), np.ones(len(xt))]
     with contextlib.suppress(Warning):
         clf = LogisticRegression(C=0.1, max_iter=300, random_state=seed % 2**31).fit(x, d)
-    pt = np.clip(clf.predict_proba(xv)[:, 1], 1e-6, 1 - 1e-6)
-    w = pt / (1 - pt) * (len(xs) / len(xt))
-    w = w / w.mean()
-    cap = 0.2 * w.sum()
-    return np.minimum(w, cap) / np.minimum(w, cap).mean()
+
+    def ratio(z: np.ndarray) -> np.ndarray:
+        pt = np.clip(clf.predict_proba(z)[:, 1], 1e-6, 1 - 1e-6)
+        return pt / (1 - pt) * (len(xs) / len(xt))
+
+    w = ratio(xv) / ratio(xs).mean()
+    for _ in range(10):  # clip, renormalise, repeat: the cap holds after renormalising
+        cap = 0.2 * w.sum()
+        if w.max() <= cap * 1.0001:
+            break
+        w = np.minimum(w, cap)
+    return w
 
 
 def _ess(w: np.ndarray | None) -> float:
@@ -567,8 +606,8 @@ def _ess(w: np.ndarray | None) -> float:
 def _dev_risk(loss: np.ndarray, w: np.ndarray) -> float:
     """Deep embedded validation: the weighted loss with the weights as a control variate."""
     wl = w * loss
-    var = float(np.var(w))
-    eta = -float(np.cov(wl, w)[0, 1]) / var if var > 1e-12 else 0.0
+    var = float(np.var(w, ddof=1)) if len(w) > 1 else 0.0
+    eta = -float(np.cov(wl, w, ddof=1)[0, 1]) / var if var > 1e-12 else 0.0
     return float(wl.mean() + eta * w.mean() - eta)
 
 
@@ -586,9 +625,11 @@ def _holdout(
 
 
 def _target_halves(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-    """With 2+ labels in every class, half train and half choose; else all train."""
+    """With 4+ labels in every class (and 20+ in all), half train and half choose; fewer
+    choose too noisily, so they all train."""
     counts = np.bincount(y)
-    if counts[counts > 0].min() < 2:
+    present = counts[counts > 0]
+    if present.min() < 4 or present.sum() // 2 < MIN_HELD_OUT:
         return np.arange(len(y)), None
     tr, va = [], []
     for c in np.flatnonzero(counts):

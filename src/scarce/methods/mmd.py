@@ -1,6 +1,7 @@
 """MMD (DAN, Long et al., ICML 2015): the bottleneck learns features whose source and target
-distributions are close in multi-kernel maximum mean discrepancy (a family of Gaussian
-kernels around the batch's mean squared distance)."""
+distributions are close in multi-kernel maximum mean discrepancy. As in TLlib's DAN, the
+Gaussian kernels' bandwidths are spaced around the batch's mean squared distance and weigh
+equally (DAN also learns the kernel weights)."""
 
 from __future__ import annotations
 

@@ -61,6 +61,26 @@ class Model:
         p = self.predict_proba(x)
         return np.asarray(self.classes_, dtype=object)[p.argmax(axis=1)]
 
+    @property
+    def tasks(self) -> dict[str, tuple[str, ...]]:
+        """Task name -> its classes; one task (this model's labels) unless multitask."""
+        return dict(getattr(self.fitted, "tasks", {"label": self.classes_}))
+
+    def predict_proba_tasks(self, x: Inputs | Sequence[Any] | str | Path) -> dict[str, Any]:
+        """Every task's probabilities; the primary task first."""
+        inputs = self._inputs(x)
+        if hasattr(self.fitted, "predict_tasks"):
+            return self.fitted.predict_tasks(inputs)
+        return {"label": self.fitted.predict_proba(inputs)}
+
+    def predict_tasks(self, x: Inputs | Sequence[Any] | str | Path) -> dict[str, np.ndarray]:
+        """Every task's predicted labels."""
+        names = self.tasks
+        return {
+            t: np.asarray(names[t], dtype=object)[p.argmax(axis=1)]
+            for t, p in self.predict_proba_tasks(x).items()
+        }
+
     def score(self, data: DataLike) -> float:
         test = _labeled(data, self.modality)
         test = align_to(test, self.classes_)
@@ -142,6 +162,7 @@ def fit(
     labeled_target: DataLike | None = None,
     unlabeled: Any = None,
     teacher: str | Path | None = None,
+    tasks: dict[str, DataLike] | None = None,
 ) -> Model:
     """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
     `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
@@ -158,6 +179,10 @@ def fit(
     Distillation (`method="distill"`): `teacher` is a bundle to learn from (else the config's
     ENCODER:METHOD teacher is trained on the labels first); `unlabeled` inputs (a path or
     items) join the transfer set. The manifest compares teacher and student.
+
+    Multi-task (`method="multitask"`): `data` is the primary task (named after its label
+    column); `tasks` adds related tasks {name: data}; or give several label columns of one
+    table as `label_column="a,b"` (the first is the primary task).
     """
     if method != "auto":
         method_registry.get(method)  # unknown names fail before any data is read
@@ -181,11 +206,26 @@ def fit(
             modality,
             cols,
         )
+    aux_tasks: dict[str, LabeledSet] = {}
+    primary = label_column
+    if method == "multitask" and "," in label_column and labels is None:
+        columns = [c.strip() for c in label_column.split(",") if c.strip()]
+        primary, cols["label_column"] = columns[0], columns[0]
+        for c in columns[1:]:
+            aux_tasks[c] = _labeled(data, modality, text_column=text_column, label_column=c)  # type: ignore[arg-type]
     if labels is not None:
         train = labeled_from_arrays(data, labels, modality)  # type: ignore[arg-type]
     else:
         train = _labeled(data, modality, **cols)  # type: ignore[arg-type]
     check_trainable(train)
+    if tasks and method != "multitask":
+        raise ConfigError("--task is for --method multitask.")
+    for name, d in (tasks or {}).items():
+        if name in aux_tasks or name == primary:
+            raise ConfigError(f"two tasks are named {name!r}: give each --task its own name.")
+        aux_tasks[name] = _labeled(d, train.modality, **{**cols, "label_column": label_column})
+    for t in aux_tasks.values():
+        check_trainable(t)
     test_set = None
     if test is not None:
         test_set = align_to(_labeled(test, train.modality, **cols), train.classes)
@@ -226,6 +266,8 @@ def fit(
     learner = spec.method(cfg, encoder)
     if teacher is not None:
         learner.use_teacher(_teacher_from_bundle(teacher, train))
+    if method == "multitask":
+        learner.add_tasks(aux_tasks, primary=primary)
     base_info = None
     if base_set is not None:
         base_info = {
@@ -271,6 +313,19 @@ def fit(
     }
     if auto is not None:
         manifest["auto"] = auto
+    if method == "multitask":
+        manifest["tasks"] = {
+            primary: {"source": train.source, "n": len(train), "sha256": train.data_hash()},
+            **{
+                n: {
+                    "source": t.source,
+                    "n": len(t),
+                    "sha256": t.data_hash(),
+                    "classes": list(t.classes),
+                }
+                for n, t in aux_tasks.items()
+            },
+        }
     if base_info is not None:
         manifest["base"] = base_info
     return Model(fitted, encoder, manifest)
@@ -453,6 +508,7 @@ def evaluate(
     episodes: int = 600,
     source: DataLike | None = None,
     labeled_target: Sequence[int] = (0,),
+    tasks: dict[str, DataLike] | None = None,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. Protocol
@@ -480,6 +536,7 @@ def evaluate(
     source_set = _labeled(source, pool.modality, **cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)
+    task_sets = {n: _labeled(d, pool.modality, **cols) for n, d in (tasks or {}).items()}
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
@@ -503,6 +560,7 @@ def evaluate(
         episodes=episodes,
         source=source_set,
         labeled_target=labeled_target,
+        tasks=task_sets or None,
     )
 
 

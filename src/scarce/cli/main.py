@@ -112,6 +112,13 @@ def fit(
         Path | None,
         typer.Option(help="A .scarce bundle that --method distill learns from."),
     ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another task for --method multitask: name=DATA (repeatable); DATA itself is "
+            "the primary task. Or --label-column a,b for several columns of one table."
+        ),
+    ] = None,
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
@@ -147,6 +154,7 @@ def fit(
         labeled_target=labeled_target,
         unlabeled=unlabeled,
         teacher=teacher,
+        tasks=_parse_tasks(task),
     )
     model.save(out)
     m = model.manifest
@@ -176,7 +184,29 @@ def fit(
         )
     if "distill" in m["metrics"]:
         _echo(_distill_text(m["metrics"]["distill"]))
+    if "tasks" in m:
+        w = model.fitted.meta.get("task_weights", {})
+        _echo(
+            "tasks: "
+            + "; ".join(
+                f"{n} ({t['n']} examples, weight {w.get(n)})" for n, t in m["tasks"].items()
+            )
+        )
     _echo(f"wrote {out}")
+
+
+def _parse_tasks(pairs: list[str] | None) -> dict[str, Path] | None:
+    if not pairs:
+        return None
+    out: dict[str, Path] = {}
+    for p in pairs:
+        name, eq, path = p.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise ConfigError(f"--task expects name=DATA, got {p!r} (e.g. --task topic=t.csv).")
+        if name.strip() in out:
+            raise ConfigError(f"--task {name.strip()!r} is given twice.")
+        out[name.strip()] = Path(path.strip())
+    return out
 
 
 def _distill_text(d: dict[str, Any]) -> str:
@@ -222,15 +252,22 @@ def predict(
         raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
     model = api.load(bundle)
     x = load_inputs(inputs, modality=model.modality, text_column=text_column)
-    p = model.predict_proba(x)
-    classes = model.classes_
+    per_task = model.predict_proba_tasks(x)
+    tasks = model.tasks
     rows = []
-    for name, row in zip(x.names, p, strict=True):
-        rec: dict[str, Any] = {"input": name, "prediction": classes[int(row.argmax())]}
-        if proba:
-            rec.update(
-                {f"proba_{c}": round(float(v), 6) for c, v in zip(classes, row, strict=True)}
-            )
+    for i, name in enumerate(x.names):
+        rec: dict[str, Any] = {"input": name}
+        for j, (task, p) in enumerate(per_task.items()):
+            classes, row = tasks[task], p[i]
+            suffix = "" if j == 0 else f"_{task}"  # the primary task keeps the plain names
+            rec[f"prediction{suffix}"] = classes[int(row.argmax())]
+            if proba:
+                rec.update(
+                    {
+                        f"proba{suffix}_{c}": round(float(v), 6)
+                        for c, v in zip(classes, row, strict=True)
+                    }
+                )
         rows.append(rec)
     if out is not None and out.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
@@ -378,6 +415,13 @@ def eval_cmd(
         Path | None,
         typer.Option(help="Labeled source domain (--protocol domain)."),
     ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another task for --methods multitask: name=DATA (repeatable); multitask "
+            "is then compared with itself trained on DATA alone."
+        ),
+    ] = None,
     target_labels: Annotated[
         str,
         typer.Option(
@@ -451,6 +495,7 @@ def eval_cmd(
         source=source,
         labeled_target=labeled_list,
         configs=configs,
+        tasks=_parse_tasks(task),
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -522,6 +567,14 @@ def _results_text(res: dict[str, Any]) -> str:
             )
     versus = f"vs {res['baseline']} (paired)"
     lines = [head, _table(["shots", "method", "accuracy", versus], rows)]
+    mt = res.get("multitask")
+    if mt:
+        for row in mt["paired"]:
+            lines.append(
+                f"{mt['method']} vs {mt['versus']} at {row['shots']} shot(s): "
+                f"{row['mean']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']} "
+                f"(tasks: {', '.join(mt['tasks'])})"
+            )
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

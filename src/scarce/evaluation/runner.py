@@ -42,6 +42,8 @@ SCHEMA = "scarce-results"
 SCHEMA_VERSION = 1
 BASELINE = "baseline"
 SOURCE_ONLY = "source-only"  # the reference of the domain protocol
+MULTITASK = "multitask"
+SINGLE_TASK = "multitask:single-task"  # multitask trained on the evaluated task alone
 HARDEST = 12
 
 
@@ -66,6 +68,7 @@ def evaluate_sets(
     episodes: int = 600,
     source: LabeledSet | None = None,
     labeled_target: Sequence[int] = (0,),
+    tasks: dict[str, LabeledSet] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
@@ -87,7 +90,11 @@ def evaluate_sets(
     elif source is not None:
         raise ConfigError("--source is for --protocol domain.")
     names = first + [m for m in dict.fromkeys(methods) if m not in first]
-    specs = {n: registry.get(n) for n in names}
+    if tasks and MULTITASK not in names:
+        raise ConfigError("--task is for --methods multitask.")
+    if tasks:  # the same method without the other tasks: what they bring, paired
+        names.append(SINGLE_TASK)
+    specs = {n: registry.get(MULTITASK if n == SINGLE_TASK else n) for n in names}
     for n, s in specs.items():
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
@@ -104,7 +111,10 @@ def evaluate_sets(
                 f"{', '.join(need)} adapt(s) from a source domain: use --protocol domain "
                 "--source SOURCE (DATA is then the labeled target)."
             )
-    cfgs = {n: specs[n].config.from_dict((configs or {}).get(n)) for n in names}
+    cfgs = {
+        n: specs[n].config.from_dict((configs or {}).get(MULTITASK if n == SINGLE_TASK else n))
+        for n in names
+    }
     check_base_use(specs, base, pool)
     if protocol == "kshot":
         if not shots or min(shots) < 1:
@@ -150,6 +160,8 @@ def evaluate_sets(
             encode_s = time.perf_counter() - t
         # one instance per method: what it meta-trains on the base set serves every fit
         instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
+        if tasks:
+            instances[MULTITASK].add_tasks(tasks)
         meta_training: dict[str, Any] = {}
         if base is not None:
             for n in names:
@@ -230,6 +242,12 @@ def evaluate_sets(
         confidence,
         reference,
     )
+    if tasks:
+        res["multitask"] = _versus(runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed)
+        res["multitask"]["tasks"] = {
+            n: {"source": t.source, "n": len(t), "classes": list(t.classes)}
+            for n, t in tasks.items()
+        }
     if protocol == "domain":
         assert source is not None  # noqa: S101 - checked above
         res["protocol"].update(
@@ -269,6 +287,37 @@ def evaluate_sets(
         "jobs": jobs,
     }
     return res
+
+
+def _versus(
+    runs: list[dict[str, Any]], a: str, b: str, how: str, confidence: float, seed: int
+) -> dict[str, Any]:
+    """a minus b in accuracy on the same draws, per shot count, with its interval."""
+    rows = []
+    for k in sorted({r["shots"] for r in runs if r["method"] == a}, key=lambda v: v or 0):
+        ua = {
+            (r["repeat"], r["fold"]): r["metrics"]["accuracy"]
+            for r in runs
+            if r["method"] == a and r["shots"] == k
+        }
+        ub = {
+            (r["repeat"], r["fold"]): r["metrics"]["accuracy"]
+            for r in runs
+            if r["method"] == b and r["shots"] == k
+        }
+        common = sorted(set(ua) & set(ub))
+        if not common:
+            continue
+        iv = interval([ua[c] - ub[c] for c in common], how, confidence, seed)
+        verdict = (
+            "better"
+            if iv.n >= 2 and iv.low > 0
+            else "worse"
+            if iv.n >= 2 and iv.high < 0
+            else "no clear difference"
+        )
+        rows.append({"shots": k, "metric": "accuracy", **iv.as_dict(), "verdict": verdict})
+    return {"method": a, "versus": b, "paired": rows}
 
 
 def align_target(target: LabeledSet, source: LabeledSet) -> LabeledSet:

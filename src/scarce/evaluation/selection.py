@@ -41,6 +41,7 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
             or modality not in spec.modalities
             or spec.needs_unlabeled
             or spec.domain
+            or not spec.auto
         ):
             continue
         if spec.base == "required":  # auto has no base data to meta-train on

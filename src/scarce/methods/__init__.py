@@ -12,6 +12,7 @@ from scarce.methods import (  # noqa: F401
     maml,
     mcc,
     mmd,
+    multitask,
     protonet,
     reptile,
     setfit,

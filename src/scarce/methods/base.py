@@ -40,6 +40,7 @@ class MethodSpec:
     # True: adapts from a labeled source domain (--source) to the target data; implements
     # fit_domain(source, target, labeled_target=..., seed=...)
     domain: bool = False
+    auto: bool = True  # False: --method auto does not try it (needs a teacher or other tasks)
 
 
 class Fitted(Protocol):

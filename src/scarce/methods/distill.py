@@ -334,6 +334,7 @@ register_method(
         method=Distill,
         fitted=DistillFitted,
         summary="knowledge distillation from a bigger teacher into a head on a small encoder",
+        auto=False,
         paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
     )
 )

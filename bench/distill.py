@@ -1,0 +1,194 @@
+"""Distillation: does the small student recover the teacher's gain over the student trained
+alone, at a fraction of the teacher's latency? Same draws for all, 5 seeds, one run.
+
+- text (fortunes, 6 categories): teacher = minilm-l6 fine-tuned with setfit on 16 quotes per
+  class; student = minilm-l3 (MiniLM's first 3 layers) + head, distilled from 4 labeled
+  quotes per class + 600 unlabeled ones; alone = linear-probe on minilm-l3 with the 4.
+- image (Fashion-MNIST, 10 classes): teacher = efficientnet-lite2 + linear-probe on 50 images
+  per class; student = efficientnet-lite0 + head distilled from 5 per class + 2,000
+  unlabeled (and 2 augmented views per labeled image); alone = linear-probe on lite0.
+
+Recovery = (student - alone) / (teacher - alone), per seed. Latency = seconds per example of
+a cold prediction (no embedding cache) of 64 test inputs through each bundle, as deployed.
+Targets (issue 8): recovery >= 0.9 at >= 3x lower latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+
+SETUPS = {
+    "text": {
+        "teacher": ("minilm-l6", "setfit", 16),
+        "student": "minilm-l3",
+        "labeled": 4,
+        "unlabeled": 600,
+        "test_per_class": 60,
+    },
+    "image": {
+        "teacher": ("efficientnet-lite2", "linear-probe", 50),
+        "student": "efficientnet-lite0",
+        "labeled": 5,
+        "unlabeled": 2000,
+        "test_per_class": 100,
+    },
+}
+
+
+def pools(kind: str) -> tuple[list[Any], np.ndarray, tuple[str, ...]]:
+    if kind == "text":
+        from scarce.data.public import fortunes
+
+        texts, labels = fortunes()
+        classes = tuple(sorted(set(labels)))
+        return texts, np.array([classes.index(lab) for lab in labels]), classes
+    from scarce.data.public import FASHION_CLASSES, fashion_mnist
+
+    x, y = fashion_mnist("train")
+    return list(x), y, FASHION_CLASSES
+
+
+def draw(kind: str, seed: int) -> dict[str, Any]:
+    from scarce.data.types import Inputs, LabeledSet
+
+    items, y, classes = pools(kind)
+    s = SETUPS[kind]
+    g = np.random.default_rng([seed, 8])
+    per = {c: g.permutation(np.flatnonzero(y == c)) for c in range(len(classes))}
+    t_n, lab, test_n = s["teacher"][2], s["labeled"], s["test_per_class"]
+    used = t_n + lab + test_n
+    rest = np.concatenate([per[c][used:] for c in per])
+    unl = g.permutation(rest)[: s["unlabeled"]]
+
+    def part(a: int, b: int) -> Any:
+        i = np.concatenate([per[c][a:b] for c in per])
+        return LabeledSet(make([items[j] for j in i]), y[i], classes, kind)
+
+    def make(xs: list[Any]) -> Any:
+        return Inputs.from_texts(xs) if kind == "text" else Inputs.from_images(xs)
+
+    return {
+        "teacher_train": part(0, t_n),
+        "labeled": part(t_n, t_n + lab),
+        "test": part(t_n + lab, used),
+        "unlabeled": make([items[j] for j in unl]),
+    }
+
+
+def latency(model: Any, inputs: Any) -> float:
+    from scarce.methods.distill import latency_per_example
+
+    return latency_per_example(model.predict_proba, inputs)
+
+
+def run(kind: str, seed: int) -> dict[str, Any]:
+    import scarce
+    from scarce.data.types import UnlabeledSet
+
+    s = SETUPS[kind]
+    d = draw(kind, seed)
+    enc, method, _ = s["teacher"]
+    t0 = time.perf_counter()
+    teacher = scarce.fit(d["teacher_train"], method=method, backbone=enc, seed=seed)
+    teacher_fit = time.perf_counter() - t0
+    path = Path(f"/tmp/bench-distill-teacher-{kind}-{seed}.scarce")
+    teacher.save(path)
+    alone = scarce.fit(d["labeled"], method="linear-probe", backbone=s["student"], seed=seed)
+    t0 = time.perf_counter()
+    student = scarce.fit(
+        d["labeled"],
+        method="distill",
+        backbone=s["student"],
+        teacher=path,
+        unlabeled=UnlabeledSet(d["unlabeled"]),
+        seed=seed,
+    )
+    student_fit = time.perf_counter() - t0
+    test = d["test"]
+    sample = test.inputs.subset(np.arange(64))
+    acc = {
+        n: m.score(test) for n, m in (("teacher", teacher), ("alone", alone), ("student", student))
+    }
+    gap = acc["teacher"] - acc["alone"]
+    rec = {
+        "seed": seed,
+        **{f"{n}_accuracy": round(v, 4) for n, v in acc.items()},
+        "recovery": round((acc["student"] - acc["alone"]) / gap, 4) if gap > 0 else None,
+        "teacher_seconds_per_example": round(latency(teacher, sample), 5),
+        "student_seconds_per_example": round(latency(student, sample), 5),
+        "teacher_fit_seconds": round(teacher_fit, 1),
+        "student_fit_seconds": round(student_fit, 1),
+        "agreement_with_teacher": student.manifest["metrics"]["distill"]["agreement_with_teacher"],
+    }
+    rec["speedup"] = round(
+        rec["teacher_seconds_per_example"] / rec["student_seconds_per_example"], 2
+    )
+    print(kind, rec, flush=True)
+    return rec
+
+
+def main() -> None:
+    from scarce.encoders import encoders
+    from scarce.evaluation.intervals import interval
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kinds", default="text,image")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS / "distill.json")
+    args = ap.parse_args()
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "threads": limit_threads(args.threads),
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+        "setups": SETUPS,
+        "results": {},
+    }
+    clock = Clock()
+    for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
+        runs = [run(kind, seed) for seed in range(args.repeats)]
+        s = SETUPS[kind]
+        summary: dict[str, Any] = {
+            "teacher_params": encoders.get(s["teacher"][0]).params,
+            "student_params": encoders.get(s["student"]).params,
+        }
+        for key in (
+            "teacher_accuracy",
+            "alone_accuracy",
+            "student_accuracy",
+            "recovery",
+            "speedup",
+        ):
+            vals = [r[key] for r in runs if r[key] is not None]
+            iv = interval(vals, "t", 0.95, 0)
+            summary[key] = {
+                "mean": round(iv.mean, 4),
+                "low": round(iv.low, 4),
+                "high": round(iv.high, 4),
+                "n": len(vals),
+            }
+        summary["target"] = {
+            "recovery_at_least_0.9": summary["recovery"]["mean"] >= 0.9,
+            "speedup_at_least_3": summary["speedup"]["mean"] >= 3,
+        }
+        out["results"][kind] = {"runs": runs, "summary": summary}
+        print(kind, summary, flush=True)
+        write(args.out, out)
+    out["elapsed_seconds"] = clock()
+    write(args.out, out)
+    print(f"wrote {args.out} after {out['elapsed_seconds']}s")
+
+
+if __name__ == "__main__":
+    main()

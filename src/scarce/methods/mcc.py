@@ -6,7 +6,7 @@ beside other losses."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from scarce.core.config import check_range
 from scarce.methods._domain import Batch, DomainConfig, DomainFitted, DomainMethod
@@ -16,6 +16,10 @@ from scarce.methods.cdan import entropy_weights
 
 @dataclasses.dataclass(frozen=True)
 class MCCConfig(DomainConfig):
+    # non-adversarial: Adam trained it better than SGD on digits -> MNIST (3 seeds: mmd 0.616
+    # vs 0.545, mcc 0.745 vs 0.728); the adversarial methods did better with SGD
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = 0.001
     temperature: float = 2.5
 
     help: ClassVar[dict[str, str]] = {

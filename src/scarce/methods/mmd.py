@@ -6,7 +6,7 @@ equally (DAN also learns the kernel weights)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from scarce.core.config import check_range
 from scarce.methods._domain import Batch, DomainConfig, DomainFitted, DomainMethod
@@ -15,6 +15,10 @@ from scarce.methods.base import MethodSpec, register_method
 
 @dataclasses.dataclass(frozen=True)
 class MMDConfig(DomainConfig):
+    # non-adversarial: Adam trained it better than SGD on digits -> MNIST (3 seeds: mmd 0.616
+    # vs 0.545, mcc 0.745 vs 0.728); the adversarial methods did better with SGD
+    optimizer: Literal["sgd", "adam"] = "adam"
+    lr: float = 0.001
     kernels: int = 5
     kernel_mul: float = 2.0
 

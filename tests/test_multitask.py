@@ -166,3 +166,6 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     assert "multitask vs multitask:single-task" in text.out
     res = json.loads(res_path.read_text())
     assert res["multitask"]["paired"][0]["n"] == 2
+    code = main(["report", str(res_path), "--out", str(tmp_path / "r.html")])
+    assert code == 0
+    assert "multitask:single-task" in (tmp_path / "r.html").read_text()

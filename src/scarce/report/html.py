@@ -427,6 +427,29 @@ def _results_table(p: _Page) -> str:
             row_css = " class='baseline'" if base else ""
             out.append(f"<tr{row_css}>{''.join(cells)}</tr>")
         out.append("</table></div>")
+    out.append(_multitask_table(p.r.get("multitask")))
+    return "\n".join(out)
+
+
+def _multitask_table(mt: Any) -> str:
+    """What the other tasks gave the evaluated one: multitask minus itself trained alone."""
+    if not isinstance(mt, Mapping):
+        return ""
+    tasks = ", ".join(_e(t) for t in (mt.get("tasks") or {}))
+    out = [
+        f"<h3>Multi-task: {_e(mt.get('method'))} vs {_e(mt.get('versus'))}</h3>",
+        f"<p>The same method trained with the other tasks ({tasks}) and without them, on "
+        "the same draws; the difference in accuracy on this data's task.</p>",
+        "<div class='table-wrap'><table><tr><th>Shots</th><th>Δ accuracy</th><th>Verdict</th></tr>",
+    ]
+    for row in mt.get("paired") or []:
+        verdict = str(row.get("verdict", ""))
+        css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
+        out.append(
+            f"<tr><td>{_e(row.get('shots'))}</td><td class='num'>{_interval(row, sign=True)}"
+            f"</td><td class='{css}'>{_e(verdict)}</td></tr>"
+        )
+    out.append("</table></div>")
     return "\n".join(out)
 
 

@@ -76,10 +76,10 @@ def run_pair(name: str, source: Any, target: Any, args: argparse.Namespace) -> d
     from domain_peers import skada_fit_predict
 
     import scarce
+    from scarce.data.validate import align_domains
     from scarce.encoders import create_encoder
     from scarce.evaluation.intervals import interval
     from scarce.evaluation.protocols import domain_splits
-    from scarce.evaluation.runner import align_target
 
     encoder = create_encoder(
         args.image_backbone if source.modality == "image" else args.text_backbone
@@ -112,7 +112,7 @@ def run_pair(name: str, source: Any, target: Any, args: argparse.Namespace) -> d
             sel = {k: r["selection"][k] for k in ("criterion", "trade_off", "step")}
             chosen.setdefault(r["method"], []).append(sel)
 
-    aligned = align_target(target, source)
+    aligned = align_domains(target, source)
     splits = domain_splits(aligned, [0], args.repeats, args.seed, False)
     if not args.no_peer:
         for sp in splits:

@@ -61,3 +61,30 @@ def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
             " ..." if len(dups) > 3 else "",
         )
     return len(dups)
+
+
+def align_domains(target: LabeledSet, source: LabeledSet) -> LabeledSet:
+    """Labeled target-domain data re-indexed into the source's classes (what a model trained
+    on the source predicts). A label the source lacks, or another kind of input, is an error;
+    source classes the target lacks are only a warning."""
+    if source.modality != target.modality:
+        raise DataError(
+            f"the source ({source.source}) is {source.modality} data but the target "
+            f"({target.source}) is {target.modality}: both domains must hold the same kind of "
+            "inputs."
+        )
+    unknown = sorted(set(target.classes) - set(source.classes))
+    if unknown:
+        raise DataError(
+            f"{target.source}: target labels {', '.join(map(repr, unknown[:10]))} are not source "
+            f"classes ({', '.join(map(repr, source.classes[:10]))}). Source and target must "
+            "share classes: rename the labels to match, or drop those examples."
+        )
+    missing = sorted(set(source.classes) - set(target.classes))
+    if missing:
+        log.warning(
+            "the labeled target data has no example of %s; those classes are learned from the "
+            "source only.",
+            ", ".join(missing[:10]),
+        )
+    return align_to(target, source.classes)

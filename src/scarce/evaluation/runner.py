@@ -16,12 +16,12 @@ import numpy as np
 
 from scarce import __version__
 from scarce.core.environment import library_versions
-from scarce.core.errors import ConfigError, DataError
+from scarce.core.errors import ConfigError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import restrict
 from scarce.data.types import LabeledSet, UnlabeledSet
-from scarce.data.validate import align_to
+from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
@@ -82,9 +82,9 @@ def evaluate_sets(
     if protocol == "domain":
         if source is None:
             raise ConfigError("--protocol domain needs --source (the labeled source domain).")
-        pool = align_target(pool, source)
+        pool = align_domains(pool, source)
         if test is not None:
-            test = align_target(test, source)
+            test = align_domains(test, source)
         reference = SOURCE_ONLY
         first = [BASELINE, SOURCE_ONLY]
     elif source is not None:
@@ -139,7 +139,7 @@ def evaluate_sets(
     elif protocol == "domain":
         if not labeled_target or min(labeled_target) < 0:
             raise ConfigError(
-                f"--labeled-target must be counts >= 0 per class, got {list(labeled_target)}."
+                f"--target-labels must be counts >= 0 per class, got {list(labeled_target)}."
             )
         shots = sorted(set(labeled_target))
         splits = domain_splits(pool, shots, repeats, seed, test is not None)
@@ -267,7 +267,7 @@ def evaluate_sets(
             "reference": reference,
             "note": "target labels only score the models (and train, as many per class as "
             "labeled_target says); each domain method chose its checkpoint and trade-off "
-            "without them unless labeled_target >= 2",
+            "without them unless 4+ labels per class (40+ in all) were given",
         }
     if protocol == "episodes":
         res["protocol"].update(
@@ -318,22 +318,6 @@ def _versus(
         )
         rows.append({"shots": k, "metric": "accuracy", **iv.as_dict(), "verdict": verdict})
     return {"method": a, "versus": b, "paired": rows}
-
-
-def align_target(target: LabeledSet, source: LabeledSet) -> LabeledSet:
-    """The target's labels as source classes; a label the source lacks is an error."""
-    unknown = sorted(set(target.classes) - set(source.classes))
-    if unknown:
-        raise DataError(
-            f"{target.source}: target labels {', '.join(map(repr, unknown[:10]))} are not source "
-            f"classes ({', '.join(map(repr, source.classes[:10]))}). Source and target must "
-            "share classes: rename the labels to match, or drop those examples."
-        )
-    if source.modality != target.modality:
-        raise DataError(
-            f"the source is {source.modality} data but the target is {target.modality}."
-        )
-    return align_to(target, source.classes)
 
 
 def _run_all(one: Any, jobs_list: list, jobs: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
-from scarce.data.validate import align_to
+from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import one_thread
 from scarce.methods.base import MethodSpec, State, softmax
@@ -111,31 +111,6 @@ def check_domains(source: LabeledSet, target: UnlabeledSet) -> None:
             f"({target.source}) is {target.inputs.modality}: both domains must hold the same "
             "kind of inputs."
         )
-
-
-def align_target_labels(labeled: LabeledSet, source: LabeledSet) -> LabeledSet:
-    """Target labels must be source classes (what the model can predict)."""
-    if not set(labeled.classes) & set(source.classes):
-        raise DataError(
-            f"{labeled.source}: no target label ({', '.join(labeled.classes[:5])}) is a source "
-            f"class ({', '.join(source.classes[:5])}). Source and target must share classes: "
-            "check that both use the same label names."
-        )
-    unknown = sorted(set(labeled.classes) - set(source.classes))
-    if unknown:
-        raise DataError(
-            f"{labeled.source}: the labeled target has labels the source lacks "
-            f"({', '.join(map(repr, unknown[:10]))}); the model can only predict source "
-            "classes. Rename them to match, or drop those examples."
-        )
-    missing = sorted(set(source.classes) - set(labeled.classes))
-    if missing:
-        log.warning(
-            "the labeled target data has no example of %s; those classes are learned from the "
-            "source only.",
-            ", ".join(missing[:10]),
-        )
-    return align_to(labeled, source.classes)
 
 
 class DomainFitted:
@@ -244,7 +219,7 @@ class DomainMethod:
         elif self.adapts:
             raise DataError("the target data has no examples: give unlabeled target inputs.")
         if labeled_target is not None:
-            labeled_target = align_target_labels(labeled_target, source)
+            labeled_target = align_domains(labeled_target, source)
         k = len(source.classes)
         fs = self.encoder.encode(source.inputs, desc="encoding the source")
         ft = (

@@ -23,11 +23,11 @@ from scarce.core.config import Config, check_range
 from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
-from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import one_thread
-from scarce.methods.base import MethodSpec, State, softmax
+from scarce.methods.base import ArrayFitted, MethodSpec, softmax
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +113,11 @@ def check_domains(source: LabeledSet, target: UnlabeledSet) -> None:
         )
 
 
-class DomainFitted:
+class DomainFitted(ArrayFitted):
     """Standardised features -> bottleneck (Linear, BatchNorm, ReLU) -> linear head, in
     numpy: prediction needs no torch."""
 
     NAMES = ("shift", "scale", "w1", "b1", "bn_mean", "bn_var", "bn_w", "bn_b", "w2", "b2")
-
-    def __init__(
-        self,
-        encoder: Encoder,
-        classes: tuple[str, ...],
-        tensors: dict[str, np.ndarray],
-        meta: dict[str, Any],
-    ) -> None:
-        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
 
     def features(self, feats: np.ndarray) -> np.ndarray:
         t = self.tensors
@@ -139,28 +130,18 @@ class DomainFitted:
         t = self.tensors
         return softmax(self.features(feats) @ t["w2"].T + t["b2"])
 
-    def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        return self.proba_from_features(self.encoder.encode(inputs))
-
-    def state(self) -> State:
-        return dict(self.tensors), dict(self.meta)
+    @classmethod
+    def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return cls.NAMES
 
     @classmethod
-    def from_state(
-        cls,
-        tensors: dict[str, np.ndarray],
-        meta: dict[str, Any],
-        encoder: Encoder,
-        classes: tuple[str, ...],
-    ) -> DomainFitted:
-        missing = [n for n in cls.NAMES if n not in tensors]
-        if missing:
-            raise BundleError(f"the bundle lacks the tensors {', '.join(missing)}.")
+    def check_state(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], classes: tuple[str, ...]
+    ) -> None:
         if tensors["w2"].shape[0] != len(classes):
             raise BundleError(
                 f"the head has {tensors['w2'].shape[0]} outputs for {len(classes)} labels."
             )
-        return cls(encoder, classes, {n: tensors[n] for n in cls.NAMES}, meta)
 
 
 class DomainMethod:

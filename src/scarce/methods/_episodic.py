@@ -19,6 +19,7 @@ from scarce.core.seeding import derive
 from scarce.data.episodes import sample_episodes
 from scarce.data.types import LabeledSet
 from scarce.encoders.base import Encoder
+from scarce.methods.base import softmax, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def one_thread() -> Iterator[None]:
 
 
 def cl2n(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    z = x - mean
-    return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit_rows(x - mean).astype(np.float32)
 
 
 def adapter_init(dim: int, seed: int) -> dict[str, Any]:
@@ -295,8 +295,6 @@ class HeadFitted:
         self.mean, self.weights, self.meta = mean, weights, meta
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        from scarce.methods.base import softmax
-
         w = self.weights
         h = adapt_np(w, cl2n(self.encoder.encode(inputs), self.mean))
         return softmax(SCALE * (h @ w["w"].T + w["b"]))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from scarce.core.config import Config
-from scarce.core.errors import ConfigError
+from scarce.core.errors import BundleError, ConfigError
 from scarce.core.registry import Registry
 from scarce.data.episodes import check_base
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
@@ -103,6 +103,60 @@ methods: Registry[MethodSpec] = Registry("method")
 def register_method(spec: MethodSpec) -> MethodSpec:
     spec.method.spec = spec  # type: ignore[misc]
     return methods.register(spec.name, spec)
+
+
+class ArrayFitted:
+    """A model kept as named numpy arrays on top of frozen encoder features: it predicts
+    without torch and round-trips through a bundle by tensor name. A subclass gives
+    `proba_from_features`, the names it needs (`tensor_names`) and its shape checks."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        classes: tuple[str, ...],
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+    ) -> None:
+        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def state(self) -> State:
+        return dict(self.tensors), dict(self.meta)
+
+    @classmethod
+    def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def check_state(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], classes: tuple[str, ...]
+    ) -> None:
+        """Raise BundleError when the arrays do not fit the labels (all names are present)."""
+
+    @classmethod
+    def from_state(
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> Any:
+        need = cls.tensor_names(meta)
+        missing = [n for n in need if n not in tensors]
+        if missing:
+            raise BundleError(f"the bundle lacks the tensors {', '.join(missing)}.")
+        cls.check_state(tensors, meta, classes)
+        return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit L2 length (all-zero rows stay zero)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -20,12 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from scarce.core.config import Config, check_range
-from scarce.core.errors import ConfigError, DataError
+from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.seeding import derive
 from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder, create_encoder, encoders
-from scarce.methods.base import MethodSpec, State, methods, register_method, softmax
+from scarce.methods.base import ArrayFitted, MethodSpec, methods, register_method, softmax
 
 log = logging.getLogger(__name__)
 
@@ -130,41 +130,24 @@ class Teacher:
         return p / np.maximum(p.sum(1, keepdims=True), 1e-12)
 
 
-class DistillFitted:
-    def __init__(
-        self,
-        encoder: Encoder,
-        classes: tuple[str, ...],
-        tensors: dict[str, np.ndarray],
-        meta: dict[str, Any],
-    ) -> None:
-        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
+class DistillFitted(ArrayFitted):
+    """The student: a linear head on its encoder's standardised features."""
 
     def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
         t = self.tensors
         x = (feats - t["shift"]) / t["scale"]
         return softmax(x @ t["coef"].T + t["intercept"])
 
-    def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        return self.proba_from_features(self.encoder.encode(inputs))
-
-    def state(self) -> State:
-        return dict(self.tensors), dict(self.meta)
+    @classmethod
+    def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return ("shift", "scale", "coef", "intercept")
 
     @classmethod
-    def from_state(
-        cls,
-        tensors: dict[str, np.ndarray],
-        meta: dict[str, Any],
-        encoder: Encoder,
-        classes: tuple[str, ...],
-    ) -> DistillFitted:
-        from scarce.core.errors import BundleError
-
-        need = ("shift", "scale", "coef", "intercept")
-        if any(n not in tensors for n in need) or tensors["coef"].shape[0] != len(classes):
+    def check_state(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], classes: tuple[str, ...]
+    ) -> None:
+        if tensors["coef"].shape[0] != len(classes):
             raise BundleError("the distilled head in the bundle is incomplete or mismatched.")
-        return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
 
 
 class Distill:

@@ -16,7 +16,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import MethodSpec, State, register_method
+from scarce.methods.base import MethodSpec, State, register_method, unit_rows
 
 KS = (1, 3, 5, 10, 20, 50)
 TEMPERATURES = (0.02, 0.05, 0.1, 0.2, 0.5)
@@ -44,8 +44,7 @@ class KnnConfig(Config):
 
 
 def _embed(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    z = x.astype(np.float32) - shift
-    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    return unit_rows(x.astype(np.float32) - shift)
 
 
 def _vote(

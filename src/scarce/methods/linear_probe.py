@@ -16,7 +16,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import MethodSpec, State, register_method, softmax
+from scarce.methods.base import MethodSpec, State, register_method, softmax, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def _fit_transform(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
     the problem far better conditioned, so L-BFGS needs several times fewer steps."""
     d = x.shape[1]
     if how == "l2":
-        x = _unit(x)
+        x = unit_rows(x)
     shift = x.mean(axis=0).astype(np.float32)
     if how == "standard":
         sd = x.std(axis=0)
@@ -173,13 +173,9 @@ def _fit_transform(x: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
     return shift, np.ones(d, np.float32)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def _transform(x: np.ndarray, how: str, shift: np.ndarray, scale: np.ndarray) -> np.ndarray:
     if how == "l2":
-        x = _unit(x)
+        x = unit_rows(x)
     return (x - shift) / scale if how == "standard" else x - shift
 
 

@@ -20,7 +20,7 @@ from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.seeding import derive
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import MethodSpec, State, register_method, softmax
+from scarce.methods.base import ArrayFitted, MethodSpec, register_method, softmax, unit_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ class MultitaskConfig(Config):
         check_range("multitask", "dropout", self.dropout, 0, 0.95)
 
 
-class MultitaskFitted:
+class MultitaskFitted(ArrayFitted):
     def __init__(
         self,
         encoder: Encoder,
@@ -65,12 +65,12 @@ class MultitaskFitted:
         tensors: dict[str, np.ndarray],
         meta: dict[str, Any],
     ) -> None:
-        self.encoder, self.classes, self.tensors, self.meta = encoder, classes, tensors, meta
+        super().__init__(encoder, classes, tensors, meta)
         self.tasks: dict[str, tuple[str, ...]] = {t: tuple(c) for t, c in meta["tasks"].items()}
 
     def _trunk(self, feats: np.ndarray) -> np.ndarray:
         t = self.tensors
-        x = (_unit(feats) - t["shift"]) / t["scale"]
+        x = (unit_rows(feats) - t["shift"]) / t["scale"]
         h = x @ t["shared.w"].T + t["shared.b"]
         return np.maximum(h, 0) if self.meta.get("activation", "relu") == "relu" else h
 
@@ -81,35 +81,27 @@ class MultitaskFitted:
             for i, task in enumerate(self.tasks)
         }
 
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        return self.proba_tasks_from_features(feats)[next(iter(self.tasks))]
+
     def predict_tasks(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Every task's probabilities (columns in that task's class order)."""
         return self.proba_tasks_from_features(self.encoder.encode(inputs))
 
-    def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        return self.predict_tasks(inputs)[next(iter(self.tasks))]
-
-    def state(self) -> State:
-        return dict(self.tensors), dict(self.meta)
-
     @classmethod
-    def from_state(
-        cls,
-        tensors: dict[str, np.ndarray],
-        meta: dict[str, Any],
-        encoder: Encoder,
-        classes: tuple[str, ...],
-    ) -> MultitaskFitted:
+    def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
         tasks = meta.get("tasks")
         if not isinstance(tasks, dict) or not tasks:
             raise BundleError("the multitask bundle does not list its tasks.")
-        need = ["shift", "scale", "shared.w", "shared.b"]
-        need += [f"head.{i}.{p}" for i in range(len(tasks)) for p in ("w", "b")]
-        missing = [n for n in need if n not in tensors]
-        if missing:
-            raise BundleError(f"the multitask bundle lacks {', '.join(missing)}.")
-        if tuple(next(iter(tasks.values()))) != tuple(classes):
+        heads = [f"head.{i}.{p}" for i in range(len(tasks)) for p in ("w", "b")]
+        return ("shift", "scale", "shared.w", "shared.b", *heads)
+
+    @classmethod
+    def check_state(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], classes: tuple[str, ...]
+    ) -> None:
+        if tuple(next(iter(meta["tasks"].values()))) != tuple(classes):
             raise BundleError("the bundle's labels are not its primary task's classes.")
-        return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
 
 
 class Multitask:
@@ -152,7 +144,7 @@ class Multitask:
             n: self.encoder.encode(t.inputs, desc=f"encoding task {n}") for n, t in tasks.items()
         }
         # as the linear probe: unit-length features, centred (robust with few labels)
-        feats = {n: _unit(f) for n, f in feats.items()}
+        feats = {n: unit_rows(f) for n, f in feats.items()}
         allx = np.concatenate(list(feats.values()))
         shift = allx.mean(0).astype(np.float32)
         scale = np.ones_like(shift)
@@ -247,10 +239,6 @@ class Multitask:
         }
         primary = names[0]
         return MultitaskFitted(self.encoder, tasks[primary].classes, tensors, meta)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 register_method(

@@ -31,7 +31,6 @@ from scarce.methods.base import ArrayFitted, MethodSpec, softmax
 
 log = logging.getLogger(__name__)
 
-CRITERIA = ("target-labels", "dev", "entropy", "source")
 MIN_ESS = 20  # importance weights spread over fewer source examples are too noisy to trust
 MIN_TARGET = 20  # fewer target examples say too little about the target distribution
 MIN_HELD_OUT = 20  # target labels held out to choose with: fewer, and all of them train

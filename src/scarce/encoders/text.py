@@ -130,6 +130,19 @@ def _MeanPooled(model: Any) -> Any:
     return MeanPooled()
 
 
+def _layer_mask(model: Any, state: dict[str, Any]) -> Any:
+    """The attention mask one BERT layer takes, through public transformers helpers only (a
+    private one changed its signature in 5.24): the mask builder of transformers >= 4.56, else
+    the additive extended mask the older layers take."""
+    try:
+        from transformers.masking_utils import create_bidirectional_mask
+    except ImportError:
+        return model.get_extended_attention_mask(state["mask"], state["mask"].shape)
+    return create_bidirectional_mask(
+        config=model.config, inputs_embeds=state["h"], attention_mask=state["mask"]
+    )
+
+
 def _staged_bert(model: Any) -> Any:
     """A BERT-style sentence encoder as units: the embeddings, then each transformer layer;
     then masked mean pooling + L2 norm, as the model was trained."""
@@ -151,15 +164,7 @@ def _staged_bert(model: Any) -> Any:
                 ids = state["ids"]
                 h = self.units[0](input_ids=ids, token_type_ids=torch.zeros_like(ids))
                 return {"h": h, "mask": state["mask"]}
-            # the layer mask in whatever form this transformers version's attention wants
-            layer_mask, _ = self.model._create_attention_masks(
-                attention_mask=state["mask"],
-                encoder_attention_mask=None,
-                embedding_output=state["h"],
-                encoder_hidden_states=None,
-                past_key_values=None,
-            )
-            out = self.units[i](state["h"], layer_mask)
+            out = self.units[i](state["h"], _layer_mask(self.model, state))
             h = out[0] if isinstance(out, tuple) else out
             return {"h": h, "mask": state["mask"]}
 

@@ -47,6 +47,28 @@ def test_onnx_matches_torch(name, fashion, fortunes_data):
     np.testing.assert_allclose(got, want, atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("name", [n for n in INSTALLED if create_encoder(n).trainable])
+def test_staged_net_matches_the_encoder(name, fashion, fortunes_data):
+    """The unit-by-unit net that fine-tuning trains gives the encoder's own embeddings, on a
+    padded batch of unequal lengths, whether it runs whole or from a cached prefix."""
+    import torch
+
+    from scarce.encoders.staged import to_tensors
+    from scarce.methods._tuning import embed_states, prefix_states
+
+    enc = create_encoder(name)
+    inputs = sample(name, fashion, fortunes_data)
+    want = enc.encode(inputs, use_cache=False)
+    net = enc.staged().eval()
+    with torch.no_grad():
+        whole = net(to_tensors(enc.prepare(inputs.items))).numpy()
+        first = len(net.units) - 1
+        states = prefix_states(net, enc, inputs.items, None, first)
+        cached = embed_states(net, states, first).numpy()
+    np.testing.assert_allclose(whole, want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(cached, want, atol=1e-4, rtol=0)
+
+
 def test_minilm_embeddings_are_semantic():
     enc = create_encoder("minilm-l6")
     e = enc.encode(

@@ -12,6 +12,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
+from scarce.methods._episodic import task_centre
 from scarce.methods.base import MethodSpec, State, softmax
 
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 3, 17))
@@ -38,24 +39,27 @@ def sq_dists(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     )
 
 
+def class_sums(z: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class sums of the rows of z (a one-hot product: np.add.at is ~10x slower)."""
+    return np.eye(n_classes, dtype=z.dtype)[y].T @ z
+
+
 def loo_temperature(z: np.ndarray, y: np.ndarray, n_classes: int, scale: float) -> float:
     """The temperature minimizing leave-one-out log-loss: each example is scored against
-    prototypes computed without it."""
+    prototypes computed without it. Every candidate at once: episodes fit thousands of times."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
     if counts.min() < 2:
         return 10.0 / scale
-    sums = np.zeros((n_classes, z.shape[1]))
-    np.add.at(sums, y, z)
+    sums = class_sums(z, y, n_classes)
     d = sq_dists(z, sums / counts[:, None])
     own = (sums[y] - z) / (counts[y] - 1)[:, None]  # own class's prototype without the example
-    d[np.arange(len(y)), y] = ((z - own) ** 2).sum(1)
-    best, best_t = np.inf, 1.0
-    for t in TEMPERATURES:
-        p = softmax(-t / scale * d)
-        loss = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean()
-        if loss < best:
-            best, best_t = loss, t
-    return best_t / scale
+    rows = np.arange(len(y))
+    d[rows, y] = ((z - own) ** 2).sum(1)
+    logits = -np.asarray(TEMPERATURES)[:, None, None] / scale * d[None]  # (temps, n, classes)
+    top = logits.max(axis=2, keepdims=True)
+    lse = np.log(np.exp(logits - top).sum(axis=2)) + top[..., 0]
+    loss = (lse - logits[:, rows, y]).mean(axis=1)
+    return TEMPERATURES[int(np.argmin(loss))] / scale
 
 
 class CentroidFitted:
@@ -135,7 +139,11 @@ class CentroidMethod:
         seed: int,
     ) -> CentroidFitted:
         feats = self.encoder.encode(train.inputs, desc="encoding training data")
-        shift = self.base_shift if self.base_shift is not None else self.shift_for(feats)
+        shift = (
+            task_centre(self.base_shift, feats)
+            if self.base_shift is not None
+            else self.shift_for(feats)
+        )
         k = len(train.classes)
         model = self.fitted_cls(
             self.encoder,
@@ -148,9 +156,7 @@ class CentroidMethod:
         )
         z = model.embed(feats).astype(np.float64)
         counts = np.bincount(train.y, minlength=k).astype(float)
-        sums = np.zeros((k, z.shape[1]))
-        np.add.at(sums, train.y, z)
-        centroids = sums / counts[:, None]
+        centroids = class_sums(z, train.y, k) / counts[:, None]
         # distances scale with the embedding: measure temperatures in units of the typical
         # squared distance between prototypes
         spread = float(np.median(sq_dists(centroids, centroids)[~np.eye(k, dtype=bool)]))

@@ -80,7 +80,7 @@ class ProtoNet(CentroidMethod):
         cfg = self.config
         torch.manual_seed(seed)
         bd = E.base_data(self.encoder, base, cfg.ways, seed)
-        params = E.adapter_init(bd.z.shape[1], seed)
+        params = E.adapter_init(bd.feats.shape[1], seed)
         log_scale = torch.tensor(math.log(10.0), requires_grad=True)
         opt = torch.optim.Adam([*params.values(), log_scale], lr=cfg.meta_lr)
 

@@ -1,6 +1,6 @@
 """SimpleShot (Wang et al., 2019): nearest centroid on centred, L2-normalized features
-("CL2N"). Centring uses the base classes' mean when base data is given (as in the paper);
-without it, the labeled examples' mean is the estimate at hand."""
+("CL2N"). The centre is the labeled examples' mean; with base data, halfway between it and
+the base classes' mean (the paper uses the base mean alone: see _episodic.task_centre)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ class SimpleShot(CentroidMethod):
     def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]:
         feats = self.encoder.encode(base.inputs, desc="encoding the base set")
         self.base_shift = feats.mean(axis=0).astype(np.float32)
-        self.meta_training = {"base_sha256": base.data_hash(), "centring": "base mean"}
+        self.meta_training = {
+            "base_sha256": base.data_hash(),
+            "centring": "halfway between the base mean and the support mean",
+        }
         return self.meta_training
 
 
@@ -41,7 +44,7 @@ register_method(
         fitted=SimpleShotFitted,
         base="optional",
         summary="nearest centroid on centred, L2-normalized frozen features (CL2N); "
-        "centred on the base classes' mean with --base",
+        "centred halfway to the base classes' mean with --base",
         paper="Wang et al., SimpleShot: Revisiting Nearest-Neighbor Classification for "
         "Few-Shot Learning, arXiv 1911.04623, 2019",
     )

@@ -10,10 +10,11 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from scarce.core.config import Config, check_range
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import sample_episodes
@@ -44,6 +45,60 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodicConfig(Config):
+    """Meta-training on base episodes: the knobs protonet, maml and reptile share (each
+    method states its own defaults)."""
+
+    meta_steps: int = 200
+    meta_lr: float = 3e-4
+    meta_batch: int = 4
+    ways: int = 5
+    shots: int = 5
+    queries: int = 10
+
+    method: ClassVar[str] = ""
+    help: ClassVar[dict[str, str]] = {
+        "meta_steps": "meta-training steps on base episodes",
+        "meta_lr": "outer learning rate of meta-training",
+        "meta_batch": "episodes per meta-step",
+        "ways": "classes per training episode",
+        "shots": "support examples per class in training episodes",
+        "queries": "query examples per class in training episodes",
+    }
+
+    def check(self) -> None:
+        super().check()
+        check_range(self.method, "meta_steps", self.meta_steps, 0, 100_000)
+        check_range(self.method, "meta_lr", self.meta_lr, 1e-8, 1.0)
+        check_range(self.method, "meta_batch", self.meta_batch, 1, 256)
+        check_range(self.method, "ways", self.ways, 2, 1000)
+        check_range(self.method, "shots", self.shots, 1, 1000)
+        check_range(self.method, "queries", self.queries, 1, 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig(EpisodicConfig):
+    """EpisodicConfig + the inner loop of the methods that adapt a head by gradient steps."""
+
+    inner_lr: float = 0.1
+    inner_steps: int = 5
+    test_steps: int = 10
+
+    help: ClassVar[dict[str, str]] = {
+        **EpisodicConfig.help,
+        "inner_lr": "step size of the inner (per-task) gradient steps",
+        "inner_steps": "inner steps during meta-training",
+        "test_steps": "inner steps when adapting to your labeled examples",
+    }
+
+    def check(self) -> None:
+        super().check()
+        check_range(self.method, "inner_lr", self.inner_lr, 1e-6, 100.0)
+        check_range(self.method, "inner_steps", self.inner_steps, 1, 100)
+        check_range(self.method, "test_steps", self.test_steps, 1, 1000)
 
 
 def cl2n(x: np.ndarray, mean: np.ndarray) -> np.ndarray:

@@ -10,47 +10,22 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from scarce.core.config import Config, check_range
 from scarce.methods import _episodic as E
 from scarce.methods.base import MethodSpec, register_method
-from scarce.methods.protonet import check_meta
-
-META_HELP = {
-    "meta_steps": "meta-training steps on base episodes",
-    "meta_batch": "episodes per meta-step",
-    "ways": "classes per training episode",
-    "shots": "support examples per class in training episodes",
-    "queries": "query examples per class in training episodes",
-    "inner_lr": "step size of the inner (per-task) gradient steps",
-    "inner_steps": "inner steps during meta-training",
-    "test_steps": "inner steps when adapting to your labeled examples",
-}
 
 
 @dataclasses.dataclass(frozen=True)
-class MAMLConfig(Config):
+class MAMLConfig(E.HeadConfig):
     meta_steps: int = 200
     meta_lr: float = 3e-4
-    meta_batch: int = 4
-    ways: int = 5
-    shots: int = 5
-    queries: int = 10
-    inner_lr: float = 0.1
-    inner_steps: int = 5
-    test_steps: int = 10
     first_order: bool = False
 
+    method: ClassVar[str] = "maml"
     help: ClassVar[dict[str, str]] = {
-        **META_HELP,
+        **E.HeadConfig.help,
         "meta_lr": "Adam learning rate of the outer loop",
         "first_order": "drop the second-order terms (FOMAML): faster, usually a little worse",
     }
-
-    def check(self) -> None:
-        check_meta(self, "maml")
-        check_range("maml", "inner_lr", self.inner_lr, 1e-6, 100.0)
-        check_range("maml", "inner_steps", self.inner_steps, 1, 100)
-        check_range("maml", "test_steps", self.test_steps, 1, 1000)
 
 
 class MAML(E.HeadMethod):

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scarce.core.config import check_range
 from scarce.data.types import LabeledSet
 from scarce.methods import _episodic as E
 from scarce.methods._centroids import CentroidConfig, CentroidFitted, CentroidMethod
@@ -23,36 +22,16 @@ from scarce.methods.base import MethodSpec, register_method
 
 
 @dataclasses.dataclass(frozen=True)
-class ProtoNetConfig(CentroidConfig):
+class ProtoNetConfig(E.EpisodicConfig, CentroidConfig):
     meta_steps: int = 300
     meta_lr: float = 1e-4
-    meta_batch: int = 4
-    ways: int = 5
-    shots: int = 5
-    queries: int = 10
 
+    method: ClassVar[str] = "protonet"
     help: ClassVar[dict[str, str]] = {
         **CentroidConfig.help,
-        "meta_steps": "with --base: episodic training steps of the adapter block",
+        **{k: f"with --base: {v}" for k, v in E.EpisodicConfig.help.items()},
         "meta_lr": "with --base: Adam learning rate of the adapter block",
-        "meta_batch": "with --base: episodes per step",
-        "ways": "with --base: classes per training episode",
-        "shots": "with --base: support examples per class in training episodes",
-        "queries": "with --base: query examples per class in training episodes",
     }
-
-    def check(self) -> None:
-        super().check()
-        check_meta(self, "protonet")
-
-
-def check_meta(cfg: Any, name: str) -> None:
-    check_range(name, "meta_steps", cfg.meta_steps, 0, 100_000)
-    check_range(name, "meta_lr", cfg.meta_lr, 1e-8, 1.0)
-    check_range(name, "meta_batch", cfg.meta_batch, 1, 256)
-    check_range(name, "ways", cfg.ways, 2, 1000)
-    check_range(name, "shots", cfg.shots, 1, 1000)
-    check_range(name, "queries", cfg.queries, 1, 1000)
 
 
 def proto_logits(zs: Any, ys: Any, zq: Any, ways: int, scale: Any) -> Any:

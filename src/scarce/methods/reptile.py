@@ -8,36 +8,21 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from scarce.core.config import Config, check_range
 from scarce.methods import _episodic as E
 from scarce.methods.base import MethodSpec, register_method
-from scarce.methods.maml import META_HELP
-from scarce.methods.protonet import check_meta
 
 
 @dataclasses.dataclass(frozen=True)
-class ReptileConfig(Config):
+class ReptileConfig(E.HeadConfig):
     meta_steps: int = 200
     meta_lr: float = 0.2
-    meta_batch: int = 4
-    ways: int = 5
-    shots: int = 5
-    queries: int = 10
-    inner_lr: float = 0.1
-    inner_steps: int = 5
-    test_steps: int = 10
 
+    method: ClassVar[str] = "reptile"
     help: ClassVar[dict[str, str]] = {
-        **META_HELP,
+        **E.HeadConfig.help,
         "meta_lr": "outer step size: the share of the way toward the task's weights, "
         "annealed linearly to 0",
     }
-
-    def check(self) -> None:
-        check_meta(self, "reptile")
-        check_range("reptile", "inner_lr", self.inner_lr, 1e-6, 100.0)
-        check_range("reptile", "inner_steps", self.inner_steps, 1, 100)
-        check_range("reptile", "test_steps", self.test_steps, 1, 1000)
 
 
 class Reptile(E.HeadMethod):

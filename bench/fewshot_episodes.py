@@ -19,9 +19,12 @@ checks, index by index, that recomputing them gives the same support and query s
 
 Methods
 - ours (evaluate_sets, default configs): baseline (TF-IDF / pixel model, always added),
-  protonet, simpleshot, maml, reptile; the last four read frozen encoder features, and with base
-  data protonet/maml/reptile meta-train a small adapter block and simpleshot centres on the
-  base mean. Meta-training seconds (once per data set) are reported separately.
+  linear-probe (a new linear head trained on the support set's frozen features: the
+  "fine-tune on the support set" comparison of Chen et al., A Closer Look at Few-shot
+  Classification, 2019), protonet, simpleshot, maml, reptile; all but the baseline read frozen
+  encoder features, and with base data protonet/maml/reptile meta-train a small adapter block
+  and every episodic method centres each task halfway between the base mean and its support
+  mean. Meta-training seconds (once per data set) are reported separately.
 - easyfsl (pip install --no-deps easyfsl): PrototypicalNetworks and SimpleShot with
   backbone=torch.nn.Identity() on the same frozen features (enc.encode of the pool, float32
   tensors): process_support_set(support, labels) then forward(queries) per episode. SimpleShot
@@ -72,7 +75,7 @@ from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, wri
 SEED = 0
 WAYS, QUERIES = 5, 15
 NOVEL_FORTUNES = ("computers", "politics", "science", "work", "men-women", "startrek")
-OURS = ["protonet", "simpleshot", "maml", "reptile"]
+OURS = ["linear-probe", "protonet", "simpleshot", "maml", "reptile"]
 PEERS = ["easyfsl-protonet", "easyfsl-simpleshot", "easyfsl-simpleshot-cl2n"]
 
 

@@ -159,7 +159,7 @@ def task_centre(base_mean: np.ndarray, support: np.ndarray) -> np.ndarray:
     on 600 5-way episodes the base mean lost 4 points to no centring on Fashion-MNIST (novel
     classes unlike the base ones), the support mean alone lost 1.5 on sklearn digits and
     fortunes at 1 shot (5 examples make a noisy mean); halfway was within 0.3 of the better
-    one on all three, 1- and 5-shot."""
+    of base mean and no centring on all three, 1- and 5-shot."""
     return (0.5 * (base_mean + support.mean(axis=0))).astype(np.float32)
 
 

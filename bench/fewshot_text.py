@@ -357,8 +357,9 @@ def main() -> None:
         "--peer-repeats",
         type=int,
         default=0,
-        help="run (or reuse) the peer on the first N draws only (0: all); the targets then "
-        "compare our methods on those same draws. The peer takes 4-30 min per fit on a CPU",
+        help="run the peer only on draws below N (0: all); stored peer runs are reused on any "
+        "draw. The targets compare our methods on the draws the peer has (the first ones: it "
+        "runs repeat by repeat). The peer takes 4-70 min per fit on a CPU",
     )
     ap.add_argument("--setfit-iterations", type=int, default=20, help="0: library default")
     ap.add_argument("--setfit-epochs", type=int, default=1)
@@ -429,7 +430,7 @@ def main() -> None:
                 "batch_size": args.setfit_batch,
                 "num_epochs": args.setfit_epochs,
                 "num_iterations": args.setfit_iterations or "library default (oversampling)",
-                "repeats": args.peer_repeats or args.repeats,
+                "new_runs_below_repeat": args.peer_repeats or args.repeats,
                 "settings_source": "SetFit paper / SetFitTrainer few-shot defaults "
                 "(batch 16, 1 epoch, 20 iterations); report_to='none', callable metric, "
                 "save_strategy='no', HF_HUB_OFFLINE=1",

@@ -164,7 +164,7 @@ def task_centre(base_mean: np.ndarray, support: np.ndarray) -> np.ndarray:
 
 
 def base_data(encoder: Encoder, base: LabeledSet, ways: int, seed: int) -> BaseData:
-    feats = encoder.encode(base.inputs, desc="encoding the base set").astype(np.float32)
+    feats = encoder.encode(base.inputs, desc="encoding the base set")
     mean = feats.mean(axis=0).astype(np.float32)
     g = np.random.default_rng(derive(seed, "valsplit"))
     k = len(base.classes)

@@ -223,3 +223,19 @@ def test_cli_episodes_eval_and_a_meta_trained_bundle(tmp_path, sets):
     p = model.predict_proba(list(novel.inputs.items[:10]))
     assert p.shape == (10, len(NOVEL))
     assert main(["fit", nv, "--method", "protonet", "--base", nv, "--out", str(bundle)]) == 2
+
+
+def test_protonet_that_keeps_its_start_is_simpleshot_and_round_trips(tmp_path, sets):
+    """Meta-training that never beats its start keeps the identity block: the model then
+    stores no adapter, predicts exactly as SimpleShot with the same base data, and its
+    bundle loads to the same predictions."""
+    novel, base = sets
+    proto = scarce.fit(novel, method="protonet", base=base, config={"meta_steps": 0}, seed=1)
+    simple = scarce.fit(novel, method="simpleshot", base=base, seed=1)
+    assert proto.fitted.adapter == {}
+    assert proto.fitted.meta_training["best_step"] == 0
+    texts = list(novel.inputs.items[:12])
+    p = proto.predict_proba(texts)
+    np.testing.assert_allclose(p, simple.predict_proba(texts), atol=1e-6)
+    loaded = scarce.load(proto.save(tmp_path / "proto"))
+    np.testing.assert_array_equal(loaded.predict_proba(texts), p)

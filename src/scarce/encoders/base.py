@@ -85,14 +85,14 @@ class Encoder:
         self.forward_calls = 0  # batches actually run through a network (tests count them)
         self._backend: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None
         self.backend_name = ""
-        self._memo: dict[str, np.ndarray] | None = None
+        self._memo: _Memo | None = None
 
     @contextlib.contextmanager
     def memoized(self) -> Iterator[None]:
         """Keep embeddings in memory for the block: evaluation asks for the same examples
         hundreds of times, and even an SQLite lookup per example adds up."""
         outer = self._memo
-        self._memo = {} if outer is None else outer
+        self._memo = _Memo(self.spec.dim) if outer is None else outer
         try:
             yield
         finally:
@@ -157,8 +157,10 @@ class Encoder:
         out = np.empty((len(inputs), self.spec.dim), dtype=np.float32)
         cache = None
         memo = self._memo
-        if memo is not None and all(h in memo for h in inputs.hashes):
-            return np.stack([memo[h] for h in inputs.hashes]) if len(inputs) else out
+        if memo is not None and len(inputs):
+            known = memo.get(inputs.hashes)
+            if known is not None:
+                return known
         found: dict[str, np.ndarray] = {}
         if use_cache:
             from scarce.encoders.cache import EmbeddingCache
@@ -174,7 +176,7 @@ class Encoder:
         for i, h in enumerate(inputs.hashes):
             out[i] = found[h]
         if memo is not None:
-            memo.update(found)
+            memo.add(found)
         return out
 
     def _run(self, todo: dict[str, Any], desc: str, cache: Any) -> dict[str, np.ndarray]:
@@ -204,3 +206,27 @@ class Encoder:
                     cache.put_many(self.key, batch)  # per batch: a crash keeps what was done
                 result.update(batch)
         return result
+
+
+class _Memo:
+    """Embeddings held in memory as rows of one matrix: a lookup is one fancy index, not a
+    stack of arrays (an episodic evaluation looks up ~100 examples thousands of times)."""
+
+    def __init__(self, dim: int) -> None:
+        self.index: dict[str, int] = {}
+        self.matrix = np.empty((0, dim), np.float32)
+
+    def add(self, found: dict[str, np.ndarray]) -> None:
+        new = [h for h in found if h not in self.index]
+        if new:
+            start = len(self.matrix)
+            self.index.update((h, start + i) for i, h in enumerate(new))
+            self.matrix = np.concatenate([self.matrix, np.stack([found[h] for h in new])])
+
+    def get(self, hashes: tuple[str, ...]) -> np.ndarray | None:
+        """The rows of these examples, or None when any is not held."""
+        try:
+            rows = [self.index[h] for h in hashes]
+        except KeyError:
+            return None
+        return self.matrix[rows]

@@ -102,7 +102,7 @@ class HeadConfig(EpisodicConfig):
 
 
 def cl2n(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return unit_rows(x - mean).astype(np.float32)
+    return unit_rows((x - mean).astype(np.float32, copy=False))
 
 
 def adapter_init(dim: int, seed: int) -> dict[str, Any]:

@@ -156,7 +156,8 @@ class ArrayFitted:
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Each row scaled to unit L2 length (all-zero rows stay zero)."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))  # no (n, d) temporary of squares
+    return x / np.maximum(norms, 1e-12)[:, None]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

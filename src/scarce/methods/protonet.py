@@ -44,9 +44,11 @@ def proto_logits(zs: Any, ys: Any, zq: Any, ways: int, scale: Any) -> Any:
 
 class ProtoNetFitted(CentroidFitted):
     def embed(self, feats: np.ndarray) -> np.ndarray:
-        if not self.adapter:
+        if self.meta_training is None:  # no base data: the frozen features themselves
             return feats
-        return E.adapt_np(self.adapter, E.cl2n(feats, self.shift))
+        z = E.cl2n(feats, self.shift)
+        # no adapter: meta-training kept its start, the identity block
+        return E.adapt_np(self.adapter, z) if self.adapter else z
 
 
 class ProtoNet(CentroidMethod):
@@ -95,7 +97,9 @@ class ProtoNet(CentroidMethod):
             accuracy=accuracy,
             batch=cfg.meta_batch,
         )
-        self.base_shift, self.adapter = bd.mean, E.to_numpy(params)
+        # the start is the identity block: when no step beat it, skip its two matmuls
+        self.base_shift = bd.mean
+        self.adapter = E.to_numpy(params) if record["best_step"] else {}
         self.meta_training = record
         return record
 

@@ -33,6 +33,10 @@ Methods
   easyfsl.methods/__init__ imports modules that need torchvision (not installed, and not
   installable without changing torch), so the three torchvision-free files are imported
   without running that __init__ (see import_easyfsl).
+- finetune on the support set (--finetune-episodes N, 100 by default): our `finetune`
+  method (its default, shot-dependent config) fitted on each support set of the
+  first N episodes per K, the comparison every few-shot paper makes; reported with its
+  interval and as paired differences against every other method on the same N episodes.
 - learn2learn: checked with pip install --dry-run; recorded as not installable if it would
   change torch (it is not installed).
 
@@ -321,7 +325,14 @@ def one_thread_onnx(n: int) -> None:
 
 
 def run_dataset(
-    name: str, pool: Any, base: Any, enc: Any, shots: list[int], episodes: int, clock: Clock
+    name: str,
+    pool: Any,
+    base: Any,
+    enc: Any,
+    shots: list[int],
+    episodes: int,
+    clock: Clock,
+    finetune_episodes: int = 0,
 ) -> dict[str, Any]:
     import torch
 
@@ -416,6 +427,47 @@ def run_dataset(
     peer_s = time.perf_counter() - t
     print(f"[{clock()}s] {name}: easyfsl took {peer_s:.1f}s", flush=True)
 
+    support_ft = None
+    if finetune_episodes:
+        # fine-tuning the encoder itself on each support set (Chen et al.'s baseline): seconds
+        # per episode, so only the first episodes (episodes are seeded one by one: the first
+        # n of a 600-episode draw are the same episodes)
+        t = time.perf_counter()
+        n_ft = min(finetune_episodes, episodes)
+        ft_res = evaluate_sets(
+            pool,
+            methods=["finetune"],
+            encoder=enc,
+            protocol="episodes",
+            shots=shots,
+            ways=WAYS,
+            queries=QUERIES,
+            episodes=n_ft,
+            seed=SEED,
+        )
+        ft_runs = [
+            {
+                "method": "finetune",
+                "shots": r["shots"],
+                "episode": r["repeat"],
+                "accuracy": r["metrics"]["accuracy"],
+                "seconds": r["fit_seconds"] + r["predict_seconds"],
+            }
+            for r in ft_res["runs"]
+            if r["method"] == "finetune"
+        ]
+        runs += ft_runs
+        support_ft = {
+            "episodes": n_ft,
+            "seconds": round(time.perf_counter() - t, 1),
+            "config": next(m["config"] for m in ft_res["methods"] if m["name"] == "finetune"),
+            "paired_vs_ours": paired_on_first(ft_runs, runs, n_ft),
+        }
+        print(
+            f"[{clock()}s] {name}: finetune on {n_ft} episodes per K took {support_ft['seconds']}s",
+            flush=True,
+        )
+
     meta = res.get("base", {}).get("meta_training", {})
     rows = rows_for(name, runs, meta)
     return {
@@ -440,6 +492,7 @@ def run_dataset(
         "episodes_checked": f"{len(used)} splits evaluate_sets drew == sample_episodes("
         f"pool.y, pool.classes, {WAYS}, K, {QUERIES}, {episodes}, {SEED}) for K in {shots}",
         "meta_training": meta,
+        "support_finetune": support_ft,
         "methods_ours": [
             {"name": m["name"], "description": m["description"], "config": m["config"]}
             for m in res["methods"]
@@ -456,6 +509,37 @@ def run_dataset(
             for m, k in dict.fromkeys((r["method"], r["shots"]) for r in runs)
         },
     }
+
+
+def paired_on_first(
+    ft_runs: list[dict[str, Any]], runs: list[dict[str, Any]], n: int
+) -> list[dict[str, Any]]:
+    """finetune minus each other method on the same first n episodes: mean and 95% interval
+    of the paired per-episode differences."""
+    out = []
+    for k in sorted({r["shots"] for r in ft_runs}):
+        ft = {r["episode"]: r["accuracy"] for r in ft_runs if r["shots"] == k}
+        for m in dict.fromkeys(r["method"] for r in runs if r["method"] != "finetune"):
+            other = {
+                r["episode"]: r["accuracy"]
+                for r in runs
+                if r["method"] == m and r["shots"] == k and r["episode"] < n
+            }
+            common = sorted(set(ft) & set(other))
+            d = np.array([ft[e] - other[e] for e in common])
+            hw = 1.96 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            out.append(
+                {
+                    "shots": k,
+                    "versus": m,
+                    "episodes": len(d),
+                    "finetune": round(float(np.mean([ft[e] for e in common])), 4),
+                    "other": round(float(np.mean([other[e] for e in common])), 4),
+                    "difference": round(float(d.mean()), 4),
+                    "ci95_halfwidth": round(hw, 4),
+                }
+            )
+    return out
 
 
 def rows_for(data: str, runs: list[dict[str, Any]], meta: dict[str, Any]) -> list[dict]:
@@ -510,6 +594,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="50 episodes")
     ap.add_argument("--skip-dry-run", action="store_true", help="skip the learn2learn check")
+    ap.add_argument(
+        "--finetune-episodes",
+        type=int,
+        default=100,
+        help="fine-tune the encoder on the support set of the first N episodes per K "
+        "(seconds per episode; 0 = skip)",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     if args.quick:
@@ -543,6 +634,7 @@ def main() -> None:
             "queries": QUERIES,
             "threads": {**threads, "onnxruntime": args.threads or "default (every core)"},
             "ours": ["baseline (always added)", *OURS],
+            "finetune_episodes": args.finetune_episodes,
             "ours_configs": "defaults; base = the data set's base classes",
             "peers": PEERS,
             "interval": "mean +- 1.96 * std(ddof=1) / sqrt(episodes)",
@@ -577,7 +669,9 @@ def main() -> None:
             flush=True,
         )
         out["data"][d] = info
-        res = run_dataset(d, pool, base, encoders[ename], shots, args.episodes, clock)
+        res = run_dataset(
+            d, pool, base, encoders[ename], shots, args.episodes, clock, args.finetune_episodes
+        )
         out["results"][d] = res
         all_rows += res["rows"]
         out["rows"] = all_rows

@@ -338,17 +338,29 @@ def head_logits(fast: dict[str, Any], z: Any) -> Any:
     return SCALE * (adapt(fast, z) @ fast["w"].T + fast["b"])
 
 
+Logits = Callable[[dict[str, Any], Any], Any]
+
+
 def inner_adapt(
-    p: dict[str, Any], zs: Any, ys: Any, ways: int, steps: int, lr: float, second_order: bool
+    p: dict[str, Any],
+    zs: Any,
+    ys: Any,
+    ways: int,
+    steps: int,
+    lr: float,
+    second_order: bool,
+    logits: Logits = head_logits,
 ) -> dict[str, Any]:
     """`steps` gradient steps on the support loss, written with torch.func: the fast weights
     are a function of `p`, so a loss on them differentiates back to `p` (through the inner
-    gradients too when `second_order`; first-order MAML treats them as constants)."""
+    gradients too when `second_order`; first-order MAML treats them as constants). `logits`
+    is the network on those weights: the block and head by default (any functional network
+    with a shared head row `w0`, `b0` works, e.g. the Conv-4 of bench/maml_conv4.py)."""
     import torch
     from torch.func import grad
 
     def loss(fast: dict[str, Any]) -> Any:
-        return torch.nn.functional.cross_entropy(head_logits(fast, zs), ys)
+        return torch.nn.functional.cross_entropy(logits(fast, zs), ys)
 
     fast = task_weights(p, ways)
     for _ in range(steps):
@@ -407,6 +419,7 @@ class HeadMethod:
     spec: Any
     config: Any
     name: str = ""
+    logits: Logits = staticmethod(head_logits)  # the network the inner loop adapts
 
     def __init__(self, config: Any, encoder: Encoder) -> None:
         self.config, self.encoder = config, encoder
@@ -472,7 +485,14 @@ class HeadMethod:
 
         start = {k: v.detach() for k, v in p.items()}
         fast = inner_adapt(
-            start, zs, ys, int(ys.max()) + 1, self.config.test_steps, self.config.inner_lr, False
+            start,
+            zs,
+            ys,
+            int(ys.max()) + 1,
+            self.config.test_steps,
+            self.config.inner_lr,
+            False,
+            self.logits,
         )
         with torch.no_grad():
-            return float((head_logits(fast, zq).argmax(1) == yq).float().mean())
+            return float((self.logits(fast, zq).argmax(1) == yq).float().mean())

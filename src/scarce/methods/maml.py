@@ -43,9 +43,9 @@ class MAML(E.HeadMethod):
             for zs, ys, zq, yq in tasks:
                 ways = int(ys.max()) + 1
                 fast = E.inner_adapt(
-                    p, zs, ys, ways, cfg.inner_steps, cfg.inner_lr, not cfg.first_order
+                    p, zs, ys, ways, cfg.inner_steps, cfg.inner_lr, not cfg.first_order, self.logits
                 )
-                loss = loss + torch.nn.functional.cross_entropy(E.head_logits(fast, zq), yq)
+                loss = loss + torch.nn.functional.cross_entropy(self.logits(fast, zq), yq)
             loss = loss / len(tasks)
             opt.zero_grad()
             loss.backward()

@@ -43,11 +43,11 @@ class Reptile(E.HeadMethod):
                 start = {k: v.detach() for k, v in p.items()}
                 # Reptile trains on all of the task's examples
                 z, y = torch.cat([zs, zq]), torch.cat([ys, yq])
-                fast = E.inner_adapt(start, z, y, ways, cfg.inner_steps, cfg.inner_lr, False)
+                fast = E.inner_adapt(
+                    start, z, y, ways, cfg.inner_steps, cfg.inner_lr, False, self.logits
+                )
                 with torch.no_grad():
-                    losses.append(
-                        float(torch.nn.functional.cross_entropy(E.head_logits(fast, z), y))
-                    )
+                    losses.append(float(torch.nn.functional.cross_entropy(self.logits(fast, z), y)))
                     for k in p:
                         if k == "w0":
                             reached = fast["w"].mean(0)

@@ -377,6 +377,20 @@ def run_dataset(
         assert np.array_equal(ep.query, sp.test), f"K={k} episode {ep.index}: query differs"
         assert np.array_equal(ep.classes, sp.classes)
 
+    # the same two methods without base data: no adapter, the very computation easyfsl does
+    # with an identity backbone (the per-episode speed comparison like for like)
+    plain = evaluate_sets(
+        pool,
+        methods=["protonet", "simpleshot"],
+        encoder=enc,
+        protocol="episodes",
+        shots=shots,
+        ways=WAYS,
+        queries=QUERIES,
+        episodes=episodes,
+        seed=SEED,
+    )
+
     ProtoNets, SimpleShotCls, how = import_easyfsl()
     ft = torch.from_numpy(np.asarray(feats, np.float32))
     mean = torch.from_numpy(np.asarray(base_feats, np.float32).mean(0))
@@ -396,6 +410,17 @@ def run_dataset(
             "seconds": r["fit_seconds"] + r["predict_seconds"],
         }
         for r in res["runs"]
+    ]
+    runs += [
+        {
+            "method": f"{r['method']} (no base)",
+            "shots": r["shots"],
+            "episode": r["repeat"],
+            "accuracy": r["metrics"]["accuracy"],
+            "seconds": r["fit_seconds"] + r["predict_seconds"],
+        }
+        for r in plain["runs"]
+        if r["method"] != "baseline"
     ]
     t = time.perf_counter()
     remap = np.full(len(pool.classes), -1, np.int64)
@@ -633,7 +658,12 @@ def main() -> None:
             "ways": WAYS,
             "queries": QUERIES,
             "threads": {**threads, "onnxruntime": args.threads or "default (every core)"},
-            "ours": ["baseline (always added)", *OURS],
+            "ours": [
+                "baseline (always added)",
+                *OURS,
+                "protonet (no base)",
+                "simpleshot (no base)",
+            ],
             "finetune_episodes": args.finetune_episodes,
             "ours_configs": "defaults; base = the data set's base classes",
             "peers": PEERS,

@@ -5,9 +5,10 @@ and for images augmented views of them), as well as the hard labels:
     loss = alpha * CE(y, student) + (1 - alpha) * T^2 * KL(teacher_T || student_T)
 
 The student is the method's encoder (a smaller one: efficientnet-lite0, minilm-l3) with a
-head on its frozen features, so it predicts alone, as fast as that encoder. The teacher is a
-scarce bundle (`scarce fit --teacher T.scarce`) or "ENCODER:METHOD", trained on the labeled
-examples first.
+head, so it predicts alone, as fast as that encoder: a head on its frozen features
+(blocks=0), or with its top `blocks` units trained by the same loss, so that the student's
+features too move toward what the teacher knows. The teacher is a scarce bundle
+(`scarce fit --teacher T.scarce`) or "ENCODER:METHOD", trained on the labeled examples first.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 
 from scarce.core.config import Config, check_range
 from scarce.core.errors import BundleError, ConfigError, DataError
+from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder, create_encoder, encoders
+from scarce.methods import _tuning as T
 from scarce.methods.base import ArrayFitted, MethodSpec, methods, register_method, softmax
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,11 @@ class DistillConfig(Config):
     steps: int = 500
     lr: float = 0.01
     weight_decay: float = 1e-4
+    blocks: int | None = None
+    epochs: int = 10
+    encoder_lr: float = 1e-4
+    batch_size: int = 32
+    max_length: int = 128
 
     help: ClassVar[dict[str, str]] = {
         "teacher": "ENCODER:METHOD trained on the labeled examples first (e.g. "
@@ -58,6 +66,14 @@ class DistillConfig(Config):
         "steps": "full-batch Adam steps of the student head",
         "lr": "Adam learning rate",
         "weight_decay": "L2 on the student head",
+        "blocks": "top units of the student encoder trained with the KD loss after the head "
+        "(0 = the head alone, on frozen features); None = 2 where the encoder can train, "
+        "else 0",
+        "epochs": "with blocks > 0: passes over the transfer set",
+        "encoder_lr": "with blocks > 0: AdamW learning rate of the trained units (the head: "
+        "10x), warm-up then cosine",
+        "batch_size": "with blocks > 0: transfer-set examples per step",
+        "max_length": "text: tokens kept per text when blocks > 0",
     }
 
     def check(self) -> None:
@@ -67,6 +83,12 @@ class DistillConfig(Config):
         check_range("distill", "steps", self.steps, 1, 100_000)
         check_range("distill", "lr", self.lr, 1e-6, 10)
         check_range("distill", "weight_decay", self.weight_decay, 0, 10)
+        if self.blocks is not None:
+            check_range("distill", "blocks", self.blocks, 0, 1000)
+        check_range("distill", "epochs", self.epochs, 1, 1000)
+        check_range("distill", "encoder_lr", self.encoder_lr, 1e-8, 1.0)
+        check_range("distill", "batch_size", self.batch_size, 2, 4096)
+        check_range("distill", "max_length", self.max_length, 8, 8192)
         if self.teacher != "auto" and ":" not in self.teacher:
             raise ConfigError(
                 f"distill: teacher must be ENCODER:METHOD (e.g. efficientnet-lite2:finetune) "
@@ -149,6 +171,19 @@ class DistillFitted(ArrayFitted):
         if tensors["coef"].shape[0] != len(classes):
             raise BundleError("the distilled head in the bundle is incomplete or mismatched.")
 
+    @classmethod
+    def from_state(  # type: ignore[override]
+        cls,
+        tensors: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        encoder: Encoder,
+        classes: tuple[str, ...],
+    ) -> ArrayFitted | T.TunedFitted:
+        """A student whose top units trained is a tuned network, the other a head."""
+        if "first_trained_unit" in meta:
+            return T.TunedFitted.from_state(tensors, meta, encoder, classes)
+        return super().from_state(tensors, meta, encoder, classes)
+
 
 class Distill:
     spec: ClassVar[MethodSpec]
@@ -169,9 +204,7 @@ class Distill:
         unlabeled: UnlabeledSet | None = None,
         val: LabeledSet | None = None,
         seed: int,
-    ) -> DistillFitted:
-        import torch
-
+    ) -> DistillFitted | T.TunedFitted:
         cfg = self.config
         teacher = self.teacher or self._train_teacher(train, seed)
         self.teacher_used = teacher
@@ -179,39 +212,27 @@ class Distill:
         t0 = time.perf_counter()
         p_teacher = teacher.proba_for(transfer, train.classes)
         teacher_s = time.perf_counter() - t0
-        feats = self.encoder.encode(transfer, desc="encoding the transfer set (student)")
         n_lab = len(train) * (1 + n_views)
         labels = np.full(len(transfer), -1, np.int64)
         labels[:n_lab] = np.tile(train.y, 1 + n_views)
-
-        shift = feats.mean(0).astype(np.float32)
-        scale = np.maximum(feats.std(0), 1e-3).astype(np.float32)
-        x = torch.from_numpy(((feats - shift) / scale).astype(np.float32))
-        k = len(train.classes)
-        torch.manual_seed(derive(seed, "distill") % 2**63)
-        head = torch.nn.Linear(x.shape[1], k)
-        torch.nn.init.zeros_(head.weight)
-        torch.nn.init.zeros_(head.bias)
-        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        pt = torch.from_numpy(p_teacher.astype(np.float32))
-        y = torch.from_numpy(labels)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-        for _ in range(cfg.steps):
-            loss = kd_loss(head(x), pt, y, cfg.alpha, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        tensors = {
-            "shift": shift,
-            "scale": scale,
-            "coef": head.weight.detach().numpy().copy(),
-            "intercept": head.bias.detach().numpy().copy(),
-        }
-        fitted = DistillFitted(self.encoder, train.classes, tensors, {})
-        p_student = fitted.proba_from_features(feats)
+        # measured on fortunes, MiniLM-L3 student from 4 labels per class + 360 unlabeled:
+        # 0.571 with the head alone, 0.695 with 1 unit, 0.729 with 2 (teacher 0.757)
+        blocks = cfg.blocks if cfg.blocks is not None else (2 if self.encoder.trainable else 0)
+        if blocks > 0:
+            fitted, p_student, loss, n_head = self._fit_tuned(
+                transfer, p_teacher, labels, train.classes, blocks, seed
+            )
+        else:
+            feats = self.encoder.encode(transfer, desc="encoding the transfer set (student)")
+            shift = feats.mean(0).astype(np.float32)
+            scale = np.maximum(feats.std(0), 1e-3).astype(np.float32)
+            coef, intercept, loss = self._kd_head((feats - shift) / scale, p_teacher, labels, seed)
+            tensors = {"shift": shift, "scale": scale, "coef": coef, "intercept": intercept}
+            fitted = DistillFitted(self.encoder, train.classes, tensors, {})
+            p_student = fitted.proba_from_features(feats)
+            n_head = coef.size + len(intercept)
         agree = float((p_student.argmax(1) == p_teacher.argmax(1)).mean())
-        fitted.meta = {
+        meta = {
             "teacher": {
                 "description": teacher.description,
                 "params": teacher.params,
@@ -219,7 +240,8 @@ class Distill:
             },
             "student": {
                 "encoder": self.encoder.spec.name,
-                "params": self.encoder.spec.params + int(head.weight.numel() + k),
+                "params": self.encoder.spec.params + n_head,
+                "trained_units": blocks,
             },
             "transfer_set": {
                 "labeled": len(train),
@@ -227,9 +249,104 @@ class Distill:
                 "unlabeled": 0 if unlabeled is None else len(unlabeled),
             },
             "agreement_with_teacher": round(agree, 4),
-            "final_loss": round(float(loss.detach()), 5),
+            "final_loss": round(loss, 5),
         }
+        fitted.meta.update(meta)
         return fitted
+
+    def _kd_head(
+        self, x: np.ndarray, p_teacher: np.ndarray, labels: np.ndarray, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """A linear head trained full-batch on fixed features with the KD loss: (coef,
+        intercept, final loss)."""
+        import torch
+
+        cfg = self.config
+        xt = torch.from_numpy(np.asarray(x, np.float32))
+        torch.manual_seed(derive(seed, "distill") % 2**63)
+        head = torch.nn.Linear(xt.shape[1], p_teacher.shape[1])
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        pt = torch.from_numpy(p_teacher.astype(np.float32))
+        y = torch.from_numpy(labels)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+        loss = torch.zeros(())
+        for _ in range(cfg.steps):
+            loss = kd_loss(head(xt), pt, y, cfg.alpha, cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        w, b = head.weight.detach().numpy().copy(), head.bias.detach().numpy().copy()
+        return w, b, float(loss.detach())
+
+    def _fit_tuned(
+        self,
+        transfer: Inputs,
+        p_teacher: np.ndarray,
+        labels: np.ndarray,
+        classes: tuple[str, ...],
+        blocks: int,
+        seed: int,
+    ) -> tuple[T.TunedFitted, np.ndarray, float, int]:
+        """The head on the frozen features first (as blocks=0, on the embedding the tuned
+        model predicts from), then the top units and the head together on the KD loss;
+        the units below stay frozen and their outputs are computed once."""
+        import torch
+
+        cfg = self.config
+        T.require_trainable(self.encoder, "distill with blocks > 0")
+        net = self.encoder.staged()  # type: ignore[attr-defined]
+        n_units = len(net.units)
+        first = n_units - min(blocks, n_units)
+        max_tokens = cfg.max_length if transfer.modality == "text" else None
+        states = T.prefix_states(
+            net,
+            self.encoder,
+            transfer.items,
+            transfer.hashes,
+            first,
+            max_tokens=max_tokens,
+            desc="frozen layers (student)",
+        )
+        with torch.no_grad():
+            z = torch.nn.functional.normalize(T.embed_states(net, states, first), dim=1)
+        shift = z.mean(0).numpy()
+        coef, intercept, _ = self._kd_head(z.numpy() - shift, p_teacher, labels, seed)
+        head = T.LinearHead(coef, intercept, shift)
+
+        T.set_trainable(net, first)
+        opt = torch.optim.AdamW(
+            T.param_groups(
+                net, first, cfg.encoder_lr, 1.0, head, 10 * cfg.encoder_lr, cfg.weight_decay
+            )
+        )
+        pt = torch.from_numpy(p_teacher.astype(np.float32))
+        y = torch.from_numpy(labels)
+        rng = np.random.default_rng(derive(seed, "distill-batches"))
+        total = cfg.epochs * -(-len(states) // cfg.batch_size)
+        step, losses = 0, []
+        for _ in progress(range(cfg.epochs), desc="distilling (student units)", unit="epoch"):
+            net.train()
+            T.freeze_batchnorm(net)
+            for idx in T.batches(len(states), cfg.batch_size, rng, None):
+                for g in opt.param_groups:
+                    g["lr"] = g["initial_lr"] * T.warmup_cosine(step, total, 0.1)
+                logits = head(net.forward_from(net.collate([states[i] for i in idx]), first))
+                loss = kd_loss(logits, pt[idx], y[idx], cfg.alpha, cfg.temperature)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+                step += 1
+        net.eval()
+        T.set_trainable(net, n_units)
+        with torch.inference_mode():
+            p_student = torch.softmax(head(T.embed_states(net, states, first)), 1).numpy()
+        meta = {"max_tokens": max_tokens, "epochs": cfg.epochs, "encoder_lr": cfg.encoder_lr}
+        fitted = T.TunedFitted(self.encoder, classes, net, head, first, meta)
+        return fitted, p_student, float(np.mean(losses[-5:])), int(coef.size + len(intercept))
 
     def _train_teacher(self, train: LabeledSet, seed: int) -> Teacher:
         spec_str = (

@@ -2,11 +2,13 @@
 alone, at a fraction of the teacher's latency? Same draws for all, 5 seeds, one run.
 
 - text (fortunes, 6 categories): teacher = minilm-l6 fine-tuned with setfit on 16 quotes per
-  class; student = minilm-l3 (MiniLM's first 3 layers) + head, distilled from 4 labeled
+  class; student = minilm-l3 (MiniLM's first 3 layers), its top 2 units and a head (the
+  default; "head only" = blocks=0, a head on frozen features), distilled from 4 labeled
   quotes per class + 600 unlabeled ones; alone = linear-probe on minilm-l3 with the 4.
 - image (Fashion-MNIST, 10 classes): teacher = efficientnet-lite2 + linear-probe on 50 images
-  per class; student = efficientnet-lite0 + head distilled from 5 per class + 2,000
-  unlabeled (and 2 augmented views per labeled image); alone = linear-probe on lite0.
+  per class; student = efficientnet-lite0, top 2 units + head (and head only), distilled
+  from 5 per class + 2,000 unlabeled (and 2 augmented views per labeled image); alone =
+  linear-probe on lite0.
 
 Recovery = (student - alone) / (teacher - alone), per seed. Latency = seconds per example of
 a cold prediction (no embedding cache) of 64 test inputs through each bundle, as deployed.
@@ -114,20 +116,40 @@ def run(kind: str, seed: int) -> dict[str, Any]:
         seed=seed,
     )
     student_fit = time.perf_counter() - t0
+    # the student before this stop: a head on its frozen features
+    head_only = scarce.fit(
+        d["labeled"],
+        method="distill",
+        backbone=s["student"],
+        teacher=path,
+        unlabeled=UnlabeledSet(d["unlabeled"]),
+        config={"blocks": 0},
+        seed=seed,
+    )
     test = d["test"]
     sample = test.inputs.subset(np.arange(64))
     acc = {
-        n: m.score(test) for n, m in (("teacher", teacher), ("alone", alone), ("student", student))
+        n: m.score(test)
+        for n, m in (
+            ("teacher", teacher),
+            ("alone", alone),
+            ("student", student),
+            ("student_head_only", head_only),
+        )
     }
     gap = acc["teacher"] - acc["alone"]
     rec = {
         "seed": seed,
         **{f"{n}_accuracy": round(v, 4) for n, v in acc.items()},
         "recovery": round((acc["student"] - acc["alone"]) / gap, 4) if gap > 0 else None,
+        "recovery_head_only": (
+            round((acc["student_head_only"] - acc["alone"]) / gap, 4) if gap > 0 else None
+        ),
         "teacher_seconds_per_example": round(latency(teacher, sample), 5),
         "student_seconds_per_example": round(latency(student, sample), 5),
         "teacher_fit_seconds": round(teacher_fit, 1),
         "student_fit_seconds": round(student_fit, 1),
+        "student_trained_units": student.manifest["metrics"]["distill"]["student"]["trained_units"],
         "agreement_with_teacher": student.manifest["metrics"]["distill"]["agreement_with_teacher"],
     }
     rec["speedup"] = round(
@@ -167,7 +189,9 @@ def main() -> None:
             "teacher_accuracy",
             "alone_accuracy",
             "student_accuracy",
+            "student_head_only_accuracy",
             "recovery",
+            "recovery_head_only",
             "speedup",
         ):
             vals = [r[key] for r in runs if r[key] is not None]

@@ -85,9 +85,12 @@ class CentroidFitted:
     def embed(self, feats: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def distances(self, feats: np.ndarray) -> np.ndarray:
+        """Squared distances of encoder features to the prototypes, in the embedding."""
+        return sq_dists(self.embed(feats), self.centroids)
+
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        z = self.embed(self.encoder.encode(inputs))
-        return softmax(-self.tau * sq_dists(z, self.centroids))
+        return softmax(-self.tau * self.distances(self.encoder.encode(inputs)))
 
     def state(self) -> State:
         tensors = {"centroids": self.centroids.astype(np.float32), "shift": self.shift}

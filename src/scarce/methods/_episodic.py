@@ -102,7 +102,9 @@ class HeadConfig(EpisodicConfig):
 
 
 def cl2n(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return unit_rows((x - mean).astype(np.float32, copy=False))
+    """Centred on `mean`, then L2-normalized rows (float32); in place on one new array:
+    each (n, d) temporary costs more than the arithmetic on episode-sized inputs."""
+    return unit_rows(np.subtract(x, mean, dtype=np.float32), copy=False)
 
 
 def adapter_init(dim: int, seed: int) -> dict[str, Any]:

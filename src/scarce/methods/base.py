@@ -154,10 +154,14 @@ class ArrayFitted:
         return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Each row scaled to unit L2 length (all-zero rows stay zero)."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))  # no (n, d) temporary of squares
-    return x / np.maximum(norms, 1e-12)[:, None]
+def unit_rows(x: np.ndarray, *, copy: bool = True) -> np.ndarray:
+    """Each row scaled to unit L2 length (all-zero rows stay zero); copy=False scales x
+    itself (a float array), saving an (n, d) temporary."""
+    scale = 1 / np.maximum(np.sqrt(np.einsum("ij,ij->i", x, x)), 1e-12)
+    if copy:
+        return x * scale[:, None]
+    x *= scale[:, None].astype(x.dtype, copy=False)
+    return x
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

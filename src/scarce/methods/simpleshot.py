@@ -18,6 +18,20 @@ class SimpleShotFitted(CentroidFitted):
     def embed(self, feats: np.ndarray) -> np.ndarray:
         return cl2n(feats, self.shift)
 
+    def distances(self, feats: np.ndarray) -> np.ndarray:
+        """||z - c||^2 for z = (x - s) / ||x - s||, from x.c, x.s and x.x alone: no centred,
+        normalized copy of the inputs is made (it was half of an episode's prediction)."""
+        s, c = self.shift, self.centroids
+        x = np.asarray(feats, np.float32)
+        xx, ss = np.einsum("ij,ij->i", x, x), float(s @ s)
+        sq = xx - 2 * (x @ s) + ss
+        norm = np.sqrt(np.maximum(sq, 0))
+        # an input at the centre (to float32 cancellation) maps to the origin, as in cl2n
+        unit = sq > 1e-5 * (xx + ss)
+        zc = (x @ c.T - (c @ s)[None]) / np.where(unit, norm, 1)[:, None]
+        d = unit[:, None] - 2 * zc * unit[:, None] + np.einsum("ij,ij->i", c, c)[None]
+        return np.maximum(d, 0)
+
 
 class SimpleShot(CentroidMethod):
     fitted_cls = SimpleShotFitted

@@ -16,6 +16,7 @@ from scarce.methods._episodic import task_centre
 from scarce.methods.base import MethodSpec, State, softmax
 
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 3, 17))
+_TEMPERATURES = np.asarray(TEMPERATURES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +57,11 @@ def loo_temperature(z: np.ndarray, y: np.ndarray, n_classes: int, scale: float) 
     # to its own class's prototype without it: z - (S - z)/(n - 1) = n/(n - 1) (z - S/n)
     rows = np.arange(len(y))
     d[rows, y] *= (counts[y] / (counts[y] - 1)) ** 2
-    logits = -np.asarray(TEMPERATURES)[:, None, None] / scale * d[None]  # (temps, n, classes)
-    top = logits.max(axis=2, keepdims=True)
-    lse = np.log(np.exp(logits - top).sum(axis=2)) + top[..., 0]
-    loss = (lse - logits[:, rows, y]).mean(axis=1)
+    # log-loss_t = mean log sum_k exp(-t d_ik) + t d_iy, unchanged by a shift of each row;
+    # shifted to a row minimum of 0, the sums are >= 1 and never underflow
+    d -= d.min(axis=1, keepdims=True)
+    t = _TEMPERATURES / scale
+    loss = np.log(np.exp(-t[:, None, None] * d).sum(axis=2)).mean(axis=1) + t * d[rows, y].mean()
     return TEMPERATURES[int(np.argmin(loss))] / scale
 
 
@@ -165,7 +167,8 @@ class CentroidMethod:
         centroids = class_sums(z, train.y, k) / counts[:, None]
         # distances scale with the embedding: measure temperatures in units of the typical
         # squared distance between prototypes
-        spread = float(np.median(sq_dists(centroids, centroids)[~np.eye(k, dtype=bool)]))
+        pairs = np.sort(sq_dists(centroids, centroids)[~np.eye(k, dtype=bool)])
+        spread = float(pairs[len(pairs) // 2 - 1 : len(pairs) // 2 + 1].mean())  # the median
         scale = spread if spread > 0 else 1.0
         tau = (
             self.config.temperature

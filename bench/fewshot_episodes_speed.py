@@ -1,5 +1,5 @@
 """Per-episode speed of our metric methods against easyfsl's, measured interleaved: for each
-episode, every method's fit + predict runs back to back, in a rotating order, so that the
+episode, every method's fit + predict runs back to back, in a random order, so that the
 load of a shared machine falls on all of them alike (fewshot_episodes.py times ours inside
 evaluate_sets and easyfsl afterwards, minutes apart).
 
@@ -94,14 +94,16 @@ def main() -> None:
                 secs: dict[str, list[float]] = {n: [] for n in names}
                 acc: dict[str, list[float]] = {n: [] for n in names}
                 remap = np.full(len(pool.classes), -1, np.int64)
-                for i, ep in enumerate(eps):
+                order = np.random.default_rng([SEED, k])
+                for ep in eps:
                     train = restrict(pool, ep.support, ep.classes)
                     test = restrict(pool, ep.query, ep.classes)
                     remap[:] = -1
                     remap[ep.classes] = np.arange(WAYS)
                     ys = torch.from_numpy(remap[pool.y[ep.support]])
                     fs, fq = feats[ep.support], feats[ep.query]
-                    for n in names[i % len(names) :] + names[: i % len(names)]:
+                    for j in order.permutation(len(names)):  # none always follows another
+                        n = names[j]
                         t = time.perf_counter()
                         if n in ours:
                             pred = ours[n].fit(train, seed=SEED).predict_proba(test.inputs)
@@ -132,7 +134,7 @@ def main() -> None:
         "command": "bench/fewshot_episodes_speed.py " + " ".join(sys.argv[1:]),
         "easyfsl_import": how,
         "setup": f"{WAYS}-way K-shot {QUERIES}-query, {args.episodes} episodes per K, "
-        "methods interleaved per episode in a rotating order",
+        "methods interleaved per episode in a random order (seeded)",
         "results": results,
         "elapsed_seconds": clock(),
     }

@@ -217,10 +217,14 @@ def _distill_text(d: dict[str, Any]) -> str:
         return f", test accuracy {d[key]:.3f}" if key in d else ""
 
     tp = f"{t['params'] / 1e6:.1f}M params" if t.get("params") else "params unknown"
+    units = s.get("trained_units", 0)
+    what = (
+        f"{s['encoder']} ({units} top units trained) + head" if units else f"{s['encoder']} + head"
+    )
     return (
         f"teacher {t['description']}: {tp}, {ts * 1000:.1f} ms per example"
         f"{acc('teacher_test_accuracy')}\n"
-        f"student {s['encoder']} + head: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
+        f"student {what}: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
         f"per example ({ts / max(ss, 1e-9):.1f}x faster); agrees with the teacher on "
         f"{d['agreement_with_teacher']:.0%} of the transfer set"
     )

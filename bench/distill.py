@@ -2,8 +2,8 @@
 alone, at a fraction of the teacher's latency? Same draws for all, 5 seeds, one run.
 
 - text (fortunes, 6 categories): teacher = minilm-l6 fine-tuned with setfit on 16 quotes per
-  class; student = minilm-l3 (MiniLM's first 3 layers), its top 2 units and a head (the
-  default; "head only" = blocks=0, a head on frozen features), distilled from 4 labeled
+  class; student = minilm-l3 (MiniLM's first 3 layers), its top 2 units and a head (blocks=2,
+  the text default; "head only" = blocks=0, the image default), distilled from 4 labeled
   quotes per class + 600 unlabeled ones; alone = linear-probe on minilm-l3 with the 4.
 - image (Fashion-MNIST, 10 classes): teacher = efficientnet-lite2 + linear-probe on 50 images
   per class; student = efficientnet-lite0, top 2 units + head (and head only), distilled
@@ -113,6 +113,7 @@ def run(kind: str, seed: int) -> dict[str, Any]:
         backbone=s["student"],
         teacher=path,
         unlabeled=UnlabeledSet(d["unlabeled"]),
+        config={"blocks": 2},  # the text default; images default to the head only
         seed=seed,
     )
     student_fit = time.perf_counter() - t0

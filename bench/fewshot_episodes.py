@@ -19,9 +19,10 @@ checks, index by index, that recomputing them gives the same support and query s
 
 Methods
 - ours (evaluate_sets, default configs): baseline (TF-IDF / pixel model, always added),
-  linear-probe (a new linear head trained on the support set's frozen features: the
-  "fine-tune on the support set" comparison of Chen et al., A Closer Look at Few-shot
-  Classification, 2019), protonet, simpleshot, maml, reptile; all but the baseline read frozen
+  linear-probe (a new linear head trained on the support set's frozen features: Chen et
+  al.'s "Baseline", A Closer Look at Few-shot Classification, 2019; the encoder fine-tuned
+  too is `finetune` below), protonet, simpleshot, maml, reptile, and protonet / simpleshot
+  once more without base data (the "(no base)" rows); all but the baseline read frozen
   encoder features, and with base data protonet/maml/reptile meta-train a small adapter block
   and every episodic method centres each task halfway between the base mean and its support
   mean. Meta-training seconds (once per data set) are reported separately.

@@ -209,6 +209,14 @@ def _parse_tasks(pairs: list[str] | None) -> dict[str, Path] | None:
     return out
 
 
+def _speed(teacher_s: float, student_s: float, units: int) -> str:
+    ratio = teacher_s / max(student_s, 1e-9)
+    if ratio >= 1:
+        return f"{ratio:.1f}x faster"
+    fix = "keep its encoder frozen (--set blocks=0)" if units else "pick a smaller --backbone"
+    return f"{1 / ratio:.1f}x SLOWER than the teacher: {fix}"
+
+
 def _distill_text(d: dict[str, Any]) -> str:
     t, s = d["teacher"], d["student"]
     ts, ss = d["teacher_seconds_per_example"], d["student_seconds_per_example"]
@@ -225,7 +233,7 @@ def _distill_text(d: dict[str, Any]) -> str:
         f"teacher {t['description']}: {tp}, {ts * 1000:.1f} ms per example"
         f"{acc('teacher_test_accuracy')}\n"
         f"student {what}: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
-        f"per example ({ts / max(ss, 1e-9):.1f}x faster); agrees with the teacher on "
+        f"per example ({_speed(ts, ss, units)}); agrees with the teacher on "
         f"{d['agreement_with_teacher']:.0%} of the transfer set"
     )
 

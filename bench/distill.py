@@ -106,27 +106,22 @@ def run(kind: str, seed: int) -> dict[str, Any]:
     path = Path(f"/tmp/bench-distill-teacher-{kind}-{seed}.scarce")
     teacher.save(path)
     alone = scarce.fit(d["labeled"], method="linear-probe", backbone=s["student"], seed=seed)
+
+    def distilled(blocks: int) -> Any:
+        return scarce.fit(
+            d["labeled"],
+            method="distill",
+            backbone=s["student"],
+            teacher=path,
+            unlabeled=UnlabeledSet(d["unlabeled"]),
+            config={"blocks": blocks},
+            seed=seed,
+        )
+
     t0 = time.perf_counter()
-    student = scarce.fit(
-        d["labeled"],
-        method="distill",
-        backbone=s["student"],
-        teacher=path,
-        unlabeled=UnlabeledSet(d["unlabeled"]),
-        config={"blocks": 2},  # the text default; images default to the head only
-        seed=seed,
-    )
+    student = distilled(2)  # the text default; images default to the head only
     student_fit = time.perf_counter() - t0
-    # the student before this stop: a head on its frozen features
-    head_only = scarce.fit(
-        d["labeled"],
-        method="distill",
-        backbone=s["student"],
-        teacher=path,
-        unlabeled=UnlabeledSet(d["unlabeled"]),
-        config={"blocks": 0},
-        seed=seed,
-    )
+    head_only = distilled(0)  # the student before stop 14: a head on frozen features
     test = d["test"]
     sample = test.inputs.subset(np.arange(64))
     acc = {

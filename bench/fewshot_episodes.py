@@ -325,6 +325,40 @@ def one_thread_onnx(n: int) -> None:
 # ---- one data set -----------------------------------------------------------------------------
 
 
+def episode_eval(
+    pool: Any, enc: Any, methods: list[str], shots: list[int], n: int, **kw: Any
+) -> Any:
+    from scarce.evaluation.runner import evaluate_sets
+
+    return evaluate_sets(
+        pool,
+        methods=methods,
+        encoder=enc,
+        protocol="episodes",
+        shots=shots,
+        ways=WAYS,
+        queries=QUERIES,
+        episodes=n,
+        seed=SEED,
+        **kw,
+    )
+
+
+def as_runs(res: dict[str, Any], suffix: str = "", keep: set[str] | None = None) -> list[dict]:
+    """evaluate_sets' runs as this benchmark's rows (method names + suffix)."""
+    return [
+        {
+            "method": r["method"] + suffix,
+            "shots": r["shots"],
+            "episode": r["repeat"],
+            "accuracy": r["metrics"]["accuracy"],
+            "seconds": r["fit_seconds"] + r["predict_seconds"],
+        }
+        for r in res["runs"]
+        if keep is None or r["method"] in keep
+    ]
+
+
 def run_dataset(
     name: str,
     pool: Any,
@@ -338,7 +372,6 @@ def run_dataset(
     import torch
 
     from scarce.data.episodes import sample_episodes
-    from scarce.evaluation.runner import evaluate_sets
 
     t = time.perf_counter()
     feats = enc.encode(pool.inputs, desc=f"encoding {name} novel")
@@ -348,18 +381,7 @@ def run_dataset(
 
     t = time.perf_counter()
     with recorded_episode_splits() as seen:
-        res = evaluate_sets(
-            pool,
-            methods=OURS,
-            encoder=enc,
-            protocol="episodes",
-            shots=shots,
-            ways=WAYS,
-            queries=QUERIES,
-            episodes=episodes,
-            seed=SEED,
-            base=base,
-        )
+        res = episode_eval(pool, enc, OURS, shots, episodes, base=base)
     ours_s = time.perf_counter() - t
     print(f"[{clock()}s] {name}: evaluate_sets took {ours_s:.1f}s", flush=True)
     assert len(seen) == 1, "evaluate_sets drew its episodes more than once"
@@ -380,17 +402,7 @@ def run_dataset(
 
     # the same two methods without base data: no adapter, the very computation easyfsl does
     # with an identity backbone (the per-episode speed comparison like for like)
-    plain = evaluate_sets(
-        pool,
-        methods=["protonet", "simpleshot"],
-        encoder=enc,
-        protocol="episodes",
-        shots=shots,
-        ways=WAYS,
-        queries=QUERIES,
-        episodes=episodes,
-        seed=SEED,
-    )
+    plain = episode_eval(pool, enc, ["protonet", "simpleshot"], shots, episodes)
 
     ProtoNets, SimpleShotCls, how = import_easyfsl()
     ft = torch.from_numpy(np.asarray(feats, np.float32))
@@ -402,27 +414,8 @@ def run_dataset(
             backbone=torch.nn.Identity(), feature_centering=mean, feature_normalization=2
         ),
     }
-    runs = [
-        {
-            "method": r["method"],
-            "shots": r["shots"],
-            "episode": r["repeat"],
-            "accuracy": r["metrics"]["accuracy"],
-            "seconds": r["fit_seconds"] + r["predict_seconds"],
-        }
-        for r in res["runs"]
-    ]
-    runs += [
-        {
-            "method": f"{r['method']} (no base)",
-            "shots": r["shots"],
-            "episode": r["repeat"],
-            "accuracy": r["metrics"]["accuracy"],
-            "seconds": r["fit_seconds"] + r["predict_seconds"],
-        }
-        for r in plain["runs"]
-        if r["method"] != "baseline"
-    ]
+    runs = as_runs(res)
+    runs += as_runs(plain, " (no base)", {"protonet", "simpleshot"})
     t = time.perf_counter()
     remap = np.full(len(pool.classes), -1, np.int64)
     with torch.inference_mode():
@@ -460,28 +453,8 @@ def run_dataset(
         # n of a 600-episode draw are the same episodes)
         t = time.perf_counter()
         n_ft = min(finetune_episodes, episodes)
-        ft_res = evaluate_sets(
-            pool,
-            methods=["finetune"],
-            encoder=enc,
-            protocol="episodes",
-            shots=shots,
-            ways=WAYS,
-            queries=QUERIES,
-            episodes=n_ft,
-            seed=SEED,
-        )
-        ft_runs = [
-            {
-                "method": "finetune",
-                "shots": r["shots"],
-                "episode": r["repeat"],
-                "accuracy": r["metrics"]["accuracy"],
-                "seconds": r["fit_seconds"] + r["predict_seconds"],
-            }
-            for r in ft_res["runs"]
-            if r["method"] == "finetune"
-        ]
+        ft_res = episode_eval(pool, enc, ["finetune"], shots, n_ft)
+        ft_runs = as_runs(ft_res, keep={"finetune"})
         runs += ft_runs
         support_ft = {
             "episodes": n_ft,

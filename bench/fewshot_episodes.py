@@ -186,6 +186,17 @@ def fashion_sets(per_class: int) -> tuple[Any, Any, dict]:
     return make(range(5, 10), "fashion-mnist 5-9"), make(range(0, 5), "fashion-mnist 0-4"), info
 
 
+def data_set(name: str) -> tuple[Any, Any, dict, str]:
+    """(novel pool, base set, description, encoder name) of one benchmark data set."""
+    if name == "fortunes":
+        return (*fortunes_sets(60, 40, 100), "minilm-l6")
+    if name == "digits":
+        return (*digits_sets(), "efficientnet-lite0")
+    if name == "fashion":
+        return (*fashion_sets(100), "efficientnet-lite0")
+    raise SystemExit(f"unknown data set {name!r}")
+
+
 # ---- peers ----------------------------------------------------------------------------------
 
 
@@ -654,17 +665,7 @@ def main() -> None:
     print(f"[{clock()}s] learn2learn: {out['learn2learn']['status']}", flush=True)
     all_rows: list[dict[str, Any]] = []
     for d in data:
-        if d == "fortunes":
-            pool, base, info = fortunes_sets(60, 40, 100)
-            ename = "minilm-l6"
-        elif d == "digits":
-            pool, base, info = digits_sets()
-            ename = "efficientnet-lite0"
-        elif d == "fashion":
-            pool, base, info = fashion_sets(100)
-            ename = "efficientnet-lite0"
-        else:
-            raise SystemExit(f"unknown data set {d!r}")
+        pool, base, info, ename = data_set(d)
         if ename not in encoders:
             encoders[ename] = create_encoder(ename)
             encoders[ename].backend()

@@ -35,9 +35,7 @@ from fewshot_episodes import (
     QUERIES,
     SEED,
     WAYS,
-    digits_sets,
-    fashion_sets,
-    fortunes_sets,
+    data_set,
     import_easyfsl,
     one_thread_onnx,
 )
@@ -65,12 +63,8 @@ def main() -> None:
     shots = [int(s) for s in args.shots.split(",")]
     results: dict[str, Any] = {}
     for d in [s.strip() for s in args.data.split(",") if s.strip()]:
-        pool, base, _ = {
-            "fortunes": lambda: fortunes_sets(60, 40, 100),
-            "digits": digits_sets,
-            "fashion": lambda: fashion_sets(100),
-        }[d]()
-        enc = create_encoder("minilm-l6" if d == "fortunes" else "efficientnet-lite0")
+        pool, base, _, ename = data_set(d)
+        enc = create_encoder(ename)
         with enc.memoized():
             feats = torch.from_numpy(enc.encode(pool.inputs))
             mean = torch.from_numpy(enc.encode(base.inputs).mean(0))

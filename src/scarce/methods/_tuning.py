@@ -190,6 +190,13 @@ def warmup_cosine(step: int, total: int, warmup: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
+def schedule(opt: Any, step: int, total: int, warmup: float) -> None:
+    """Set every parameter group's rate to its initial rate times warmup_cosine."""
+    factor = warmup_cosine(step, total, warmup)
+    for g in opt.param_groups:
+        g["lr"] = g["initial_lr"] * factor
+
+
 def batches(
     n: int, size: int, rng: np.random.Generator, weights: np.ndarray | None
 ) -> Iterator[np.ndarray]:

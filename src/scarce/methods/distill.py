@@ -335,8 +335,7 @@ class Distill:
             net.train()
             T.freeze_batchnorm(net)
             for idx in T.batches(len(states), cfg.batch_size, rng, None):
-                for g in opt.param_groups:
-                    g["lr"] = g["initial_lr"] * T.warmup_cosine(step, total, 0.1)
+                T.schedule(opt, step, total, 0.1)
                 logits = head(net.forward_from(net.collate([states[i] for i in idx]), first))
                 loss = kd_loss(logits, pt[idx], y[idx], cfg.alpha, cfg.temperature)
                 opt.zero_grad(set_to_none=True)

@@ -344,8 +344,7 @@ class Finetune:
             net.train()
             T.freeze_batchnorm(net)
             for idx in T.batches(len(y), cfg.batch_size, rng, sample_w):
-                for g in opt.param_groups:
-                    g["lr"] = g["initial_lr"] * T.warmup_cosine(step, total, cfg.warmup)
+                T.schedule(opt, step, total, cfg.warmup)
                 state = net.collate(data.pick(idx, rng))
                 logits = head(net.forward_from(state, first))
                 loss = loss_fn(logits, y[idx]) + penalty()

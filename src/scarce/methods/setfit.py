@@ -143,8 +143,7 @@ class SetFit:
         losses = []
         for step in progress(range(steps), desc="contrastive steps", unit="step"):
             idx = balanced_batch(train.y, cfg.batch_size, rng)
-            for g in opt.param_groups:
-                g["lr"] = g["initial_lr"] * T.warmup_cosine(step, steps, cfg.warmup)
+            T.schedule(opt, step, steps, cfg.warmup)
             emb = net.forward_from(net.collate([states[i] for i in idx]), first)
             loss = pair_loss(emb, y[idx])
             if penalty is not None:

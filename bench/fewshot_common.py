@@ -134,6 +134,7 @@ def run_ours(
     repeats: int,
     seed: int,
     jobs: int,
+    configs: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], list[Any]]:
     """evaluate_sets on our methods; returns its result and the splits it used, after checking
     that kshot_splits called with the same arguments reproduces them."""
@@ -150,6 +151,7 @@ def run_ours(
             repeats=repeats,
             seed=seed,
             jobs=jobs,
+            configs=configs,
         )
     assert len(seen) == 1, "evaluate_sets drew its splits more than once"
     mine = kshot_splits(pool, sorted(set(shots)), repeats, seed, True)

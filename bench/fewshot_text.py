@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import collections
+import json
 import shutil
 import sys
 import tempfile
@@ -171,7 +172,6 @@ def stored_peer_runs(
     """SetFit runs stored by earlier runs on the same pool, test set and settings, by
     (K, repeat): the draws are a function of those, so the runs can be reused. Each run is
     appended to PEER_STORE as soon as it ends, so an interrupted benchmark loses none."""
-    import json
 
     if not PEER_STORE.exists():
         return {}
@@ -185,7 +185,6 @@ def stored_peer_runs(
 
 
 def store_peer_run(key: dict[str, Any], run: dict[str, Any]) -> None:
-    import json
 
     PEER_STORE.parent.mkdir(parents=True, exist_ok=True)
     with PEER_STORE.open("a") as f:
@@ -378,6 +377,11 @@ def main() -> None:
         default=FROZEN_ENCODER_METHODS,
         help="methods charged the frozen encode seconds of their train + test examples",
     )
+    ap.add_argument(
+        "--configs",
+        default="{}",
+        help='method settings as JSON, e.g. \'{"setfit": {"max_length": 256}}\'',
+    )
     ap.add_argument("--warm-cache", action="store_true", help="reuse the embedding cache")
     ap.add_argument("--quick", action="store_true", help="1 repeat, K=8, small test sets")
     ap.add_argument("--out", default="")
@@ -392,6 +396,7 @@ def main() -> None:
     from scarce.encoders import create_encoder
 
     shots = sorted({int(s) for s in args.shots.split(",")})
+    configs = json.loads(args.configs)
     names, notes = select_methods(args.methods, "text")
     if args.peer:
         import setfit  # noqa: F401 - fail early, and keep its import out of the timings
@@ -406,6 +411,7 @@ def main() -> None:
         "command": "bench/fewshot_text.py " + " ".join(sys.argv[1:]),
         "setup": {
             "methods": ["baseline", *[m for m in names if m != "baseline"]],
+            "configs": configs,
             "method_notes": notes,
             "shots": shots,
             "repeats": args.repeats,
@@ -454,7 +460,9 @@ def main() -> None:
         c, t = time.process_time(), time.perf_counter()
         rate = encode_rate(enc, pool, test)  # for the encode charge
         with cold_cache(not args.warm_cache) as cache_state:
-            res, splits = run_ours(pool, test, names, enc, shots, args.repeats, SEED, args.jobs)
+            res, splits = run_ours(
+                pool, test, names, enc, shots, args.repeats, SEED, args.jobs, configs
+            )
         ours_s, ours_cpu = time.perf_counter() - t, time.process_time() - c
         load["after_ours"] = round(os.getloadavg()[0], 2)
         frozen = set(args.charge_encode.split(","))

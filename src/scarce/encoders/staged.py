@@ -34,6 +34,11 @@ class StagedNet(torch.nn.Module):
     def collate(self, states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         return {k: torch.stack([s[k] for s in states]) for k in states[0]}
 
+    def size(self, state: dict[str, torch.Tensor]) -> int:
+        """An example's padded size in a batch (text: its tokens); batches of similar sizes
+        pad less. 0 where every example has the same size."""
+        return 0
+
     def forward_from(self, state: dict[str, torch.Tensor], first: int) -> torch.Tensor:
         for i in range(first, len(self.units)):
             state = self.run(state, i)

@@ -177,6 +177,9 @@ def _staged_bert(model: Any) -> Any:
             lengths = state["mask"].sum(1).tolist()
             return [{k: v[i, : int(n)] for k, v in state.items()} for i, n in enumerate(lengths)]
 
+        def size(self, state: dict[str, torch.Tensor]) -> int:
+            return int(state["mask"].shape[0])
+
         def collate(self, states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
             width = max(s["mask"].shape[0] for s in states)
             out = {}

@@ -88,6 +88,7 @@ def prefix_states(
         for i, k in enumerate(keys):
             out[i] = prefix_cache.get(k)
         todo = [i for i in todo if out[i] is None]
+    todo = [todo[j] for j in encoder.order(tuple(items[i] for i in todo))]  # pad less
     chunks = [todo[s : s + BATCH] for s in range(0, len(todo), BATCH)]
     was_training = net.training
     net.eval()
@@ -114,11 +115,15 @@ def embed_states(net: Any, states: list[dict[str, Any]], first: int) -> Any:
     import torch
 
     net.eval()
+    order = np.argsort([net.size(s) for s in states], kind="stable")  # pad less
     out = [
-        net.forward_from(net.collate(states[s : s + BATCH]), first)
+        net.forward_from(net.collate([states[i] for i in order[s : s + BATCH]]), first)
         for s in range(0, len(states), BATCH)
     ]
-    return torch.cat(out) if out else torch.zeros((0, 0))
+    if not out:
+        return torch.zeros((0, 0))
+    emb = torch.cat(out)
+    return emb[torch.from_numpy(np.argsort(order))]
 
 
 def freeze_batchnorm(net: Any) -> None:

@@ -217,3 +217,19 @@ def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_da
     chosen = int(fitted.meta["early_stopping"].split()[3])
     assert 0 <= chosen <= 3
     assert fitted.meta["epochs_planned"] == chosen  # the final fit ran that many epochs
+
+
+def test_tuned_embeddings_come_back_in_input_order(fortunes_data):
+    # batches are formed by length (less padding): the rows must still follow the inputs
+    from scarce.methods._tuning import embed_states, prefix_states
+
+    texts = fortunes_data[0][:40]
+    enc = create_encoder("minilm-l6")
+    net = enc.staged()
+    states = prefix_states(net, enc, texts, None, 1, max_tokens=128)
+    with torch.inference_mode():
+        together = embed_states(net, states, 1).numpy()
+        one_by_one = np.concatenate([embed_states(net, [s], 1).numpy() for s in states])
+    assert len({len(t) for t in texts}) > 10  # lengths vary, so the order is really shuffled
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(together, enc.encode(Inputs.from_texts(texts)), atol=1e-4)

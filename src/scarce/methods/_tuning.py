@@ -19,6 +19,7 @@ from scarce.encoders.base import Encoder
 from scarce.methods.base import State, softmax
 
 BATCH = 32  # examples per forward pass when nothing trains
+TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
 CHUNK = 2048  # examples whose frozen states are held at once when predicting
 
 
@@ -115,15 +116,27 @@ def embed_states(net: Any, states: list[dict[str, Any]], first: int) -> Any:
     import torch
 
     net.eval()
-    order = np.argsort([net.size(s) for s in states], kind="stable")  # pad less
+    return forward_sorted(net, states, first, BATCH) if states else torch.zeros((0, 0))
+
+
+def forward_sorted(
+    net: Any, states: list[dict[str, Any]], first: int, chunk: int | None = None
+) -> Any:
+    """Embeddings of `states`, in their order, computed in chunks of examples of similar
+    size, so that text pads only to the longest of its chunk (a random batch of reviews
+    pads to its longest, doing 2-3x the work). Gradients flow; the mode is the caller's.
+    chunk None: a training batch, in chunks of TRAIN_CHUNK where sizes vary, else whole."""
+    import torch
+
+    sizes = [net.size(s) for s in states]
+    if chunk is None:
+        chunk = TRAIN_CHUNK if len(set(sizes)) > 1 else len(states)
+    order = np.argsort(sizes, kind="stable")
     out = [
-        net.forward_from(net.collate([states[i] for i in order[s : s + BATCH]]), first)
-        for s in range(0, len(states), BATCH)
+        net.forward_from(net.collate([states[i] for i in order[s : s + chunk]]), first)
+        for s in range(0, len(states), chunk)
     ]
-    if not out:
-        return torch.zeros((0, 0))
-    emb = torch.cat(out)
-    return emb[torch.from_numpy(np.argsort(order))]
+    return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 
 
 def freeze_batchnorm(net: Any) -> None:

@@ -336,7 +336,7 @@ class Distill:
             T.freeze_batchnorm(net)
             for idx in T.batches(len(states), cfg.batch_size, rng, None):
                 T.schedule(opt, step, total, 0.1)
-                logits = head(net.forward_from(net.collate([states[i] for i in idx]), first))
+                logits = head(T.forward_sorted(net, [states[i] for i in idx], first))
                 loss = kd_loss(logits, pt[idx], y[idx], cfg.alpha, cfg.temperature)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -345,8 +345,7 @@ class Finetune:
             T.freeze_batchnorm(net)
             for idx in T.batches(len(y), cfg.batch_size, rng, sample_w):
                 T.schedule(opt, step, total, cfg.warmup)
-                state = net.collate(data.pick(idx, rng))
-                logits = head(net.forward_from(state, first))
+                logits = head(T.forward_sorted(net, data.pick(idx, rng), first))
                 loss = loss_fn(logits, y[idx]) + penalty()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -223,10 +223,8 @@ def setfit_peer(
     runs = []
     # repeat-major: an interrupted run still has every K on its first draws
     for sp in sorted(splits, key=lambda sp: (sp.repeat, sp.shots)):
-        if (
-            args.peer_repeats
-            and sp.repeat >= args.peer_repeats
-            and (sp.shots, sp.repeat) not in reuse
+        if (sp.shots, sp.repeat) not in reuse and (
+            args.peer_stored_only or (args.peer_repeats and sp.repeat >= args.peer_repeats)
         ):
             continue
         if (sp.shots, sp.repeat) in reuse:
@@ -359,6 +357,11 @@ def main() -> None:
         help="run the peer only on draws below N (0: all); stored peer runs are reused on any "
         "draw. The targets compare our methods on the draws the peer has (the first ones: it "
         "runs repeat by repeat). The peer takes 4-70 min per fit on a CPU",
+    )
+    ap.add_argument(
+        "--peer-stored-only",
+        action="store_true",
+        help="no new peer runs: compare on the stored ones (the first draws of each K)",
     )
     ap.add_argument("--setfit-iterations", type=int, default=20, help="0: library default")
     ap.add_argument("--setfit-epochs", type=int, default=1)

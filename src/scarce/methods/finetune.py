@@ -49,7 +49,7 @@ class FinetuneConfig(Config):
     imbalance: Literal["weighted-loss", "balanced-sampler", "none"] = "weighted-loss"
     augment: bool = False
     views: int = 4
-    max_length: int = 128
+    max_length: int = 256
 
     help: ClassVar[dict[str, str]] = {
         "train": "what trains: head | last (the top `blocks` units) | all | gradual "
@@ -84,7 +84,8 @@ class FinetuneConfig(Config):
         "training (never at prediction); off by default: on Fashion-MNIST at K=20 it cost "
         "4-8x the time and lost 0.015 accuracy (bench/finetune_sweep.py)",
         "views": "augmented views drawn per image and cached when lower units are frozen",
-        "max_length": "text: tokens kept per example (batches pad to their longest)",
+        "max_length": "text: tokens kept per example (MiniLM was trained on up to 256; "
+        "batches are run in chunks of similar length, so short texts cost little)",
     }
 
     def check(self) -> None:

@@ -30,7 +30,7 @@ class SetFitConfig(Config):
     lr: float = 3e-5
     layer_decay: float = 1.0
     steps: int | None = None
-    epochs: float = 20.0
+    epochs: float = 40.0
     batch_size: int = 32
     warmup: float = 0.1
     l2sp: float = 0.0

@@ -43,7 +43,9 @@ class SetFitConfig(Config):
         "layer_decay": "each unit below learns this many times slower than the one above",
         "steps": "contrastive steps; None = enough for every example to be seen `epochs` "
         "times, at least 20, at most 300",
-        "epochs": "times each example is seen when steps is None",
+        "epochs": "times each example is seen when steps is None (fine-food reviews at 16 "
+        "per class, 5 draws: 0.689 at 40, 0.662 at 20; the setfit library sees each about 80 "
+        "times, in pairs)",
         "batch_size": "examples per step (class-balanced); every pair among them is used",
         "warmup": "share of steps with a linear warm-up, then cosine decay",
         "l2sp": "lambda of an L2-SP penalty toward the pretrained weights (0 = off)",

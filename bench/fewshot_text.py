@@ -172,7 +172,6 @@ def stored_peer_runs(
     """SetFit runs stored by earlier runs on the same pool, test set and settings, by
     (K, repeat): the draws are a function of those, so the runs can be reused. Each run is
     appended to PEER_STORE as soon as it ends, so an interrupted benchmark loses none."""
-
     if not PEER_STORE.exists():
         return {}
     key = _peer_key(data, pool, test, args)
@@ -185,7 +184,6 @@ def stored_peer_runs(
 
 
 def store_peer_run(key: dict[str, Any], run: dict[str, Any]) -> None:
-
     PEER_STORE.parent.mkdir(parents=True, exist_ok=True)
     with PEER_STORE.open("a") as f:
         f.write(json.dumps({"key": key, "run": run}) + "\n")

@@ -217,9 +217,10 @@ class Distill:
         labels = np.full(len(transfer), -1, np.int64)
         labels[:n_lab] = np.tile(train.y, 1 + n_views)
         # bench/distill.py, 5 seeds: the MiniLM-L3 student recovered 0.89 of the teacher's
-        # gain with 2 units trained, 0.55 with the head alone. A Lite0 student recovered more
-        # than all of it (1.1 vs 0.75) but predicted 2.4x slower than its ONNX Lite2
-        # teacher: torch's CPU depthwise convolutions; so images default to the head alone
+        # gain with 2 units trained, 0.55 with the head alone. A Lite0 student (3 seeds)
+        # recovered more than all of it (1.10 vs 0.83) but predicted 2.1x slower than its
+        # ONNX Lite2 teacher: torch's CPU depthwise convolutions; so images default to the
+        # head alone
         text = train.modality == "text" and self.encoder.trainable
         blocks = cfg.blocks if cfg.blocks is not None else (2 if text else 0)
         if blocks > 0:

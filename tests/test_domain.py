@@ -138,6 +138,26 @@ def test_a_few_target_labels_choose_the_model(pair, encoder):
     assert fitted.meta["n_labeled_target"] == 40
 
 
+def test_refit_trains_on_the_held_out_labels_too(pair, encoder):
+    """Shuffled source labels can only be memorised: a refit that saw the held-out fifth of
+    the source too fits more of them (measured 0.80 against 0.72)."""
+    source, target = pair
+    noisy = LabeledSet(source.inputs, np.random.default_rng(0).permutation(source.y), DIGITS)
+    spec = methods.get("mcc")
+    fits = {}
+    for refit in (False, True):
+        cfg = {"steps": 100, "eval_every": 50, "dropout": 0.0, "refit": refit}
+        learner = spec.method(spec.config.from_dict(cfg), encoder)
+        fits[refit] = learner.fit_domain(noisy, UnlabeledSet(target.inputs), seed=0)
+    assert fits[False].meta["selection"]["refit"] is None
+    sel = fits[True].meta["selection"]
+    assert sel["refit"] == {"source": len(source), "labeled_target": 0, "steps": sel["step"]}
+    fitted = {
+        r: (f.predict_proba(noisy.inputs).argmax(1) == noisy.y).mean() for r, f in fits.items()
+    }
+    assert fitted[True] > fitted[False] + 0.05, fitted
+
+
 def test_domain_errors(pair, tmp_path):
     source, target = pair
     with pytest.raises(ConfigError, match="does not adapt"):

@@ -168,7 +168,15 @@ def fit(
             f"{verb} {m['domain']['target']['n']} target examples; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
-            + f"; {est}. Note: {sel['note']}."
+            + f"; {est}"
+            + (
+                f"; then refit on all {sel['refit']['source']} source"
+                + (f" and {n} target" if (n := sel["refit"]["labeled_target"]) else "")
+                + " labels"
+                if sel.get("refit")
+                else ""
+            )
+            + f". Note: {sel['note']}."
         )
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"

@@ -51,6 +51,7 @@ class DomainConfig(Config):
     select: Literal["auto", "dev", "entropy", "source"] = "auto"
     eval_every: int = 100
     val_fraction: float = 0.2
+    refit: bool = True
 
     help: ClassVar[dict[str, str]] = {
         "steps": "SGD steps, each on one source and one target batch",
@@ -70,6 +71,8 @@ class DomainConfig(Config):
         "(effective sample size >= 10% of the source validation set), else entropy",
         "eval_every": "steps between checkpoints",
         "val_fraction": "share of the source held out (stratified) for validation",
+        "refit": "once the trade-off and the step are chosen, train again on all the labeled "
+        "data (held-out source and target labels too) for that many steps",
     }
 
     def check(self) -> None:
@@ -259,14 +262,40 @@ class DomainMethod:
                 if best is None or got["score"] < best["score"]:
                     best = got
         assert best is not None  # noqa: S101 - lams is never empty
+        lam, step = best["record"]["trade_off"], best["record"]["best_step"]
+        refit = None
+        if cfg.refit and step > 0 and (data.xv is not None or data.xlv is not None):
+            # measured on 3 shifted pairs, 5 repeats: the 20% of the source that only chose
+            # costs mcc 0.2-2 points of target accuracy (0.717 -> 0.735 on digits -> mnist)
+            everything = _Data(
+                xs=z(fs),
+                ys=source.y,
+                xt=data.xt,
+                xv=None,
+                yv=None,
+                xl=z(fl) if fl is not None else None,
+                yl=labeled_target.y if labeled_target is not None else None,
+                xlv=None,
+                ylv=None,
+                k=k,
+            )
+            with one_thread():
+                again = self._train(everything, lam, "last", None, derive(seed, "train"), step)
+            best = {**best, "tensors": again["tensors"]}
+            refit = {
+                "source": len(source),
+                "labeled_target": 0 if labeled_target is None else len(labeled_target),
+                "steps": step,
+            }
         tensors = {"shift": shift, "scale": scale, **best["tensors"]}
         meta = {
             "selection": {
                 "criterion": criterion,
                 "why": why,
-                "trade_off": best["record"]["trade_off"] if self.adapts else None,
+                "trade_off": lam if self.adapts else None,
                 "trade_off_choice": lam_why,
-                "step": best["record"]["best_step"],
+                "step": step,
+                "refit": refit,
                 "estimates": best["record"]["estimates"],
                 "runs": runs,
                 "note": "target accuracy is an estimate: no held-out target labels"
@@ -332,8 +361,15 @@ class DomainMethod:
         return want, weights, f"select={want}"
 
     def _train(
-        self, data: _Data, lam: float, criterion: str, weights: np.ndarray | None, seed: int
+        self,
+        data: _Data,
+        lam: float,
+        criterion: str,
+        weights: np.ndarray | None,
+        seed: int,
+        stop: int | None = None,
     ) -> dict[str, Any]:
+        """`stop`: end after that many steps, on the schedule of the full run."""
         import torch
 
         cfg = self.config
@@ -360,7 +396,8 @@ class DomainMethod:
         draw_l = _Cycler(len(xl) if xl is not None else 0, rng)
         best = {"score": math.inf, "tensors": _export(net), "step": 0, "estimates": {}}
         history = []
-        for step in range(cfg.steps):
+        last = min(stop or cfg.steps, cfg.steps)
+        for step in range(last):
             p = step / max(cfg.steps - 1, 1)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr / (1 + 10 * p) ** 0.75
@@ -400,7 +437,7 @@ class DomainMethod:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            if (step + 1) % cfg.eval_every == 0 or step + 1 == last:
                 est = _estimates(net, data, weights)
                 history.append({"step": step + 1, **est})
                 score = _score(criterion, est)

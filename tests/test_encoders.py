@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -69,8 +70,11 @@ def test_staged_net_matches_the_encoder(name, fashion, fortunes_data):
     np.testing.assert_allclose(cached, want, atol=1e-4, rtol=0)
 
 
-def test_minilm_embeddings_are_semantic():
-    enc = create_encoder("minilm-l6")
+@pytest.mark.parametrize("name", ["minilm-l6", "mpnet-base"])
+def test_sentence_embeddings_are_semantic(name):
+    if name not in INSTALLED:
+        pytest.skip(f"{name} is not installed: {encoders.get(name).pip}")
+    enc = create_encoder(name)
     e = enc.encode(
         Inputs.from_texts(
             [
@@ -153,6 +157,25 @@ def test_unknown_and_uninstalled_encoders():
             create_encoder("ghost")
     finally:
         encoders._items.pop("ghost")
+    data_only = dataclasses.replace(spec, requires=(), distributions=("no-such-dist-xyz",))
+    assert not data_only.installed()
+
+
+def test_split_wheel_model_is_rebuilt_once_and_atomically(tmp_path, monkeypatch):
+    if "mpnet-base" not in INSTALLED:
+        pytest.skip("mpnet-base is not installed")
+    from scarce.encoders.text import SPLIT_WHEELS, _rebuilt
+
+    monkeypatch.setenv("SCARCE_CACHE_DIR", str(tmp_path))
+    folder, dists = SPLIT_WHEELS["mpnet-base"]
+    path = _rebuilt(folder, dists)
+    assert (path / "model.safetensors").stat().st_size > 400e6
+    assert json.loads((path / "config.json").read_text())["model_type"] == "mpnet"
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    assert _rebuilt(folder, dists) == path
+    assert (path / "model.safetensors").stat().st_mtime_ns == stamp  # not extracted again
+    # no half-written folder is left beside the model
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [path.parent.name]
 
 
 _WRITER = """

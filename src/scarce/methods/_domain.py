@@ -68,7 +68,9 @@ class DomainConfig(Config):
         "dev (importance-weighted source validation), entropy (information score of the "
         "target predictions), source (held-out source accuracy); auto = held-out target "
         "labels when 2+ per class are given, else dev when its weights are trustworthy "
-        "(effective sample size >= 10% of the source validation set), else entropy",
+        "(effective sample size >= 10% of the source validation set), else entropy; dev "
+        "leaves the default (trade-off 1, last step) only for a win of more than one "
+        "standard error",
         "eval_every": "steps between checkpoints",
         "val_fraction": "share of the source held out (stratified) for validation",
         "refit": "once the trade-off and the step are chosen, train again on all the labeled "

@@ -163,20 +163,17 @@ def fit(
     if "domain" in m:
         sel = m["domain"]["selection"]
         est = ", ".join(f"{k} {v}" for k, v in sel["estimates"].items())
+        then = ""
+        if refit := sel.get("refit"):
+            n_t = refit["labeled_target"]
+            both = f" and {n_t} target" if n_t else ""
+            then = f"; then refit on all {refit['source']} source{both} labels"
         verb = "adapted to" if m["method"] != "source-only" else "selected on"
         _echo(
             f"{verb} {m['domain']['target']['n']} target examples; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
-            + f"; {est}"
-            + (
-                f"; then refit on all {sel['refit']['source']} source"
-                + (f" and {n} target" if (n := sel["refit"]["labeled_target"]) else "")
-                + " labels"
-                if sel.get("refit")
-                else ""
-            )
-            + f". Note: {sel['note']}."
+            + f"; {est}{then}. Note: {sel['note']}."
         )
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"

@@ -169,7 +169,7 @@ def _staged(model: Any, kind: str, pad_id: int) -> Any:
 
     from scarce.encoders.staged import StagedNet
 
-    class Inputs(torch.nn.Module):
+    class Front(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.embeddings = model.embeddings
@@ -179,7 +179,7 @@ def _staged(model: Any, kind: str, pad_id: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.model = model
-            first = Inputs() if kind == "mpnet" else model.embeddings
+            first = Front() if kind == "mpnet" else model.embeddings
             self.units = torch.nn.ModuleList([first, *model.encoder.layer])
 
         def start(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

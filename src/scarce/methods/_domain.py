@@ -453,9 +453,10 @@ class DomainMethod:
                 if score <= best["score"]:  # ties: the later, more adapted checkpoint
                     best = {**at, "tensors": _export(net)}
                 if step + 1 == last:
-                    final = {**at, "tensors": best["tensors"] if best["step"] == last else None}
-        if final is not None and final["tensors"] is None:
-            final["tensors"] = _export(net)
+                    final = {
+                        **at,
+                        "tensors": best["tensors"] if best["step"] == last else _export(net),
+                    }
         return {
             "score": best["score"],
             "tensors": best["tensors"],

@@ -111,6 +111,23 @@ def main() -> None:
             "multitask_vs_single_task": {
                 k: gain[k] for k in ("mean", "low", "high", "n", "verdict")
             },
+            # the larger tasks too, each on its held-out quarter: does sharing cost them?
+            "other_tasks_vs_single_task": {
+                n: {
+                    k: t["paired"][0][k]
+                    for k in (
+                        "method_accuracy",
+                        "versus_accuracy",
+                        "mean",
+                        "low",
+                        "high",
+                        "n",
+                        "verdict",
+                    )
+                }
+                for n, t in res["multitask"]["tasks"].items()
+                if t["paired"]
+            },
             "multitask_vs_linear_probe": {
                 "mean": iv.mean,
                 "low": iv.low,

@@ -16,7 +16,7 @@ from scarce.data.types import Inputs, LabeledSet
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import bootstrap_interval, t_interval
-from scarce.evaluation.protocols import kfold_splits, kshot_splits
+from scarce.evaluation.protocols import holdout_split, kfold_splits, kshot_splits
 from scarce.evaluation.runner import evaluate_sets
 from scarce.methods import methods
 from tests.conftest import write_image_folder, write_text_csv
@@ -68,6 +68,17 @@ def test_kshot_splits_exact_and_disjoint(k, shots, repeats, seed):
 def test_kshot_too_few_examples_message():
     with pytest.raises(DataError, match=r"class 'c0' has 3 examples; --shots 5 needs at least 6"):
         kshot_splits(_toy(3, 2), [5], 2, 0, test_given=False)
+
+
+def test_holdout_split_stratified_and_keeps_every_class():
+    y = np.array([0] * 20 + [1] * 4 + [2] * 1)
+    data = LabeledSet(Inputs.from_texts([str(i) for i in range(len(y))]), y, ("a", "b", "c"), "t")
+    tr, te = holdout_split(data, 0.25, seed=3)
+    assert set(tr).isdisjoint(te)
+    assert len(tr) + len(te) == len(y)
+    assert np.bincount(y[te], minlength=3).tolist() == [5, 1, 0]
+    assert np.bincount(y[tr], minlength=3).tolist() == [15, 3, 1]
+    assert np.array_equal(holdout_split(data, 0.25, seed=3)[1], te)
 
 
 def test_kfold_covers_every_example_once_per_repeat():

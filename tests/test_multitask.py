@@ -163,9 +163,16 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     )
     text = capsys.readouterr()
     assert code == 0, text.err
-    assert "multitask vs multitask:single-task" in text.out
+    assert "multitask (all tasks together) vs multitask:single-task" in text.out
     res = json.loads(res_path.read_text())
     assert res["multitask"]["paired"][0]["n"] == 2
+    # every task scored together and alone: the other task on its held-out quarter
+    uci = res["multitask"]["tasks"]["uci"]["paired"][0]
+    assert uci["n"] == 2
+    assert 0.5 < uci["method_accuracy"] <= 1
+    assert uci["versus_accuracy"] > 0.5
+    assert "label (this data)" in text.out
+    assert "uci " in text.out
     code = main(["report", str(res_path), "--out", str(tmp_path / "r.html")])
     assert code == 0
     assert "multitask:single-task" in (tmp_path / "r.html").read_text()

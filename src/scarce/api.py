@@ -525,6 +525,12 @@ def evaluate(
         raise ConfigError(f"interval must be 't' or 'bootstrap', got {interval!r}.")
     if repeats < 1 or jobs < 1:
         raise ConfigError(f"repeats and jobs must be >= 1, got {repeats} and {jobs}.")
+    if "," in label_column:
+        raise ConfigError(
+            f"eval reads one label column, got {label_column!r}. To compare multitask with "
+            "single-task, give the other tasks as --task name=DATA (their own files), so that "
+            "each task's test examples stay apart from every task's training."
+        )
     cols = {"text_column": text_column, "label_column": label_column}
     pool = _labeled(data, modality, **cols)
     check_trainable(pool)
@@ -561,6 +567,7 @@ def evaluate(
         source=source_set,
         labeled_target=labeled_target,
         tasks=task_sets or None,
+        primary_task=label_column,
     )
 
 

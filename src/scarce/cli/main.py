@@ -539,6 +539,25 @@ def report(
     _echo(f"wrote {path}")
 
 
+def _task_rows(mt: dict[str, Any]) -> list[list[str]]:
+    """One row per task and shot count; the other tasks are not drawn K-shot (they train on
+    what their held-out part leaves), so their rows list the evaluated data's K."""
+    primary = mt.get("primary", "label")
+    per_task = [(f"{primary} (this data)", mt["paired"])]
+    per_task += [(n, t.get("paired", [])) for n, t in mt["tasks"].items()]
+    return [
+        [
+            name,
+            str(row["shots"]),
+            f"{row['method_accuracy']:.3f}",
+            f"{row['versus_accuracy']:.3f}",
+            f"{row['mean']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']}",
+        ]
+        for name, rows in per_task
+        for row in rows
+    ]
+
+
 def _results_text(res: dict[str, Any]) -> str:
     """The evaluation as a table a person reads in a terminal."""
     acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
@@ -586,12 +605,11 @@ def _results_text(res: dict[str, Any]) -> str:
     lines = [head, _table(["shots", "method", "accuracy", versus], rows)]
     mt = res.get("multitask")
     if mt:
-        for row in mt["paired"]:
-            lines.append(
-                f"{mt['method']} vs {mt['versus']} at {row['shots']} shot(s): "
-                f"{row['mean']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']} "
-                f"(tasks: {', '.join(mt['tasks'])})"
-            )
+        lines.append(
+            f"\n{mt['method']} (all tasks together) vs {mt['versus']} (each task alone), "
+            "accuracy on each task, paired over the same draws:"
+        )
+        lines.append(_table(["task", "shots", "together", "alone", "difference"], _task_rows(mt)))
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

@@ -112,3 +112,17 @@ def domain_splits(
             train = np.sort(np.concatenate(lab)) if k else np.zeros(0, np.int64)
             out.append(Split(k, r, None, train, t, adapt=a))
     return out
+
+
+def holdout_split(data: LabeledSet, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/test indices of a whole data set: `fraction` of each class (rounded,
+    at least one where the class has two or more) to test on; every class keeps at least one
+    example to train on."""
+    g = np.random.default_rng(seed)
+    train, test = [], []
+    for c in range(len(data.classes)):
+        idx = g.permutation(np.flatnonzero(data.y == c))
+        n_test = min(max(round(len(idx) * fraction), 1), len(idx) - 1) if len(idx) > 1 else 0
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -30,6 +30,7 @@ from scarce.evaluation.protocols import (
     Split,
     domain_splits,
     episode_splits,
+    holdout_split,
     kfold_splits,
     kshot_splits,
 )
@@ -44,6 +45,7 @@ BASELINE = "baseline"
 SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 MULTITASK = "multitask"
 SINGLE_TASK = "multitask:single-task"  # multitask trained on the evaluated task alone
+TASK_TEST = 0.25  # of each other task, held out per repeat to score it on
 HARDEST = 12
 
 
@@ -69,13 +71,17 @@ def evaluate_sets(
     source: LabeledSet | None = None,
     labeled_target: Sequence[int] = (0,),
     tasks: dict[str, LabeledSet] | None = None,
+    primary_task: str = "label",
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
     their fits; protocol "episodes": `episodes` N-way K-shot tasks per K, scored on queries;
     protocol "domain": `pool` is the labeled target domain, whose labels only score (and,
     `labeled_target` per class, train); every method learns from `source`, and the domain
-    methods are compared with source-only."""
+    methods are compared with source-only. `tasks` (with the multitask method): the other
+    tasks; every task, `pool`'s (named `primary_task`) and each of them, is scored trained
+    with the others and alone, on the same draws; each repeat holds out TASK_TEST of every
+    other task to score it."""
     t0 = time.perf_counter()
     reference = BASELINE
     first = [BASELINE]
@@ -161,7 +167,7 @@ def evaluate_sets(
         # one instance per method: what it meta-trains on the base set serves every fit
         instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
         if tasks:
-            instances[MULTITASK].add_tasks(tasks)
+            instances[MULTITASK].add_tasks(tasks, primary=primary_task)
         meta_training: dict[str, Any] = {}
         if base is not None:
             for n in names:
@@ -187,9 +193,20 @@ def evaluate_sets(
                 tst = pool.subset(sp.test) if sp.test is not None else test
             assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
+            # every other task, split the same way for multitask and its single-task twin
+            held = {
+                n: _task_holdout(n, t, seed, sp)
+                for n, t in (tasks or {}).items()
+                if name in (MULTITASK, SINGLE_TASK)
+            }
             t1 = time.perf_counter()
             selection = None
-            if sp.adapt is not None and source is not None and specs[name].domain:
+            if held and name == MULTITASK:
+                inst = instances[name]
+                fitted = inst.fit_tasks(
+                    {inst.primary: train, **{n: tr for n, (tr, _) in held.items()}}, seed=fit_seed
+                )
+            elif sp.adapt is not None and source is not None and specs[name].domain:
                 target = UnlabeledSet(pool.inputs.subset(sp.adapt), pool.source)
                 fitted = instances[name].fit_domain(
                     source, target, labeled_target=labeled, seed=fit_seed
@@ -214,6 +231,20 @@ def evaluate_sets(
             }
             if selection is not None:
                 rec["selection"] = selection
+            if held:  # the other tasks: by the multitask model's heads, or each trained alone
+                rec["tasks"] = {}
+                for n, (tr, te) in held.items():
+                    if not len(te):
+                        continue
+                    if name == MULTITASK:
+                        p_t = fitted.predict_tasks(te.inputs)[n]
+                    else:
+                        p_t = (
+                            instances[name]
+                            .fit_tasks({n: tr}, seed=fit_seed)
+                            .predict_proba(te.inputs)
+                        )
+                    rec["tasks"][n] = M.compute(te.y, p_t)
             if (sp.shots, sp.repeat) in detail_keys:
                 rec["_proba"], rec["_test"] = proba, tst
             return rec
@@ -243,10 +274,21 @@ def evaluate_sets(
         reference,
     )
     if tasks:
-        res["multitask"] = _versus(runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed)
-        res["multitask"]["tasks"] = {
-            n: {"source": t.source, "n": len(t), "classes": list(t.classes)}
-            for n, t in tasks.items()
+        res["multitask"] = {
+            **_versus(runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed),
+            "primary": primary_task,
+            "tasks": {
+                n: {
+                    "source": t.source,
+                    "n": len(t),
+                    "classes": list(t.classes),
+                    "test": f"{TASK_TEST:.0%} of each class held out per repeat",
+                    "paired": _versus(
+                        runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed, task=n
+                    )["paired"],
+                }
+                for n, t in tasks.items()
+            },
         }
     if protocol == "domain":
         assert source is not None  # noqa: S101 - checked above
@@ -289,22 +331,40 @@ def evaluate_sets(
     return res
 
 
+def _task_holdout(
+    name: str, task: LabeledSet, seed: int, sp: Split
+) -> tuple[LabeledSet, LabeledSet]:
+    """(train, test) of another task for one draw; the same for every shot count."""
+    tr, te = holdout_split(task, TASK_TEST, derive(seed, "task", name, sp.repeat, sp.fold or 0))
+    return task.subset(tr), task.subset(te)
+
+
 def _versus(
-    runs: list[dict[str, Any]], a: str, b: str, how: str, confidence: float, seed: int
+    runs: list[dict[str, Any]],
+    a: str,
+    b: str,
+    how: str,
+    confidence: float,
+    seed: int,
+    task: str | None = None,
 ) -> dict[str, Any]:
-    """a minus b in accuracy on the same draws, per shot count, with its interval."""
+    """a minus b in accuracy on the same draws, per shot count, with its interval; on the
+    evaluated data's task, or on another `task` (the runs' "tasks" scores)."""
+
+    def acc(r: dict[str, Any]) -> float | None:
+        m = r["metrics"] if task is None else r.get("tasks", {}).get(task)
+        return None if m is None else m["accuracy"]
+
     rows = []
     for k in sorted({r["shots"] for r in runs if r["method"] == a}, key=lambda v: v or 0):
-        ua = {
-            (r["repeat"], r["fold"]): r["metrics"]["accuracy"]
-            for r in runs
-            if r["method"] == a and r["shots"] == k
-        }
-        ub = {
-            (r["repeat"], r["fold"]): r["metrics"]["accuracy"]
-            for r in runs
-            if r["method"] == b and r["shots"] == k
-        }
+        ua, ub = (
+            {
+                (r["repeat"], r["fold"]): v
+                for r in runs
+                if r["method"] == m and r["shots"] == k and (v := acc(r)) is not None
+            }
+            for m in (a, b)
+        )
         common = sorted(set(ua) & set(ub))
         if not common:
             continue
@@ -316,7 +376,16 @@ def _versus(
             if iv.n >= 2 and iv.high < 0
             else "no clear difference"
         )
-        rows.append({"shots": k, "metric": "accuracy", **iv.as_dict(), "verdict": verdict})
+        rows.append(
+            {
+                "shots": k,
+                "metric": "accuracy",
+                **iv.as_dict(),
+                "verdict": verdict,
+                "method_accuracy": round(float(np.mean([ua[c] for c in common])), 4),
+                "versus_accuracy": round(float(np.mean([ub[c] for c in common])), 4),
+            }
+        )
     return {"method": a, "versus": b, "paired": rows}
 
 

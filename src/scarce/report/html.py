@@ -432,23 +432,36 @@ def _results_table(p: _Page) -> str:
 
 
 def _multitask_table(mt: Any) -> str:
-    """What the other tasks gave the evaluated one: multitask minus itself trained alone."""
+    """What training together gave each task: multitask minus each task trained alone."""
     if not isinstance(mt, Mapping):
         return ""
-    tasks = ", ".join(_e(t) for t in (mt.get("tasks") or {}))
+    tasks = mt.get("tasks") or {}
+    primary = str(mt.get("primary") or "label")
     out = [
         f"<h3>Multi-task: {_e(mt.get('method'))} vs {_e(mt.get('versus'))}</h3>",
-        f"<p>The same method trained with the other tasks ({tasks}) and without them, on "
-        "the same draws; the difference in accuracy on this data's task.</p>",
-        "<div class='table-wrap'><table><tr><th>Shots</th><th>Δ accuracy</th><th>Verdict</th></tr>",
+        "<p>Every task trained together (one shared layer, one head each) and each task "
+        "trained alone, on the same draws; accuracy on each task's own held-out examples. "
+        f"This data's task is {_e(primary)}; the other tasks hold out part of their "
+        "examples per repeat to be scored on.</p>",
+        "<div class='table-wrap'><table><tr><th>Task</th><th>Shots</th><th>Together</th>"
+        "<th>Alone</th><th>Δ accuracy</th><th>Verdict</th></tr>",
     ]
-    for row in mt.get("paired") or []:
-        verdict = str(row.get("verdict", ""))
-        css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
-        out.append(
-            f"<tr><td>{_e(row.get('shots'))}</td><td class='num'>{_interval(row, sign=True)}"
-            f"</td><td class='{css}'>{_e(verdict)}</td></tr>"
-        )
+    per_task = [(f"{primary} (this data)", mt.get("paired") or [])]
+    per_task += [
+        (str(n), (t.get("paired") if isinstance(t, Mapping) else None) or [])
+        for n, t in tasks.items()
+    ]
+    for name, rows in per_task:
+        for row in rows:
+            verdict = str(row.get("verdict", ""))
+            css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
+            out.append(
+                f"<tr><td>{_e(name)}</td><td>{_e(row.get('shots'))}</td>"
+                f"<td class='num'>{_f(row.get('method_accuracy'))}</td>"
+                f"<td class='num'>{_f(row.get('versus_accuracy'))}</td>"
+                f"<td class='num'>{_interval(row, sign=True)}</td>"
+                f"<td class='{css}'>{_e(verdict)}</td></tr>"
+            )
     out.append("</table></div>")
     return "\n".join(out)
 

@@ -175,7 +175,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "distill.json")
     ap.add_argument("--blocks", type=int, default=2, help="student units trained (not head only)")
+    ap.add_argument("--unlabeled", type=int, default=0, help="0: the setup's own count")
+    ap.add_argument(
+        "--test-per-class", type=int, default=0, help="0: the setup's own count; more: less noise"
+    )
     args = ap.parse_args()
+    for s in SETUPS.values():
+        s["unlabeled"] = args.unlabeled or s["unlabeled"]
+        s["test_per_class"] = args.test_per_class or s["test_per_class"]
     out: dict[str, Any] = {
         "machine": machine(),
         "threads": limit_threads(args.threads),

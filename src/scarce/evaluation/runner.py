@@ -98,6 +98,11 @@ def evaluate_sets(
     names = first + [m for m in dict.fromkeys(methods) if m not in first]
     if tasks and MULTITASK not in names:
         raise ConfigError("--task is for --methods multitask.")
+    if tasks and protocol in ("domain", "episodes"):
+        raise ConfigError(
+            f"--task cannot be combined with --protocol {protocol}: multitask is compared with "
+            "single-task under --protocol kshot or kfold."
+        )
     if tasks:  # the same method without the other tasks: what they bring, paired
         names.append(SINGLE_TASK)
     specs = {n: registry.get(MULTITASK if n == SINGLE_TASK else n) for n in names}

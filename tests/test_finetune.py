@@ -12,7 +12,15 @@ from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
 from scarce.methods._tuning import L2SP
-from scarce.methods.finetune import Finetune, FinetuneConfig, _best, _better, _stratified_holdout
+from scarce.methods.finetune import (
+    Finetune,
+    FinetuneConfig,
+    _best,
+    _better,
+    _keep,
+    _stratified_holdout,
+    scaled_log_loss,
+)
 from scarce.methods.setfit import balanced_batch, pair_loss
 
 CLASSES = ("science", "food", "sports")
@@ -118,6 +126,36 @@ def test_accuracy_monitor_treats_a_gain_within_noise_as_a_tie():
     loss = np.array([0.50, 0.90, 0.70])
     assert _best(err, loss, "accuracy", 40) == 0
     assert _best(err, loss, "accuracy", 4000) == 1
+
+
+def test_later_ties_keep_the_planned_schedule_unless_clearly_worse():
+    err = np.array([0.225, 0.25, 0.30, 0.20, 0.175, 0.20])
+    loss = np.array([0.69, 0.76, 0.76, 0.70, 0.76, 0.80])
+    # on 40 examples every epoch is within noise of the best: "later" keeps the last one,
+    # "earlier" the one with the lowest loss among the ties
+    assert _best(err, loss, "accuracy", 40, "later") == 5
+    assert _best(err, loss, "accuracy", 40, "earlier") == 0
+    # beyond noise (0.40 vs 0.175 on 40), the later epoch is not kept
+    assert not _keep((0.40, 0.5), (0.2, 0.9), 0.175, "accuracy", "later", 40)
+    assert _keep((0.20, 0.9), (0.175, 0.5), 0.175, "accuracy", "later", 40)
+    assert not _keep((0.20, 0.9), (0.175, 0.5), 0.175, "accuracy", "earlier", 40)
+
+
+def test_scaled_loss_ignores_sharpness_but_not_ranking():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (200,), generator=g)
+    logits = torch.randn(200, 4, generator=g) + 2 * torch.nn.functional.one_hot(y, 4)
+    raw = torch.nn.functional.cross_entropy
+    # sharper probabilities (logits x8) raise the raw loss; the scaled loss stays put
+    assert raw(8 * logits, y) > raw(logits, y) + 0.2
+    assert float(scaled_log_loss(4 * logits, y)) == pytest.approx(
+        float(scaled_log_loss(logits, y)), abs=0.01
+    )
+    assert float(scaled_log_loss(logits, y)) <= float(raw(logits, y)) + 1e-6
+    # a worse ranking (some classes shuffled) still costs it
+    worse = logits.clone()
+    worse[:100] = worse[:100, torch.randperm(4, generator=g)]
+    assert float(scaled_log_loss(worse, y)) > float(scaled_log_loss(logits, y)) + 0.05
 
 
 def test_class_weights_move_the_decision(fortunes_data):

@@ -172,6 +172,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kinds", default="text,image")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first..first+repeats-1")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "distill.json")
     ap.add_argument("--blocks", type=int, default=2, help="student units trained (not head only)")
@@ -193,7 +194,8 @@ def main() -> None:
     }
     clock = Clock()
     for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
-        runs = [run(kind, seed, args.blocks) for seed in range(args.repeats)]
+        seeds = range(args.first_seed, args.first_seed + args.repeats)
+        runs = [run(kind, seed, args.blocks) for seed in seeds]
         s = SETUPS[kind]
         summary: dict[str, Any] = {
             "teacher_params": encoders.get(s["teacher"][0]).params,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,7 @@ from scarce.methods.finetune import (
     _keep,
     _stratified_holdout,
     scaled_log_loss,
+    shot_defaults,
 )
 from scarce.methods.setfit import balanced_batch, pair_loss
 
@@ -72,6 +75,40 @@ def test_frozen_units_do_not_change_and_trained_ones_do(small_text):
             )
         )
         assert same == (i < n - 1), f"unit {i}"
+
+
+def test_refit_stops_the_validated_schedule_rather_than_squeezing_it(small_text):
+    train, _ = small_text
+    cfg = FinetuneConfig(blocks=1, epochs=4)
+    ft = Finetune(cfg, create_encoder("minilm-l6"))
+    probe = ft.encoder.staged()
+    first = len(probe.units) - 1
+    data = ft._states(probe, train, first, False, 0)
+    d = {**shot_defaults(cfg, 8, "text"), "lr": 1e-3}
+
+    def top(epochs: int, stop_after: int | None) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        f, _, rep = ft._train(
+            copy.deepcopy(probe),
+            train,
+            data,
+            None,
+            None,
+            first,
+            {**d, "epochs": epochs},
+            "last",
+            0,
+            stop_early=False,
+            stop_after=stop_after,
+        )
+        assert rep["best_epoch"] == min(epochs, stop_after or epochs)
+        return [p.detach().clone() for p in f.net.units[first].parameters()]
+
+    two_of_four, two, four = top(4, 2), top(2, None), top(4, None)
+    assert all(torch.equal(a, b) for a, b in zip(top(4, 4), four, strict=True))
+    # 2 of 4 planned epochs: the rate was still high where it stopped; a 2-epoch schedule
+    # decays it to zero, a different model
+    assert not all(torch.allclose(a, b) for a, b in zip(two_of_four, two, strict=True))
 
 
 def test_l2sp_keeps_weights_nearer_their_start(small_text):

@@ -203,6 +203,7 @@ class Finetune:
         aug = train.modality == "image" and cfg.augment
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
+        stop_after: int | None = None  # the epoch count 2 folds chose, if they chose
 
         if not cfg.early_stopping:
             fit_set, val_set = train, None
@@ -212,9 +213,8 @@ class Finetune:
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
-            epochs = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
-            plan["early_stopping"] = f"2 folds chose {epochs} epochs"
-            d = {**d, "epochs": epochs}
+            stop_after = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
+            plan["early_stopping"] = f"2 folds chose {stop_after} of {d['epochs']} epochs"
             fit_set, val_set = train, None
         else:
             fit_set, val_set = train, val
@@ -222,7 +222,6 @@ class Finetune:
                 plan["early_stopping"] = "none: a class has one example"
             else:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
-
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
         best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
@@ -231,7 +230,16 @@ class Finetune:
         for lam in lams:
             net = probe if len(lams) == 1 and not (held_out and cfg.refit) else copy.deepcopy(probe)
             fitted, score, report = self._train(
-                net, fit_set, data, val_set, vdata, first, {**d, "l2sp": lam}, mode, seed
+                net,
+                fit_set,
+                data,
+                val_set,
+                vdata,
+                first,
+                {**d, "l2sp": lam},
+                mode,
+                seed,
+                stop_after=stop_after,
             )
             if best is None or (
                 val_set is not None and _better(score, best[0], cfg.monitor, len(val_set))
@@ -241,7 +249,8 @@ class Finetune:
         fitted, lam, report = best[1]
         if held_out and cfg.refit:
             # the held-out labels chose the epoch count and lambda; with this few labels the
-            # final model should learn from all of them (0 epochs: the linear probe on all)
+            # final model should learn from all of them (0 epochs: the linear probe on all),
+            # on the schedule that was validated, stopped where it was best
             epochs = int(report["best_epoch"])
             all_data = self._states(probe, train, first, aug, seed)
             fitted, _, _ = self._train(
@@ -251,12 +260,15 @@ class Finetune:
                 None,
                 None,
                 first,
-                {**d, "l2sp": lam, "epochs": epochs},
+                {**d, "l2sp": lam},
                 mode,
                 seed,
                 stop_early=False,
+                stop_after=epochs,
             )
-            plan["refit"] = f"on all {len(train)} examples for {epochs} epoch(s)"
+            plan["refit"] = (
+                f"on all {len(train)} examples for {epochs} of the {d['epochs']} planned epochs"
+            )
         fitted.meta.update({**plan, "l2sp": lam, **report})
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)
@@ -297,7 +309,10 @@ class Finetune:
         seed: int,
         *,
         stop_early: bool = True,
+        stop_after: int | None = None,
     ) -> tuple[T.TunedFitted, tuple[float, float], dict[str, Any]]:
+        """Train on the schedule of d["epochs"] epochs; `stop_after`: leave it after that
+        many (the count validation chose), with the learning rate where it was then."""
         import torch
 
         cfg = self.config
@@ -354,6 +369,8 @@ class Finetune:
         history = [best_score] if vdata is not None else []
         step = 0
         for epoch in range(epochs):
+            if stop_after is not None and epoch >= stop_after:
+                break
             if mode == "gradual":  # the top unit first, one more every few epochs
                 T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
             net.train()
@@ -387,7 +404,7 @@ class Finetune:
         if vdata is not None and stop_early:
             _restore(net, head, first, best_state)  # the best epoch, not the last
         else:
-            best_epoch = epochs
+            best_epoch = epochs if stop_after is None else min(epochs, stop_after)
         net.eval()
         T.set_trainable(net, n_units)  # nothing needs gradients any more
         meta = {

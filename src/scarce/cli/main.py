@@ -548,7 +548,7 @@ def _task_rows(mt: dict[str, Any]) -> list[list[str]]:
     return [
         [
             name,
-            str(row["shots"]),
+            "-" if row["shots"] is None else str(row["shots"]),
             f"{row['method_accuracy']:.3f}",
             f"{row['versus_accuracy']:.3f}",
             f"{row['mean']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']}",
@@ -610,6 +610,11 @@ def _results_text(res: dict[str, Any]) -> str:
             "accuracy on each task, paired over the same draws:"
         )
         lines.append(_table(["task", "shots", "together", "alone", "difference"], _task_rows(mt)))
+        unscored = [n for n, t in mt["tasks"].items() if not t.get("paired")]
+        if unscored:
+            lines.append(
+                f"not scored: {', '.join(unscored)} (no class with 2 examples to hold one out)"
+            )
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

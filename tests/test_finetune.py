@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -19,10 +17,9 @@ from scarce.methods.finetune import (
     FinetuneConfig,
     _best,
     _better,
-    _keep,
     _stratified_holdout,
+    _worse,
     scaled_log_loss,
-    shot_defaults,
 )
 from scarce.methods.setfit import balanced_batch, pair_loss
 
@@ -75,40 +72,6 @@ def test_frozen_units_do_not_change_and_trained_ones_do(small_text):
             )
         )
         assert same == (i < n - 1), f"unit {i}"
-
-
-def test_refit_stops_the_validated_schedule_rather_than_squeezing_it(small_text):
-    train, _ = small_text
-    cfg = FinetuneConfig(blocks=1, epochs=4)
-    ft = Finetune(cfg, create_encoder("minilm-l6"))
-    probe = ft.encoder.staged()
-    first = len(probe.units) - 1
-    data = ft._states(probe, train, first, False, 0)
-    d = {**shot_defaults(cfg, 8, "text"), "lr": 1e-3}
-
-    def top(epochs: int, stop_after: int | None) -> list[torch.Tensor]:
-        torch.manual_seed(0)
-        f, _, rep = ft._train(
-            copy.deepcopy(probe),
-            train,
-            data,
-            None,
-            None,
-            first,
-            {**d, "epochs": epochs},
-            "last",
-            0,
-            stop_early=False,
-            stop_after=stop_after,
-        )
-        assert rep["best_epoch"] == min(epochs, stop_after or epochs)
-        return [p.detach().clone() for p in f.net.units[first].parameters()]
-
-    two_of_four, two, four = top(4, 2), top(2, None), top(4, None)
-    assert all(torch.equal(a, b) for a, b in zip(top(4, 4), four, strict=True))
-    # 2 of 4 planned epochs: the rate was still high where it stopped; a 2-epoch schedule
-    # decays it to zero, a different model
-    assert not all(torch.allclose(a, b) for a, b in zip(two_of_four, two, strict=True))
 
 
 def test_l2sp_keeps_weights_nearer_their_start(small_text):
@@ -165,17 +128,26 @@ def test_accuracy_monitor_treats_a_gain_within_noise_as_a_tie():
     assert _best(err, loss, "accuracy", 4000) == 1
 
 
-def test_later_ties_keep_the_planned_schedule_unless_clearly_worse():
+def test_keep_end_takes_the_schedule_unless_clearly_below_the_probe():
     err = np.array([0.225, 0.25, 0.30, 0.20, 0.175, 0.20])
     loss = np.array([0.69, 0.76, 0.76, 0.70, 0.76, 0.80])
-    # on 40 examples every epoch is within noise of the best: "later" keeps the last one,
-    # "earlier" the one with the lowest loss among the ties
-    assert _best(err, loss, "accuracy", 40, "later") == 5
-    assert _best(err, loss, "accuracy", 40, "earlier") == 0
-    # beyond noise (0.40 vs 0.175 on 40), the later epoch is not kept
-    assert not _keep((0.40, 0.5), (0.2, 0.9), 0.175, "accuracy", "later", 40)
-    assert _keep((0.20, 0.9), (0.175, 0.5), 0.175, "accuracy", "later", 40)
-    assert not _keep((0.20, 0.9), (0.175, 0.5), 0.175, "accuracy", "earlier", 40)
+    # on 40 examples the end (0.20) is within noise of the probe (0.225): "end" keeps it,
+    # "best" the tie with the lowest loss
+    assert _best(err, loss, "accuracy", 40, "end") == 5
+    assert _best(err, loss, "accuracy", 40, "best") == 0
+    worse = np.array([0.225, 0.25, 0.30, 0.35, 0.40, 0.45])
+    assert _best(worse, loss, "accuracy", 40, "end") == 0  # clearly below the probe
+    assert _worse((0.45, 0.5), (0.225, 0.9), "accuracy", 40)
+    assert not _worse((0.25, 0.9), (0.225, 0.5), "accuracy", 40)
+    assert _worse((0.25, 0.9), (0.225, 0.5), "loss", 40)
+
+
+def test_keep_end_trains_the_whole_schedule(small_text):
+    train, _ = small_text
+    fitted = _fit(train, blocks=1, epochs=4, keep="end", patience=1, refit=False)
+    # patience 1 would stop "best" at the first epoch without progress; "end" runs on
+    assert fitted.meta["best_epoch"] in (0, 4)
+    assert len(fitted.meta["val_error_by_epoch"]) == 5 or fitted.meta["best_epoch"] == 0
 
 
 def test_scaled_loss_ignores_sharpness_but_not_ranking():

@@ -43,7 +43,7 @@ class FinetuneConfig(Config):
     weight_decay: float = 1e-4
     early_stopping: bool = True
     monitor: Literal["accuracy", "loss"] = "accuracy"
-    ties: Literal["auto", "earlier", "later"] = "auto"
+    keep: Literal["auto", "best", "end"] = "auto"
     refit: bool = True
     patience: int = 3
     val_fraction: float = 0.2
@@ -76,12 +76,14 @@ class FinetuneConfig(Config):
         "counts as a tie, broken by the log-loss after temperature scaling) or loss (raw "
         "log-loss). Fine-tuning sharpens the linear probe's calibrated probabilities, so the "
         "raw loss tends to rise while accuracy improves",
-        "ties": "when validation accuracy cannot tell epochs apart (within one standard "
-        "error): earlier keeps the earlier epoch unless the loss falls (safe with few labels); "
-        "later keeps the planned schedule unless accuracy is clearly below the best epoch's; "
-        "auto = earlier up to 16 per class, later above (bench/finetune_sweep.py, "
-        "Fashion-MNIST K=20: the full schedule beat the linear probe by 0.014 on 3 draws, "
-        "while a fifth held out could not tell them apart and kept the probe)",
+        "keep": "which validated model: best = the best epoch (accuracy within one standard "
+        "error is a tie, which goes to fewer epochs unless the loss falls; `patience` stops the "
+        "run); end = the end of the planned schedule, whose learning rate has decayed, unless "
+        "its validation accuracy is clearly (beyond one standard error) below the linear "
+        "probe's it started from, which is then kept; auto = best up to 16 per class, end "
+        "above (bench/finetune_sweep.py, Fashion-MNIST K=20: the whole schedule beat the "
+        "linear probe by 0.014 on 3 draws; a fifth held out could not see it and kept the "
+        "probe, and mid-schedule epochs, not yet annealed, did worse)",
         "refit": "after early stopping on held-out labels, train again on all labels for "
         "the best epoch count (the labels are too few to leave a fifth out)",
         "patience": "epochs in a row that do not replace the kept one before stopping",
@@ -128,7 +130,7 @@ def shot_defaults(cfg: FinetuneConfig, per_class: float, modality: str) -> dict[
         "epochs": cfg.epochs or (10 if small else 15 if medium else 20),
         "l2sp": cfg.l2sp if cfg.l2sp is not None else (0.03 if small else 0.01 if medium else 3e-3),
         "lr": cfg.lr or lr,
-        "ties": cfg.ties if cfg.ties != "auto" else "earlier" if small or medium else "later",
+        "keep": cfg.keep if cfg.keep != "auto" else "best" if small or medium else "end",
     }
 
 
@@ -203,7 +205,6 @@ class Finetune:
         aug = train.modality == "image" and cfg.augment
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
-        stop_after: int | None = None  # the epoch count 2 folds chose, if they chose
 
         if not cfg.early_stopping:
             fit_set, val_set = train, None
@@ -213,8 +214,9 @@ class Finetune:
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
-            stop_after = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
-            plan["early_stopping"] = f"2 folds chose {stop_after} of {d['epochs']} epochs"
+            epochs = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
+            plan["early_stopping"] = f"2 folds chose {epochs} epochs"
+            d = {**d, "epochs": epochs}
             fit_set, val_set = train, None
         else:
             fit_set, val_set = train, val
@@ -222,6 +224,7 @@ class Finetune:
                 plan["early_stopping"] = "none: a class has one example"
             else:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
+
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
         best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
@@ -230,16 +233,7 @@ class Finetune:
         for lam in lams:
             net = probe if len(lams) == 1 and not (held_out and cfg.refit) else copy.deepcopy(probe)
             fitted, score, report = self._train(
-                net,
-                fit_set,
-                data,
-                val_set,
-                vdata,
-                first,
-                {**d, "l2sp": lam},
-                mode,
-                seed,
-                stop_after=stop_after,
+                net, fit_set, data, val_set, vdata, first, {**d, "l2sp": lam}, mode, seed
             )
             if best is None or (
                 val_set is not None and _better(score, best[0], cfg.monitor, len(val_set))
@@ -249,8 +243,7 @@ class Finetune:
         fitted, lam, report = best[1]
         if held_out and cfg.refit:
             # the held-out labels chose the epoch count and lambda; with this few labels the
-            # final model should learn from all of them (0 epochs: the linear probe on all),
-            # on the schedule that was validated, stopped where it was best
+            # final model should learn from all of them (0 epochs: the linear probe on all)
             epochs = int(report["best_epoch"])
             all_data = self._states(probe, train, first, aug, seed)
             fitted, _, _ = self._train(
@@ -260,15 +253,12 @@ class Finetune:
                 None,
                 None,
                 first,
-                {**d, "l2sp": lam},
+                {**d, "l2sp": lam, "epochs": epochs},
                 mode,
                 seed,
                 stop_early=False,
-                stop_after=epochs,
             )
-            plan["refit"] = (
-                f"on all {len(train)} examples for {epochs} of the {d['epochs']} planned epochs"
-            )
+            plan["refit"] = f"on all {len(train)} examples for {epochs} epoch(s)"
         fitted.meta.update({**plan, "l2sp": lam, **report})
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)
@@ -294,7 +284,7 @@ class Finetune:
         err = np.mean([c["error"] for c in curves], axis=0)
         loss = np.mean([c["loss"] for c in curves], axis=0)
         # entry e: after e epochs; each example was validated once across the two folds
-        return _best(err, loss, self.config.monitor, len(train), d["ties"])
+        return _best(err, loss, self.config.monitor, len(train), d["keep"])
 
     def _train(
         self,
@@ -309,10 +299,7 @@ class Finetune:
         seed: int,
         *,
         stop_early: bool = True,
-        stop_after: int | None = None,
     ) -> tuple[T.TunedFitted, tuple[float, float], dict[str, Any]]:
-        """Train on the schedule of d["epochs"] epochs; `stop_after`: leave it after that
-        many (the count validation chose), with the learning rate where it was then."""
         import torch
 
         cfg = self.config
@@ -365,12 +352,11 @@ class Finetune:
             return float(err), float(loss)
 
         best_score, best_state, best_epoch, bad = val_score(), _snapshot(net, head, first), 0, 0
-        least_error = best_score[0]
+        start_score = best_score  # the linear probe's: "end" is kept unless clearly below it
+        finished = True
         history = [best_score] if vdata is not None else []
         step = 0
         for epoch in range(epochs):
-            if stop_after is not None and epoch >= stop_after:
-                break
             if mode == "gradual":  # the top unit first, one more every few epochs
                 T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
             net.train()
@@ -384,27 +370,36 @@ class Finetune:
                 opt.step()
                 step += 1
             sc = val_score()
-            if vdata is not None:
-                history.append(sc)
-            if val_set is not None and _keep(
-                sc, best_score, least_error, cfg.monitor, d["ties"], len(val_set)
-            ):
+            if vdata is None or val_set is None:
+                continue
+            history.append(sc)
+            n_val = len(val_set)
+            if d["keep"] == "end":  # only a run clearly below the probe stops early
+                bad = bad + 1 if _worse(sc, start_score, cfg.monitor, n_val) else 0
+            elif _better(sc, best_score, cfg.monitor, n_val):
                 best_score, best_state, best_epoch, bad = (
                     sc,
                     _snapshot(net, head, first),
                     epoch + 1,
                     0,
                 )
-            elif vdata is not None:
+            else:
                 bad += 1
-            if vdata is not None:
-                least_error = min(least_error, sc[0])
-                if stop_early and bad >= cfg.patience:
-                    break
-        if vdata is not None and stop_early:
-            _restore(net, head, first, best_state)  # the best epoch, not the last
+            if stop_early and bad >= cfg.patience:
+                finished = epoch + 1 == epochs
+                break
+        if vdata is not None and val_set is not None and stop_early:
+            end_ok = (
+                finished
+                and epochs > 0
+                and not _worse(history[-1], start_score, cfg.monitor, len(val_set))
+            )
+            if d["keep"] == "end" and end_ok:
+                best_score, best_epoch = history[-1], epochs
+            else:
+                _restore(net, head, first, best_state)  # the best epoch (end: the probe)
         else:
-            best_epoch = epochs if stop_after is None else min(epochs, stop_after)
+            best_epoch = epochs
         net.eval()
         T.set_trainable(net, n_units)  # nothing needs gradients any more
         meta = {
@@ -456,29 +451,23 @@ def _better(new: tuple[float, float], old: tuple[float, float], monitor: str, n:
     return e_new < e_old - margin or (e_new <= e_old + margin and lower_loss)
 
 
-def _keep(
-    new: tuple[float, float],
-    kept: tuple[float, float],
-    least_error: float,
-    monitor: str,
-    ties: str,
-    n: int,
-) -> bool:
-    """Does the epoch scoring `new` replace the kept one? ties "later": yes unless its
-    error is clearly (beyond one standard error) above the least error seen so far."""
-    if monitor == "accuracy" and ties == "later":
-        return new[0] <= least_error + _noise(new[0], least_error, n)
-    return _better(new, kept, monitor, n)
+def _worse(new: tuple[float, float], ref: tuple[float, float], monitor: str, n: int) -> bool:
+    """Is `new` clearly worse than `ref`: more errors beyond one standard error (accuracy),
+    or a higher loss (loss)?"""
+    if monitor == "loss":
+        return new[1] > ref[1] + 1e-4
+    return new[0] > ref[0] + _noise(new[0], ref[0], n)
 
 
-def _best(err: np.ndarray, loss: np.ndarray, monitor: str, n: int, ties: str = "earlier") -> int:
-    """The epoch to keep from whole validation curves (same rules as `_keep`)."""
+def _best(err: np.ndarray, loss: np.ndarray, monitor: str, n: int, keep: str = "best") -> int:
+    """The epoch to keep from whole validation curves (the rules of `_train`)."""
+    if keep == "end":
+        last = len(err) - 1
+        return 0 if _worse((err[last], loss[last]), (err[0], loss[0]), monitor, n) else last
     if monitor == "loss":
         return int(np.argmin(loss))
     i = int(np.lexsort((loss, err))[0])
     near = np.flatnonzero(err <= err[i] + _noise(err[i], err[i], n))
-    if ties == "later":
-        return int(near[-1])
     return int(near[np.argmin(loss[near])])
 
 

@@ -74,6 +74,21 @@ def test_frozen_units_do_not_change_and_trained_ones_do(small_text):
         assert same == (i < n - 1), f"unit {i}"
 
 
+def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
+    from scarce.cli.main import main
+    from tests.conftest import write_text_csv
+
+    train, _ = small_text
+    data = write_text_csv(
+        tmp_path / "t.csv", list(train.inputs.items), [CLASSES[c] for c in train.y]
+    )
+    args = ["fit", str(data), "--method", "finetune", "--set", "epochs=2", "--set", "blocks=1"]
+    assert main([*args, "--out", str(tmp_path / "m.scarce")]) == 0
+    out = capsys.readouterr().out
+    assert "early stopping: held-out 6 examples; kept epoch" in out
+    assert "(keep=best: the best epoch); refit on all 24 examples" in out
+
+
 def test_l2sp_keeps_weights_nearer_their_start(small_text):
     train, _ = small_text
     common = {"blocks": 1, "epochs": 2, "early_stopping": False, "lr": 1e-3}

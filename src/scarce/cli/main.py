@@ -189,6 +189,8 @@ def fit(
         )
     if "distill" in m["metrics"]:
         _echo(_distill_text(m["metrics"]["distill"]))
+    if m["method"] == "finetune":
+        _echo(_finetune_text(model.fitted.meta))
     if "tasks" in m:
         w = model.fitted.meta.get("task_weights", {})
         _echo(
@@ -212,6 +214,28 @@ def _parse_tasks(pairs: list[str] | None) -> dict[str, Path] | None:
             raise ConfigError(f"--task {name.strip()!r} is given twice.")
         out[name.strip()] = Path(path.strip())
     return out
+
+
+def _finetune_text(meta: dict[str, Any]) -> str:
+    """What early stopping chose, so that "kept the linear probe" is never silent."""
+    best, planned = meta.get("best_epoch"), meta.get("epochs_planned")
+    how = meta.get("early_stopping", "off")
+    if best == 0:
+        chose = "kept epoch 0: the linear probe's head on the pretrained encoder was best"
+    else:
+        chose = f"kept epoch {best} of {planned}"
+    rule = {
+        "end": "the end of the schedule unless clearly below the probe",
+        "best": "the best epoch",
+    }.get(meta.get("keep", ""), "")
+    text = (
+        f"trained the top {meta.get('blocks')} unit(s) ({meta.get('mode')}); early stopping: {how}"
+    )
+    if how != "off" and not str(how).startswith("none"):
+        text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
+    if meta.get("refit"):
+        text += f"; refit {meta['refit']}"
+    return text + "."
 
 
 def _speed(teacher_s: float, student_s: float, units: int) -> str:

@@ -435,7 +435,7 @@ def _multitask_table(mt: Any) -> str:
     """What training together gave each task: multitask minus each task trained alone."""
     if not isinstance(mt, Mapping):
         return ""
-    tasks = mt.get("tasks") or {}
+    tasks = mt.get("tasks") if isinstance(mt.get("tasks"), Mapping) else {}
     primary = str(mt.get("primary") or "label")
     out = [
         f"<h3>Multi-task: {_e(mt.get('method'))} vs {_e(mt.get('versus'))}</h3>",

@@ -199,11 +199,11 @@ def evaluate_sets(
             assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
             # every other task, split the same way for multitask and its single-task twin
-            held = {
-                n: _task_holdout(n, t, seed, sp)
-                for n, t in (tasks or {}).items()
-                if name in (MULTITASK, SINGLE_TASK)
-            }
+            held = (
+                {n: _task_holdout(n, t, seed, sp) for n, t in tasks.items()}
+                if tasks and name in (MULTITASK, SINGLE_TASK)
+                else {}
+            )
             t1 = time.perf_counter()
             selection = None
             if held and name == MULTITASK:

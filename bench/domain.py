@@ -19,6 +19,7 @@ on every pair.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,7 @@ def run_pair(name: str, source: Any, target: Any, args: argparse.Namespace) -> d
         repeats=args.repeats,
         seed=args.seed,
         backbone=encoder.spec.name,
+        configs=args.configs,
     )
     ours_s = time.perf_counter() - t
     acc: dict[tuple[str, str], dict[int, float]] = {}
@@ -192,6 +194,12 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--image-backbone", default="efficientnet-lite0")
     ap.add_argument("--text-backbone", default="minilm-l6")
+    ap.add_argument(
+        "--configs",
+        type=json.loads,
+        default={},
+        help='our method settings as JSON, e.g. \'{"mcc": {"steps": 2000}}\' (default: none)',
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "domain.json")
     args = ap.parse_args()
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -205,7 +213,7 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "setup": {
             "ours": "scarce.evaluate(target, source=..., protocol='domain'), each method at its "
-            "defaults: SGD 1000 steps, trade-off chosen from (0.3, 1, 3) and the checkpoint by "
+            f"defaults (overridden: {args.configs or 'none'}): 1000 steps, trade-off chosen from (0.3, 1, 3) and the checkpoint by "
             "the unsupervised criterion (no target label is read)",
             "peer": "skada 0.6.0 via bench/domain_peers.py: same features (standardised the same "
             "way), same bottleneck network, Adam 1e-3, batch 32, trade-off 1, "

@@ -135,8 +135,16 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
         w.writerow(["path", "digit", "odd"])
         for p in files:
             w.writerow([p, p.parent.name, "odd" if int(p.parent.name) % 2 else "even"])
-    m2 = scarce.fit(table, method="multitask", label_column="digit,odd", config={"steps": 50})
-    assert list(m2.tasks) == ["digit", "odd"]
+    m2 = scarce.fit(table, method="multitask", label_column="odd,digit", config={"steps": 50})
+    assert list(m2.tasks) == ["odd", "digit"]
+    # the manifest sorts its keys: the reloaded bundle must keep the primary task and each
+    # head on its own task ("odd" sorts after "digit")
+    m3 = scarce.load(m2.save(tmp_path / "t.scarce"))
+    assert list(m3.tasks) == ["odd", "digit"] and m3.classes_ == ("even", "odd")
+    sample = files[:20]
+    before, after = m2.predict_proba_tasks(sample), m3.predict_proba_tasks(sample)
+    for name in ("odd", "digit"):
+        np.testing.assert_allclose(after[name], before[name], atol=1e-6)
     with pytest.raises(ConfigError, match="multitask"):
         scarce.fit(main_dir, method="linear-probe", tasks={"uci": aux_dir})
     res_path = tmp_path / "r.json"

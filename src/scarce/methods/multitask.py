@@ -57,6 +57,20 @@ class MultitaskConfig(Config):
         check_range("multitask", "dropout", self.dropout, 0, 0.95)
 
 
+def ordered_tasks(meta: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Task name -> classes, primary first, in head order. The order is kept as a list,
+    `task_order`: the manifest is written with sorted keys, so the dict's own order is lost."""
+    tasks, order = meta.get("tasks"), meta.get("task_order")
+    if not isinstance(tasks, dict) or not tasks:
+        raise BundleError("the multitask bundle does not list its tasks.")
+    if not isinstance(order, list) or sorted(order) != sorted(tasks):
+        raise BundleError(
+            "the multitask bundle does not say which head answers which task (task_order); "
+            "re-create it with this version of scarce."
+        )
+    return {t: tuple(tasks[t]) for t in order}
+
+
 class MultitaskFitted(ArrayFitted):
     def __init__(
         self,
@@ -66,7 +80,7 @@ class MultitaskFitted(ArrayFitted):
         meta: dict[str, Any],
     ) -> None:
         super().__init__(encoder, classes, tensors, meta)
-        self.tasks: dict[str, tuple[str, ...]] = {t: tuple(c) for t, c in meta["tasks"].items()}
+        self.tasks = ordered_tasks(meta)
 
     def _trunk(self, feats: np.ndarray) -> np.ndarray:
         t = self.tensors
@@ -90,17 +104,14 @@ class MultitaskFitted(ArrayFitted):
 
     @classmethod
     def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
-        tasks = meta.get("tasks")
-        if not isinstance(tasks, dict) or not tasks:
-            raise BundleError("the multitask bundle does not list its tasks.")
-        heads = [f"head.{i}.{p}" for i in range(len(tasks)) for p in ("w", "b")]
+        heads = [f"head.{i}.{p}" for i in range(len(ordered_tasks(meta))) for p in ("w", "b")]
         return ("shift", "scale", "shared.w", "shared.b", *heads)
 
     @classmethod
     def check_state(
         cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], classes: tuple[str, ...]
     ) -> None:
-        if tuple(next(iter(meta["tasks"].values()))) != tuple(classes):
+        if next(iter(ordered_tasks(meta).values())) != tuple(classes):
             raise BundleError("the bundle's labels are not its primary task's classes.")
 
 
@@ -228,6 +239,7 @@ class Multitask:
             tensors[f"head.{i}.w"], tensors[f"head.{i}.b"] = a(head.weight), a(head.bias)
         meta = {
             "tasks": {n: list(tasks[n].classes) for n in names},
+            "task_order": list(names),
             "activation": cfg.activation,
             "task_sizes": {n: len(tasks[n]) for n in names},
             "task_weights": {

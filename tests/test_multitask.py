@@ -140,7 +140,8 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     # the manifest sorts its keys: the reloaded bundle must keep the primary task and each
     # head on its own task ("odd" sorts after "digit")
     m3 = scarce.load(m2.save(tmp_path / "t.scarce"))
-    assert list(m3.tasks) == ["odd", "digit"] and m3.classes_ == ("even", "odd")
+    assert list(m3.tasks) == ["odd", "digit"]
+    assert m3.classes_ == ("even", "odd")
     sample = files[:20]
     before, after = m2.predict_proba_tasks(sample), m3.predict_proba_tasks(sample)
     for name in ("odd", "digit"):

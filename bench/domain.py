@@ -214,7 +214,8 @@ def main() -> None:
         "setup": {
             "ours": "scarce.evaluate(target, source=..., protocol='domain'), each method at its "
             f"defaults (overridden: {args.configs or 'none'}): 1000 steps, trade-off chosen "
-            "from (0.3, 1, 3) and the checkpoint by the unsupervised criterion (no target label is read)",
+            "from (0.3, 1, 3) and the checkpoint by the unsupervised criterion (no target "
+            "label is read)",
             "peer": "skada 0.6.0 via bench/domain_peers.py: same features (standardised the same "
             "way), same bottleneck network, Adam 1e-3, batch 32, trade-off 1, "
             f"{args.peer_steps} steps, last epoch kept (skada has no unsupervised selection "

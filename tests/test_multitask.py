@@ -185,3 +185,22 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     code = main(["report", str(res_path), "--out", str(tmp_path / "r.html")])
     assert code == 0
     assert "multitask:single-task" in (tmp_path / "r.html").read_text()
+
+
+def test_task_files_are_read_with_data_columns_or_the_defaults(tmp_path: Path):
+    from scarce.api import _task_set
+    from scarce.core.errors import DataError
+
+    own = tmp_path / "own.csv"
+    own.write_text("quote,topic\nfirst text,a\nsecond text,b\n", encoding="utf-8")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("text,label\nthird text,x\nfourth text,y\n", encoding="utf-8")
+    cols = {"text_column": "quote", "label_column": "topic"}
+    assert _task_set("t", own, "text", cols).classes == ("a", "b")
+    assert _task_set("t", plain, "text", cols).classes == ("x", "y")
+    other = tmp_path / "other.csv"
+    other.write_text("body,kind\nfifth,x\nsixth,y\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"task 't'.*'quote' and 'topic', or else 'text'"):
+        _task_set("t", other, "text", cols)
+    with pytest.raises(DataError, match="holds text data but DATA is image"):
+        _task_set("t", plain, "image", {"text_column": "text", "label_column": "label"})

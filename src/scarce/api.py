@@ -123,6 +123,37 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
     return load_labeled(data, modality=modality, **kw)
 
 
+def _task_set(name: str, data: DataLike, modality: Modality, cols: dict[str, str]) -> LabeledSet:
+    """Another task's data for multitask. A task is its own file, so it is read with DATA's
+    column names or else the defaults (text, label); it must hold DATA's kind of input."""
+    got = None
+    if isinstance(data, LabeledSet):
+        got = data
+    else:
+        default = {"text_column": "text", "label_column": "label"}
+        tries = [(cols, modality), (default, modality), (default, None)]
+        first: DataError | None = None
+        for kw, mod in tries:
+            try:
+                got = load_labeled(data, modality=mod, **kw)
+                break
+            except DataError as err:
+                first = first or err
+        if got is None:
+            assert first is not None  # noqa: S101 - every try failed with a DataError
+            raise DataError(
+                f"task {name!r}: {first} (a task's file is read with DATA's column names, "
+                f"{cols['text_column']!r} and {cols['label_column']!r}, or else 'text' and "
+                "'label')"
+            ) from first
+    if got.modality != modality:
+        raise DataError(
+            f"task {name!r} ({got.source}) holds {got.modality} data but DATA is {modality}: "
+            "every task shares one encoder, so all must be the same kind of input."
+        )
+    return got
+
+
 def labeled_from_arrays(
     x: Sequence[Any], y: Sequence[Any], modality: Modality | None = None
 ) -> LabeledSet:
@@ -223,7 +254,7 @@ def fit(
     for name, d in (tasks or {}).items():
         if name in aux_tasks or name == primary:
             raise ConfigError(f"two tasks are named {name!r}: give each --task its own name.")
-        aux_tasks[name] = _labeled(d, train.modality, **{**cols, "label_column": label_column})
+        aux_tasks[name] = _task_set(name, d, train.modality, {**cols, "label_column": primary})
     for t in aux_tasks.values():
         check_trainable(t)
     test_set = None
@@ -542,7 +573,7 @@ def evaluate(
     source_set = _labeled(source, pool.modality, **cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)
-    task_sets = {n: _labeled(d, pool.modality, **cols) for n, d in (tasks or {}).items()}
+    task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None

@@ -258,7 +258,11 @@ class Finetune:
                 seed,
                 stop_early=False,
             )
-            plan["refit"] = f"on all {len(train)} examples for {epochs} epoch(s)"
+            plan["refit"] = (
+                f"on all {len(train)} examples for {epochs} epoch(s)"
+                if epochs
+                else f"the linear probe on all {len(train)} examples (0 epochs)"
+            )
         fitted.meta.update({**plan, "l2sp": lam, **report})
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)

@@ -113,15 +113,17 @@ def test_student_units_trained_by_kd_beat_its_head_alone_and_round_trip(
     np.testing.assert_allclose(loaded.predict_proba(texts), tuned.predict_proba(texts), atol=1e-6)
 
 
-def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_path):
+def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_path, caplog):
     _, few, _, test = quotes
-    m = scarce.fit(
-        few,
-        method="distill",
-        backbone="minilm-l3",
-        config={"teacher": "minilm-l6:knn", "blocks": 0},
-        seed=0,
-    )
+    with caplog.at_level("WARNING", logger="scarce.methods.distill"):
+        m = scarce.fit(
+            few,
+            method="distill",
+            backbone="minilm-l3",
+            config={"teacher": "minilm-l6:knn", "blocks": 0},
+            seed=0,
+        )
+    assert "give --unlabeled" in caplog.text  # no unlabeled inputs: the user is told
     assert m.manifest["metrics"]["distill"]["teacher"]["description"] == "minilm-l6:knn"
     assert m.score(test) > 1 / 6 + 0.1
     with pytest.raises(ConfigError, match="ENCODER:METHOD"):

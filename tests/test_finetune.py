@@ -216,7 +216,9 @@ def test_augmentation_is_random_in_training_and_off_at_prediction(fashion):
     test = Inputs.from_images(list(xt[:6]))
     p1, p2 = fitted.predict_proba(test), fitted.predict_proba(test)
     np.testing.assert_array_equal(p1, p2)
-    # the plain preprocessing, straight through the tuned network: no augmentation
+    assert fitted.backend()[1] == "onnxruntime"  # a tuned image model predicts at ONNX speed
+    # the plain preprocessing, straight through the tuned torch network: no augmentation, and
+    # the exported copy agrees with it
     from scarce.encoders.staged import to_tensors
 
     with torch.inference_mode():

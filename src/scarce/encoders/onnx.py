@@ -107,19 +107,52 @@ def ort_backend(path: Path) -> Backend:
 
 def export_checked(encoder: Encoder, path: Path) -> tuple[bool, str, float | None]:
     """Export to ONNX and compare with torch on a batch of another size; (ok, reason, diff)."""
+    log.info("%s: exporting to ONNX once (cached in %s)", encoder.spec.name, path.parent)
+    return _export_checked(encoder.torch_module(), encoder, path)
+
+
+def module_backend(module: Any, encoder: Encoder, path: Path, label: str) -> tuple[Backend, str]:
+    """ONNX Runtime for a torch module that takes the encoder's prepared batch (a tuned copy of
+    its network): exported once to `path`, checked against torch; torch when that fails."""
     import torch
 
-    module = encoder.torch_module()
+    def run_torch(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(**{k: torch.from_numpy(v) for k, v in batch.items()})
+        return out.float().numpy()
+
+    if os.environ.get("SCARCE_BACKEND", "").lower() == "torch":
+        return run_torch, "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return run_torch, "torch"
+    if not path.exists():
+        ok, reason, _ = _export_checked(module, encoder, path)
+        if not ok:
+            log.warning("%s: %s; predicting through torch (slower).", label, reason)
+            return run_torch, "torch"
+    try:
+        return ort_backend(path), "onnxruntime"
+    except Exception as e:  # a corrupt cache file: rebuild next time
+        path.unlink(missing_ok=True)
+        log.warning("%s: cannot load cached ONNX file (%s); using torch.", label, e)
+        return run_torch, "torch"
+
+
+def _export_checked(module: Any, encoder: Encoder, path: Path) -> tuple[bool, str, float | None]:
+    import torch
+
     sample = encoder.example_items()
     example = {k: torch.from_numpy(v) for k, v in encoder.prepare(sample[:2]).items()}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    log.info("%s: exporting to ONNX once (cached in %s)", encoder.spec.name, path.parent)
     try:
         _export(module, example, encoder.onnx_dynamic_axes(), tmp)
         check = encoder.prepare(sample)
         got = ort_backend(tmp)(check)
-        want = torch_backend(encoder)(check)
+        with torch.inference_mode():
+            want = module(**{k: torch.from_numpy(v) for k, v in check.items()}).float().numpy()
         diff = float(np.abs(got - want).max())
         if not diff <= TOLERANCE:
             return False, f"ONNX output differs from torch by {diff:.2e} > {TOLERANCE}", diff

@@ -21,6 +21,7 @@ from scarce.methods.base import State, softmax
 BATCH = 32  # examples per forward pass when nothing trains
 TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
 CHUNK = 2048  # examples whose frozen states are held at once when predicting
+PREDICT_BATCH = 64  # images per ONNX Runtime call when a tuned image model predicts
 
 
 def require_trainable(encoder: Encoder, method: str) -> None:
@@ -262,12 +263,50 @@ class TunedFitted:
     ) -> None:
         self.encoder, self.classes, self.net, self.head = encoder, classes, net, head
         self.first, self.meta = first, meta
+        self._onnx: tuple[Any, str] | None = None
+
+    def backend(self) -> tuple[Any, str] | None:
+        """Images: the whole tuned network through ONNX Runtime, exported once per set of
+        weights and checked against torch (torch's CPU depthwise convolutions made a tuned
+        Lite0 2x slower than the frozen Lite2 teacher through ONNX Runtime). Text keeps
+        torch, where the frozen units' cached states are reused."""
+        if self.encoder.spec.modality != "image":
+            return None
+        if self._onnx is None:
+            import hashlib
+
+            from scarce.core.environment import cache_dir
+            from scarce.encoders.onnx import module_backend
+
+            h = hashlib.sha256(f"{self.encoder.key}|{self.first}".encode())
+            for i in range(self.first, len(self.net.units)):
+                for name, p in self.net.units[i].state_dict().items():
+                    h.update(f"{i}.{name}".encode())
+                    h.update(p.detach().cpu().numpy().tobytes())
+            path = cache_dir() / "onnx" / f"tuned-{h.hexdigest()[:24]}.onnx"
+            self.net.eval()
+            self._onnx = module_backend(
+                _Pixels(self.net), self.encoder, path, f"tuned {self.encoder.spec.name}"
+            )
+        return self._onnx
 
     def embed(self, inputs: Inputs) -> np.ndarray:
         """Pooled embeddings with the tuned weights (frozen units' states are shared)."""
         import torch
 
         self.net.eval()
+        fast = self.backend()
+        if fast is not None and fast[1] == "onnxruntime":
+            run = fast[0]
+            out = [
+                run(self.encoder.prepare(inputs.items[c : c + PREDICT_BATCH]))
+                for c in range(0, len(inputs), PREDICT_BATCH)
+            ]
+            return (
+                np.concatenate(out).astype(np.float32)
+                if out
+                else np.zeros((0, self.encoder.spec.dim), np.float32)
+            )
         out = []
         for c in range(0, len(inputs), CHUNK):  # bounded memory on large prediction sets
             states = prefix_states(
@@ -337,3 +376,18 @@ class TunedFitted:
                 p.copy_(torch.from_numpy(np.asarray(tensors[k], np.float32)))
         head = LinearHead(tensors["head.weight"], tensors["head.bias"], tensors["head.shift"])
         return cls(encoder, classes, net.eval(), head, first, dict(meta))
+
+
+def _Pixels(net: Any) -> Any:
+    """The staged network as a module of the prepared pixels, as ONNX export wants it."""
+    import torch
+
+    class Pixels(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            return self.net({"pixels": pixels})
+
+    return Pixels()

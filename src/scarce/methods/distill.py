@@ -71,9 +71,8 @@ class DistillConfig(Config):
         "lr": "Adam learning rate",
         "weight_decay": "L2 on the student head",
         "blocks": "top units of the student encoder trained with the KD loss after the head "
-        "(0 = the head alone, on frozen features); None = 2 for text encoders that can "
-        "train, 0 for images (a tuned image student predicts through torch, slower on a CPU "
-        "than the frozen encoder's ONNX Runtime)",
+        "(0 = the head alone, on frozen features); None = 2 for encoders that can train, "
+        "0 for those that cannot (multilingual-e5-small)",
         "epochs": "with blocks > 0: passes over the transfer set",
         "encoder_lr": "with blocks > 0: AdamW learning rate of the trained units (the head: "
         "10x), warm-up then cosine",
@@ -234,12 +233,9 @@ class Distill:
         labels[:n_lab] = np.tile(train.y, 1 + n_views)
         # bench/distill.py, 5 seeds: the MiniLM-L3 student recovered 0.89 of the teacher's
         # gain with 2 units trained, 0.55 with the head alone (MiniLM-L6 under an mpnet
-        # teacher: 0.87 and 0.42). A Lite0 student (3 seeds)
-        # recovered more than all of it (1.10 vs 0.83) but predicted 2.1x slower than its
-        # ONNX Lite2 teacher: torch's CPU depthwise convolutions; so images default to the
-        # head alone
-        text = train.modality == "text" and self.encoder.trainable
-        blocks = cfg.blocks if cfg.blocks is not None else (2 if text else 0)
+        # teacher: 0.87 and 0.42); Lite0 students (3 seeds) 1.10 vs 0.83 at 224px and
+        # 1.02 vs 0.74 at 160px (tuned image models predict through ONNX Runtime too)
+        blocks = cfg.blocks if cfg.blocks is not None else (2 if self.encoder.trainable else 0)
         if blocks > 0:
             fitted, p_student, loss, n_head = self._fit_tuned(
                 transfer, p_teacher, labels, train.classes, blocks, seed

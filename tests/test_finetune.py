@@ -11,7 +11,7 @@ from scarce.core.errors import ConfigError
 from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
-from scarce.methods._tuning import L2SP
+from scarce.methods._tuning import L2SP, TunedFitted
 from scarce.methods.finetune import (
     Finetune,
     FinetuneConfig,
@@ -216,9 +216,12 @@ def test_augmentation_is_random_in_training_and_off_at_prediction(fashion):
     test = Inputs.from_images(list(xt[:6]))
     p1, p2 = fitted.predict_proba(test), fitted.predict_proba(test)
     np.testing.assert_array_equal(p1, p2)
-    assert fitted.backend()[1] == "onnxruntime"  # a tuned image model predicts at ONNX speed
-    # the plain preprocessing, straight through the tuned torch network: no augmentation, and
-    # the exported copy agrees with it
+    # as a loaded bundle, the tuned network predicts through ONNX Runtime, and agrees
+    loaded = TunedFitted.from_state(*fitted.state(), enc, fitted.classes)
+    assert fitted.backend() is None
+    assert loaded.backend()[1] == "onnxruntime"
+    np.testing.assert_allclose(loaded.predict_proba(test), p1, atol=1e-5)
+    # the plain preprocessing, straight through the tuned network: no augmentation
     from scarce.encoders.staged import to_tensors
 
     with torch.inference_mode():

@@ -264,13 +264,16 @@ class TunedFitted:
         self.encoder, self.classes, self.net, self.head = encoder, classes, net, head
         self.first, self.meta = first, meta
         self._onnx: tuple[Any, str] | None = None
+        self.deployed = False  # loaded from a bundle: predicts through ONNX Runtime (images)
 
     def backend(self) -> tuple[Any, str] | None:
-        """Images: the whole tuned network through ONNX Runtime, exported once per set of
-        weights and checked against torch (torch's CPU depthwise convolutions made a tuned
-        Lite0 2x slower than the frozen Lite2 teacher through ONNX Runtime). Text keeps
-        torch, where the frozen units' cached states are reused."""
-        if self.encoder.spec.modality != "image":
+        """A loaded image bundle: the whole tuned network through ONNX Runtime, exported once
+        per set of weights into the cache and checked against torch (torch's CPU depthwise
+        convolutions made a tuned Lite0 2x slower than the frozen Lite2 teacher through ONNX
+        Runtime). A model just fitted keeps torch: an export costs ~10 s and a cache file,
+        too much for the one prediction an evaluation makes. Text keeps torch, where the
+        frozen units' cached states are reused."""
+        if self.encoder.spec.modality != "image" or not self.deployed:
             return None
         if self._onnx is None:
             import hashlib
@@ -289,6 +292,11 @@ class TunedFitted:
                 _Pixels(self.net), self.encoder, path, f"tuned {self.encoder.spec.name}"
             )
         return self._onnx
+
+    def deploy(self) -> None:
+        """Predict from now on as a loaded bundle does, with the ONNX session built now."""
+        self.deployed = True
+        self.backend()
 
     def embed(self, inputs: Inputs) -> np.ndarray:
         """Pooled embeddings with the tuned weights (frozen units' states are shared)."""
@@ -375,7 +383,9 @@ class TunedFitted:
                     )
                 p.copy_(torch.from_numpy(np.asarray(tensors[k], np.float32)))
         head = LinearHead(tensors["head.weight"], tensors["head.bias"], tensors["head.shift"])
-        return cls(encoder, classes, net.eval(), head, first, dict(meta))
+        fitted = cls(encoder, classes, net.eval(), head, first, dict(meta))
+        fitted.deployed = True
+        return fitted
 
 
 def _Pixels(net: Any) -> Any:

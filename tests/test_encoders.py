@@ -138,6 +138,27 @@ def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
     assert out.shape == (1, 1280)
 
 
+def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path):
+    from scarce.encoders.onnx import module_backend
+
+    enc = create_encoder("efficientnet-lite0")
+    calls = []
+
+    def broken(*a, **k):
+        calls.append(1)
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr("scarce.encoders.onnx._export", broken)
+    path = tmp_path / "tuned.onnx"
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        run, name = module_backend(enc.torch_module(), enc, path, "tuned lite0")
+    assert name == "torch"
+    assert "exporter exploded" in caplog.text
+    assert run(enc.prepare((np.zeros((30, 30), np.uint8),))).shape == (1, 1280)
+    assert module_backend(enc.torch_module(), enc, path, "tuned lite0")[1] == "torch"
+    assert len(calls) == 1  # the failure is recorded, not retried on every load
+
+
 def test_unknown_and_uninstalled_encoders():
     with pytest.raises(UnknownName, match="Did you mean 'minilm-l6'"):
         create_encoder("minilm-l7")

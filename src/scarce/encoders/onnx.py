@@ -76,9 +76,11 @@ def make_backend(encoder: Encoder) -> tuple[Backend, str]:
 
 
 def torch_backend(encoder: Encoder) -> Backend:
-    import torch
+    return _torch_runner(encoder.torch_module())
 
-    module = encoder.torch_module()
+
+def _torch_runner(module: Any) -> Backend:
+    import torch
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
@@ -113,23 +115,23 @@ def export_checked(encoder: Encoder, path: Path) -> tuple[bool, str, float | Non
 
 def module_backend(module: Any, encoder: Encoder, path: Path, label: str) -> tuple[Backend, str]:
     """ONNX Runtime for a torch module that takes the encoder's prepared batch (a tuned copy of
-    its network): exported once to `path`, checked against torch; torch when that fails."""
-    import torch
-
-    def run_torch(batch: dict[str, np.ndarray]) -> np.ndarray:
-        with torch.inference_mode():
-            out = module(**{k: torch.from_numpy(v) for k, v in batch.items()})
-        return out.float().numpy()
-
+    its network): exported once to `path`, checked against torch; torch when that fails
+    (and the failure is recorded beside `path`, so that it is not retried on every load)."""
+    run_torch = _torch_runner(module)
     if os.environ.get("SCARCE_BACKEND", "").lower() == "torch":
         return run_torch, "torch"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return run_torch, "torch"
+    failed = path.with_suffix(".failed.json")
+    if failed.exists():
+        return run_torch, "torch"
     if not path.exists():
-        ok, reason, _ = _export_checked(module, encoder, path)
+        ok, reason, diff = _export_checked(module, encoder, path)
         if not ok:
+            note = {"reason": reason, "max_abs_diff": diff}
+            atomic_write_bytes(failed, json.dumps(note).encode())
             log.warning("%s: %s; predicting through torch (slower).", label, reason)
             return run_torch, "torch"
     try:
@@ -151,8 +153,7 @@ def _export_checked(module: Any, encoder: Encoder, path: Path) -> tuple[bool, st
         _export(module, example, encoder.onnx_dynamic_axes(), tmp)
         check = encoder.prepare(sample)
         got = ort_backend(tmp)(check)
-        with torch.inference_mode():
-            want = module(**{k: torch.from_numpy(v) for k, v in check.items()}).float().numpy()
+        want = _torch_runner(module)(check)
         diff = float(np.abs(got - want).max())
         if not diff <= TOLERANCE:
             return False, f"ONNX output differs from torch by {diff:.2e} > {TOLERANCE}", diff

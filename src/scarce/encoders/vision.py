@@ -62,7 +62,7 @@ class EfficientNetLite(Encoder):
             with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained..."
                 net = EfficientNet.from_pretrained(self.arch, weights_path=self.weights_path())
             net._fc = torch.nn.Identity()  # forward() now returns the pooled 1280-d features
-            self._module = _Pixels(net).eval()
+            self._module = pixels_module(net).eval()
         return self._module
 
     def staged(self) -> Any:
@@ -88,7 +88,9 @@ class EfficientNetLite(Encoder):
         return tuple(g.integers(0, 256, size=(s, s + 7, 3), dtype=np.uint8) for s in (64, 300, 224))
 
 
-def _Pixels(net: Any) -> Any:
+def pixels_module(net: Any, staged: bool = False) -> Any:
+    """`net` as a module of the prepared pixels, the named input ONNX export takes: an
+    EfficientNet, or (staged) a staged copy, which takes the batch dict."""
     import torch
 
     class Pixels(torch.nn.Module):
@@ -97,7 +99,7 @@ def _Pixels(net: Any) -> Any:
             self.net = net
 
         def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-            return self.net(pixels)
+            return self.net({"pixels": pixels} if staged else pixels)
 
     return Pixels()
 

@@ -280,6 +280,7 @@ class TunedFitted:
 
             from scarce.core.environment import cache_dir
             from scarce.encoders.onnx import module_backend
+            from scarce.encoders.vision import pixels_module
 
             h = hashlib.sha256(f"{self.encoder.key}|{self.first}".encode())
             for i in range(self.first, len(self.net.units)):
@@ -289,7 +290,10 @@ class TunedFitted:
             path = cache_dir() / "onnx" / f"tuned-{h.hexdigest()[:24]}.onnx"
             self.net.eval()
             self._onnx = module_backend(
-                _Pixels(self.net), self.encoder, path, f"tuned {self.encoder.spec.name}"
+                pixels_module(self.net, staged=True),
+                self.encoder,
+                path,
+                f"tuned {self.encoder.spec.name}",
             )
         return self._onnx
 
@@ -386,18 +390,3 @@ class TunedFitted:
         fitted = cls(encoder, classes, net.eval(), head, first, dict(meta))
         fitted.deployed = True
         return fitted
-
-
-def _Pixels(net: Any) -> Any:
-    """The staged network as a module of the prepared pixels, as ONNX export wants it."""
-    import torch
-
-    class Pixels(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-            return self.net({"pixels": pixels})
-
-    return Pixels()

@@ -128,6 +128,7 @@ def module_backend(module: Any, encoder: Encoder, path: Path, label: str) -> tup
     if failed.exists():
         return run_torch, "torch"
     if not path.exists():
+        log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
         ok, reason, diff = _export_checked(module, encoder, path)
         if not ok:
             note = {"reason": reason, "max_abs_diff": diff}

@@ -233,8 +233,8 @@ class Distill:
         labels[:n_lab] = np.tile(train.y, 1 + n_views)
         # bench/distill.py, 5 seeds: the MiniLM-L3 student recovered 0.89 of the teacher's
         # gain with 2 units trained, 0.55 with the head alone (MiniLM-L6 under an mpnet
-        # teacher: 0.87 and 0.42); Lite0 students (3 seeds) 1.10 vs 0.83 at 224px and
-        # 1.02 vs 0.74 at 160px (tuned image models predict through ONNX Runtime too)
+        # teacher: 0.87 and 0.42); Lite0 students 1.10 vs 0.83 at 224px (3 seeds) and
+        # 1.03 vs 0.74 at 160px (5; tuned image models predict through ONNX Runtime too)
         blocks = cfg.blocks if cfg.blocks is not None else (2 if self.encoder.trainable else 0)
         if blocks > 0:
             fitted, p_student, loss, n_head = self._fit_tuned(

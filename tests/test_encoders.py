@@ -139,7 +139,7 @@ def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
 
 
 def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path):
-    from scarce.encoders.onnx import module_backend
+    from scarce.encoders.onnx import checked_backend
 
     enc = create_encoder("efficientnet-lite0")
     calls = []
@@ -151,11 +151,11 @@ def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path
     monkeypatch.setattr("scarce.encoders.onnx._export", broken)
     path = tmp_path / "tuned.onnx"
     with caplog.at_level(logging.WARNING, logger="scarce"):
-        run, name = module_backend(enc.torch_module(), enc, path, "tuned lite0")
+        run, name = checked_backend(enc.torch_module, enc, path, "tuned lite0")
     assert name == "torch"
     assert "exporter exploded" in caplog.text
     assert run(enc.prepare((np.zeros((30, 30), np.uint8),))).shape == (1, 1280)
-    assert module_backend(enc.torch_module(), enc, path, "tuned lite0")[1] == "torch"
+    assert checked_backend(enc.torch_module, enc, path, "tuned lite0")[1] == "torch"
     assert len(calls) == 1  # the failure is recorded, not retried on every load
 
 

@@ -27,52 +27,63 @@ TOLERANCE = 1e-4
 Backend = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
-def onnx_path(encoder: Encoder) -> Path:
-    return cache_dir() / "onnx" / (encoder.key.replace(":", "-") + ".onnx")
+def onnx_path(encoder: Encoder, tuned: str | None = None) -> Path:
+    """The cached export of the encoder, or (tuned: a digest of its tuned weights) of a tuned
+    copy of its network."""
+    name = f"tuned-{tuned}" if tuned else encoder.key.replace(":", "-")
+    return cache_dir() / "onnx" / f"{name}.onnx"
 
 
 def make_backend(encoder: Encoder) -> tuple[Backend, str]:
+    return checked_backend(encoder.torch_module, encoder, onnx_path(encoder), encoder.spec.name)
+
+
+def checked_backend(
+    module: Callable[[], Any], encoder: Encoder, path: Path, label: str
+) -> tuple[Backend, str]:
+    """ONNX Runtime for `module()`, a torch module of the encoder's prepared batch (the frozen
+    encoder, or a tuned copy of its network): exported once to `path`, checked against torch,
+    the outcome recorded beside it; torch (said) when any step fails, without retrying a
+    failed export on every load."""
     if os.environ.get("SCARCE_BACKEND", "").lower() == "torch":
-        log.info("%s: using torch (SCARCE_BACKEND=torch)", encoder.spec.name)
-        return torch_backend(encoder), "torch"
+        log.info("%s: using torch (SCARCE_BACKEND=torch)", label)
+        return _torch_runner(module()), "torch"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         log.warning(
             "%s: onnxruntime is not installed; falling back to torch (slower). "
             "pip install onnxruntime",
-            encoder.spec.name,
+            label,
         )
-        return torch_backend(encoder), "torch"
-    path = onnx_path(encoder)
+        return _torch_runner(module()), "torch"
     meta_path = path.with_suffix(".json")
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if not meta.get("ok"):
             log.warning(
                 "%s: ONNX export failed before (%s); falling back to torch. Delete %s to retry.",
-                encoder.spec.name,
+                label,
                 meta.get("reason"),
                 meta_path,
             )
-            return torch_backend(encoder), "torch"
+            return _torch_runner(module()), "torch"
     if not path.exists():
-        ok, reason, diff = export_checked(encoder, path)
+        log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
+        ok, reason, diff = _export_checked(module(), encoder, path)
         atomic_write_bytes(
             meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
         )
         if not ok:
-            log.warning("%s: %s; falling back to torch (slower).", encoder.spec.name, reason)
-            return torch_backend(encoder), "torch"
+            log.warning("%s: %s; falling back to torch (slower).", label, reason)
+            return _torch_runner(module()), "torch"
     try:
         return ort_backend(path), "onnxruntime"
     except Exception as e:  # a corrupt cache file: rebuild next time
         path.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
-        log.warning(
-            "%s: cannot load cached ONNX file (%s); falling back to torch.", encoder.spec.name, e
-        )
-        return torch_backend(encoder), "torch"
+        log.warning("%s: cannot load cached ONNX file (%s); falling back to torch.", label, e)
+        return _torch_runner(module()), "torch"
 
 
 def torch_backend(encoder: Encoder) -> Backend:
@@ -107,43 +118,8 @@ def ort_backend(path: Path) -> Backend:
     return run
 
 
-def export_checked(encoder: Encoder, path: Path) -> tuple[bool, str, float | None]:
-    """Export to ONNX and compare with torch on a batch of another size; (ok, reason, diff)."""
-    log.info("%s: exporting to ONNX once (cached in %s)", encoder.spec.name, path.parent)
-    return _export_checked(encoder.torch_module(), encoder, path)
-
-
-def module_backend(module: Any, encoder: Encoder, path: Path, label: str) -> tuple[Backend, str]:
-    """ONNX Runtime for a torch module that takes the encoder's prepared batch (a tuned copy of
-    its network): exported once to `path`, checked against torch; torch when that fails
-    (and the failure is recorded beside `path`, so that it is not retried on every load)."""
-    run_torch = _torch_runner(module)
-    if os.environ.get("SCARCE_BACKEND", "").lower() == "torch":
-        return run_torch, "torch"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return run_torch, "torch"
-    failed = path.with_suffix(".failed.json")
-    if failed.exists():
-        return run_torch, "torch"
-    if not path.exists():
-        log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
-        ok, reason, diff = _export_checked(module, encoder, path)
-        if not ok:
-            note = {"reason": reason, "max_abs_diff": diff}
-            atomic_write_bytes(failed, json.dumps(note).encode())
-            log.warning("%s: %s; predicting through torch (slower).", label, reason)
-            return run_torch, "torch"
-    try:
-        return ort_backend(path), "onnxruntime"
-    except Exception as e:  # a corrupt cache file: rebuild next time
-        path.unlink(missing_ok=True)
-        log.warning("%s: cannot load cached ONNX file (%s); using torch.", label, e)
-        return run_torch, "torch"
-
-
 def _export_checked(module: Any, encoder: Encoder, path: Path) -> tuple[bool, str, float | None]:
+    """Export to ONNX and compare with torch on a batch of another size; (ok, reason, diff)."""
     import torch
 
     sample = encoder.example_items()

@@ -278,8 +278,7 @@ class TunedFitted:
         if self._onnx is None:
             import hashlib
 
-            from scarce.core.environment import cache_dir
-            from scarce.encoders.onnx import module_backend
+            from scarce.encoders.onnx import checked_backend, onnx_path
             from scarce.encoders.vision import pixels_module
 
             h = hashlib.sha256(f"{self.encoder.key}|{self.first}".encode())
@@ -287,13 +286,11 @@ class TunedFitted:
                 for name, p in self.net.units[i].state_dict().items():
                     h.update(f"{i}.{name}".encode())
                     h.update(p.detach().cpu().numpy().tobytes())
-            path = cache_dir() / "onnx" / f"tuned-{h.hexdigest()[:24]}.onnx"
+            path = onnx_path(self.encoder, tuned=h.hexdigest()[:24])
             self.net.eval()
-            self._onnx = module_backend(
-                pixels_module(self.net, staged=True),
-                self.encoder,
-                path,
-                f"tuned {self.encoder.spec.name}",
+            module = pixels_module(self.net, staged=True)
+            self._onnx = checked_backend(
+                lambda: module, self.encoder, path, f"tuned {self.encoder.spec.name}"
             )
         return self._onnx
 

@@ -304,3 +304,22 @@ def test_tuned_embeddings_come_back_in_input_order(fortunes_data):
     assert len({len(t) for t in texts}) > 10  # lengths vary, so the order is really shuffled
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
     np.testing.assert_allclose(together, enc.encode(Inputs.from_texts(texts)), atol=1e-4)
+
+
+def test_a_model_that_kept_epoch_0_stores_and_predicts_as_the_probe(fashion):
+    x, y, xt, _ = fashion
+    keep = np.concatenate([np.flatnonzero(y == c)[:8] for c in (0, 1)])
+    train = LabeledSet(Inputs.from_images(list(x[keep])), (y[keep] == 1).astype(int), ("0", "1"))
+    enc = create_encoder("efficientnet-lite0")
+    # a learning rate that ruins every epoch: early stopping keeps epoch 0, the probe
+    cfg = FinetuneConfig(blocks=1, epochs=2, lr=1.0, head_lr=1.0, patience=1, monitor="loss")
+    fitted = Finetune(cfg, enc).fit(train, seed=0)
+    assert fitted.meta["best_epoch"] == 0
+    assert not fitted.tuned
+    tensors, meta = fitted.state()
+    assert not [k for k in tensors if k.startswith("units.")]  # only the head is stored
+    loaded = TunedFitted.from_state(tensors, meta, enc, fitted.classes)
+    assert loaded.backend() is None  # no export of unchanged weights: the frozen encoder's path
+    test = Inputs.from_images(list(xt[:6]))
+    np.testing.assert_allclose(loaded.predict_proba(test), fitted.predict_proba(test), atol=1e-5)
+    np.testing.assert_allclose(loaded.embed(test), enc.encode(test), atol=1e-5)

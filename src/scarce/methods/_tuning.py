@@ -273,7 +273,7 @@ class TunedFitted:
         Runtime). A model just fitted keeps torch: an export costs ~10 s and a cache file,
         too much for the one prediction an evaluation makes. Text keeps torch, where the
         frozen units' cached states are reused."""
-        if self.encoder.spec.modality != "image" or not self.deployed:
+        if self.encoder.spec.modality != "image" or not self.deployed or not self.tuned:
             return None
         if self._onnx is None:
             import hashlib
@@ -294,6 +294,11 @@ class TunedFitted:
             )
         return self._onnx
 
+    @property
+    def tuned(self) -> bool:
+        """Did any encoder unit train (False: the head alone, on the frozen encoder)?"""
+        return self.first < len(self.net.units)
+
     def deploy(self) -> None:
         """Predict from now on as a loaded bundle does, with the ONNX session built now."""
         self.deployed = True
@@ -303,6 +308,8 @@ class TunedFitted:
         """Pooled embeddings with the tuned weights (frozen units' states are shared)."""
         import torch
 
+        if not self.tuned and self.encoder.spec.modality == "image":
+            return self.encoder.encode(inputs, desc="predicting")
         self.net.eval()
         fast = self.backend()
         if fast is not None and fast[1] == "onnxruntime":

@@ -419,7 +419,10 @@ class Finetune:
             "val_error_by_epoch": [round(v[0], 5) for v in history],
             "best_epoch": best_epoch,
         }
-        fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, first, meta)
+        # kept epoch 0: no unit changed, so the bundle stores the head alone and predicts
+        # through the frozen encoder (its embedding cache, and its ONNX path for images)
+        kept_first = n_units if best_epoch == 0 else first
+        fitted = T.TunedFitted(self.encoder, fit_set.classes, net, head, kept_first, meta)
         return fitted, best_score, report
 
 

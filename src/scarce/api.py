@@ -81,6 +81,31 @@ class Model:
             for t, p in self.predict_proba_tasks(x).items()
         }
 
+    def prediction_rows(self, x: Inputs | Sequence[Any], *, proba: bool = False) -> list[dict]:
+        """One record per input, as `scarce predict` writes it and `scarce serve` answers:
+        `input` (its name), `prediction`, and with `proba` one `proba_<class>` per class;
+        a multitask model adds `prediction_<task>` (and its probabilities) for each other
+        task."""
+        inputs = self._inputs(x)
+        per_task = self.predict_proba_tasks(inputs)
+        tasks = self.tasks
+        rows = []
+        for i, name in enumerate(inputs.names):
+            rec: dict[str, Any] = {"input": name}
+            for j, (task, p) in enumerate(per_task.items()):
+                classes, row = tasks[task], p[i]
+                suffix = "" if j == 0 else f"_{task}"  # the primary task keeps the plain names
+                rec[f"prediction{suffix}"] = classes[int(row.argmax())]
+                if proba:
+                    rec.update(
+                        {
+                            f"proba{suffix}_{c}": round(float(v), 6)
+                            for c, v in zip(classes, row, strict=True)
+                        }
+                    )
+            rows.append(rec)
+        return rows
+
     def score(self, data: DataLike) -> float:
         test = _labeled(data, self.modality)
         test = align_to(test, self.classes_)

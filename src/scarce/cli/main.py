@@ -293,23 +293,7 @@ def predict(
         raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
     model = api.load(bundle)
     x = load_inputs(inputs, modality=model.modality, text_column=text_column)
-    per_task = model.predict_proba_tasks(x)
-    tasks = model.tasks
-    rows = []
-    for i, name in enumerate(x.names):
-        rec: dict[str, Any] = {"input": name}
-        for j, (task, p) in enumerate(per_task.items()):
-            classes, row = tasks[task], p[i]
-            suffix = "" if j == 0 else f"_{task}"  # the primary task keeps the plain names
-            rec[f"prediction{suffix}"] = classes[int(row.argmax())]
-            if proba:
-                rec.update(
-                    {
-                        f"proba{suffix}_{c}": round(float(v), 6)
-                        for c, v in zip(classes, row, strict=True)
-                    }
-                )
-        rows.append(rec)
+    rows = model.prediction_rows(x, proba=proba)
     if out is not None and out.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
@@ -324,6 +308,39 @@ def predict(
         with atomic_write(out, "w") as f:
             f.write(text)
         _note(f"wrote {len(rows)} predictions to {out}")
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every one).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Most inputs one request may send.")] = 256,
+    max_file_mb: Annotated[int, typer.Option(help="Largest image file accepted, in MB.")] = 20,
+    quiet: Quiet = False,
+) -> None:
+    """Serve a bundle over HTTP: POST /predict, POST /predict/files, GET /info, GET /health.
+
+    Example: scarce serve defects.scarce --port 8000, then
+    curl -F files=@photo.jpg localhost:8000/predict/files, or
+    curl -H 'content-type: application/json' -d '{"texts": ["late again"]}' localhost:8000/predict
+    """
+    _setup(quiet)
+    from scarce.serve import serve as run
+
+    if max_batch < 1 or max_file_mb < 1:
+        raise ConfigError("--max-batch and --max-file-mb must be at least 1.")
+    _note(f"serving {bundle} at http://{host}:{port} (GET /info says what to send; Ctrl-C stops)")
+    run(
+        bundle,
+        host=host,
+        port=port,
+        max_batch=max_batch,
+        max_file_mb=max_file_mb,
+        log_level="warning" if quiet else "info",
+    )
 
 
 @app.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from scarce.core.errors import DataError
 
@@ -34,11 +34,23 @@ def check_image_bytes(data: bytes, where: str) -> None:
                 if im.format == "JPEG":
                     im.draft(im.mode, (64, 64))  # whole stream read at 1/8 scale: fast
                 im.load()
+    except UnidentifiedImageError:
+        raise DataError(
+            f"{where}: cannot read this image: it is not in a format Pillow reads (PNG, "
+            "JPEG, BMP, GIF, TIFF, WebP, ...); remove it or replace it with a valid file."
+        ) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(
             f"{where}: cannot read this image ({e}). It may be truncated or not an image; "
             "remove it or replace it with a valid file."
         ) from None
+
+
+def decode_image(data: bytes, where: str) -> np.ndarray:
+    """Image file bytes (an upload) as RGB uint8 pixels, checked as a file on disk would be."""
+    check_image_bytes(data, where)
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(to_rgb(im))
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

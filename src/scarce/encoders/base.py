@@ -11,6 +11,7 @@ import dataclasses
 import importlib
 import importlib.util
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -68,6 +69,25 @@ def default_encoder(modality: Modality) -> str:
 
 
 _live: dict[str, Encoder] = {}
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def transient() -> Iterator[None]:
+    """In this block, on this thread, embeddings skip the on-disk cache and tuned networks'
+    frozen states the in-memory one: a service's inputs would grow them without end.
+    (Encoders are shared within a process, so this cannot be a flag on the encoder.)"""
+    before = getattr(_local, "transient", False)
+    _local.transient = True
+    try:
+        yield
+    finally:
+        _local.transient = before
+
+
+def caching() -> bool:
+    """May embeddings and frozen states be kept for later (False inside `transient`)?"""
+    return not getattr(_local, "transient", False)
 
 
 def create_encoder(name: str) -> Encoder:
@@ -172,7 +192,7 @@ class Encoder:
             if known is not None:
                 return known
         found: dict[str, np.ndarray] = {}
-        if use_cache:
+        if use_cache and caching():
             from scarce.encoders.cache import EmbeddingCache
 
             cache = EmbeddingCache.default()

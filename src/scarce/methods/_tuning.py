@@ -15,7 +15,7 @@ import numpy as np
 from scarce.core.errors import BundleError, ConfigError
 from scarce.core.progress import progress
 from scarce.data.types import Inputs
-from scarce.encoders.base import Encoder
+from scarce.encoders.base import Encoder, caching
 from scarce.methods.base import State, softmax
 
 BATCH = 32  # examples per forward pass when nothing trains
@@ -105,7 +105,7 @@ def prefix_states(
             for i, s in zip(idx, net.split(state), strict=True):
                 s = {k: v.clone() for k, v in s.items()}  # own memory, not a view of the batch
                 out[i] = s
-                if hashes is not None:
+                if hashes is not None and caching():
                     prefix_cache.put(keys[i], s)
     net.train(was_training)
     return [s for s in out if s is not None]

@@ -1,0 +1,187 @@
+"""`scarce serve`: a small HTTP prediction service over one bundle (FastAPI + uvicorn).
+
+    POST /predict        {"texts": [...]} or {"images": [base64 image files]}, "proba": bool
+    POST /predict/files  image files as multipart (curl -F files=@a.png -F files=@b.jpg)
+    GET  /info           the model: method, backbone, classes, tasks, test metrics
+    GET  /health         {"status": "ok"}
+
+It answers with the rows `scarce predict` writes. Bad input is a 400 (413 when too big)
+whose `error` says what to do. Predictions run one request at a time: the encoder already
+uses every core, and two at once would only fight over them. Served inputs are not written
+to the embedding cache, which a long-running service would otherwise grow without end.
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run
+# time, and the request model is local to create_app (fastapi is imported only when serving)
+import base64
+import binascii
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from scarce.api import Model
+from scarce.core.errors import ConfigError, DataError, InputError, ScarceError
+from scarce.data.images import decode_image
+from scarce.data.types import Inputs
+from scarce.encoders.base import transient
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256  # inputs per request
+MAX_FILE_MB = 20  # per uploaded image
+
+
+class TooLarge(InputError):
+    """A request with more inputs, or a bigger file, than the service takes."""
+
+
+def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = MAX_FILE_MB) -> Any:
+    """The FastAPI application serving `model`."""
+    try:
+        from fastapi import FastAPI, File, Request, UploadFile
+    except ImportError:
+        raise ConfigError(
+            "scarce serve needs FastAPI and uvicorn: pip install 'scarce[serve]' "
+            "(scripts/setup.sh installs them)."
+        ) from None
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+
+    m = model.manifest
+    want = "texts" if model.modality == "text" else "images"
+    lock = threading.Lock()
+
+    class PredictRequest(BaseModel):
+        texts: list[str] | None = Field(None, description="texts, for a text model")
+        images: list[str] | None = Field(
+            None, description="base64-encoded image files (PNG, JPEG, ...), for an image model"
+        )
+        proba: bool = Field(True, description="add proba_<class> for every class")
+
+    app = FastAPI(
+        title=f"scarce: {m['method']} on {(m.get('backbone') or {}).get('id', 'no encoder')}",
+        version=str(m.get("scarce_version", "")),
+        description=f"{model.modality} classifier over {len(model.classes_)} classes: "
+        + ", ".join(model.classes_),
+    )
+
+    @app.exception_handler(ScarceError)
+    def scarce_error(request: Request, exc: ScarceError) -> JSONResponse:
+        status = 413 if isinstance(exc, TooLarge) else 400 if isinstance(exc, InputError) else 500
+        if status == 500:
+            log.error("prediction failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    def count(n: int) -> None:
+        if n == 0:
+            raise DataError(f"no inputs: send at least one in {want!r}.")
+        if n > max_batch:
+            raise TooLarge(
+                f"{n} inputs in one request; this service takes at most {max_batch} (scarce "
+                "serve --max-batch): split them over several requests."
+            )
+
+    def rows(inputs: Inputs, proba: bool) -> dict[str, Any]:
+        with lock, transient():
+            return {"predictions": model.prediction_rows(inputs, proba=proba)}
+
+    def image(data: bytes, where: str) -> Any:
+        if len(data) > max_file_mb << 20:
+            raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
+        return decode_image(data, where)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    def info() -> dict[str, Any]:
+        return {
+            "method": m["method"],
+            "modality": model.modality,
+            "backbone": (m.get("backbone") or {}).get("id"),
+            "classes": list(model.classes_),
+            "tasks": {t: list(c) for t, c in model.tasks.items()},
+            "metrics": m.get("metrics", {}),
+            "created": m.get("created"),
+            "scarce_version": m.get("scarce_version"),
+            "max_batch": max_batch,
+            "send": f'POST /predict {{"{want}": [...]}}'
+            + (" or POST /predict/files (multipart, field 'files')" if want == "images" else ""),
+        }
+
+    @app.post("/predict")
+    def predict(req: PredictRequest) -> dict[str, Any]:
+        given = [k for k in ("texts", "images") if getattr(req, k) is not None]
+        if given != [want]:
+            raise DataError(
+                f'this model takes {model.modality} inputs: send {{"{want}": [...]}}'
+                + (" (base64-encoded image files)" if want == "images" else "")
+                + (f", not {given[0]!r}" if given and given[0] != want else "")
+                + "."
+            )
+        items = getattr(req, want)
+        count(len(items))
+        if want == "texts":
+            return rows(Inputs.from_texts(items), req.proba)
+        pixels = []
+        for i, s in enumerate(items):
+            if s.startswith("data:") and "," in s:  # a data: URL, as browsers make them
+                s = s.split(",", 1)[1]
+            try:
+                data = base64.b64decode(s, validate=True)
+            except (binascii.Error, ValueError):
+                raise DataError(
+                    f"images[{i}] is not base64: encode the image file's bytes "
+                    "(base64 -w0 photo.jpg), or upload files to POST /predict/files."
+                ) from None
+            pixels.append(image(data, f"images[{i}]"))
+        return rows(Inputs.from_images(pixels), req.proba)
+
+    @app.post("/predict/files")
+    def predict_files(
+        files: Annotated[list[UploadFile], File()], proba: bool = True
+    ) -> dict[str, Any]:
+        if want != "images":
+            raise DataError(
+                'this model takes text: POST /predict with {"texts": [...]} instead of files.'
+            )
+        count(len(files))
+        names = [f.filename or f"file {i}" for i, f in enumerate(files)]
+        pixels = [image(f.file.read(), name) for f, name in zip(files, names, strict=True)]
+        inputs = dataclasses.replace(Inputs.from_images(pixels), names=tuple(names))
+        return rows(inputs, proba)
+
+    return app
+
+
+def warm_up(model: Model) -> None:
+    """One prediction before the first request: loads the encoder and builds its ONNX
+    session, so that the first user does not wait for them."""
+    import numpy as np
+
+    x = ["warm-up"] if model.modality == "text" else [np.full((32, 32, 3), 128, np.uint8)]
+    with transient():
+        model.predict_proba(x)
+
+
+def serve(
+    bundle: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_batch: int = MAX_BATCH,
+    max_file_mb: int = MAX_FILE_MB,
+    log_level: str = "info",
+) -> None:
+    """Load `bundle` and serve it until interrupted."""
+    import uvicorn
+
+    from scarce.api import load
+
+    model = load(bundle)
+    app = create_app(model, max_batch=max_batch, max_file_mb=max_file_mb)
+    warm_up(model)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,197 @@
+"""`scarce serve`: the HTTP service answers as `scarce predict` does, refuses bad input with a
+message, and writes nothing to the embedding cache; one test runs the real server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import scarce
+from scarce.cli.main import main
+from scarce.core.hashing import sha256_text
+from scarce.encoders.cache import EmbeddingCache
+from scarce.serve import create_app
+from tests.conftest import write_image_folder, write_text_csv
+
+
+def _error(r, status: int) -> str:
+    assert r.status_code == status, r.text
+    return r.json()["error"]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def text_bundle(tmp_path_factory, fortunes_data):
+    texts, labels = fortunes_data
+    g = np.random.default_rng(2)
+    keep = np.concatenate(
+        [
+            g.choice([i for i, lab in enumerate(labels) if lab == c], 10, replace=False)
+            for c in ("science", "food", "sports")
+        ]
+    )
+    d = tmp_path_factory.mktemp("serve_text")
+    data = write_text_csv(d / "train.csv", [texts[i] for i in keep], [labels[i] for i in keep])
+    return scarce.fit(data, seed=0).save(d / "t.scarce")
+
+
+@pytest.fixture(scope="module")
+def image_bundle(tmp_path_factory, fashion):
+    x, y, _, _ = fashion
+    names = {0: "tshirt", 1: "trouser", 7: "sneaker"}
+    idx = np.concatenate([np.flatnonzero(y == c)[:8] for c in names])
+    d = tmp_path_factory.mktemp("serve_image")
+    data = write_image_folder(d / "imgs", x[idx], [names[int(c)] for c in y[idx]])
+    return scarce.fit(data, seed=0).save(d / "i.scarce")
+
+
+def test_text_service_answers_as_predict_does(text_bundle, fortunes_data):
+    model = scarce.load(text_bundle)
+    client = TestClient(create_app(model))
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["classes"] == ["food", "science", "sports"]
+    assert (info["modality"], info["method"]) == ("text", "linear-probe")
+    texts = list(fortunes_data[0][-12:])
+    r = client.post("/predict", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    got = r.json()["predictions"]
+    assert got == model.prediction_rows(texts, proba=True)
+    assert [g["prediction"] for g in got] == list(model.predict(texts))
+    assert set(got[0]) == {"input", "prediction", "proba_food", "proba_science", "proba_sports"}
+    plain = client.post("/predict", json={"texts": texts[:2], "proba": False}).json()
+    assert set(plain["predictions"][0]) == {"input", "prediction"}
+
+
+def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
+    client = TestClient(create_app(scarce.load(text_bundle), max_batch=3))
+    r = client.post("/predict", json={"images": ["aGVsbG8="]})
+    assert "takes text inputs" in _error(r, 400)
+    r = client.post("/predict", json={"texts": []})
+    assert "no inputs" in _error(r, 400)
+    r = client.post("/predict", json={"texts": ["a", "b", "c", "d"]})
+    assert "at most 3" in _error(r, 413)
+    r = client.post("/predict/files", files=[("files", ("a.png", b"x", "image/png"))])
+    assert '{"texts": [...]}' in _error(r, 400)
+    assert client.post("/predict", json={"texts": "not a list"}).status_code == 422
+
+
+def test_served_inputs_are_not_written_to_the_cache(text_bundle):
+    model = scarce.load(text_bundle)
+    client = TestClient(create_app(model))
+    text = f"a sentence nobody has sent before {time.time_ns()}"
+    assert client.post("/predict", json={"texts": [text]}).status_code == 200
+    cache = EmbeddingCache.default()
+    assert cache.get_many(model.encoder.key, [sha256_text(text)], model.encoder.spec.dim) == {}
+
+
+def test_image_service_takes_files_and_base64(image_bundle, fashion):
+    _, _, xt, _ = fashion
+    model = scarce.load(image_bundle)
+    client = TestClient(create_app(model))
+    files = [("files", (f"{i}.png", _png(xt[i]), "image/png")) for i in range(4)]
+    r = client.post("/predict/files", files=files)
+    assert r.status_code == 200, r.text
+    got = r.json()["predictions"]
+    assert [g["input"] for g in got] == ["0.png", "1.png", "2.png", "3.png"]
+    want = model.predict_proba([np.stack([xt[i]] * 3, -1) for i in range(4)])
+    probs = np.array([[g[f"proba_{c}"] for c in model.classes_] for g in got])
+    np.testing.assert_allclose(probs, want, atol=1e-5)
+    b64 = [base64.b64encode(_png(xt[i])).decode() for i in range(2)]
+    b64[1] = "data:image/png;base64," + b64[1]  # as a browser's FileReader gives it
+    r = client.post("/predict", json={"images": b64})
+    assert r.status_code == 200
+    assert [g["prediction"] for g in r.json()["predictions"]] == [g["prediction"] for g in got[:2]]
+
+
+def test_image_service_names_the_bad_file(image_bundle, fashion):
+    _, _, xt, _ = fashion
+    client = TestClient(create_app(scarce.load(image_bundle), max_file_mb=1))
+    good = _png(xt[0])
+    files = [("files", ("ok.png", good, "image/png")), ("files", ("cut.png", good[:60], "i/p"))]
+    r = client.post("/predict/files", files=files)
+    assert "cut.png: cannot read this image" in _error(r, 400)
+    r = client.post("/predict", json={"images": ["not base64!"]})
+    assert "images[0] is not base64" in _error(r, 400)
+    big = [("files", ("big.bmp", b"\0" * (1 << 20) + b"x", "image/bmp"))]
+    assert client.post("/predict/files", files=big).status_code == 413
+    r = client.post("/predict", json={"texts": ["hello"]})
+    assert "takes image inputs" in _error(r, 400)
+
+
+def test_cli_refuses_a_missing_bundle_before_serving(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nothing.scarce")]) == 2
+    assert "nothing.scarce" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_scarce_serve_runs_a_real_server(text_bundle):
+    port = _free_port()
+    cmd = [sys.executable, "-m", "scarce.cli.main", "serve", str(text_bundle), "--port", str(port)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):  # loading torch and the encoder takes a few seconds
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not answer /health within 120 s")
+        body = json.dumps({"texts": ["the recipe needs two eggs and butter"]}).encode()
+        req = urllib.request.Request(
+            f"{url}/predict", body, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=60) as r:
+            got = json.loads(r.read())
+        assert got["predictions"][0]["input"] == "0"
+        assert got["predictions"][0]["prediction"] in {"food", "science", "sports"}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)  # also closes the pipe
+
+
+def test_transient_keeps_no_frozen_states_and_then_restores_caching():
+    from scarce.encoders import create_encoder
+    from scarce.encoders.base import caching, transient
+    from scarce.methods._tuning import prefix_cache, prefix_states
+
+    enc = create_encoder("minilm-l6")
+    net = enc.staged()
+    text = f"a state nobody has asked for {time.time_ns()}"
+    key = (f"{enc.key}:None", 2, sha256_text(text))
+    with transient():
+        assert not caching()
+        prefix_states(net, enc, [text], [sha256_text(text)], 2)
+    assert caching()
+    assert prefix_cache.get(key) is None
+    prefix_states(net, enc, [text], [sha256_text(text)], 2)
+    assert prefix_cache.get(key) is not None

@@ -14,6 +14,7 @@ LAYER = {
     "report": 4,
     "bundle": 4,
     "api": 5,
+    "export": 5,
     "demo": 6,
     "serve": 7,
     "cli": 7,

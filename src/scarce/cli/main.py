@@ -311,6 +311,35 @@ def predict(
 
 
 @app.command()
+def export(
+    bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="The .onnx file to write.")],
+    quiet: Quiet = False,
+) -> None:
+    """Export a bundle as one ONNX graph: prepared input -> class probabilities.
+
+    Example: scarce export defects.scarce --onnx defects.onnx
+    (text models also get defects.tokenizer.json; the graph's metadata names the classes
+    and the preprocessing)
+    """
+    _setup(quiet)
+    from scarce import api
+    from scarce.export import export_onnx
+
+    if onnx.suffix.lower() != ".onnx":
+        raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
+    got = export_onnx(api.load(bundle), onnx)
+    _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
+    if got["tokenizer"]:
+        _echo(f"wrote {got['tokenizer']} (open it with tokenizers.Tokenizer.from_file)")
+    _echo(f"input: {got['inputs']}")
+    _echo(
+        f"checked against the bundle's own predictions on {got['checked_on']} inputs: "
+        f"largest difference {got['max_abs_diff']:.1e}"
+    )
+
+
+@app.command()
 def serve(
     bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every one).")] = (

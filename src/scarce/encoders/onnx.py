@@ -127,7 +127,7 @@ def _export_checked(module: Any, encoder: Encoder, path: Path) -> tuple[bool, st
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _export(module, example, encoder.onnx_dynamic_axes(), tmp)
+        to_onnx(module, example, encoder.onnx_dynamic_axes(), tmp)
         check = encoder.prepare(sample)
         got = ort_backend(tmp)(check)
         want = _torch_runner(module)(check)
@@ -144,9 +144,15 @@ def _export_checked(module: Any, encoder: Encoder, path: Path) -> tuple[bool, st
             Path(str(tmp) + ".data").unlink()
 
 
-def _export(
-    module: Any, example: dict[str, Any], axes: dict[str, dict[int, str]], out: Path
+def to_onnx(
+    module: Any,
+    example: dict[str, Any],
+    axes: dict[str, dict[int, str]],
+    out: Path,
+    output_names: list[str] | None = None,
 ) -> None:
+    """Export `module` (called with the named tensors of `example`) to `out`, the `axes` of
+    each input dynamic."""
     import torch
 
     dims: dict[str, Any] = {}
@@ -168,6 +174,7 @@ def _export(
                 (),
                 kwargs=example,
                 dynamic_shapes=shapes,
+                output_names=output_names,
                 dynamo=True,
                 external_data=False,
                 optimize=True,

@@ -27,7 +27,7 @@ from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import one_thread
-from scarce.methods.base import ArrayFitted, MethodSpec, softmax
+from scarce.methods.base import ArrayFitted, MethodSpec, softmax, torch_softmax
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ class DomainFitted(ArrayFitted):
     def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
         t = self.tensors
         return softmax(self.features(feats) @ t["w2"].T + t["b2"])
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        x = (feats - t["shift"]) / t["scale"]
+        h = x @ t["w1"].T + t["b1"]
+        h = (h - t["bn_mean"]) / (t["bn_var"] + 1e-5).sqrt() * t["bn_w"] + t["bn_b"]
+        return torch_softmax(h.clamp(min=0) @ t["w2"].T + t["b2"])
 
     @classmethod
     def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:

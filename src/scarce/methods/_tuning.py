@@ -16,7 +16,7 @@ from scarce.core.errors import BundleError, ConfigError
 from scarce.core.progress import progress
 from scarce.data.types import Inputs
 from scarce.encoders.base import Encoder, caching
-from scarce.methods.base import State, softmax
+from scarce.methods.base import State, softmax, with_head
 
 BATCH = 32  # examples per forward pass when nothing trains
 TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
@@ -346,6 +346,38 @@ class TunedFitted:
         with torch.inference_mode():
             logits = self.head(emb).numpy()
         return softmax(logits.astype(np.float64)).astype(np.float32)
+
+    def export_module(self) -> Any:
+        """The tuned network and its head as one module of the encoder's prepared batch."""
+        import torch
+
+        self.net.eval()
+        net, head = self.net, self.head
+        if self.encoder.spec.modality == "image":
+            from scarce.encoders.vision import pixels_module
+
+            embed = pixels_module(net, staged=True)
+        else:
+
+            class Tokens(torch.nn.Module):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.net = net
+
+                def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+                    return self.net({"input_ids": input_ids, "attention_mask": attention_mask})
+
+            embed = Tokens()
+
+        class Head(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.linear = head.module  # registered, so that export sees its weights
+
+            def forward(self, emb: torch.Tensor) -> torch.Tensor:
+                return torch.softmax(head(emb), dim=1)
+
+        return with_head(embed, Head(), self.encoder.spec.modality, self.meta.get("max_tokens"))
 
     def state(self) -> State:
         tensors = {

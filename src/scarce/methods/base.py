@@ -122,8 +122,16 @@ class ArrayFitted:
     def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        """`proba_from_features` in torch (`t`: the tensors), for ONNX export."""
+        raise not_exportable(type(self).__name__, "its head has no torch form yet")
+
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
         return self.proba_from_features(self.encoder.encode(inputs))
+
+    def export_module(self) -> Any:
+        head = torch_head(self.tensors, self.torch_proba)
+        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
 
     def state(self) -> State:
         return dict(self.tensors), dict(self.meta)
@@ -152,6 +160,75 @@ class ArrayFitted:
             raise BundleError(f"the bundle lacks the tensors {', '.join(missing)}.")
         cls.check_state(tensors, meta, classes)
         return cls(encoder, classes, {n: tensors[n] for n in need}, meta)
+
+
+# --------------------------------------------------------------------------- ONNX export
+# A Fitted that can be exported gives `export_module()`: one torch module from the encoder's
+# prepared batch (pixels, or input_ids + attention_mask) to probabilities. Numpy heads are
+# written once more in torch for it, beside their numpy code; `scarce export` checks the
+# exported graph against `predict_proba` on real inputs, so the two cannot drift apart.
+
+
+def torch_head(tensors: dict[str, np.ndarray], fn: Any) -> Any:
+    """A torch module computing `fn(t, features)`, `t` the named arrays as buffers."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names = {k: k.replace(".", "_") for k in tensors}
+            for k, b in self.names.items():
+                self.register_buffer(b, torch.from_numpy(np.asarray(tensors[k], np.float32)))
+
+        def forward(self, feats: torch.Tensor) -> torch.Tensor:
+            return fn({k: getattr(self, b) for k, b in self.names.items()}, feats)
+
+    return Head()
+
+
+def with_head(embed: Any, head: Any, modality: str, max_tokens: int | None = None) -> Any:
+    """`head(embed(batch))` as a module with the encoder's named inputs; text is cut to
+    `max_tokens` tokens inside the graph, as the model's own prediction cuts it."""
+    import torch
+
+    if modality == "image":
+
+        class Image(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.embed, self.head = embed, head
+
+            def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+                return self.head(self.embed(pixels=pixels))
+
+        return Image()
+
+    class Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed, self.head = embed, head
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            if max_tokens is not None:
+                input_ids = input_ids[:, :max_tokens]
+                attention_mask = attention_mask[:, :max_tokens]
+            return self.head(self.embed(input_ids=input_ids, attention_mask=attention_mask))
+
+    return Text()
+
+
+def not_exportable(method: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"{method} models cannot be exported to ONNX: {why}. `scarce predict`, `scarce serve` "
+        "and scarce.load use them as they are; linear-probe, finetune, setfit, distill, "
+        "multitask and the domain-adaptation methods export."
+    )
+
+
+def torch_softmax(logits: Any) -> Any:
+    import torch
+
+    return torch.softmax(logits, dim=1)
 
 
 def unit_rows(x: np.ndarray, *, copy: bool = True) -> np.ndarray:

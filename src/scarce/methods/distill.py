@@ -28,7 +28,14 @@ from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder, create_encoder, encoders
 from scarce.methods import _tuning as T
-from scarce.methods.base import ArrayFitted, MethodSpec, methods, register_method, softmax
+from scarce.methods.base import (
+    ArrayFitted,
+    MethodSpec,
+    methods,
+    register_method,
+    softmax,
+    torch_softmax,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +170,10 @@ class DistillFitted(ArrayFitted):
         t = self.tensors
         x = (feats - t["shift"]) / t["scale"]
         return softmax(x @ t["coef"].T + t["intercept"])
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        x = (feats - t["shift"]) / t["scale"]
+        return torch_softmax(x @ t["coef"].T + t["intercept"])
 
     @classmethod
     def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:

@@ -16,7 +16,15 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import MethodSpec, State, register_method, softmax, unit_rows
+from scarce.methods.base import (
+    MethodSpec,
+    State,
+    register_method,
+    softmax,
+    torch_head,
+    unit_rows,
+    with_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,10 @@ class LinearProbeFitted:
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
         return self.head.predict_proba(self.encoder.encode(inputs))
+
+    def export_module(self) -> Any:
+        head = torch_head(self.head.tensors(), self.head.torch_proba)
+        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
 
     def state(self) -> State:
         return self.head.tensors(), dict(self.head.meta)
@@ -130,6 +142,15 @@ class LogisticHead:
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
         x = _transform(feats, self.meta["normalize"], self.shift, self.scale)
         return softmax(x @ self.coef.T + self.intercept)
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        """`predict_proba` in torch, for ONNX export."""
+        import torch
+
+        how = self.meta["normalize"]
+        x = feats / feats.norm(dim=1, keepdim=True).clamp(min=1e-12) if how == "l2" else feats
+        x = (x - t["shift"]) / t["scale"] if how == "standard" else x - t["shift"]
+        return torch.softmax(x @ t["coef"].T + t["intercept"], dim=1)
 
 
 def fit_logistic(

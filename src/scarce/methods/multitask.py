@@ -20,7 +20,14 @@ from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.seeding import derive
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import ArrayFitted, MethodSpec, register_method, softmax, unit_rows
+from scarce.methods.base import (
+    ArrayFitted,
+    MethodSpec,
+    register_method,
+    softmax,
+    torch_softmax,
+    unit_rows,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +104,13 @@ class MultitaskFitted(ArrayFitted):
 
     def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
         return self.proba_tasks_from_features(feats)[next(iter(self.tasks))]
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        """The primary task's probabilities (head 0), in torch, for ONNX export."""
+        x = (feats / feats.norm(dim=1, keepdim=True).clamp(min=1e-12) - t["shift"]) / t["scale"]
+        h = x @ t["shared.w"].T + t["shared.b"]
+        h = h.clamp(min=0) if self.meta.get("activation", "relu") == "relu" else h
+        return torch_softmax(h @ t["head.0.w"].T + t["head.0.b"])
 
     def predict_tasks(self, inputs: Inputs) -> dict[str, np.ndarray]:
         """Every task's probabilities (columns in that task's class order)."""

@@ -1,0 +1,103 @@
+"""`scarce export`: a bundle as one ONNX graph, from the encoder's prepared input to class
+probabilities, checked against the bundle's own predictions before it is written.
+
+Inputs are what the encoder's `prepare` makes: `pixels` float32 (batch, 3, S, S) for image
+models (resized and normalised as the graph's `scarce.preprocessing` metadata says), or
+`input_ids` and `attention_mask` int64 (batch, tokens) for text models, with the tokenizer
+written beside the graph. The output is `probabilities` (batch, classes), in the order of
+the `scarce.classes` metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scarce.api import Model, as_inputs
+from scarce.core.atomic import atomic_write_bytes
+from scarce.core.errors import ScarceError
+from scarce.encoders.base import transient
+from scarce.encoders.onnx import ort_backend, to_onnx
+from scarce.methods.base import not_exportable
+
+TOLERANCE = 1e-4  # largest difference from the bundle's own probabilities
+
+
+def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
+    """Write `model` to `out` as ONNX (and, for text, `<out stem>.tokenizer.json`); returns
+    what was written. Nothing is written when the graph disagrees with the model."""
+    import onnx
+    import torch
+
+    out = Path(out)
+    fitted, enc, m = model.fitted, model.encoder, model.manifest
+    make = getattr(fitted, "export_module", None)
+    if enc is None or make is None:
+        raise not_exportable(m["method"], "its prediction is not one network on an encoder")
+    module = make().eval()
+    sample = enc.example_items()
+    example = {k: torch.from_numpy(v) for k, v in enc.prepare(sample[:2]).items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        to_onnx(module, example, enc.onnx_dynamic_axes(), tmp, output_names=["probabilities"])
+        with transient():  # the check's inputs are no user's data: keep them out of the cache
+            want = fitted.predict_proba(as_inputs(list(sample), model.modality))
+        got = ort_backend(tmp)(enc.prepare(sample))
+        diff = float(np.abs(got - want).max())
+        if not diff <= TOLERANCE:
+            raise ScarceError(
+                f"the exported graph's probabilities differ from the model's by {diff:.1e} "
+                f"(> {TOLERANCE}); nothing was written. Please report this with the bundle."
+            )
+        proto = onnx.load(str(tmp))
+        text = enc.spec.modality == "text"
+        tokenizer = out.with_name(out.stem + ".tokenizer.json") if text else None
+        meta = {
+            "scarce.classes": json.dumps(list(model.classes_)),
+            "scarce.method": m["method"],
+            "scarce.backbone": enc.spec.name,
+            "scarce.version": str(m.get("scarce_version", "")),
+            "scarce.bundle_checksum": str(m.get("checksum", "")),
+            "scarce.preprocessing": json.dumps(m.get("preprocessing", {})),
+            "scarce.inputs": _inputs_note(model, tokenizer),
+        }
+        if len(model.tasks) > 1:
+            meta["scarce.tasks"] = f"the primary task only ({next(iter(model.tasks))})"
+        for k, v in meta.items():
+            p = proto.metadata_props.add()
+            p.key, p.value = k, v
+        proto.doc_string = meta["scarce.inputs"]
+        atomic_write_bytes(out, proto.SerializeToString())
+    finally:
+        tmp.unlink(missing_ok=True)
+    if tokenizer is not None:
+        atomic_write_bytes(tokenizer, enc.tokenizer.to_str().encode())
+    return {
+        "onnx": str(out),
+        "bytes": out.stat().st_size,
+        "tokenizer": str(tokenizer) if tokenizer else None,
+        "inputs": meta["scarce.inputs"],
+        "max_abs_diff": diff,
+        "checked_on": len(sample),
+    }
+
+
+def _inputs_note(model: Model, tokenizer: Path | None) -> str:
+    pre = model.manifest.get("preprocessing", {})
+    if tokenizer is None:
+        s = pre.get("size", "S")
+        return (
+            f"pixels: float32 (batch, 3, {s}, {s}), RGB; shorter side resized to {s} "
+            f"(bicubic), centre-cropped, scaled to [0, 1], then (x - {pre.get('mean')}) / "
+            f"{pre.get('std')} per channel. Output probabilities: (batch, classes)."
+        )
+    return (
+        f"input_ids, attention_mask: int64 (batch, tokens) from {tokenizer.name} (the "
+        "tokenizers library; it cuts at the model's length), padded with the pad id and mask "
+        "0. Output probabilities: (batch, classes)."
+    )

@@ -1,0 +1,174 @@
+"""`scarce export`: one ONNX graph per bundle that a plain onnxruntime + PIL/tokenizers user
+runs to the bundle's own probabilities; each head's torch form matches its numpy form; what
+cannot be exported says so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+
+import scarce
+from scarce.cli.main import main
+from scarce.core.errors import ConfigError
+from scarce.encoders import create_encoder
+from scarce.export import export_onnx
+from scarce.methods._domain import DomainFitted
+from scarce.methods.distill import DistillFitted
+from scarce.methods.linear_probe import LogisticHead
+from scarce.methods.multitask import MultitaskFitted
+from tests.conftest import write_image_folder, write_text_csv
+
+CLASSES = ("food", "science", "sports")
+
+
+def _texts(fortunes_data, per_class: int) -> tuple[list[str], list[str]]:
+    texts, labels = fortunes_data
+    g = np.random.default_rng(4)
+    keep = np.concatenate(
+        [
+            g.choice([i for i, lab in enumerate(labels) if lab == c], per_class, replace=False)
+            for c in CLASSES
+        ]
+    )
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def _pixels(path, size: int) -> np.ndarray:
+    """The recipe the graph's metadata gives, in plain PIL + numpy."""
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    k = size / min(w, h)
+    im = im.resize((max(size, round(w * k)), max(size, round(h * k))), Image.Resampling.BICUBIC)
+    left, top = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+    x = np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255
+    return ((x - 0.5) / 0.5).transpose(2, 0, 1)
+
+
+def _tokens(tokenizer_path, texts: list[str]) -> dict[str, np.ndarray]:
+    from tokenizers import Tokenizer
+
+    enc = Tokenizer.from_file(str(tokenizer_path)).encode_batch(texts)
+    width = max(len(e.ids) for e in enc)
+    ids = np.zeros((len(texts), width), np.int64)
+    mask = np.zeros((len(texts), width), np.int64)
+    for i, e in enumerate(enc):
+        ids[i, : len(e.ids)], mask[i, : len(e.ids)] = e.ids, 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion):
+    x, y, xt, _ = fashion
+    names = {0: "tshirt", 1: "trouser", 7: "sneaker"}
+    idx = np.concatenate([np.flatnonzero(y == c)[:6] for c in names])
+    data = write_image_folder(tmp_path / "imgs", x[idx], [names[int(c)] for c in y[idx]])
+    bundle = scarce.fit(data, seed=0).save(tmp_path / "m.scarce")
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(bundle), "--onnx", str(out)]) == 0
+    proto = onnx.load(str(out))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["scarce.classes"]) == ["sneaker", "trouser", "tshirt"]
+    assert meta["scarce.method"] == "linear-probe"
+    test = write_image_folder(tmp_path / "test", xt[:5], ["q"] * 5) / "q"
+    paths = sorted(test.iterdir())
+    sess = ort.InferenceSession(str(out))
+    got = sess.run(["probabilities"], {"pixels": np.stack([_pixels(p, 224) for p in paths])})[0]
+    np.testing.assert_allclose(got, scarce.load(bundle).predict_proba(paths), atol=1e-5)
+
+
+def test_text_bundles_export_with_their_tokenizer(tmp_path, fortunes_data):
+    texts, labels = _texts(fortunes_data, 8)
+    data = write_text_csv(tmp_path / "t.csv", texts, labels)
+    query = ["The court ruled on the appeal.", "Eggs, flour and butter; bake it. " * 40]
+    # a tuned encoder cut at 16 tokens: the graph must cut long inputs the same way
+    for method, sets in (("linear-probe", []), ("finetune", ["epochs=1", "blocks=1"])):
+        bundle = tmp_path / f"{method}.scarce"
+        extra = [a for s in sets for a in ("--set", s)]
+        if method == "finetune":
+            extra += ["--set", "max_length=16"]
+        assert main(["fit", str(data), "--method", method, *extra, "--out", str(bundle)]) == 0
+        out = tmp_path / f"{method}.onnx"
+        got = export_onnx(scarce.load(bundle), out)
+        assert got["max_abs_diff"] <= 1e-4
+        tok = tmp_path / f"{method}.tokenizer.json"
+        assert got["tokenizer"] == str(tok)
+        p = ort.InferenceSession(str(out)).run(None, _tokens(tok, query))[0]
+        np.testing.assert_allclose(p, scarce.load(bundle).predict_proba(query), atol=1e-5)
+
+
+def _features(n: int = 7, d: int = 16) -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(n, d)).astype(np.float32) * 3
+
+
+def _check_head(fitted, t: dict[str, np.ndarray]) -> None:
+    from scarce.methods.base import torch_head
+
+    feats = _features(d=t["shift"].shape[0])
+    head = torch_head(t, fitted.torch_proba)
+    with torch.inference_mode():
+        got = head(torch.from_numpy(feats)).numpy()
+    np.testing.assert_allclose(got, fitted.proba_from_features(feats), atol=1e-5)
+
+
+@pytest.mark.parametrize("normalize", ["l2", "standard", "none"])
+def test_logistic_head_torch_form_matches_numpy(normalize):
+    g = np.random.default_rng(1)
+    t = {
+        "coef": g.normal(size=(3, 16)).astype(np.float32),
+        "intercept": g.normal(size=3).astype(np.float32),
+        "shift": g.normal(size=16).astype(np.float32) * 0.1,
+        "scale": g.uniform(0.5, 2, size=16).astype(np.float32),
+    }
+    head = LogisticHead(t["coef"], t["intercept"], t["shift"], t["scale"], {"normalize": normalize})
+    from scarce.methods.base import torch_head
+
+    feats = _features()
+    with torch.inference_mode():
+        got = torch_head(head.tensors(), head.torch_proba)(torch.from_numpy(feats)).numpy()
+    np.testing.assert_allclose(got, head.predict_proba(feats), atol=1e-5)
+
+
+def test_array_heads_torch_forms_match_numpy():
+    g = np.random.default_rng(2)
+    enc = create_encoder("minilm-l6")
+
+    def r(*shape):
+        return g.normal(size=shape).astype(np.float32)
+
+    common = {"shift": r(16) * 0.1, "scale": np.abs(r(16)) + 0.5}
+    domain = {
+        **common,
+        "w1": r(8, 16),
+        "b1": r(8),
+        "bn_mean": r(8),
+        "bn_var": np.abs(r(8)) + 0.1,
+        "bn_w": r(8),
+        "bn_b": r(8),
+        "w2": r(3, 8),
+        "b2": r(3),
+    }
+    _check_head(DomainFitted(enc, CLASSES, domain, {}), domain)
+    distill = {**common, "coef": r(3, 16), "intercept": r(3)}
+    _check_head(DistillFitted(enc, CLASSES, distill, {}), distill)
+    multi = {**common, "shared.w": r(8, 16), "shared.b": r(8)}
+    multi.update({"head.0.w": r(3, 8), "head.0.b": r(3), "head.1.w": r(2, 8), "head.1.b": r(2)})
+    meta = {"tasks": {"topic": list(CLASSES), "odd": ["no", "yes"]}, "task_order": ["topic", "odd"]}
+    _check_head(MultitaskFitted(enc, CLASSES, multi, meta), multi)
+
+
+def test_what_cannot_be_exported_says_so(tmp_path, fortunes_data, capsys):
+    texts, labels = _texts(fortunes_data, 6)
+    data = write_text_csv(tmp_path / "t.csv", texts, labels)
+    for method in ("knn", "baseline"):
+        model = scarce.fit(data, method=method, seed=0)
+        with pytest.raises(ConfigError, match=f"{method} models cannot be exported to ONNX"):
+            export_onnx(model, tmp_path / f"{method}.onnx")
+        assert not (tmp_path / f"{method}.onnx").exists()
+    bundle = scarce.fit(data, seed=0).save(tmp_path / "lp.scarce")
+    assert main(["export", str(bundle), "--onnx", str(tmp_path / "x.txt")]) == 2
+    assert "--onnx must end in .onnx" in capsys.readouterr().err

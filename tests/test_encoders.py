@@ -128,7 +128,7 @@ def test_fallback_to_torch_is_said(monkeypatch, caplog, tmp_path):
     def broken(*a, **k):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr("scarce.encoders.onnx._export", broken)
+    monkeypatch.setattr("scarce.encoders.onnx.to_onnx", broken)
     with caplog.at_level(logging.WARNING, logger="scarce"):
         run, name = make_backend(enc)
     assert name == "torch"
@@ -148,7 +148,7 @@ def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path
         calls.append(1)
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr("scarce.encoders.onnx._export", broken)
+    monkeypatch.setattr("scarce.encoders.onnx.to_onnx", broken)
     path = tmp_path / "tuned.onnx"
     with caplog.at_level(logging.WARNING, logger="scarce"):
         run, name = checked_backend(enc.torch_module, enc, path, "tuned lite0")

@@ -129,6 +129,8 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
     files = [("files", ("ok.png", good, "image/png")), ("files", ("cut.png", good[:60], "i/p"))]
     r = client.post("/predict/files", files=files)
     assert "cut.png: cannot read this image" in _error(r, 400)
+    r = client.post("/predict", json={"images": [base64.b64encode(good[:60]).decode()]})
+    assert "images[0]: cannot read this image" in _error(r, 400)
     r = client.post("/predict", json={"images": ["not base64!"]})
     assert "images[0] is not base64" in _error(r, 400)
     big = [("files", ("big.bmp", b"\0" * (1 << 20) + b"x", "image/bmp"))]

@@ -15,15 +15,18 @@ to the embedding cache, which a long-running service would otherwise grow withou
 # time, and the request model is local to create_app (fastapi is imported only when serving)
 import base64
 import binascii
-import dataclasses
+import contextlib
 import logging
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from scarce.api import Model
 from scarce.core.errors import ConfigError, DataError, InputError, ScarceError
-from scarce.data.images import decode_image
+from scarce.core.hashing import sha256_bytes
+from scarce.data.images import check_image_bytes
 from scarce.data.types import Inputs
 from scarce.encoders.base import transient
 
@@ -87,10 +90,12 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         with lock, transient():
             return {"predictions": model.prediction_rows(inputs, proba=proba)}
 
-    def image(data: bytes, where: str) -> Any:
-        if len(data) > max_file_mb << 20:
-            raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
-        return decode_image(data, where)
+    def images(blobs: list[tuple[str, str, bytes]], proba: bool) -> dict[str, Any]:
+        for _, where, data in blobs:
+            if len(data) > max_file_mb << 20:
+                raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
+        with _as_files(blobs) as inputs:
+            return rows(inputs, proba)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -126,19 +131,18 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         count(len(items))
         if want == "texts":
             return rows(Inputs.from_texts(items), req.proba)
-        pixels = []
+        blobs = []
         for i, s in enumerate(items):
             if s.startswith("data:") and "," in s:  # a data: URL, as browsers make them
                 s = s.split(",", 1)[1]
             try:
-                data = base64.b64decode(s, validate=True)
+                blobs.append((str(i), f"images[{i}]", base64.b64decode(s, validate=True)))
             except (binascii.Error, ValueError):
                 raise DataError(
                     f"images[{i}] is not base64: encode the image file's bytes "
                     "(base64 -w0 photo.jpg), or upload files to POST /predict/files."
                 ) from None
-            pixels.append(image(data, f"images[{i}]"))
-        return rows(Inputs.from_images(pixels), req.proba)
+        return images(blobs, req.proba)
 
     @app.post("/predict/files")
     def predict_files(
@@ -149,12 +153,26 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 'this model takes text: POST /predict with {"texts": [...]} instead of files.'
             )
         count(len(files))
-        names = [f.filename or f"file {i}" for i, f in enumerate(files)]
-        pixels = [image(f.file.read(), name) for f, name in zip(files, names, strict=True)]
-        inputs = dataclasses.replace(Inputs.from_images(pixels), names=tuple(names))
-        return rows(inputs, proba)
+        named = [(f.filename or str(i), f.file.read()) for i, f in enumerate(files)]
+        return images([(name, name, data) for name, data in named], proba)
 
     return app
+
+
+@contextlib.contextmanager
+def _as_files(blobs: list[tuple[str, str, bytes]]) -> Iterator[Inputs]:
+    """Uploaded image files (name, where for errors, bytes) as Inputs with those names, read
+    from a temporary folder: decoded batch by batch, exactly as `scarce predict` decodes
+    files."""
+    with tempfile.TemporaryDirectory(prefix="scarce-serve-") as d:
+        items, hashes = [], []
+        for i, (name, where, data) in enumerate(blobs):
+            check_image_bytes(data, where)
+            path = Path(d) / f"{i}{Path(name).suffix[:10]}"
+            path.write_bytes(data)
+            items.append(str(path))
+            hashes.append(sha256_bytes(data))
+        yield Inputs("image", tuple(items), tuple(hashes), tuple(n for n, _, _ in blobs))
 
 
 def warm_up(model: Model) -> None:

@@ -46,13 +46,6 @@ def check_image_bytes(data: bytes, where: str) -> None:
         ) from None
 
 
-def decode_image(data: bytes, where: str) -> np.ndarray:
-    """Image file bytes (an upload) as RGB uint8 pixels, checked as a file on disk would be."""
-    check_image_bytes(data, where)
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(to_rgb(im))
-
-
 def to_rgb(im: Image.Image) -> Image.Image:
     """RGB with EXIF orientation applied; transparency composited onto white (clip-art)."""
     im = ImageOps.exif_transpose(im)

@@ -44,7 +44,14 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        to_onnx(module, example, enc.onnx_dynamic_axes(), tmp, output_names=["probabilities"])
+        try:
+            to_onnx(module, example, enc.onnx_dynamic_axes(), tmp, output_names=["probabilities"])
+        except Exception as e:  # torch.onnx raises many kinds; the user needs one message
+            raise ScarceError(
+                f"ONNX export of this {m['method']} model failed ({type(e).__name__}: "
+                f"{str(e)[:300]}); nothing was written. `scarce predict` and `scarce serve` "
+                "still work; please report this with the bundle."
+            ) from e
         with transient():  # the check's inputs are no user's data: keep them out of the cache
             want = fitted.predict_proba(as_inputs(list(sample), model.modality))
         got = ort_backend(tmp)(enc.prepare(sample))

@@ -166,7 +166,7 @@ class ArrayFitted:
 # A Fitted that can be exported gives `export_module()`: one torch module from the encoder's
 # prepared batch (pixels, or input_ids + attention_mask) to probabilities. Numpy heads are
 # written once more in torch for it, beside their numpy code; `scarce export` checks the
-# exported graph against `predict_proba` on real inputs, so the two cannot drift apart.
+# exported graph against `predict_proba` on sample inputs, so the two cannot drift apart.
 
 
 def torch_head(tensors: dict[str, np.ndarray], fn: Any) -> Any:

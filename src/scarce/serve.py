@@ -153,7 +153,8 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 'this model takes text: POST /predict with {"texts": [...]} instead of files.'
             )
         count(len(files))
-        named = [(f.filename or str(i), f.file.read()) for i, f in enumerate(files)]
+        limit = (max_file_mb << 20) + 1  # enough to tell a file too big, no more
+        named = [(f.filename or str(i), f.file.read(limit)) for i, f in enumerate(files)]
         return images([(name, name, data) for name, data in named], proba)
 
     return app

@@ -128,9 +128,16 @@ def main() -> None:
                     "time_ok": bool(trained[best]["seconds_per_fit"] <= secs / 3),
                 }
             )
+    runs = {}
+    for name in SOURCES:
+        if (RESULTS / name).exists():
+            doc = json.loads((RESULTS / name).read_text())
+            runs[name] = {k: doc.get(k) for k in ("command", "seed", "machine", "versions")}
     out = {
         "what": __doc__.split("\n\n")[0],
-        "sources": SOURCES,
+        "sources": runs,
+        "library_runs": "setfit_peer_runs.jsonl: one record per (data, K, draw) with its "
+        "settings, seed, seconds and load average",
         "table": table,
         "targets": {
             "accuracy_at_every_K": all(p["accuracy_ok"] for p in per_k),

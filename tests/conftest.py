@@ -38,6 +38,24 @@ def write_image_folder(root: Path, images: np.ndarray, labels: list[str]) -> Pat
     return root
 
 
+def fortunes_subset(
+    fortunes_data: tuple[list[str], list[str]],
+    per_class: int,
+    seed: int,
+    classes: tuple[str, ...] = ("food", "science", "sports"),
+) -> tuple[list[str], list[str]]:
+    """`per_class` random quotes of each class (texts, labels)."""
+    texts, labels = fortunes_data
+    g = np.random.default_rng(seed)
+    keep = np.concatenate(
+        [
+            g.choice([i for i, lab in enumerate(labels) if lab == c], per_class, replace=False)
+            for c in classes
+        ]
+    )
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
 def write_text_csv(path: Path, texts: list[str], labels: list[str] | None) -> Path:
     import csv
 

@@ -15,24 +15,13 @@ from scarce import bundle
 from scarce.cli.main import main
 from scarce.core.errors import BundleError, NotFittedError
 from scarce.encoders import create_encoder
-from tests.conftest import write_image_folder, write_text_csv
+from tests.conftest import fortunes_subset, write_image_folder, write_text_csv
 
 
 @pytest.fixture(scope="module")
 def text_model(tmp_path_factory, fortunes_data):
-    texts, labels = fortunes_data
-    g = np.random.default_rng(1)
-    keep = np.concatenate(
-        [
-            g.choice([i for i, lab in enumerate(labels) if lab == c], 8, replace=False)
-            for c in ("science", "food", "sports")
-        ]
-    )
-    path = write_text_csv(
-        tmp_path_factory.mktemp("t") / "train.csv",
-        [texts[i] for i in keep],
-        [labels[i] for i in keep],
-    )
+    texts, labels = fortunes_subset(fortunes_data, 8, seed=1, classes=("science", "food", "sports"))
+    path = write_text_csv(tmp_path_factory.mktemp("t") / "train.csv", texts, labels)
     return scarce.fit(path, seed=0), path
 
 

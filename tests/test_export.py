@@ -22,21 +22,9 @@ from scarce.methods._domain import DomainFitted
 from scarce.methods.distill import DistillFitted
 from scarce.methods.linear_probe import LogisticHead
 from scarce.methods.multitask import MultitaskFitted
-from tests.conftest import write_image_folder, write_text_csv
+from tests.conftest import fortunes_subset, write_image_folder, write_text_csv
 
 CLASSES = ("food", "science", "sports")
-
-
-def _texts(fortunes_data, per_class: int) -> tuple[list[str], list[str]]:
-    texts, labels = fortunes_data
-    g = np.random.default_rng(4)
-    keep = np.concatenate(
-        [
-            g.choice([i for i, lab in enumerate(labels) if lab == c], per_class, replace=False)
-            for c in CLASSES
-        ]
-    )
-    return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
 def _pixels(path, size: int) -> np.ndarray:
@@ -82,7 +70,7 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
 
 
 def test_text_bundles_export_with_their_tokenizer(tmp_path, fortunes_data):
-    texts, labels = _texts(fortunes_data, 8)
+    texts, labels = fortunes_subset(fortunes_data, 8, seed=4)
     data = write_text_csv(tmp_path / "t.csv", texts, labels)
     query = ["The court ruled on the appeal.", "Eggs, flour and butter; bake it. " * 40]
     # a tuned encoder cut at 16 tokens: the graph must cut long inputs the same way
@@ -162,7 +150,7 @@ def test_array_heads_torch_forms_match_numpy():
 
 
 def test_what_cannot_be_exported_says_so(tmp_path, fortunes_data, capsys):
-    texts, labels = _texts(fortunes_data, 6)
+    texts, labels = fortunes_subset(fortunes_data, 6, seed=4)
     data = write_text_csv(tmp_path / "t.csv", texts, labels)
     for method in ("knn", "baseline"):
         model = scarce.fit(data, method=method, seed=0)

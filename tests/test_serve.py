@@ -24,7 +24,7 @@ from scarce.cli.main import main
 from scarce.core.hashing import sha256_text
 from scarce.encoders.cache import EmbeddingCache
 from scarce.serve import create_app
-from tests.conftest import write_image_folder, write_text_csv
+from tests.conftest import fortunes_subset, write_image_folder, write_text_csv
 
 
 def _error(r, status: int) -> str:
@@ -40,16 +40,8 @@ def _png(arr: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def text_bundle(tmp_path_factory, fortunes_data):
-    texts, labels = fortunes_data
-    g = np.random.default_rng(2)
-    keep = np.concatenate(
-        [
-            g.choice([i for i, lab in enumerate(labels) if lab == c], 10, replace=False)
-            for c in ("science", "food", "sports")
-        ]
-    )
     d = tmp_path_factory.mktemp("serve_text")
-    data = write_text_csv(d / "train.csv", [texts[i] for i in keep], [labels[i] for i in keep])
+    data = write_text_csv(d / "train.csv", *fortunes_subset(fortunes_data, 10, seed=2))
     return scarce.fit(data, seed=0).save(d / "t.scarce")
 
 

@@ -16,7 +16,7 @@ from scarce.core.errors import BundleError, ConfigError
 from scarce.core.progress import progress
 from scarce.data.types import Inputs
 from scarce.encoders.base import Encoder, caching
-from scarce.methods.base import State, softmax, with_head
+from scarce.methods.base import State, softmax, torch_unit_rows, with_head
 
 BATCH = 32  # examples per forward pass when nothing trains
 TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
@@ -239,9 +239,8 @@ class LinearHead:
         self.shift = torch.from_numpy(np.asarray(shift, np.float32))
 
     def __call__(self, emb: Any) -> Any:
-        import torch
 
-        z = torch.nn.functional.normalize(emb, p=2.0, dim=1) - self.shift
+        z = torch_unit_rows(emb) - self.shift
         return self.module(z)
 
     def parameters(self) -> Iterator[Any]:

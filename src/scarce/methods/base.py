@@ -231,6 +231,13 @@ def torch_softmax(logits: Any) -> Any:
     return torch.softmax(logits, dim=1)
 
 
+def torch_unit_rows(x: Any) -> Any:
+    """`unit_rows` in torch (rows shorter than 1e-12 are divided by 1e-12, as there)."""
+    import torch
+
+    return torch.nn.functional.normalize(x, p=2.0, dim=1)
+
+
 def unit_rows(x: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """Each row scaled to unit L2 length (all-zero rows stay zero); copy=False scales x
     itself (a float array), saving an (n, d) temporary."""

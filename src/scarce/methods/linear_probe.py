@@ -22,6 +22,8 @@ from scarce.methods.base import (
     register_method,
     softmax,
     torch_head,
+    torch_softmax,
+    torch_unit_rows,
     unit_rows,
     with_head,
 )
@@ -145,12 +147,10 @@ class LogisticHead:
 
     def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
         """`predict_proba` in torch, for ONNX export."""
-        import torch
-
         how = self.meta["normalize"]
-        x = feats / feats.norm(dim=1, keepdim=True).clamp(min=1e-12) if how == "l2" else feats
+        x = torch_unit_rows(feats) if how == "l2" else feats
         x = (x - t["shift"]) / t["scale"] if how == "standard" else x - t["shift"]
-        return torch.softmax(x @ t["coef"].T + t["intercept"], dim=1)
+        return torch_softmax(x @ t["coef"].T + t["intercept"])
 
 
 def fit_logistic(

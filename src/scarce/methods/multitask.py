@@ -26,6 +26,7 @@ from scarce.methods.base import (
     register_method,
     softmax,
     torch_softmax,
+    torch_unit_rows,
     unit_rows,
 )
 
@@ -107,7 +108,7 @@ class MultitaskFitted(ArrayFitted):
 
     def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
         """The primary task's probabilities (head 0), in torch, for ONNX export."""
-        x = (feats / feats.norm(dim=1, keepdim=True).clamp(min=1e-12) - t["shift"]) / t["scale"]
+        x = (torch_unit_rows(feats) - t["shift"]) / t["scale"]
         h = x @ t["shared.w"].T + t["shared.b"]
         h = h.clamp(min=0) if self.meta.get("activation", "relu") == "relu" else h
         return torch_softmax(h @ t["head.0.w"].T + t["head.0.b"])

@@ -15,7 +15,7 @@ from scarce.core.errors import DataError
 from scarce.data.types import Inputs, LabeledSet
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
-from scarce.evaluation.intervals import bootstrap_interval, t_interval
+from scarce.evaluation.intervals import bootstrap_interval, t_interval, verdict
 from scarce.evaluation.protocols import holdout_split, kfold_splits, kshot_splits
 from scarce.evaluation.runner import evaluate_sets
 from scarce.methods import methods
@@ -29,6 +29,16 @@ def test_t_interval_covers_the_truth_95_percent():
         iv = t_interval(g.normal(truth, 0.05, size=10))
         hits += iv.low <= truth <= iv.high
     assert 0.935 <= hits / sims <= 0.965
+
+
+def test_verdicts_need_three_repeats_and_respect_the_direction():
+    # two repeats that each differ by one test example: a zero-width interval, no verdict
+    assert t_interval([0.02, 0.02]).half_width == 0
+    assert verdict(t_interval([0.02, 0.02])) == "too few repeats to tell"
+    assert verdict(t_interval([0.02, 0.03, 0.025])) == "better"
+    assert verdict(t_interval([-0.02, -0.03, -0.025])) == "worse"
+    assert verdict(t_interval([0.02, 0.03, 0.025]), higher_is_better=False) == "worse"
+    assert verdict(t_interval([-0.1, 0.1, 0.02])) == "no clear difference"
 
 
 def test_bootstrap_interval_covers_roughly():
@@ -211,6 +221,32 @@ def test_negative_transfer_flag(fashion, shuffle):
     else:
         assert row["verdict"] == "better"
         assert res["negative_transfer"] == []
+
+
+@pytest.mark.slow
+def test_domain_protocol_flags_an_encoder_the_baseline_beats(fashion):
+    """Domain protocol: when the from-scratch baseline, trained on the same source, beats
+    source-only, the encoder itself is the negative transfer, and it is said."""
+    from scarce.encoders import create_encoder
+
+    source, target = _shuffled_fashion(fashion, True, n_pool=400, n_test=200)
+    res = evaluate_sets(
+        target,
+        source=source,
+        protocol="domain",
+        methods=["source-only"],
+        encoder=create_encoder("efficientnet-lite0"),
+        repeats=3,
+        seed=0,
+        configs={"source-only": {"steps": 200}},
+    )
+    row = next(p for p in res["paired"] if p["method"] == "baseline")
+    assert row["verdict"] == "better"
+    flagged = [n for n in res["negative_transfer"] if n["method"] == "source-only"]
+    assert flagged
+    assert flagged[0]["high"] < 0
+    assert "from-scratch baseline" in flagged[0]["message"]
+    assert "target label" in flagged[0]["message"]
 
 
 @pytest.mark.slow

@@ -52,6 +52,24 @@ def bootstrap_interval(
     return Interval(m, float(lo), float(hi), len(v))
 
 
+MIN_VERDICT_REPEATS = 3  # two repeats that differ by the same amount give a zero-width interval
+
+
+def verdict(iv: Interval, higher_is_better: bool = True) -> str:
+    """'better' / 'worse' when a paired difference's interval excludes zero, on 3+ repeats:
+    with two, identical differences (one test example either way, say) give a zero-width
+    interval that would claim certainty it does not have."""
+    if iv.n < MIN_VERDICT_REPEATS:
+        return "too few repeats to tell"
+    sign = 1 if higher_is_better else -1
+    lo, hi = sorted((sign * iv.low, sign * iv.high))
+    if lo > 0:
+        return "better"
+    if hi < 0:
+        return "worse"
+    return "no clear difference"
+
+
 def interval(
     values: Sequence[float], method: str = "t", confidence: float = 0.95, seed: int = 0
 ) -> Interval:

@@ -17,6 +17,7 @@ import numpy as np
 from scarce import __version__
 from scarce.core.environment import library_versions
 from scarce.core.errors import ConfigError
+from scarce.core.logs import warnings_once
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import restrict
@@ -25,7 +26,7 @@ from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
-from scarce.evaluation.intervals import interval
+from scarce.evaluation.intervals import Interval, interval, verdict
 from scarce.evaluation.protocols import (
     Split,
     domain_splits,
@@ -259,7 +260,8 @@ def evaluate_sets(
             # threads would race on it and the same seed would not give the same result
             log.info("--protocol domain runs its fits one at a time (--jobs ignored)")
             jobs = 1
-        runs = _run_all(one, jobs_list, jobs)
+        with warnings_once():
+            runs = _run_all(one, jobs_list, jobs)
 
     res = _assemble(
         pool,
@@ -374,19 +376,12 @@ def _versus(
         if not common:
             continue
         iv = interval([ua[c] - ub[c] for c in common], how, confidence, seed)
-        verdict = (
-            "better"
-            if iv.n >= 2 and iv.low > 0
-            else "worse"
-            if iv.n >= 2 and iv.high < 0
-            else "no clear difference"
-        )
         rows.append(
             {
                 "shots": k,
                 "metric": "accuracy",
                 **iv.as_dict(),
-                "verdict": verdict,
+                "verdict": verdict(iv),
                 "method_accuracy": round(float(np.mean([ua[c] for c in common])), 4),
                 "versus_accuracy": round(float(np.mean([ub[c] for c in common])), 4),
             }
@@ -468,13 +463,7 @@ def _assemble(
                 if not common:
                     continue
                 iv = interval([a[i] - b[i] for i in common], how, confidence, seed)
-                sign = -1 if metric in M.LOWER_IS_BETTER else 1
-                if iv.n >= 2 and sign * iv.low > 0 and sign * iv.high > 0:
-                    verdict = "better"
-                elif iv.n >= 2 and sign * iv.low < 0 and sign * iv.high < 0:
-                    verdict = "worse"
-                else:
-                    verdict = "no clear difference"
+                said = verdict(iv, metric not in M.LOWER_IS_BETTER)
                 paired.append(
                     {
                         "method": m,
@@ -482,11 +471,11 @@ def _assemble(
                         "shots": k,
                         "metric": metric,
                         **iv.as_dict(),
-                        "verdict": verdict,
+                        "verdict": said,
                     }
                 )
                 flag = specs[m].domain if reference != BASELINE else specs[m].uses_encoder
-                if metric == "accuracy" and verdict == "worse" and flag:
+                if metric == "accuracy" and said == "worse" and flag:
                     negative.append(
                         {
                             "method": m,
@@ -495,6 +484,19 @@ def _assemble(
                             "low": iv.low,
                             "high": iv.high,
                             "message": _negative_message(m, k, iv, encoder, reference),
+                        }
+                    )
+                if metric == "accuracy" and said == "better" and m == BASELINE:
+                    # domain protocol: the encoder itself hurts, adaptation aside
+                    worse = Interval(-iv.mean, -iv.high, -iv.low, iv.n)
+                    negative.append(
+                        {
+                            "method": reference,
+                            "shots": k,
+                            "mean": worse.mean,
+                            "low": worse.low,
+                            "high": worse.high,
+                            "message": _negative_message(reference, k, worse, encoder, domain=True),
                         }
                     )
 
@@ -596,8 +598,15 @@ def _assemble(
 
 
 def _negative_message(
-    m: str, k: int | None, iv: Any, encoder: Encoder | None, reference: str = BASELINE
+    m: str,
+    k: int | None,
+    iv: Any,
+    encoder: Encoder | None,
+    reference: str = BASELINE,
+    domain: bool = False,
 ) -> str:
+    """`iv`: m minus reference. `domain` with the baseline as reference: both learned the
+    source, and k counts target labels."""
     if reference != BASELINE:
         return (
             f"NEGATIVE TRANSFER: adapting with {m} made the target accuracy worse than "
@@ -605,7 +614,10 @@ def _negative_message(
             f"{iv.high:+.3f}]) with {k} target label(s) per class. Use {reference} for this "
             "pair, or another domain method."
         )
-    at = f"at {k} shot(s) per class" if k is not None else "under cross-validation"
+    if domain:
+        at = f"with {k} target label(s) per class (both trained on the source)"
+    else:
+        at = f"at {k} shot(s) per class" if k is not None else "under cross-validation"
     name = encoder.spec.name if encoder is not None else "encoder"
     return (
         f"NEGATIVE TRANSFER: {m} is worse than the from-scratch baseline {at} by "

@@ -85,3 +85,27 @@ def test_bool_coercion():
 def test_literal_fields_are_checked_even_when_built_directly():
     with pytest.raises(ConfigError, match=r"class_weight must be one of 'balanced', 'none', got"):
         LinearProbeConfig(class_weight="heavy")  # type: ignore[arg-type]
+
+
+def test_warnings_once_shows_each_site_once_and_counts_the_rest(caplog):
+    import logging
+
+    from scarce.core.logs import warnings_once
+
+    log = logging.getLogger("scarce.test")
+    with caplog.at_level(logging.WARNING), warnings_once():
+        for i in range(3):
+            log.warning("fit %d: the same caveat", i)  # one site, three fits
+        log.warning("another caveat")
+        log.error("errors always pass")
+        log.error("errors always pass")
+    shown = [r.getMessage() for r in caplog.records]
+    assert shown[:4] == [
+        "fit 0: the same caveat",
+        "another caveat",
+        "errors always pass",
+        "errors always pass",
+    ]
+    assert "2 more warning(s)" in shown[4]
+    log.warning("after the block")  # the filter is gone
+    assert caplog.records[-1].getMessage() == "after the block"

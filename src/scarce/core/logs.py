@@ -14,18 +14,20 @@ class _OncePerSite(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: set[tuple[str, int]] = set()
+        self.first: dict[tuple[str, int], logging.LogRecord] = {}
         self.dropped = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or record.levelno >= logging.ERROR:
             return True
         site = (record.pathname, record.lineno)
-        if site in self.seen:
+        # one filter sits on several handlers: the first record passes each of them
+        if self.first.setdefault(site, record) is record:
+            return True
+        if not getattr(record, "_scarce_dropped", False):
+            record._scarce_dropped = True  # count a record once, however many handlers
             self.dropped += 1
-            return False
-        self.seen.add(site)
-        return True
+        return False
 
 
 @contextlib.contextmanager

@@ -3,9 +3,7 @@ through here."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -318,7 +316,6 @@ def fit(
         _unlabeled(unlabeled, train.modality, text_column) if unlabeled is not None else None
     )
     encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
-    _warm_imports()
     learner = spec.method(cfg, encoder)
     if teacher is not None:
         learner.use_teacher(_teacher_from_bundle(teacher, train))
@@ -446,7 +443,6 @@ def _fit_domain(
             warn_duplicates(lt, test_set)
     cfg = spec.config.from_dict(config)
     encoder = resolve_encoder(backbone, src.modality)
-    _warm_imports()
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
     metrics: dict[str, Any] = {"target_selection": fitted.meta["selection"]["note"]}
     if test_set is not None:
@@ -534,17 +530,6 @@ def _compare_teacher(
     return out
 
 
-def _warm_imports() -> None:
-    """Import scikit-learn in the background while the encoder runs (ONNX Runtime releases
-    the GIL): its ~2 s import would otherwise follow the encoding, not overlap it."""
-    import threading
-
-    if "sklearn.linear_model" not in sys.modules:
-        threading.Thread(
-            target=importlib.import_module, args=("sklearn.linear_model",), daemon=True
-        ).start()
-
-
 def evaluate(
     data: DataLike,
     *,
@@ -606,7 +591,6 @@ def evaluate(
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in methods)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
-    _warm_imports()
     return evaluate_sets(
         pool,
         methods=list(methods),

@@ -85,8 +85,15 @@ def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
     args = ["fit", str(data), "--method", "finetune", "--set", "epochs=2", "--set", "blocks=1"]
     assert main([*args, "--out", str(tmp_path / "m.scarce")]) == 0
     out = capsys.readouterr().out
+    # 6 of 24 would be held out: too few to choose on, so 2 folds validate all 24
+    assert "early stopping: 2 folds chose" in out
+    assert "(each of the 24 examples validated once); kept epoch" in out
+    assert "of 2 (keep=best" in out
+    args += ["--set", "min_held_out=6"]
+    assert main([*args, "--out", str(tmp_path / "m.scarce")]) == 0
+    out = capsys.readouterr().out
     assert "early stopping: held-out 6 examples; kept epoch" in out
-    assert "(keep=best: the best epoch); refit on all 24 examples" in out
+    assert "of 2 (keep=best: the best epoch); refit on all 24 examples" in out
 
 
 def test_l2sp_keeps_weights_nearer_their_start(small_text):
@@ -109,7 +116,15 @@ def test_early_stopping_stops_and_restores_the_best_epoch(fortunes_data):
     train = _texts(fortunes_data, 10)
     # a learning rate far too high: validation loss soon rises
     fitted = _fit(
-        train, blocks=2, epochs=30, lr=5e-3, head_lr=5e-2, patience=2, refit=False, monitor="loss"
+        train,
+        blocks=2,
+        epochs=30,
+        lr=5e-3,
+        head_lr=5e-2,
+        patience=2,
+        refit=False,
+        monitor="loss",
+        min_held_out=1,
     )
     hist = fitted.meta["val_loss_by_epoch"]
     assert len(hist) - 1 < 30  # stopped early
@@ -159,7 +174,7 @@ def test_keep_end_takes_the_schedule_unless_clearly_below_the_probe():
 
 def test_keep_end_trains_the_whole_schedule(small_text):
     train, _ = small_text
-    fitted = _fit(train, blocks=1, epochs=4, keep="end", patience=1, refit=False)
+    fitted = _fit(train, blocks=1, epochs=4, keep="end", patience=1, refit=False, min_held_out=1)
     # patience 1 would stop "best" at the first epoch without progress; "end" runs on
     # unless an epoch is clearly below the probe, and keeps the end or the probe
     err, loss = fitted.meta["val_error_by_epoch"], fitted.meta["val_loss_by_epoch"]
@@ -287,7 +302,37 @@ def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_da
     assert fitted.meta["early_stopping"].startswith("2 folds chose")
     chosen = int(fitted.meta["early_stopping"].split()[3])
     assert 0 <= chosen <= 3
-    assert fitted.meta["epochs_planned"] == chosen  # the final fit ran that many epochs
+    assert fitted.meta["best_epoch"] == chosen  # the final fit ran that many epochs
+    assert fitted.meta["epochs_planned"] == 3  # of the planned schedule
+
+
+def test_a_refit_retraces_the_validated_schedule(fortunes_data, monkeypatch):
+    """The refit runs the chosen epochs on the learning rates of the planned schedule, not
+    a schedule squeezed into those epochs (whose rates would differ from the validated run)."""
+    from scarce.methods import _tuning
+
+    train = _texts(fortunes_data, 6)
+    calls = []
+    real = _tuning.schedule
+
+    def spy(opt, step, total, warmup):
+        calls.append((step, total))
+        return real(opt, step, total, warmup)
+
+    monkeypatch.setattr(_tuning, "schedule", spy)
+    enc = create_encoder("minilm-l6")
+    learner = Finetune(FinetuneConfig(blocks=1, epochs=4, early_stopping=False), enc)
+    net = enc.staged()
+    first = len(net.units) - 1
+    data = learner._states(net, train, first, False, 0)
+    d = {"blocks": 1, "epochs": 4, "l2sp": 0.0, "lr": 1e-3, "keep": "best"}
+    fitted, _, _ = learner._train(
+        net, train, data, None, None, first, d, "last", 0, stop_early=False, stop_after=2
+    )
+    per_epoch = -(-len(train) // 16)
+    assert calls == [(s, 4 * per_epoch) for s in range(2 * per_epoch)]
+    assert fitted.meta["epochs_planned"] == 4
+    assert fitted.meta["best_epoch"] == 2
 
 
 def test_tuned_embeddings_come_back_in_input_order(fortunes_data):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 import zipfile
@@ -13,7 +14,7 @@ import pytest
 import scarce
 from scarce import bundle
 from scarce.cli.main import main
-from scarce.core.errors import BundleError, NotFittedError
+from scarce.core.errors import BundleError, ConfigError, NotFittedError
 from scarce.encoders import create_encoder
 from tests.conftest import fortunes_subset, write_image_folder, write_text_csv
 
@@ -126,6 +127,48 @@ def test_truncated_bundle_refused(tmp_path, text_model, capsys):
     inp = write_text_csv(tmp_path / "in.csv", ["hello"], None)
     assert main(["predict", str(bad), str(inp)]) == 2
     assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_every_flipped_byte_is_refused_cleanly(tmp_path, text_model):
+    """A flipped byte inside compressed data raised a raw zlib.error; any damage must come
+    back as a BundleError (or, in a zip header field nothing reads, load as before)."""
+    model, _ = text_model
+    data = model.save(tmp_path / "good.scarce").read_bytes()
+    bad = tmp_path / "flip.scarce"
+    for i in range(0, len(data), max(1, len(data) // 150)):
+        b = bytearray(data)
+        b[i] ^= 0xFF
+        bad.write_bytes(bytes(b))
+        with contextlib.suppress(BundleError):
+            scarce.load(bad)
+
+
+def test_cli_refuses_an_out_that_would_lose_data(tmp_path, text_csv, text_model, capsys):
+    """--out naming the input, a folder, a non-bundle file or an unwritable place is refused
+    up front (exit 2), with the user's files untouched."""
+    before = text_csv.read_bytes()
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me")
+    (tmp_path / "folder").mkdir()
+    for out, says in [
+        (text_csv, "is also an input"),
+        (tmp_path / "folder", "is a folder; give a file name such as"),
+        (other, "is not a scarce bundle"),
+        (other / "m.scarce", "is a file, not a folder"),
+    ]:
+        assert main(["fit", str(text_csv), "--out", str(out), "-q"]) == 2
+        assert says in capsys.readouterr().err
+    model, _ = text_model
+    good = model.save(tmp_path / "good.scarce")
+    assert main(["predict", str(good), str(text_csv), "--out", str(text_csv)]) == 2
+    assert "is also an input" in capsys.readouterr().err
+    (tmp_path / "m.onnx").mkdir()
+    assert main(["export", str(good), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert "--onnx" in capsys.readouterr().err
+    assert text_csv.read_bytes() == before
+    assert other.read_text() == "keep me"
+    with pytest.raises(ConfigError, match="not a scarce bundle"):
+        model.save(other)
 
 
 def test_cli_text_fit_predict(tmp_path, text_csv, capsys):

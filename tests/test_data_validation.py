@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scarce.cli.main import main
@@ -214,3 +215,45 @@ def test_text_formats_load(tmp_path, fmt):
     assert ds.classes == ("1", "2")
     assert ds.y.tolist() == [0, 1, 0]
     assert ds.inputs.items == ("a b", "c d", "e f")
+
+
+def test_a_long_thin_strip_reads_without_a_huge_intermediate():
+    """A 20000x1 strip was resized whole (to 4,480,000 x 224: 4 GB) before the crop; now only
+    the centre square is resampled, with the same pixels as resize-then-crop elsewhere."""
+    from PIL import Image
+
+    from scarce.data.images import read_rgb
+
+    strip = (np.random.default_rng(0).random((1, 20000, 3)) * 255).astype(np.uint8)
+    assert read_rgb(strip, 224).size == (224, 224)
+    photo = Image.fromarray((np.random.default_rng(1).random((300, 200, 3)) * 255).astype("uint8"))
+    old = photo.resize((100, 150), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    old = old.crop((0, 25, 100, 125))
+    new = read_rgb(np.asarray(photo), 100)
+    assert np.abs(np.asarray(new, float) - np.asarray(old, float)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["F", "I", "I;16"])
+def test_high_depth_images_keep_their_contrast(tmp_path, mode):
+    """Float TIFFs in [0, 1] became black through convert('RGB'); integers were already fine."""
+    from PIL import Image
+
+    from scarce.data.images import read_rgb
+
+    ramp = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    arr = {"F": ramp, "I": (ramp * 70000).astype(np.int32), "I;16": (ramp * 4000).astype(np.uint16)}
+    path = tmp_path / "deep.tif"
+    Image.fromarray(arr[mode]).save(path)
+    with Image.open(path) as im:
+        assert im.mode.startswith(mode[0])
+    px = np.asarray(read_rgb(path, 32))
+    assert px.min() < 10
+    assert px.max() > 245
+
+
+def test_a_decompression_bomb_is_called_too_large(tmp_path, image_folder, monkeypatch, capsys):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    assert main(["fit", str(image_folder), "--out", str(tmp_path / "m.scarce"), "-q"]) == 2
+    assert "too large to read safely" in capsys.readouterr().err

@@ -12,14 +12,15 @@ import datetime as dt
 import hashlib
 import json
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
 from scarce import __version__
-from scarce.core.atomic import atomic_write
-from scarce.core.errors import BundleError
+from scarce.core.atomic import atomic_write, check_writable
+from scarce.core.errors import BundleError, ConfigError
 
 FORMAT = "scarce-bundle"
 FORMAT_VERSION = 1
@@ -45,7 +46,7 @@ def write(
     """Write a bundle zip atomically: a crash leaves the old file or none, never half."""
     from safetensors.numpy import save
 
-    path = Path(path)
+    path = check_target(path)
     files = {WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()})}
     files.update(extra_files or {})
     for name in files:
@@ -64,6 +65,30 @@ def write(
         for name, data in files.items():
             z.writestr(name, data)
     return path
+
+
+def check_target(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
+    """Raise ConfigError if a bundle cannot be written at `path`: an unwritable place, one of
+    the `inputs`, or an existing file that is not a bundle (a typo must not eat data)."""
+    path = check_writable(path, inputs=inputs, example="model.scarce")
+    if path.is_file() and not is_bundle(path):
+        raise ConfigError(
+            f"{path} exists and is not a scarce bundle; refusing to overwrite it. "
+            "Choose another name, such as model.scarce."
+        )
+    return path
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Whether `path` looks like a bundle (a zip or folder with a manifest); no checks."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / MANIFEST).is_file()
+    try:
+        with zipfile.ZipFile(path) as z:
+            return MANIFEST in z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -160,7 +185,7 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                 raise BundleError(f"{path}: manifest.json is implausibly large; refusing.")
             try:
                 out[info.filename] = z.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
                 raise BundleError(
                     f"{path}: {info.filename} is damaged ({e}). Re-create the bundle."
                 ) from None

@@ -135,8 +135,11 @@ def fit(
     Example: scarce fit data/ --method distill --teacher big.scarce --unlabeled more/ --out s.scarce
     """
     _setup(quiet, verbose)
-    from scarce import api
+    from scarce import api, bundle
 
+    tasks = _parse_tasks(task)
+    given = (data, test, base, source, labeled_target, unlabeled, teacher, *(tasks or {}).values())
+    bundle.check_target(out, inputs=given)
     t0 = time.perf_counter()
     model = api.fit(
         data,
@@ -154,7 +157,7 @@ def fit(
         labeled_target=labeled_target,
         unlabeled=unlabeled,
         teacher=teacher,
-        tasks=_parse_tasks(task),
+        tasks=tasks,
     )
     model.save(out)
     m = model.manifest
@@ -286,11 +289,13 @@ def predict(
     """
     _setup(quiet)
     from scarce import api
-    from scarce.core.atomic import atomic_write
+    from scarce.core.atomic import atomic_write, check_writable
     from scarce.data.sources import load_inputs
 
-    if out is not None and out.suffix.lower() not in (".csv", ".jsonl"):
-        raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
+    if out is not None:
+        if out.suffix.lower() not in (".csv", ".jsonl"):
+            raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
+        check_writable(out, inputs=(bundle, *inputs), example="predictions.csv")
     model = api.load(bundle)
     x = load_inputs(inputs, modality=model.modality, text_column=text_column)
     rows = model.prediction_rows(x, proba=proba)
@@ -324,10 +329,12 @@ def export(
     """
     _setup(quiet)
     from scarce import api
+    from scarce.core.atomic import check_writable
     from scarce.export import export_onnx
 
     if onnx.suffix.lower() != ".onnx":
         raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
+    check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
     got = export_onnx(api.load(bundle), onnx)
     _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
     if got["tokenizer"]:
@@ -540,7 +547,7 @@ def eval_cmd(
     """
     _setup(quiet)
     from scarce import api
-    from scarce.core.atomic import atomic_write
+    from scarce.core.atomic import atomic_write, check_writable
 
     try:
         shot_list = [int(x) for x in shots.split(",") if x.strip()]
@@ -554,6 +561,10 @@ def eval_cmd(
         ) from None
     if out.suffix.lower() != ".json":
         raise ConfigError(f"--out must be a .json file, got {out.name!r}.")
+    tasks = _parse_tasks(task)
+    check_writable(
+        out, inputs=(data, test, base, source, *(tasks or {}).values()), example="results.json"
+    )
     configs: dict[str, dict[str, Any]] = {}
     for key, value in _parse_sets(set_).items():
         name, dot, knob = key.partition(".")
@@ -582,7 +593,7 @@ def eval_cmd(
         source=source,
         labeled_target=labeled_list,
         configs=configs,
-        tasks=_parse_tasks(task),
+        tasks=tasks,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -603,8 +614,10 @@ def report(
     Example: scarce report r.json --out r.html
     """
     _setup(quiet)
+    from scarce.core.atomic import check_writable
     from scarce.report import load_results, write_report
 
+    check_writable(out, inputs=(results,), example="report.html")
     path = write_report(load_results(results), out)
     _echo(f"wrote {path}")
 

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from scarce.core.errors import ConfigError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Yield a temporary file beside `path`; rename it into place only if the block succeeds."""
-    path = Path(path)
+    path = check_writable(path, flag="writing")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -27,6 +29,48 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_writable(
+    path: str | Path,
+    *,
+    inputs: tuple[str | Path | None, ...] = (),
+    flag: str = "--out",
+    example: str = "out",
+) -> Path:
+    """Raise ConfigError now if `path` cannot be written or would replace an input, so that
+    a bad name fails before the work rather than after it (and never eats the user's data)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name such as {path / example}.")
+    for given in inputs:
+        if (
+            given is not None
+            and path.exists()
+            and Path(given).exists()
+            and os.path.samefile(path, given)
+        ):
+            raise ConfigError(
+                f"{flag} {path} is also an input; writing it would replace your data. "
+                "Choose another name."
+            )
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path}: {folder} is a file, not a folder.")
+    try:  # os.access says yes to root even on read-only or virtual file systems
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError("permission denied")
+        fd, probe = tempfile.mkstemp(prefix=".scarce-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(
+            f"{flag} {path}: cannot write in {folder} ({e.strerror or e}). "
+            "Choose a folder you can write to."
+        ) from None
+    return path
 
 
 def _umask() -> int:

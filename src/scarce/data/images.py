@@ -39,7 +39,12 @@ def check_image_bytes(data: bytes, where: str) -> None:
             f"{where}: cannot read this image: it is not in a format Pillow reads (PNG, "
             "JPEG, BMP, GIF, TIFF, WebP, ...); remove it or replace it with a valid file."
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise DataError(
+            f"{where}: this image is too large to read safely ({e}). Shrink it (for example "
+            "to 4000 pixels on the longer side) and try again."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataError(
             f"{where}: cannot read this image ({e}). It may be truncated or not an image; "
             "remove it or replace it with a valid file."
@@ -53,8 +58,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, im).convert("RGB")
-    if im.mode == "I;16" or im.mode == "I":
-        arr = np.asarray(im, dtype=np.float32)
+    if im.mode.startswith(("I", "F")):  # 16/32-bit integers and floats: convert() clips them
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo or 1.0) * 255.0
         im = Image.fromarray(arr.astype(np.uint8))
@@ -87,8 +92,9 @@ def resize_center_crop(im: Image.Image, size: int) -> Image.Image:
     """Shorter side to `size`, then a centred square: keeps the aspect ratio and nearly all
     of the picture (defects near the border matter for our users)."""
     w, h = im.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    im = im.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return im.crop((left, top, left + size, top + size))
+    side = min(w, h)
+    left, top = (w - side) / 2, (h - side) / 2
+    # resample only the centre square: resizing the whole picture first made a 20000x1 strip
+    # a 4 GB intermediate
+    box = (left, top, left + side, top + side)
+    return im.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)

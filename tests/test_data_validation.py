@@ -257,3 +257,26 @@ def test_a_decompression_bomb_is_called_too_large(tmp_path, image_folder, monkey
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     assert main(["fit", str(image_folder), "--out", str(tmp_path / "m.scarce"), "-q"]) == 2
     assert "too large to read safely" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["fit", "{data}", "--seed", "-5"], "--seed must be an integer from 0 to 4294967295"),
+        (["fit", "{data}", "--seed", str(2**32)], "--seed must be an integer"),
+        (["eval", "{data}", "--seed", "-1", "--out", "{tmp}/r.json"], "--seed must be"),
+        (["fit", "{data}", "--method", "auto", "--budget", "0"], "--budget must be a positive"),
+        (["fit", "{data}", "--method", "auto", "--budget", "-1"], "--budget must be a positive"),
+        (
+            ["eval", "{data}", "--protocol", "kfold", "--folds", "1", "--out", "{tmp}/r.json"],
+            "--folds must be 2 or more",
+        ),
+    ],
+)
+def test_out_of_range_numbers_exit_2(tmp_path, text_csv, capsys, args, says):
+    args = [a.format(data=text_csv, tmp=tmp_path) for a in args]
+    if args[0] == "fit":
+        args += ["--out", str(tmp_path / "m.scarce")]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert says in err

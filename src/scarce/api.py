@@ -14,7 +14,7 @@ from scarce import bundle
 from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
 from scarce.core.hashing import combine
-from scarce.core.seeding import derive
+from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
@@ -240,6 +240,11 @@ def fit(
     """
     if method != "auto":
         method_registry.get(method)  # unknown names fail before any data is read
+    seed = check_seed(seed)
+    if budget is not None and not budget > 0:
+        raise ConfigError(f"--budget must be a positive number of seconds, got {budget}.")
+    if budget is not None and method != "auto":
+        log.warning("--budget is for --method auto; %s ignores it.", method)
     cols = {"text_column": text_column, "label_column": label_column}
     if source is not None or labeled_target is not None:
         if base is not None or budget is not None or unlabeled is not None or teacher is not None:
@@ -296,7 +301,7 @@ def fit(
         if base is not None:
             raise ConfigError("--base cannot be combined with --method auto; pick a method.")
         method, backbone, auto = choose(
-            train, backbone=backbone, seed=seed, budget=budget or DEFAULT_BUDGET
+            train, backbone=backbone, seed=seed, budget=DEFAULT_BUDGET if budget is None else budget
         )
     spec = method_registry.get(method)
     cfg = spec.config.from_dict(config)
@@ -566,6 +571,7 @@ def evaluate(
 
     for name in methods:
         method_registry.get(name)
+    seed = check_seed(seed)
     if interval not in ("t", "bootstrap"):
         raise ConfigError(f"interval must be 't' or 'bootstrap', got {interval!r}.")
     if repeats < 1 or jobs < 1:

@@ -133,6 +133,8 @@ def evaluate_sets(
             raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
         splits = kshot_splits(pool, sorted(set(shots)), repeats, seed, test is not None)
     elif protocol == "kfold":
+        if folds < 2:
+            raise ConfigError(f"--folds must be 2 or more, got {folds}.")
         if test is not None:
             raise ConfigError(
                 "--protocol kfold uses every labeled example; drop --test, or use "

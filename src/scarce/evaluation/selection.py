@@ -147,6 +147,12 @@ def choose(
             + (f" on {nxt['backbone']}" if nxt["backbone"] else "")
             + f" ({nxt['accuracy']:.3f})"
         )
+    skipped = [e for e in record["candidates"] if "skipped" in e]
+    if skipped:
+        why += (
+            f"; {len(skipped)} of {len(cands)} candidates did not fit in the budget of "
+            f"{budget:.0f}s (raise --budget to try them)"
+        )
     record["why"] = why + ". No test data was used to choose."
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return best["method"], best["backbone"], record

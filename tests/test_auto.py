@@ -126,3 +126,49 @@ def test_auto_budget_skips_later_candidates(fortunes_data):
     assert len(scored) == 1
     assert len(skipped) == len(record["candidates"]) - 1
     assert "over the budget" in skipped[0]["skipped"]
+
+
+def test_a_running_candidate_stops_at_the_budget(fortunes_data, monkeypatch):
+    """A candidate started inside the budget was let run all its folds (954 s of a 300 s
+    budget on 400 tweets); now its training stops within a step of the deadline."""
+    from scarce.core import progress as P
+    from scarce.evaluation import selection
+
+    texts, labels = fortunes_data
+    keep = [i for c in ("food", "sports") for i in [j for j, v in enumerate(labels) if v == c][:6]]
+    classes = ("food", "sports")
+    train = LabeledSet(
+        Inputs.from_texts([texts[i] for i in keep]),
+        np.array([classes.index(labels[i]) for i in keep]),
+        classes,
+    )
+    monkeypatch.setattr(
+        selection, "candidates", lambda *a: [("baseline", None), ("finetune", "minilm-l3")]
+    )
+    checks = []
+    real = P.check_time
+
+    def counting() -> None:
+        checks.append(1)
+        if len(checks) > 3:  # time runs out a few training steps into the first fold
+            with P.time_limit(-1):
+                real()
+        real()
+
+    monkeypatch.setattr(P, "check_time", counting)
+    monkeypatch.setattr("scarce.methods._tuning.check_time", counting)
+    _, _, record = choose(train, budget=10_000)
+    finetune = record["candidates"][1]
+    assert "stopped at the budget of 10000s during fold 1" in finetune["skipped"]
+    assert record["chosen"]["method"] == "baseline"
+    assert "did not fit in the budget" in record["why"]
+
+
+def test_time_limit_stops_a_progress_loop():
+    from scarce.core.progress import OutOfTime, progress, time_limit
+
+    with time_limit(3600):
+        assert list(progress(range(3))) == [0, 1, 2]
+    with pytest.raises(OutOfTime), time_limit(-1):
+        list(progress(range(3)))
+    assert list(progress(range(3))) == [0, 1, 2]  # the limit ends with its block

@@ -280,3 +280,45 @@ def test_out_of_range_numbers_exit_2(tmp_path, text_csv, capsys, args, says):
     code, _, err = run_cli(args, capsys)
     assert code == 2
     assert says in err
+
+
+def test_a_folder_given_as_text_data_is_called_a_folder(tmp_path, image_folder, text_csv, capsys):
+    err = fit_fails(capsys, tmp_path, image_folder, "--modality", "text")
+    assert "is a folder, but text data is one file" in err
+    err = fit_fails(capsys, tmp_path, text_csv, "--test", str(image_folder))
+    assert "--test" in err
+    assert "holds image data but DATA is text" in err
+
+
+def test_an_image_model_given_a_text_table_says_so(tmp_path, image_folder, text_csv, capsys):
+    m = tmp_path / "img.scarce"
+    assert main(["fit", str(image_folder), "--out", str(m), "-q"]) == 0
+    code, _, err = run_cli(["predict", m, text_csv], capsys)
+    assert code == 2
+    assert "this is an image model" in err
+
+
+def test_renamed_columns_carry_to_test_and_predict(tmp_path, text_csv, capsys):
+    """--text-column/--label-column name DATA's columns; --test may use them or the defaults,
+    and predict reads the fitted column without being told again."""
+    import pandas as pd
+
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(text_csv).rename(columns={"text": "body", "label": "topic"}).to_csv(
+        renamed, index=False
+    )
+    m = tmp_path / "m.scarce"
+    args = ["fit", renamed, "--text-column", "body", "--label-column", "topic", "--out", m]
+    code, out, err = run_cli([*args, "--test", text_csv, "-q"], capsys)
+    assert code == 0, err
+    assert "test accuracy" in out
+    code, out, err = run_cli(["predict", m, renamed], capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 1 + 24
+    code, out, err = run_cli(["predict", m, text_csv], capsys)  # the default name works too
+    assert code == 0, err
+    broken = tmp_path / "broken.csv"
+    broken.write_text("words,tag\nhello,food\n")
+    code, _, err = run_cli([*args, "--test", broken], capsys)
+    assert code == 2
+    assert "read with DATA's column names, 'body' and 'topic', or else 'text'" in err

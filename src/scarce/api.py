@@ -45,11 +45,16 @@ class Model:
     def modality(self) -> Modality:
         return self.manifest["modality"]
 
+    @property
+    def text_column(self) -> str:
+        """The column a text model read at fit time; files to predict on may use it."""
+        return self.manifest.get("data", {}).get("text_column", "text")
+
     def _inputs(self, x: Inputs | Sequence[Any] | str | Path) -> Inputs:
         if isinstance(x, Inputs):
             return x
         if isinstance(x, str | Path):
-            return load_inputs([x], modality=self.modality)
+            return load_inputs([x], modality=self.modality, text_column=self.text_column)
         return as_inputs(x, self.modality)
 
     def predict_proba(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
@@ -105,7 +110,11 @@ class Model:
         return rows
 
     def score(self, data: DataLike) -> float:
-        test = _labeled(data, self.modality)
+        cols = {
+            "text_column": self.text_column,
+            "label_column": self.manifest.get("data", {}).get("label_column", "label"),
+        }
+        test = _companion("test data", data, self.modality, cols)
         test = align_to(test, self.classes_)
         return float((self.predict_proba(test.inputs).argmax(1) == test.y).mean())
 
@@ -146,15 +155,21 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
     return load_labeled(data, modality=modality, **kw)
 
 
-def _task_set(name: str, data: DataLike, modality: Modality, cols: dict[str, str]) -> LabeledSet:
-    """Another task's data for multitask. A task is its own file, so it is read with DATA's
-    column names or else the defaults (text, label); it must hold DATA's kind of input."""
+DEFAULT_COLUMNS = {"text_column": "text", "label_column": "label"}
+
+
+def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, str]) -> LabeledSet:
+    """A labeled file beside DATA (--test, --base, --source, a --task, ...). It is its own
+    file, so it is read with DATA's column names or else the defaults (text, label); it must
+    hold DATA's kind of input."""
     got = None
     if isinstance(data, LabeledSet):
         got = data
     else:
-        default = {"text_column": "text", "label_column": "label"}
-        tries = [(cols, modality), (default, modality), (default, None)]
+        tries = [(cols, modality)]
+        if cols != DEFAULT_COLUMNS:
+            tries.append((DEFAULT_COLUMNS, modality))
+        tries.append((DEFAULT_COLUMNS, None))
         first: DataError | None = None
         for kw, mod in tries:
             try:
@@ -164,17 +179,24 @@ def _task_set(name: str, data: DataLike, modality: Modality, cols: dict[str, str
                 first = first or err
         if got is None:
             assert first is not None  # noqa: S101 - every try failed with a DataError
+            if cols == DEFAULT_COLUMNS:
+                raise first
             raise DataError(
-                f"task {name!r}: {first} (a task's file is read with DATA's column names, "
+                f"{what}: {first} ({what} is read with DATA's column names, "
                 f"{cols['text_column']!r} and {cols['label_column']!r}, or else 'text' and "
                 "'label')"
             ) from first
     if got.modality != modality:
         raise DataError(
-            f"task {name!r} ({got.source}) holds {got.modality} data but DATA is {modality}: "
-            "every task shares one encoder, so all must be the same kind of input."
+            f"{what} ({got.source}) holds {got.modality} data but DATA is {modality}: "
+            "the model reads one kind of input."
         )
     return got
+
+
+def _task_set(name: str, data: DataLike, modality: Modality, cols: dict[str, str]) -> LabeledSet:
+    """Another task's data for multitask (every task shares one encoder)."""
+    return _companion(f"task {name!r}", data, modality, cols)
 
 
 def labeled_from_arrays(
@@ -287,7 +309,7 @@ def fit(
         check_trainable(t)
     test_set = None
     if test is not None:
-        test_set = align_to(_labeled(test, train.modality, **cols), train.classes)
+        test_set = align_to(_companion("--test", test, train.modality, cols), train.classes)
         warn_duplicates(train, test_set)
     auto = None
     if method == "auto":
@@ -310,7 +332,7 @@ def fit(
             f"method {method!r} works on {', '.join(spec.modalities)}, not "
             f"{train.modality}. See `scarce methods`."
         )
-    base_set = _labeled(base, train.modality, **cols) if base is not None else None
+    base_set = _companion("--base", base, train.modality, cols) if base is not None else None
     check_base_use({method: spec}, base_set, train)
     if (unlabeled is not None or teacher is not None) and method != "distill":
         raise ConfigError(
@@ -365,6 +387,7 @@ def fit(
             "n": len(train),
             "counts": train.counts(),
             "source": train.source,
+            **_column_record(train.modality, cols),
         },
         "metrics": metrics,
         "versions": library_versions(),
@@ -387,6 +410,13 @@ def fit(
     if base_info is not None:
         manifest["base"] = base_info
     return Model(fitted, encoder, manifest)
+
+
+def _column_record(modality: Modality, cols: dict[str, str]) -> dict[str, str]:
+    """The columns read, so that predict reads the same one from a file like DATA."""
+    if modality == "text":
+        return {"text_column": cols["text_column"], "label_column": cols["label_column"]}
+    return {"label_column": cols["label_column"]}
 
 
 def _unlabeled(data: Any, modality: Modality, text_column: str) -> UnlabeledSet:
@@ -439,10 +469,14 @@ def _fit_domain(
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")
     target = _unlabeled(data, src.modality, cols["text_column"])
-    lt = _labeled(labeled_target, src.modality, **cols) if labeled_target is not None else None
+    lt = (
+        _companion("--labeled-target", labeled_target, src.modality, cols)
+        if labeled_target is not None
+        else None
+    )
     test_set = None
     if test is not None:
-        test_set = align_to(_labeled(test, src.modality, **cols), src.classes)
+        test_set = align_to(_companion("--test", test, src.modality, cols), src.classes)
         warn_duplicates(src, test_set)
         if lt is not None:
             warn_duplicates(lt, test_set)
@@ -476,6 +510,7 @@ def _fit_domain(
             "n": len(src),
             "counts": src.counts(),
             "source": src.source,
+            **_column_record(src.modality, cols),
         },
         "domain": {
             "target": {
@@ -587,10 +622,10 @@ def evaluate(
     check_trainable(pool)
     test_set = None
     if test is not None:
-        test_set = align_to(_labeled(test, pool.modality, **cols), pool.classes)
+        test_set = align_to(_companion("--test", test, pool.modality, cols), pool.classes)
         warn_duplicates(pool, test_set)
-    base_set = _labeled(base, pool.modality, **cols) if base is not None else None
-    source_set = _labeled(source, pool.modality, **cols) if source is not None else None
+    base_set = _companion("--base", base, pool.modality, cols) if base is not None else None
+    source_set = _companion("--source", source, pool.modality, cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}

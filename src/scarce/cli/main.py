@@ -280,7 +280,10 @@ def predict(
     proba: Annotated[
         bool, typer.Option("--proba", help="Add a proba_<class> column per class.")
     ] = False,
-    text_column: TextCol = "text",
+    text_column: Annotated[
+        str | None,
+        typer.Option(help="Column holding the text (default: the one the model was fitted on)."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Predict with a bundle; one row per input.
@@ -297,7 +300,7 @@ def predict(
             raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
         check_writable(out, inputs=(bundle, *inputs), example="predictions.csv")
     model = api.load(bundle)
-    x = load_inputs(inputs, modality=model.modality, text_column=text_column)
+    x = load_inputs(inputs, modality=model.modality, text_column=text_column or model.text_column)
     rows = model.prediction_rows(x, proba=proba)
     if out is not None and out.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

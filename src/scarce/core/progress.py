@@ -1,9 +1,13 @@
-"""One progress wrapper for the whole package: tqdm, quiet when not a TTY or when asked."""
+"""One progress wrapper for the whole package: tqdm, quiet when not a TTY or when asked; and
+the time limit that long loops honour (every long loop reports progress, so it checks here)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import time
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,4 +26,30 @@ def progress(
     from tqdm.auto import tqdm
 
     disable = _quiet or not sys.stderr.isatty()
-    yield from tqdm(it, total=total, desc=desc, unit=unit, disable=disable, leave=False)
+    for item in tqdm(it, total=total, desc=desc, unit=unit, disable=disable, leave=False):
+        check_time()
+        yield item
+
+
+_deadline: ContextVar[float | None] = ContextVar("scarce_deadline", default=None)
+
+
+class OutOfTime(Exception):
+    """The limit set with `time_limit` passed; the work in progress is abandoned."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Within the block, `check_time` (and so every progress loop) raises OutOfTime once
+    `seconds` have passed: a budget holds to one step, not to one whole fit."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def check_time() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise OutOfTime

@@ -47,6 +47,12 @@ def detect_modality(path: str | Path) -> Modality:
         header = _read_table(p, kind).columns
         if "path" in header and "text" not in header:
             return "image"
+        if "path" in header:
+            log.warning(
+                "%s has both a 'text' and a 'path' column: read as text. Pass --modality image "
+                "to use the images.",
+                p,
+            )
     return "text"
 
 
@@ -110,7 +116,7 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
     if df is None:
         df = _read_table(csv, _text_kind(csv))
     paths = []
-    for i, r in enumerate(_column(df, csv, "path", "a 'path' column")):
+    for i, r in enumerate(_column(df, csv, "path", "")):
         f = (csv.parent / str(r)) if not Path(str(r)).is_absolute() else Path(str(r))
         if not r or not f.is_file():
             raise DataError(
@@ -167,7 +173,14 @@ def load_inputs(
                     if f.is_file() and is_image_path(f) and not f.name.startswith(".")
                 )
             elif p.is_file() and not is_image_path(p) and p.suffix.lower() in TEXT_EXTENSIONS:
-                files += _table_paths(p)
+                df = _read_table(p, _text_kind(p))
+                if "path" not in df.columns:
+                    raise DataError(
+                        f"{p}: this is an image model: give image files or folders, or a table "
+                        f"with a 'path' column of image files (this one has "
+                        f"{[str(c) for c in df.columns]})."
+                    )
+                files += _table_paths(p, df)
             elif p.is_file():
                 files.append(p)
             else:
@@ -182,6 +195,8 @@ def load_inputs(
         )
     p = Path(paths[0])
     df = _read_table(p, _text_kind(p))
+    if text_column not in df.columns and "text" in df.columns:
+        text_column = "text"  # the model's own column name, else the default
     texts = _clean_texts(_column(df, p, text_column, "--text-column"), p, text_column)
     return Inputs.from_texts(texts, names=_row_names(len(texts)))
 
@@ -195,6 +210,11 @@ def _row_names(n: int) -> list[str]:
 
 
 def _text_kind(p: Path) -> str:
+    if p.is_dir():
+        raise DataError(
+            f"{p}: is a folder, but text data is one file (CSV, TSV, JSONL or Parquet). "
+            "Give that file; a folder of images needs an image model (drop --modality text)."
+        )
     if not p.is_file():
         raise DataError(f"{p}: no such file. Check the path.")
     kind = TEXT_EXTENSIONS.get(p.suffix.lower())
@@ -270,11 +290,13 @@ def _column(df, p: Path, name: str, flag: str) -> list:
     if name not in df.columns:
         cols = [str(c) for c in df.columns]
         close = difflib.get_close_matches(name, cols, n=1, cutoff=0.4)
-        hint = (
-            f" Did you mean {close[0]!r}? Pass {flag} {close[0]}."
-            if close
-            else f" Name it with {flag}."
-        )
+        if not flag:  # a fixed name: the column must be renamed
+            which = repr(close[0]) if close else "holding it"
+            hint = f" Rename the column {which} to {name!r}."
+        elif close:
+            hint = f" Did you mean {close[0]!r}? Pass {flag} {close[0]}."
+        else:
+            hint = f" Pass {flag} with the name of the column that holds it."
         raise DataError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
     return df[name].tolist()
 

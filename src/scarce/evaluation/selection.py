@@ -3,12 +3,14 @@ data only, within a time budget, and say why."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
 import numpy as np
 
+from scarce.core.progress import OutOfTime, time_limit
 from scarce.core.seeding import derive
 from scarce.data.types import LabeledSet, Modality
 from scarce.encoders import create_encoder, default_encoder, encoders
@@ -94,28 +96,37 @@ def choose(
             entry["skipped"] = f"over the budget of {budget:.0f}s ({elapsed:.0f}s used)"
             continue
         spec = methods.get(name)
-        enc = create_encoder(bb) if bb else None
         t1 = time.perf_counter()
-        acc, ll = [], []
-        for i, (tr, va) in enumerate(splits):
-            fitted = spec.method(spec.config(), enc).fit(
-                train.subset(tr), seed=derive(seed, "auto-fit", i)
+        acc: list[float] = []
+        ll: list[float] = []
+        # the first candidate always finishes (something must be chosen); the others stop
+        # at the budget, within one training step or encoding batch
+        limit = time_limit(budget - elapsed) if scored else contextlib.nullcontext()
+        try:
+            with limit:
+                enc = create_encoder(bb) if bb else None
+                for i, (tr, va) in enumerate(splits):
+                    fitted = spec.method(spec.config(), enc).fit(
+                        train.subset(tr), seed=derive(seed, "auto-fit", i)
+                    )
+                    proba = fitted.predict_proba(train.subset(va).inputs)
+                    m = M.compute(train.y[va], proba)
+                    acc.append(m["accuracy"])
+                    ll.append(m["log_loss"])
+                    # after a fold, give up when the rest would not fit in what is left
+                    per_fold = (time.perf_counter() - t1) / (i + 1)
+                    left = budget - (time.perf_counter() - t0)
+                    if i + 1 < folds and per_fold * (folds - i - 1) > left and scored:
+                        entry["skipped"] = (
+                            f"{i + 1} fold(s) took {per_fold:.0f}s each; the other "
+                            f"{folds - i - 1} would not fit in the {max(left, 0):.0f}s left of "
+                            "the budget (--budget)"
+                        )
+                        break
+        except OutOfTime:
+            entry["skipped"] = (
+                f"stopped at the budget of {budget:.0f}s during fold {len(acc) + 1} of {folds}"
             )
-            proba = fitted.predict_proba(train.subset(va).inputs)
-            m = M.compute(train.y[va], proba)
-            acc.append(m["accuracy"])
-            ll.append(m["log_loss"])
-            # methods that train the encoder can take minutes per fold: after the first,
-            # give up when all folds would not fit in what is left of the budget
-            per_fold = (time.perf_counter() - t1) / (i + 1)
-            left = budget - (time.perf_counter() - t0)
-            if i + 1 < folds and per_fold * (folds - i - 1) > left and scored:
-                entry["skipped"] = (
-                    f"{i + 1} fold(s) took {per_fold:.0f}s each; the other "
-                    f"{folds - i - 1} would not fit in the {max(left, 0):.0f}s left of the "
-                    f"budget (--budget)"
-                )
-                break
         if "skipped" in entry:
             continue
         entry.update(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from scarce.core.errors import BundleError, ConfigError
-from scarce.core.progress import progress
+from scarce.core.progress import check_time, progress
 from scarce.data.types import Inputs
 from scarce.encoders.base import Encoder, caching
 from scarce.methods.base import State, softmax, torch_unit_rows, with_head
@@ -223,6 +223,7 @@ def batches(
     replacement (as many examples as there are)."""
     order = rng.choice(n, n, replace=True, p=weights) if weights is not None else rng.permutation(n)
     for s in range(0, n, size):
+        check_time()  # --method auto's budget
         yield order[s : s + size]
 
 

@@ -39,6 +39,23 @@ def test_verdicts_need_three_repeats_and_respect_the_direction():
     assert verdict(t_interval([-0.02, -0.03, -0.025])) == "worse"
     assert verdict(t_interval([0.02, 0.03, 0.025]), higher_is_better=False) == "worse"
     assert verdict(t_interval([-0.1, 0.1, 0.02])) == "no clear difference"
+    # the same difference on every repeat (one test example) is certain only from 6 repeats
+    assert verdict(t_interval([-0.067] * 3)) == "too few repeats to tell"
+    assert verdict(t_interval([-0.067] * 5)) == "too few repeats to tell"
+    assert verdict(t_interval([-0.067] * 6)) == "worse"
+
+
+def test_intervals_stay_in_the_metric_range():
+    """An accuracy of 0.938 [0.826, 1.049] and a log-loss interval below zero were shown."""
+    from scarce.evaluation import metrics as M
+    from scarce.evaluation.intervals import interval
+
+    iv = interval([1.0, 1.0, 0.8125], bounds=M.bounds("accuracy"))
+    assert iv.high == 1.0
+    assert iv.low < iv.mean < 1.0
+    assert interval([0.05, 1.4, 0.1], bounds=M.bounds("log_loss")).low == 0.0
+    assert interval([0.05, 1.4, 0.1], bounds=M.bounds("log_loss", paired=True)).low < 0
+    assert interval([-1.0, -1.0, -0.5], bounds=M.bounds("ece", paired=True)).low == -1.0
 
 
 def test_bootstrap_interval_covers_roughly():

@@ -53,13 +53,16 @@ def bootstrap_interval(
 
 
 MIN_VERDICT_REPEATS = 3  # two repeats that differ by the same amount give a zero-width interval
+# identical differences on every repeat give a zero-width t interval at any n; believe them
+# from the repeats a sign test would need (two-sided p = 2 / 2**6 < 0.05)
+MIN_CONSTANT_REPEATS = 6
 
 
 def verdict(iv: Interval, higher_is_better: bool = True) -> str:
     """'better' / 'worse' when a paired difference's interval excludes zero, on 3+ repeats:
     with two, identical differences (one test example either way, say) give a zero-width
     interval that would claim certainty it does not have."""
-    if iv.n < MIN_VERDICT_REPEATS:
+    if iv.n < MIN_VERDICT_REPEATS or (iv.high - iv.low < 1e-12 and iv.n < MIN_CONSTANT_REPEATS):
         return "too few repeats to tell"
     sign = 1 if higher_is_better else -1
     lo, hi = sorted((sign * iv.low, sign * iv.high))
@@ -71,8 +74,14 @@ def verdict(iv: Interval, higher_is_better: bool = True) -> str:
 
 
 def interval(
-    values: Sequence[float], method: str = "t", confidence: float = 0.95, seed: int = 0
+    values: Sequence[float],
+    method: str = "t",
+    confidence: float = 0.95,
+    seed: int = 0,
+    bounds: tuple[float, float] = (-np.inf, np.inf),
 ) -> Interval:
-    if method == "bootstrap":
-        return bootstrap_interval(values, confidence, seed=seed)
-    return t_interval(values, confidence)
+    """The interval of the mean, clipped to the range the values can take."""
+    iv = bootstrap_interval(values, confidence, seed=seed) if method == "bootstrap" else None
+    iv = iv or t_interval(values, confidence)
+    lo, hi = bounds
+    return Interval(iv.mean, max(iv.low, lo), min(iv.high, hi), iv.n)

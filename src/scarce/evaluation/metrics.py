@@ -8,6 +8,15 @@ import numpy as np
 
 LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 ECE_BINS = 10
+_UNBOUNDED = frozenset({"log_loss"})  # the others lie in [0, 1]
+
+
+def bounds(metric: str, *, paired: bool = False) -> tuple[float, float]:
+    """The range a metric (or, `paired`, a difference of two) can take: intervals are clipped
+    to it, since an accuracy of 1.05 helps nobody."""
+    if metric in _UNBOUNDED:
+        return (-np.inf, np.inf) if paired else (0.0, np.inf)
+    return (-1.0, 1.0) if paired else (0.0, 1.0)
 
 
 def compute(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:

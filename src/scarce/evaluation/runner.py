@@ -377,7 +377,8 @@ def _versus(
         common = sorted(set(ua) & set(ub))
         if not common:
             continue
-        iv = interval([ua[c] - ub[c] for c in common], how, confidence, seed)
+        diffs = [ua[c] - ub[c] for c in common]
+        iv = interval(diffs, how, confidence, seed, M.bounds("accuracy", paired=True))
         rows.append(
             {
                 "shots": k,
@@ -455,7 +456,7 @@ def _assemble(
                 v = per_unit(m, k, metric)
                 if not v:
                     continue
-                iv = interval(list(v.values()), how, confidence, seed)
+                iv = interval(list(v.values()), how, confidence, seed, M.bounds(metric))
                 summary.append({"method": m, "shots": k, "metric": metric, **iv.as_dict()})
             if m == reference:
                 continue
@@ -464,7 +465,8 @@ def _assemble(
                 common = sorted(set(a) & set(b))
                 if not common:
                     continue
-                iv = interval([a[i] - b[i] for i in common], how, confidence, seed)
+                diffs = [a[i] - b[i] for i in common]
+                iv = interval(diffs, how, confidence, seed, M.bounds(metric, paired=True))
                 said = verdict(iv, metric not in M.LOWER_IS_BETTER)
                 paired.append(
                     {

@@ -142,8 +142,24 @@ def test_duplicates_across_train_and_test_warn(tmp_path, text_csv, capsys):
     out = tmp_path / "m.scarce"
     code, _, err = run_cli(["fit", text_csv, "--test", text_csv, "--out", out], capsys)
     assert code == 0, err
-    assert "24 test examples also appear in the training data" in err
+    assert f"24 test examples ({text_csv}) also appear in the training data ({text_csv})" in err
+    assert "training row 1 = test row 1" in err
     assert out.exists()
+
+
+def test_repeated_inputs_in_the_training_data_warn(tmp_path, text_csv, capsys):
+    import pandas as pd
+
+    df = pd.read_csv(text_csv)
+    clash = df.iloc[[0]].assign(label="sports" if df.label[0] != "sports" else "food")
+    pd.concat([df, clash, df.iloc[[1]]]).to_csv(tmp_path / "rep.csv", index=False)
+    code, _, err = run_cli(["fit", tmp_path / "rep.csv", "--out", tmp_path / "m.scarce"], capsys)
+    assert code == 0, err
+    assert f"row 1 is {df.label[0]!r} but row 25 is" in err
+    assert "1 example(s) are exact copies of another with the same label" in err
+    code, _, err = run_cli(["fit", text_csv, "--out", tmp_path / "m.scarce"], capsys)
+    assert "copies" not in err
+    assert "another label" not in err
 
 
 def test_bad_knob_is_exit_2(tmp_path, text_csv, capsys):

@@ -27,6 +27,44 @@ def check_trainable(ds: LabeledSet) -> None:
             f"{ds.source}: only one class ({only!r}, {len(ds)} examples). A classifier needs at "
             "least two classes: add examples of another class."
         )
+    _warn_repeats(ds)
+
+
+def _warn_repeats(ds: LabeledSet) -> None:
+    """The same input twice: with two labels the data contradicts itself; with one it
+    counts double and can sit on both sides of a validation split."""
+    first: dict[str, int] = {}
+    clashes, copies = [], 0
+    for i, h in enumerate(ds.inputs.hashes):
+        j = first.setdefault(h, i)
+        if j == i:
+            continue
+        if ds.y[i] != ds.y[j]:
+            clashes.append((j, i))
+        else:
+            copies += 1
+    what = "row" if ds.modality == "text" else "image"
+    if clashes:
+        shown = "; ".join(
+            f"{what} {ds.inputs.names[j]} is {ds.classes[ds.y[j]]!r} but {what} "
+            f"{ds.inputs.names[i]} is {ds.classes[ds.y[i]]!r}"
+            for j, i in clashes[:3]
+        )
+        log.warning(
+            "%s: %d input(s) appear again with another label (%s%s). Fix the labels; "
+            "no model can get both right.",
+            ds.source,
+            len(clashes),
+            shown,
+            " ..." if len(clashes) > 3 else "",
+        )
+    if copies:
+        log.warning(
+            "%s: %d example(s) are exact copies of another with the same label; they weigh "
+            "double in training. Remove the copies unless that is intended.",
+            ds.source,
+            copies,
+        )
 
 
 def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
@@ -52,11 +90,14 @@ def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
         if h in seen
     ]
     if dups:
-        shown = "; ".join(f"{a} = {b}" for a, b in dups[:3])
+        row = "row " if train.modality == "text" else ""
+        shown = "; ".join(f"training {row}{a} = test {row}{b}" for a, b in dups[:3])
         log.warning(
-            "%d test examples also appear in the training data (%s%s); scores on them are "
-            "optimistic. Remove them from one side.",
+            "%d test examples (%s) also appear in the training data (%s): %s%s; scores on "
+            "them are optimistic. Remove them from one side.",
             len(dups),
+            test.source,
+            train.source,
             shown,
             " ..." if len(dups) > 3 else "",
         )

@@ -338,3 +338,16 @@ def test_renamed_columns_carry_to_test_and_predict(tmp_path, text_csv, capsys):
     code, _, err = run_cli([*args, "--test", broken], capsys)
     assert code == 2
     assert "read with DATA's column names, 'body' and 'topic', or else 'text'" in err
+
+
+def test_predict_keeps_going_past_an_empty_text(tmp_path, text_csv, capsys):
+    """Training refuses empty texts; prediction predicts them, warns, keeps every row."""
+    m = tmp_path / "m.scarce"
+    assert main(["fit", str(text_csv), "--out", str(m), "-q"]) == 0
+    capsys.readouterr()
+    inp = tmp_path / "in.csv"
+    inp.write_text('text\nfresh bread\n""\nthe match went to penalties\n" "\n')
+    code, out, err = run_cli(["predict", m, inp], capsys)
+    assert code == 0, err
+    assert "2 empty text(s) (row 2, 4)" in err
+    assert [r.split(",")[0] for r in out.splitlines()[1:]] == ["1", "2", "3", "4"]

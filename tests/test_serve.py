@@ -83,7 +83,12 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     assert "at most 3" in _error(r, 413)
     r = client.post("/predict/files", files=[("files", ("a.png", b"x", "image/png"))])
     assert '{"texts": [...]}' in _error(r, 400)
-    assert client.post("/predict", json={"texts": "not a list"}).status_code == 422
+    r = client.post("/predict", json={"texts": "not a list"})
+    assert "malformed request (texts: " in _error(r, 400)
+    assert "Send JSON like" in _error(r, 400)
+    assert "texts.1" in _error(client.post("/predict", json={"texts": ["a", None]}), 400)
+    r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert "malformed request" in _error(r, 400)
 
 
 def test_served_inputs_are_not_written_to_the_cache(text_bundle):
@@ -129,6 +134,7 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
     assert client.post("/predict/files", files=big).status_code == 413
     r = client.post("/predict", json={"texts": ["hello"]})
     assert "takes image inputs" in _error(r, 400)
+    assert "malformed request" in _error(client.post("/predict/files"), 400)
 
 
 def test_cli_refuses_a_missing_bundle_before_serving(tmp_path, capsys):

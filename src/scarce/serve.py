@@ -49,6 +49,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             "scarce serve needs FastAPI and uvicorn: pip install 'scarce[serve]' "
             "(scripts/setup.sh installs them)."
         ) from None
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
@@ -76,6 +77,24 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         if status == 500:
             log.error("prediction failed: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422 {"detail": [...]} becomes the documented 400 {"error": ...}."""
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
+            f"{e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        example = (
+            '{"texts": ["first text", "second text"]}'
+            if want == "texts"
+            else '{"images": ["<base64 of an image file>"]}, or files to POST /predict/files'
+        )
+        return JSONResponse(
+            {"error": f"malformed request ({where}). Send JSON like {example}."},
+            status_code=400,
+        )
 
     def count(n: int) -> None:
         if n == 0:

@@ -197,7 +197,18 @@ def load_inputs(
     df = _read_table(p, _text_kind(p))
     if text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
-    texts = _clean_texts(_column(df, p, text_column, "--text-column"), p, text_column)
+    values = _column(df, p, text_column, "--text-column")
+    blank = [i + 1 for i, v in enumerate(values) if _missing(v)]
+    if blank:  # one blank row must not cost the whole file its predictions
+        log.warning(
+            "%s: %d empty text(s) (row %s%s); each is predicted as an empty text.",
+            p,
+            len(blank),
+            ", ".join(map(str, blank[:5])),
+            " ..." if len(blank) > 5 else "",
+        )
+        values = ["" if _missing(v) else v for v in values]
+    texts = _clean_texts(values, p, text_column, allow_empty=True)
     return Inputs.from_texts(texts, names=_row_names(len(texts)))
 
 
@@ -309,10 +320,10 @@ def _missing(v) -> bool:
     )
 
 
-def _clean_texts(values: list, p: Path, col: str) -> list[str]:
+def _clean_texts(values: list, p: Path, col: str, allow_empty: bool = False) -> list[str]:
     out = []
     for i, v in enumerate(values):
-        if _missing(v):
+        if _missing(v) and not allow_empty:
             raise DataError(f"{p}, row {i + 1}: empty {col!r}. Fill it in or remove the row.")
         if not isinstance(v, str):
             raise DataError(f"{p}, row {i + 1}: {col!r} is {type(v).__name__}, expected text.")

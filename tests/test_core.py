@@ -109,3 +109,19 @@ def test_warnings_once_shows_each_site_once_and_counts_the_rest(caplog):
     assert "2 more warning(s)" in shown[4]
     log.warning("after the block")  # the filter is gone
     assert caplog.records[-1].getMessage() == "after the block"
+
+
+def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch, capsys):
+    """Without a terminal a long fit was silent for minutes; now a line every PLAIN_EVERY s."""
+    from scarce.core import progress as P
+
+    monkeypatch.setattr(P, "PLAIN_EVERY", 0.0)
+    assert list(P.progress(range(3), desc="steps", unit="step")) == [0, 1, 2]
+    err = capsys.readouterr().err
+    assert "steps: 1/3 step done" in err
+    P.set_quiet(True)
+    try:
+        list(P.progress(range(3), desc="steps"))
+    finally:
+        P.set_quiet(False)
+    assert capsys.readouterr().err == ""

@@ -12,7 +12,7 @@ import numpy as np
 
 from scarce import bundle
 from scarce.core.environment import library_versions
-from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
+from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownName
 from scarce.core.hashing import combine
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
@@ -213,7 +213,7 @@ def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:
     encoder = create_encoder(backbone or default_encoder(modality))
     if encoder.spec.modality != modality:
         raise ConfigError(
-            f"backbone {encoder.spec.name!r} is a {encoder.spec.modality} encoder but the data "
+            f"backbone {encoder.spec.name!r} is for {encoder.spec.modality} data but the data "
             f"is {modality}. Pick one from `scarce backbones`, e.g. --backbone "
             f"{default_encoder(modality)}."
         )
@@ -260,8 +260,9 @@ def fit(
     column); `tasks` adds related tasks {name: data}; or give several label columns of one
     table as `label_column="a,b"` (the first is the primary task).
     """
-    if method != "auto":
-        method_registry.get(method)  # unknown names fail before any data is read
+    if method != "auto" and method not in method_registry.names():
+        # unknown names fail before any data is read; the list includes auto
+        raise UnknownName("method", method, [*method_registry.names(), "auto"])
     seed = check_seed(seed)
     if budget is not None and not budget > 0:
         raise ConfigError(f"--budget must be a positive number of seconds, got {budget}.")

@@ -745,9 +745,22 @@ def demo(
     )
     _echo(
         f"\ndone in {r.seconds:.0f}s. Next:\n"
-        f"  .venv/bin/scarce predict {r.bundle} {r.workdir / 'new'} --proba\n"
-        f"  .venv/bin/scarce report {r.results_path} --out {r.workdir / 'report.html'}"
+        f"  {_me()} predict {r.bundle} {r.workdir / 'new'} --proba\n"
+        f"  {_me()} report {r.results_path} --out {r.workdir / 'report.html'}"
     )
+
+
+def _me() -> str:
+    """How to run scarce again from anywhere: `scarce` when it is on PATH, else its path."""
+    import shutil
+
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("scarce")
+    if here is None or here.name != "scarce" or not here.exists():
+        return "scarce"
+    if on_path and Path(on_path).resolve() == here:
+        return "scarce"
+    return str(here)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -13,6 +13,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 _quiet = False
+PLAIN_EVERY = 60.0  # seconds between plain progress lines when stderr is not a terminal
 
 
 def set_quiet(quiet: bool) -> None:
@@ -25,9 +26,22 @@ def progress(
 ) -> Iterator[T]:
     from tqdm.auto import tqdm
 
-    disable = _quiet or not sys.stderr.isatty()
-    for item in tqdm(it, total=total, desc=desc, unit=unit, disable=disable, leave=False):
+    tty = sys.stderr.isatty()
+    if total is None and hasattr(it, "__len__"):
+        total = len(it)  # type: ignore[arg-type]
+    start = last = time.monotonic()
+    bar = tqdm(it, total=total, desc=desc, unit=unit, disable=_quiet or not tty, leave=False)
+    for i, item in enumerate(bar):
         check_time()
+        now = time.monotonic()
+        if not tty and not _quiet and now - last >= PLAIN_EVERY:  # logs: a line now and then
+            last = now
+            of = f"/{total}" if total else ""
+            print(
+                f"{desc or 'working'}: {i}{of} {unit} done, {now - start:.0f}s elapsed",
+                file=sys.stderr,
+                flush=True,
+            )
         yield item
 
 

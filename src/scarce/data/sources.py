@@ -89,6 +89,16 @@ def _image_folder(root: Path) -> LabeledSet:
             f"{root}: {what}. Put each class's images in a sub-folder named after the class "
             f"({root}/<class>/1.jpg), or give a CSV with columns path,label."
         )
+    loose = [f for f in root.iterdir() if f.is_file() and is_image_path(f)]
+    if loose:
+        log.warning(
+            "%s: ignored %d image(s) outside the class sub-folders (%s%s); move each into its "
+            "class's folder to use it.",
+            root,
+            len(loose),
+            ", ".join(f.name for f in sorted(loose)[:3]),
+            " ..." if len(loose) > 3 else "",
+        )
     paths: list[Path] = []
     labels: list[str] = []
     for d in subdirs:

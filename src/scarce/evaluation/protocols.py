@@ -34,7 +34,7 @@ def kshot_splits(
     short = {c: n for c, n in counts.items() if n < need}
     if short:
         c, n = min(short.items(), key=lambda kv: kv[1])
-        extra = "" if test_given else " (plus one left over to test on)"
+        extra = "" if test_given else f" ({max(shots)} to train on and one left over to test on)"
         raise DataError(
             f"class {c!r} has {n} example{'s' if n != 1 else ''}; --shots {max(shots)} needs at "
             f"least {need} per class{extra}. Lower --shots, add examples, or pass --test."

@@ -351,3 +351,12 @@ def test_predict_keeps_going_past_an_empty_text(tmp_path, text_csv, capsys):
     assert code == 0, err
     assert "2 empty text(s) (row 2, 4)" in err
     assert [r.split(",")[0] for r in out.splitlines()[1:]] == ["1", "2", "3", "4"]
+
+
+def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):
+    p = tmp_path / "iris.csv"
+    rows = [f"{5 + i / 10},{3 + i / 20},{1 + i / 7},{'a' if i % 2 else 'b'}" for i in range(10)]
+    p.write_text("sepal,width,petal,label\n" + "\n".join(rows) + "\n")
+    err = fit_fails(capsys, tmp_path, p)
+    assert "looks like tabular data" in err
+    assert "'sepal'" in err

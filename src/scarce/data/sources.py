@@ -73,6 +73,8 @@ def load_labeled(
             return _image_folder(p)
         return _image_table(p, label_column)
     df = _read_table(p, _text_kind(p))
+    if text_column not in df.columns:
+        _refuse_tabular(df, p, label_column)
     texts = _column(df, p, text_column, "--text-column")
     labels = _column(df, p, label_column, "--label-column")
     texts = _clean_texts(texts, p, text_column)
@@ -220,6 +222,23 @@ def load_inputs(
         values = ["" if _missing(v) else v for v in values]
     texts = _clean_texts(values, p, text_column, allow_empty=True)
     return Inputs.from_texts(texts, names=_row_names(len(texts)))
+
+
+def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
+    """A table of numbers, not texts: say what scarce reads instead of 'missing column'."""
+    import pandas as pd
+
+    features = [c for c in df.columns if c != label_column]
+    if not features:
+        return
+    numeric = [c for c in features if pd.to_numeric(df[c], errors="coerce").notna().mean() > 0.9]
+    if len(numeric) * 2 > len(features):
+        raise DataError(
+            f"{p}: looks like tabular data ({len(numeric)} numeric feature columns such as "
+            f"{', '.join(map(repr, [str(c) for c in numeric[:3]]))}). scarce reads images and "
+            "text; tabular data is not supported yet. If one column holds text, name it with "
+            "--text-column."
+        )
 
 
 def _row_names(n: int) -> list[str]:

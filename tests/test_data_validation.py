@@ -174,7 +174,7 @@ def test_unknown_method_suggests(tmp_path, text_csv, capsys):
 
 def test_wrong_backbone_modality(tmp_path, text_csv, capsys):
     err = fit_fails(capsys, tmp_path, text_csv, "--backbone", "efficientnet-lite0")
-    assert "is a image encoder but the data is text" in err
+    assert "is for image data but the data is text" in err
 
 
 def test_real_binary_exit_code(tmp_path):

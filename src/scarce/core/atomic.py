@@ -14,8 +14,9 @@ from scarce.core.errors import ConfigError
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Yield a temporary file beside `path`; rename it into place only if the block succeeds."""
-    path = check_writable(path, flag="writing")
+    """Yield a temporary file beside `path`; rename it into place only if the block succeeds.
+    (User-named outputs are checked first with `check_writable`; caches need no probe.)"""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

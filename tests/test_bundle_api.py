@@ -187,6 +187,7 @@ def test_cli_text_fit_predict(tmp_path, text_csv, capsys):
     rows = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [r["prediction"] for r in rows] == ["food", "science"]
     assert set(rows[0]) == {"input", "prediction"}
+    assert [r["input"] for r in rows] == [1, 2]  # row numbers as JSON numbers
 
 
 def test_cli_image_fit_predict(tmp_path, image_folder, capsys):

@@ -303,6 +303,8 @@ def predict(
     x = load_inputs(inputs, modality=model.modality, text_column=text_column or model.text_column)
     rows = model.prediction_rows(x, proba=proba)
     if out is not None and out.suffix.lower() == ".jsonl":
+        if model.modality == "text":  # a row number is a number in JSON
+            rows = [{**r, "input": int(r["input"])} for r in rows]
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     else:
         buf = io.StringIO()

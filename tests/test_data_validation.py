@@ -360,3 +360,18 @@ def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):
     err = fit_fails(capsys, tmp_path, p)
     assert "looks like tabular data" in err
     assert "'sepal'" in err
+
+
+def test_ctrl_c_says_nothing_was_written(tmp_path, text_csv, capsys, monkeypatch):
+    """Click turned Ctrl-C into a silent exit 130; the user should hear what happened."""
+    import scarce.api
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scarce.api, "fit", interrupted)
+    out = tmp_path / "m.scarce"
+    code, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
+    assert code == 130
+    assert "interrupted; nothing was written" in err
+    assert not out.exists()

@@ -1,4 +1,5 @@
-"""`scarce` command line. Exit codes: 0 ok, 2 bad usage or bad input, 1 anything else."""
+"""`scarce` command line. Exit codes: 0 ok, 2 bad usage or bad input, 130 interrupted (Ctrl-C),
+1 anything else."""
 
 from __future__ import annotations
 
@@ -774,12 +775,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        # standalone: click prints usage errors and exits 2 itself
+        # standalone: click prints usage errors and exits 2 itself, and turns Ctrl-C into
+        # a silent exit 130
         app(args=argv, prog_name="scarce", standalone_mode=True)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == INTERRUPTED:
+            _note("interrupted; nothing was written (outputs are written atomically)")
+        return code
     except InputError as e:
         _note(f"error: {e}")
         return 2
@@ -788,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         _note("interrupted; nothing was written (outputs are written atomically)")
-        return 1
+        return INTERRUPTED
     return 0
 
 

@@ -14,7 +14,7 @@ import pytest
 import scarce
 from scarce import bundle
 from scarce.cli.main import main
-from scarce.core.errors import BundleError, ConfigError, NotFittedError
+from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError
 from scarce.encoders import create_encoder
 from tests.conftest import fortunes_subset, write_image_folder, write_text_csv
 
@@ -277,13 +277,70 @@ def test_sklearn_estimator(fortunes_data):
     assert ints.predict(X[:3]).dtype.kind == "i"
 
 
-def test_fit_from_arrays_of_images(fashion):
+def test_fit_from_arrays_of_images(fashion, tmp_path):
     x, y, xt, yt = fashion
     idx = np.concatenate([np.flatnonzero(y == c)[:5] for c in (1, 8)])
     model = scarce.fit(list(x[idx]), [int(c) for c in y[idx]])
     tidx = np.concatenate([np.flatnonzero(yt == c)[:10] for c in (1, 8)])
     pred = model.predict(list(xt[tidx]))
-    assert (pred == np.array([str(c) for c in yt[tidx]])).mean() > 0.9
+    assert (pred == yt[tidx]).mean() > 0.9  # integer labels come back as integers
+    assert model.classes_ == (1, 8)
+    assert model.score(list(xt[tidx]), yt[tidx]) > 0.9
+    # float images in [0, 1] are the same pictures: they were read as near-black 0..1 bytes
+    as_float = model.predict_proba([xt[tidx[0]] / 255.0])
+    np.testing.assert_allclose(as_float, model.predict_proba([xt[tidx[0]]]), atol=1e-4)
+    reloaded = scarce.load(model.save(tmp_path / "m.scarce"))
+    assert reloaded.predict(list(xt[tidx[:2]])).tolist() == [int(c) for c in yt[tidx[:2]]]
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "says"),
+    [
+        ("flat", None, "got shape (784,). A flat row of numbers is a flattened image"),
+        ("channels_first", None, "is channels-first"),
+        ("strings_2d", None, "for text, pass a flat list of strings"),
+        ("texts", "two_columns", "labels must be one per input (a 1-D sequence)"),
+        ("texts", "nan", "label 2 is missing (nan)"),
+        ("texts", "none", "label 2 is missing (None)"),
+        ("path", "labels", "which holds its own label column"),
+    ],
+)
+def test_in_memory_data_of_the_wrong_shape_is_named(fashion, tmp_path, x, y, says):
+    """Each of these trained a useless model, made classes like "['a' 'a']", or raised a
+    raw numpy/PIL error."""
+    imgs = fashion[0][:4]
+    texts = ["a cat", "a dog", "a car", "a bus"]
+    xs = {
+        "flat": list(imgs.reshape(4, -1)),
+        "channels_first": list(np.repeat(imgs[:, None], 3, 1)),
+        "strings_2d": np.array(texts).reshape(-1, 1),
+        "texts": texts,
+        "path": str(write_text_csv(tmp_path / "t.csv", texts, ["x", "y", "x", "y"])),
+    }
+    ys = {
+        None: ["x", "y", "x", "y"],
+        "two_columns": np.array([["x", "x"], ["y", "y"], ["x", "x"], ["y", "y"]]),
+        "nan": ["x", "y", float("nan"), "y"],
+        "none": ["x", "y", None, "y"],
+        "labels": ["x", "y", "x", "y"],
+    }
+    with pytest.raises(DataError) as e:
+        scarce.fit(xs[x], ys[y])
+    assert says in str(e.value)
+
+
+def test_dataframes_and_in_memory_evaluation(fortunes_data):
+    import pandas as pd
+
+    texts, labels = fortunes_subset(fortunes_data, 6, 0, ("food", "sports"))
+    df = pd.DataFrame({"text": texts, "label": labels})
+    model = scarce.fit(df)
+    assert model.score(df) == model.score(texts, labels) > 0.8
+    assert scarce.fit(df[["text"]], df.label).classes_ == ("food", "sports")
+    res = scarce.evaluate(texts, labels, shots=[2], repeats=2, methods=["linear-probe"])
+    assert {s["method"] for s in res["summary"]} == {"baseline", "linear-probe"}
+    with pytest.raises(DataError, match=r"pass a list: model\.predict"):
+        model.predict("the match went to penalties")
 
 
 def test_predict_images_listed_in_a_csv(tmp_path, image_folder, capsys):

@@ -15,7 +15,7 @@ from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownName
 from scarce.core.hashing import combine
 from scarce.core.seeding import check_seed, derive
-from scarce.data.sources import image_inputs, labeled_set, load_inputs, load_labeled
+from scarce.data.sources import image_inputs, is_frame, labeled_set, load_inputs, load_labeled
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
@@ -26,7 +26,7 @@ from scarce.methods.base import Fitted, check_base_use
 
 log = logging.getLogger(__name__)
 
-DataLike = str | Path | LabeledSet
+DataLike = str | Path | LabeledSet  # and a pandas DataFrame, kept out of the imports
 
 
 class Model:
@@ -38,7 +38,10 @@ class Model:
         self.manifest = manifest
 
     @property
-    def classes_(self) -> tuple[str, ...]:
+    def classes_(self) -> tuple[Any, ...]:
+        """The labels, as given: ints when the model was fitted on integer labels."""
+        if self.manifest.get("label_type") == "int":
+            return tuple(int(c) for c in self.fitted.classes)
         return self.fitted.classes
 
     @property
@@ -54,6 +57,11 @@ class Model:
         if isinstance(x, Inputs):
             return x
         if isinstance(x, str | Path):
+            if self.modality == "text" and not _is_file(x):
+                raise DataError(
+                    f"{str(x)[:60]!r} is not a file; to predict on texts, pass a list: "
+                    "model.predict([text])."
+                )
             return load_inputs([x], modality=self.modality, text_column=self.text_column)
         return as_inputs(x, self.modality)
 
@@ -67,7 +75,7 @@ class Model:
     @property
     def tasks(self) -> dict[str, tuple[str, ...]]:
         """Task name -> its classes; one task (this model's labels) unless multitask."""
-        return dict(getattr(self.fitted, "tasks", {"label": self.classes_}))
+        return dict(getattr(self.fitted, "tasks", {"label": self.fitted.classes}))
 
     def predict_proba_tasks(self, x: Inputs | Sequence[Any] | str | Path) -> dict[str, Any]:
         """Every task's probabilities; the primary task first."""
@@ -109,13 +117,18 @@ class Model:
             rows.append(rec)
         return rows
 
-    def score(self, data: DataLike) -> float:
-        cols = {
-            "text_column": self.text_column,
-            "label_column": self.manifest.get("data", {}).get("label_column", "label"),
-        }
-        test = _companion("test data", data, self.modality, cols)
-        test = align_to(test, self.classes_)
+    def score(self, data: DataLike | Sequence[Any], y: Sequence[Any] | None = None) -> float:
+        """Accuracy on labeled data: a folder/table path or DataFrame (read with the fitted
+        column names, or else text/label), or inputs `data` with labels `y`."""
+        if y is not None:
+            test = labeled_from_arrays(data, y, self.modality)  # type: ignore[arg-type]
+        else:
+            cols = {
+                "text_column": self.text_column,
+                "label_column": self.manifest.get("data", {}).get("label_column", "label"),
+            }
+            test = _companion("test data", data, self.modality, cols)
+        test = align_to(test, self.fitted.classes)
         return float((self.predict_proba(test.inputs).argmax(1) == test.y).mean())
 
     def save(self, path: str | Path) -> Path:
@@ -125,12 +138,24 @@ class Model:
 
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     """Texts, image paths or image arrays as Inputs (modality guessed when not given)."""
+    if isinstance(x, str | Path):
+        raise DataError(
+            f"{x}: a single path or string where a list of inputs is expected; pass a list "
+            "(texts, image paths or arrays)."
+        )
+    if is_frame(x):
+        if len(x.columns) != 1:
+            raise DataError(
+                f"a DataFrame with columns {list(map(str, x.columns))} as inputs: pass one "
+                "column of inputs (df['text']), or the DataFrame alone with its label column."
+            )
+        x = x.iloc[:, 0]
     items = list(x)
     if not items:
         raise DataError("no inputs given.")
     if modality is None:
         first = items[0]
-        is_path = isinstance(first, Path) or (isinstance(first, str) and Path(first).is_file())
+        is_path = isinstance(first, Path) or (isinstance(first, str) and _is_file(first))
         modality = "image" if is_path or isinstance(first, np.ndarray) else "text"
     if modality == "text":
         bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
@@ -139,14 +164,26 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
         return Inputs.from_texts(items)
     if all(isinstance(it, str | Path) for it in items):
         return image_inputs([Path(it) for it in items])
-    from scarce.data.images import check_image_bytes
+    from scarce.data.images import check_image_bytes, image_array
 
-    for it in items:  # arrays mixed with paths: check the paths, hash everything
+    checked = []
+    for i, it in enumerate(items):  # arrays mixed with paths: check the paths, hash everything
         if isinstance(it, str | Path):
             if not Path(it).is_file():
                 raise DataError(f"{it}: no such image file. Check the path.")
             check_image_bytes(Path(it).read_bytes(), str(it))
-    return Inputs.from_images(items)
+            checked.append(it)
+        else:
+            checked.append(image_array(it, f"input {i}"))
+    return Inputs.from_images(checked)
+
+
+def _is_file(x: str | Path) -> bool:
+    """Whether `x` names an existing file; a long text is not a path, and says so by OSError."""
+    try:
+        return Path(x).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> LabeledSet:
@@ -165,6 +202,10 @@ def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, st
     got = None
     if isinstance(data, LabeledSet):
         got = data
+    elif not (isinstance(data, str | Path) or is_frame(data)):
+        raise DataError(
+            f"{what}: got {type(data).__name__}; give a folder or table path, or a DataFrame."
+        )
     else:
         tries = [(cols, modality)]
         if cols != DEFAULT_COLUMNS:
@@ -202,11 +243,54 @@ def _task_set(name: str, data: DataLike, modality: Modality, cols: dict[str, str
 def labeled_from_arrays(
     x: Sequence[Any], y: Sequence[Any], modality: Modality | None = None
 ) -> LabeledSet:
+    """In-memory inputs and one label each (1-D; an (n, 1) array is flattened, as scikit-learn
+    does); a missing label is an error naming its position."""
+    if isinstance(x, str | Path) or (is_frame(x) and len(x.columns) > 1):
+        raise DataError(
+            f"labels were given with {'a DataFrame' if is_frame(x) else x}, which holds its "
+            "own label column: pass it alone (with label_column=...), or pass labels with "
+            "in-memory inputs (a list of texts, image paths or arrays)."
+        )
+    y_arr = np.asarray(y.to_numpy() if is_frame(y) else y, dtype=object)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+        y_arr = y_arr[:, 0]
+    if y_arr.ndim != 1:
+        raise DataError(
+            f"labels must be one per input (a 1-D sequence), got shape {y_arr.shape}. For "
+            "several label columns use method='multitask' with a table (label_column='a,b')."
+        )
+    values = y_arr.tolist()
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+            raise DataError(f"label {i} is missing ({v!r}). Label that input or drop it.")
     inputs = as_inputs(x, modality)
-    labels = [str(v) for v in y]
-    if len(labels) != len(inputs):
-        raise DataError(f"got {len(inputs)} inputs but {len(labels)} labels; they must match.")
-    return labeled_set(inputs, labels, "<memory>")
+    if len(values) != len(inputs):
+        raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
+    return labeled_set(inputs, [str(v) for v in values], "<memory>")
+
+
+def _int_labels(y: Any) -> bool:
+    """Whether every label is an integer (not a bool): predictions then come back as ints."""
+    values = np.asarray(y.to_numpy() if is_frame(y) else y, dtype=object).ravel().tolist()
+    return all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values)
+
+
+def _training_set(
+    data: Any, labels: Any, modality: Modality | None, cols: dict[str, str]
+) -> LabeledSet:
+    """DATA as given to fit or evaluate: in-memory inputs with `labels`, a LabeledSet, a
+    folder or table path, or a DataFrame with the label (and text or path) column."""
+    if labels is not None:
+        return labeled_from_arrays(data, labels, modality)
+    if isinstance(data, LabeledSet):
+        return data
+    if isinstance(data, str | Path) or is_frame(data):
+        return load_labeled(data, modality=modality, **cols)
+    raise DataError(
+        f"got {type(data).__name__} without labels: pass labels=... with in-memory inputs, "
+        f"a folder or table path, or a DataFrame with {cols['label_column']!r} and "
+        f"{cols['text_column']!r} (or 'path') columns."
+    )
 
 
 def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:
@@ -295,10 +379,7 @@ def fit(
         primary, cols["label_column"] = columns[0], columns[0]
         for c in columns[1:]:
             aux_tasks[c] = _labeled(data, modality, text_column=text_column, label_column=c)  # type: ignore[arg-type]
-    if labels is not None:
-        train = labeled_from_arrays(data, labels, modality)  # type: ignore[arg-type]
-    else:
-        train = _labeled(data, modality, **cols)  # type: ignore[arg-type]
+    train = _training_set(data, labels, modality, cols)
     check_trainable(train)
     if tasks and method != "multitask":
         raise ConfigError("--task is for --method multitask.")
@@ -393,6 +474,12 @@ def fit(
         "metrics": metrics,
         "versions": library_versions(),
     }
+    if (labels is not None and _int_labels(labels)) or (
+        is_frame(data)
+        and cols["label_column"] in data.columns
+        and _int_labels(data[cols["label_column"]])
+    ):
+        manifest["label_type"] = "int"  # predictions come back as ints, as given
     if auto is not None:
         manifest["auto"] = auto
     if method == "multitask":
@@ -542,7 +629,7 @@ def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
     bb = m.get("backbone") or {}
     params = encoder_registry.get(bb["id"]).params if bb.get("id") in encoder_registry else None
     desc = f"bundle {Path(path).name} ({m.get('method')} on {bb.get('id', 'no encoder')})"
-    return Teacher(model.predict_proba, tuple(model.classes_), desc, params)
+    return Teacher(model.predict_proba, tuple(model.fitted.classes), desc, params)
 
 
 def _compare_teacher(
@@ -572,7 +659,8 @@ def _compare_teacher(
 
 
 def evaluate(
-    data: DataLike,
+    data: DataLike | Sequence[Any],
+    labels: Sequence[Any] | None = None,
     *,
     methods: Sequence[str] = ("linear-probe",),
     shots: Sequence[int] = (1, 5, 20),
@@ -597,12 +685,13 @@ def evaluate(
     tasks: dict[str, DataLike] | None = None,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
-    results document (docs/results-schema.md) that `scarce report` renders. Protocol
-    "episodes": `episodes` N-way (`ways`) K-shot tasks per K with `queries` per class, drawn
-    from `data`; `base`: other classes for the methods that meta-train. Protocol "domain":
-    `data` is the labeled target domain (labels used to score, and `labeled_target` per
-    class to train), `source` the labeled source; each repeat tests on half of the target
-    and adapts to the other half, unlabeled."""
+    results document (docs/results-schema.md) that `scarce report` renders. `data` is read
+    as by `fit`: a folder or table path, a DataFrame, or in-memory inputs with `labels`.
+    Protocol "episodes": `episodes` N-way (`ways`) K-shot tasks per K with `queries` per
+    class, drawn from `data`; `base`: other classes for the methods that meta-train.
+    Protocol "domain": `data` is the labeled target domain (labels used to score, and
+    `labeled_target` per class to train), `source` the labeled source; each repeat tests on
+    half of the target and adapts to the other half, unlabeled."""
     from scarce.evaluation.runner import evaluate_sets
 
     for name in methods:
@@ -619,7 +708,7 @@ def evaluate(
             "each task's test examples stay apart from every task's training."
         )
     cols = {"text_column": text_column, "label_column": label_column}
-    pool = _labeled(data, modality, **cols)
+    pool = _training_set(data, labels, modality, cols)
     check_trainable(pool)
     test_set = None
     if test is not None:
@@ -750,7 +839,7 @@ class TransferClassifier:
         )
         # keep the caller's label type (ints stay ints) for sklearn's scorers
         by_name = {str(v): v for v in np.unique(y_arr)}
-        self.classes_ = np.array([by_name[c] for c in self.model_.classes_])
+        self.classes_ = np.array([by_name[c] for c in self.model_.fitted.classes])
         self.n_features_in_ = 1
         return self
 

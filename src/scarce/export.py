@@ -65,7 +65,7 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
         text = enc.spec.modality == "text"
         tokenizer = out.with_name(out.stem + ".tokenizer.json") if text else None
         meta = {
-            "scarce.classes": json.dumps(list(model.classes_)),
+            "scarce.classes": json.dumps(list(model.fitted.classes)),
             "scarce.method": m["method"],
             "scarce.backbone": enc.spec.name,
             "scarce.version": str(m.get("scarce_version", "")),

@@ -67,8 +67,8 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
     app = FastAPI(
         title=f"scarce: {m['method']} on {(m.get('backbone') or {}).get('id', 'no encoder')}",
         version=str(m.get("scarce_version", "")),
-        description=f"{model.modality} classifier over {len(model.classes_)} classes: "
-        + ", ".join(model.classes_),
+        description=f"{model.modality} classifier over {len(model.fitted.classes)} classes: "
+        + ", ".join(model.fitted.classes),
     )
 
     @app.exception_handler(ScarceError)

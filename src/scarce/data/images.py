@@ -58,26 +58,73 @@ def to_rgb(im: Image.Image) -> Image.Image:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, im).convert("RGB")
-    if im.mode.startswith(("I", "F")):  # 16/32-bit integers and floats: convert() clips them
-        arr = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if im.mode.startswith("I"):  # 16/32-bit integers: their range is the file's, min-max it
+        arr = np.asarray(im, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo or 1.0) * 255.0
         im = Image.fromarray(arr.astype(np.uint8))
+    elif im.mode == "F":  # floats: convert() would clip [0, 1] to black
+        im = Image.fromarray(to_uint8(np.asarray(im)))
     return im.convert("RGB")
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Pixels as uint8. Floats in [0, 1] are scaled by 255 (the float-image convention);
+    values already in 0..255 are kept; any other range is min-max scaled; NaN is 0."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if arr.dtype.kind == "f" and lo >= 0 and hi <= 1:
+        a = a * 255.0
+    elif lo < 0 or hi > 255:
+        a = (a - lo) / (hi - lo or 1.0) * 255.0
+    return np.rint(a).astype(np.uint8)
+
+
+def image_array(item: Any, where: str) -> np.ndarray:
+    """An in-memory image as a uint8 (H, W) or (H, W, 3|4) array; DataError naming the shape
+    received and the one expected otherwise (a flat row is not an image)."""
+    arr = np.asarray(item)
+    if arr.dtype.kind not in "biuf":
+        hint = (
+            "; for text, pass a flat list of strings (e.g. X.ravel().tolist())"
+            if arr.dtype.kind in "USO"
+            else ""
+        )
+        raise DataError(f"{where}: an image array must hold numbers, got dtype {arr.dtype}{hint}.")
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        raise DataError(
+            f"{where}: shape {arr.shape} is channels-first; images are (H, W) or (H, W, C) "
+            "arrays: pass arr.transpose(1, 2, 0)."
+        )
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))) or 0 in arr.shape:
+        hint = (
+            " A flat row of numbers is a flattened image (reshape it, e.g. x.reshape(28, 28)) "
+            "or tabular features, which scarce does not support yet."
+            if arr.ndim == 1
+            else ""
+        )
+        raise DataError(
+            f"{where}: an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape "
+            f"{arr.shape}.{hint}"
+        )
+    return to_uint8(arr)
+
+
 def read_rgb(item: Any, size: int | None = None) -> Image.Image:
-    """A path or a uint8 array (H, W) / (H, W, 3|4) as an RGB PIL image; with `size`, resized
-    (shorter side) and centre-cropped to a size x size square."""
+    """A path or an array (H, W) / (H, W, 3|4) (see `image_array`) as an RGB PIL image; with
+    `size`, resized (shorter side) and centre-cropped to a size x size square."""
     if isinstance(item, str | Path):
         with Image.open(item) as im:
             if size is not None and im.format == "JPEG":
                 im.draft("RGB", (size, size))  # decode big photos at a reduced scale: much faster
             return _fit(im, size)
-    arr = np.asarray(item)
-    if arr.dtype != np.uint8:
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return _fit(Image.fromarray(arr), size)
+    return _fit(Image.fromarray(image_array(item, "image array")), size)
 
 
 def _fit(im: Image.Image, size: int | None) -> Image.Image:

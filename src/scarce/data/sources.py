@@ -59,13 +59,25 @@ def detect_modality(path: str | Path) -> Modality:
 # ---------------------------------------------------------------- labeled data
 
 
+FRAME = "<DataFrame>"
+
+
+def is_frame(x: Any) -> bool:
+    """A pandas DataFrame (checked without importing pandas)."""
+    return type(x).__module__.startswith("pandas") and hasattr(x, "columns")
+
+
 def load_labeled(
-    path: str | Path,
+    path: str | Path | Any,
     *,
     modality: Modality | None = None,
     text_column: str = "text",
     label_column: str = "label",
 ) -> LabeledSet:
+    """A labeled folder or table file, or a pandas DataFrame with the same columns (image
+    paths in a DataFrame are relative to the working directory)."""
+    if is_frame(path):
+        return _labeled_frame(path, modality, text_column, label_column)
     p = Path(path)
     modality = modality or detect_modality(p)
     if modality == "image":
@@ -73,10 +85,35 @@ def load_labeled(
             return _image_folder(p)
         return _image_table(p, label_column)
     df = _read_table(p, _text_kind(p))
+    return _labeled_texts(df, p, text_column, label_column)
+
+
+def _labeled_frame(
+    df: Any, modality: Modality | None, text_column: str, label_column: str
+) -> LabeledSet:
+    p = Path(FRAME)
+    if len(df) == 0:
+        raise DataError(f"{FRAME}: the DataFrame has no rows. Add examples.")
+    df = df.reset_index(drop=True)
+    if modality is None:
+        modality = "image" if "path" in df.columns and text_column not in df.columns else "text"
+    if modality == "image":
+        labels = _clean_labels(_column(df, p, label_column, "label_column="), p, label_column)
+        return labeled_set(image_inputs(_table_paths(p, df)), labels, FRAME)
+    return _labeled_texts(df, p, text_column, label_column, flags=("text_column=", "label_column="))
+
+
+def _labeled_texts(
+    df: Any,
+    p: Path,
+    text_column: str,
+    label_column: str,
+    flags: tuple[str, str] = ("--text-column", "--label-column"),
+) -> LabeledSet:
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
-    texts = _column(df, p, text_column, "--text-column")
-    labels = _column(df, p, label_column, "--label-column")
+    texts = _column(df, p, text_column, flags[0])
+    labels = _column(df, p, label_column, flags[1])
     texts = _clean_texts(texts, p, text_column)
     labels = _clean_labels(labels, p, label_column)
     return labeled_set(Inputs.from_texts(texts, names=_row_names(len(texts))), labels, p)
@@ -334,7 +371,8 @@ def _column(df, p: Path, name: str, flag: str) -> list:
             which = repr(close[0]) if close else "holding it"
             hint = f" Rename the column {which} to {name!r}."
         elif close:
-            hint = f" Did you mean {close[0]!r}? Pass {flag} {close[0]}."
+            given = f"{flag}{close[0]!r}" if flag.endswith("=") else f"{flag} {close[0]}"
+            hint = f" Did you mean {close[0]!r}? Pass {given}."
         else:
             hint = f" Pass {flag} with the name of the column that holds it."
         raise DataError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")

@@ -197,6 +197,18 @@ def test_domain_errors(pair, tmp_path):
     other = LabeledSet(target.inputs, target.y, tuple(f"d{c}" for c in DIGITS))
     with pytest.raises(DataError, match="share classes"):
         scarce.evaluate(other, source=source, protocol="domain", methods=["mcc"], repeats=1)
+    table = tmp_path / "t.csv"
+    table.write_text("text\nsome words\nmore words\n")
+    with pytest.raises(DataError, match=r"target DATA \(.*t.csv\) holds text data but --source"):
+        scarce.fit(table, source=source, method="mmd")
+
+
+def test_a_handful_of_target_inputs_is_warned_about(pair, caplog):
+    source, target = pair
+    few = Inputs.from_images(list(target.inputs.items[:3]))
+    with caplog.at_level("WARNING"):
+        scarce.fit(few, source=source, method="coral", config={"steps": 10, "refit": False})
+    assert "adapting to only 3 target input(s)" in caplog.text
 
 
 @pytest.mark.slow
@@ -231,6 +243,7 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert code == 0, text
     assert "chosen by" in text
     assert "estimate" in text
+    assert "their score is transductive" in text  # the test images are the adapted-to ones
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
     assert text.count("\n") == 61  # header + 60 rows

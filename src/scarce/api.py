@@ -15,13 +15,21 @@ from scarce.core.environment import library_versions
 from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownName
 from scarce.core.hashing import combine
 from scarce.core.seeding import check_seed, derive
-from scarce.data.sources import image_inputs, is_frame, labeled_set, load_inputs, load_labeled
+from scarce.data.sources import (
+    detect_modality,
+    image_inputs,
+    is_frame,
+    labeled_set,
+    load_inputs,
+    load_labeled,
+)
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders import encoders as encoder_registry
 from scarce.encoders.base import Encoder
 from scarce.methods import methods as method_registry
+from scarce.methods._domain import MIN_TARGET
 from scarce.methods.base import Fitted, check_base_use
 
 log = logging.getLogger(__name__)
@@ -422,7 +430,9 @@ def fit(
             "unlabeled target as DATA with --source)."
         )
     unlabeled_set = (
-        _unlabeled(unlabeled, train.modality, text_column) if unlabeled is not None else None
+        _unlabeled(unlabeled, train.modality, text_column, "--unlabeled", "DATA")
+        if unlabeled is not None
+        else None
     )
     encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
     learner = spec.method(cfg, encoder)
@@ -507,8 +517,11 @@ def _column_record(modality: Modality, cols: dict[str, str]) -> dict[str, str]:
     return {"label_column": cols["label_column"]}
 
 
-def _unlabeled(data: Any, modality: Modality, text_column: str) -> UnlabeledSet:
-    """Target inputs: a folder/file path (labels in it are not read) or in-memory items."""
+def _unlabeled(
+    data: Any, modality: Modality, text_column: str, what: str, versus: str
+) -> UnlabeledSet:
+    """Unlabeled inputs (`what`, to match `versus`'s modality): a folder/file path (labels
+    in it are not read) or in-memory items."""
     if isinstance(data, UnlabeledSet):
         return data
     if isinstance(data, LabeledSet):
@@ -519,6 +532,12 @@ def _unlabeled(data: Any, modality: Modality, text_column: str) -> UnlabeledSet:
     if isinstance(data, Inputs):
         return UnlabeledSet(data, "<memory>")
     if isinstance(data, str | Path):
+        found = detect_modality(data)
+        if found != modality:
+            raise DataError(
+                f"{what} ({data}) holds {found} data but {versus} is {modality}: the model "
+                "reads one kind of input."
+            )
         inputs = load_inputs([data], modality=modality, text_column=text_column)
         return UnlabeledSet(inputs, str(data))
     return UnlabeledSet(as_inputs(list(data), modality), "<memory>")
@@ -556,7 +575,15 @@ def _fit_domain(
     check_trainable(src)
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")
-    target = _unlabeled(data, src.modality, cols["text_column"])
+    target = _unlabeled(data, src.modality, cols["text_column"], "the target DATA", "--source")
+    if len(target) < MIN_TARGET:
+        log.warning(
+            "adapting to only %d target input(s): too few to tell what the target domain looks "
+            "like, so adaptation can do little (source-only is the safe choice). Give %d or "
+            "more if you have them.",
+            len(target),
+            MIN_TARGET,
+        )
     lt = (
         _companion("--labeled-target", labeled_target, src.modality, cols)
         if labeled_target is not None
@@ -568,6 +595,13 @@ def _fit_domain(
         warn_duplicates(src, test_set)
         if lt is not None:
             warn_duplicates(lt, test_set)
+        warn_duplicates(
+            target,
+            test_set,
+            "the unlabeled target the model adapted to",
+            "their score is transductive (the model saw them, without labels), not held out.",
+            side="target",
+        )
     cfg = spec.config.from_dict(config)
     encoder = resolve_encoder(backbone, src.modality)
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from scarce.core.errors import DataError
-from scarce.data.types import LabeledSet
+from scarce.data.types import LabeledSet, UnlabeledSet
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,13 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
     return LabeledSet(test.inputs, remap[test.y], classes, test.source)
 
 
-def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
+def warn_duplicates(
+    train: LabeledSet | UnlabeledSet,
+    test: LabeledSet,
+    seen_as: str = "the training data",
+    because: str = "scores on them are optimistic. Remove them from one side.",
+    side: str = "training",
+) -> int:
     """Identical examples in train and test inflate every score: say so, with examples."""
     seen = dict(zip(train.inputs.hashes, train.inputs.names, strict=True))
     dups = [
@@ -90,16 +96,17 @@ def warn_duplicates(train: LabeledSet, test: LabeledSet) -> int:
         if h in seen
     ]
     if dups:
-        row = "row " if train.modality == "text" else ""
-        shown = "; ".join(f"training {row}{a} = test {row}{b}" for a, b in dups[:3])
+        row = "row " if train.inputs.modality == "text" else ""
+        shown = "; ".join(f"{side} {row}{a} = test {row}{b}" for a, b in dups[:3])
         log.warning(
-            "%d test examples (%s) also appear in the training data (%s): %s%s; scores on "
-            "them are optimistic. Remove them from one side.",
+            "%d test examples (%s) also appear in %s (%s): %s%s; %s",
             len(dups),
             test.source,
+            seen_as,
             train.source,
             shown,
             " ..." if len(dups) > 3 else "",
+            because,
         )
     return len(dups)
 

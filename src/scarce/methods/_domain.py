@@ -67,8 +67,9 @@ class DomainConfig(Config):
         "select": "what chooses the checkpoint and the trade-off without target labels: "
         "dev (importance-weighted source validation), entropy (information score of the "
         "target predictions), source (held-out source accuracy); auto = held-out target "
-        "labels when 2+ per class are given, else dev when its weights are trustworthy "
-        "(effective sample size >= 10% of the source validation set), else entropy; dev "
+        "labels when 4+ per class and 40+ in all are given, else dev when its weights are "
+        "trustworthy (effective sample size >= 20 and >= 10% of the source validation set, "
+        "with 20+ target inputs), else entropy; dev "
         "leaves the default (trade-off 1, last step) only for a win of more than one "
         "standard error",
         "eval_every": "steps between checkpoints",
@@ -365,7 +366,8 @@ class DomainMethod:
                 "entropy",
                 None,
                 f"importance-weighted source validation is unreliable here (effective sample "
-                f"size {ess:.0f} of {n_v} source examples, {n_t} target examples); note that "
+                f"size {ess:.0f} of {n_v} held-out source examples; it needs {MIN_ESS}+ and 10% "
+                f"of them, with {MIN_TARGET}+ target inputs: here {n_t}); note that "
                 "this criterion rewards confident target predictions, which mcc and cdan also "
                 "optimise",
             )
@@ -682,8 +684,8 @@ def _holdout(
 
 
 def _target_halves(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-    """With 4+ labels in every class (and 20+ in all), half train and half choose; fewer
-    choose too noisily, so they all train."""
+    """With 4+ labels in every class (and 40+ in all: 20 held out), half train and half
+    choose; fewer choose too noisily, so they all train."""
     counts = np.bincount(y)
     present = counts[counts > 0]
     if present.min() < 4 or present.sum() // 2 < MIN_HELD_OUT:

@@ -354,3 +354,22 @@ def test_baseline_bundles_roundtrip(tmp_path, text_csv, image_folder):
         loaded = scarce.load(model.save(tmp_path / "b.scarce"))
         x = scarce.api.load_inputs([data]) if data == image_folder else ["bread and cheese"]
         np.testing.assert_allclose(model.predict_proba(x), loaded.predict_proba(x), atol=1e-6)
+
+
+def test_one_repeat_shows_no_interval(tmp_path, text_csv, capsys):
+    """--repeats 1 printed '0.867 [0.867, 0.867]', an interval it does not have."""
+    out = tmp_path / "r.json"
+    args = ["eval", str(text_csv), "--shots", "2", "--repeats", "1", "--out", str(out), "-q"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "(1 repeat: no interval)" in text
+    assert "too few repeats to tell" in text
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "-q"]) == 0
+    assert "1 repeat: no interval" in (tmp_path / "r.html").read_text()
+
+
+def test_a_wrong_knob_names_the_method(text_csv):
+    from scarce.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="method 'simpleshot' has no option 'meta_steps'"):
+        scarce.fit(text_csv, method="simpleshot", config={"meta_steps": 5})

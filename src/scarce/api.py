@@ -416,7 +416,7 @@ def fit(
             train, backbone=backbone, seed=seed, budget=DEFAULT_BUDGET if budget is None else budget
         )
     spec = method_registry.get(method)
-    cfg = spec.config.from_dict(config)
+    cfg = spec.config.from_dict(config, owner=spec.name)
     if train.modality not in spec.modalities:
         raise ConfigError(
             f"method {method!r} works on {', '.join(spec.modalities)}, not "
@@ -602,7 +602,7 @@ def _fit_domain(
             "their score is transductive (the model saw them, without labels), not held out.",
             side="target",
         )
-    cfg = spec.config.from_dict(config)
+    cfg = spec.config.from_dict(config, owner=spec.name)
     encoder = resolve_encoder(backbone, src.modality)
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
     metrics: dict[str, Any] = {"target_selection": fitted.meta["selection"]["note"]}
@@ -657,7 +657,7 @@ def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
     model = load(path)
     if model.modality != train.modality:
         raise ConfigError(
-            f"the teacher {path} is a {model.modality} model; the data is {train.modality}."
+            f"the teacher {path} is for {model.modality} data; the data is {train.modality}."
         )
     m = model.manifest
     bb = m.get("backbone") or {}

@@ -575,7 +575,9 @@ def eval_cmd(
     for key, value in _parse_sets(set_).items():
         name, dot, knob = key.partition(".")
         if not dot or not name or not knob:
-            raise ConfigError(f"eval's --set expects method.key=value, got {key!r}.")
+            raise ConfigError(
+                f"eval's --set expects method.key=value (e.g. mcc.steps=500), got {key}={value!r}."
+            )
         configs.setdefault(name, {})[knob] = value
     res = api.evaluate(
         data,
@@ -647,6 +649,13 @@ def _task_rows(mt: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _iv(row: dict[str, Any], fmt: str) -> str:
+    """mean [low, high]; one repeat has no interval, and says so rather than [x, x]."""
+    if row.get("n", 2) < 2:
+        return f"{fmt.format(row['mean'])} (1 repeat: no interval)"
+    return f"{fmt.format(row['mean'])} [{fmt.format(row['low'])}, {fmt.format(row['high'])}]"
+
+
 def _results_text(res: dict[str, Any]) -> str:
     """The evaluation as a table a person reads in a terminal."""
     acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
@@ -659,10 +668,10 @@ def _results_text(res: dict[str, Any]) -> str:
             [
                 "-" if k is None else str(k),
                 desc[m],
-                f"{s['mean']:.3f} [{s['low']:.3f}, {s['high']:.3f}]",
+                _iv(s, "{:.3f}"),
                 ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
                 if g is None
-                else f"{g['mean']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}] {g['verdict']}",
+                else f"{_iv(g, '{:+.3f}')} {g['verdict']}",
             ]
         )
     p = res["protocol"]

@@ -33,7 +33,9 @@ class Config:
         """Raise ConfigError naming the field, its allowed range and the value received."""
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> Self:
+    def from_dict(cls, values: dict[str, Any] | None, owner: str | None = None) -> Self:
+        """The config from knob values (strings from the CLI are coerced); `owner` names the
+        method in errors."""
         values = dict(values or {})
         names = {f.name: f for f in dataclasses.fields(cls)}
         out: dict[str, Any] = {}
@@ -42,7 +44,8 @@ class Config:
                 close = difflib.get_close_matches(key, names, n=2)
                 hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
                 raise ConfigError(
-                    f"{cls.__name__} has no option {key!r}.{hint} "
+                    f"{f'method {owner!r}' if owner else cls.__name__} has no option "
+                    f"{key!r}.{hint} "
                     f"Options: {', '.join(sorted(names))}."
                 )
             out[key] = _coerce(cls, names[key], raw)

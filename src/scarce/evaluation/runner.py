@@ -124,7 +124,9 @@ def evaluate_sets(
                 "--source SOURCE (DATA is then the labeled target)."
             )
     cfgs = {
-        n: specs[n].config.from_dict((configs or {}).get(MULTITASK if n == SINGLE_TASK else n))
+        n: specs[n].config.from_dict(
+            (configs or {}).get(MULTITASK if n == SINGLE_TASK else n), owner=specs[n].name
+        )
         for n in names
     }
     check_base_use(specs, base, pool)

@@ -24,12 +24,19 @@ CHUNK = 2048  # examples whose frozen states are held at once when predicting
 PREDICT_BATCH = 64  # images per ONNX Runtime call when a tuned image model predicts
 
 
+def frozen_methods() -> list[str]:
+    """The registered methods that use an encoder without changing it."""
+    from scarce.methods import methods as registry  # the registry imports this module
+
+    return [s.name for s in registry if s.uses_encoder and not s.tunes_encoder]
+
+
 def require_trainable(encoder: Encoder, method: str) -> None:
     if not encoder.trainable:
         raise ConfigError(
             f"{method} changes the encoder's weights, and {encoder.spec.name!r} gives frozen "
-            "embeddings only. Use linear-probe, knn, protonet or simpleshot with it, or pick "
-            "a trainable backbone (see `scarce backbones`)."
+            f"embeddings only. Use a method that keeps it frozen ({', '.join(frozen_methods())})"
+            ", or pick a trainable backbone (see `scarce backbones`)."
         )
 
 

@@ -141,6 +141,8 @@ def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
 def _interval(row: Mapping[str, Any] | None, sign: bool = False) -> str:
     if not row:
         return "—"
+    if isinstance(row.get("n"), int) and row["n"] < 2:  # one repeat: there is no interval
+        return f'{_f(row.get("mean"), sign=sign)} <span class="ci">(1 repeat: no interval)</span>'
     lo, hi = _f(row.get("low"), sign=sign), _f(row.get("high"), sign=sign)
     return f'{_f(row.get("mean"), sign=sign)} <span class="ci">[{lo}, {hi}]</span>'
 

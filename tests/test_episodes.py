@@ -114,6 +114,19 @@ def test_maml_and_reptile_need_base_data(sets):
         evaluate_sets(novel, methods=["linear-probe"], encoder=None, base=novel)
 
 
+def test_a_base_set_too_small_says_why(sets):
+    """Two examples per base class left one after the validation hold-out; the message
+    showed that 1 as if it were the user's count, and named flags fit does not have."""
+    from scarce.data.public import fortunes
+
+    novel, _ = sets
+    small = _set(fortunes(BASE[:2]), BASE[:2], 2)
+    with pytest.raises(DataError) as e:
+        scarce.fit(novel, method="maml", base=small, config=SHORT)
+    assert "after 20% held-out examples of the base classes were set aside" in str(e.value)
+    assert "--set ways=N" in str(e.value)
+
+
 @pytest.fixture(scope="module")
 def episode_results(sets):
     novel, base = sets

@@ -212,10 +212,16 @@ def meta_loop(*args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
             return _meta_loop(*args, **kwargs)
         except DataError as e:
+            bd = args[0] if args else kwargs.get("bd")
+            split = (
+                f" The counts are after {bd.val_kind} were set aside for validation."
+                if bd is not None
+                else ""
+            )
             raise DataError(
-                f"the --base data is too small to meta-train on: {e} (here: the base set; "
-                "give more classes with at least 2 examples each, or lower the method's "
-                "ways / shots / queries with --set)"
+                f"the --base data is too small to meta-train on: "
+                f"{str(e).split(' Lower ')[0]}{split} Add base examples or classes, or make "
+                "the episodes smaller (--set ways=N, shots=N or queries=N)."
             ) from None
 
 

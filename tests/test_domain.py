@@ -278,6 +278,8 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     for run_ in mcc_runs:  # no target labels: an unsupervised criterion; 4 per class: them
         unsupervised = run_["selection"]["criterion"] in ("entropy", "dev")
         assert unsupervised == (run_["shots"] == 0), run_["selection"]
+    assert res["details"]["mcc"]["shots"] == 0  # confusion, reliability, hardest: at K = 0
+    assert len(res["details"]["mcc"]["confusion"]) == 10
     code, text = cli("report", res_path, "--out", tmp_path / "r.html")
     assert code == 0, text
     assert "source only" in (tmp_path / "r.html").read_text()

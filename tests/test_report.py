@@ -532,3 +532,28 @@ def test_screenshot_script(browser, image_results: dict, tmp_path: Path) -> None
     assert html.read_text().startswith("<!DOCTYPE html>")
     with Image.open(png) as shot:
         assert shot.size == (1280, 1200)
+
+
+def test_learning_curves_keep_zero_target_labels(monkeypatch) -> None:
+    """A domain evaluation's K = 0 (unsupervised adaptation) fell off the log axis."""
+    from matplotlib.figure import Figure
+
+    from scarce.report import plots
+
+    drawn: dict[str, list] = {}
+
+    def capture(fig_fn, width, height):
+        fig = Figure()
+        fig_fn(fig)
+        ax = fig.axes[0]
+        drawn["x"] = [list(line.get_xdata()) for line in ax.get_lines()]
+        drawn["scale"] = ax.get_xscale()
+        return "data:"
+
+    monkeypatch.setattr(plots, "render", capture)
+    pts = [{"shots": k, "mean": 0.5 + k / 10, "low": 0.4, "high": 0.6} for k in (0, 2, 8)]
+    plots.learning_curves({"mcc": pts}, {}, {"mcc": "red"})
+    assert drawn["x"][0] == [0, 2, 8]
+    assert drawn["scale"] == "symlog"
+    plots.learning_curves({"mcc": pts[1:]}, {}, {"mcc": "red"})
+    assert drawn["scale"] == "log"

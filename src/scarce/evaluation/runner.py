@@ -411,6 +411,8 @@ def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, in
         return set()
     if protocol == "kshot":
         return {(max(s.shots or 0 for s in splits), 0)}
+    if protocol == "domain":  # the fewest target labels: with none, the main result
+        return {(min(s.shots or 0 for s in splits), 0)}
     return {(None, 0)}
 
 

@@ -105,11 +105,22 @@ def learning_curves(
 ) -> str:
     """Metric vs shots (log x) per method with interval bands and the fitted curve dashed."""
 
+    # a domain evaluation's K = 0 (no target labels) is its main result: a log axis would drop
+    # it, so then the axis is linear from 0 to 1 and logarithmic above
+    zero = any(_num(p.get("shots")) == 0 for pts in series.values() for p in pts)
+
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         ticks: set[float] = set()
         for m, pts in series.items():
-            pts = sorted((p for p in pts if _num(p.get("shots")) > 0), key=lambda p: p["shots"])
+            pts = sorted(
+                (
+                    p
+                    for p in pts
+                    if _num(p.get("shots")) > 0 or (zero and _num(p.get("shots")) == 0)
+                ),
+                key=lambda p: p["shots"],
+            )
             if not pts:
                 continue
             k = np.array([_num(p["shots"]) for p in pts])
@@ -123,19 +134,29 @@ def learning_curves(
                 ax.fill_between(k[ok], low[ok], high[ok], color=c, alpha=0.18, lw=0)
             ticks.update(float(x) for x in k)
             fit = fits.get(m)
-            if fit and all(math.isfinite(_num(fit.get(p))) for p in ("a", "b", "c")):
+            if (
+                fit
+                and (k > 0).any()
+                and all(math.isfinite(_num(fit.get(p))) for p in ("a", "b", "c"))
+            ):
                 extra = [_num(p.get("shots")) for p in fit.get("predicted") or []]
                 right = max([float(k.max()) * 4, *[e for e in extra if math.isfinite(e)]])
-                grid = np.geomspace(float(k.min()), right, 200)
+                grid = np.geomspace(float(k[k > 0].min()), right, 200)
                 a, b, cc = (_num(fit[p]) for p in ("a", "b", "c"))
                 ticks.update(e for e in extra if math.isfinite(e) and e > 0)
                 ax.plot(grid, a - b * grid ** (-cc), "--", color=c, lw=1.2, alpha=0.9)
-        ax.set_xscale("log")
+        if zero:
+            ax.set_xscale("symlog", linthresh=1.0, linscale=0.5)
+        else:
+            ax.set_xscale("log")
         # the shot counts themselves as ticks: plain numbers, and the log formatter's
         # 10^k labels need the mathtext that user strings must not trigger
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sorted(ticks), [f"{t:g}" for t in sorted(ticks)])
-        ax.set_xlabel("labelled examples per class (log scale)")
+        ax.set_xlabel(
+            "labelled examples per class (log scale"
+            + ("; 0 = none, unsupervised)" if zero else ")")
+        )
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(True, which="major", alpha=0.3)
         if any(series.values()):

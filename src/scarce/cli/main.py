@@ -26,7 +26,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.")]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bars, warnings or explanations: the results only."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Seed for every random choice.")]
 Modality = Annotated[str | None, typer.Option(help="Force 'image' or 'text' (default: detect).")]
 TextCol = Annotated[str, typer.Option(help="Column holding the text.")]
@@ -44,6 +49,14 @@ def _setup(quiet: bool, verbose: bool = False) -> None:
 
 def _echo(msg: str = "") -> None:
     typer.echo(msg)
+
+
+def _detail(msg: str) -> None:
+    """An explanation beside a result: left out with --quiet, which keeps the results."""
+    from scarce.core.progress import is_quiet
+
+    if not is_quiet():
+        typer.echo(msg)
 
 
 def _note(msg: str) -> None:
@@ -173,7 +186,7 @@ def fit(
             both = f" and {n_t} target" if n_t else ""
             then = f"; then refit on all {refit['source']} source{both} labels"
         verb = "adapted to" if m["method"] != "source-only" else "selected on"
-        _echo(
+        _detail(
             f"{verb} {m['domain']['target']['n']} target examples; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
@@ -192,12 +205,12 @@ def fit(
             f"on {m['metrics']['test_size']} examples"
         )
     if "distill" in m["metrics"]:
-        _echo(_distill_text(m["metrics"]["distill"]))
+        _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
-        _echo(_finetune_text(model.fitted.meta))
+        _detail(_finetune_text(model.fitted.meta))
     if "tasks" in m:
         w = model.fitted.meta.get("task_weights", {})
-        _echo(
+        _detail(
             "tasks: "
             + "; ".join(
                 f"{n} ({t['n']} examples, weight {w.get(n)})" for n, t in m["tasks"].items()
@@ -318,7 +331,8 @@ def predict(
     else:
         with atomic_write(out, "w") as f:
             f.write(text)
-        _note(f"wrote {len(rows)} predictions to {out}")
+        if not quiet:
+            _note(f"wrote {len(rows)} predictions to {out}")
 
 
 @app.command()
@@ -345,8 +359,8 @@ def export(
     _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
     if got["tokenizer"]:
         _echo(f"wrote {got['tokenizer']} (open it with tokenizers.Tokenizer.from_file)")
-    _echo(f"input: {got['inputs']}")
-    _echo(
+    _detail(f"input: {got['inputs']}")
+    _detail(
         f"checked against the bundle's own predictions on {got['checked_on']} inputs: "
         f"largest difference {got['max_abs_diff']:.1e}"
     )

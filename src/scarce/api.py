@@ -396,7 +396,8 @@ def fit(
             raise ConfigError(f"two tasks are named {name!r}: give each --task its own name.")
         aux_tasks[name] = _task_set(name, d, train.modality, {**cols, "label_column": primary})
     for t in aux_tasks.values():
-        check_trainable(t)
+        # another label column of DATA itself: its inputs were checked for repeats already
+        check_trainable(t, warn_repeats=t.inputs.hashes != train.inputs.hashes)
     test_set = None
     if test is not None:
         test_set = align_to(_companion("--test", test, train.modality, cols), train.classes)

@@ -13,7 +13,7 @@ from scarce.data.types import LabeledSet, UnlabeledSet
 log = logging.getLogger(__name__)
 
 
-def check_trainable(ds: LabeledSet) -> None:
+def check_trainable(ds: LabeledSet, warn_repeats: bool = True) -> None:
     counts = ds.counts()
     empty = [c for c, n in counts.items() if n == 0]
     if empty:
@@ -27,7 +27,8 @@ def check_trainable(ds: LabeledSet) -> None:
             f"{ds.source}: only one class ({only!r}, {len(ds)} examples). A classifier needs at "
             "least two classes: add examples of another class."
         )
-    _warn_repeats(ds)
+    if warn_repeats:
+        _warn_repeats(ds)
 
 
 def _warn_repeats(ds: LabeledSet) -> None:

@@ -692,8 +692,9 @@ def _results_text(res: dict[str, Any]) -> str:
     if p["name"] == "domain":
         head = (
             f"domain: {p['repeats']} repeats, source {res['domain']['source']['source']} -> "
-            f"target, test: {p['test']}; 'shots' = target labels per class; accuracy on the "
-            f"target, mean [{p['confidence']:.0%} interval], compared with {res['baseline']}"
+            f"target {res['data']['source']}, test: {p['test']}; 'shots' = target labels per "
+            f"class; accuracy on the target, mean [{p['confidence']:.0%} interval], compared "
+            f"with {res['baseline']}"
         )
     elif p["name"] == "episodes":
         head = (

@@ -287,6 +287,12 @@ def test_a_decompression_bomb_is_called_too_large(tmp_path, image_folder, monkey
             ["eval", "{data}", "--protocol", "kfold", "--folds", "1", "--out", "{tmp}/r.json"],
             "--folds must be 2 or more",
         ),
+        (
+            ["eval", "{data}", "--protocol", "kfold", "--shots", "2", "--out", "{tmp}/r.json"],
+            "--shots is for --protocol kshot or episodes, not kfold",
+        ),
+        (["eval", "{data}", "--ways", "3", "--out", "{tmp}/r.json"], "--ways is for --protocol"),
+        (["eval", "{data}", "--protocol", "kfolds", "--out", "{tmp}/r.json"], "--protocol must"),
     ],
 )
 def test_out_of_range_numbers_exit_2(tmp_path, text_csv, capsys, args, says):

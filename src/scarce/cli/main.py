@@ -497,9 +497,10 @@ def eval_cmd(
     methods: Annotated[
         str, typer.Option(help="Comma-separated; the from-scratch baseline is always added.")
     ] = "linear-probe",
-    shots: Annotated[str, typer.Option(help="Labels per class, comma-separated (kshot).")] = (
-        "1,5,20"
-    ),
+    shots: Annotated[
+        str | None,
+        typer.Option(help="Labels per class, comma-separated (kshot, episodes; default 1,5,20)."),
+    ] = None,
     repeats: Annotated[int, typer.Option(help="Random draws (kshot) or repeats (kfold).")] = 10,
     test: Annotated[
         Path | None, typer.Option(help="Test set; default: the rest of the pool.")
@@ -513,14 +514,19 @@ def eval_cmd(
             "repeat adapts to half of the target, unlabeled, and tests on the other half)."
         ),
     ] = "kshot",
-    folds: Annotated[int, typer.Option(help="k for --protocol kfold.")] = 5,
-    ways: Annotated[int, typer.Option(help="Classes per episode (--protocol episodes).")] = 5,
+    folds: Annotated[int | None, typer.Option(help="k for --protocol kfold (default 5).")] = None,
+    ways: Annotated[
+        int | None, typer.Option(help="Classes per episode (--protocol episodes; default 5).")
+    ] = None,
     queries: Annotated[
-        int, typer.Option(help="Query examples per class and episode (--protocol episodes).")
-    ] = 15,
+        int | None,
+        typer.Option(
+            help="Query examples per class and episode (--protocol episodes; default 15)."
+        ),
+    ] = None,
     episodes: Annotated[
-        int, typer.Option(help="Episodes per shot count (--protocol episodes).")
-    ] = 600,
+        int | None, typer.Option(help="Episodes per shot count (--protocol episodes; default 600).")
+    ] = None,
     base: Annotated[
         Path | None,
         typer.Option(help="Labeled data of other classes for the methods that meta-train."),
@@ -537,12 +543,12 @@ def eval_cmd(
         ),
     ] = None,
     target_labels: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Target labels per class that training may use, comma-separated "
-            "(--protocol domain; 0 = unsupervised adaptation)."
+            "(--protocol domain; 0 = unsupervised adaptation, the default)."
         ),
-    ] = "0",
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     set_: Annotated[
         list[str] | None,
@@ -569,6 +575,24 @@ def eval_cmd(
     from scarce import api
     from scarce.core.atomic import atomic_write, check_writable
 
+    if protocol not in ("kshot", "kfold", "episodes", "domain"):
+        raise ConfigError(f"--protocol must be kshot, kfold, episodes or domain, got {protocol!r}.")
+    given = {
+        "--shots": (shots, ("kshot", "episodes")),
+        "--folds": (folds, ("kfold",)),
+        "--ways": (ways, ("episodes",)),
+        "--queries": (queries, ("episodes",)),
+        "--episodes": (episodes, ("episodes",)),
+        "--target-labels": (target_labels, ("domain",)),
+    }
+    for flag, (value, protocols) in given.items():
+        if value is not None and protocol not in protocols:
+            raise ConfigError(
+                f"{flag} is for --protocol {' or '.join(protocols)}, not {protocol}: drop it, or "
+                "choose that protocol."
+            )
+    shots = "1,5,20" if shots is None else shots
+    target_labels = "0" if target_labels is None else target_labels
     try:
         shot_list = [int(x) for x in shots.split(",") if x.strip()]
     except ValueError:
@@ -600,7 +624,7 @@ def eval_cmd(
         repeats=repeats,
         test=test,
         protocol=protocol,
-        folds=folds,
+        folds=5 if folds is None else folds,
         backbone=backbone,
         seed=seed,
         interval=interval,
@@ -609,9 +633,9 @@ def eval_cmd(
         text_column=text_column,
         label_column=label_column,
         base=base,
-        ways=ways,
-        queries=queries,
-        episodes=episodes,
+        ways=5 if ways is None else ways,
+        queries=15 if queries is None else queries,
+        episodes=600 if episodes is None else episodes,
         source=source,
         labeled_target=labeled_list,
         configs=configs,

@@ -127,6 +127,10 @@ def test_truncated_bundle_refused(tmp_path, text_model, capsys):
     inp = write_text_csv(tmp_path / "in.csv", ["hello"], None)
     assert main(["predict", str(bad), str(inp)]) == 2
     assert "truncated or corrupt" in capsys.readouterr().err
+    with pytest.raises(BundleError, match=r"not a scarce bundle \(not a zip file\)"):
+        scarce.load(inp)  # a CSV was never a bundle: not 'truncated'
+    with pytest.raises(ConfigError, match=r"^\S+ is a folder; give a file name"):
+        model.save(tmp_path)  # the Python API names no CLI flag
 
 
 def test_every_flipped_byte_is_refused_cleanly(tmp_path, text_model):

@@ -67,10 +67,12 @@ def write(
     return path
 
 
-def check_target(path: str | Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
+def check_target(
+    path: str | Path, inputs: tuple[str | Path | None, ...] = (), flag: str = ""
+) -> Path:
     """Raise ConfigError if a bundle cannot be written at `path`: an unwritable place, one of
     the `inputs`, or an existing file that is not a bundle (a typo must not eat data)."""
-    path = check_writable(path, inputs=inputs, example="model.scarce")
+    path = check_writable(path, inputs=inputs, flag=flag, example="model.scarce")
     if path.is_file() and not is_bundle(path):
         raise ConfigError(
             f"{path} exists and is not a scarce bundle; refusing to overwrite it. "
@@ -166,6 +168,16 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
+        try:
+            with open(path, "rb") as f:
+                zip_like = f.read(2) == b"PK"
+        except OSError:
+            zip_like = True
+        if not zip_like:
+            raise BundleError(
+                f"{path}: not a scarce bundle (not a zip file). Give the .scarce file that "
+                "`scarce fit` wrote."
+            ) from None
         raise BundleError(
             f"{path}: not a readable bundle ({e}); the file is truncated or "
             "corrupt. Re-create it with `scarce fit`."

@@ -153,7 +153,7 @@ def fit(
 
     tasks = _parse_tasks(task)
     given = (data, test, base, source, labeled_target, unlabeled, teacher, *(tasks or {}).values())
-    bundle.check_target(out, inputs=given)
+    bundle.check_target(out, inputs=given, flag="--out")
     t0 = time.perf_counter()
     model = api.fit(
         data,

@@ -42,8 +42,9 @@ def check_writable(
     """Raise ConfigError now if `path` cannot be written or would replace an input, so that
     a bad name fails before the work rather than after it (and never eats the user's data)."""
     path = Path(path)
+    name = f"{flag} {path}" if flag else str(path)
     if path.is_dir():
-        raise ConfigError(f"{flag} {path} is a folder; give a file name such as {path / example}.")
+        raise ConfigError(f"{name} is a folder; give a file name such as {path / example}.")
     for given in inputs:
         if (
             given is not None
@@ -52,14 +53,13 @@ def check_writable(
             and os.path.samefile(path, given)
         ):
             raise ConfigError(
-                f"{flag} {path} is also an input; writing it would replace your data. "
-                "Choose another name."
+                f"{name} is also an input; writing it would replace your data. Choose another name."
             )
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
     if not folder.is_dir():
-        raise ConfigError(f"{flag} {path}: {folder} is a file, not a folder.")
+        raise ConfigError(f"{name}: {folder} is a file, not a folder.")
     try:  # os.access says yes to root even on read-only or virtual file systems
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PermissionError("permission denied")
@@ -68,7 +68,7 @@ def check_writable(
         os.unlink(probe)
     except OSError as e:
         raise ConfigError(
-            f"{flag} {path}: cannot write in {folder} ({e.strerror or e}). "
+            f"{name}: cannot write in {folder} ({e.strerror or e}). "
             "Choose a folder you can write to."
         ) from None
     return path

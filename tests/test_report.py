@@ -309,7 +309,7 @@ def test_learning_curve_notes(image_html: str) -> None:
     assert DATA_URI.search(curves)
     assert "stops paying at K=64" in curves
     assert "more labels will help up to about 64" in curves
-    assert "baseline</strong>: no saturating curve could be fitted" in curves
+    assert "baseline</strong>: no saturating curve fits" in curves
 
 
 def test_hardest_images_are_thumbnails_or_paths(image_html: str, image_results: dict) -> None:

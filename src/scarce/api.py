@@ -395,6 +395,12 @@ def fit(
         if name in aux_tasks or name == primary:
             raise ConfigError(f"two tasks are named {name!r}: give each --task its own name.")
         aux_tasks[name] = _task_set(name, d, train.modality, {**cols, "label_column": primary})
+    if method == "multitask" and not aux_tasks:
+        log.warning(
+            "multitask with one task is a single-task fit: add tasks with --task name=DATA or "
+            "--label-column %s,OTHER.",
+            primary,
+        )
     for t in aux_tasks.values():
         # another label column of DATA itself: its inputs were checked for repeats already
         check_trainable(t, warn_repeats=t.inputs.hashes != train.inputs.hashes)

@@ -46,9 +46,7 @@ def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | 
     ]
     gain2 = predicted[0]["mean"] - float(f(np.array(kmax), a, b, c))
     stops = int(np.ceil(stop)) if stop <= 10_000 else None
-    level = (
-        f"levels off near {a:.3f}" if a < 0.995 else "shows no plateau yet within these shot counts"
-    )
+    level = f"levels off near {a:.3f}" if a < 0.995 else "rises towards perfect accuracy (1.000)"
     note = (
         f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
         f"{2 * kmax} labels per class is predicted to add {gain2:+.3f} accuracy; "

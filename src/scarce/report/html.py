@@ -333,7 +333,7 @@ def _base_rows(base: Any) -> list[tuple[str, str]]:
                     f"Meta-training ({_e(m)})",
                     f"best step {_e(rec.get('best_step'))} of {_e(rec.get('steps'))}; "
                     f"validation ({_e(rec.get('validation'))}) accuracy "
-                    f"{_e(rec.get('val_accuracy_start'))} → {_e(rec.get('val_accuracy_best'))}",
+                    f"{_f(rec.get('val_accuracy_start'))} → {_f(rec.get('val_accuracy_best'))}",
                 )
             )
     return rows
@@ -527,7 +527,9 @@ def _learning_curves(p: _Page) -> str:
         c = curves[m] if isinstance(curves[m], Mapping) else {}
         fit = c.get("fit")
         if not fit:
-            notes.append(f"<li><strong>{_e(m)}</strong>: no saturating curve could be fitted.</li>")
+            few = len(c.get("points") or []) < 3
+            why = "a curve needs 3 or more shot counts" if few else "no saturating curve fits"
+            notes.append(f"<li><strong>{_e(m)}</strong>: {why}.</li>")
             continue
         stop = fit.get("stops_paying_at")
         stop_txt = (

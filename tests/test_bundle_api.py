@@ -364,3 +364,48 @@ def test_text_model_given_images_says_so(tmp_path, text_model, image_folder, cap
     bundle_path = model.save(tmp_path / "t.scarce")
     assert main(["predict", str(bundle_path), str(image_folder)]) == 2
     assert "this is a text model" in capsys.readouterr().err
+
+
+def test_review_edge_cases_of_in_memory_data(tmp_path, fortunes_data, text_model):
+    """Found reviewing the in-memory paths: each of these was silently wrong."""
+    import pandas as pd
+
+    from scarce.api import _unlabeled
+    from scarce.data.images import to_uint8
+
+    # a DataFrame as unlabeled data was read as its column names
+    df = pd.DataFrame({"text": ["hello", "world", "again"], "label": ["a", "b", "a"]})
+    assert _unlabeled(df, "text", "text", "--unlabeled", "DATA").inputs.items == tuple(df.text)
+    # pandas' missing values are missing labels, not a class '<NA>'
+    for y in (pd.Series(["x", None, "y"], dtype="string"), pd.array([1, None, 2], "Int64")):
+        with pytest.raises(DataError, match="label 1 is missing"):
+            scarce.fit(["a b", "c d", "e f"], y)
+    # a [0, 1] image that a resize overshot a little is still a [0, 1] image
+    img = np.full((4, 4), 1.0000001)
+    assert to_uint8(img).max() == 255
+    assert to_uint8(np.full((2, 2), 65535, np.uint16)).max() == 255
+    # duplicate DataFrame columns are named, not a raw pandas error
+    with pytest.raises(DataError, match="appear more than once"):
+        scarce.fit(pd.DataFrame([["a", "b", "x"]], columns=["text", "text", "label"]))
+    # float labels read as a table reads them: 2.0 is '2'
+    model = scarce.fit(["a cat", "a dog", "a car", "a bus"], [1.0, 2.0, 1.0, 2.0])
+    assert model.fitted.classes == ("1", "2")
+    # an int-labelled model answers with ints everywhere
+    ints = scarce.fit(["a cat", "a dog", "a car", "a bus"], [1, 2, 1, 2])
+    assert ints.prediction_rows(["a cat"])[0]["prediction"] in (1, 2)
+    assert ints.predict_tasks(["a cat"])["label"][0] in (1, 2)
+    # a damaged .scarce file can be re-created under its name
+    bad = tmp_path / "m.scarce"
+    bad.write_bytes(b"PK\x03\x04 half a zip")
+    text_model[0].save(bad)
+    assert scarce.load(bad).classes_ == text_model[0].classes_
+
+
+def test_a_named_text_column_is_not_replaced_by_text(tmp_path, text_model, capsys):
+    model, _ = text_model
+    good = model.save(tmp_path / "m.scarce")
+    inp = tmp_path / "in.csv"
+    inp.write_text("text,body\nhello,fresh bread\n")
+    assert main(["predict", str(good), str(inp), "--text-column", "bdy"]) == 2
+    assert "Did you mean 'body'" in capsys.readouterr().err
+    assert main(["predict", str(good), str(inp)]) == 0  # the model's column, or else text

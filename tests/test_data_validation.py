@@ -381,3 +381,33 @@ def test_ctrl_c_says_nothing_was_written(tmp_path, text_csv, capsys, monkeypatch
     assert code == 130
     assert "interrupted; nothing was written" in err
     assert not out.exists()
+
+
+def test_blank_texts_in_unlabeled_training_data_are_refused(tmp_path):
+    from scarce.api import _unlabeled
+    from scarce.core.errors import DataError
+
+    p = tmp_path / "u.csv"
+    p.write_text('text\nsome words\n""\n')
+    with pytest.raises(DataError, match="row 2: empty 'text'"):
+        _unlabeled(p, "text", "text", "--unlabeled", "DATA")
+
+
+def test_a_bad_row_in_test_data_is_not_read_another_way(tmp_path, text_csv, capsys):
+    """--test with DATA's column names failing on a blank row fell back to the 'text' column."""
+    import pandas as pd
+
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(text_csv).rename(columns={"text": "body"}).to_csv(renamed, index=False)
+    test = tmp_path / "test.csv"
+    test.write_text('body,text,label\n"",fresh bread,food\n')
+    err = fit_fails(capsys, tmp_path, renamed, "--text-column", "body", "--test", str(test))
+    assert "row 1: empty 'body'" in err
+
+
+def test_frozen_encoder_refusals_suggest_methods_that_can_run():
+    from scarce.methods._tuning import frozen_methods
+
+    names = frozen_methods()
+    assert "linear-probe" in names
+    assert not {"mcc", "dann", "maml", "reptile", "finetune", "setfit"} & set(names)

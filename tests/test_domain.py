@@ -206,7 +206,7 @@ def test_domain_errors(pair, tmp_path):
 def test_a_handful_of_target_inputs_is_warned_about(pair, caplog):
     source, target = pair
     few = Inputs.from_images(list(target.inputs.items[:3]))
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("WARNING", logger="scarce"):
         scarce.fit(few, source=source, method="coral", config={"steps": 10, "refit": False})
     assert "adapting to only 3 target input(s)" in caplog.text
 

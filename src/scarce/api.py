@@ -12,13 +12,21 @@ import numpy as np
 
 from scarce import bundle
 from scarce.core.environment import library_versions
-from scarce.core.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownName
+from scarce.core.errors import (
+    BundleError,
+    ConfigError,
+    DataError,
+    LayoutError,
+    NotFittedError,
+    UnknownName,
+)
 from scarce.core.hashing import combine
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
     detect_modality,
     image_inputs,
     is_frame,
+    is_missing,
     labeled_set,
     load_inputs,
     load_labeled,
@@ -70,7 +78,13 @@ class Model:
                     f"{str(x)[:60]!r} is not a file; to predict on texts, pass a list: "
                     "model.predict([text])."
                 )
-            return load_inputs([x], modality=self.modality, text_column=self.text_column)
+            return load_inputs(
+                [x],
+                modality=self.modality,
+                text_column=self.text_column,
+                fallback_to_text=True,
+                allow_empty=True,
+            )
         return as_inputs(x, self.modality)
 
     def predict_proba(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
@@ -83,7 +97,11 @@ class Model:
     @property
     def tasks(self) -> dict[str, tuple[str, ...]]:
         """Task name -> its classes; one task (this model's labels) unless multitask."""
-        return dict(getattr(self.fitted, "tasks", {"label": self.fitted.classes}))
+        tasks = dict(getattr(self.fitted, "tasks", {"label": self.fitted.classes}))
+        if self.manifest.get("label_type") == "int":  # the primary task, as given
+            first = next(iter(tasks))
+            tasks[first] = self.classes_
+        return tasks
 
     def predict_proba_tasks(self, x: Inputs | Sequence[Any] | str | Path) -> dict[str, Any]:
         """Every task's probabilities; the primary task first."""
@@ -130,6 +148,11 @@ class Model:
         column names, or else text/label), or inputs `data` with labels `y`."""
         if y is not None:
             test = labeled_from_arrays(data, y, self.modality)  # type: ignore[arg-type]
+        elif not (isinstance(data, str | Path | LabeledSet) or is_frame(data)):
+            raise DataError(
+                f"score got {type(data).__name__} without labels: pass inputs with their "
+                "labels, score(X, y), or a labeled folder/table path or DataFrame."
+            )
         else:
             cols = {
                 "text_column": self.text_column,
@@ -224,7 +247,7 @@ def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, st
             try:
                 got = load_labeled(data, modality=mod, **kw)
                 break
-            except DataError as err:
+            except LayoutError as err:  # another reading may fit; a bad row will not
                 first = first or err
         if got is None:
             assert first is not None  # noqa: S101 - every try failed with a DataError
@@ -256,8 +279,8 @@ def labeled_from_arrays(
     if isinstance(x, str | Path) or (is_frame(x) and len(x.columns) > 1):
         raise DataError(
             f"labels were given with {'a DataFrame' if is_frame(x) else x}, which holds its "
-            "own label column: pass it alone (with label_column=...), or pass labels with "
-            "in-memory inputs (a list of texts, image paths or arrays)."
+            "own labels (a label column, or class sub-folders): pass it alone, or pass "
+            "labels with in-memory inputs (a list of texts, image paths or arrays)."
         )
     y_arr = np.asarray(y.to_numpy() if is_frame(y) else y, dtype=object)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
@@ -269,12 +292,14 @@ def labeled_from_arrays(
         )
     values = y_arr.tolist()
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+        if is_missing(v):
             raise DataError(f"label {i} is missing ({v!r}). Label that input or drop it.")
     inputs = as_inputs(x, modality)
     if len(values) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
-    return labeled_set(inputs, [str(v) for v in values], "<memory>")
+    # as a table's labels read: 2.0 is '2', surrounding spaces go
+    names = [str(int(v) if isinstance(v, float) and v.is_integer() else v).strip() for v in values]
+    return labeled_set(inputs, names, "<memory>")
 
 
 def _int_labels(y: Any) -> bool:
@@ -358,8 +383,6 @@ def fit(
     seed = check_seed(seed)
     if budget is not None and not budget > 0:
         raise ConfigError(f"--budget must be a positive number of seconds, got {budget}.")
-    if budget is not None and method != "auto":
-        log.warning("--budget is for --method auto; %s ignores it.", method)
     cols = {"text_column": text_column, "label_column": label_column}
     if source is not None or labeled_target is not None:
         if base is not None or budget is not None or unlabeled is not None or teacher is not None:
@@ -380,6 +403,8 @@ def fit(
             modality,
             cols,
         )
+    if budget is not None and method != "auto":
+        log.warning("--budget is for --method auto; %s ignores it.", method)
     aux_tasks: dict[str, LabeledSet] = {}
     primary = label_column
     if method == "multitask" and "," in label_column and labels is None:
@@ -539,15 +564,25 @@ def _unlabeled(
     if isinstance(data, Inputs):
         return UnlabeledSet(data, "<memory>")
     if isinstance(data, str | Path):
-        found = detect_modality(data)
-        if found != modality:
+        try:
+            inputs = load_inputs([data], modality=modality, text_column=text_column)
+        except LayoutError as err:  # laid out for the other modality? say that instead
+            try:
+                found = detect_modality(data)
+            except DataError:
+                raise err from None
+            if found == modality:
+                raise
             raise DataError(
                 f"{what} ({data}) holds {found} data but {versus} is {modality}: the model "
                 "reads one kind of input."
-            )
-        inputs = load_inputs([data], modality=modality, text_column=text_column)
+            ) from None
         return UnlabeledSet(inputs, str(data))
-    return UnlabeledSet(as_inputs(list(data), modality), "<memory>")
+    if is_frame(data):  # its text (or path) column: list(frame) would be its column names
+        column = text_column if modality == "text" else "path"
+        if column in data.columns:
+            data = data[column]
+    return UnlabeledSet(as_inputs(data, modality), "<memory>")
 
 
 def _fit_domain(
@@ -870,7 +905,7 @@ class TransferClassifier:
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
         y_arr = np.asarray(y)
         self.model_ = fit(
-            list(X),
+            X if is_frame(X) else list(X),
             list(y_arr),
             method=self.method,
             backbone=self.backbone,
@@ -890,7 +925,7 @@ class TransferClassifier:
         return self.model_
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
-        return self._check().predict_proba(list(X))
+        return self._check().predict_proba(X if is_frame(X) else list(X))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
         proba = self.predict_proba(X)

@@ -73,7 +73,8 @@ def check_target(
     """Raise ConfigError if a bundle cannot be written at `path`: an unwritable place, one of
     the `inputs`, or an existing file that is not a bundle (a typo must not eat data)."""
     path = check_writable(path, inputs=inputs, flag=flag, example="model.scarce")
-    if path.is_file() and not is_bundle(path):
+    # a .scarce file is ours even when damaged (re-creating it is the fix we advise)
+    if path.is_file() and path.suffix.lower() != ".scarce" and not is_bundle(path):
         raise ConfigError(
             f"{path} exists and is not a scarce bundle; refusing to overwrite it. "
             "Choose another name, such as model.scarce."

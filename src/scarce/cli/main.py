@@ -314,7 +314,13 @@ def predict(
             raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
         check_writable(out, inputs=(bundle, *inputs), example="predictions.csv")
     model = api.load(bundle)
-    x = load_inputs(inputs, modality=model.modality, text_column=text_column or model.text_column)
+    x = load_inputs(
+        inputs,
+        modality=model.modality,
+        text_column=text_column or model.text_column,
+        fallback_to_text=text_column is None,  # a column the user names must be there
+        allow_empty=True,
+    )
     rows = model.prediction_rows(x, proba=proba)
     if out is not None and out.suffix.lower() == ".jsonl":
         if model.modality == "text":  # a row number is a number in JSON

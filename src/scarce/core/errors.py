@@ -3,6 +3,7 @@
 ScarceError
  +-- InputError            the user can fix it; the CLI exits with code 2
  |    +-- DataError        a file or a row of the user's data (names it)
+ |    |    +-- LayoutError  laid out otherwise than asked: a missing column, a folder for a file
  |    +-- ConfigError      a bad option or knob value
  |    +-- BundleError      a model bundle that is corrupt, tampered or unknown
  |    +-- UnknownName      a method/encoder name that does not exist (suggests close ones)
@@ -27,6 +28,11 @@ class InputError(ScarceError, ValueError):
 
 class DataError(InputError):
     """A problem in the user's data, naming the file or row."""
+
+
+class LayoutError(DataError):
+    """Data laid out otherwise than asked (a missing column, a folder where a table was
+    expected): reading it another way may work, unlike a bad row."""
 
 
 class ConfigError(InputError):

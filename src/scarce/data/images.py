@@ -68,20 +68,26 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+FLOAT_SLACK = 0.05  # how far a [0, 1] float image may overshoot and still be one
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Pixels as uint8. Floats in [0, 1] are scaled by 255 (the float-image convention);
-    values already in 0..255 are kept; any other range is min-max scaled; NaN is 0."""
+    """Pixels as uint8. Floats in [0, 1] (give or take FLOAT_SLACK) are scaled by 255, the
+    float-image convention; uint16 by its range; values already in 0..255 are kept; any
+    other range is min-max scaled, per image; NaN is 0."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if arr.dtype.kind == "f" and lo >= 0 and hi <= 1:
-        a = a * 255.0
+    if arr.dtype.kind == "f" and lo >= -FLOAT_SLACK and hi <= 1 + FLOAT_SLACK:
+        a = a * 255.0  # resizes and jitter overshoot [0, 1] a little: still that convention
+    elif arr.dtype == np.uint16:
+        a = a / 257.0  # its full range, as a 16-bit image means it
     elif lo < 0 or hi > 255:
         a = (a - lo) / (hi - lo or 1.0) * 255.0
-    return np.rint(a).astype(np.uint8)
+    return np.rint(np.clip(a, 0, 255)).astype(np.uint8)
 
 
 def image_array(item: Any, where: str) -> np.ndarray:

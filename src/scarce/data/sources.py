@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from scarce.core.errors import DataError
+from scarce.core.errors import DataError, LayoutError
 from scarce.core.hashing import sha256_bytes
 from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_path
 from scarce.data.types import Inputs, LabeledSet, Modality
@@ -94,6 +94,9 @@ def _labeled_frame(
     p = Path(FRAME)
     if len(df) == 0:
         raise DataError(f"{FRAME}: the DataFrame has no rows. Add examples.")
+    if not df.columns.is_unique:
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(f"{FRAME}: columns {dup} appear more than once. Rename them.")
     df = df.reset_index(drop=True)
     if modality is None:
         modality = "image" if "path" in df.columns and text_column not in df.columns else "text"
@@ -124,7 +127,7 @@ def _image_folder(root: Path) -> LabeledSet:
     if not subdirs:
         loose = [f for f in root.iterdir() if is_image_path(f)]
         what = f"{len(loose)} images but no class sub-folders" if loose else "no class sub-folders"
-        raise DataError(
+        raise LayoutError(
             f"{root}: {what}. Put each class's images in a sub-folder named after the class "
             f"({root}/<class>/1.jpg), or give a CSV with columns path,label."
         )
@@ -205,10 +208,17 @@ def labeled_set(inputs: Inputs, labels: Sequence[str], source: str | Path) -> La
 
 
 def load_inputs(
-    paths: Sequence[str | Path], *, modality: Modality | None = None, text_column: str = "text"
+    paths: Sequence[str | Path],
+    *,
+    modality: Modality | None = None,
+    text_column: str = "text",
+    fallback_to_text: bool = False,
+    allow_empty: bool = False,
 ) -> Inputs:
-    """Image files/folders (or a table with a `path` column), or one text table, as Inputs
-    for prediction."""
+    """Image files/folders (or a table with a `path` column), or one text table, as Inputs.
+    `fallback_to_text`: read a `text` column when `text_column` (the model's, not one the
+    user named) is absent. `allow_empty`: empty texts are predicted, with a warning (to
+    predict on); otherwise, as in any training data, they are an error."""
     if not paths:
         raise DataError("no inputs given. Pass image files, a folder, or a text file.")
     modality = modality or detect_modality(paths[0])
@@ -224,7 +234,7 @@ def load_inputs(
             elif p.is_file() and not is_image_path(p) and p.suffix.lower() in TEXT_EXTENSIONS:
                 df = _read_table(p, _text_kind(p))
                 if "path" not in df.columns:
-                    raise DataError(
+                    raise LayoutError(
                         f"{p}: this is an image model: give image files or folders, or a table "
                         f"with a 'path' column of image files (this one has "
                         f"{[str(c) for c in df.columns]})."
@@ -238,17 +248,17 @@ def load_inputs(
             raise DataError(f"no images found in {', '.join(map(str, paths))}.")
         return image_inputs(files)
     if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
-        raise DataError(
+        raise LayoutError(
             "this is a text model: give one text file (CSV, TSV, JSONL or "
             "Parquet with a text column) to predict on."
         )
     p = Path(paths[0])
     df = _read_table(p, _text_kind(p))
-    if text_column not in df.columns and "text" in df.columns:
+    if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
     values = _column(df, p, text_column, "--text-column")
     blank = [i + 1 for i, v in enumerate(values) if _missing(v)]
-    if blank:  # one blank row must not cost the whole file its predictions
+    if blank and allow_empty:  # one blank row must not cost the whole file its predictions
         log.warning(
             "%s: %d empty text(s) (row %s%s); each is predicted as an empty text.",
             p,
@@ -257,7 +267,7 @@ def load_inputs(
             " ..." if len(blank) > 5 else "",
         )
         values = ["" if _missing(v) else v for v in values]
-    texts = _clean_texts(values, p, text_column, allow_empty=True)
+    texts = _clean_texts(values, p, text_column, allow_empty=allow_empty)
     return Inputs.from_texts(texts, names=_row_names(len(texts)))
 
 
@@ -288,7 +298,7 @@ def _row_names(n: int) -> list[str]:
 
 def _text_kind(p: Path) -> str:
     if p.is_dir():
-        raise DataError(
+        raise LayoutError(
             f"{p}: is a folder, but text data is one file (CSV, TSV, JSONL or Parquet). "
             "Give that file; a folder of images needs an image model (drop --modality text)."
         )
@@ -296,7 +306,7 @@ def _text_kind(p: Path) -> str:
         raise DataError(f"{p}: no such file. Check the path.")
     kind = TEXT_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
-        raise DataError(
+        raise LayoutError(
             f"{p}: unknown table format {p.suffix!r}; use .csv, .tsv, .jsonl or .parquet."
         )
     return kind
@@ -375,16 +385,25 @@ def _column(df, p: Path, name: str, flag: str) -> list:
             hint = f" Did you mean {close[0]!r}? Pass {given}."
         else:
             hint = f" Pass {flag} with the name of the column that holds it."
-        raise DataError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
+        raise LayoutError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
     return df[name].tolist()
 
 
-def _missing(v) -> bool:
-    return (
-        v is None
-        or (isinstance(v, float) and np.isnan(v))
-        or (isinstance(v, str) and not v.strip())
-    )
+def is_missing(v: Any) -> bool:
+    """None, NaN (any float type), pandas NA/NaT, or a blank string: no value."""
+    if v is None:
+        return True
+    if isinstance(v, str):
+        return not v.strip()
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # arrays and other containers: a value, if an odd one
+        return False
+
+
+_missing = is_missing
 
 
 def _clean_texts(values: list, p: Path, col: str, allow_empty: bool = False) -> list[str]:

@@ -51,7 +51,7 @@ class EfficientNetLite(Encoder):
             "mean": list(self.mean),
             "std": list(self.std),
             "alpha": "white",
-            "v": 1,
+            "v": 2,  # 2: the centre square resampled directly; float images scaled
         }
 
     def torch_module(self) -> Any:

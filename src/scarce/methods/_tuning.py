@@ -25,10 +25,15 @@ PREDICT_BATCH = 64  # images per ONNX Runtime call when a tuned image model pred
 
 
 def frozen_methods() -> list[str]:
-    """The registered methods that use an encoder without changing it."""
+    """The registered methods that use an encoder without changing it and need no other
+    data (domain methods need --source, maml/reptile --base)."""
     from scarce.methods import methods as registry  # the registry imports this module
 
-    return [s.name for s in registry if s.uses_encoder and not s.tunes_encoder]
+    return [
+        s.name
+        for s in registry
+        if s.uses_encoder and not s.tunes_encoder and not s.domain and s.base != "required"
+    ]
 
 
 def require_trainable(encoder: Encoder, method: str) -> None:

@@ -306,7 +306,7 @@ def test_fit_from_arrays_of_images(fashion, tmp_path):
         ("texts", "two_columns", "labels must be one per input (a 1-D sequence)"),
         ("texts", "nan", "label 2 is missing (nan)"),
         ("texts", "none", "label 2 is missing (None)"),
-        ("path", "labels", "which holds its own label column"),
+        ("path", "labels", "which holds its own labels"),
     ],
 )
 def test_in_memory_data_of_the_wrong_shape_is_named(fashion, tmp_path, x, y, says):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import scarce
 from scarce.cli.main import main
-from scarce.core.errors import DataError
+from scarce.core.errors import ConfigError, DataError
 from scarce.data.types import Inputs, LabeledSet
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
@@ -373,3 +373,21 @@ def test_a_wrong_knob_names_the_method(text_csv):
 
     with pytest.raises(ConfigError, match="method 'simpleshot' has no option 'meta_steps'"):
         scarce.fit(text_csv, method="simpleshot", config={"meta_steps": 5})
+
+
+def test_a_knob_without_a_method_goes_to_every_method_that_has_it(text_csv, capsys):
+    """Domain evaluations needed --set dann.steps=... --set mcc.steps=... for each method."""
+    from scarce.evaluation.runner import EVERY, _spread_shared
+    from scarce.methods import methods
+
+    names = ["baseline", "linear-probe", "knn"]
+    specs = {n: methods.get(n) for n in names}
+    got = _spread_shared({EVERY: {"C": "0.5"}, "linear-probe": {"C": "2"}}, names, specs)
+    assert got["linear-probe"]["C"] == "2"  # a method's own setting wins
+    assert "knn" not in got
+    assert set(got) == {n for n in names if "C" in specs[n].config.__dataclass_fields__}
+    with pytest.raises(ConfigError, match="none of the methods run"):
+        _spread_shared({EVERY: {"no_such_knob": 1}}, names, specs)
+    args = ["eval", str(text_csv), "--shots", "2", "--repeats", "1", "--set", "nope=1"]
+    assert main([*args, "--out", str(text_csv.parent / "r.json"), "-q"]) == 2
+    assert "has a knob 'nope'" in capsys.readouterr().err

@@ -559,7 +559,9 @@ def eval_cmd(
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help="A method's knob: method.key=value (repeatable), e.g. mcc.steps=500."
+            "--set",
+            help="A method's knob: method.key=value (repeatable), e.g. mcc.steps=500; key=value "
+            "sets it for every method that has it.",
         ),
     ] = None,
     interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
@@ -617,7 +619,7 @@ def eval_cmd(
     )
     configs: dict[str, dict[str, Any]] = {}
     for key, value in _parse_sets(set_).items():
-        name, dot, knob = key.partition(".")
+        name, dot, knob = key.partition(".") if "." in key else ("*", ".", key)
         if not dot or not name or not knob:
             raise ConfigError(
                 f"eval's --set expects method.key=value (e.g. mcc.steps=500), got {key}={value!r}."

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -110,6 +111,7 @@ def evaluate_sets(
     for n, s in specs.items():
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
+    configs = _spread_shared(configs, names, specs)
     unknown = sorted(set(configs or {}) - set(names))
     if unknown:
         raise ConfigError(
@@ -404,6 +406,28 @@ def _run_all(one: Any, jobs_list: list, jobs: int) -> list[dict[str, Any]]:
     # joblib's workers and the math libraries do not fight over the cores
     with threadpool_limits(1):
         return list(Parallel(n_jobs=jobs, prefer="threads")(delayed(one)(j) for j in jobs_list))
+
+
+EVERY = "*"  # configs key whose knobs go to every method that has them
+
+
+def _spread_shared(
+    configs: dict[str, dict[str, Any]] | None, names: list[str], specs: dict
+) -> dict[str, dict[str, Any]]:
+    """Knobs under EVERY (`eval --set steps=200`) go to each method with a knob of that name;
+    a method's own setting wins. One that no method has is an error, not silence."""
+    configs = {k: dict(v) for k, v in (configs or {}).items()}
+    shared = configs.pop(EVERY, {})
+    for knob, value in shared.items():
+        takers = [n for n in names if knob in {f.name for f in dataclasses.fields(specs[n].config)}]
+        if not takers:
+            raise ConfigError(
+                f"--set {knob}=…: none of the methods run ({', '.join(names)}) has a knob "
+                f"{knob!r}. See `scarce methods`."
+            )
+        for n in takers:
+            configs.setdefault(n, {}).setdefault(knob, value)
+    return configs
 
 
 def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, int]]:

@@ -279,6 +279,14 @@ def test_sklearn_estimator(fortunes_data):
     ints = scarce.TransferClassifier().fit(X, (y == "food").astype(int))
     assert ints.classes_.tolist() == [0, 1]
     assert ints.predict(X[:3]).dtype.kind == "i"
+    # integer classes sort as numbers, as np.unique(y) does: scikit-learn's scorers pick the
+    # probability columns by that order (as strings, 10 sorted before 2 and ROC-AUC was 0.06)
+    two_ten = np.where(y == "food", 10, 2)
+    assert scarce.TransferClassifier().fit(X, two_ten).classes_.tolist() == [2, 10]
+    auc = cross_val_score(clf, X, two_ten, cv=3, scoring="roc_auc")
+    assert auc.mean() > 0.8
+    frame = __import__("pandas").DataFrame({"text": X, "label": two_ten})
+    assert scarce.fit(frame).classes_ == (2, 10)
 
 
 def test_fit_from_arrays_of_images(fashion, tmp_path):

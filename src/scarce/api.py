@@ -25,6 +25,7 @@ from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
     detect_modality,
     image_inputs,
+    int_labels,
     is_frame,
     is_missing,
     labeled_set,
@@ -299,13 +300,7 @@ def labeled_from_arrays(
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
     # as a table's labels read: 2.0 is '2', surrounding spaces go
     names = [str(int(v) if isinstance(v, float) and v.is_integer() else v).strip() for v in values]
-    return labeled_set(inputs, names, "<memory>")
-
-
-def _int_labels(y: Any) -> bool:
-    """Whether every label is an integer (not a bool): predictions then come back as ints."""
-    values = np.asarray(y.to_numpy() if is_frame(y) else y, dtype=object).ravel().tolist()
-    return all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values)
+    return labeled_set(inputs, names, "<memory>", numeric=int_labels(values))
 
 
 def _training_set(
@@ -516,10 +511,10 @@ def fit(
         "metrics": metrics,
         "versions": library_versions(),
     }
-    if (labels is not None and _int_labels(labels)) or (
+    if (labels is not None and int_labels(labels)) or (
         is_frame(data)
         and cols["label_column"] in data.columns
-        and _int_labels(data[cols["label_column"]])
+        and int_labels(data[cols["label_column"]])
     ):
         manifest["label_type"] = "int"  # predictions come back as ints, as given
     if auto is not None:

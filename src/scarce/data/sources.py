@@ -100,10 +100,13 @@ def _labeled_frame(
     df = df.reset_index(drop=True)
     if modality is None:
         modality = "image" if "path" in df.columns and text_column not in df.columns else "text"
+    numeric = label_column in df.columns and int_labels(df[label_column])
     if modality == "image":
         labels = _clean_labels(_column(df, p, label_column, "label_column="), p, label_column)
-        return labeled_set(image_inputs(_table_paths(p, df)), labels, FRAME)
-    return _labeled_texts(df, p, text_column, label_column, flags=("text_column=", "label_column="))
+        return labeled_set(image_inputs(_table_paths(p, df)), labels, FRAME, numeric=numeric)
+    return _labeled_texts(
+        df, p, text_column, label_column, flags=("text_column=", "label_column="), numeric=numeric
+    )
 
 
 def _labeled_texts(
@@ -112,6 +115,7 @@ def _labeled_texts(
     text_column: str,
     label_column: str,
     flags: tuple[str, str] = ("--text-column", "--label-column"),
+    numeric: bool = False,
 ) -> LabeledSet:
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
@@ -119,7 +123,8 @@ def _labeled_texts(
     labels = _column(df, p, label_column, flags[1])
     texts = _clean_texts(texts, p, text_column)
     labels = _clean_labels(labels, p, label_column)
-    return labeled_set(Inputs.from_texts(texts, names=_row_names(len(texts))), labels, p)
+    inputs = Inputs.from_texts(texts, names=_row_names(len(texts)))
+    return labeled_set(inputs, labels, p, numeric=numeric)
 
 
 def _image_folder(root: Path) -> LabeledSet:
@@ -194,11 +199,21 @@ def image_inputs(paths: Sequence[Path]) -> Inputs:
     return Inputs("image", names, tuple(hashes), names)
 
 
-def labeled_set(inputs: Inputs, labels: Sequence[str], source: str | Path) -> LabeledSet:
-    """Inputs + label names as a LabeledSet, classes in sorted order."""
+def int_labels(y: Any) -> bool:
+    """Whether every label is an integer (not a bool), as given in memory or in a DataFrame's
+    column: predictions then come back as ints, and the classes sort as numbers."""
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
+    return all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values.ravel())
+
+
+def labeled_set(
+    inputs: Inputs, labels: Sequence[str], source: str | Path, *, numeric: bool = False
+) -> LabeledSet:
+    """Inputs + label names as a LabeledSet, classes in sorted order: as numbers when
+    `numeric` (integer labels), so that they line up with scikit-learn's np.unique(y)."""
     if len(inputs) == 0:
         raise DataError(f"{source}: no examples found. Add labeled examples.")
-    classes = tuple(sorted(set(labels)))
+    classes = tuple(sorted(set(labels), key=int if numeric else None))
     index = {c: i for i, c in enumerate(classes)}
     y = np.fromiter((index[lab] for lab in labels), dtype=np.int64, count=len(labels))
     return LabeledSet(inputs, y, classes, str(source))

@@ -169,6 +169,22 @@ def test_cli_refuses_an_out_that_would_lose_data(tmp_path, text_csv, text_model,
     (tmp_path / "m.onnx").mkdir()
     assert main(["export", str(good), "--onnx", str(tmp_path / "m.onnx")]) == 2
     assert "--onnx" in capsys.readouterr().err
+    # another data file under an output's name is not replaced; an earlier output is
+    victim = tmp_path / "victim.csv"
+    victim.write_bytes(before)
+    assert main(["predict", str(good), str(text_csv), "--out", str(victim)]) == 2
+    assert "is not a file that scarce wrote" in capsys.readouterr().err
+    preds = tmp_path / "preds.csv"
+    for _ in range(2):
+        assert main(["predict", str(good), str(text_csv), "--out", str(preds), "-q"]) == 0
+    precious = tmp_path / "precious.json"
+    precious.write_text('{"keep": 1}')
+    assert main(["eval", str(text_csv), "--methods", "knn", "--out", str(precious)]) == 2
+    assert "is not a file that scarce wrote" in capsys.readouterr().err
+    assert main(["report", str(precious), "--out", str(victim)]) == 2
+    assert "must be an .html file" in capsys.readouterr().err
+    assert victim.read_bytes() == before
+    assert precious.read_text() == '{"keep": 1}'
     assert text_csv.read_bytes() == before
     assert other.read_text() == "keep me"
     with pytest.raises(ConfigError, match="not a scarce bundle"):

@@ -312,7 +312,9 @@ def predict(
     if out is not None:
         if out.suffix.lower() not in (".csv", ".jsonl"):
             raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
-        check_writable(out, inputs=(bundle, *inputs), example="predictions.csv")
+        check_writable(
+            out, inputs=(bundle, *inputs), example=f"predictions{out.suffix}", ours=b"input"
+        )
     model = api.load(bundle)
     x = load_inputs(
         inputs,
@@ -615,7 +617,10 @@ def eval_cmd(
         raise ConfigError(f"--out must be a .json file, got {out.name!r}.")
     tasks = _parse_tasks(task)
     check_writable(
-        out, inputs=(data, test, base, source, *(tasks or {}).values()), example="results.json"
+        out,
+        inputs=(data, test, base, source, *(tasks or {}).values()),
+        example="results.json",
+        ours=b'"scarce-results"',
     )
     configs: dict[str, dict[str, Any]] = {}
     for key, value in _parse_sets(set_).items():
@@ -671,6 +676,8 @@ def report(
     from scarce.core.atomic import check_writable
     from scarce.report import load_results, write_report
 
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--out must be an .html file, got {out.name!r}.")
     check_writable(out, inputs=(results,), example="report.html")
     path = write_report(load_results(results), out)
     _echo(f"wrote {path}")

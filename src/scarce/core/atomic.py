@@ -38,9 +38,12 @@ def check_writable(
     inputs: tuple[str | Path | None, ...] = (),
     flag: str = "--out",
     example: str = "out",
+    ours: bytes | None = None,
 ) -> Path:
     """Raise ConfigError now if `path` cannot be written or would replace an input, so that
-    a bad name fails before the work rather than after it (and never eats the user's data)."""
+    a bad name fails before the work rather than after it (and never eats the user's data).
+    With `ours`, an existing file is replaced only when its start holds those bytes (what
+    this command writes): a typo must not replace some other file."""
     path = Path(path)
     name = f"{flag} {path}" if flag else str(path)
     if path.is_dir():
@@ -55,6 +58,11 @@ def check_writable(
             raise ConfigError(
                 f"{name} is also an input; writing it would replace your data. Choose another name."
             )
+    if ours is not None and path.is_file() and not _starts_with_ours(path, ours):
+        raise ConfigError(
+            f"{name} exists and is not a file that scarce wrote; refusing to overwrite it. "
+            f"Choose another name, such as {path.with_name(example)}."
+        )
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
@@ -72,6 +80,15 @@ def check_writable(
             "Choose a folder you can write to."
         ) from None
     return path
+
+
+def _starts_with_ours(path: Path, ours: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return True  # unreadable: the write itself will say why
+    return not head.strip() or ours in head
 
 
 def _umask() -> int:

@@ -83,6 +83,40 @@ def test_non_utf8_text(tmp_path, capsys):
     assert "iconv" in err
 
 
+def test_utf16_text_names_its_encoding(tmp_path, capsys):
+    p = tmp_path / "excel.csv"
+    p.write_bytes("text,label\nhello,a\nbye,b\n".encode("utf-16"))  # with its BOM
+    err = fit_fails(capsys, tmp_path, p)
+    assert "the file is UTF-16" in err
+    assert "iconv -f utf-16 -t utf-8" in err
+
+
+def test_separators_are_read_from_the_header(tmp_path):
+    from scarce.data.sources import load_labeled
+
+    rows = [("Le pain, le vin", "food"), ("La lune", "space"), ("Du fromage", "food")]
+    semi = tmp_path / "excel.csv"  # Excel in a ';' locale: BOM, CRLF, commas inside texts
+    semi.write_bytes(
+        ("\ufefftext;label\r\n" + "".join(f"{t};{y}\r\n" for t, y in rows)).encode()
+    )
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    commas = tmp_path / "commas.tsv"
+    commas.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
+    for p in (semi, tabs, commas):
+        ds = load_labeled(p)
+        assert ds.inputs.items == tuple(t for t, _ in rows), p
+        assert ds.classes == ("food", "space")
+
+
+def test_a_row_with_too_many_fields_says_to_quote(tmp_path, capsys):
+    p = tmp_path / "bad.csv"
+    p.write_text("text,label\nfine,a\nsalt, pepper,b\n")
+    err = fit_fails(capsys, tmp_path, p)
+    assert "put such texts in double quotes" in err
+    assert "\n)" not in err
+
+
 def test_empty_text_file(tmp_path, capsys):
     p = tmp_path / "empty.csv"
     p.write_text("")

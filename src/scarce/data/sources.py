@@ -331,6 +331,17 @@ def _decode_utf8(p: Path) -> str:
     data = p.read_bytes()
     if not data.strip():
         raise DataError(f"{p}: the file is empty. Add a header row and examples.")
+    for bom, enc in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):  # what Excel's "Unicode text" writes
+            raise DataError(
+                f"{p}: the file is {enc.upper()} (it starts with a {enc.upper()} byte-order "
+                f"mark); scarce reads UTF-8. Re-save it as UTF-8 (in Excel: CSV UTF-8), or "
+                f"`iconv -f {enc} -t utf-8 {p.name} > fixed{p.suffix}`."
+            )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -373,19 +384,39 @@ def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
         return pd.DataFrame(rows)
     if kind == "lines":
         return pd.DataFrame({"text": [t for t in text.splitlines() if t.strip()]})
+    sep = _separator(text, "\t" if kind == "tsv" else ",", p)
     try:
         df = pd.read_csv(
             io.StringIO(text),
-            sep="\t" if kind == "tsv" else ",",
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DataError(f"{p}: cannot parse as {kind.upper()} ({e}).") from None
+        what = {",": "a comma", ";": "a semicolon", "\t": "a tab"}[sep]
+        raise DataError(
+            f"{p}: cannot parse as {kind.upper()} ({str(e).strip()}). A row with more fields "
+            f"than the header usually holds {what} inside a text: put such texts in double "
+            'quotes ("...").'
+        ) from None
     if len(df) == 0:
         raise DataError(f"{p}: the table has a header but no rows. Add examples.")
     return df
+
+
+def _separator(text: str, expected: str, p: Path) -> str:
+    """The header's separator: `expected` (comma for .csv, tab for .tsv) unless the header
+    holds none of it but one of the others (a CSV from a locale whose Excel writes ';', a
+    .csv that holds tabs), which is then used, and said."""
+    line = text.split("\n", 1)[0]
+    if expected in line:
+        return expected
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), (",", "commas")):
+        if sep != expected and sep in line:
+            log.info("%s: the header is separated by %s; reading the file that way.", p, name)
+            return sep
+    return expected
 
 
 def _column(df, p: Path, name: str, flag: str) -> list:

@@ -66,7 +66,8 @@ def test_text_service_answers_as_predict_does(text_bundle, fortunes_data):
     r = client.post("/predict", json={"texts": texts})
     assert r.status_code == 200, r.text
     got = r.json()["predictions"]
-    assert got == model.prediction_rows(texts, proba=True)
+    rows = model.prediction_rows(texts, proba=True)
+    assert got == [{**r, "input": i} for i, r in enumerate(rows)]  # positions, as numbers
     assert [g["prediction"] for g in got] == list(model.predict(texts))
     assert set(got[0]) == {"input", "prediction", "proba_food", "proba_science", "proba_sports"}
     plain = client.post("/predict", json={"texts": texts[:2], "proba": False}).json()
@@ -85,7 +86,9 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     assert '{"texts": [...]}' in _error(r, 400)
     r = client.post("/predict", json={"texts": "not a list"})
     assert "malformed request (texts: " in _error(r, 400)
-    assert "Send JSON like" in _error(r, 400)
+    assert "Send JSON, with the header content-type: application/json" in _error(r, 400)
+    r = client.post("/predict", content=b'{"texts": ["a"]}')  # no content-type
+    assert "content-type: application/json" in _error(r, 400)
     assert "texts.1" in _error(client.post("/predict", json={"texts": ["a", None]}), 400)
     r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert "malformed request" in _error(r, 400)
@@ -139,7 +142,11 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
 
 def test_cli_refuses_a_missing_bundle_before_serving(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nothing.scarce")]) == 2
-    assert "nothing.scarce" in capsys.readouterr().err
+    got = capsys.readouterr()
+    assert "nothing.scarce" in got.err
+    assert "serving" not in got.out + got.err  # said only once the port is taken
+    assert main(["serve", str(tmp_path / "nothing.scarce"), "--port", "99999"]) == 2
+    assert "--port must be from 0 to 65535" in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -172,8 +179,12 @@ def test_scarce_serve_runs_a_real_server(text_bundle):
         )
         with urllib.request.urlopen(req, timeout=60) as r:
             got = json.loads(r.read())
-        assert got["predictions"][0]["input"] == "0"
+        assert got["predictions"][0]["input"] == 0
         assert got["predictions"][0]["prediction"] in {"food", "science", "sports"}
+        # a second server on the same port: a message and exit 2, not uvicorn's exit 3
+        again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 2, again.stderr
+        assert "pass another --port" in again.stderr
     finally:
         proc.terminate()
         proc.communicate(timeout=30)  # also closes the pipe

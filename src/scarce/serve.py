@@ -16,10 +16,12 @@ to the embedding cache, which a long-running service would otherwise grow withou
 import base64
 import binascii
 import contextlib
+import errno
 import logging
+import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,7 +94,10 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             else '{"images": ["<base64 of an image file>"]}, or files to POST /predict/files'
         )
         return JSONResponse(
-            {"error": f"malformed request ({where}). Send JSON like {example}."},
+            {
+                "error": f"malformed request ({where}). Send JSON, with the header "
+                f"content-type: application/json, like {example}."
+            },
             status_code=400,
         )
 
@@ -105,16 +110,21 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 "serve --max-batch): split them over several requests."
             )
 
-    def rows(inputs: Inputs, proba: bool) -> dict[str, Any]:
+    def rows(inputs: Inputs, proba: bool, positions: bool = False) -> dict[str, Any]:
         with lock, transient():
-            return {"predictions": model.prediction_rows(inputs, proba=proba)}
+            out = model.prediction_rows(inputs, proba=proba)
+        if positions:  # a JSON list's inputs are named by their position, a number
+            out = [{**r, "input": i} for i, r in enumerate(out)]
+        return {"predictions": out}
 
-    def images(blobs: list[tuple[str, str, bytes]], proba: bool) -> dict[str, Any]:
+    def images(
+        blobs: list[tuple[str, str, bytes]], proba: bool, positions: bool = False
+    ) -> dict[str, Any]:
         for _, where, data in blobs:
             if len(data) > max_file_mb << 20:
                 raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
         with _as_files(blobs) as inputs:
-            return rows(inputs, proba)
+            return rows(inputs, proba, positions)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -149,7 +159,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         items = getattr(req, want)
         count(len(items))
         if want == "texts":
-            return rows(Inputs.from_texts(items), req.proba)
+            return rows(Inputs.from_texts(items), req.proba, positions=True)
         blobs = []
         for i, s in enumerate(items):
             if s.startswith("data:") and "," in s:  # a data: URL, as browsers make them
@@ -161,7 +171,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                     f"images[{i}] is not base64: encode the image file's bytes "
                     "(base64 -w0 photo.jpg), or upload files to POST /predict/files."
                 ) from None
-        return images(blobs, req.proba)
+        return images(blobs, req.proba, positions=True)
 
     @app.post("/predict/files")
     def predict_files(
@@ -213,13 +223,48 @@ def serve(
     max_batch: int = MAX_BATCH,
     max_file_mb: int = MAX_FILE_MB,
     log_level: str = "info",
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Load `bundle` and serve it until interrupted."""
+    """Load `bundle` and serve it until interrupted; `on_ready` gets the address once the
+    port is taken (a port in use is a ConfigError, not uvicorn's exit 3)."""
     import uvicorn
 
     from scarce.api import load
 
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be from 0 to 65535, got {port}.")
     model = load(bundle)
     app = create_app(model, max_batch=max_batch, max_file_mb=max_file_mb)
     warm_up(model)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    sock = _listen(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    if on_ready is not None:
+        on_ready(f"http://{host}:{sock.getsockname()[1]}")
+    with sock:
+        server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound socket for uvicorn: binding here turns a taken port into a clear error."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise ConfigError(
+            f"--host {host}: not an address of this machine ({e.strerror})."
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        hint = (
+            "another program is listening there: pass another --port, or stop it"
+            if e.errno == errno.EADDRINUSE
+            else "pass another --host or --port"
+        )
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); {hint}.") from None
+    sock.set_inheritable(True)
+    return sock

@@ -396,7 +396,6 @@ def serve(
 
     if max_batch < 1 or max_file_mb < 1:
         raise ConfigError("--max-batch and --max-file-mb must be at least 1.")
-    _note(f"serving {bundle} at http://{host}:{port} (GET /info says what to send; Ctrl-C stops)")
     run(
         bundle,
         host=host,
@@ -404,6 +403,9 @@ def serve(
         max_batch=max_batch,
         max_file_mb=max_file_mb,
         log_level="warning" if quiet else "info",
+        on_ready=lambda url: _note(
+            f"serving {bundle} at {url} (GET /info says what to send; Ctrl-C stops)"
+        ),
     )
 
 

@@ -7,6 +7,7 @@ import difflib
 import io
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_pat
 from scarce.data.types import Inputs, LabeledSet, Modality
 
 log = logging.getLogger(__name__)
+
+_PLAIN_INT = re.compile(r"0|-?[1-9][0-9]*")  # '007' is a name, not a number
 
 TEXT_EXTENSIONS = {
     ".csv": "csv",
@@ -115,7 +118,7 @@ def _labeled_texts(
     text_column: str,
     label_column: str,
     flags: tuple[str, str] = ("--text-column", "--label-column"),
-    numeric: bool = False,
+    numeric: bool | None = None,
 ) -> LabeledSet:
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
@@ -207,13 +210,17 @@ def int_labels(y: Any) -> bool:
 
 
 def labeled_set(
-    inputs: Inputs, labels: Sequence[str], source: str | Path, *, numeric: bool = False
+    inputs: Inputs, labels: Sequence[str], source: str | Path, *, numeric: bool | None = None
 ) -> LabeledSet:
     """Inputs + label names as a LabeledSet, classes in sorted order: as numbers when
-    `numeric` (integer labels), so that they line up with scikit-learn's np.unique(y)."""
+    `numeric` (integer labels, so that they line up with scikit-learn's np.unique(y)), or,
+    when None (labels read from files), when every name is a plain integer (0, 1, ..., 10)."""
     if len(inputs) == 0:
         raise DataError(f"{source}: no examples found. Add labeled examples.")
-    classes = tuple(sorted(set(labels), key=int if numeric else None))
+    names = set(labels)
+    if numeric is None:
+        numeric = all(_PLAIN_INT.fullmatch(c) for c in names)
+    classes = tuple(sorted(names, key=(lambda c: (int(c), c)) if numeric else None))
     index = {c: i for i, c in enumerate(classes)}
     y = np.fromiter((index[lab] for lab in labels), dtype=np.int64, count=len(labels))
     return LabeledSet(inputs, y, classes, str(source))

@@ -11,11 +11,13 @@ import numpy as np
 
 # One more label per class must buy at least this much accuracy to be "paying".
 MARGINAL = 0.001
+PLATEAU_GAP = 0.02  # the fit must come this close to its asymptote by 10x the largest K
 
 
 def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | None:
     """Fit acc(K) = a - b * K^(-c) (an inverse power law, the usual shape of learning curves;
-    Hestness et al. 2017). None when there are fewer than 3 points or the fit fails."""
+    Hestness et al. 2017). None when there are fewer than 3 points or the fit fails; its
+    plateau is None when these points cannot tell it."""
     from scipy.optimize import curve_fit
 
     k = np.asarray(shots, float)
@@ -46,7 +48,16 @@ def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | 
     ]
     gain2 = predicted[0]["mean"] - float(f(np.array(kmax), a, b, c))
     stops = int(np.ceil(stop)) if stop <= 10_000 else None
-    level = f"levels off near {a:.3f}" if a < 0.995 else "rises towards perfect accuracy (1.000)"
+    # a plateau is read only where the points come near it: at a bound of the fit, or still
+    # rising by more than 0.02 at 10x the largest K, it is an extrapolation with no support
+    near = a - float(f(np.array(10.0 * kmax), a, b, c)) <= PLATEAU_GAP
+    plateau = float(a) if near and 1e-6 < a < 1 - 1e-6 else None
+    if plateau is None:
+        level = "is still rising where these points end, so its plateau cannot be read from them"
+    elif a < 0.995:
+        level = f"levels off near {a:.3f}"
+    else:
+        level = "rises towards perfect accuracy"
     note = (
         f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
         f"{2 * kmax} labels per class is predicted to add {gain2:+.3f} accuracy; "
@@ -61,7 +72,7 @@ def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | 
         "a": float(a),
         "b": float(b),
         "c": float(c),
-        "plateau": float(a),
+        "plateau": plateau,
         "stops_paying_at": stops,
         "predicted": predicted,
         "note": note,

@@ -254,3 +254,17 @@ def test_lite0_160_is_lite0_fed_smaller_images():
     assert x.shape == (1, 3, 160, 160)
     net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=small.weights_path())
     assert int(net.eval()(torch.from_numpy(x)).argmax()) in (281, 282, 285)  # still a cat
+
+
+def test_listings_show_size_languages_auto_and_version(capsys):
+    from scarce.cli.main import main
+
+    assert main(["backbones", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["minilm-l6"]["size_mb"] > 50 and rows["efficientnet-lite0"]["size_mb"] < 30
+    assert "100" in rows["multilingual-e5-small"]["languages_note"]
+    assert main(["methods", "--json"]) == 0
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)]
+    assert "auto" in names and "linear-probe" in names
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("scarce ")

@@ -26,6 +26,35 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from scarce import __version__
+        from scarce.core.environment import library_versions
+
+        v = library_versions()
+        _echo(
+            f"scarce {__version__} (python {v.get('python')}, torch {v.get('torch', 'absent')})"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Few labels, strong classifiers: transfer learning for images and text."""
+
+
+AUTO_SUMMARY = (
+    "picks one of the methods above, on each installed encoder, by cross-validation inside "
+    "the training data; the manifest records what it tried and why"
+)
+
 Quiet = Annotated[
     bool,
     typer.Option(
@@ -427,6 +456,8 @@ def backbones(
             "dim": s.dim,
             "licence": s.licence,
             "languages": list(s.languages) or None,
+            "languages_note": s.language_note or None,
+            "size_mb": round(s.disk_mb, 1),
             "default": s.default,
             "installed": s.installed(),
             "install": None if s.installed() else s.pip,
@@ -442,15 +473,20 @@ def backbones(
             r["name"] + (" *" if r["default"] else ""),
             r["modality"],
             f"{r['params'] / 1e6:.1f}M",
+            f"{r['size_mb']:.0f} MB",
             str(r["dim"]),
-            ",".join(r["languages"] or ["-"]),
+            (f"{r['languages_note']}: " if r["languages_note"] else "")
+            + ",".join(r["languages"] or ["-"]),
             "yes" if r["installed"] else f"no: {r['install']}",
             r["licence"],
         ]
         for r in rows
     ]
     _echo(
-        _table(["encoder", "modality", "params", "dim", "languages", "installed", "licence"], table)
+        _table(
+            ["encoder", "modality", "params", "size", "dim", "languages", "installed", "licence"],
+            table,
+        )
     )
     _echo("* default for its modality")
 
@@ -481,6 +517,16 @@ def methods_cmd(
                         ],
                     }
                     for s in specs
+                ]
+                + [
+                    {
+                        "name": "auto",
+                        "modalities": ["image", "text"],
+                        "summary": AUTO_SUMMARY,
+                        "paper": None,
+                        "knobs": [],
+                        "usage": "scarce fit DATA --method auto [--budget SECONDS]",
+                    }
                 ],
                 indent=2,
                 default=str,
@@ -493,11 +539,7 @@ def methods_cmd(
             _echo(f"    paper: {s.paper}")
         for n, t, d, h in s.config.describe():
             _echo(f"    --set {n}=…  ({t}, default {d!r})  {h}")
-    _echo(
-        "auto  [image, text]  `scarce fit --method auto [--budget SECONDS]`: picks one of the "
-        "methods above, on each installed encoder, by cross-validation inside the training "
-        "data; the manifest records what it tried and why"
-    )
+    _echo(f"auto  [image, text]  `scarce fit --method auto [--budget SECONDS]`: {AUTO_SUMMARY}")
 
 
 @app.command("eval")

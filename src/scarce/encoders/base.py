@@ -40,6 +40,12 @@ class EncoderSpec:
     languages: tuple[str, ...] = ()
     default: bool = False
     distributions: tuple[str, ...] = ()  # installed packages that cannot be imported (data)
+    size_mb: float | None = None  # on disk, when not float32 weights (params * 4 bytes)
+    language_note: str = ""  # when `languages` lists only some of what it covers
+
+    @property
+    def disk_mb(self) -> float:
+        return self.size_mb if self.size_mb is not None else self.params * 4 / 1e6
 
     def installed(self) -> bool:
         import importlib.metadata as md

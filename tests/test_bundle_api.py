@@ -51,6 +51,14 @@ def test_manifest_records_run(text_model, tmp_path):
     assert {"torch", "numpy", "scikit-learn", "scarce", "python"} <= set(m["versions"])
     assert set(m["files"]) == {"weights.safetensors"}
     assert "C" in m["method_state"]
+    # DESIGN's validation metrics: the cross-validation that chose C, every example once
+    v = m["metrics"]["validation"]
+    assert v["n"] == 24
+    assert "cross-validation" in v["how"]
+    assert 1 / 3 < v["accuracy"] <= 1  # better than chance on 3 classes
+    knn = scarce.fit(_path, method="knn", seed=0).manifest["metrics"]
+    assert "validation" not in knn
+    assert "scarce eval" in knn["note"]
 
 
 def test_same_seed_same_model(text_model):

@@ -96,9 +96,7 @@ def test_separators_are_read_from_the_header(tmp_path):
 
     rows = [("Le pain, le vin", "food"), ("La lune", "space"), ("Du fromage", "food")]
     semi = tmp_path / "excel.csv"  # Excel in a ';' locale: BOM, CRLF, commas inside texts
-    semi.write_bytes(
-        ("\ufefftext;label\r\n" + "".join(f"{t};{y}\r\n" for t, y in rows)).encode()
-    )
+    semi.write_bytes(("\ufefftext;label\r\n" + "".join(f"{t};{y}\r\n" for t, y in rows)).encode())
     tabs = tmp_path / "tabs.csv"
     tabs.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
     commas = tmp_path / "commas.tsv"

@@ -167,6 +167,9 @@ def test_a_few_target_labels_choose_the_model(pair, encoder):
     assert len(sel["runs"]) == 3  # the trade-off searched on them
     assert "target_labeled_accuracy" in sel["estimates"]
     assert fitted.meta["n_labeled_target"] == 40
+    v = fitted.meta["validation"]  # the manifest's validation metrics: the held-out half
+    assert v["n"] == 20
+    assert v["accuracy"] == sel["estimates"]["target_labeled_accuracy"]
 
 
 def test_refit_trains_on_the_held_out_labels_too(pair, encoder):

@@ -94,6 +94,8 @@ def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "early stopping: held-out 6 examples; kept epoch" in out
     assert "of 2 (keep=best: the best epoch); refit on all 24 examples" in out
+    assert "validation accuracy: " in out
+    assert "held-out examples that chose the epoch" in out
 
 
 def test_l2sp_keeps_weights_nearer_their_start(small_text):

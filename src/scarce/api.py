@@ -485,6 +485,14 @@ def fit(
             "test_size": len(test_set),
             "test_source": test_set.source,
         }
+    validation = _validation(fitted, auto)
+    if validation is not None:
+        metrics["validation"] = validation
+    elif test_set is None:
+        metrics["note"] = (
+            f"{method} holds nothing out while it fits, so there is no estimate here: pass "
+            "--test, or run `scarce eval` for one with an interval"
+        )
     if method == "distill":
         metrics["distill"] = _compare_teacher(learner, fitted, train, test_set)
     manifest = {
@@ -535,6 +543,30 @@ def fit(
     if base_info is not None:
         manifest["base"] = base_info
     return Model(fitted, encoder, manifest)
+
+
+def _validation(fitted: Fitted, auto: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the fit measured on examples it did not train on (the manifest's validation
+    metrics): auto's cross-validation of the chosen candidate, else the method's own
+    (`meta["validation"]`, where it holds examples out to choose with)."""
+    if auto is not None:
+        best = next(
+            (
+                c
+                for c in auto.get("candidates", [])
+                if "accuracy" in c
+                and auto.get("chosen") == {k: c[k] for k in ("method", "backbone")}
+            ),
+            None,
+        )
+        if best is not None:
+            return {
+                "accuracy": round(best["accuracy"], 5),
+                "log_loss": round(best["log_loss"], 5),
+                "how": f"{auto['folds']}-fold cross-validation inside the training data, which "
+                "also chose this candidate among the others (so optimistic)",
+            }
+    return fitted.state()[1].get("validation")
 
 
 def _column_record(modality: Modality, cols: dict[str, str]) -> dict[str, str]:

@@ -26,15 +26,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
 def _version(value: bool) -> None:
     if value:
         from scarce import __version__
         from scarce.core.environment import library_versions
 
         v = library_versions()
-        _echo(
-            f"scarce {__version__} (python {v.get('python')}, torch {v.get('torch', 'absent')})"
-        )
+        _echo(f"scarce {__version__} (python {v.get('python')}, torch {v.get('torch', 'absent')})")
         raise typer.Exit()
 
 
@@ -233,6 +232,10 @@ def fit(
             f"test accuracy: {m['metrics']['test_accuracy']:.3f} "
             f"on {m['metrics']['test_size']} examples"
         )
+    if v := m["metrics"].get("validation"):
+        what = "accuracy" if "accuracy" in v else "source accuracy"
+        score = v.get("accuracy", v.get("source_accuracy"))
+        _detail(f"validation {what}: {score:.3f} ({v['how']})")
     if "distill" in m["metrics"]:
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":

@@ -50,7 +50,10 @@ class Fitted(Protocol):
         """(n, n_classes), rows sum to 1."""
         ...
 
-    def state(self) -> State: ...
+    def state(self) -> State:
+        """(tensors, meta). meta["validation"], when the fit held examples out to choose
+        with, is what it measured on them: {"accuracy": ..., "n": ..., "how": ...}."""
+        ...
 
     @classmethod
     def from_state(

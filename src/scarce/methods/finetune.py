@@ -285,6 +285,15 @@ class Finetune:
                 else f"the linear probe on all {len(train)} examples (0 epochs)"
             )
         fitted.meta.update({**plan, "l2sp": lam, **report})
+        if val_set is not None:
+            fitted.meta["validation"] = {
+                "accuracy": round(1 - float(best[0][0]), 5),
+                "n": len(val_set),
+                "how": "the held-out examples that chose the epoch"
+                + (" and lambda" if len(lams) > 1 else "")
+                + " (so slightly optimistic)"
+                + ("; the model then refit on all" if held_out and cfg.refit else ""),
+            }
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)
         return fitted

@@ -161,15 +161,23 @@ def fit_logistic(
     x = _transform(feats, cfg.normalize, shift, scale)
     weight = cfg.class_weight if cfg.class_weight == "balanced" else None
     cv_scores: dict[str, float] = {}
+    validation = None
     C = cfg.C
     if C is None:
         min_count = int(np.bincount(y, minlength=n_classes).min())
         folds = min(cfg.folds, min_count)
         if folds >= 2:
-            cv_scores = _cv_log_loss(x, y, cfg.Cs, folds, weight, cfg.max_iter, seed)
+            cv_scores, cv_acc = _cv_log_loss(x, y, cfg.Cs, folds, weight, cfg.max_iter, seed)
             # best mean log-loss; on ties the stronger regularization
             tried = [c for c in cfg.Cs if repr(c) in cv_scores]
             C = min(tried, key=lambda c: (round(cv_scores[repr(c)], 6), c))
+            validation = {
+                "accuracy": round(cv_acc[repr(C)], 5),
+                "log_loss": round(cv_scores[repr(C)], 5),
+                "n": len(y),
+                "how": f"{folds}-fold cross-validation inside the training data, at the C "
+                "it chose (so slightly optimistic)",
+            }
         else:
             C = 1.0
             log.info(
@@ -177,6 +185,8 @@ def fit_logistic(
             )
     coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter)
     meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize}
+    if validation is not None:
+        meta["validation"] = validation
     return LogisticHead(coef, intercept, shift, scale, meta)
 
 
@@ -345,10 +355,10 @@ def _cv_log_loss(
     weight: str | None,
     max_iter: int,
     seed: int,
-) -> dict[str, float]:
-    """Mean held-out log-loss per C, from strong to weak regularization. The loss is close to
-    unimodal in C, so the search stops once it has risen PATIENCE times in a row: the weakly
-    regularized fits it skips are also the slowest."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean held-out log-loss (and accuracy) per C, from strong to weak regularization. The
+    loss is close to unimodal in C, so the search stops once it has risen PATIENCE times in a
+    row: the weakly regularized fits it skips are also the slowest."""
     from sklearn.model_selection import StratifiedKFold
 
     n_classes = int(y.max()) + 1
@@ -368,20 +378,23 @@ def _cv_log_loss(
     problems = [(xt, y[tr]) for xt, (tr, _) in zip(train_x, splits, strict=True)]
     path = _Path(problems, n_classes, weight, max_iter, tol=1e-3)
     losses: dict[str, float] = {}
+    accuracy: dict[str, float] = {}
     best, worse = np.inf, 0
     for c in sorted(Cs):
-        total = 0.0
+        total, right = 0.0, 0
         for (w, b), xte, (_, te) in zip(path.fit(c), test_x, splits, strict=True):
             p = softmax(xte @ w.T + b)
             total += float(-np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1)).mean())
+            right += int((p.argmax(1) == y[te]).sum())
         losses[repr(c)] = total / folds
+        accuracy[repr(c)] = right / len(y)
         if losses[repr(c)] < best - 1e-6:
             best, worse = losses[repr(c)], 0
         else:
             worse += 1
             if worse >= PATIENCE:
                 break
-    return losses
+    return losses, accuracy
 
 
 register_method(

@@ -99,8 +99,9 @@ def _inputs_note(model: Model, tokenizer: Path | None) -> str:
     if tokenizer is None:
         s = pre.get("size", "S")
         return (
-            f"pixels: float32 (batch, 3, {s}, {s}), RGB; shorter side resized to {s} "
-            f"(bicubic), centre-cropped, scaled to [0, 1], then (x - {pre.get('mean')}) / "
+            f"pixels: float32 (batch, 3, {s}, {s}), RGB, transparent pixels put on white; "
+            f"the centre square resized to {s} (PIL bicubic, reducing_gap=3), scaled to "
+            f"[0, 1], then (x - {pre.get('mean')}) / "
             f"{pre.get('std')} per channel. Output probabilities: (batch, classes)."
         )
     return (

@@ -389,6 +389,17 @@ def test_predict_keeps_going_past_an_empty_text(tmp_path, text_csv, capsys):
     assert code == 0, err
     assert "2 empty text(s) (row 2, 4)" in err
     assert [r.split(",")[0] for r in out.splitlines()[1:]] == ["1", "2", "3", "4"]
+    # a blank line is a row too (numbers must match the file's); trailing ones are not
+    for name, body in (
+        ("in.csv", "text\nfresh bread\n\nthe match\n\n\n"),
+        ("in.txt", "a\n\nb\n\n"),
+    ):
+        inp = tmp_path / name
+        inp.write_text(body)
+        code, out, err = run_cli(["predict", m, inp], capsys)
+        assert code == 0, err
+        assert "1 empty text(s) (row 2)" in err
+        assert [r.split(",")[0] for r in out.splitlines()[1:]] == ["1", "2", "3"]
 
 
 def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):

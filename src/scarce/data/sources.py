@@ -275,7 +275,7 @@ def load_inputs(
             "Parquet with a text column) to predict on."
         )
     p = Path(paths[0])
-    df = _read_table(p, _text_kind(p))
+    df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
     if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
     values = _column(df, p, text_column, "--text-column")
@@ -360,7 +360,9 @@ def _decode_utf8(p: Path) -> str:
         ) from None
 
 
-def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
+def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.DataFrame
+    """`keep_blank`: blank lines inside the table stay as empty rows (files to predict on:
+    each row gets an answer under its own number); trailing ones still go."""
     import pandas as pd
 
     if kind == "parquet":
@@ -390,7 +392,12 @@ def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
             rows.append(row)
         return pd.DataFrame(rows)
     if kind == "lines":
-        return pd.DataFrame({"text": [t for t in text.splitlines() if t.strip()]})
+        lines = text.splitlines()
+        if keep_blank:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            return pd.DataFrame({"text": lines})
+        return pd.DataFrame({"text": [t for t in lines if t.strip()]})
     sep = _separator(text, "\t" if kind == "tsv" else ",", p)
     try:
         df = pd.read_csv(
@@ -399,7 +406,11 @@ def _read_table(p: Path, kind: str):  # -> pandas.DataFrame
             dtype=str,
             keep_default_na=False,
             na_filter=False,
+            skip_blank_lines=not keep_blank,
         )
+        if keep_blank:
+            filled = (df.astype(str) != "").any(axis=1).to_numpy()
+            df = df.iloc[: int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0]
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         what = {",": "a comma", ";": "a semicolon", "\t": "a tab"}[sep]
         raise DataError(

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from scarce.cli.main import main
+from scarce.core.errors import DataError
 from tests.conftest import write_text_csv
 
 
@@ -156,7 +157,32 @@ def test_text_single_class(tmp_path, capsys):
 def test_unknown_test_labels(tmp_path, text_csv, capsys):
     test = write_text_csv(tmp_path / "test.csv", ["the court ruled", "a bill"], ["law", "politics"])
     err = fit_fails(capsys, tmp_path, text_csv, "--test", str(test))
-    assert "'law', 'politics' are not in the training data" in err
+    assert "'law' (1, first at row 1), 'politics' (1, first at row 2) are not in the" in err
+
+
+def test_small_layout_mistakes_get_their_own_message(tmp_path, image_folder, capsys):
+    from scarce.data.episodes import sample_episodes
+
+    # a path,label CSV written on Windows: backslashes are read as folders
+    names = sorted(p.name for p in (image_folder / "tshirt").iterdir())[:2]
+    win = tmp_path / "win.csv"
+    rows = [f"imgs\\tshirt\\{n},tshirt" for n in names]
+    rows += [
+        f"imgs\\trouser\\{p.name},trouser" for p in sorted((image_folder / "trouser").iterdir())[:2]
+    ]
+    win.write_text("path,label\n" + "\n".join(rows) + "\n")
+    from scarce.data.sources import load_labeled
+
+    assert load_labeled(win).classes == ("trouser", "tshirt")
+    # labeled rows in a .txt, and a file with no extension
+    txt = tmp_path / "t.txt"
+    txt.write_text("text,label\nbread,food\nmoon,space\n")
+    assert "rename it to .csv" in fit_fails(capsys, tmp_path, txt)
+    bare = tmp_path / "data"
+    bare.write_text("text,label\nbread,food\n")
+    assert "no file extension" in fit_fails(capsys, tmp_path, bare)
+    with pytest.raises(DataError, match="the data has only 3: lower --ways to 3"):
+        sample_episodes(np.array([0, 1, 2] * 10), ("a", "b", "c"), 5, 1, 2, 3, 0)
 
 
 def test_image_csv_missing_file(tmp_path, image_folder, capsys):

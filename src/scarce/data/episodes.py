@@ -41,6 +41,11 @@ def sample_episodes(
             f"ways={ways}, shots={shots}, queries={queries}, episodes={episodes}."
         )
     need = shots + queries
+    if ways > len(classes):
+        raise DataError(
+            f"{ways}-way episodes need {ways} classes, but the data has only {len(classes)}: "
+            f"lower --ways to {len(classes)} or fewer."
+        )
     counts = np.bincount(y, minlength=len(classes))
     eligible = np.flatnonzero(counts >= need)
     if len(eligible) < ways:

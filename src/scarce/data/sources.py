@@ -7,9 +7,10 @@ import difflib
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,11 @@ def detect_modality(path: str | Path) -> Modality:
         return "image"
     kind = TEXT_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
+        what = f"unknown data format {p.suffix!r}" if p.suffix else "no file extension"
         raise DataError(
-            f"{p}: unknown data format {p.suffix!r}. Use an image folder, a CSV/TSV/JSONL/Parquet "
-            "table, or pass --modality."
+            f"{p}: {what}. scarce reads a folder of images (one sub-folder per class), image "
+            "files, or a table named .csv, .tsv, .jsonl or .parquet: rename the file to say "
+            "which (e.g. data.csv)."
         )
     if kind in ("csv", "tsv"):
         header = _read_table(p, kind).columns
@@ -120,6 +123,12 @@ def _labeled_texts(
     flags: tuple[str, str] = ("--text-column", "--label-column"),
     numeric: bool | None = None,
 ) -> LabeledSet:
+    if p.suffix.lower() == ".txt":
+        raise DataError(
+            f"{p}: a .txt file is read as one text per line, without labels (it is for "
+            "predicting on). Labeled texts go in a table with text and label columns: if this "
+            "file holds such rows, rename it to .csv (commas) or .tsv (tabs)."
+        )
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
     texts = _column(df, p, text_column, flags[0])
@@ -178,6 +187,9 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
     paths = []
     for i, r in enumerate(_column(df, csv, "path", "")):
         f = (csv.parent / str(r)) if not Path(str(r)).is_absolute() else Path(str(r))
+        if r and not f.is_file() and "\\" in str(r) and os.sep == "/":
+            # written on Windows: img\cat\1.jpg is img/cat/1.jpg here
+            f = csv.parent / PureWindowsPath(str(r)).as_posix()
         if not r or not f.is_file():
             raise DataError(
                 f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
@@ -328,8 +340,9 @@ def _text_kind(p: Path) -> str:
         raise DataError(f"{p}: no such file. Check the path.")
     kind = TEXT_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
+        what = f"unknown table format {p.suffix!r}" if p.suffix else "no file extension"
         raise LayoutError(
-            f"{p}: unknown table format {p.suffix!r}; use .csv, .tsv, .jsonl or .parquet."
+            f"{p}: {what}; name it .csv, .tsv, .jsonl or .parquet (or .txt: one text per line)."
         )
     return kind
 

@@ -72,14 +72,24 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
     """Re-index a test set's labels into the training classes; unknown labels are an error."""
     unknown = sorted(set(test.classes) - set(classes))
     if unknown:
+        where = []
+        for c in unknown[:5]:
+            rows = np.flatnonzero(test.y == test.classes.index(c))
+            first = test.inputs.names[int(rows[0])]
+            where.append(f"{c!r} ({len(rows)}, first at {_row_or_path(first)})")
+        shown = ", ".join(map(repr, classes[:20])) + (", ..." if len(classes) > 20 else "")
         raise DataError(
-            f"{test.source}: labels {', '.join(map(repr, unknown))} are not in the training data "
-            f"(which has {', '.join(map(repr, classes))}). Add training examples of them or "
+            f"{test.source}: labels {', '.join(where)}{' ...' if len(unknown) > 5 else ''} are "
+            f"not in the training data (which has {shown}). Add training examples of them or "
             "remove them from the test set."
         )
     index = {c: i for i, c in enumerate(classes)}
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
     return LabeledSet(test.inputs, remap[test.y], classes, test.source)
+
+
+def _row_or_path(name: str) -> str:
+    return f"row {name}" if name.isdigit() else name
 
 
 def warn_duplicates(

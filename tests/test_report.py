@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from scarce.core.errors import DataError
-from scarce.report import load_results, render_html, write_report
+from scarce.report import load_results, plots, render_html, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADINGS = [
@@ -384,6 +384,10 @@ def test_odd_names_do_not_break_the_plots(text_results: dict) -> None:
     page = render_html(r)
     assert "$5 bills" in page
     assert "缺陷" in page
+    # the plots cannot draw 缺陷 (it was two empty boxes): they show its place, and the
+    # page, which the browser draws in any script, gives the key
+    assert plots.aliases(r["data"]["classes"]) == {"缺陷": "#2"}
+    assert "they show as: #2 = 缺陷" in page
 
 
 def test_figures_are_freed(image_results: dict) -> None:

@@ -553,7 +553,8 @@ def _learning_curves(p: _Page) -> str:
 def _confusion(p: _Page) -> str:
     if not p.details:
         return "<p class='muted'>No per-method details in this results file.</p>"
-    out = []
+    alias = plots.aliases(p.classes)
+    out = [_alias_key(alias)]
     for m in p.ordered(p.details):
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
         out.append(
@@ -561,13 +562,13 @@ def _confusion(p: _Page) -> str:
             f"repeat {_e(d.get('repeat'))}</span></h3><div class='figs'>"
         )
         if d.get("confusion"):
-            uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix")
+            uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix", alias)
             out.append(
                 f"<figure><img src='{uri}' alt='confusion matrix of {_e(m)}'><figcaption>Rows: "
                 "true class; columns: predicted class; counts.</figcaption></figure>"
             )
         if d.get("per_class_f1"):
-            uri = plots.per_class_f1(d["per_class_f1"], f"{m}: F1 per class", p.colour[m])
+            uri = plots.per_class_f1(d["per_class_f1"], f"{m}: F1 per class", p.colour[m], alias)
             out.append(f"<figure><img src='{uri}' alt='per-class F1 of {_e(m)}'></figure>")
         out.append("</div>")
     return "\n".join(out)
@@ -664,7 +665,8 @@ def _image_cell(p: _Page, name: str) -> str:
 
 def _hardest(p: _Page) -> str:
     image = p.data.get("modality") == "image"
-    out = []
+    alias = plots.aliases(p.classes)
+    out = [_alias_key(alias)]
     for m in p.ordered(p.details):
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
         rows = [h for h in d.get("hardest") or [] if isinstance(h, Mapping)]
@@ -711,11 +713,22 @@ def _balance(p: _Page) -> str:
         counts["test set"] = test["counts"]
     if not counts:
         return "<p class='muted'>No class counts in this results file.</p>"
-    uri = plots.class_balance(counts, p.classes)
-    return (
+    alias = plots.aliases(p.classes)
+    uri = plots.class_balance(counts, p.classes, alias)
+    return _alias_key(alias) + (
         f"<figure class='wide'><img src='{uri}' alt='examples per class'>"
         "<figcaption>Labelled examples per class in the pool the draws come from"
         f"{' and in the test set' if 'test set' in counts else ''}.</figcaption></figure>"
+    )
+
+
+def _alias_key(alias: Mapping[str, str]) -> str:
+    """The names the plots show as '#n', spelled out: the browser draws every script."""
+    if not alias:
+        return ""
+    pairs = ", ".join(f"{_e(a)} = {_e(c)}" for c, a in alias.items())
+    return (
+        f"<p class='muted'>The plots' font cannot draw some class names; they show as: {pairs}.</p>"
     )
 
 

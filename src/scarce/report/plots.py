@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import math
 import warnings
@@ -82,6 +83,32 @@ def render(fig_fn: Any, width: float, height: float, *args: Any, **kwargs: Any) 
 def _short(label: str, n: int = 18) -> str:
     label = " ".join(str(label).split())
     return label if len(label) <= n else label[: n - 1] + "…"
+
+
+@functools.cache
+def _font() -> Any:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    with matplotlib.rc_context(_RC):
+        return FT2Font(font_manager.findfont(font_manager.FontProperties()))
+
+
+def drawable(text: str) -> bool:
+    """Whether the plots' font has a glyph for every character (CJK names often lack one
+    and would be drawn as empty boxes)."""
+    font = _font()
+    return all(c.isspace() or font.get_char_index(ord(c)) for c in str(text))
+
+
+def aliases(classes: Sequence[str]) -> dict[str, str]:
+    """'#n' (its place in `classes`) for each class name the plots cannot draw; the page
+    prints the key, where the browser draws every script."""
+    return {c: f"#{i + 1}" for i, c in enumerate(classes) if not drawable(c)}
+
+
+def _tick(name: str, alias: Mapping[str, str] | None) -> str:
+    return (alias or {}).get(name) or _short(name)
 
 
 def _legend_label(name: str) -> str:
@@ -166,7 +193,12 @@ def learning_curves(
     return render(draw, 7.2, 4.2)
 
 
-def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: str) -> str:
+def confusion(
+    matrix: Sequence[Sequence[float]],
+    classes: Sequence[str],
+    title: str,
+    alias: Mapping[str, str] | None = None,
+) -> str:
     """Heatmap of counts, rows = true class, columns = predicted."""
     cm = np.asarray(matrix, dtype=float)
     n = cm.shape[0]
@@ -176,7 +208,7 @@ def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: 
         ax = fig.add_subplot()
         im = ax.imshow(cm, cmap="Blues", vmin=0)
         fig.colorbar(im, ax=ax, shrink=0.8)
-        names = [_short(c) for c in classes][:n]
+        names = [_tick(c, alias) for c in classes][:n]
         tilt = n > 4 or max(map(len, names), default=0) > 10
         ax.set_xticks(
             range(len(names)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center"
@@ -206,7 +238,9 @@ def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], title: 
     return render(draw, side + 0.8, side)
 
 
-def per_class_f1(f1: Mapping[str, float], title: str, colour: str) -> str:
+def per_class_f1(
+    f1: Mapping[str, float], title: str, colour: str, alias: Mapping[str, str] | None = None
+) -> str:
     """Horizontal bars, one per class, in [0, 1]."""
     names = list(f1)
     vals = [_num(f1[k]) for k in names]
@@ -216,7 +250,7 @@ def per_class_f1(f1: Mapping[str, float], title: str, colour: str) -> str:
         y = np.arange(len(names))
         v = np.nan_to_num(np.array(vals), nan=0.0)
         bars = ax.barh(y, v, color=colour, height=0.7)
-        ax.set_yticks(y, [_short(k) for k in names])
+        ax.set_yticks(y, [_tick(k, alias) for k in names])
         ax.invert_yaxis()
         ax.set_xlim(0, 1.08)
         ax.set_xlabel("F1")
@@ -265,7 +299,11 @@ def reliability(rel: Mapping[str, Any], title: str, colour: str) -> str:
     return render(draw, 4.2, 3.8)
 
 
-def class_balance(counts: Mapping[str, Mapping[str, float]], classes: Sequence[str]) -> str:
+def class_balance(
+    counts: Mapping[str, Mapping[str, float]],
+    classes: Sequence[str],
+    alias: Mapping[str, str] | None = None,
+) -> str:
     """Grouped bars of examples per class, one group member per split (pool, test)."""
     names = list(classes) or sorted({k for c in counts.values() for k in c})
 
@@ -286,7 +324,7 @@ def class_balance(counts: Mapping[str, Mapping[str, float]], classes: Sequence[s
                 ax.bar_label(bars, labels=[f"{t:.0f}" for t in v], padding=1, fontsize=8)
         ax.set_xticks(
             x,
-            [_short(k) for k in names],
+            [_tick(k, alias) for k in names],
             rotation=45 if len(names) > 4 else 0,
             ha="right" if len(names) > 4 else "center",
             fontsize=8,

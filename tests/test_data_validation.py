@@ -480,3 +480,15 @@ def test_frozen_encoder_refusals_suggest_methods_that_can_run():
     names = frozen_methods()
     assert "linear-probe" in names
     assert not {"mcc", "dann", "maml", "reptile", "finetune", "setfit"} & set(names)
+
+
+def test_lookalike_labels_are_warned_about(caplog):
+    from scarce.data.sources import labeled_set
+    from scarce.data.types import Inputs
+    from scarce.data.validate import check_trainable
+
+    labels = ["1", "1.0", "2", "Cat", "cat", "dog"]
+    ds = labeled_set(Inputs.from_texts([f"t{i}" for i in range(6)]), labels, "t.csv")
+    with caplog.at_level("WARNING", logger="scarce"):
+        check_trainable(ds)
+    assert "'1' and '1.0'; 'Cat' and 'cat' are different classes" in caplog.text

@@ -3,6 +3,7 @@ training set. Run once at the boundary, before training."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
@@ -27,8 +28,27 @@ def check_trainable(ds: LabeledSet, warn_repeats: bool = True) -> None:
             f"{ds.source}: only one class ({only!r}, {len(ds)} examples). A classifier needs at "
             "least two classes: add examples of another class."
         )
+    _warn_lookalike_labels(ds)
     if warn_repeats:
         _warn_repeats(ds)
+
+
+def _warn_lookalike_labels(ds: LabeledSet) -> None:
+    """'1' and '1.0', or 'Cat' and 'cat': two classes to scarce, one to the person who
+    labeled them, most likely (a spreadsheet wrote some numbers as floats)."""
+    groups: dict[str, list[str]] = {}
+    for c in ds.classes:
+        key = c.strip().casefold()
+        with contextlib.suppress(ValueError, OverflowError):
+            key = repr(float(c))
+        groups.setdefault(key, []).append(c)
+    same = [g for g in groups.values() if len(g) > 1]
+    if same:
+        log.warning(
+            "%s: labels %s are different classes; if they mean the same, write them the same way.",
+            ds.source,
+            "; ".join(" and ".join(map(repr, g)) for g in same[:5]),
+        )
 
 
 def _warn_repeats(ds: LabeledSet) -> None:

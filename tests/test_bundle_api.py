@@ -441,3 +441,50 @@ def test_a_named_text_column_is_not_replaced_by_text(tmp_path, text_model, capsy
     assert main(["predict", str(good), str(inp), "--text-column", "bdy"]) == 2
     assert "Did you mean 'body'" in capsys.readouterr().err
     assert main(["predict", str(good), str(inp)]) == 0  # the model's column, or else text
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_standalone_bundle_loads_without_the_weights_package(
+    kind, tmp_path, text_model, image_folder, monkeypatch, fortunes_data, fashion
+):
+    """DESIGN's --standalone: the backbone's weights travel in the bundle (safetensors only,
+    no pickle), and load when the package is missing or holds other weights."""
+    from scarce.core.errors import EncoderUnavailable
+    from scarce.encoders import base
+
+    if kind == "text":
+        model, _ = text_model
+        x = list(fortunes_data[0][-6:])
+    else:
+        model = scarce.fit(image_folder, seed=0)
+        x = list(fashion[2][:4])
+    plain = model.save(tmp_path / "plain.scarce")
+    out = tmp_path / "m.scarce"
+    out = model.save(out, standalone=True)
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+    assert "backbone/model.safetensors" in names
+    assert not any(n.endswith((".pth", ".pt", ".bin", ".pkl")) for n in names)
+    expected = model.predict_proba(x)
+
+    def missing(name: str):
+        raise EncoderUnavailable(f"{name} is not installed")
+
+    monkeypatch.setattr(scarce.api, "create_encoder", missing)
+    monkeypatch.setattr(base, "_bundled", {})
+    loaded = scarce.load(out)
+    assert loaded.encoder is not model.encoder  # rebuilt from the bundle's copy
+    np.testing.assert_allclose(loaded.predict_proba(x), expected, atol=1e-5)
+    with pytest.raises(EncoderUnavailable):
+        scarce.load(plain)  # without the copy the package is needed
+
+
+def test_cli_fit_standalone(tmp_path, text_csv, capsys):
+    out = tmp_path / "m.scarce"
+    assert main(["fit", str(text_csv), "--out", str(out), "--standalone", "-q"]) == 0
+    m, _ = bundle.read(out)
+    assert m["backbone"]["bundled"] == sorted(
+        ["config.json", "model.safetensors", "tokenizer.json", "sentence_bert_config.json"]
+    )
+    assert "backbone/model.safetensors" in m["files"]
+    assert main(["predict", str(out), str(text_csv)]) == 0

@@ -3,6 +3,7 @@ through here."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from scarce.core.errors import (
     BundleError,
     ConfigError,
     DataError,
+    EncoderUnavailable,
     LayoutError,
     NotFittedError,
     UnknownName,
@@ -36,12 +38,14 @@ from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders import encoders as encoder_registry
-from scarce.encoders.base import Encoder
+from scarce.encoders.base import Encoder, encoder_from_files
 from scarce.methods import methods as method_registry
 from scarce.methods._domain import MIN_TARGET
 from scarce.methods.base import Fitted, check_base_use
 
 log = logging.getLogger(__name__)
+
+BACKBONE = "backbone"  # the folder of a standalone bundle's encoder files
 
 DataLike = str | Path | LabeledSet  # and a pandas DataFrame, kept out of the imports
 
@@ -163,9 +167,20 @@ class Model:
         test = align_to(test, self.fitted.classes)
         return float((self.predict_proba(test.inputs).argmax(1) == test.y).mean())
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, standalone: bool = False) -> Path:
+        """Write the bundle. `standalone`: copy the frozen backbone's weights in too (DESIGN's
+        --standalone), so that it loads where the weights package is absent or differs."""
         tensors, meta = self.fitted.state()
-        return bundle.write(path, {**self.manifest, "method_state": meta}, tensors)
+        manifest = {**self.manifest, "method_state": meta}
+        extra = None
+        if standalone:
+            if self.encoder is None:
+                raise ConfigError(f"{self.manifest['method']} uses no encoder: nothing to copy.")
+            bundle.check_target(path)  # before the copy, which takes a while
+            files = self.encoder.bundle_files()
+            extra = {f"{BACKBONE}/{n}": b for n, b in files.items()}
+            manifest["backbone"] = {**manifest["backbone"], "bundled": sorted(files)}
+        return bundle.write(path, manifest, tensors, extra)
 
 
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
@@ -851,14 +866,14 @@ def evaluate(
 
 def load(path: str | Path) -> Model:
     """Load a bundle after checking its format, hashes and backbone weights."""
-    manifest, tensors = bundle.read(path)
+    manifest, tensors, bundled = bundle.read_files(path, BACKBONE)
     try:
         spec = method_registry.get(manifest["method"])
         backbone = manifest["backbone"]
         classes = tuple(manifest["labels"])
     except (KeyError, TypeError) as e:
         raise BundleError(f"{path}: manifest lacks {e}; re-create the bundle.") from None
-    encoder = _bundle_encoder(path, backbone, manifest) if backbone is not None else None
+    encoder = _bundle_encoder(path, backbone, manifest, bundled) if backbone is not None else None
     try:
         fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
     except (KeyError, TypeError, ValueError) as e:
@@ -868,8 +883,21 @@ def load(path: str | Path) -> Model:
     return Model(fitted, encoder, manifest)
 
 
-def _bundle_encoder(path: str | Path, backbone: dict[str, Any], manifest: dict) -> Encoder:
-    encoder = create_encoder(backbone["id"])
+def _bundle_encoder(
+    path: str | Path, backbone: dict[str, Any], manifest: dict, bundled: dict[str, bytes]
+) -> Encoder:
+    encoder = None
+    if backbone.get("bundled"):
+        # the installed weights when they are the same (shared caches), else the copy
+        with contextlib.suppress(EncoderUnavailable):
+            encoder = create_encoder(backbone["id"])
+        if encoder is None or encoder.weights_sha256() != backbone["weights_sha256"]:
+            missing = set(backbone["bundled"]) - set(bundled)
+            if missing:
+                raise BundleError(f"{path}: the bundled backbone lacks {sorted(missing)}.")
+            encoder = encoder_from_files(backbone["id"], bundled, backbone["weights_sha256"])
+    if encoder is None:
+        encoder = create_encoder(backbone["id"])
     if encoder.weights_sha256() != backbone["weights_sha256"]:
         raise BundleError(
             f"{path}: trained on {backbone['id']} weights {backbone['weights_sha256'][:12]}…, "

@@ -101,6 +101,17 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return manifest, _tensors(files[WEIGHTS], path)
 
 
+def read_files(
+    path: str | Path, prefix: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
+    """`read`, plus the other files under `prefix/` (a standalone bundle's backbone), keyed by
+    their names inside that folder."""
+    path = Path(path)
+    manifest, files = _read_files(path)
+    extra = {n[len(prefix) + 1 :]: b for n, b in files.items() if n.startswith(prefix + "/")}
+    return manifest, _tensors(files[WEIGHTS], path), extra
+
+
 def _tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load
 

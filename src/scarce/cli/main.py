@@ -164,6 +164,14 @@ def fit(
     modality: Modality = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
+    standalone: Annotated[
+        bool,
+        typer.Option(
+            help="Copy the frozen backbone's weights into the bundle, so that it loads where "
+            "their pip package is missing or holds other weights (the code packages are "
+            "still needed)."
+        ),
+    ] = False,
     quiet: Quiet = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -201,7 +209,7 @@ def fit(
         teacher=teacher,
         tasks=tasks,
     )
-    model.save(out)
+    model.save(out, standalone=standalone)
     m = model.manifest
     if "auto" in m:
         _echo(f"auto: {m['auto']['why']}")

@@ -109,6 +109,23 @@ def create_encoder(name: str) -> Encoder:
     return _live[name]
 
 
+_bundled: dict[str, Encoder] = {}
+
+
+def encoder_from_files(name: str, files: dict[str, bytes], weights_sha256: str) -> Encoder:
+    """The encoder registered as `name`, rebuilt from the files a standalone bundle holds
+    (once per process and weights); its code packages must be installed, its weights
+    package need not be."""
+    spec = encoders.get(name)
+    key = f"{name}:{weights_sha256}"
+    if key not in _bundled:
+        mod = importlib.import_module(spec.factory.split(":")[0])
+        if not hasattr(mod, "from_files"):
+            raise EncoderUnavailable(f"{name} cannot be rebuilt from a bundle's files.")
+        _bundled[key] = mod.from_files(spec, files, weights_sha256)
+    return _bundled[key]
+
+
 class Encoder:
     """A frozen pretrained encoder. Subclasses provide the torch module and the preprocessing;
     this class owns batching, the embedding cache and the choice of ONNX Runtime or torch."""
@@ -160,6 +177,14 @@ class Encoder:
     def example_items(self) -> tuple[Any, ...]:
         """A few varied raw inputs for the ONNX export and its check against torch."""
         raise NotImplementedError
+
+    def bundle_files(self) -> dict[str, bytes]:
+        """The files that rebuild this encoder without its weights package (`scarce fit
+        --standalone`), read back by its module's `from_files`."""
+        raise EncoderUnavailable(
+            f"{self.spec.name}'s weights cannot be copied into a bundle: save without "
+            "--standalone (the bundle then records their sha256 and its pip line)."
+        )
 
     def order(self, items: tuple[Any, ...]) -> np.ndarray:
         """Processing order (text sorts by length to pad less); identity by default."""

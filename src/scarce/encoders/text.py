@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -111,6 +112,11 @@ class SentenceEncoder(Encoder):
 
     def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
         return {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+
+    def bundle_files(self) -> dict[str, bytes]:
+        return {
+            n: (self.model_dir / n).read_bytes() for n in BUNDLED if (self.model_dir / n).exists()
+        }
 
     def example_items(self) -> tuple[Any, ...]:
         return (
@@ -223,6 +229,37 @@ def _staged(model: Any, kind: str, pad_id: int) -> Any:
             return out
 
     return Sentence()
+
+
+# what AutoModel and the tokenizer read: a standalone bundle carries these
+BUNDLED = ("config.json", "model.safetensors", "tokenizer.json", "sentence_bert_config.json")
+
+
+def from_files(spec: EncoderSpec, files: dict[str, bytes], weights_sha256: str) -> Encoder:
+    """A sentence encoder from a standalone bundle's copy of its model folder, written once
+    into the cache under its weights' hash (transformers reads a folder)."""
+    import tempfile
+
+    from scarce.core.environment import cache_dir
+    from scarce.core.errors import EncoderUnavailable
+
+    for m in ("transformers", "tokenizers"):
+        if importlib.util.find_spec(m) is None:
+            raise EncoderUnavailable(f"{spec.name} needs {m}: pip install transformers tokenizers")
+    root = cache_dir() / "bundled"
+    final = root / f"{spec.name}-{weights_sha256[:16]}"
+    if not (final / "model.safetensors").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished first
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return SentenceEncoder(spec, final, _LAYERS.get(spec.name))
 
 
 def build(spec: EncoderSpec) -> Encoder:

@@ -28,11 +28,16 @@ class EfficientNetLite(Encoder):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    def __init__(
+        self, spec: EncoderSpec, state: bytes | None = None, sha256: str | None = None
+    ) -> None:
         super().__init__(spec)
         self.size = INPUT_SIZE[spec.name]
         self.arch = "-".join(spec.name.split("-")[:2])  # efficientnet-lite0-160: lite0's
         self._module: Any = None
+        # from a standalone bundle: the network's weights as safetensors, and the sha256 of
+        # the package file they were taken from (the cache key stays the same)
+        self._state, self._sha256 = state, sha256
 
     def weights_path(self) -> str:
         n = self.arch.rsplit("lite", 1)[1]
@@ -41,7 +46,7 @@ class EfficientNetLite(Encoder):
 
     @functools.cache  # noqa: B019 - one encoder object per process (see create_encoder)
     def weights_sha256(self) -> str:
-        return sha256_file(self.weights_path())
+        return self._sha256 or sha256_file(self.weights_path())
 
     def preprocessing(self) -> dict[str, Any]:
         return {
@@ -59,8 +64,15 @@ class EfficientNetLite(Encoder):
             import torch
             from efficientnet_lite_pytorch import EfficientNet
 
-            with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained..."
-                net = EfficientNet.from_pretrained(self.arch, weights_path=self.weights_path())
+            if self._state is not None:
+                from safetensors.torch import load
+
+                net = EfficientNet.from_name(self.arch)
+                net._fc = torch.nn.Identity()
+                net.load_state_dict(load(self._state))
+            else:
+                with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained"
+                    net = EfficientNet.from_pretrained(self.arch, weights_path=self.weights_path())
             net._fc = torch.nn.Identity()  # forward() now returns the pooled 1280-d features
             self._module = pixels_module(net).eval()
         return self._module
@@ -82,6 +94,13 @@ class EfficientNetLite(Encoder):
 
     def onnx_dynamic_axes(self) -> dict[str, dict[int, str]]:
         return {"pixels": {0: "batch"}}
+
+    def bundle_files(self) -> dict[str, bytes]:
+        from safetensors.torch import save
+
+        # the package ships a pickle (.pth); a bundle holds only safetensors
+        state = {k: v.contiguous() for k, v in self.torch_module().net.state_dict().items()}
+        return {"model.safetensors": save(state)}
 
     def example_items(self) -> tuple[Any, ...]:
         g = np.random.default_rng(0)
@@ -145,3 +164,15 @@ def _staged_lite(net: Any) -> Any:
 
 def build(spec: EncoderSpec) -> Encoder:
     return EfficientNetLite(spec)
+
+
+def from_files(spec: EncoderSpec, files: dict[str, bytes], weights_sha256: str) -> Encoder:
+    import importlib.util
+
+    from scarce.core.errors import EncoderUnavailable
+
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
+        raise EncoderUnavailable(
+            f"{spec.name} needs its network code: pip install efficientnet-lite-pytorch"
+        )
+    return EfficientNetLite(spec, files["model.safetensors"], weights_sha256)

@@ -347,19 +347,20 @@ class DomainMethod:
         if weights is not None:
             meta["selection"]["dev_effective_sample_size"] = round(_ess(weights), 1)
         est = best["record"]["estimates"]
+        then = "; the model then refit on them too" if refit else ""
         if "target_labeled_accuracy" in est and data.ylv is not None:
             meta["validation"] = {
                 "accuracy": est["target_labeled_accuracy"],
                 "n": len(data.ylv),
                 "how": "held-out target labels, which also chose the checkpoint (so slightly "
-                "optimistic)",
+                "optimistic)" + then,
             }
         elif "source_val_accuracy" in est and data.yv is not None:
             meta["validation"] = {
                 "source_accuracy": est["source_val_accuracy"],
                 "n": len(data.yv),
                 "how": "held-out source labels at the chosen checkpoint; the accuracy on the "
-                "target is unknown without target labels",
+                "target is unknown without target labels" + then,
             }
         return DomainFitted(self.encoder, source.classes, tensors, meta)
 

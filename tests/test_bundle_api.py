@@ -488,3 +488,6 @@ def test_cli_fit_standalone(tmp_path, text_csv, capsys):
     )
     assert "backbone/model.safetensors" in m["files"]
     assert main(["predict", str(out), str(text_csv)]) == 0
+    args = ["fit", str(text_csv), "--out", str(tmp_path / "e5.scarce"), "--standalone"]
+    assert main([*args, "--backbone", "multilingual-e5-small"]) == 2  # before fitting
+    assert "cannot be copied into a bundle" in capsys.readouterr().err

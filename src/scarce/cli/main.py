@@ -187,6 +187,14 @@ def fit(
     _setup(quiet, verbose)
     from scarce import api, bundle
 
+    if standalone and backbone is not None:
+        from scarce.encoders.base import can_bundle, encoders
+
+        if backbone in encoders.names() and not can_bundle(backbone):
+            raise ConfigError(
+                f"{backbone}'s weights cannot be copied into a bundle (it runs in its own "
+                "engine): drop --standalone, or choose another --backbone."
+            )
     tasks = _parse_tasks(task)
     given = (data, test, base, source, labeled_target, unlabeled, teacher, *(tasks or {}).values())
     bundle.check_target(out, inputs=given, flag="--out")

@@ -112,6 +112,11 @@ def create_encoder(name: str) -> Encoder:
 _bundled: dict[str, Encoder] = {}
 
 
+def can_bundle(name: str) -> bool:
+    """Whether a standalone bundle can carry this encoder (its module rebuilds it from files)."""
+    return hasattr(importlib.import_module(encoders.get(name).factory.split(":")[0]), "from_files")
+
+
 def encoder_from_files(name: str, files: dict[str, bytes], weights_sha256: str) -> Encoder:
     """The encoder registered as `name`, rebuilt from the files a standalone bundle holds
     (once per process and weights); its code packages must be installed, its weights
@@ -119,9 +124,9 @@ def encoder_from_files(name: str, files: dict[str, bytes], weights_sha256: str) 
     spec = encoders.get(name)
     key = f"{name}:{weights_sha256}"
     if key not in _bundled:
-        mod = importlib.import_module(spec.factory.split(":")[0])
-        if not hasattr(mod, "from_files"):
+        if not can_bundle(name):
             raise EncoderUnavailable(f"{name} cannot be rebuilt from a bundle's files.")
+        mod = importlib.import_module(spec.factory.split(":")[0])
         _bundled[key] = mod.from_files(spec, files, weights_sha256)
     return _bundled[key]
 

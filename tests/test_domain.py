@@ -276,7 +276,8 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     )
     assert code == 0, text
     assert "chosen by" in text
-    assert "estimate" in text
+    assert "the target accuracy of this model is unknown" in text
+    assert "held-out source accuracy" in text  # the estimates in words, not dev_risk 0.0015
     assert "their score is transductive" in text  # the test images are the adapted-to ones
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
@@ -302,6 +303,7 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     )
     assert code == 0, text
     assert "vs source-only" in text
+    assert "target accuracy of this model is unknown" not in text  # eval measures it
     res = json.loads(res_path.read_text())
     assert res["baseline"] == "source-only"
     assert res["protocol"]["name"] == "domain"
@@ -322,3 +324,6 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     )
     assert code == 2
     assert "does not adapt between domains" in text
+    code, text = cli("fit", flat / "u", "--source", src, "--out", tmp_path / "x")
+    assert code == 2
+    assert "--source needs a domain method: pass --method" in text

@@ -689,7 +689,19 @@ def _fit_domain(
     cfg = spec.config.from_dict(config, owner=spec.name)
     encoder = resolve_encoder(backbone, src.modality)
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
-    metrics: dict[str, Any] = {"target_selection": fitted.meta["selection"]["note"]}
+    sel = fitted.meta["selection"]
+    if sel["criterion"] != "target-labels":
+        log.warning(
+            "no held-out target labels: the target accuracy of this model is unknown, and "
+            "adapting can make it worse than source-only. It was chosen by %s (%s). To measure "
+            "it, label a few target examples: --labeled-target (4+ per class), or `scarce eval "
+            "TARGET_LABELED --source ... --protocol domain --target-labels 0,5`.",
+            sel["criterion"],
+            sel["why"],
+        )
+    metrics: dict[str, Any] = {"target_selection": sel["note"]}
+    if "validation" in fitted.meta:
+        metrics["validation"] = fitted.meta["validation"]
     if test_set is not None:
         p = fitted.predict_proba(test_set.inputs)
         metrics.update(

@@ -49,6 +49,16 @@ def _root(
     """Few labels, strong classifiers: transfer learning for images and text."""
 
 
+# the selection estimates in words: none but the last two measure the target's accuracy
+ESTIMATES = {
+    "source_val_accuracy": "held-out source accuracy",
+    "source_val_loss": "source log-loss",
+    "dev_risk": "importance-weighted source loss (DEV)",
+    "target_information": "target confidence score (information)",
+    "target_labeled_accuracy": "held-out target accuracy",
+    "target_labeled_loss": "held-out target log-loss",
+}
+
 AUTO_SUMMARY = (
     "picks one of the methods above, on each installed encoder, by cross-validation inside "
     "the training data; the manifest records what it tried and why"
@@ -118,7 +128,10 @@ def fit(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the bundle.")],
-    method: Annotated[str, typer.Option(help="See `scarce methods`.")] = "linear-probe",
+    method: Annotated[
+        str | None,
+        typer.Option(help="See `scarce methods` (default linear-probe; with --source, required)."),
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labeled test data to score the model.")] = None,
     set_: Annotated[
@@ -187,6 +200,15 @@ def fit(
     _setup(quiet, verbose)
     from scarce import api, bundle
 
+    if method is None and source is not None:
+        from scarce.methods import methods as registry
+
+        names = ", ".join(s.name for s in registry if s.domain)
+        raise ConfigError(
+            f"--source needs a domain method: pass --method, one of {names} (source-only is "
+            "the unadapted reference); the default, linear-probe, does not adapt."
+        )
+    method = method or "linear-probe"
     if standalone and backbone is not None:
         from scarce.encoders.base import can_bundle, encoders
 
@@ -223,15 +245,24 @@ def fit(
         _echo(f"auto: {m['auto']['why']}")
     if "domain" in m:
         sel = m["domain"]["selection"]
-        est = ", ".join(f"{k} {v}" for k, v in sel["estimates"].items())
+        est = ", ".join(
+            f"{ESTIMATES.get(k, k)} {v:.3g}"
+            for k, v in sel["estimates"].items()
+            if k in ESTIMATES or not k.endswith("_se")
+        )
         then = ""
         if refit := sel.get("refit"):
             n_t = refit["labeled_target"]
             both = f" and {n_t} target" if n_t else ""
             then = f"; then refit on all {refit['source']} source{both} labels"
-        verb = "adapted to" if m["method"] != "source-only" else "selected on"
+        n_t = m["domain"]["target"]["n"]
+        verb = (
+            f"adapted to {n_t} target examples"
+            if m["method"] != "source-only"
+            else f"trained on the source; its checkpoint chosen with {n_t} target examples"
+        )
         _detail(
-            f"{verb} {m['domain']['target']['n']} target examples; chosen by "
+            f"{verb}; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
             + f"; {est}{then}. Note: {sel['note']}."

@@ -79,7 +79,9 @@ class DomainConfig(Config):
         "refit": "once the trade-off and the step are chosen, train again on all the labeled "
         "data (held-out source and target labels too) for that many steps",
         "self_training": "rounds of self-training: the adapted model labels its most "
-        "confident target inputs, and a new model trains on them beside the source",
+        "confident target inputs, and a new model trains on them beside the source (mcc, 3 "
+        "rounds: +0.003 to +0.022 on 3 shifted pairs, but -0.09 on a hard one, where it "
+        "learns the adapted model's mistakes)",
         "pseudo_fraction": "share of each predicted class's target inputs, the most "
         "confident, that become pseudo-labels in a self-training round",
     }
@@ -258,14 +260,9 @@ class DomainMethod:
             else None,
             k=k,
         )
+        # without target labels the model's target accuracy is unknown: the caller says so
+        # (scarce fit), or measures it (eval --protocol domain)
         criterion, weights, why = self._criterion(data, seed)
-        if criterion != "target-labels":
-            log.warning(
-                "no held-out target labels: the target accuracy of this model is unknown. It "
-                "was chosen by %s (%s); scores on the target are estimates.",
-                criterion,
-                why,
-            )
         lams, lam_why = self._trade_offs(criterion)
         best: dict[str, Any] | None = None
         runs, fits = [], []
@@ -336,7 +333,7 @@ class DomainMethod:
                 "self_training": rounds,
                 "estimates": best["record"]["estimates"],
                 "runs": runs,
-                "note": "target accuracy is an estimate: no held-out target labels"
+                "note": "the target accuracy is unknown: no held-out target labels"
                 if criterion != "target-labels"
                 else f"chosen on {0 if data.ylv is None else len(data.ylv)} held-out target labels",
             },

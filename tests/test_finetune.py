@@ -370,3 +370,11 @@ def test_a_model_that_kept_epoch_0_stores_and_predicts_as_the_probe(fashion):
     test = Inputs.from_images(list(xt[:6]))
     np.testing.assert_allclose(loaded.predict_proba(test), fitted.predict_proba(test), atol=1e-5)
     np.testing.assert_allclose(loaded.embed(test), enc.encode(test), atol=1e-5)
+
+
+def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
+    train, _ = small_text
+    one = train.subset(np.array([np.flatnonzero(train.y == c)[0] for c in range(3)]))
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(one, method="setfit", seed=0, config={"steps": 2, "blocks": 1})
+    assert "every class has one example" in caplog.text

@@ -225,8 +225,8 @@ class Finetune:
         elif val is None and counts.min() >= 2:
             stop_after = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
             plan["early_stopping"] = (
-                f"2 folds chose {stop_after} epochs (each of the {len(train)} examples "
-                "validated once)"
+                f"2 folds chose {stop_after} epoch{'' if stop_after == 1 else 's'} (each of "
+                f"the {len(train)} examples validated once)"
             )
             fit_set, val_set = train, None
         else:

@@ -11,6 +11,7 @@ units' outputs are computed once and cached."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,8 @@ from scarce.encoders.base import Encoder
 from scarce.methods import _tuning as T
 from scarce.methods.base import MethodSpec, register_method
 from scarce.methods.linear_probe import LinearProbeConfig, fit_logistic
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,18 @@ class SetFit:
         import torch
 
         cfg = self.config
+        single = [train.classes[c] for c, n in enumerate(np.bincount(train.y)) if n == 1]
+        if single:
+            log.warning(
+                "setfit learns from same-class pairs, and %s one example: %s. Contrastive "
+                "training can only push %s away from the rest; at one example per class "
+                "linear-probe is usually as good, and faster.",
+                "every class has"
+                if len(single) == len(train.classes)
+                else f"{len(single)} class(es) have",
+                ", ".join(map(repr, single[:5])) + (" ..." if len(single) > 5 else ""),
+                "them",
+            )
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         net = self.encoder.staged()  # type: ignore[attr-defined]

@@ -351,7 +351,7 @@ def fit(
     data: DataLike | Sequence[Any],
     labels: Sequence[Any] | None = None,
     *,
-    method: str = "linear-probe",
+    method: str | None = None,
     backbone: str | None = None,
     config: dict[str, Any] | None = None,
     seed: int = 0,
@@ -377,7 +377,8 @@ def fit(
     Domain adaptation: with `source` (labeled data of the source domain), `data` is the
     *unlabeled* target domain (its labels, if any, are never read) and `labeled_target`
     optionally a few labeled target examples; the method must be a domain method
-    (source-only, dann, mmd, coral, cdan, mcc).
+    (source-only, dann, mmd, coral, cdan, mcc), named: without `source` it defaults to
+    linear-probe.
 
     Distillation (`method="distill"`): `teacher` is a bundle to learn from (else the config's
     ENCODER:METHOD teacher is trained on the labels first); `unlabeled` inputs (a path or
@@ -387,7 +388,7 @@ def fit(
     column); `tasks` adds related tasks {name: data}; or give several label columns of one
     table as `label_column="a,b"` (the first is the primary task).
     """
-    if method != "auto" and method not in method_registry.names():
+    if method is not None and method != "auto" and method not in method_registry.names():
         # unknown names fail before any data is read; the list includes auto
         raise UnknownName("method", method, [*method_registry.names(), "auto"])
     seed = check_seed(seed)
@@ -413,6 +414,7 @@ def fit(
             modality,
             cols,
         )
+    method = method or "linear-probe"
     if budget is not None and method != "auto":
         log.warning("--budget is for --method auto; %s ignores it.", method)
     aux_tasks: dict[str, LabeledSet] = {}
@@ -581,7 +583,8 @@ def _validation(fitted: Fitted, auto: dict[str, Any] | None) -> dict[str, Any] |
                 "how": f"{auto['folds']}-fold cross-validation inside the training data, which "
                 "also chose this candidate among the others (so optimistic)",
             }
-    return fitted.state()[1].get("validation")
+    # `meta` where the Fitted keeps one (state() would copy every trained weight to read it)
+    return (getattr(fitted, "meta", None) or {}).get("validation")
 
 
 def _column_record(modality: Modality, cols: dict[str, str]) -> dict[str, str]:
@@ -632,7 +635,7 @@ def _fit_domain(
     labels: Sequence[Any] | None,
     source: DataLike | None,
     labeled_target: DataLike | None,
-    method: str,
+    method: str | None,
     backbone: str | None,
     config: dict[str, Any] | None,
     seed: int,
@@ -643,6 +646,11 @@ def _fit_domain(
     domain_methods = ", ".join(n for n in method_registry.names() if method_registry.get(n).domain)
     if source is None:
         raise ConfigError("--labeled-target needs --source (the labeled source domain).")
+    if method is None:
+        raise ConfigError(
+            f"--source needs a domain method: pass --method, one of {domain_methods} "
+            "(source-only is the unadapted reference); the default, linear-probe, does not adapt."
+        )
     if method == "auto":
         raise ConfigError(f"--source needs a domain method: --method one of {domain_methods}.")
     spec = method_registry.get(method)

@@ -200,15 +200,6 @@ def fit(
     _setup(quiet, verbose)
     from scarce import api, bundle
 
-    if method is None and source is not None:
-        from scarce.methods import methods as registry
-
-        names = ", ".join(s.name for s in registry if s.domain)
-        raise ConfigError(
-            f"--source needs a domain method: pass --method, one of {names} (source-only is "
-            "the unadapted reference); the default, linear-probe, does not adapt."
-        )
-    method = method or "linear-probe"
     if standalone and backbone is not None:
         from scarce.encoders.base import can_bundle, encoders
 

@@ -64,6 +64,10 @@ class LinearProbeFitted:
         self.classes = classes
         self.head = head
 
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.head.meta
+
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
         return self.head.predict_proba(self.encoder.encode(inputs))
 

@@ -396,3 +396,29 @@ def test_a_knob_without_a_method_goes_to_every_method_that_has_it(text_csv, caps
     args = ["eval", str(text_csv), "--shots", "2", "--repeats", "1", "--set", "nope=1"]
     assert main([*args, "--out", str(text_csv.parent / "r.json"), "-q"]) == 2
     assert "has a knob 'nope'" in capsys.readouterr().err
+
+
+def test_versus_pairs_each_method_with_the_named_one(tmp_path, text_csv, capsys):
+    """Walk 4: finetune and setfit vs linear-probe could only be read from overlapping
+    intervals; --versus pairs them on the same draws (and runs the method it names)."""
+    out = tmp_path / "r.json"
+    args = ["eval", str(text_csv), "--shots", "2", "--repeats", "3", "--methods", "knn"]
+    assert main([*args, "--versus", "linear-probe", "--out", str(out), "-q"]) == 0
+    text = capsys.readouterr().out
+    res = json.loads(out.read_text())
+    assert [m["name"] for m in res["methods"]] == ["baseline", "knn", "linear-probe"]
+    (row,) = res["versus"]["paired"]
+    assert (row["method"], row["shots"], row["n"]) == ("knn", 2, 3)
+    acc = {
+        m: [r["metrics"]["accuracy"] for r in res["runs"] if r["method"] == m]
+        for m in ("knn", "linear-probe")
+    }
+    assert row["mean"] == pytest.approx(np.mean(acc["knn"]) - np.mean(acc["linear-probe"]))
+    assert row["versus_accuracy"] == pytest.approx(np.mean(acc["linear-probe"]), abs=1e-4)
+    assert "each method vs linear-probe" in text
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "-q"]) == 0
+    assert "Each method vs linear-probe" in (tmp_path / "r.html").read_text()
+    assert main([*args, "--versus", "baseline", "--out", str(out), "-q"]) == 2
+    assert "already compared with baseline" in capsys.readouterr().err
+    assert main([*args, "--versus", "linear-prob", "--out", str(out), "-q"]) == 2
+    assert "Did you mean 'linear-probe'" in capsys.readouterr().err

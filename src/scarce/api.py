@@ -821,6 +821,7 @@ def evaluate(
     source: DataLike | None = None,
     labeled_target: Sequence[int] = (0,),
     tasks: dict[str, DataLike] | None = None,
+    versus: str | None = None,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. `data` is read
@@ -829,10 +830,12 @@ def evaluate(
     class, drawn from `data`; `base`: other classes for the methods that meta-train.
     Protocol "domain": `data` is the labeled target domain (labels used to score, and
     `labeled_target` per class to train), `source` the labeled source; each repeat tests on
-    half of the target and adapts to the other half, unlabeled."""
+    half of the target and adapts to the other half, unlabeled. `versus`: a method that each
+    other one is also compared with, paired (e.g. finetune and setfit vs linear-probe)."""
     from scarce.evaluation.runner import evaluate_sets
 
-    for name in methods:
+    wanted = [*methods, *([versus] if versus else [])]
+    for name in wanted:
         method_registry.get(name)
     seed = check_seed(seed)
     if interval not in ("t", "bootstrap"):
@@ -858,7 +861,7 @@ def evaluate(
         check_trainable(source_set)
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
     # the domain protocol adds source-only, which reads the encoder
-    uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in methods)
+    uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
     encoder = resolve_encoder(backbone, pool.modality) if uses else None
     return evaluate_sets(
         pool,
@@ -881,6 +884,7 @@ def evaluate(
         labeled_target=labeled_target,
         tasks=task_sets or None,
         primary_task=label_column,
+        versus=versus,
     )
 
 

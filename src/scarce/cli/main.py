@@ -590,6 +590,13 @@ def eval_cmd(
     methods: Annotated[
         str, typer.Option(help="Comma-separated; the from-scratch baseline is always added.")
     ] = "linear-probe",
+    versus: Annotated[
+        str | None,
+        typer.Option(
+            help="Also compare every method with this one, paired over the same draws (run if "
+            "not in --methods), e.g. --methods finetune,setfit --versus linear-probe."
+        ),
+    ] = None,
     shots: Annotated[
         str | None,
         typer.Option(help="Labels per class, comma-separated (kshot, episodes; default 1,5,20)."),
@@ -738,6 +745,7 @@ def eval_cmd(
         labeled_target=labeled_list,
         configs=configs,
         tasks=tasks,
+        versus=versus.strip() if versus else None,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -852,6 +860,24 @@ def _results_text(res: dict[str, Any]) -> str:
             lines.append(
                 f"not scored: {', '.join(unscored)} (no class with 2 examples to hold one out)"
             )
+    vs = res.get("versus")
+    if vs and vs["paired"]:
+        lines.append(f"\neach method vs {vs['method']}, accuracy paired over the same draws:")
+        lines.append(
+            _table(
+                ["shots", "method", "accuracy", vs["method"], "difference"],
+                [
+                    [
+                        "-" if r["shots"] is None else str(r["shots"]),
+                        r["method"],
+                        f"{r['method_accuracy']:.3f}",
+                        f"{r['versus_accuracy']:.3f}",
+                        f"{_iv(r, '{:+.3f}')} {r['verdict']}",
+                    ]
+                    for r in vs["paired"]
+                ],
+            )
+        )
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

@@ -74,6 +74,7 @@ def evaluate_sets(
     labeled_target: Sequence[int] = (0,),
     tasks: dict[str, LabeledSet] | None = None,
     primary_task: str = "label",
+    versus: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
@@ -83,7 +84,8 @@ def evaluate_sets(
     methods are compared with source-only. `tasks` (with the multitask method): the other
     tasks; every task, `pool`'s (named `primary_task`) and each of them, is scored trained
     with the others and alone, on the same draws; each repeat holds out TASK_TEST of every
-    other task to score it."""
+    other task to score it. `versus`: a method (run if not listed) that every other one is
+    also compared with, paired over the same draws, besides the baseline."""
     t0 = time.perf_counter()
     reference = BASELINE
     first = [BASELINE]
@@ -98,6 +100,16 @@ def evaluate_sets(
     elif source is not None:
         raise ConfigError("--source is for --protocol domain.")
     names = first + [m for m in dict.fromkeys(methods) if m not in first]
+    if versus is not None:
+        if versus in first:
+            raise ConfigError(
+                f"--versus {versus}: every method is already compared with {first[-1]}"
+                + (f" (and {BASELINE})" if len(first) > 1 else "")
+                + "; name another method, or drop --versus."
+            )
+        registry.get(versus)
+        if versus not in names:
+            names.append(versus)
     if tasks and MULTITASK not in names:
         raise ConfigError("--task is for --methods multitask.")
     if tasks and protocol in ("domain", "episodes"):
@@ -302,6 +314,16 @@ def evaluate_sets(
                 }
                 for n, t in tasks.items()
             },
+        }
+    if versus is not None:
+        res["versus"] = {
+            "method": versus,
+            "paired": [
+                {"method": m, **row}
+                for m in names
+                if m not in (*first, versus, SINGLE_TASK)
+                for row in _versus(runs, m, versus, interval_method, confidence, seed)["paired"]
+            ],
         }
     if protocol == "domain":
         assert source is not None  # noqa: S101 - checked above

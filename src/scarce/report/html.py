@@ -430,6 +430,7 @@ def _results_table(p: _Page) -> str:
             out.append(f"<tr{row_css}>{''.join(cells)}</tr>")
         out.append("</table></div>")
     out.append(_multitask_table(p.r.get("multitask")))
+    out.append(_versus_table(p.r.get("versus")))
     return "\n".join(out)
 
 
@@ -439,31 +440,58 @@ def _multitask_table(mt: Any) -> str:
         return ""
     tasks = mt.get("tasks") if isinstance(mt.get("tasks"), Mapping) else {}
     primary = str(mt.get("primary") or "label")
-    out = [
-        f"<h3>Multi-task: {_e(mt.get('method'))} vs {_e(mt.get('versus'))}</h3>",
-        "<p>Every task trained together (one shared layer, one head each) and each task "
-        "trained alone, on the same draws; accuracy on each task's own held-out examples. "
-        f"This data's task is {_e(primary)}; the other tasks hold out part of their "
-        "examples per repeat to be scored on.</p>",
-        "<div class='table-wrap'><table><tr><th>Task</th><th>Shots</th><th>Together</th>"
-        "<th>Alone</th><th>Δ accuracy</th><th>Verdict</th></tr>",
-    ]
     per_task = [(f"{primary} (this data)", mt.get("paired") or [])]
     per_task += [
         (str(n), (t.get("paired") if isinstance(t, Mapping) else None) or [])
         for n, t in tasks.items()
     ]
-    for name, rows in per_task:
-        for row in rows:
-            verdict = str(row.get("verdict", ""))
-            css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
-            out.append(
-                f"<tr><td>{_e(name)}</td><td>{_e(row.get('shots'))}</td>"
-                f"<td class='num'>{_f(row.get('method_accuracy'))}</td>"
-                f"<td class='num'>{_f(row.get('versus_accuracy'))}</td>"
-                f"<td class='num'>{_interval(row, sign=True)}</td>"
-                f"<td class='{css}'>{_e(verdict)}</td></tr>"
-            )
+    return "\n".join(
+        [
+            f"<h3>Multi-task: {_e(mt.get('method'))} vs {_e(mt.get('versus'))}</h3>",
+            "<p>Every task trained together (one shared layer, one head each) and each task "
+            "trained alone, on the same draws; accuracy on each task's own held-out examples. "
+            f"This data's task is {_e(primary)}; the other tasks hold out part of their "
+            "examples per repeat to be scored on.</p>",
+            _paired_table(
+                ("Task", "Together", "Alone"), [(n, r) for n, rows in per_task for r in rows]
+            ),
+        ]
+    )
+
+
+def _versus_table(vs: Any) -> str:
+    """`eval --versus M`: each method minus M on the same draws."""
+    if not isinstance(vs, Mapping) or not vs.get("paired"):
+        return ""
+    other = _e(vs.get("method"))
+    rows = [(str(r.get("method")), r) for r in vs["paired"] if isinstance(r, Mapping)]
+    return "\n".join(
+        [
+            f"<h3>Each method vs {other}</h3>",
+            f"<p>Accuracy minus {other}'s on the same draws, with its interval: a direct "
+            "comparison, where overlapping intervals in the table above cannot tell.</p>",
+            _paired_table(("Method", "Accuracy", other), rows),
+        ]
+    )
+
+
+def _paired_table(heads: tuple[str, str, str], rows: list[tuple[str, Mapping]]) -> str:
+    """One row per (name, paired row): shots, both accuracies, the difference, the verdict."""
+    first, mine, theirs = heads
+    out = [
+        f"<div class='table-wrap'><table><tr><th>{first}</th><th>Shots</th><th>{mine}</th>"
+        f"<th>{theirs}</th><th>Δ accuracy</th><th>Verdict</th></tr>"
+    ]
+    for name, row in rows:
+        verdict = str(row.get("verdict", ""))
+        css = {"better": "better", "worse": "worse"}.get(verdict, "unclear")
+        out.append(
+            f"<tr><td>{_e(name)}</td><td>{_e(row.get('shots'))}</td>"
+            f"<td class='num'>{_f(row.get('method_accuracy'))}</td>"
+            f"<td class='num'>{_f(row.get('versus_accuracy'))}</td>"
+            f"<td class='num'>{_interval(row, sign=True)}</td>"
+            f"<td class='{css}'>{_e(verdict)}</td></tr>"
+        )
     out.append("</table></div>")
     return "\n".join(out)
 

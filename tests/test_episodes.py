@@ -157,6 +157,15 @@ def test_every_method_beats_chance_on_real_episodes(episode_results):
     assert res["protocol"]["ways"] == 5
     assert set(res["base"]["meta_training"]) == {"protonet", "simpleshot", "maml", "reptile"}
     assert all(r["n_test"] == 50 and r["n_train"] == 25 for r in res["runs"])
+    # walk 5: the report's per-example views were empty for episodes; each episode's
+    # predictions now sit among the pool's classes
+    d = res["details"]["simpleshot"]
+    conf = np.array(d["confusion"])
+    assert conf.shape == (len(NOVEL), len(NOVEL))
+    assert conf.sum() == 30 * 50
+    assert np.trace(conf) / conf.sum() == pytest.approx(acc["simpleshot"]["mean"], abs=1e-9)
+    assert d["repeat"] == "all 30 episodes"
+    assert all(h["true"] != h["predicted"] and h["true"] in NOVEL for h in d["hardest"])
 
 
 def test_meta_training_on_base_classes_improves_novel_accuracy():
@@ -268,3 +277,28 @@ def test_simpleshot_distances_without_normalizing_equal_the_cl2n_ones():
     c = E.cl2n((g.normal(size=(4, 64)) + 2).astype(np.float32), s)
     model = SimpleShotFitted(None, tuple("abcd"), c, s, 1.0)  # type: ignore[arg-type]
     np.testing.assert_allclose(model.distances(x), sq_dists(E.cl2n(x, s), c), atol=1e-5)
+
+
+def test_meta_training_that_validation_cannot_judge_says_so(caplog):
+    """Walk 5: 6 base classes left 2-way validation episodes at 1.000 before any step, so
+    every meta-trained method silently kept its start; the record and the log now say so."""
+    g = np.random.default_rng(0)
+    feats = g.normal(size=(60, 8)).astype(np.float32)
+    y = np.repeat(np.arange(6), 10)
+    train, val = (
+        E.Part(np.flatnonzero(m), np.unique(y[m], return_inverse=True)[1], tuple(c))
+        for m, c in ((y < 4, "abcd"), (y >= 4, "ef"))
+    )
+    bd = E.BaseData(feats.mean(0), feats, train, val, "2 held-out base classes", "h")
+    p = {"w": torch.zeros(8, requires_grad=True)}
+    kw = {"ways": 5, "shots": 1, "queries": 2, "steps": 4, "seed": 0, "eval_every": 2}
+    with caplog.at_level("WARNING", logger="scarce"):
+        rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: 1.0, **kw)
+    assert rec["best_step"] == 0
+    assert "scored 1.000 before any step" in rec["verdict"]
+    assert "meta-training changed nothing" in caplog.text
+    caplog.clear()
+    scores = iter([0.5] * 100 + [0.9] * 1000)  # better after the first validation
+    rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: next(scores), **kw)
+    assert rec["verdict"] == "kept step 2 of 4: accuracy on 2 held-out base classes 0.500 -> 0.900"
+    assert not caplog.text

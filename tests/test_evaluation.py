@@ -169,6 +169,13 @@ def test_curve_fit_recovers_a_known_curve():
     assert rising is not None
     assert rising["plateau"] is None
     assert "cannot be read" in rising["note"]
+    # walk 5: perfect at every K was "still rising ... cannot be read"
+    for level in (1.0, 0.62):
+        flat = fit_curve([2, 5, 10], [level] * 3)
+        assert flat is not None
+        assert flat["plateau"] == pytest.approx(level)
+        assert f"is flat at about {level:.3f}" in flat["note"]
+        assert "rising" not in flat["note"]
 
 
 def test_every_method_sees_the_same_draws(monkeypatch, fortunes_data):

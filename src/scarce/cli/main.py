@@ -278,6 +278,9 @@ def fit(
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
         _detail(_finetune_text(model.fitted.meta))
+    if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
+        ep = m["base"]["meta_training"]["train_episode"]
+        _detail(f"meta-training on {len(m['base']['classes'])} base classes ({ep}): {verdict}.")
     if "tasks" in m:
         w = model.fitted.meta.get("task_weights", {})
         _detail(
@@ -840,11 +843,10 @@ def _results_text(res: dict[str, Any]) -> str:
             + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
         )
     for name, rec in res.get("base", {}).get("meta_training", {}).items():
-        if "best_step" in rec:
+        if "verdict" in rec:
             head += (
-                f"\n{name} meta-trained on {len(res['base']['classes'])} base classes: best step "
-                f"{rec['best_step']}/{rec['steps']}, validation accuracy "
-                f"{rec['val_accuracy_start']:.3f} -> {rec['val_accuracy_best']:.3f}"
+                f"\n{name} meta-trained on {len(res['base']['classes'])} base classes: "
+                f"{rec['verdict']}"
             )
     versus = f"vs {res['baseline']} (paired)"
     lines = [head, _table(["shots", "method", "accuracy", versus], rows)]

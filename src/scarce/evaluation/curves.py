@@ -12,6 +12,7 @@ import numpy as np
 # One more label per class must buy at least this much accuracy to be "paying".
 MARGINAL = 0.001
 PLATEAU_GAP = 0.02  # the fit must come this close to its asymptote by 10x the largest K
+FLAT = 0.005  # points that span less than this are a plateau already
 
 
 def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | None:
@@ -52,7 +53,11 @@ def fit_curve(shots: Sequence[int], means: Sequence[float]) -> dict[str, Any] | 
     # rising by more than 0.02 at 10x the largest K, it is an extrapolation with no support
     near = a - float(f(np.array(10.0 * kmax), a, b, c)) <= PLATEAU_GAP
     plateau = float(a) if near and 1e-6 < a < 1 - 1e-6 else None
-    if plateau is None:
+    flat = float(acc.max() - acc.min()) <= FLAT
+    if flat:  # the fit's asymptote sits at a bound, but the points themselves say it
+        plateau = float(acc.mean())
+        level = f"is flat at about {plateau:.3f} over these shot counts"
+    elif plateau is None:
         level = "is still rising where these points end, so its plateau cannot be read from them"
     elif a < 0.995:
         level = f"levels off near {a:.3f}"

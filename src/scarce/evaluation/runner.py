@@ -271,6 +271,10 @@ def evaluate_sets(
                     rec["tasks"][n] = M.compute(te.y, p_t)
             if (sp.shots, sp.repeat) in detail_keys:
                 rec["_proba"], rec["_test"] = proba, tst
+                if sp.classes is not None:  # an episode: back to the pool's classes
+                    rec["_proba"] = np.zeros((len(proba), len(pool.classes)), proba.dtype)
+                    rec["_proba"][:, sp.classes] = proba
+                    rec["_test"] = pool.subset(sp.test)
             return rec
 
         if protocol == "domain" and jobs > 1:
@@ -411,8 +415,9 @@ def _versus(
                 "metric": "accuracy",
                 **iv.as_dict(),
                 "verdict": verdict(iv),
-                "method_accuracy": round(float(np.mean([ua[c] for c in common])), 4),
-                "versus_accuracy": round(float(np.mean([ub[c] for c in common])), 4),
+                # unrounded: tables round once, to the digits they show
+                "method_accuracy": float(np.mean([ua[c] for c in common])),
+                "versus_accuracy": float(np.mean([ub[c] for c in common])),
             }
         )
     return {"method": a, "versus": b, "paired": rows}
@@ -453,8 +458,9 @@ def _spread_shared(
 
 
 def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, int]]:
-    if protocol == "episodes":  # every episode has its own classes: no pooled details
-        return set()
+    if protocol == "episodes":  # every episode of the largest K, mapped to the pool's classes
+        top = max(s.shots or 0 for s in splits)
+        return {(top, s.repeat) for s in splits if s.shots == top}
     if protocol == "kshot":
         return {(max(s.shots or 0 for s in splits), 0)}
     if protocol == "domain":  # the fewest target labels: with none, the main result
@@ -582,7 +588,7 @@ def _assemble(
         wrong = wrong[np.argsort(-proba[wrong].max(1), kind="stable")][:HARDEST]
         details[m] = {
             "shots": mine[0]["shots"],
-            "repeat": 0,
+            "repeat": 0 if protocol != "episodes" else f"all {len(mine)} episodes",
             "confusion": M.confusion(y, proba),
             "per_class_f1": M.per_class_f1(y, proba, pool.classes),
             "reliability": {k: rel[k] for k in ("bins", "confidence", "accuracy", "count")},

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 HIDDEN = 256
 VAL_EPISODES = 100
+SATURATED = 0.995  # validation accuracy at the start above which no gain can show
 
 
 @contextlib.contextmanager
@@ -260,6 +261,14 @@ def _meta_loop(
     tr_counts = np.bincount(bd.train.y)
     tr_shots = max(1, min(shots, int(tr_counts.min()) - 1))
     tr_q = max(1, min(queries, int(tr_counts.min()) - tr_shots))
+    if (tr_ways, tr_shots, tr_q) != (ways, shots, queries):  # `fit` prints what was used
+        log.info(
+            "meta-training episodes are %d-way %d-shot %d-query, not the %d-way %d-shot "
+            "%d-query asked for: the base set holds %d classes to train on (after %s were set "
+            "aside), the smallest with %d examples.",
+            tr_ways, tr_shots, tr_q, ways, shots, queries, len(bd.train.classes),
+            bd.val_kind, int(tr_counts.min()),
+        )  # fmt: skip
 
     def validate() -> np.ndarray:
         return np.array(
@@ -291,7 +300,26 @@ def _meta_loop(
     with torch.no_grad():
         for k, v in params.items():
             v.copy_(best[k])
+    if best_step:
+        verdict = (
+            f"kept step {best_step} of {steps}: accuracy on {bd.val_kind} "
+            f"{start_acc:.3f} -> {best_acc:.3f}"
+        )
+    elif start_acc >= SATURATED:
+        verdict = (
+            f"validation ({va_ways}-way episodes on {bd.val_kind}) scored {start_acc:.3f} "
+            "before any step, so no step could show a gain: the start is kept and "
+            "meta-training changed nothing. A --base with more (or harder) classes lets "
+            "validation tell"
+        )
+        log.warning("meta-training: %s.", verdict)
+    else:
+        verdict = (
+            f"no step beat the start on {bd.val_kind} by more than a standard error "
+            f"({start_acc:.3f} at the start): the start is kept"
+        )
     return {
+        "verdict": verdict,
         "base_sha256": bd.data_hash,
         "centring": "halfway between the base mean and each episode's support mean",
         "steps": steps,

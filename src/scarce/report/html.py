@@ -267,6 +267,8 @@ def _overview(p: _Page) -> str:
     test_txt = (
         f"{_e(test.get('source'))} ({_e(test.get('n'))} examples)"
         if isinstance(test, Mapping)
+        else "none (each episode is scored on its query examples)"
+        if pr.get("name") == "episodes"
         else "none (tested on held-out examples of the pool)"
     )
     rows = [
@@ -333,7 +335,8 @@ def _base_rows(base: Any) -> list[tuple[str, str]]:
                     f"Meta-training ({_e(m)})",
                     f"best step {_e(rec.get('best_step'))} of {_e(rec.get('steps'))}; "
                     f"validation ({_e(rec.get('validation'))}) accuracy "
-                    f"{_f(rec.get('val_accuracy_start'))} → {_f(rec.get('val_accuracy_best'))}",
+                    f"{_f(rec.get('val_accuracy_start'))} → {_f(rec.get('val_accuracy_best'))}"
+                    + (f". {_e(rec['verdict'])}" if rec.get("verdict") else ""),
                 )
             )
     return rows
@@ -587,7 +590,12 @@ def _confusion(p: _Page) -> str:
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
         out.append(
             f"<h3>{_e(m)} <span class='ci'>at {_shots_label(d.get('shots'))}, "
-            f"repeat {_e(d.get('repeat'))}</span></h3><div class='figs'>"
+            + (
+                _e(d["repeat"])
+                if isinstance(d.get("repeat"), str)
+                else f"repeat {_e(d.get('repeat'))}"
+            )
+            + "</span></h3><div class='figs'>"
         )
         if d.get("confusion"):
             uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix", alias)
@@ -692,6 +700,8 @@ def _image_cell(p: _Page, name: str) -> str:
 
 
 def _hardest(p: _Page) -> str:
+    if not p.details:
+        return "<p class='muted'>No per-method details in this results file.</p>"
     image = p.data.get("modality") == "image"
     alias = plots.aliases(p.classes)
     out = [_alias_key(alias)]
@@ -720,8 +730,6 @@ def _hardest(p: _Page) -> str:
             )
         css = "thumbs" if image else "thumbs snippets"
         out.append(f"<div class='{css}'>{''.join(cards)}</div>")
-    if not out:
-        return "<p class='muted'>No per-method details in this results file.</p>"
     if p.unreadable:
         log.warning(
             "%d example image(s) could not be read; the report shows their paths instead",

@@ -402,6 +402,12 @@ def test_renamed_columns_carry_to_test_and_predict(tmp_path, text_csv, capsys):
     code, _, err = run_cli([*args, "--test", broken], capsys)
     assert code == 2
     assert "read with DATA's column names, 'body' and 'topic', or else 'text'" in err
+    # walk 5: with DATA's default names the companion's error advised --label-column, which
+    # renames DATA's column too
+    code, _, err = run_cli(["fit", text_csv, "--test", broken, "--out", m], capsys)
+    assert code == 2
+    assert "--test: " in err and "rename its columns to match" in err
+    assert "--text-column" not in err and "--label-column" not in err
 
 
 def test_predict_keeps_going_past_an_empty_text(tmp_path, text_csv, capsys):

@@ -29,7 +29,13 @@ CLASSES = ("food", "science", "sports")
 
 def _pixels(path, size: int) -> np.ndarray:
     """The recipe the graph's metadata gives, in plain PIL + numpy."""
-    im = Image.open(path).convert("RGB")
+    with Image.open(path) as f:
+        im = f.copy()
+    if im.mode.startswith("I"):  # 16/32-bit: min-max to 0..255, truncated, first
+        a = np.asarray(im, np.float32)
+        a = (a - a.min()) / (a.max() - a.min() or 1.0) * 255.0
+        im = Image.fromarray(a.astype(np.uint8))
+    im = im.convert("RGB")
     w, h = im.size
     k = size / min(w, h)
     im = im.resize((max(size, round(w * k)), max(size, round(h * k))), Image.Resampling.BICUBIC)
@@ -63,6 +69,10 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
     assert json.loads(meta["scarce.classes"]) == ["sneaker", "trouser", "tshirt"]
     assert meta["scarce.method"] == "linear-probe"
     test = write_image_folder(tmp_path / "test", xt[:5], ["q"] * 5) / "q"
+    # walk 5: a 16-bit PNG followed the recipe to white (0.90 off) until it said how
+    Image.fromarray(xt[5].astype(np.uint16) * 200 + 7).save(test / "deep.png")
+    with Image.open(test / "deep.png") as im:
+        assert im.mode.startswith("I")
     paths = sorted(test.iterdir())
     sess = ort.InferenceSession(str(out))
     got = sess.run(["probabilities"], {"pixels": np.stack([_pixels(p, 224) for p in paths])})[0]

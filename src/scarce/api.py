@@ -267,12 +267,18 @@ def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, st
                 first = first or err
         if got is None:
             assert first is not None  # noqa: S101 - every try failed with a DataError
-            if cols == DEFAULT_COLUMNS:
-                raise first
+            names = (
+                "'text' and 'label'"
+                if cols == DEFAULT_COLUMNS
+                else f"{cols['text_column']!r} and {cols['label_column']!r}, or else 'text' "
+                "and 'label'"
+            )
+            # the bare message: --text-column and --label-column would rename DATA's too
+            msg = first.bare if isinstance(first, LayoutError) else str(first)
+            prefix = "" if msg.startswith(what) else f"{what}: "
             raise DataError(
-                f"{what}: {first} ({what} is read with DATA's column names, "
-                f"{cols['text_column']!r} and {cols['label_column']!r}, or else 'text' and "
-                "'label')"
+                f"{prefix}{msg} {what} is read with DATA's column names, {names}: rename "
+                "its columns to match."
             ) from first
     if got.modality != modality:
         raise DataError(

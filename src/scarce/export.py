@@ -99,7 +99,9 @@ def _inputs_note(model: Model, tokenizer: Path | None) -> str:
     if tokenizer is None:
         s = pre.get("size", "S")
         return (
-            f"pixels: float32 (batch, 3, {s}, {s}), RGB, transparent pixels put on white; "
+            f"pixels: float32 (batch, 3, {s}, {s}), RGB (EXIF orientation applied, "
+            "transparent pixels put on white, 16/32-bit integer images min-max scaled per "
+            "image to 0..255 and truncated to uint8 first); "
             f"the centre square resized to {s} (PIL bicubic, reducing_gap=3), scaled to "
             f"[0, 1], then (x - {pre.get('mean')}) / "
             f"{pre.get('std')} per channel. Output probabilities: (batch, classes)."

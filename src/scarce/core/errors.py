@@ -32,7 +32,12 @@ class DataError(InputError):
 
 class LayoutError(DataError):
     """Data laid out otherwise than asked (a missing column, a folder where a table was
-    expected): reading it another way may work, unlike a bad row."""
+    expected): reading it another way may work, unlike a bad row. `bare`: the message
+    without its `hint` (a flag to pass, which does not apply to every file read)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message + hint)
+        self.bare = message
 
 
 class ConfigError(InputError):

@@ -462,7 +462,7 @@ def _column(df, p: Path, name: str, flag: str) -> list:
             hint = f" Did you mean {close[0]!r}? Pass {given}."
         else:
             hint = f" Pass {flag} with the name of the column that holds it."
-        raise LayoutError(f"{p}: missing column {name!r}; columns are {cols}.{hint}")
+        raise LayoutError(f"{p}: missing column {name!r}; columns are {cols}.", hint)
     return df[name].tolist()
 
 

@@ -347,7 +347,11 @@ def test_a_decompression_bomb_is_called_too_large(tmp_path, image_folder, monkey
         ),
         (
             ["eval", "{data}", "--protocol", "kfold", "--shots", "2", "--out", "{tmp}/r.json"],
-            "--shots is for --protocol kshot or episodes, not kfold",
+            "--shots is for --protocol kshot, episodes, not kfold",
+        ),
+        (  # walk 5: silently ignored
+            ["eval", "{data}", "--protocol", "episodes", "--repeats", "3", "--out", "{tmp}/r.json"],
+            "not episodes (episodes are counted by --episodes)",
         ),
         (["eval", "{data}", "--ways", "3", "--out", "{tmp}/r.json"], "--ways is for --protocol"),
         (["eval", "{data}", "--protocol", "kfolds", "--out", "{tmp}/r.json"], "--protocol must"),
@@ -406,8 +410,10 @@ def test_renamed_columns_carry_to_test_and_predict(tmp_path, text_csv, capsys):
     # renames DATA's column too
     code, _, err = run_cli(["fit", text_csv, "--test", broken, "--out", m], capsys)
     assert code == 2
-    assert "--test: " in err and "rename its columns to match" in err
-    assert "--text-column" not in err and "--label-column" not in err
+    assert "--test: " in err
+    assert "rename its columns to match" in err
+    assert "--text-column" not in err
+    assert "--label-column" not in err
 
 
 def test_predict_keeps_going_past_an_empty_text(tmp_path, text_csv, capsys):

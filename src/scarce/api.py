@@ -102,7 +102,7 @@ class Model:
     @property
     def tasks(self) -> dict[str, tuple[str, ...]]:
         """Task name -> its classes; one task (this model's labels) unless multitask."""
-        tasks = dict(getattr(self.fitted, "tasks", {"label": self.fitted.classes}))
+        tasks = dict(getattr(self.fitted, "tasks", {self._label_column: self.fitted.classes}))
         if self.manifest.get("label_type") == "int":  # the primary task, as given
             first = next(iter(tasks))
             tasks[first] = self.classes_
@@ -113,7 +113,12 @@ class Model:
         inputs = self._inputs(x)
         if hasattr(self.fitted, "predict_tasks"):
             return self.fitted.predict_tasks(inputs)
-        return {"label": self.fitted.predict_proba(inputs)}
+        return {self._label_column: self.fitted.predict_proba(inputs)}
+
+    @property
+    def _label_column(self) -> str:
+        """The one task's name: the label column it was fitted on."""
+        return str(self.manifest.get("data", {}).get("label_column") or "label")
 
     def predict_tasks(self, x: Inputs | Sequence[Any] | str | Path) -> dict[str, np.ndarray]:
         """Every task's predicted labels."""
@@ -161,7 +166,7 @@ class Model:
         else:
             cols = {
                 "text_column": self.text_column,
-                "label_column": self.manifest.get("data", {}).get("label_column", "label"),
+                "label_column": self._label_column,
             }
             test = _companion("test data", data, self.modality, cols)
         test = align_to(test, self.fitted.classes)

@@ -604,7 +604,10 @@ def eval_cmd(
         str | None,
         typer.Option(help="Labels per class, comma-separated (kshot, episodes; default 1,5,20)."),
     ] = None,
-    repeats: Annotated[int, typer.Option(help="Random draws (kshot) or repeats (kfold).")] = 10,
+    repeats: Annotated[
+        int | None,
+        typer.Option(help="Random draws (kshot, domain) or repeats (kfold); default 10."),
+    ] = None,
     test: Annotated[
         Path | None, typer.Option(help="Test set; default: the rest of the pool.")
     ] = None,
@@ -689,14 +692,17 @@ def eval_cmd(
         "--queries": (queries, ("episodes",)),
         "--episodes": (episodes, ("episodes",)),
         "--target-labels": (target_labels, ("domain",)),
+        "--repeats": (repeats, ("kshot", "kfold", "domain")),
     }
     for flag, (value, protocols) in given.items():
         if value is not None and protocol not in protocols:
+            instead = " (episodes are counted by --episodes)" if flag == "--repeats" else ""
             raise ConfigError(
-                f"{flag} is for --protocol {' or '.join(protocols)}, not {protocol}: drop it, or "
-                "choose that protocol."
+                f"{flag} is for --protocol {', '.join(protocols)}, not {protocol}{instead}: drop "
+                "it, or choose that protocol."
             )
     shots = "1,5,20" if shots is None else shots
+    repeats = 10 if repeats is None else repeats
     target_labels = "0" if target_labels is None else target_labels
     try:
         shot_list = [int(x) for x in shots.split(",") if x.strip()]

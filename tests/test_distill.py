@@ -128,11 +128,18 @@ def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_pat
     assert m.score(test) > 1 / 6 + 0.1
     with pytest.raises(ConfigError, match="ENCODER:METHOD"):
         scarce.fit(few, method="distill", config={"teacher": "minilm-l6"})
-    with pytest.raises(ConfigError, match="distill"):
+    with pytest.raises(
+        ConfigError, match=r"^--teacher is for --method distill, not linear-probe\.$"
+    ):
         scarce.fit(few, method="linear-probe", teacher=teacher_bundle)
     other = LabeledSet(few.inputs, few.y, tuple(f"x{c}" for c in few.classes))
-    with pytest.raises(DataError, match="does not know the classes"):
+    caplog.clear()
+    with (
+        caplog.at_level("WARNING", logger="scarce"),
+        pytest.raises(DataError, match="does not know the classes"),
+    ):
         scarce.fit(other, method="distill", backbone="minilm-l3", teacher=teacher_bundle)
+    assert "give --unlabeled" not in caplog.text  # walk 5: advice, then a refusal
 
 
 def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):

@@ -480,9 +480,17 @@ def fit(
     base_set = _companion("--base", base, train.modality, cols) if base is not None else None
     check_base_use({method: spec}, base_set, train)
     if (unlabeled is not None or teacher is not None) and method != "distill":
+        given = " and ".join(
+            f for f, v in (("--unlabeled", unlabeled), ("--teacher", teacher)) if v is not None
+        )
         raise ConfigError(
-            "--unlabeled and --teacher are for --method distill (domain adaptation takes the "
-            "unlabeled target as DATA with --source)."
+            f"{given} {'are' if ' and ' in given else 'is'} for --method distill, not "
+            f"{method}"
+            + (
+                " (domain adaptation takes the unlabeled target as DATA with --source)."
+                if unlabeled is not None
+                else "."
+            )
         )
     unlabeled_set = (
         _unlabeled(unlabeled, train.modality, text_column, "--unlabeled", "DATA")

@@ -150,8 +150,7 @@ class Teacher:
         self.predict_proba, self.classes = predict_proba, classes
         self.description, self.params = description, params
 
-    def proba_for(self, inputs: Inputs, classes: tuple[str, ...]) -> np.ndarray:
-        """The teacher's probabilities with columns in `classes` order."""
+    def check_classes(self, classes: tuple[str, ...]) -> None:
         missing = sorted(set(classes) - set(self.classes))
         if missing:
             raise DataError(
@@ -159,6 +158,10 @@ class Teacher:
                 f"{', '.join(map(repr, missing[:5]))}; distill from a teacher trained on the "
                 "same labels."
             )
+
+    def proba_for(self, inputs: Inputs, classes: tuple[str, ...]) -> np.ndarray:
+        """The teacher's probabilities with columns in `classes` order."""
+        self.check_classes(classes)
         p = np.asarray(self.predict_proba(inputs), dtype=np.float64)
         p = p[:, [self.classes.index(c) for c in classes]]
         return p / np.maximum(p.sum(1, keepdims=True), 1e-12)
@@ -223,6 +226,7 @@ class Distill:
     ) -> DistillFitted | T.TunedFitted:
         cfg = self.config
         teacher = self.teacher or self._train_teacher(train, seed)
+        teacher.check_classes(train.classes)  # before any advice on the transfer set
         self.teacher_used = teacher
         transfer, n_views = self._transfer_set(train, unlabeled, seed)
         n_unl = 0 if unlabeled is None else len(unlabeled)

@@ -54,6 +54,34 @@ def test_empty_image_file(tmp_path, image_folder, capsys):
     assert "zero.png: the file is empty" in err
 
 
+def test_every_unreadable_image_is_named_in_one_error(tmp_path, image_folder, capsys):
+    """Walk 5: three bad files took three runs to find, one each."""
+    (image_folder / "tshirt" / "zero.png").write_bytes(b"")
+    (image_folder / "trouser" / "notes.jpg").write_text("this is not a jpeg")
+    victim = next((image_folder / "sneaker").iterdir())
+    victim.write_bytes(victim.read_bytes()[:60])
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "3 of " in err
+    assert "images cannot be used; remove or replace them" in err
+    for name in ("zero.png: the file is empty", "notes.jpg: cannot read", victim.name):
+        assert name in err
+    model = tmp_path / "m.scarce"
+    (image_folder / "tshirt" / "zero.png").unlink()
+    (image_folder / "trouser" / "notes.jpg").unlink()
+    victim.unlink()
+    assert main(["fit", str(image_folder), "--out", str(model), "-q"]) == 0
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(12):
+        (new / f"bad{i:02}.png").write_bytes(b"")
+    code, _, err = run_cli(["predict", model, new], capsys)
+    assert code == 2
+    assert "12 of 12 images" in err
+    assert "bad09.png" in err
+    assert "bad10.png" not in err
+    assert "... and 2 more" in err
+
+
 def test_class_with_no_examples(tmp_path, image_folder, capsys):
     (image_folder / "dress").mkdir()
     err = fit_fails(capsys, tmp_path, image_folder)

@@ -199,17 +199,33 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
     return paths
 
 
+BAD_SHOWN = 10  # unreadable images listed by name in one error
+
+
 def image_inputs(paths: Sequence[Path]) -> Inputs:
     """Image files as Inputs, each read once: checked fully and hashed from the same bytes."""
     from scarce.core.progress import progress
 
-    hashes = []
+    hashes, bad = [], []
     for f in progress(paths, desc="checking images", unit="img"):
         if not f.is_file():
-            raise DataError(f"{f}: no such image file. Check the path.")
+            bad.append(f"{f}: no such image file. Check the path.")
+            continue
         data = f.read_bytes()
-        check_image_bytes(data, str(f))
+        try:
+            check_image_bytes(data, str(f))
+        except DataError as e:  # every bad file in one message, not one per run
+            bad.append(str(e))
         hashes.append(sha256_bytes(data))
+    if len(bad) == 1:
+        raise DataError(bad[0])
+    if bad:
+        shown = "\n  ".join(bad[:BAD_SHOWN])
+        more = f"\n  ... and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
+        raise DataError(
+            f"{len(bad)} of {len(paths)} images cannot be used; remove or replace them:\n  "
+            f"{shown}{more}"
+        )
     names = tuple(str(f) for f in paths)
     return Inputs("image", names, tuple(hashes), names)
 

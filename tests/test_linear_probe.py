@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from scarce.methods.linear_probe import PATIENCE, LinearProbeConfig, _fit_lr, fit_logistic
+from scarce.methods.linear_probe import (
+    PATIENCE,
+    SINGLE_SHOT_C,
+    LinearProbeConfig,
+    _fit_lr,
+    fit_logistic,
+)
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -45,5 +51,5 @@ def test_cross_validation_picks_C_and_skips_when_impossible():
     assert len(after) <= PATIENCE  # stopped once the loss rose PATIENCE times in a row
     assert head.meta["cv_log_loss"][repr(head.meta["C"])] == best
     one_shot = fit_logistic(x[:2], y[:2], 2, LinearProbeConfig(), seed=0)
-    assert one_shot.meta["C"] == 1.0
+    assert one_shot.meta["C"] == pytest.approx(SINGLE_SHOT_C, rel=1e-5)  # unit-length rows
     assert one_shot.meta["cv_log_loss"] == {}

@@ -791,16 +791,20 @@ def _task_rows(mt: dict[str, Any]) -> list[list[str]]:
     primary = mt.get("primary", "label")
     per_task = [(f"{primary} (this data)", mt["paired"])]
     per_task += [(n, t.get("paired", [])) for n, t in mt["tasks"].items()]
+    return _paired_rows([(name, row) for name, rows in per_task for row in rows])
+
+
+def _paired_rows(pairs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
+    """(name, paired row) -> name, shots, both accuracies, the difference and its verdict."""
     return [
         [
             name,
             "-" if row["shots"] is None else str(row["shots"]),
             f"{row['method_accuracy']:.3f}",
             f"{row['versus_accuracy']:.3f}",
-            f"{row['mean']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {row['verdict']}",
+            f"{_iv(row, '{:+.3f}')} {row['verdict']}",
         ]
-        for name, rows in per_task
-        for row in rows
+        for name, row in pairs
     ]
 
 
@@ -871,21 +875,8 @@ def _results_text(res: dict[str, Any]) -> str:
     vs = res.get("versus")
     if vs and vs["paired"]:
         lines.append(f"\neach method vs {vs['method']}, accuracy paired over the same draws:")
-        lines.append(
-            _table(
-                ["shots", "method", "accuracy", vs["method"], "difference"],
-                [
-                    [
-                        "-" if r["shots"] is None else str(r["shots"]),
-                        r["method"],
-                        f"{r['method_accuracy']:.3f}",
-                        f"{r['versus_accuracy']:.3f}",
-                        f"{_iv(r, '{:+.3f}')} {r['verdict']}",
-                    ]
-                    for r in vs["paired"]
-                ],
-            )
-        )
+        head = ["method", "shots", "accuracy", vs["method"], "difference"]
+        lines.append(_table(head, _paired_rows([(r["method"], r) for r in vs["paired"]])))
     lines += [n["message"] for n in res["negative_transfer"]]
     if not res["negative_transfer"] and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

@@ -22,7 +22,7 @@ from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods import _tuning as T
 from scarce.methods.base import MethodSpec, register_method
-from scarce.methods.linear_probe import C_GRID, LinearProbeConfig, fit_logistic
+from scarce.methods.linear_probe import SHORT_C_GRID, LinearProbeConfig, fit_logistic
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class SetFit:
         # the encoder was tuned on every example, held-out folds included, so the head's
         # cross-validation is optimistic: the grid stops at 100 (fortunes, 8 per class, 3
         # draws: mean top probability 0.77 at 0.77 accuracy; to 1e5, 0.83 at 0.78)
-        head_cfg = LinearProbeConfig(Cs=tuple(c for c in C_GRID if c <= 100))
+        head_cfg = LinearProbeConfig(Cs=SHORT_C_GRID)
         lp = fit_logistic(emb, train.y, len(train.classes), head_cfg, seed=seed)
         head = T.LinearHead(lp.coef, lp.intercept, lp.shift)
         meta = {

@@ -532,3 +532,19 @@ def test_lookalike_labels_are_warned_about(caplog):
     with caplog.at_level("WARNING", logger="scarce"):
         check_trainable(ds)
     assert "'1' and '1.0'; 'Cat' and 'cat' are different classes" in caplog.text
+
+
+def test_arrays_mixed_with_paths_name_every_bad_item(tmp_path):
+    """Arrays beside image paths (Python API) are checked item by item: every bad one is
+    named in one error, as a folder's bad files are."""
+    from scarce.api import as_inputs
+
+    good = np.zeros((8, 8), np.uint8)
+    (tmp_path / "empty.png").write_bytes(b"")
+    items = [good, str(tmp_path / "missing.png"), np.zeros(5), str(tmp_path / "empty.png")]
+    with pytest.raises(DataError) as e:
+        as_inputs(items, "image")
+    msg = str(e.value)
+    assert "3 of 4 images cannot be used" in msg
+    for part in ("missing.png: no such image file", "input 2", "empty.png: the file is empty"):
+        assert part in msg

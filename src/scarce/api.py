@@ -33,6 +33,7 @@ from scarce.data.sources import (
     labeled_set,
     load_inputs,
     load_labeled,
+    raise_bad_images,
 )
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
@@ -218,15 +219,19 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
         return image_inputs([Path(it) for it in items])
     from scarce.data.images import check_image_bytes, image_array
 
-    checked = []
+    checked, bad = [], []
     for i, it in enumerate(items):  # arrays mixed with paths: check the paths, hash everything
-        if isinstance(it, str | Path):
-            if not Path(it).is_file():
-                raise DataError(f"{it}: no such image file. Check the path.")
-            check_image_bytes(Path(it).read_bytes(), str(it))
-            checked.append(it)
-        else:
-            checked.append(image_array(it, f"input {i}"))
+        try:
+            if not isinstance(it, str | Path):
+                checked.append(image_array(it, f"input {i}"))
+            elif not Path(it).is_file():
+                bad.append(f"{it}: no such image file. Check the path.")
+            else:
+                check_image_bytes(Path(it).read_bytes(), str(it))
+                checked.append(it)
+        except DataError as e:
+            bad.append(str(e))
+    raise_bad_images(bad, len(items))
     return Inputs.from_images(checked)
 
 

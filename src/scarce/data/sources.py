@@ -202,6 +202,18 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
 BAD_SHOWN = 10  # unreadable images listed by name in one error
 
 
+def raise_bad_images(bad: Sequence[str], total: int) -> None:
+    """One DataError for every unusable image (each message names its file), not one per run."""
+    if len(bad) == 1:
+        raise DataError(bad[0])
+    if bad:
+        shown = "\n  ".join(bad[:BAD_SHOWN])
+        more = f"\n  ... and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
+        raise DataError(
+            f"{len(bad)} of {total} images cannot be used; remove or replace them:\n  {shown}{more}"
+        )
+
+
 def image_inputs(paths: Sequence[Path]) -> Inputs:
     """Image files as Inputs, each read once: checked fully and hashed from the same bytes."""
     from scarce.core.progress import progress
@@ -217,15 +229,7 @@ def image_inputs(paths: Sequence[Path]) -> Inputs:
         except DataError as e:  # every bad file in one message, not one per run
             bad.append(str(e))
         hashes.append(sha256_bytes(data))
-    if len(bad) == 1:
-        raise DataError(bad[0])
-    if bad:
-        shown = "\n  ".join(bad[:BAD_SHOWN])
-        more = f"\n  ... and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
-        raise DataError(
-            f"{len(bad)} of {len(paths)} images cannot be used; remove or replace them:\n  "
-            f"{shown}{more}"
-        )
+    raise_bad_images(bad, len(paths))
     names = tuple(str(f) for f in paths)
     return Inputs("image", names, tuple(hashes), names)
 

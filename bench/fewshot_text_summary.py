@@ -37,6 +37,7 @@ SOURCES = [
     "fewshot_text_fortunes_finetune.json",  # fortunes K=8,16: linear-probe, finetune
     "fewshot_text_finefood_finetune.json",  # fine-food K=8,16,64: linear-probe, finetune
     "fewshot_text_fortunes_k64_finetune.json",  # fortunes K=64: linear-probe, finetune
+    "fewshot_text_linear_probe.json",  # both, K=8,16,64: baseline, linear-probe (C to 1e5)
 ]
 OURS = ("baseline", "linear-probe", "finetune", "setfit")
 PEER = "setfit-lib"

@@ -330,3 +330,9 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     code, text = cli("fit", flat / "u", "--source", src, "--out", tmp_path / "x")
     assert code == 2
     assert "--source needs a domain method: pass --method" in text
+    code, text = cli(
+        "fit", flat / "u", "--source", src, "--method", "auto", "--out", tmp_path / "x"
+    )
+    assert code == 2
+    assert "no criterion can rank them fairly" in text
+    assert "--protocol domain" in text

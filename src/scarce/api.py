@@ -676,7 +676,15 @@ def _fit_domain(
             "(source-only is the unadapted reference); the default, linear-probe, does not adapt."
         )
     if method == "auto":
-        raise ConfigError(f"--source needs a domain method: --method one of {domain_methods}.")
+        # no label-free criterion ranks methods fairly: the information score rewards the
+        # confident predictions that mcc and cdan optimise, and DEV is rarely reliable
+        raise ConfigError(
+            f"--method auto does not choose among domain methods: without target labels no "
+            f"criterion can rank them fairly. Pass --method, one of {domain_methods} (mcc "
+            "scored best on our benchmark pairs); to compare them on your data, label a few "
+            "target examples and run `scarce eval TARGET_LABELED --source SOURCE --protocol "
+            "domain`."
+        )
     spec = method_registry.get(method)
     if not spec.domain:
         raise ConfigError(

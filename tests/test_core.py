@@ -27,6 +27,12 @@ def test_config_range_and_choice_messages():
         LinearProbeConfig(folds=1)
     with pytest.raises(ConfigError, match=r"class_weight expects"):
         LinearProbeConfig.from_dict({"class_weight": "heavy"})
+    # walk 6: the knob as the user typed it (method.knob), its type in words, not
+    # "LinearProbeConfig.C expects float | None"
+    with pytest.raises(ConfigError, match=r"^linear-probe\.C expects a number or none, got 'x'"):
+        LinearProbeConfig.from_dict({"C": "x"}, owner="linear-probe")
+    with pytest.raises(ConfigError, match=r"Cs expects comma-separated numbers"):
+        LinearProbeConfig.from_dict({"Cs": "a,b"}, owner="linear-probe")
 
 
 def test_config_describe_lists_knobs():

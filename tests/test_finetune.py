@@ -89,6 +89,10 @@ def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
     assert "early stopping: 2 folds chose" in out
     assert "(each of the 24 examples validated once); kept epoch" in out
     assert "of 2 (keep=best" in out
+    # walk 6: the folds' accuracy is the validation, not "holds nothing out"
+    assert "validation accuracy: " in out
+    assert "2-fold cross-validation at " in out
+    assert "holds nothing out" not in out
     args += ["--set", "min_held_out=6"]
     assert main([*args, "--out", str(tmp_path / "m.scarce")]) == 0
     out = capsys.readouterr().out
@@ -306,6 +310,8 @@ def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_da
     assert 0 <= chosen <= 3
     assert fitted.meta["best_epoch"] == chosen  # the final fit ran that many epochs
     assert fitted.meta["epochs_planned"] == 3  # of the planned schedule
+    assert fitted.meta["validation"]["n"] == len(train)
+    assert 0.0 <= fitted.meta["validation"]["accuracy"] <= 1.0
 
 
 def test_a_refit_retraces_the_validated_schedule(fortunes_data, monkeypatch):
@@ -378,3 +384,12 @@ def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
     with caplog.at_level("WARNING", logger="scarce"):
         scarce.fit(one, method="setfit", seed=0, config={"steps": 2, "blocks": 1})
     assert "every class has one example" in caplog.text
+
+
+def test_blocks_beyond_the_encoder_train_all_and_say_so(fortunes_data, caplog):
+    """Walk 6: blocks=99 on MiniLM's 7 units was clipped without a word."""
+    train = _texts(fortunes_data, 2)
+    with caplog.at_level("WARNING", logger="scarce"):
+        fitted = _fit(train, blocks=99, epochs=1, early_stopping=False)
+    assert fitted.meta["blocks"] == len(fitted.net.units)
+    assert "blocks=99 but minilm-l6 has 7 units; all 7 train" in caplog.text

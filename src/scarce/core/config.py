@@ -48,7 +48,7 @@ class Config:
                     f"{key!r}.{hint} "
                     f"Options: {', '.join(sorted(names))}."
                 )
-            out[key] = _coerce(cls, names[key], raw)
+            out[key] = _coerce(cls, names[key], raw, owner or cls.__name__)
         return cls(**out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,7 +73,28 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
-def _coerce(cls: type, field: dataclasses.Field, raw: Any) -> Any:
+def _spoken(tp: Any) -> str:
+    """A field's type as a user reads it in an error ('a number or none')."""
+    options = typing.get_args(tp) if _is_union(tp) else (tp,)
+    words = []
+    for opt in options:
+        origin = typing.get_origin(opt)
+        if opt is type(None):
+            words.append("none")
+        elif origin is typing.Literal:
+            words.append("one of " + ", ".join(map(str, typing.get_args(opt))))
+        elif origin is tuple:
+            words.append(f"comma-separated {_spoken(typing.get_args(opt)[0]).split(' ', 1)[1]}s")
+        else:
+            words.append(
+                {bool: "true or false", int: "a whole number", float: "a number"}.get(
+                    opt, f"a {_type_name(opt)}"
+                )
+            )
+    return " or ".join(words)
+
+
+def _coerce(cls: type, field: dataclasses.Field, raw: Any, owner: str) -> Any:
     """Turn CLI strings ('0.1', 'none', 'a,b') into the field's type; pass other values through."""
     tp = typing.get_type_hints(cls)[field.name]
     if not isinstance(raw, str):
@@ -90,7 +111,7 @@ def _coerce(cls: type, field: dataclasses.Field, raw: Any) -> Any:
             return _parse_one(opt, raw)
         except ValueError:
             continue
-    raise ConfigError(f"{cls.__name__}.{field.name} expects {_type_name(tp)}, got {raw!r}.")
+    raise ConfigError(f"{owner}.{field.name} expects {_spoken(tp)}, got {raw!r}.")
 
 
 def _literal_choices(tp: Any) -> tuple[Any, ...] | None:

@@ -4,6 +4,7 @@ unit, the L2-SP penalty, and a fitted model that predicts with its own weights."
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -17,6 +18,8 @@ from scarce.core.progress import check_time, progress
 from scarce.data.types import Inputs
 from scarce.encoders.base import Encoder, caching
 from scarce.methods.base import State, softmax, torch_unit_rows, with_head
+
+log = logging.getLogger(__name__)
 
 BATCH = 32  # examples per forward pass when nothing trains
 TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
@@ -43,6 +46,22 @@ def require_trainable(encoder: Encoder, method: str) -> None:
             f"embeddings only. Use a method that keeps it frozen ({', '.join(frozen_methods())})"
             ", or pick a trainable backbone (see `scarce backbones`)."
         )
+
+
+def first_trained(net: Any, blocks: int, method: str, encoder: Encoder) -> int:
+    """The index of the lowest unit that trains when the top `blocks` do; more than the
+    encoder has trains them all, and says so (the knob's range cannot know the encoder)."""
+    n_units = len(net.units)
+    if blocks > n_units:
+        log.warning(
+            "%s: blocks=%d but %s has %d units; all %d train.",
+            method,
+            blocks,
+            encoder.spec.name,
+            n_units,
+            n_units,
+        )
+    return n_units - min(blocks, n_units)
 
 
 class PrefixCache:

@@ -277,7 +277,9 @@ class Distill:
             "student": {
                 "encoder": self.encoder.spec.name,
                 "params": self.encoder.spec.params + n_head,
-                "trained_units": blocks,
+                "trained_units": len(fitted.net.units) - fitted.first
+                if isinstance(fitted, T.TunedFitted)
+                else 0,
             },
             "transfer_set": {
                 "labeled": len(train),
@@ -335,7 +337,7 @@ class Distill:
         T.require_trainable(self.encoder, "distill with blocks > 0")
         net = self.encoder.staged()  # type: ignore[attr-defined]
         n_units = len(net.units)
-        first = n_units - min(blocks, n_units)
+        first = T.first_trained(net, blocks, "distill", self.encoder)
         max_tokens = cfg.max_length if transfer.modality == "text" else None
         states = T.prefix_states(
             net,

@@ -208,12 +208,15 @@ class Finetune:
         probe = self.encoder.staged()  # type: ignore[attr-defined]
         n_units = len(probe.units)
         mode = "last" if cfg.train == "auto" else cfg.train
-        blocks = min(d["blocks"], n_units)
-        first = {"head": n_units, "last": n_units - blocks, "all": 0}.get(mode, n_units - blocks)
+        last = T.first_trained(probe, d["blocks"], "finetune", self.encoder)
+        first = {"head": n_units, "all": 0}.get(mode, last)
         aug = train.modality == "image" and cfg.augment
+        if cfg.augment and not aug:
+            log.warning("finetune: augment is for images (crops, flips, colour); text has none.")
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
         stop_after: int | None = None  # epochs chosen by folds, on the planned schedule
+        fold_accuracy: float | None = None
 
         if not cfg.early_stopping:
             fit_set, val_set = train, None
@@ -223,7 +226,9 @@ class Finetune:
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
-            stop_after = self._epochs_by_folds(probe, train, first, aug, d, mode, seed)
+            stop_after, fold_accuracy = self._epochs_by_folds(
+                probe, train, first, aug, d, mode, seed
+            )
             plan["early_stopping"] = (
                 f"2 folds chose {stop_after} epoch{'' if stop_after == 1 else 's'} (each of "
                 f"the {len(train)} examples validated once)"
@@ -294,15 +299,24 @@ class Finetune:
                 + " (so slightly optimistic)"
                 + ("; the model then refit on all" if held_out and cfg.refit else ""),
             }
+        elif fold_accuracy is not None:
+            fitted.meta["validation"] = {
+                "accuracy": round(fold_accuracy, 5),
+                "n": len(train),
+                "how": f"2-fold cross-validation at {stop_after} epoch(s), each half trained "
+                "and the other validated, which also chose that count (so slightly optimistic; "
+                "each fold trained on half the examples); the model then trained on all",
+            }
         if len(lams) > 1:
             fitted.meta["l2sp_search"] = list(lams)
         return fitted
 
     def _epochs_by_folds(
         self, probe: Any, train: LabeledSet, first: int, aug: bool, d: dict, mode: str, seed: int
-    ) -> int:
+    ) -> tuple[int, float]:
         """With 2-3 examples per class none can be held out for good: train on each half,
-        validate on the other, and keep the epoch count with the best mean loss."""
+        validate on the other, and keep the epoch count with the best mean loss. Returns
+        it and the folds' accuracy there."""
         from sklearn.model_selection import StratifiedKFold
 
         curves = []
@@ -318,7 +332,8 @@ class Finetune:
         err = np.mean([c["error"] for c in curves], axis=0)
         loss = np.mean([c["loss"] for c in curves], axis=0)
         # entry e: after e epochs; each example was validated once across the two folds
-        return _best(err, loss, self.config.monitor, len(train), d["keep"])
+        best = _best(err, loss, self.config.monitor, len(train), d["keep"])
+        return best, 1.0 - float(err[best])
 
     def _train(
         self,

@@ -145,7 +145,7 @@ class SetFit:
         # the default trains every layer: on fine-food reviews the top 3 of 7 units gave 0.590
         # at 8 per class (5 draws), all layers 0.629 (bench/fewshot_text.py)
         blocks = cfg.blocks if cfg.blocks is not None else max(1, n_units - 1)
-        first = n_units - min(blocks, n_units)
+        first = T.first_trained(net, blocks, "setfit", self.encoder)
         states = T.prefix_states(
             net,
             self.encoder,

@@ -336,3 +336,23 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert code == 2
     assert "no criterion can rank them fairly" in text
     assert "--protocol domain" in text
+
+
+def test_source_file_falls_back_to_text_and_label_columns(tmp_path):
+    """Walk 6: with --text-column for DATA, a --source file with the default columns was
+    refused (and told to pass --text-column), unlike --test; README promises the fallback."""
+    from tests.conftest import write_text_csv
+
+    words = {"sport": "match goal team score", "food": "bread soup cheese salad"}
+    texts, labels = [], []
+    for c, w in words.items():
+        for i in range(8):
+            texts.append(f"{w.split()[i % 4]} number {i} of {c}")
+            labels.append(c)
+    src = write_text_csv(tmp_path / "src.csv", texts, labels)
+    tgt = tmp_path / "tgt.csv"
+    tgt.write_text("comment\n" + "\n".join(f"the {t}" for t in texts) + "\n")
+    model = scarce.fit(
+        tgt, source=src, method="source-only", text_column="comment", config={"steps": 20}
+    )
+    assert tuple(model.classes_) == ("food", "sport")

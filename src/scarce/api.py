@@ -252,10 +252,13 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
 DEFAULT_COLUMNS = {"text_column": "text", "label_column": "label"}
 
 
-def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, str]) -> LabeledSet:
+def _companion(
+    what: str, data: DataLike, modality: Modality | None, cols: dict[str, str]
+) -> LabeledSet:
     """A labeled file beside DATA (--test, --base, --source, a --task, ...). It is its own
     file, so it is read with DATA's column names or else the defaults (text, label); it must
-    hold DATA's kind of input."""
+    hold DATA's kind of input (`modality`; None: not known yet, as for --source, which is
+    read before the unlabeled target)."""
     got = None
     if isinstance(data, LabeledSet):
         got = data
@@ -290,7 +293,7 @@ def _companion(what: str, data: DataLike, modality: Modality, cols: dict[str, st
                 f"{prefix}{msg} {what} is read with DATA's column names, {names}: rename "
                 "its columns to match."
             ) from first
-    if got.modality != modality:
+    if modality is not None and got.modality != modality:
         raise DataError(
             f"{what} ({got.source}) holds {got.modality} data but DATA is {modality}: "
             "the model reads one kind of input."
@@ -695,7 +698,7 @@ def _fit_domain(
             "with --source the target data is unlabeled and its labels are never read: "
             "give the target labels you have as labeled_target."
         )
-    src = _labeled(source, modality, **cols)
+    src = _companion("--source", source, modality, cols)
     check_trainable(src)
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")

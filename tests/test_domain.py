@@ -282,6 +282,21 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert "the target accuracy of this model is unknown" in text
     assert "held-out source accuracy" in text  # the estimates in words, not dev_risk 0.0015
     assert "their score is transductive" in text  # the test images are the adapted-to ones
+    assert "adapted to 300 unlabeled target examples" in text
+    assert f"fitted coral on {len(source)} source examples (" in text
+    lt_idx = np.concatenate([np.flatnonzero(target.y == c)[-4:] for c in range(len(DIGITS))])
+    lt = write_image_folder(
+        tmp_path / "lt",
+        np.stack([target.inputs.items[i] for i in lt_idx]),
+        [DIGITS[target.y[i]] for i in lt_idx],
+    )
+    code, text = cli(
+        "fit", flat / "u", "--source", src, "--labeled-target", lt, "--method", "source-only",
+        "--set", "steps=50", "--out", tmp_path / "so.scarce",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "no adaptation (the reference): the 300 unlabeled target examples only" in text
+    assert f"on {len(source)} source examples + {len(lt_idx)} labeled target (" in text
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
     assert text.count("\n") == 61  # header + 60 rows

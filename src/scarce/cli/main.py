@@ -247,11 +247,14 @@ def fit(
             both = f" and {n_t} target" if n_t else ""
             then = f"; then refit on all {refit['source']} source{both} labels"
         n_t = m["domain"]["target"]["n"]
-        verb = (
-            f"adapted to {n_t} target examples"
-            if m["method"] != "source-only"
-            else f"trained on the source; its checkpoint chosen with {n_t} target examples"
-        )
+        if m["method"] != "source-only":
+            verb = f"adapted to {n_t} unlabeled target examples"
+        else:  # no transfer loss: the target only standardises (and maybe scores)
+            scored = " and scored the checkpoints" if sel["criterion"] in ("entropy", "dev") else ""
+            verb = (
+                f"no adaptation (the reference): the {n_t} unlabeled target examples only "
+                f"standardised the features{scored}"
+            )
         _detail(
             f"{verb}; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
@@ -260,9 +263,12 @@ def fit(
         )
     counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
+    what = "examples"
+    if "domain" in m:
+        lt = m["domain"].get("labeled_target")
+        what = "source examples" + (f" + {lt['n']} labeled target" if lt else "")
     _echo(
-        f"fitted {m['method']} on {m['data']['n']} {'source ' if 'domain' in m else ''}"
-        f"examples ({counts}){on} in "
+        f"fitted {m['method']} on {m['data']['n']} {what} ({counts}){on} in "
         f"{time.perf_counter() - t0:.1f}s"
     )
     if "test_accuracy" in m["metrics"]:

@@ -238,6 +238,11 @@ def test_domain_errors(pair, tmp_path):
     table.write_text("text\nsome words\nmore words\n")
     with pytest.raises(DataError, match=r"target DATA \(.*t.csv\) holds text data but --source"):
         scarce.fit(table, source=source, method="mmd")
+    # walk 6: range errors name the method, not "domain adaptation"
+    with pytest.raises(ConfigError, match=r"^mcc\.trade_off must be in"):
+        scarce.fit(target.inputs, source=source, method="mcc", config={"trade_off": -1})
+    with pytest.raises(DataError, match="With --protocol domain, DATA is the labeled target"):
+        scarce.evaluate(table, source=source, protocol="domain", methods=["mcc"], repeats=1)
 
 
 def test_a_handful_of_target_inputs_is_warned_about(pair, caplog):
@@ -246,6 +251,17 @@ def test_a_handful_of_target_inputs_is_warned_about(pair, caplog):
     with caplog.at_level("WARNING", logger="scarce"):
         scarce.fit(few, source=source, method="coral", config={"steps": 10, "refit": False})
     assert "adapting to only 3 target input(s)" in caplog.text
+    assert "can make the model worse than source-only" in caplog.text
+
+
+def test_one_trade_off_is_set_not_searched(pair):
+    """Walk 6: a one-value trade_off_search was reported as 'searched, chosen by entropy'."""
+    source, target = pair
+    cfg = {"steps": 20, "trade_off_search": "0.5", "refit": False}
+    model = scarce.fit(target.inputs, source=source, method="mcc", config=cfg)
+    sel = model.manifest["domain"]["selection"]
+    assert sel["trade_off"] == 0.5
+    assert sel["trade_off_choice"] == "set (trade_off_search holds one value)"
 
 
 @pytest.mark.slow

@@ -706,8 +706,8 @@ def _fit_domain(
     if len(target) < MIN_TARGET:
         log.warning(
             "adapting to only %d target input(s): too few to tell what the target domain looks "
-            "like, so adaptation can do little (source-only is the safe choice). Give %d or "
-            "more if you have them.",
+            "like, and adapting to them can make the model worse than source-only (the safe "
+            "choice here). Give %d or more if you have them.",
             len(target),
             MIN_TARGET,
         )
@@ -884,7 +884,16 @@ def evaluate(
             "each task's test examples stay apart from every task's training."
         )
     cols = {"text_column": text_column, "label_column": label_column}
-    pool = _training_set(data, labels, modality, cols)
+    try:
+        pool = _training_set(data, labels, modality, cols)
+    except LayoutError as err:
+        if protocol != "domain":
+            raise
+        raise DataError(
+            f"{err} With --protocol domain, DATA is the labeled target: its labels score the "
+            "methods, and each repeat adapts to half of each class without them (`scarce fit "
+            "--source` is what takes an unlabeled target)."
+        ) from err
     check_trainable(pool)
     test_set = None
     if test is not None:

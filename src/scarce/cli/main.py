@@ -248,7 +248,7 @@ def fit(
             then = f"; then refit on all {refit['source']} source{both} labels"
         n_t = m["domain"]["target"]["n"]
         if m["method"] != "source-only":
-            verb = f"adapted to {n_t} unlabeled target examples"
+            verb = f"adapted to {n_t} unlabeled target example{'' if n_t == 1 else 's'}"
         else:  # no transfer loss: the target only standardises (and maybe scores)
             scored = " and scored the checkpoints" if sel["criterion"] in ("entropy", "dev") else ""
             verb = (

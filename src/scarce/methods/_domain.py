@@ -55,6 +55,8 @@ class DomainConfig(Config):
     self_training: int = 0
     pseudo_fraction: float = 0.3
 
+    owner: ClassVar[str] = "domain adaptation"  # the method's name, in range errors
+
     help: ClassVar[dict[str, str]] = {
         "steps": "SGD steps, each on one source and one target batch",
         "batch_size": "examples per domain per step",
@@ -87,7 +89,7 @@ class DomainConfig(Config):
     }
 
     def check(self) -> None:
-        name = "domain adaptation"
+        name = self.owner
         check_range(name, "steps", self.steps, 1, 1_000_000)
         check_range(name, "batch_size", self.batch_size, 2, 4096)
         check_range(name, "lr", self.lr, 1e-6, 10)
@@ -373,7 +375,9 @@ class DomainMethod:
             return [1.0], "no transfer loss"
         if cfg.trade_off is not None:
             return [cfg.trade_off], "set"
-        if criterion in ("dev", "target-labels") or len(cfg.trade_off_search) == 1:
+        if len(cfg.trade_off_search) == 1:
+            return list(cfg.trade_off_search), "set (trade_off_search holds one value)"
+        if criterion in ("dev", "target-labels"):
             return list(cfg.trade_off_search), f"searched, chosen by {criterion}"
         return [1.0], f"1.0: {criterion} cannot compare trade-offs fairly"
 

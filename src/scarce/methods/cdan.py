@@ -16,6 +16,7 @@ from scarce.methods.dann import discriminator, domain_loss, grad_reverse, grl_co
 
 @dataclasses.dataclass(frozen=True)
 class CDANConfig(DomainConfig):
+    owner: ClassVar[str] = "cdan"
     discriminator: int = 256
     entropy: bool = True
     max_map: int = 4096

@@ -4,7 +4,7 @@ of source and target bottleneck features."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from scarce.methods._domain import Batch, DomainConfig, DomainFitted, DomainMethod
 from scarce.methods.base import MethodSpec, register_method
@@ -12,7 +12,7 @@ from scarce.methods.base import MethodSpec, register_method
 
 @dataclasses.dataclass(frozen=True)
 class CORALConfig(DomainConfig):
-    pass
+    owner: ClassVar[str] = "coral"
 
 
 def coral_loss(x: Any, y: Any) -> Any:

@@ -15,6 +15,7 @@ from scarce.methods.base import MethodSpec, register_method
 
 @dataclasses.dataclass(frozen=True)
 class DANNConfig(DomainConfig):
+    owner: ClassVar[str] = "dann"
     discriminator: int = 256
 
     help: ClassVar[dict[str, str]] = {

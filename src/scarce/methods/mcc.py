@@ -17,6 +17,7 @@ from scarce.methods.cdan import entropy_weights
 
 @dataclasses.dataclass(frozen=True)
 class MCCConfig(DomainConfig):
+    owner: ClassVar[str] = "mcc"
     # non-adversarial: Adam trained it better than SGD on digits -> MNIST (3 seeds: mmd 0.616
     # vs 0.545, mcc 0.745 vs 0.728); the adversarial methods did better with SGD
     optimizer: Literal["sgd", "adam"] = "adam"

@@ -15,6 +15,7 @@ from scarce.methods.base import MethodSpec, register_method
 
 @dataclasses.dataclass(frozen=True)
 class MMDConfig(DomainConfig):
+    owner: ClassVar[str] = "mmd"
     # non-adversarial: Adam trained it better than SGD on digits -> MNIST (3 seeds: mmd 0.616
     # vs 0.545, mcc 0.745 vs 0.728); the adversarial methods did better with SGD
     optimizer: Literal["sgd", "adam"] = "adam"

@@ -5,6 +5,7 @@ labels when given); every adaptation method is judged against it."""
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from scarce.methods._domain import DomainConfig, DomainFitted, DomainMethod
 from scarce.methods.base import MethodSpec, register_method
@@ -12,7 +13,7 @@ from scarce.methods.base import MethodSpec, register_method
 
 @dataclasses.dataclass(frozen=True)
 class SourceOnlyConfig(DomainConfig):
-    pass
+    owner: ClassVar[str] = "source-only"
 
 
 class SourceOnly(DomainMethod):

@@ -137,12 +137,15 @@ def evaluate_sets(
                 f"{', '.join(need)} adapt(s) from a source domain: use --protocol domain "
                 "--source SOURCE (DATA is then the labeled target)."
             )
-    cfgs = {
+    # the methods the user named first, so that a bad shared --set names one of them
+    # rather than the baseline or source-only added beside them
+    built = {
         n: specs[n].config.from_dict(
             (configs or {}).get(MULTITASK if n == SINGLE_TASK else n), owner=specs[n].name
         )
-        for n in names
+        for n in sorted(names, key=lambda n: n in first)
     }
+    cfgs = {n: built[n] for n in names}
     check_base_use(specs, base, pool)
     if protocol == "kshot":
         if not shots or min(shots) < 1:

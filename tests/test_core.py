@@ -99,7 +99,7 @@ def test_warnings_once_shows_each_site_once_and_counts_the_rest(caplog):
     from scarce.core.logs import warnings_once
 
     log = logging.getLogger("scarce.test")
-    with caplog.at_level(logging.WARNING), warnings_once():
+    with caplog.at_level(logging.WARNING, logger="scarce"), warnings_once():
         for i in range(3):
             log.warning("fit %d: the same caveat", i)  # one site, three fits
         log.warning("another caveat")

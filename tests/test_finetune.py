@@ -386,10 +386,13 @@ def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
     assert "every class has one example" in caplog.text
 
 
-def test_blocks_beyond_the_encoder_train_all_and_say_so(fortunes_data, caplog):
-    """Walk 6: blocks=99 on MiniLM's 7 units was clipped without a word."""
+def test_knobs_beyond_the_encoder_are_capped_and_say_so(fortunes_data, caplog):
+    """Walk 6: blocks=99 on MiniLM's 7 units was clipped without a word, and max_length=1000
+    was recorded although the tokenizer cuts at 256."""
     train = _texts(fortunes_data, 2)
     with caplog.at_level("WARNING", logger="scarce"):
-        fitted = _fit(train, blocks=99, epochs=1, early_stopping=False)
+        fitted = _fit(train, blocks=99, epochs=1, early_stopping=False, max_length=1000)
     assert fitted.meta["blocks"] == len(fitted.net.units)
     assert "blocks=99 but minilm-l6 has 7 units; all 7 train" in caplog.text
+    assert fitted.meta["max_tokens"] == 256
+    assert "max_length=1000 but minilm-l6 reads at most 256 tokens" in caplog.text

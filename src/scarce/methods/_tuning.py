@@ -64,6 +64,22 @@ def first_trained(net: Any, blocks: int, method: str, encoder: Encoder) -> int:
     return n_units - min(blocks, n_units)
 
 
+def token_limit(encoder: Encoder, requested: int, method: str) -> int:
+    """Tokens kept per text: `requested`, but no more than the encoder reads (its tokenizer
+    cuts there anyway); asking for more says so rather than recording a length never used."""
+    limit = int(encoder.preprocessing().get("max_length") or requested)
+    if requested > limit:
+        log.warning(
+            "%s: max_length=%d but %s reads at most %d tokens; texts are cut at %d.",
+            method,
+            requested,
+            encoder.spec.name,
+            limit,
+            limit,
+        )
+    return min(requested, limit)
+
+
 class PrefixCache:
     """States after the first `first` (frozen, hence pretrained) units, by content hash:
     evaluation fits hundreds of models on draws from the same pool, and the frozen part of

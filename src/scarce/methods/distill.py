@@ -338,7 +338,11 @@ class Distill:
         net = self.encoder.staged()  # type: ignore[attr-defined]
         n_units = len(net.units)
         first = T.first_trained(net, blocks, "distill", self.encoder)
-        max_tokens = cfg.max_length if transfer.modality == "text" else None
+        max_tokens = (
+            T.token_limit(self.encoder, cfg.max_length, "distill")
+            if transfer.modality == "text"
+            else None
+        )
         states = T.prefix_states(
             net,
             self.encoder,

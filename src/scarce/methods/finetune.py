@@ -163,6 +163,7 @@ class Finetune:
     def __init__(self, config: FinetuneConfig, encoder: Encoder) -> None:
         T.require_trainable(encoder, "finetune")
         self.config, self.encoder = config, encoder
+        self._tokens = config.max_length  # capped at the encoder's limit in fit
 
     # ---- data -----------------------------------------------------------------------
     def _states(self, net: Any, ls: LabeledSet, first: int, aug: bool, seed: int) -> _Data:
@@ -188,7 +189,7 @@ class Finetune:
         return _Data(clean, views)
 
     def _max_tokens(self, ls: LabeledSet) -> int | None:
-        return self.config.max_length if ls.modality == "text" else None
+        return self._tokens if ls.modality == "text" else None
 
     # ---- fit ------------------------------------------------------------------------
     def fit(
@@ -202,6 +203,8 @@ class Finetune:
         import torch
 
         cfg = self.config
+        if train.modality == "text":
+            self._tokens = T.token_limit(self.encoder, cfg.max_length, "finetune")
         k = len(train.classes)
         counts = np.bincount(train.y, minlength=k)
         d = shot_defaults(cfg, float(np.median(counts)), train.modality)

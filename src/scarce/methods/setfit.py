@@ -146,13 +146,14 @@ class SetFit:
         # at 8 per class (5 draws), all layers 0.629 (bench/fewshot_text.py)
         blocks = cfg.blocks if cfg.blocks is not None else max(1, n_units - 1)
         first = T.first_trained(net, blocks, "setfit", self.encoder)
+        max_tokens = T.token_limit(self.encoder, cfg.max_length, "setfit")
         states = T.prefix_states(
             net,
             self.encoder,
             train.inputs.items,
             train.inputs.hashes,
             first,
-            max_tokens=cfg.max_length,
+            max_tokens=max_tokens,
             desc="frozen layers",
         )
         y = torch.from_numpy(train.y.astype(np.int64))
@@ -186,7 +187,7 @@ class SetFit:
         meta = {
             "steps": steps,
             "blocks": n_units - first,
-            "max_tokens": cfg.max_length,
+            "max_tokens": max_tokens,
             "head_C": lp.meta["C"],
             "pair_loss_first_last": [round(losses[0], 5), round(losses[-1], 5)],
         }

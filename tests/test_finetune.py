@@ -74,9 +74,12 @@ def test_frozen_units_do_not_change_and_trained_ones_do(small_text):
         assert same == (i < n - 1), f"unit {i}"
 
 
-def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
+def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys, monkeypatch):
     from scarce.cli.main import main
+    from scarce.core import progress as P
     from tests.conftest import write_text_csv
+
+    monkeypatch.setattr(P, "PLAIN_EVERY", 0.0)  # the lines a log (no terminal) gets
 
     train, _ = small_text
     data = write_text_csv(
@@ -84,7 +87,10 @@ def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys):
     )
     args = ["fit", str(data), "--method", "finetune", "--set", "epochs=2", "--set", "blocks=1"]
     assert main([*args, "--out", str(tmp_path / "m.scarce")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # walk 6: minutes of training showed no progress at all
+    assert "fold 1/2: 1/2 epoch done" in err
+    assert "fine-tuning: 0/2 epochs done" in err
     # 6 of 24 would be held out: too few to choose on, so 2 folds validate all 24
     assert "early stopping: 2 folds chose" in out
     assert "(each of the 24 examples validated once); kept epoch" in out

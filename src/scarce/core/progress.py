@@ -33,6 +33,9 @@ def progress(
     tty = sys.stderr.isatty()
     if total is None and hasattr(it, "__len__"):
         total = len(it)  # type: ignore[arg-type]
+    if total == 0:  # no bar flashing "0it" for nothing to do
+        yield from it
+        return
     start = last = time.monotonic()
     bar = tqdm(it, total=total, desc=desc, unit=unit, disable=_quiet or not tty, leave=False)
     for i, item in enumerate(bar):
@@ -42,11 +45,17 @@ def progress(
             last = now
             of = f"/{total}" if total else ""
             print(
-                f"{desc or 'working'}: {i}{of} {unit} done, {now - start:.0f}s elapsed",
+                f"{desc or 'working'}: {i}{of} {_plural(unit, i)} done, {now - start:.0f}s elapsed",
                 file=sys.stderr,
                 flush=True,
             )
         yield item
+
+
+def _plural(unit: str, n: int) -> str:
+    if n == 1 or unit == "it":
+        return unit
+    return {"batch": "batches"}.get(unit, unit + "s")
 
 
 _deadline: ContextVar[float | None] = ContextVar("scarce_deadline", default=None)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.core.progress import progress
 from scarce.data.augment import Augment
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
@@ -286,6 +287,7 @@ class Finetune:
                 seed,
                 stop_early=False,
                 stop_after=epochs,
+                desc="refit on all",
             )
             plan["refit"] = (
                 f"on all {len(train)} examples for {epochs} epoch(s)"
@@ -325,12 +327,14 @@ class Finetune:
         curves = []
         skf = StratifiedKFold(2, shuffle=True, random_state=seed % 2**31)
         splits = skf.split(train.y, train.y)
-        for tr, va in splits:
+        for j, (tr, va) in enumerate(splits):
             a, b = train.subset(tr), train.subset(va)
             net = copy.deepcopy(probe)
             da = self._states(net, a, first, aug, seed)
             db = self._states(net, b, first, False, seed)
-            _, _, rep = self._train(net, a, da, b, db, first, d, mode, seed, stop_early=False)
+            _, _, rep = self._train(
+                net, a, da, b, db, first, d, mode, seed, stop_early=False, desc=f"fold {j + 1}/2"
+            )
             curves.append({"error": rep["val_error_by_epoch"], "loss": rep["val_loss_by_epoch"]})
         err = np.mean([c["error"] for c in curves], axis=0)
         loss = np.mean([c["loss"] for c in curves], axis=0)
@@ -352,6 +356,7 @@ class Finetune:
         *,
         stop_early: bool = True,
         stop_after: int | None = None,
+        desc: str = "fine-tuning",
     ) -> tuple[T.TunedFitted, tuple[float, float], dict[str, Any]]:
         """`stop_after`: end after that many epochs, on the learning-rate schedule of the
         planned ones (a refit retraces the validated run rather than a compressed one)."""
@@ -411,7 +416,8 @@ class Finetune:
         finished = True
         history = [best_score] if vdata is not None else []
         step = 0
-        for epoch in range(epochs if stop_after is None else min(stop_after, epochs)):
+        n_epochs = epochs if stop_after is None else min(stop_after, epochs)
+        for epoch in progress(range(n_epochs), desc=desc, unit="epoch"):
             if mode == "gradual":  # the top unit first, one more every few epochs
                 T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
             net.train()

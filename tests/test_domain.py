@@ -387,3 +387,14 @@ def test_source_file_falls_back_to_text_and_label_columns(tmp_path):
         tgt, source=src, method="source-only", text_column="comment", config={"steps": 20}
     )
     assert tuple(model.classes_) == ("food", "sport")
+
+
+def test_target_copies_of_source_examples_are_warned_about(pair, caplog):
+    """Walk 6: target images that were byte copies of source images went unmentioned, and
+    moved DEV's effective sample size from 26 to 7."""
+    source, target = pair
+    mixed = Inputs.from_images([*target.inputs.items[:30], *source.inputs.items[:5]])
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(mixed, source=source, method="coral", config={"steps": 10, "refit": False})
+    assert "5 target examples" in caplog.text
+    assert "also appear in the labeled source" in caplog.text

@@ -250,6 +250,11 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
 
 
 DEFAULT_COLUMNS = {"text_column": "text", "label_column": "label"}
+SOURCE_COPIES = (  # target examples that are copies of source ones: seen as, because
+    "the labeled source",
+    "the target should be the new domain: copies of source examples make the domains look "
+    "closer than they are (and sway the DEV criterion). Remove them from the target.",
+)
 
 
 def _companion(
@@ -703,6 +708,7 @@ def _fit_domain(
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")
     target = _unlabeled(data, src.modality, cols["text_column"], "the target DATA", "--source")
+    warn_duplicates(src, target, *SOURCE_COPIES, side="source", other="target")
     if len(target) < MIN_TARGET:
         log.warning(
             "adapting to only %d target input(s): too few to tell what the target domain looks "
@@ -903,6 +909,7 @@ def evaluate(
     source_set = _companion("--source", source, pool.modality, cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)
+        warn_duplicates(source_set, pool, *SOURCE_COPIES, side="source", other="target")
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)

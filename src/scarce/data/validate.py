@@ -114,12 +114,14 @@ def _row_or_path(name: str) -> str:
 
 def warn_duplicates(
     train: LabeledSet | UnlabeledSet,
-    test: LabeledSet,
+    test: LabeledSet | UnlabeledSet,
     seen_as: str = "the training data",
     because: str = "scores on them are optimistic. Remove them from one side.",
     side: str = "training",
+    other: str = "test",
 ) -> int:
-    """Identical examples in train and test inflate every score: say so, with examples."""
+    """Identical examples in train and test inflate every score: say so, with examples.
+    (`side` and `other` name the two sets in the message.)"""
     seen = dict(zip(train.inputs.hashes, train.inputs.names, strict=True))
     dups = [
         (seen[h], n)
@@ -128,10 +130,11 @@ def warn_duplicates(
     ]
     if dups:
         row = "row " if train.inputs.modality == "text" else ""
-        shown = "; ".join(f"{side} {row}{a} = test {row}{b}" for a, b in dups[:3])
+        shown = "; ".join(f"{side} {row}{a} = {other} {row}{b}" for a, b in dups[:3])
         log.warning(
-            "%d test examples (%s) also appear in %s (%s): %s%s; %s",
+            "%d %s examples (%s) also appear in %s (%s): %s%s; %s",
             len(dups),
+            other,
             test.source,
             seen_as,
             train.source,

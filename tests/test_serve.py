@@ -72,6 +72,13 @@ def test_text_service_answers_as_predict_does(text_bundle, fortunes_data):
     assert set(got[0]) == {"input", "prediction", "proba_food", "proba_science", "proba_sports"}
     plain = client.post("/predict", json={"texts": texts[:2], "proba": False}).json()
     assert set(plain["predictions"][0]) == {"input", "prediction"}
+    assert "warnings" not in plain
+    # walk 6: an empty text is predicted, and said, as `scarce predict` says it
+    blank = client.post("/predict", json={"texts": [texts[0], " ", ""]}).json()
+    assert len(blank["predictions"]) == 3
+    assert blank["warnings"] == [
+        "2 empty text(s) (texts[1, 2]); each is predicted as an empty text."
+    ]
 
 
 def test_text_service_refuses_bad_requests_with_a_message(text_bundle):

@@ -159,7 +159,17 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         items = getattr(req, want)
         count(len(items))
         if want == "texts":
-            return rows(Inputs.from_texts(items), req.proba, positions=True)
+            out = rows(Inputs.from_texts(items), req.proba, positions=True)
+            if empty := [i for i, t in enumerate(items) if not t.strip()]:
+                # predicted as `scarce predict` does, and said as it says it
+                shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
+                note = (
+                    f"{len(empty)} empty text(s) (texts[{shown}]); each is predicted as an "
+                    "empty text."
+                )
+                log.warning(note)
+                out["warnings"] = [note]
+            return out
         blobs = []
         for i, s in enumerate(items):
             if s.startswith("data:") and "," in s:  # a data: URL, as browsers make them

@@ -881,8 +881,9 @@ def evaluate(
     seed = check_seed(seed)
     if interval not in ("t", "bootstrap"):
         raise ConfigError(f"interval must be 't' or 'bootstrap', got {interval!r}.")
-    if repeats < 1 or jobs < 1:
-        raise ConfigError(f"repeats and jobs must be >= 1, got {repeats} and {jobs}.")
+    for name, value in (("repeats", repeats), ("jobs", jobs)):
+        if value < 1:
+            raise ConfigError(f"--{name} must be 1 or more, got {value}.")
     if "," in label_column:
         raise ConfigError(
             f"eval reads one label column, got {label_column!r}. To compare multitask with "

@@ -842,7 +842,7 @@ def _results_text(res: dict[str, Any]) -> str:
     p = res["protocol"]
     if p["name"] == "domain":
         head = (
-            f"domain: {p['repeats']} repeats, source {res['domain']['source']['source']} -> "
+            f"domain: {_n(p['repeats'], 'repeat')}, source {res['domain']['source']['source']} -> "
             f"target {res['data']['source']}, test: {p['test']}; 'shots' = target labels per "
             f"class; accuracy on the target, mean [{p['confidence']:.0%} interval], compared "
             f"with {res['baseline']}"
@@ -854,7 +854,7 @@ def _results_text(res: dict[str, Any]) -> str:
         )
     else:
         head = (
-            f"{p['name']}: {p['repeats']} repeats"
+            f"{p['name']}: {_n(p['repeats'], 'repeat')}"
             + (f", {p['folds']} folds" if p["folds"] else "")
             + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
         )
@@ -977,6 +977,11 @@ def main(argv: list[str] | None = None) -> int:
         _note("interrupted; nothing was written (outputs are written atomically)")
         return INTERRUPTED
     return 0
+
+
+def _n(count: int, noun: str) -> str:
+    """'1 repeat', '5 repeats'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 if __name__ == "__main__":

@@ -365,7 +365,8 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
     elif name == "domain":
         shots = ", ".join(_e(k) for k in pr.get("shots") or [])
         head = (
-            f"domain adaptation: {_e(repeats)} repeats; each adapts to the target examples "
+            f"domain adaptation: {_e(repeats)} repeat{'' if repeats == 1 else 's'}; each adapts "
+            "to the target examples "
             f"outside the test set (unlabeled), with {shots} of them labeled per class, and is "
             f"tested {where if pr.get('test') == 'given' else 'on half of each target class'}"
         )

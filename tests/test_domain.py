@@ -398,3 +398,20 @@ def test_target_copies_of_source_examples_are_warned_about(pair, caplog):
         scarce.fit(mixed, source=source, method="coral", config={"steps": 10, "refit": False})
     assert "5 target examples" in caplog.text
     assert "also appear in the labeled source" in caplog.text
+
+
+def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog):
+    """Walk 6: 2 labels per class all trained, and the warning told the user to pass the
+    --labeled-target they had passed."""
+    source, target = pair
+    idx = np.concatenate([np.flatnonzero(target.y == c)[:2] for c in range(len(DIGITS))])
+    few = target.subset(idx)
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(
+            target.inputs,
+            source=source,
+            labeled_target=few,
+            method="coral",
+            config={"steps": 10, "refit": False},
+        )
+    assert f"your {len(idx)} target labels all trained" in caplog.text

@@ -740,11 +740,18 @@ def _fit_domain(
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
     sel = fitted.meta["selection"]
     if sel["criterion"] != "target-labels":
+        given = (
+            f"your {len(lt)} target labels all trained (some are held out to choose and measure "
+            "only with 4+ per class and 40+ in all). "
+            if lt is not None
+            else ""
+        )
         log.warning(
-            "no held-out target labels: the target accuracy of this model is unknown, and "
+            "no held-out target labels: %sthe target accuracy of this model is unknown, and "
             "adapting can make it worse than source-only. It was chosen by %s (%s). To measure "
             "it, label a few target examples: --labeled-target (4+ per class), or `scarce eval "
             "TARGET_LABELED --source ... --protocol domain --target-labels 0,5`.",
+            given,
             sel["criterion"],
             sel["why"],
         )

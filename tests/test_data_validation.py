@@ -548,3 +548,16 @@ def test_arrays_mixed_with_paths_name_every_bad_item(tmp_path):
     assert "3 of 4 images cannot be used" in msg
     for part in ("missing.png: no such image file", "input 2", "empty.png: the file is empty"):
         assert part in msg
+
+
+def test_a_companion_folder_without_classes_gets_no_column_advice(tmp_path, image_folder, capsys):
+    """Walk 6: a --test folder without class sub-folders was also told to rename its
+    'text' and 'label' columns."""
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in list((image_folder / "tshirt").iterdir())[:3]:
+        shutil.copy(f, flat / f.name)
+    err = fit_fails(capsys, tmp_path, image_folder, "--test", str(flat))
+    assert "--test: " in err
+    assert "no class sub-folders" in err
+    assert "columns" not in err.replace("columns path,label", "")

@@ -285,6 +285,9 @@ def _companion(
                 first = first or err
         if got is None:
             assert first is not None  # noqa: S101 - every try failed with a DataError
+            if isinstance(data, str | Path) and Path(data).is_dir():  # no columns to rename
+                msg = str(first)
+                raise DataError(msg if msg.startswith(what) else f"{what}: {msg}") from first
             names = (
                 "'text' and 'label'"
                 if cols == DEFAULT_COLUMNS

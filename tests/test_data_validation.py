@@ -561,3 +561,16 @@ def test_a_companion_folder_without_classes_gets_no_column_advice(tmp_path, imag
     assert "--test: " in err
     assert "no class sub-folders" in err
     assert "columns" not in err.replace("columns path,label", "")
+
+
+def test_a_wrong_modality_is_blamed_on_the_flag_not_the_data(tmp_path, text_csv, capsys):
+    """Walk 6: --modality image on a text table said to rename a column to 'path', and on a
+    domain fit that --source 'holds text data but DATA is image'."""
+    err = fit_fails(capsys, tmp_path, text_csv, "--modality", "image")
+    assert "It reads as text data: drop --modality image." in err
+    err = fit_fails(
+        capsys, tmp_path, text_csv, "--modality", "image", "--source", str(text_csv),
+        "--method", "mcc",
+    )  # fmt: skip
+    assert "--source" in err
+    assert "holds text data, but --modality image was given: drop --modality." in err

@@ -258,12 +258,16 @@ SOURCE_COPIES = (  # target examples that are copies of source ones: seen as, be
 
 
 def _companion(
-    what: str, data: DataLike, modality: Modality | None, cols: dict[str, str]
+    what: str,
+    data: DataLike,
+    modality: Modality | None,
+    cols: dict[str, str],
+    forced: bool = False,
 ) -> LabeledSet:
     """A labeled file beside DATA (--test, --base, --source, a --task, ...). It is its own
     file, so it is read with DATA's column names or else the defaults (text, label); it must
     hold DATA's kind of input (`modality`; None: not known yet, as for --source, which is
-    read before the unlabeled target)."""
+    read before the unlabeled target; `forced`: `modality` is the user's --modality)."""
     got = None
     if isinstance(data, LabeledSet):
         got = data
@@ -301,6 +305,11 @@ def _companion(
                 f"{prefix}{msg} {what} is read with DATA's column names, {names}: rename "
                 "its columns to match."
             ) from first
+    if forced and got.modality != modality:
+        raise DataError(
+            f"{what} ({got.source}) holds {got.modality} data, but --modality {modality} was "
+            f"given: drop --modality."
+        )
     if modality is not None and got.modality != modality:
         raise DataError(
             f"{what} ({got.source}) holds {got.modality} data but DATA is {modality}: "
@@ -355,7 +364,16 @@ def _training_set(
     if isinstance(data, LabeledSet):
         return data
     if isinstance(data, str | Path) or is_frame(data):
-        return load_labeled(data, modality=modality, **cols)
+        try:
+            return load_labeled(data, modality=modality, **cols)
+        except LayoutError as err:
+            if modality is None or "--modality" in str(err):
+                raise
+            try:  # the forced modality, not the data, may be what is wrong
+                other = load_labeled(data, modality=None, **cols).modality
+            except DataError:
+                raise err from None
+            raise DataError(f"{err} It reads as {other} data: drop --modality {modality}.") from err
     raise DataError(
         f"got {type(data).__name__} without labels: pass labels=... with in-memory inputs, "
         f"a folder or table path, or a DataFrame with {cols['label_column']!r} and "
@@ -706,7 +724,7 @@ def _fit_domain(
             "with --source the target data is unlabeled and its labels are never read: "
             "give the target labels you have as labeled_target."
         )
-    src = _companion("--source", source, modality, cols)
+    src = _companion("--source", source, modality, cols, forced=modality is not None)
     check_trainable(src)
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")

@@ -3,6 +3,7 @@ fix, and nothing written."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -80,6 +81,24 @@ def test_every_unreadable_image_is_named_in_one_error(tmp_path, image_folder, ca
     assert "bad09.png" in err
     assert "bad10.png" not in err
     assert "... and 2 more" in err
+    # --skip-bad: the readable images are predicted, each bad one gets a row and its error,
+    # in input order; a batch of nothing but bad images is still refused
+    code, _, err = run_cli(["predict", model, new, "--skip-bad"], capsys)
+    assert code == 2
+    assert "12 of 12 images" in err
+    good = sorted((image_folder / "tshirt").iterdir())[:2]
+    for i, f in enumerate(good):
+        shutil.copy(f, new / f"bad{i:02}.png")  # the first two become readable
+    out = tmp_path / "p.jsonl"
+    code, _, err = run_cli(["predict", model, new, "--skip-bad", "--out", out], capsys)
+    assert code == 0, err
+    assert "10 unreadable image(s) skipped" in err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [Path(r["input"]).name for r in rows] == [f"bad{i:02}.png" for i in range(12)]
+    assert [r["error"] == "" for r in rows] == [True, True] + [False] * 10
+    assert rows[0]["prediction"] in ("tshirt", "trouser", "sneaker")
+    assert rows[5]["prediction"] is None
+    assert "the file is empty" in rows[5]["error"]
 
 
 def test_class_with_no_examples(tmp_path, image_folder, capsys):

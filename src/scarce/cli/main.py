@@ -377,6 +377,14 @@ def predict(
         str | None,
         typer.Option(help="Column holding the text (default: the one the model was fitted on)."),
     ] = None,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad",
+            help="Predict the readable images and give each unreadable one a row with no "
+            "prediction and an `error` (default: refuse the batch, naming them all).",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Predict with a bundle; one row per input.
@@ -395,14 +403,20 @@ def predict(
             out, inputs=(bundle, *inputs), example=f"predictions{out.suffix}", ours=b"input"
         )
     model = api.load(bundle)
+    skipped: list[tuple[int, str, str]] | None = [] if skip_bad else None
+    if skip_bad and model.modality != "image":
+        raise ConfigError("--skip-bad is for image models (empty texts are always predicted).")
     x = load_inputs(
         inputs,
         modality=model.modality,
         text_column=text_column or model.text_column,
         fallback_to_text=text_column is None,  # a column the user names must be there
         allow_empty=True,
+        skipped=skipped,
     )
     rows = model.prediction_rows(x, proba=proba)
+    if skipped is not None:
+        rows = _with_skipped(rows, skipped)
     if out is not None and out.suffix.lower() == ".jsonl":
         if model.modality == "text":  # a row number is a number in JSON
             rows = [{**r, "input": int(r["input"])} for r in rows]
@@ -420,6 +434,25 @@ def predict(
             f.write(text)
         if not quiet:
             _note(f"wrote {len(rows)} predictions to {out}")
+
+
+def _with_skipped(
+    rows: list[dict[str, Any]], skipped: list[tuple[int, str, str]]
+) -> list[dict[str, Any]]:
+    """The predicted rows and a row for each skipped image, in input order, all with an
+    `error` column (empty where the image was predicted)."""
+    if skipped:
+        logging.getLogger("scarce.cli").warning(
+            "%d unreadable image(s) skipped, each with an empty prediction and its error: %s%s",
+            len(skipped),
+            "; ".join(why for _, _, why in skipped[:3]),
+            " ..." if len(skipped) > 3 else "",
+        )
+    blank = dict.fromkeys(rows[0], None)
+    out = [{**r, "error": ""} for r in rows]
+    for i, name, why in sorted(skipped):
+        out.insert(i, {**blank, "input": name, "error": why})
+    return out
 
 
 @app.command()

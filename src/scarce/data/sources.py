@@ -214,23 +214,32 @@ def raise_bad_images(bad: Sequence[str], total: int) -> None:
         )
 
 
-def image_inputs(paths: Sequence[Path]) -> Inputs:
-    """Image files as Inputs, each read once: checked fully and hashed from the same bytes."""
+def image_inputs(
+    paths: Sequence[Path], skipped: list[tuple[int, str, str]] | None = None
+) -> Inputs:
+    """Image files as Inputs, each read once: checked fully and hashed from the same bytes.
+    Unusable files are an error naming them all, or, given `skipped`, are left out and
+    listed there as (position in `paths`, path, why) (unless every file is unusable)."""
     from scarce.core.progress import progress
 
-    hashes, bad = [], []
-    for f in progress(paths, desc="checking images", unit="img"):
+    hashes, bad, good = [], [], []
+    for i, f in enumerate(progress(paths, desc="checking images", unit="img")):
         if not f.is_file():
-            bad.append(f"{f}: no such image file. Check the path.")
+            bad.append((i, f"{f}: no such image file. Check the path."))
             continue
         data = f.read_bytes()
         try:
             check_image_bytes(data, str(f))
         except DataError as e:  # every bad file in one message, not one per run
-            bad.append(str(e))
+            bad.append((i, str(e)))
+            continue
         hashes.append(sha256_bytes(data))
-    raise_bad_images(bad, len(paths))
-    names = tuple(str(f) for f in paths)
+        good.append(f)
+    if skipped is None or len(bad) == len(paths):
+        raise_bad_images([why for _, why in bad], len(paths))
+    else:
+        skipped += [(i, str(paths[i]), why) for i, why in bad]
+    names = tuple(str(f) for f in good)
     return Inputs("image", names, tuple(hashes), names)
 
 
@@ -268,11 +277,13 @@ def load_inputs(
     text_column: str = "text",
     fallback_to_text: bool = False,
     allow_empty: bool = False,
+    skipped: list[tuple[int, str, str]] | None = None,
 ) -> Inputs:
     """Image files/folders (or a table with a `path` column), or one text table, as Inputs.
     `fallback_to_text`: read a `text` column when `text_column` (the model's, not one the
     user named) is absent. `allow_empty`: empty texts are predicted, with a warning (to
-    predict on); otherwise, as in any training data, they are an error."""
+    predict on); otherwise, as in any training data, they are an error. `skipped`: see
+    `image_inputs`."""
     if not paths:
         raise DataError("no inputs given. Pass image files, a folder, or a text file.")
     modality = modality or detect_modality(paths[0])
@@ -300,7 +311,7 @@ def load_inputs(
                 raise DataError(f"{p}: no such file or folder. Check the path.")
         if not files:
             raise DataError(f"no images found in {', '.join(map(str, paths))}.")
-        return image_inputs(files)
+        return image_inputs(files, skipped)
     if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
         raise LayoutError(
             "this is a text model: give one text file (CSV, TSV, JSONL or "

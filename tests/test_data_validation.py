@@ -494,6 +494,20 @@ def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):
     err = fit_fails(capsys, tmp_path, p)
     assert "looks like tabular data" in err
     assert "'sepal'" in err
+    # walk 7: categorical columns only was "missing column 'text'"
+    cat = tmp_path / "cars.csv"
+    rows = [f"{c},{s},{'yes' if i % 3 else 'no'}" for i, (c, s) in enumerate(
+        [("red", "S"), ("blue", "M"), ("green", "L")] * 4
+    )]  # fmt: skip
+    cat.write_text("color,size,label\n" + "\n".join(rows) + "\n")
+    err = fit_fails(capsys, tmp_path, cat)
+    assert "looks like tabular data (categorical feature columns such as 'color'" in err
+    # a text column under another name is not tabular: the column is named instead
+    named = tmp_path / "named.csv"
+    named.write_text("body,label\nthe soup was cold,food\na late goal won it,sport\n")
+    err = fit_fails(capsys, tmp_path, named)
+    assert "tabular" not in err
+    assert "missing column 'text'" in err
 
 
 def test_ctrl_c_says_nothing_was_written(tmp_path, text_csv, capsys, monkeypatch):

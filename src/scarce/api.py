@@ -373,6 +373,8 @@ def _training_set(
                 other = load_labeled(data, modality=None, **cols).modality
             except DataError:
                 raise err from None
+            if other == modality:
+                raise
             raise DataError(f"{err} It reads as {other} data: drop --modality {modality}.") from err
     raise DataError(
         f"got {type(data).__name__} without labels: pass labels=... with in-memory inputs, "

@@ -770,11 +770,12 @@ def _fit_domain(
             else ""
         )
         log.warning(
-            "no held-out target labels: %sthe target accuracy of this model is unknown, and "
+            "no held-out target labels: %s%she target accuracy of this model is unknown, and "
             "adapting can make it worse than source-only. It was chosen by %s (%s). To measure "
             "it, label a few target examples: --labeled-target (4+ per class), or `scarce eval "
             "TARGET_LABELED --source ... --protocol domain --target-labels 0,5`.",
             given,
+            "T" if given else "t",
             sel["criterion"],
             sel["why"],
         )

@@ -186,10 +186,17 @@ def fit(
         ),
     ] = False,
     quiet: Quiet = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also say what happens inside (ONNX exports, caches, ...)."
+        ),
+    ] = False,
 ) -> None:
-    """Fit a classifier on DATA and write a model bundle (--method auto: chosen by
-    cross-validation inside DATA; with --source: adapted to the unlabeled target DATA).
+    """Fit a classifier on DATA and write a model bundle.
+
+    --method auto chooses the method by cross-validation inside DATA; with --source, DATA is
+    the unlabeled target that the model adapts to.
 
     Example: scarce fit data/defects --out defects.scarce --test data/defects-test
 

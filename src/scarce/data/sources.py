@@ -315,7 +315,7 @@ def load_inputs(
     if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
         raise LayoutError(
             "this is a text model: give one text file (CSV, TSV, JSONL or "
-            "Parquet with a text column) to predict on."
+            "Parquet with a text column, or .txt with one text per line) to predict on."
         )
     p = Path(paths[0])
     df = _read_table(p, _text_kind(p), keep_blank=allow_empty)

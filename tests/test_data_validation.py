@@ -501,7 +501,7 @@ def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):
     )]  # fmt: skip
     cat.write_text("color,size,label\n" + "\n".join(rows) + "\n")
     err = fit_fails(capsys, tmp_path, cat)
-    assert "looks like tabular data (categorical feature columns such as 'color'" in err
+    assert "looks like tabular data (feature columns such as 'color', 'size', 0 of 2" in err
     # a text column under another name is not tabular: the column is named instead
     named = tmp_path / "named.csv"
     named.write_text("body,label\nthe soup was cold,food\na late goal won it,sport\n")
@@ -607,3 +607,17 @@ def test_a_wrong_modality_is_blamed_on_the_flag_not_the_data(tmp_path, text_csv,
     )  # fmt: skip
     assert "--source" in err
     assert "holds text data, but --modality image was given: drop --modality." in err
+
+
+def test_dark_image_arrays_are_warned_about(caplog):
+    """Walk 7: scikit-learn's digits (floats 0..16) were read as nearly black, silently."""
+    from sklearn.datasets import load_digits
+
+    from scarce.api import as_inputs
+
+    images = list(load_digits().images[:4])
+    with caplog.at_level("WARNING", logger="scarce"):
+        as_inputs([im / 16.0 for im in images], "image")  # [0, 1] floats: the convention
+        assert "nearly black" not in caplog.text
+        as_inputs(images, "image")
+    assert "brightest value in these image arrays is 16 (of 255)" in caplog.text

@@ -232,6 +232,17 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
         except DataError as e:
             bad.append(str(e))
     raise_bad_images(bad, len(items))
+    arrays = [c for c in checked if isinstance(c, np.ndarray)]
+    top = max(int(a.max()) for a in arrays) if arrays else 255
+    if top < DARK:  # e.g. scikit-learn's digits, 0..16: read as 0..255 they are nearly black
+        log.warning(
+            "the brightest value in these image arrays is %d (of 255), so they are read as "
+            "nearly black images. If %d means white, scale them (x * 255 / %d) or pass floats "
+            "in [0, 1].",
+            top,
+            top,
+            top,
+        )
     return Inputs.from_images(checked)
 
 
@@ -250,6 +261,7 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
 
 
 DEFAULT_COLUMNS = {"text_column": "text", "label_column": "label"}
+DARK = 64  # image arrays whose brightest value is below this are probably on another scale
 SOURCE_COPIES = (  # target examples that are copies of source ones: seen as, because
     "the labeled source",
     "the target should be the new domain: copies of source examples make the domains look "

@@ -452,7 +452,7 @@ def _with_skipped(
         logging.getLogger("scarce.cli").warning(
             "%d unreadable image(s) skipped, each with an empty prediction and its error: %s%s",
             len(skipped),
-            "; ".join(why for _, _, why in skipped[:3]),
+            "; ".join(why.rstrip(".") for _, _, why in skipped[:3]),
             " ..." if len(skipped) > 3 else "",
         )
     blank = dict.fromkeys(rows[0], None)

@@ -350,11 +350,11 @@ def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
         return len(v) > 0 and float(v.str.strip().str.contains(r"\s").mean()) > 0.5
 
     if len(numeric) * 2 > len(features) or not any(wordy(c) for c in features):
-        kinds = f"{len(numeric)} numeric" if numeric else "categorical"
         shown = ", ".join(repr(str(c)) for c in (numeric or features)[:3])
         raise LayoutError(  # a layout: another reading (other column names) may still work
-            f"{p}: looks like tabular data ({kinds} feature columns such as {shown}, no column "
-            "of texts). scarce reads images and text; tabular data is not supported yet.",
+            f"{p}: looks like tabular data (feature columns such as {shown}, {len(numeric)} of "
+            f"{len(features)} numeric, no column of texts). scarce reads images and text; "
+            "tabular data is not supported yet.",
             " If one column holds text, name it with --text-column.",
         )
 

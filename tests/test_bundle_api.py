@@ -287,6 +287,7 @@ def test_sklearn_estimator(fortunes_data):
     clf = scarce.TransferClassifier(backbone="minilm-l6", config={"C": 1.0})
     c2 = clone(clf)
     assert c2.get_params() == clf.get_params()
+    assert repr(c2) == "TransferClassifier(backbone='minilm-l6', config={'C': 1.0})"
     with pytest.raises(NotFittedError):
         c2.predict(X[:2])
     scores = cross_val_score(clf, X, y, cv=3)

@@ -1054,6 +1054,11 @@ class TransferClassifier:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("method", "backbone", "config", "seed", "modality")}
 
+    def __repr__(self) -> str:  # as scikit-learn shows estimators: the non-default params
+        default = TransferClassifier().get_params()
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v != default[k])
+        return f"TransferClassifier({args})"
+
     def set_params(self, **params: Any) -> TransferClassifier:
         valid = self.get_params()
         for k, v in params.items():

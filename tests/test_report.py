@@ -415,6 +415,14 @@ def test_write_report_from_path_resolves_relative_images(tmp_path: Path) -> None
     assert "image not readable" not in hard
     assert DATA_URI.search(hard)
     assert write_report(r, tmp_path / "again.html").read_text().startswith("<!DOCTYPE html>")
+    # walk 7: results written away from where eval ran, the report run from a third place:
+    # the paths are relative to eval's folder, which the results record
+    elsewhere = tmp_path / "results_elsewhere"
+    elsewhere.mkdir()
+    r["data"]["cwd"] = str(tmp_path)
+    (elsewhere / "r.json").write_text(json.dumps(r))
+    page = write_report(elsewhere / "r.json", elsewhere / "r.html").read_text()
+    assert "image not readable" not in _section(page, "Hardest misclassified examples")
 
 
 @pytest.mark.parametrize(

@@ -616,6 +616,7 @@ def _assemble(
         "seed": seed,
         "data": {
             "source": pool.source,
+            "cwd": os.getcwd(),  # relative image paths below are relative to it
             "modality": pool.modality,
             "sha256": pool.data_hash(),
             "n": len(pool),

@@ -658,7 +658,8 @@ def _find(p: _Page, name: str) -> Path | None:
     if path.is_absolute():
         return path if path.is_file() else None
     src = p.data.get("source")
-    for root in [Path(), *p.base_dirs]:
+    cwd = [Path(str(p.data["cwd"]))] if p.data.get("cwd") else []  # where eval ran
+    for root in [Path(), *cwd, *p.base_dirs]:
         for cand in (root / path, root / str(src or "") / path):
             if cand.is_file():
                 return cand

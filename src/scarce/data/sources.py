@@ -345,9 +345,10 @@ def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
         return
     numeric = [c for c in features if pd.to_numeric(df[c], errors="coerce").notna().mean() > 0.9]
 
-    def wordy(c: Any) -> bool:  # a text column: values of several words, mostly
-        v = df[c].dropna().astype(str)
-        return len(v) > 0 and float(v.str.strip().str.contains(r"\s").mean()) > 0.5
+    def wordy(c: Any) -> bool:  # a text column: mostly several words, or long (Chinese)
+        v = df[c].dropna().astype(str).str.strip()
+        texty = v.str.contains(r"\s") | (v.str.len() >= 15)
+        return len(v) > 0 and float(texty.mean()) > 0.5
 
     if len(numeric) * 2 > len(features) or not any(wordy(c) for c in features):
         shown = ", ".join(repr(str(c)) for c in (numeric or features)[:3])

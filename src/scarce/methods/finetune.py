@@ -319,9 +319,9 @@ class Finetune:
     def _epochs_by_folds(
         self, probe: Any, train: LabeledSet, first: int, aug: bool, d: dict, mode: str, seed: int
     ) -> tuple[int, float]:
-        """With 2-3 examples per class none can be held out for good: train on each half,
-        validate on the other, and keep the epoch count with the best mean loss. Returns
-        it and the folds' accuracy there."""
+        """When too few examples can be held out for good (a class under 4, or under
+        `min_held_out` in all): train on each half, validate on the other, and keep the epoch
+        count with the best mean loss. Returns it and the folds' accuracy there."""
         from sklearn.model_selection import StratifiedKFold
 
         curves = []

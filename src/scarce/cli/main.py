@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from scarce.core.errors import ConfigError, InputError, ScarceError
+from scarce.core.logs import plural
 from scarce.core.progress import set_quiet
 
 app = typer.Typer(
@@ -255,7 +256,7 @@ def fit(
             then = f"; then refit on all {refit['source']} source{both} labels"
         n_t = m["domain"]["target"]["n"]
         if m["method"] != "source-only":
-            verb = f"adapted to {n_t} unlabeled target example{'' if n_t == 1 else 's'}"
+            verb = f"adapted to {n_t} unlabeled target {plural('example', n_t)}"
         else:  # no transfer loss: the target only standardises (and maybe scores)
             scored = " and scored the checkpoints" if sel["criterion"] in ("entropy", "dev") else ""
             verb = (
@@ -882,7 +883,8 @@ def _results_text(res: dict[str, Any]) -> str:
     p = res["protocol"]
     if p["name"] == "domain":
         head = (
-            f"domain: {_n(p['repeats'], 'repeat')}, source {res['domain']['source']['source']} -> "
+            f"domain: {p['repeats']} {plural('repeat', p['repeats'])}, source "
+            f"{res['domain']['source']['source']} -> "
             f"target {res['data']['source']}, test: {p['test']}; 'shots' = target labels per "
             f"class; accuracy on the target, mean [{p['confidence']:.0%} interval], compared "
             f"with {res['baseline']}"
@@ -894,7 +896,7 @@ def _results_text(res: dict[str, Any]) -> str:
         )
     else:
         head = (
-            f"{p['name']}: {_n(p['repeats'], 'repeat')}"
+            f"{p['name']}: {p['repeats']} {plural('repeat', p['repeats'])}"
             + (f", {p['folds']} folds" if p["folds"] else "")
             + f", test: {p['test']}; accuracy, mean [{p['confidence']:.0%} interval]"
         )
@@ -1017,11 +1019,6 @@ def main(argv: list[str] | None = None) -> int:
         _note("interrupted; nothing was written (outputs are written atomically)")
         return INTERRUPTED
     return 0
-
-
-def _n(count: int, noun: str) -> str:
-    """'1 repeat', '5 repeats'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 if __name__ == "__main__":

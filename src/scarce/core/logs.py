@@ -1,4 +1,4 @@
-"""Logging helpers shared by the layers above."""
+"""Logging and message helpers shared by the layers above."""
 
 from __future__ import annotations
 
@@ -51,3 +51,11 @@ def warnings_once() -> Iterator[None]:
                 "once).",
                 once.dropped,
             )
+
+
+def plural(noun: str, n: int) -> str:
+    """`noun` as it reads after the number n ('1 repeat', '5 repeats', '2 batches'); tqdm's
+    unit 'it' stays as it is."""
+    if n == 1 or noun == "it":
+        return noun
+    return {"batch": "batches"}.get(noun, noun + "s")

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import TypeVar
 
+from scarce.core.logs import plural
+
 T = TypeVar("T")
 
 _quiet = False
@@ -45,17 +47,11 @@ def progress(
             last = now
             of = f"/{total}" if total else ""
             print(
-                f"{desc or 'working'}: {i}{of} {_plural(unit, i)} done, {now - start:.0f}s elapsed",
+                f"{desc or 'working'}: {i}{of} {plural(unit, i)} done, {now - start:.0f}s elapsed",
                 file=sys.stderr,
                 flush=True,
             )
         yield item
-
-
-def _plural(unit: str, n: int) -> str:
-    if n == 1 or unit == "it":
-        return unit
-    return {"batch": "batches"}.get(unit, unit + "s")
 
 
 _deadline: ContextVar[float | None] = ContextVar("scarce_deadline", default=None)

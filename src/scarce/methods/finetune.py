@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.core.logs import plural
 from scarce.core.progress import progress
 from scarce.data.augment import Augment
 from scarce.data.types import LabeledSet, UnlabeledSet
@@ -234,7 +235,7 @@ class Finetune:
                 probe, train, first, aug, d, mode, seed
             )
             plan["early_stopping"] = (
-                f"2 folds chose {stop_after} epoch{'' if stop_after == 1 else 's'} (each of "
+                f"2 folds chose {stop_after} {plural('epoch', stop_after)} (each of "
                 f"the {len(train)} examples validated once)"
             )
             fit_set, val_set = train, None

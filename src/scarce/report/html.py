@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 
 from scarce.core.atomic import atomic_write
 from scarce.core.errors import DataError
+from scarce.core.logs import plural
 from scarce.report import plots
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,7 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
     elif name == "domain":
         shots = ", ".join(_e(k) for k in pr.get("shots") or [])
         head = (
-            f"domain adaptation: {_e(repeats)} repeat{'' if repeats == 1 else 's'}; each adapts "
+            f"domain adaptation: {_e(repeats)} {plural('repeat', repeats)}; each adapts "
             "to the target examples "
             f"outside the test set (unlabeled), with {shots} of them labeled per class, and is "
             f"tested {where if pr.get('test') == 'given' else 'on half of each target class'}"

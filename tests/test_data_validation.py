@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -621,3 +622,54 @@ def test_dark_image_arrays_are_warned_about(caplog):
         assert "nearly black" not in caplog.text
         as_inputs(images, "image")
     assert "brightest value in these image arrays is 16 (of 255)" in caplog.text
+
+
+def test_sigterm_unwinds_like_ctrl_c(tmp_path, text_csv, capsys, monkeypatch):
+    """timeout, docker stop and a cancelled CI job send SIGTERM: it got no message (exit 143
+    from the signal itself) and, mid-write, left the bundle's temporary file behind."""
+    import os
+    import signal
+
+    import scarce.api
+
+    def terminated(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in this thread before the sleep ends
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(scarce.api, "fit", terminated)
+    out = tmp_path / "m.scarce"
+    code, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
+    assert code == 143
+    assert "terminated (SIGTERM); nothing was written" in err
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called main
+
+
+def test_ctrl_c_on_serve_says_it_stopped(tmp_path, text_csv, capsys, monkeypatch):
+    import scarce.serve
+
+    bundle = tmp_path / "m.scarce"
+    assert run_cli(["fit", text_csv, "--out", bundle, "--quiet"], capsys)[0] == 0
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scarce.serve, "serve", interrupted)
+    code, _, err = run_cli(["serve", bundle], capsys)
+    assert code == 130
+    assert err.strip().endswith("stopped")
+    assert "nothing was written" not in err
+
+
+def test_fit_summary_with_many_or_unequal_classes():
+    """53 classes printed as 53 'name: n' pairs on one line of 1,000 characters; and an
+    accuracy on data that is 77% one class needs that floor beside it."""
+    from scarce.cli.main import _counts_text, _majority
+
+    assert _counts_text({"a": 5, "b": 5}) == "a: 5, b: 5"
+    assert _counts_text({f"c{i}": 5 for i in range(53)}) == "53 classes, 5 each"
+    many = {f"c{i}": 3 for i in range(19)} | {"libs": 200}
+    assert _counts_text(many) == "20 classes, 3 (c0) to 200 (libs) each"
+    assert _majority({"a": 5, "b": 5}) == ""
+    assert _majority(many) == "; always answering 'libs' would score 0.778"

@@ -270,3 +270,27 @@ def test_listings_show_size_languages_auto_and_version(capsys):
     assert "linear-probe" in names
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("scarce ")
+
+
+def test_parallel_fits_can_load_the_text_model_at_once():
+    """eval --jobs 2 with setfit or finetune crashed every time: two threads importing
+    transformers lazily ("module 'transformers' has no attribute 'AutoModel'"). A fresh
+    process, since the import is the race."""
+    script = """
+import threading
+from scarce.encoders import create_encoder
+enc = create_encoder("minilm-l6")
+errs, nets = [], []
+def go():
+    try:
+        nets.append(enc.staged())
+    except Exception as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=go) for _ in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert not errs and len(nets) == 4, errs
+assert len({id(n) for n in nets}) == 4  # each fit trains its own copy
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

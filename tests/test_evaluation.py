@@ -95,6 +95,13 @@ def test_kshot_splits_exact_and_disjoint(k, shots, repeats, seed):
 def test_kshot_too_few_examples_message():
     with pytest.raises(DataError, match=r"class 'c0' has 3 examples; --shots 5 needs at least 6"):
         kshot_splits(_toy(3, 2), [5], 2, 0, test_given=False)
+    # the advice names the shot counts that fit, and never --test when it was given
+    with pytest.raises(DataError) as e:
+        kshot_splits(_toy(3, 2), [1, 5, 20], 2, 0, test_given=True)
+    assert str(e.value).endswith("Pass --shots 1 or add examples.")
+    with pytest.raises(DataError) as e:
+        kshot_splits(_toy(3, 2), [1, 2, 5], 2, 0, test_given=False)
+    assert "Pass --shots 1,2, add examples or pass --test to test on other data." in str(e.value)
 
 
 def test_holdout_split_stratified_and_keeps_every_class():

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -53,3 +55,38 @@ def test_cross_validation_picks_C_and_skips_when_impossible():
     one_shot = fit_logistic(x[:2], y[:2], 2, LinearProbeConfig(), seed=0)
     assert one_shot.meta["C"] == pytest.approx(SINGLE_SHOT_C, rel=1e-5)  # unit-length rows
     assert one_shot.meta["cv_log_loss"] == {}
+
+
+def test_every_C_of_the_search_is_solved_with_many_classes():
+    # 50 classes: warm-started from the previous C, the gradients already sat under an
+    # absolute tolerance of 1e-3, so C=30 and C=100 scored exactly as C=10 and the search
+    # stopped there, far from the held-out optimum (probabilities far too timid)
+    g = np.random.default_rng(3)
+    k, n = 50, 5
+    x = (np.repeat(g.normal(size=(k, 384)), n, 0) * 0.35 + g.normal(size=(k * n, 384))).astype(
+        np.float32
+    )
+    y = np.repeat(np.arange(k), n)
+    head = fit_logistic(x, y, k, LinearProbeConfig(), seed=0)
+    losses = list(head.meta["cv_log_loss"].values())
+    assert head.meta["C"] >= 1000
+    upto = list(head.meta["cv_log_loss"]).index(repr(head.meta["C"]))
+    assert all(a > b for a, b in itertools.pairwise(losses[: upto + 1]))
+
+
+def test_balanced_weights_balance_the_held_out_loss_that_chooses_C():
+    from sklearn.model_selection import StratifiedKFold
+
+    from scarce.methods.linear_probe import _cv_log_loss
+
+    g = np.random.default_rng(4)
+    x = np.concatenate([g.normal(0, 1, (60, 6)), g.normal(0.8, 1, (6, 6))])
+    y = np.array([0] * 60 + [1] * 6)
+    losses, _ = _cv_log_loss(x, y, (1.0,), 3, "balanced", 2000, 0)
+    # the reference: each held-out example weighs 1 / its class's count, as in training
+    total = 0.0
+    for tr, te in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
+        ref = LogisticRegression(C=1.0, class_weight="balanced", tol=1e-10, max_iter=5000)
+        p = ref.fit(x[tr], y[tr]).predict_proba(x[te])[np.arange(len(te)), y[te]]
+        total += np.average(-np.log(p), weights=1.0 / np.bincount(y)[y[te]])
+    assert losses["1.0"] == pytest.approx(total / 3, rel=2e-3)

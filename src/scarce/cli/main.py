@@ -269,7 +269,7 @@ def fit(
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
             + f"; {est}{then}. Note: {sel['note']}."
         )
-    counts = ", ".join(f"{k}: {v}" for k, v in m["data"]["counts"].items())
+    counts = _counts_text(m["data"]["counts"])
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
     what = "examples"
     if "domain" in m:
@@ -287,7 +287,7 @@ def fit(
     if v := m["metrics"].get("validation"):
         what = "accuracy" if "accuracy" in v else "source accuracy"
         score = v.get("accuracy", v.get("source_accuracy"))
-        _detail(f"validation {what}: {score:.3f} ({v['how']})")
+        _detail(f"validation {what}: {score:.3f} ({v['how']}){_majority(m['data']['counts'])}")
     if "distill" in m["metrics"]:
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
@@ -304,6 +304,28 @@ def fit(
             )
         )
     _echo(f"wrote {out}")
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    """Examples per class; many classes in a summary rather than one long line."""
+    if len(counts) <= 10:
+        return ", ".join(f"{k}: {v}" for k, v in counts.items())
+    lo, hi = min(counts.values()), max(counts.values())
+    if lo == hi:
+        return f"{len(counts)} classes, {lo} each"
+    big = max(counts, key=lambda k: counts[k])
+    small = min(counts, key=lambda k: counts[k])
+    return f"{len(counts)} classes, {lo} ({small}) to {hi} ({big}) each"
+
+
+def _majority(counts: dict[str, int]) -> str:
+    """With unequal classes an accuracy needs its floor beside it: always answering the
+    largest class scores its share."""
+    if len(set(counts.values())) <= 1:
+        return ""
+    big = max(counts, key=lambda k: counts[k])
+    share = counts[big] / sum(counts.values())
+    return f"; always answering {big!r} would score {share:.3f}"
 
 
 def _parse_tasks(pairs: list[str] | None) -> dict[str, Path] | None:
@@ -997,18 +1019,45 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
+TERMINATED = 143  # ... and for SIGTERM (timeout, docker stop, systemd, a cancelled CI job)
+
+
+class _Signals:
+    """SIGTERM unwinds like Ctrl-C (temporary files removed, the message, no traceback)."""
+
+    term = False
+
+    @classmethod
+    def on_term(cls, signum: int, frame: Any) -> None:
+        cls.term = True
+        raise KeyboardInterrupt
+
+
+def _stopped(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    if args[:1] == ["serve"]:
+        _note("stopped")
+    else:
+        why = "terminated (SIGTERM)" if _Signals.term else "interrupted"
+        _note(f"{why}; nothing was written (outputs are written atomically)")
+    return TERMINATED if _Signals.term else INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    _Signals.term = False
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _Signals.on_term)
     try:
         # standalone: click prints usage errors and exits 2 itself, and turns Ctrl-C into
         # a silent exit 130
         app(args=argv, prog_name="scarce", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if code == INTERRUPTED:
-            _note("interrupted; nothing was written (outputs are written atomically)")
-        return code
+        return _stopped(argv) if code == INTERRUPTED else code
     except InputError as e:
         _note(f"error: {e}")
         return 2
@@ -1016,10 +1065,28 @@ def main(argv: list[str] | None = None) -> int:
         _note(f"error: {type(e).__name__}: {e}")
         return 1
     except KeyboardInterrupt:
-        _note("interrupted; nothing was written (outputs are written atomically)")
-        return INTERRUPTED
+        return _stopped(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
+def run() -> None:
+    """The `scarce` program. After an interrupt, parallel fits (eval --jobs) may still be
+    inside torch on their worker threads, and tearing the interpreter down under them aborts
+    it ("terminate called without an active exception", exit 134): leave at once instead,
+    everything written having been flushed or removed already."""
+    import os
+    import threading
+
+    code = main()
+    if code in (INTERRUPTED, TERMINATED) and threading.active_count() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

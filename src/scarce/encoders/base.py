@@ -25,6 +25,11 @@ from scarce.data.types import Inputs, Modality
 
 log = logging.getLogger(__name__)
 
+# Held while an encoder builds its torch module. Parallel fits (eval --jobs) reach it at once,
+# and transformers' lazy import is not thread-safe ("has no attribute 'AutoModel'"); one
+# load also keeps stdout redirections (efficientnet prints on load) from interleaving.
+LOAD_LOCK = threading.RLock()
+
 
 @dataclasses.dataclass(frozen=True)
 class EncoderSpec:

@@ -17,6 +17,7 @@ import numpy as np
 
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.environment import cache_dir
+from scarce.encoders.base import LOAD_LOCK
 
 if TYPE_CHECKING:
     from scarce.encoders.base import Encoder
@@ -167,7 +168,8 @@ def to_onnx(
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        # the lock: stdout and the warning filters are process-wide, parallel fits share them
+        with LOAD_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             prog = torch.onnx.export(
                 module,

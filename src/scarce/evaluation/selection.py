@@ -88,6 +88,7 @@ def choose(
     skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "auto") % 2**31)
     splits = list(skf.split(np.zeros(len(train)), train.y))
     scored: list[dict[str, Any]] = []
+    right: dict[int, np.ndarray] = {}  # per scored entry: which examples its folds got right
     for name, bb in cands:
         entry: dict[str, Any] = {"method": name, "backbone": bb}
         record["candidates"].append(entry)
@@ -99,6 +100,7 @@ def choose(
         t1 = time.perf_counter()
         acc: list[float] = []
         ll: list[float] = []
+        hits = np.zeros(len(train), dtype=bool)
         # the first candidate always finishes (something must be chosen); the others stop
         # at the budget, within one training step or encoding batch
         limit = time_limit(budget - elapsed) if scored else contextlib.nullcontext()
@@ -111,6 +113,7 @@ def choose(
                     )
                     proba = fitted.predict_proba(train.subset(va).inputs)
                     m = M.compute(train.y[va], proba)
+                    hits[va] = proba.argmax(1) == train.y[va]
                     acc.append(m["accuracy"])
                     ll.append(m["log_loss"])
                     # after a fold, give up when the rest would not fit in what is left
@@ -136,6 +139,7 @@ def choose(
                 "seconds": round(time.perf_counter() - t1, 2),
             }
         )
+        right[id(entry)] = hits
         scored.append(entry)
         log.info(
             "auto: %s%s cross-validated accuracy %.3f",
@@ -144,19 +148,34 @@ def choose(
             entry["accuracy"],
         )
     ranked = sorted(scored, key=lambda e: (-e["accuracy"], e["log_loss"]))
-    best = ranked[0]
+    top = ranked[0]
+    # a lead of an example or two is noise: candidates within one standard error of the
+    # most accurate (paired over the same examples) tie, and the lower log-loss, which
+    # weighs every answer's confidence rather than only its argmax, breaks the tie
+    tied = [top] + [
+        e for e in ranked[1:] if top["accuracy"] - e["accuracy"] <= _paired_se(right, top, e)
+    ]
+    best = min(tied, key=lambda e: e["log_loss"])
     record["chosen"] = {"method": best["method"], "backbone": best["backbone"]}
-    label = best["method"] + (f" on {best['backbone']}" if best["backbone"] else "")
-    why = (
-        f"{label} had the best {folds}-fold cross-validated accuracy inside the training "
-        f"data ({best['accuracy']:.3f}, log-loss {best['log_loss']:.3f})"
-    )
-    if len(ranked) > 1:
-        nxt = ranked[1]
-        why += (
-            f"; next: {nxt['method']}"
-            + (f" on {nxt['backbone']}" if nxt["backbone"] else "")
-            + f" ({nxt['accuracy']:.3f})"
+    label = _label(best)
+    if best is top:
+        why = (
+            f"{label} had the best {folds}-fold cross-validated accuracy inside the training "
+            f"data ({best['accuracy']:.3f}, log-loss {best['log_loss']:.3f})"
+        )
+        if len(tied) > 1:
+            why += "; within one standard error of it, with a higher log-loss: " + ", ".join(
+                f"{_label(e)} ({e['accuracy']:.3f}, {e['log_loss']:.3f})" for e in tied[1:]
+            )
+        elif len(ranked) > 1:
+            why += f"; next: {_label(ranked[1])} ({ranked[1]['accuracy']:.3f})"
+    else:
+        why = (
+            f"{label}'s {folds}-fold cross-validated accuracy inside the training data "
+            f"({best['accuracy']:.3f}) is within one standard error "
+            f"({_paired_se(right, top, best):.3f}, paired over the {len(train)} examples) of "
+            f"the best, {_label(top)} ({top['accuracy']:.3f}), and its log-loss is lower "
+            f"({best['log_loss']:.3f} against {top['log_loss']:.3f})"
         )
     skipped = [e for e in record["candidates"] if "skipped" in e]
     if skipped:
@@ -167,3 +186,13 @@ def choose(
     record["why"] = why + ". No test data was used to choose."
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return best["method"], best["backbone"], record
+
+
+def _label(e: dict[str, Any]) -> str:
+    return e["method"] + (f" on {e['backbone']}" if e["backbone"] else "")
+
+
+def _paired_se(right: dict[int, np.ndarray], a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Standard error of the accuracy difference of two candidates on the same examples."""
+    d = right[id(a)].astype(float) - right[id(b)].astype(float)
+    return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0

@@ -125,6 +125,9 @@ def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch, capsys):
     assert list(P.progress(range(3), desc="steps", unit="step")) == [0, 1, 2]
     err = capsys.readouterr().err
     assert "steps: 1/3 step done" in err
+    # batches count their items: the rate and the lines read in images, not in "x32 img"
+    assert list(P.progress(["a", "b"], desc="encoding", unit="image", sizes=[32, 5])) == ["a", "b"]
+    assert "encoding: 32/37 images done" in capsys.readouterr().err
     P.set_quiet(True)
     try:
         list(P.progress(range(3), desc="steps"))

@@ -436,3 +436,27 @@ def test_versus_pairs_each_method_with_the_named_one(tmp_path, text_csv, capsys)
     assert "already compared with baseline" in capsys.readouterr().err
     assert main([*args, "--versus", "linear-prob", "--out", str(out), "-q"]) == 2
     assert "Did you mean 'linear-probe'" in capsys.readouterr().err
+
+
+def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
+    """kfold on a set that is 77% one class printed accuracy 0.865 alone; balanced 0.596."""
+    from scarce.cli.main import _results_text
+
+    def res(bal: float) -> dict:
+        row = {"method": "linear-probe", "shots": None, "n": 10}
+        return {
+            "summary": [
+                {**row, "metric": "accuracy", "mean": 0.865, "low": 0.858, "high": 0.873},
+                {**row, "metric": "balanced_accuracy", "mean": bal, "low": bal, "high": bal},
+            ],
+            "paired": [],
+            "methods": [{"name": "linear-probe", "description": "linear-probe (minilm-l6)"}],
+            "protocol": {"name": "kfold", "repeats": 10, "folds": 3, "test": "fold",
+                         "confidence": 0.95},
+            "baseline": "baseline",
+            "negative_transfer": [],
+        }  # fmt: skip
+
+    assert "balanced accuracy" in _results_text(res(0.596))
+    assert "0.596 [0.596, 0.596]" in _results_text(res(0.596))
+    assert "balanced accuracy" not in _results_text(res(0.865))

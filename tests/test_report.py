@@ -569,3 +569,25 @@ def test_learning_curves_keep_zero_target_labels(monkeypatch) -> None:
     assert drawn["scale"] == "symlog"
     plots.learning_curves({"mcc": pts[1:]}, {}, {"mcc": "red"})
     assert drawn["scale"] == "log"
+
+
+def test_a_big_confusion_matrix_spans_the_page_and_lists_its_top_cells():
+    """53 classes were drawn in a 250-px column: labels 4 px tall, the x-axis a smear."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from scarce.report import html, plots
+
+    n = 30
+    cm = np.eye(n) * 5
+    cm[3, 7], cm[8, 2] = 4, 2
+    classes = [f"class {i}" for i in range(n)]
+    table = html._top_confusions(cm.tolist(), classes)
+    assert table.index("class 3</td><td>class 7") < table.index("class 8</td><td>class 2")
+    assert "class 0</td><td>class 0" not in table  # the diagonal is not a confusion
+    uri = plots.confusion(cm.tolist(), classes, "m")
+    png = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert png.size[1] >= 20 * n  # about 20 px a class
+    assert html._top_confusions([[1]], ["a"]) == ""

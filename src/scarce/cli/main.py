@@ -887,6 +887,12 @@ def _iv(row: dict[str, Any], fmt: str) -> str:
 def _results_text(res: dict[str, Any]) -> str:
     """The evaluation as a table a person reads in a terminal."""
     acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
+    bal = {
+        (s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "balanced_accuracy"
+    }
+    # on test sets of unequal classes, accuracy rewards answering the largest: show both
+    # (on equal classes the two are the same number)
+    unequal = any(abs(bal[key]["mean"] - s["mean"]) > 1e-3 for key, s in acc.items() if key in bal)
     gain = {(p["method"], p["shots"]): p for p in res["paired"] if p["metric"] == "accuracy"}
     desc = {m["name"]: m["description"] for m in res["methods"]}
     rows = []
@@ -897,6 +903,7 @@ def _results_text(res: dict[str, Any]) -> str:
                 "-" if k is None else str(k),
                 desc[m],
                 _iv(s, "{:.3f}"),
+                *([_iv(bal[(m, k)], "{:.3f}")] if unequal else []),
                 ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
                 if g is None
                 else f"{_iv(g, '{:+.3f}')} {g['verdict']}",
@@ -929,7 +936,8 @@ def _results_text(res: dict[str, Any]) -> str:
                 f"{rec['verdict']}"
             )
     versus = f"vs {res['baseline']} (paired)"
-    lines = [head, _table(["shots", "method", "accuracy", versus], rows)]
+    cols = ["shots", "method", "accuracy", *(["balanced accuracy"] if unequal else []), versus]
+    lines = [head, _table(cols, rows)]
     mt = res.get("multitask")
     if mt:
         lines.append(

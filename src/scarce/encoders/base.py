@@ -257,7 +257,7 @@ class Encoder:
         run = self.backend()
         result: dict[str, np.ndarray] = {}
         chunks = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
-        unit = "img" if self.spec.modality == "image" else "text"
+        unit = "image" if self.spec.modality == "image" else "text"
 
         def prepare(idx: np.ndarray) -> dict[str, np.ndarray]:
             return self.prepare(tuple(items[i] for i in idx))
@@ -266,7 +266,8 @@ class Encoder:
         # (PIL and tokenizers release the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(prepare, chunks[0])
-            for k in progress(range(len(chunks)), desc=desc, unit=f"x{self.batch_size} {unit}"):
+            sizes = [len(c) for c in chunks]
+            for k in progress(range(len(chunks)), desc=desc, unit=unit, sizes=sizes):
                 batch_in = pending.result()
                 if k + 1 < len(chunks):
                     pending = pool.submit(prepare, chunks[k + 1])

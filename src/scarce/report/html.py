@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -100,6 +100,8 @@ figure { margin: 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: .82rem; }
 .wide img { max-width: min(100%, 760px); }
+.big { grid-column: 1 / -1; overflow-x: auto; }
+.big img { max-width: none; }
 .notes li { margin: .2em 0; }
 .thumbs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr));
   gap: 10px; }
@@ -601,15 +603,46 @@ def _confusion(p: _Page) -> str:
         )
         if d.get("confusion"):
             uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix", alias)
+            many = len(d["confusion"]) > BIG_MATRIX
             out.append(
-                f"<figure><img src='{uri}' alt='confusion matrix of {_e(m)}'><figcaption>Rows: "
-                "true class; columns: predicted class; counts.</figcaption></figure>"
+                f"<figure{' class=big' if many else ''}><img src='{uri}' alt='confusion "
+                f"matrix of {_e(m)}'><figcaption>Rows: true class; columns: predicted class; "
+                f"counts.</figcaption>{_top_confusions(d['confusion'], p.classes) if many else ''}"
+                "</figure>"
             )
         if d.get("per_class_f1"):
             uri = plots.per_class_f1(d["per_class_f1"], f"{m}: F1 per class", p.colour[m], alias)
             out.append(f"<figure><img src='{uri}' alt='per-class F1 of {_e(m)}'></figure>")
         out.append("</div>")
     return "\n".join(out)
+
+
+BIG_MATRIX = 20  # classes beyond which the matrix spans the page and its top cells are listed
+
+
+def _top_confusions(matrix: Any, classes: Sequence[str], most: int = 10) -> str:
+    """The largest off-diagonal cells as a table: in a big matrix they are a few pale dots."""
+    try:
+        cm = np.asarray(matrix, dtype=float)
+        off = [
+            (cm[i, j], i, j)
+            for i in range(cm.shape[0])
+            for j in range(cm.shape[1])
+            if i != j and cm[i, j] > 0 and i < len(classes) and j < len(classes)
+        ]
+    except (TypeError, ValueError, IndexError):
+        return ""
+    off.sort(key=lambda t: -t[0])
+    if not off:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(classes[i])}</td><td>{_e(classes[j])}</td><td>{v:g}</td></tr>"
+        for v, i, j in off[:most]
+    )
+    return (
+        "<table><caption>Most frequent confusions</caption><tr><th>true</th>"
+        f"<th>predicted as</th><th>count</th></tr>{rows}</table>"
+    )
 
 
 def _ece(rel: Mapping[str, Any]) -> float | None:

@@ -202,7 +202,9 @@ def confusion(
     """Heatmap of counts, rows = true class, columns = predicted."""
     cm = np.asarray(matrix, dtype=float)
     n = cm.shape[0]
-    side = min(7.0, max(3.6, 0.45 * n + 1.8))
+    # about 0.2 inch a class beyond 20, so that 50 classes keep readable labels (the report
+    # shows such a matrix at its own size, scrolling, rather than shrunk into a column)
+    side = min(7.0, max(3.6, 0.45 * n + 1.8)) if n <= 20 else min(18.0, 0.2 * n + 3.0)
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
@@ -210,10 +212,15 @@ def confusion(
         fig.colorbar(im, ax=ax, shrink=0.8)
         names = [_tick(c, alias) for c in classes][:n]
         tilt = n > 4 or max(map(len, names), default=0) > 10
+        small = {"fontsize": 7} if n > 20 else {}
         ax.set_xticks(
-            range(len(names)), names, rotation=45 if tilt else 0, ha="right" if tilt else "center"
+            range(len(names)),
+            names,
+            rotation=(90 if n > 20 else 45) if tilt else 0,
+            ha="right" if tilt and n <= 20 else "center",
+            **small,
         )
-        ax.set_yticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names, **small)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(title)

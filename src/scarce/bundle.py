@@ -209,7 +209,16 @@ def _read_zip(path: Path) -> dict[str, bytes]:
                 raise BundleError(f"{path}: manifest.json is implausibly large; refusing.")
             try:
                 out[info.filename] = z.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+            # a damaged header can also name an unknown compression method
+            # (NotImplementedError) or set the encryption flag (RuntimeError)
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                EOFError,
+                zlib.error,
+                NotImplementedError,
+                RuntimeError,
+            ) as e:
                 raise BundleError(
                     f"{path}: {info.filename} is damaged ({e}). Re-create the bundle."
                 ) from None

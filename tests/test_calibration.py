@@ -51,15 +51,22 @@ def test_top_probability_tracks_accuracy_at_one_and_two_shots(quotes, method, k)
     assert abs(conf - acc) < 0.15, (conf, acc)
 
 
-def test_cross_validation_does_not_sit_at_the_end_of_its_grid(quotes):
+def test_cross_validation_reaches_confident_Cs_and_chooses_its_minimum(quotes):
+    # with the grid ending at 100 it chose 100 in every draw (answers far too timid); every
+    # C is now solved, so the held-out loss it records moves from one C to the next, and
+    # the C chosen is where it is lowest
     spec = methods.get("linear-probe")
     enc = create_encoder("minilm-l6")
     with enc.memoized():
-        chosen = [
-            spec.method(spec.config(), enc).fit(quotes.subset(sp.train), seed=0).meta["C"]
+        fits = [
+            spec.method(spec.config(), enc).fit(quotes.subset(sp.train), seed=0).meta
             for sp in kshot_splits(quotes, [5], 4, 0, False)
         ]
-    assert max(chosen) < max(spec.config().Cs), chosen
+    for meta in fits:
+        losses = meta["cv_log_loss"]
+        assert losses[repr(meta["C"])] == min(losses.values())
+        assert len(set(losses.values())) == len(losses)  # no C scored as its neighbour
+    assert min(meta["C"] for meta in fits) >= 300, [meta["C"] for meta in fits]
 
 
 def test_a_perfect_leave_one_out_does_not_choose_the_sharpest_temperature():

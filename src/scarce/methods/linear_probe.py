@@ -387,9 +387,9 @@ def _cv_log_loss(
     """Mean held-out log-loss (and accuracy) per C, from strong to weak regularization. The
     loss is close to unimodal in C, so the search stops once it has risen PATIENCE times in a
     row: the weakly regularized fits it skips are also the slowest. With balanced class
-    weights the held-out loss is weighted the same way, so that a large class does not choose
-    C alone (one class of 200 beside nineteen of 3: C=300 by the plain loss, predicting it
-    for 41% of a balanced test set)."""
+    weights the held-out loss is weighted the same way, as training weighs its loss, so that
+    a large class does not choose C alone (one class of 200 beside nineteen of 3: C=30
+    rather than 300 to 1000)."""
     from sklearn.model_selection import StratifiedKFold
 
     n_classes = int(y.max()) + 1

@@ -101,7 +101,7 @@ def test_kshot_too_few_examples_message():
     assert str(e.value).endswith("Pass --shots 1 or add examples.")
     with pytest.raises(DataError) as e:
         kshot_splits(_toy(3, 2), [1, 2, 5], 2, 0, test_given=False)
-    assert "Pass --shots 1,2, add examples or pass --test to test on other data." in str(e.value)
+    assert "Pass --shots 1,2; add examples; or pass --test to test on other data." in str(e.value)
 
 
 def test_holdout_split_stratified_and_keeps_every_class():

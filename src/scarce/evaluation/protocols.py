@@ -41,7 +41,8 @@ def kshot_splits(
         todo.append("add examples")
         if not test_given:
             todo.append("pass --test to test on other data")
-        advice = ", ".join(todo[:-1]) + " or " + todo[-1]
+        # semicolons: a comma would run into the list of shot counts
+        advice = " or ".join(todo) if len(todo) < 3 else "; ".join(todo[:-1]) + "; or " + todo[-1]
         raise DataError(
             f"class {c!r} has {n} example{'s' if n != 1 else ''}; --shots {max(shots)} needs at "
             f"least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."

@@ -4,7 +4,9 @@ fix, and nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -511,21 +513,6 @@ def test_a_table_of_numbers_is_called_tabular(tmp_path, capsys):
     assert "missing column 'text'" in err
 
 
-def test_ctrl_c_says_nothing_was_written(tmp_path, text_csv, capsys, monkeypatch):
-    """Click turned Ctrl-C into a silent exit 130; the user should hear what happened."""
-    import scarce.api
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(scarce.api, "fit", interrupted)
-    out = tmp_path / "m.scarce"
-    code, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
-    assert code == 130
-    assert "interrupted; nothing was written" in err
-    assert not out.exists()
-
-
 def test_blank_texts_in_unlabeled_training_data_are_refused(tmp_path):
     from scarce.api import _unlabeled
     from scarce.core.errors import DataError
@@ -624,24 +611,36 @@ def test_dark_image_arrays_are_warned_about(caplog):
     assert "brightest value in these image arrays is 16 (of 255)" in caplog.text
 
 
-def test_sigterm_unwinds_like_ctrl_c(tmp_path, text_csv, capsys, monkeypatch):
-    """timeout, docker stop and a cancelled CI job send SIGTERM: it got no message (exit 143
-    from the signal itself) and, mid-write, left the bundle's temporary file behind."""
-    import os
-    import signal
+def _ctrl_c(*a, **k):
+    raise KeyboardInterrupt
 
+
+def _sigterm(*a, **k):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler raises in this thread before the sleep ends
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [
+        # click turned Ctrl-C into a silent exit 130; the user should hear what happened
+        (_ctrl_c, 130, "interrupted; nothing was written"),
+        # timeout, docker stop and a cancelled CI job send SIGTERM: it got no message (exit
+        # 143 from the signal itself) and, mid-write, left the bundle's temporary file behind
+        (_sigterm, 143, "terminated (SIGTERM); nothing was written"),
+    ],
+)
+def test_an_interrupt_says_nothing_was_written(
+    tmp_path, text_csv, capsys, monkeypatch, stop, code, said
+):
     import scarce.api
 
-    def terminated(*a, **k):
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler raises in this thread before the sleep ends
-
     before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(scarce.api, "fit", terminated)
+    monkeypatch.setattr(scarce.api, "fit", stop)
     out = tmp_path / "m.scarce"
-    code, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
-    assert code == 143
-    assert "terminated (SIGTERM); nothing was written" in err
+    got, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
+    assert got == code
+    assert said in err
     assert not out.exists()
     assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called main
 

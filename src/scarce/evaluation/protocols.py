@@ -30,12 +30,13 @@ def kshot_splits(
     """For each K and repeat, K examples per class drawn from the pool; the test set is the
     given one, or the rest of the pool."""
     counts = pool.counts()
-    need = max(shots) + (0 if test_given else 1)
+    spare = 0 if test_given else 1  # one left over per class to test on
+    need = max(shots) + spare
     short = {c: n for c, n in counts.items() if n < need}
     if short:
-        c, n = min(short.items(), key=lambda kv: kv[1])
+        c, n = min(short.items(), key=lambda kv: kv[1])  # the smallest class of all
         extra = "" if test_given else f" ({max(shots)} to train on and one left over to test on)"
-        most = min(counts.values()) - (0 if test_given else 1)
+        most = n - spare
         fit = [k for k in shots if k <= most] or ([most] if most >= 1 else [])
         todo = [f"pass --shots {','.join(map(str, fit))}"] if fit else []
         todo.append("add examples")

@@ -664,7 +664,7 @@ def test_ctrl_c_on_serve_says_it_stopped(tmp_path, text_csv, capsys, monkeypatch
 def test_fit_summary_with_many_or_unequal_classes():
     """53 classes printed as 53 'name: n' pairs on one line of 1,000 characters; and an
     accuracy on data that is 77% one class needs that floor beside it."""
-    from scarce.cli.main import _counts_text, _majority
+    from scarce.cli.main import _balanced, _counts_text, _majority
 
     assert _counts_text({"a": 5, "b": 5}) == "a: 5, b: 5"
     assert _counts_text({f"c{i}": 5 for i in range(53)}) == "53 classes, 5 each"
@@ -672,3 +672,6 @@ def test_fit_summary_with_many_or_unequal_classes():
     assert _counts_text(many) == "20 classes, 3 (c0) to 200 (libs) each"
     assert _majority({"a": 5, "b": 5}) == ""
     assert _majority(many) == "; always answering 'libs' would score 0.778"
+    assert _balanced(0.7, 0.7002) == ""
+    assert _balanced(0.865, 0.596) == ", balanced accuracy 0.596"
+    assert _balanced(0.865, None) == ""

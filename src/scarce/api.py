@@ -563,12 +563,7 @@ def fit(
     fitted = learner.fit(train, unlabeled=unlabeled_set, seed=seed)
     metrics: dict[str, Any] = {}
     if test_set is not None:
-        p = fitted.predict_proba(test_set.inputs)
-        metrics = {
-            "test_accuracy": float((p.argmax(1) == test_set.y).mean()),
-            "test_size": len(test_set),
-            "test_source": test_set.source,
-        }
+        metrics = _test_metrics(fitted, test_set)
     validation = _validation(fitted, auto)
     if validation is not None:
         metrics["validation"] = validation
@@ -627,6 +622,18 @@ def fit(
     if base_info is not None:
         manifest["base"] = base_info
     return Model(fitted, encoder, manifest)
+
+
+def _test_metrics(fitted: Fitted, test_set: LabeledSet) -> dict[str, Any]:
+    from scarce.evaluation.metrics import compute
+
+    scores = compute(test_set.y, fitted.predict_proba(test_set.inputs))
+    return {
+        "test_accuracy": scores["accuracy"],
+        "test_balanced_accuracy": scores["balanced_accuracy"],
+        "test_size": len(test_set),
+        "test_source": test_set.source,
+    }
 
 
 def _validation(fitted: Fitted, auto: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -795,14 +802,7 @@ def _fit_domain(
     if "validation" in fitted.meta:
         metrics["validation"] = fitted.meta["validation"]
     if test_set is not None:
-        p = fitted.predict_proba(test_set.inputs)
-        metrics.update(
-            {
-                "test_accuracy": float((p.argmax(1) == test_set.y).mean()),
-                "test_size": len(test_set),
-                "test_source": test_set.source,
-            }
-        )
+        metrics.update(_test_metrics(fitted, test_set))
     manifest = {
         "modality": src.modality,
         "method": method,

@@ -280,14 +280,19 @@ def fit(
         f"{time.perf_counter() - t0:.1f}s"
     )
     if "test_accuracy" in m["metrics"]:
+        mt = m["metrics"]
         _echo(
-            f"test accuracy: {m['metrics']['test_accuracy']:.3f} "
-            f"on {m['metrics']['test_size']} examples"
+            f"test accuracy: {mt['test_accuracy']:.3f}"
+            f"{_balanced(mt['test_accuracy'], mt.get('test_balanced_accuracy'))} "
+            f"on {mt['test_size']} examples"
         )
     if v := m["metrics"].get("validation"):
         what = "accuracy" if "accuracy" in v else "source accuracy"
         score = v.get("accuracy", v.get("source_accuracy"))
-        _detail(f"validation {what}: {score:.3f} ({v['how']}){_majority(m['data']['counts'])}")
+        _detail(
+            f"validation {what}: {score:.3f}{_balanced(score, v.get('balanced_accuracy'))} "
+            f"({v['how']}){_majority(m['data']['counts'])}"
+        )
     if "distill" in m["metrics"]:
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
@@ -316,6 +321,13 @@ def _counts_text(counts: dict[str, int]) -> str:
     big = max(counts, key=lambda k: counts[k])
     small = min(counts, key=lambda k: counts[k])
     return f"{len(counts)} classes, {lo} ({small}) to {hi} ({big}) each"
+
+
+def _balanced(accuracy: float, balanced: float | None) -> str:
+    """Balanced accuracy beside accuracy, where the two differ (unequal classes)."""
+    if balanced is None or abs(balanced - accuracy) < 5e-4:
+        return ""
+    return f", balanced accuracy {balanced:.3f}"
 
 
 def _majority(counts: dict[str, int]) -> str:

@@ -42,6 +42,12 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e
 # the grid as it was, for heads the long one made overconfident (the baseline's sparse or raw
 # features; setfit, whose encoder saw the held-out folds)
 SHORT_C_GRID = tuple(c for c in C_GRID if c <= 100)
+# logit adjustments tried on held-out logits (chosen: 0.25 to 2 on 4 data sets, 3 imbalance
+# profiles). DEFAULT_PRIOR_SHIFT where a class is too small to hold any out: one class of 60
+# beside 1 of each other, balanced accuracy at 0 / 1 / 1.25 / 2 was 0.17 / 0.30 / 0.37 / 0.46
+# (fortunes), 0.49 / 0.64 / 0.64 / 0.59 (digits), 0.41 / 0.56 / 0.57 / 0.53 (Fashion-MNIST)
+PRIOR_SHIFTS = tuple(np.round(np.arange(0.0, 2.01, 0.25), 2))
+DEFAULT_PRIOR_SHIFT = 1.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +56,7 @@ class LinearProbeConfig(Config):
     Cs: tuple[float, ...] = C_GRID
     folds: int = 5
     class_weight: Literal["balanced", "none"] = "balanced"
+    prior_shift: float | None = None
     normalize: Literal["l2", "standard", "none"] = "l2"
     max_iter: int = 2000
 
@@ -58,6 +65,10 @@ class LinearProbeConfig(Config):
         "Cs": "grid searched by cross-validation when C is None",
         "folds": "cross-validation folds (fewer when a class has fewer examples)",
         "class_weight": "'balanced' weighs classes inversely to their frequency",
+        "prior_shift": "with class_weight=balanced and unequal classes, logits - prior_shift * "
+        "log(class share), so that a large class is not over-predicted; None = chosen on the "
+        f"cross-validation's held-out logits ({DEFAULT_PRIOR_SHIFT} where a class has 1 "
+        "example), 0 = off",
         "normalize": "l2: unit-length features (robust at 1 shot); standard: z-scores from train",
         "max_iter": "L-BFGS iterations",
     }
@@ -68,6 +79,8 @@ class LinearProbeConfig(Config):
         if not self.Cs or min(self.Cs) <= 0:
             check_range("linear-probe", "Cs", min(self.Cs or (0,)), 1e-8)
         check_range("linear-probe", "folds", self.folds, 2, 20)
+        if self.prior_shift is not None:
+            check_range("linear-probe", "prior_shift", self.prior_shift, 0.0, 10.0)
         check_range("linear-probe", "max_iter", self.max_iter, 10)
 
 
@@ -179,31 +192,41 @@ def fit_logistic(
     weight = cfg.class_weight if cfg.class_weight == "balanced" else None
     cv_scores: dict[str, float] = {}
     validation = None
-    C = cfg.C
-    if C is None:
-        min_count = int(np.bincount(y, minlength=n_classes).min())
-        folds = min(cfg.folds, min_count)
-        if folds >= 2:
-            cv_scores, cv_acc = _cv_log_loss(x, y, cfg.Cs, folds, weight, cfg.max_iter, seed)
-            # best mean log-loss; on ties the stronger regularization
-            tried = [c for c in cfg.Cs if repr(c) in cv_scores]
-            C = min(tried, key=lambda c: (round(cv_scores[repr(c)], 6), c))
-            validation = {
-                "accuracy": round(cv_acc[repr(C)], 5),
-                "log_loss": round(cv_scores[repr(C)], 5),
-                "n": len(y),
-                "how": f"{folds}-fold cross-validation inside the training data, at the C "
-                "it chose (so slightly optimistic)",
-            }
-        else:
-            C = SINGLE_SHOT_C
-            log.info(
-                "a class has %d example(s): too few to cross-validate C; using C=%g",
-                min_count,
-                C,
-            )
+    C, tau = cfg.C, cfg.prior_shift
+    unequal = _unequal(y, n_classes)
+    folds = min(cfg.folds, int(np.bincount(y, minlength=n_classes).min()))
+    # held-out logits choose C and, on unequal classes, the prior shift (for a given C too)
+    choose_tau = tau is None and weight == "balanced" and unequal
+    if folds >= 2 and (C is None or choose_tau):
+        Cs = cfg.Cs if C is None else (C,)
+        cv_scores, held_out = _cv_log_loss(x, y, Cs, folds, weight, cfg.max_iter, seed)
+        # best mean log-loss; on ties the stronger regularization
+        tried = [c for c in Cs if repr(c) in cv_scores]
+        C = min(tried, key=lambda c: (round(cv_scores[repr(c)], 6), c))
+        z = held_out[repr(C)]
+        if choose_tau:
+            tau = _prior_shift(z, y, n_classes)
+        if tau and unequal:
+            z = z - tau * _log_prior(y, n_classes)
+        validation = {
+            "accuracy": round(float((z.argmax(1) == y).mean()), 5),
+            "balanced_accuracy": round(_balanced_accuracy(z, y, n_classes), 5),
+            "log_loss": round(_mean_log_loss(z, y, weight, n_classes), 5),
+            "n": len(y),
+            "how": f"{folds}-fold cross-validation inside the training data, at the C "
+            "it chose (so slightly optimistic)",
+        }
+    elif C is None:
+        C = SINGLE_SHOT_C
+        log.info("a class has %d example(s): too few to cross-validate C; using C=%g", folds, C)
+    if tau is None:
+        tau = DEFAULT_PRIOR_SHIFT if weight == "balanced" else 0.0
+    if not unequal:
+        tau = 0.0  # a shift of every logit alike: nothing to record
     coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter)
-    meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize}
+    # the logit adjustment is a shift of the intercepts: bundles and ONNX carry it as is
+    intercept = intercept - np.float32(tau) * _log_prior(y, n_classes).astype(np.float32)
+    meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize, "prior_shift": tau}
     if validation is not None:
         meta["validation"] = validation
     return LogisticHead(coef, intercept, shift, scale, meta)
@@ -383,12 +406,12 @@ def _cv_log_loss(
     weight: str | None,
     max_iter: int,
     seed: int,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean held-out log-loss (and accuracy) per C, from strong to weak regularization. The
-    loss is close to unimodal in C, so the search stops once it has risen PATIENCE times in a
-    row: the weakly regularized fits it skips are also the slowest. With balanced class
-    weights the held-out loss is weighted the same way, as training weighs its loss, so that
-    a large class does not choose C alone (one class of 200 beside nineteen of 3: C=30
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Mean held-out log-loss and the held-out logits per C, from strong to weak
+    regularization. The loss is close to unimodal in C, so the search stops once it has risen
+    PATIENCE times in a row: the weakly regularized fits it skips are also the slowest. With
+    balanced class weights the held-out loss is weighted the same way, as training weighs its
+    loss, so that a large class does not choose C alone (one class of 200 beside nineteen of 3: C=30
     rather than 300 to 1000)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -409,27 +432,80 @@ def _cv_log_loss(
     # warm start already under it is solved again, tighter: see _Path.fit)
     problems = [(xt, y[tr]) for xt, (tr, _) in zip(train_x, splits, strict=True)]
     path = _Path(problems, n_classes, weight, max_iter, tol=1e-3)
-    counts = np.bincount(y, minlength=n_classes)
-    weights = 1.0 / counts[y] if weight == "balanced" else np.ones(len(y))
     losses: dict[str, float] = {}
-    accuracy: dict[str, float] = {}
+    held_out: dict[str, np.ndarray] = {}
     best, worse = np.inf, 0
     for c in sorted(Cs):
-        total, right = 0.0, 0
+        z = np.empty((len(y), n_classes))
+        total = 0.0
         for (w, b), xte, (_, te) in zip(path.fit(c), test_x, splits, strict=True):
-            p = softmax(xte @ w.T + b)
-            nll = -np.log(np.clip(p[np.arange(len(te)), y[te]], 1e-12, 1))
-            total += float(np.average(nll, weights=weights[te]))
-            right += int((p.argmax(1) == y[te]).sum())
+            z[te] = xte @ w.T + b
+            total += _mean_log_loss(z[te], y[te], weight, n_classes, counts_of=y)
         losses[repr(c)] = total / folds
-        accuracy[repr(c)] = right / len(y)
+        held_out[repr(c)] = z
         if losses[repr(c)] < best - 1e-6:
             best, worse = losses[repr(c)], 0
         else:
             worse += 1
             if worse >= PATIENCE:
                 break
-    return losses, accuracy
+    return losses, held_out
+
+
+def _mean_log_loss(
+    z: np.ndarray,
+    y: np.ndarray,
+    weight: str | None,
+    n_classes: int,
+    counts_of: np.ndarray | None = None,
+) -> float:
+    """Mean log-loss of logits `z`; with balanced weights each class counts alike, by its
+    frequency in `counts_of` (default: `y`)."""
+    p = softmax(z)
+    nll = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1))
+    if weight != "balanced":
+        return float(nll.mean())
+    counts = np.bincount(y if counts_of is None else counts_of, minlength=n_classes)
+    return float(np.average(nll, weights=1.0 / counts[y]))
+
+
+def _balanced_accuracy(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    hit = (z.argmax(1) == y).astype(float)
+    return float(np.mean([hit[y == c].mean() for c in range(n_classes) if (y == c).any()]))
+
+
+def _log_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """log(class share), centred over the classes present; 0 for absent ones, which the
+    shift leaves where they were."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    out = np.zeros(n_classes)
+    out[present] = np.log(counts[present])
+    out[present] -= out[present].mean()
+    return out
+
+
+def _unequal(y: np.ndarray, n_classes: int) -> bool:
+    counts = np.bincount(y, minlength=n_classes)
+    counts = counts[counts > 0]
+    return bool(counts.max() != counts.min())
+
+
+def _prior_shift(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    """tau of the logit adjustment `logits - tau * log(class prior)` (Menon et al., Long-tail
+    learning via logit adjustment, ICLR 2021) with the lowest class-balanced held-out
+    log-loss; 0 when the classes are equal, where it changes nothing. Balanced class weights
+    alone leave a large class over-predicted: its many examples span a wide region, each
+    small class only the few points it has. One class of 60 beside 3 of each other: balanced
+    accuracy 0.44 -> 0.65 on fortunes, 0.74 -> 0.77 on digits (5 draws; a long tail from 60
+    to 3: 0.65 -> 0.74 and 0.86 -> 0.89)."""
+    if not _unequal(y, n_classes):
+        return 0.0
+    log_prior = _log_prior(y, n_classes)
+    scores = [
+        round(_mean_log_loss(z - t * log_prior, y, "balanced", n_classes), 6) for t in PRIOR_SHIFTS
+    ]
+    return float(PRIOR_SHIFTS[int(np.argmin(scores))])  # ties: the smaller shift
 
 
 register_method(

@@ -118,6 +118,8 @@ class CentroidFitted:
         self.centroids, self.shift, self.tau = centroids, shift, tau
         self.adapter = adapter or {}
         self.meta_training = meta_training
+        # per class, subtracted from the squared distances (see count_bias); None: equal classes
+        self.bias: np.ndarray | None = None
 
     def embed(self, feats: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -127,10 +129,13 @@ class CentroidFitted:
         return sq_dists(self.embed(feats), self.centroids)
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        return softmax(-self.tau * self.distances(self.encoder.encode(inputs)))
+        d = self.distances(self.encoder.encode(inputs))
+        return softmax(-self.tau * (d if self.bias is None else d - self.bias[None]))
 
     def state(self) -> State:
         tensors = {"centroids": self.centroids.astype(np.float32), "shift": self.shift}
+        if self.bias is not None:
+            tensors["count_bias"] = self.bias.astype(np.float32)
         tensors.update({f"adapter.{k}": v for k, v in self.adapter.items()})
         meta: dict[str, Any] = {"tau": self.tau}
         if self.meta_training is not None:
@@ -146,7 +151,7 @@ class CentroidFitted:
         classes: tuple[str, ...],
     ) -> CentroidFitted:
         adapter = {k[8:]: v for k, v in tensors.items() if k.startswith("adapter.")}
-        return cls(
+        fitted = cls(
             encoder,
             classes,
             tensors["centroids"],
@@ -155,6 +160,8 @@ class CentroidFitted:
             adapter,
             meta.get("meta_training"),
         )
+        fitted.bias = tensors.get("count_bias")
+        return fitted
 
 
 class CentroidMethod:
@@ -211,4 +218,25 @@ class CentroidMethod:
             else loo_temperature(z, train.y, k, scale)
         )
         model.centroids, model.tau = centroids, float(tau)
+        model.bias = count_bias(z, train.y, centroids, counts)
         return model
+
+
+def count_bias(
+    z: np.ndarray, y: np.ndarray, centroids: np.ndarray, counts: np.ndarray
+) -> np.ndarray | None:
+    """s^2 / n per class, s^2 the pooled within-class variance (summed over dimensions), or
+    None when the classes are equal. A prototype averaged from n noisy examples lies
+    s^2 / n further from its class's inputs than the class mean does, in expectation, so an
+    uncorrected distance favours the large class, whose prototype lies nearest to
+    everything: simpleshot on fortunes, one class of 60 beside 3 of each other, gave it 80%
+    of a balanced test set (balanced accuracy 0.35; corrected, 0.62)."""
+    present = counts > 0
+    if counts[present].min() == counts[present].max():
+        return None
+    multi = counts > 1
+    dof = float((counts[multi] - 1).sum())
+    if dof == 0:
+        return None
+    within = float(((z - centroids[y]) ** 2).sum()) / dof  # singletons add 0 to the sum
+    return (within / np.maximum(counts, 1)).astype(np.float32)

@@ -4,7 +4,8 @@ class); balanced accuracy, log-loss and the share of answers given to the larges
 Real data with real encoders: six fortunes categories (MiniLM-L6), Fashion-MNIST and
 scikit-learn's digits (EfficientNet-Lite0). Rows: linear-probe as shipped (balanced weights +
 logit adjustment chosen on held-out logits), without the adjustment, without class weights,
-simpleshot (centroids), and scikit-learn's LogisticRegressionCV(class_weight="balanced") on
+simpleshot (prototypes, count-corrected distances), knn with and without class-weighted
+votes, and scikit-learn's LogisticRegressionCV(class_weight="balanced") on
 the same features as the peer.
 
     .venv/bin/python bench/imbalance.py       # -> bench/results/imbalance.json
@@ -35,6 +36,8 @@ VARIANTS = {
     "linear-probe, no adjustment": ("linear-probe", {"prior_shift": 0.0}),
     "linear-probe, no class weights": ("linear-probe", {"class_weight": "none"}),
     "simpleshot": ("simpleshot", {}),
+    "knn": ("knn", {}),
+    "knn, unweighted votes": ("knn", {"class_weight": "none"}),
 }
 
 

@@ -196,30 +196,55 @@ def test_auto_lets_a_lead_within_noise_go_to_the_lower_log_loss(fortunes_data, m
         np.array([classes.index(labels[i]) for i in idx]),
         classes,
     )
-    right: dict[int, np.ndarray] = {}
+    calls: list[float] = []
     orig = selection._paired_se
 
-    def spy(r, a, b):
-        right.update(r)
-        return orig(r, a, b)
+    def spy(a, b):
+        calls.append(orig(a, b))
+        return calls[-1]
 
     monkeypatch.setattr(selection, "_paired_se", spy)
     method, bb, record = choose(train, backbone="minilm-l6", seed=0)
+    assert record["metric"] == "accuracy"  # equal classes
     scored = [c for c in record["candidates"] if "accuracy" in c]
-    top = max(scored, key=lambda c: c["accuracy"])
+    ranked = sorted(scored, key=lambda c: (-c["accuracy"], c["log_loss"]))
+    top = ranked[0]
+    # the tie rule asks for the paired error of the top against each other, in rank order
+    se = dict(zip((id(c) for c in ranked[1:]), calls, strict=False))
     chosen = next(c for c in scored if (c["method"], c["backbone"]) == (method, bb))
     if chosen is not top:
-        assert top["accuracy"] - chosen["accuracy"] <= orig(right, top, chosen)
+        assert top["accuracy"] - chosen["accuracy"] <= se[id(chosen)]
         assert chosen["log_loss"] < top["log_loss"]
         assert "within one standard error" in record["why"]
-    tied = [
-        c for c in scored if c is not top and top["accuracy"] - c["accuracy"] <= orig(right, top, c)
-    ]
+    tied = [c for c in ranked[1:] if top["accuracy"] - c["accuracy"] <= se[id(c)]]
     assert chosen["log_loss"] == min(c["log_loss"] for c in [top, *tied])
     # the paired error: identical answers differ by nothing, one flipped answer by 1/n
-    a, b = {"method": "a"}, {"method": "b"}
-    hits = np.array([True, False, True, True])
-    assert selection._paired_se({id(a): hits, id(b): hits}, a, b) == 0.0
+    hits = np.array([1.0, 0.0, 1.0, 1.0])
+    assert selection._paired_se(hits, hits) == 0.0
     flipped = hits.copy()
-    flipped[0] = False
-    assert selection._paired_se({id(a): hits, id(b): flipped}, a, b) == pytest.approx(0.25)
+    flipped[0] = 0.0
+    assert selection._paired_se(hits, flipped) == pytest.approx(0.25)
+
+
+def test_auto_ranks_unequal_classes_by_balanced_accuracy(fortunes_data, monkeypatch):
+    """Every method weighs classes alike on unequal data; auto must rank candidates the same
+    way, or a candidate that answers the large class more often looks better."""
+    from scarce.evaluation import selection
+
+    cands = [c for c in candidates("text", "minilm-l6") if not methods.get(c[0]).tunes_encoder]
+    monkeypatch.setattr(selection, "candidates", lambda *a: cands)
+    texts, labels = fortunes_data
+    classes = ("food", "sports", "science", "law")
+    per = {"food": 24, "sports": 4, "science": 4, "law": 4}
+    idx = [i for c in classes for i in [j for j, lab in enumerate(labels) if lab == c][: per[c]]]
+    y = np.array([classes.index(labels[i]) for i in idx])
+    train = LabeledSet(Inputs.from_texts([texts[i] for i in idx]), y, classes)
+    method, bb, record = choose(train, backbone="minilm-l6", seed=0)
+    assert record["metric"] == "balanced_accuracy"
+    scored = [c for c in record["candidates"] if "accuracy" in c]
+    assert all(0 <= c["balanced_accuracy"] <= 1 for c in scored)
+    assert "balanced accuracy" in record["why"]
+    best = max(c["balanced_accuracy"] for c in scored)
+    chosen = next(c for c in scored if (c["method"], c["backbone"]) == (method, bb))
+    # the chosen one leads on balanced accuracy or ties within the paired error
+    assert best - chosen["balanced_accuracy"] < 0.1, record

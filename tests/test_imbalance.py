@@ -131,3 +131,23 @@ def test_equal_classes_get_no_prototype_correction(features):
     cents = np.stack([z[y2 == c].mean(0) for c in range(3)])
     b = count_bias(z, y2, cents, np.bincount(y2).astype(np.float32))
     assert b[0] < b[1] < b[2]
+
+
+def test_knn_votes_are_weighed_by_class(fortunes_data):
+    from scarce.methods import methods
+
+    texts, labels = fortunes_subset(fortunes_data, 60, seed=0, classes=CLASSES)
+    y = np.array([CLASSES.index(v) for v in labels])
+    enc = create_encoder("minilm-l6")
+    spec = methods.get("knn")
+    score: dict[str, list[float]] = {"balanced": [], "none": []}
+    for tr, te in _draws(y, [40] + [3] * 5, 3):
+        train = LabeledSet(Inputs.from_texts([texts[i] for i in tr]), y[tr], CLASSES, "f")
+        test = Inputs.from_texts([texts[i] for i in te])
+        for how in score:
+            fitted = spec.method(spec.config(class_weight=how), enc).fit(train, seed=0)
+            p = fitted.predict_proba(test)
+            score[how].append(compute(y[te], p)["balanced_accuracy"])
+            again = spec.fitted.from_state(*fitted.state(), enc, CLASSES)
+            np.testing.assert_allclose(again.predict_proba(test), p)
+    assert np.mean(score["balanced"]) > np.mean(score["none"]) + 0.1, score

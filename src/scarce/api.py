@@ -39,7 +39,7 @@ from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders import encoders as encoder_registry
-from scarce.encoders.base import Encoder, encoder_from_files
+from scarce.encoders.base import Encoder, encoder_from_files, language_gap
 from scarce.methods import methods as method_registry
 from scarce.methods._domain import MIN_TARGET
 from scarce.methods.base import Fitted, check_base_use
@@ -395,7 +395,11 @@ def _training_set(
     )
 
 
-def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:
+def resolve_encoder(
+    backbone: str | None, modality: Modality, data: LabeledSet | None = None
+) -> Encoder:
+    """The encoder to use; with `data`, a warning when its texts are in a script the encoder
+    was not trained on."""
     encoder = create_encoder(backbone or default_encoder(modality))
     if encoder.spec.modality != modality:
         raise ConfigError(
@@ -403,6 +407,10 @@ def resolve_encoder(backbone: str | None, modality: Modality) -> Encoder:
             f"is {modality}. Pick one from `scarce backbones`, e.g. --backbone "
             f"{default_encoder(modality)}."
         )
+    if data is not None and modality == "text":
+        gap = language_gap(encoder.spec, data.inputs.items)
+        if gap:
+            log.warning(gap)
     return encoder
 
 
@@ -545,7 +553,7 @@ def fit(
         if unlabeled is not None
         else None
     )
-    encoder = resolve_encoder(backbone, train.modality) if spec.uses_encoder else None
+    encoder = resolve_encoder(backbone, train.modality, train) if spec.uses_encoder else None
     learner = spec.method(cfg, encoder)
     if teacher is not None:
         learner.use_teacher(_teacher_from_bundle(teacher, train))
@@ -651,8 +659,14 @@ def _validation(fitted: Fitted, auto: dict[str, Any] | None) -> dict[str, Any] |
             None,
         )
         if best is not None:
+            extra = (
+                {"balanced_accuracy": round(best["balanced_accuracy"], 5)}
+                if "balanced_accuracy" in best
+                else {}
+            )
             return {
                 "accuracy": round(best["accuracy"], 5),
+                **extra,
                 "log_loss": round(best["log_loss"], 5),
                 "how": f"{auto['folds']}-fold cross-validation inside the training data, which "
                 "also chose this candidate among the others (so optimistic)",
@@ -778,7 +792,7 @@ def _fit_domain(
             side="target",
         )
     cfg = spec.config.from_dict(config, owner=spec.name)
-    encoder = resolve_encoder(backbone, src.modality)
+    encoder = resolve_encoder(backbone, src.modality, src)
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
     sel = fitted.meta["selection"]
     if sel["criterion"] != "target-labels":
@@ -957,7 +971,7 @@ def evaluate(
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
-    encoder = resolve_encoder(backbone, pool.modality) if uses else None
+    encoder = resolve_encoder(backbone, pool.modality, pool) if uses else None
     return evaluate_sets(
         pool,
         methods=list(methods),

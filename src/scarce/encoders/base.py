@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -302,3 +302,34 @@ class _Memo:
         except KeyError:
             return None
         return self.matrix[rows]
+
+
+def language_gap(spec: EncoderSpec, texts: Sequence[str], sample: int = 500) -> str | None:
+    """A warning when most letters of the texts are outside the Latin script and the
+    encoder was trained on English alone (walk 9: Chinese topics, minilm-l6 0.32 against
+    0.74 with multilingual-e5-small, and nothing said so); None otherwise."""
+    if spec.modality != "text" or set(spec.languages) != {"en"}:
+        return None
+    letters = other = 0
+    for t in texts[:sample]:
+        for c in t:
+            if c.isalpha():
+                letters += 1
+                # Latin: ASCII, Latin-1, Extended-A/B, IPA, Extended Additional
+                other += not (ord(c) < 0x2B0 or 0x1E00 <= ord(c) <= 0x1EFF)
+    if not letters or other <= 0.5 * letters:
+        return None
+    multi = [
+        e.name for e in encoders if e.modality == "text" and len(e.languages) > 1 and e.installed()
+    ]
+    then = (
+        f"; pass --backbone {multi[0]} (Python: backbone={multi[0]!r}), which covers "
+        f"{len(encoders.get(multi[0]).languages)}+ languages"
+        if multi
+        else "; `scarce backbones` lists the encoders and their languages"
+    )
+    return (
+        f"{round(100 * other / letters)}% of the letters in these texts are not Latin script, "
+        f"and {spec.name} was trained on English only: expect it to understand little of "
+        f"them{then}."
+    )

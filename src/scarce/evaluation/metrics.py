@@ -19,6 +19,20 @@ def bounds(metric: str, *, paired: bool = False) -> tuple[float, float]:
     return (-1.0, 1.0) if paired else (0.0, 1.0)
 
 
+# the metrics that are means over test items, and so have a per-item score (per_item)
+PER_ITEM = ("accuracy", "balanced_accuracy", "log_loss")
+
+
+def per_item(y: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
+    """Each test item's share of the PER_ITEM metrics: the metric is the mean of these.
+    Balanced accuracy: a hit weighs n / (classes present x its class's count)."""
+    hit = (proba.argmax(1) == y).astype(np.float32)
+    counts = np.bincount(y, minlength=proba.shape[1])
+    w = len(y) / (np.count_nonzero(counts) * counts[y]) if len(y) else np.ones(0)
+    nll = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1))
+    return {"accuracy": hit, "balanced_accuracy": hit * w, "log_loss": nll}
+
+
 def compute(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Every score of one run. The confusion-matrix scores are computed here from one
     bincount: scikit-learn's input validation cost ~40 ms per run, more than most fits

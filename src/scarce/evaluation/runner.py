@@ -27,7 +27,7 @@ from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
-from scarce.evaluation.intervals import Interval, interval, verdict
+from scarce.evaluation.intervals import Interval, interval, item_variance, verdict
 from scarce.evaluation.protocols import (
     Split,
     domain_splits,
@@ -258,6 +258,10 @@ def evaluate_sets(
             }
             if selection is not None:
                 rec["selection"] = selection
+            # per test item, for the share of the interval the test sample owns (pool indices;
+            # a given test set's items after the pool's)
+            keys = sp.test if sp.test is not None else len(pool) + np.arange(len(tst))
+            rec["_items"] = (np.asarray(keys), M.per_item(tst.y, proba))
             if held:  # the other tasks: by the multitask model's heads, or each trained alone
                 rec["tasks"] = {}
                 for n, (tr, te) in held.items():
@@ -506,6 +510,29 @@ def _assemble(
                 vals.setdefault(r[unit], []).append(r["metrics"][metric])
         return {u: float(np.mean(v)) for u, v in vals.items()}
 
+    def items(
+        method: str, k: int | None, metric: str, versus: str | None = None
+    ) -> tuple[float, int]:
+        """The test items' share of the variance of the mean (of a paired difference, with
+        `versus`); 0 where the unit of the interval already varies its items (the folds of a
+        single k-fold) or the metric is not a mean over items."""
+        if unit == "fold" or metric not in M.PER_ITEM:
+            return 0.0, 0
+
+        def mine(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
+            return {
+                (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
+                for r in runs
+                if r["method"] == name and r["shots"] == k and "_items" in r
+            }
+
+        a = mine(method)
+        if versus is None:
+            return item_variance(list(a.values()))
+        b = mine(versus)
+        both = sorted(set(a) & set(b), key=str)
+        return item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
+
     summary: list[dict[str, Any]] = []
     paired: list[dict[str, Any]] = []
     negative: list[dict[str, Any]] = []
@@ -515,7 +542,9 @@ def _assemble(
                 v = per_unit(m, k, metric)
                 if not v:
                     continue
-                iv = interval(list(v.values()), how, confidence, seed, M.bounds(metric))
+                iv = interval(
+                    list(v.values()), how, confidence, seed, M.bounds(metric), items(m, k, metric)
+                )
                 summary.append({"method": m, "shots": k, "metric": metric, **iv.as_dict()})
             if m == reference:
                 continue
@@ -525,7 +554,14 @@ def _assemble(
                 if not common:
                     continue
                 diffs = [a[i] - b[i] for i in common]
-                iv = interval(diffs, how, confidence, seed, M.bounds(metric, paired=True))
+                iv = interval(
+                    diffs,
+                    how,
+                    confidence,
+                    seed,
+                    M.bounds(metric, paired=True),
+                    items(m, k, metric, versus=reference),
+                )
                 said = verdict(iv, metric not in M.LOWER_IS_BETTER)
                 paired.append(
                     {

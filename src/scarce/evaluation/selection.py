@@ -87,8 +87,17 @@ def choose(
         return default[0], default[1], record
     skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "auto") % 2**31)
     splits = list(skf.split(np.zeros(len(train)), train.y))
+    # on unequal classes every method weighs classes alike (class weights, prior shift), so
+    # candidates are ranked the same way: by balanced accuracy, each example weighing
+    # 1 / its class's count (mean 1); equal classes: plain accuracy
+    counts = np.bincount(train.y, minlength=len(train.classes))
+    unequal = counts.max() != counts[counts > 0].min()
+    weight = len(train.y) / (np.count_nonzero(counts) * counts[train.y]) if unequal else None
+    key = "balanced_accuracy" if unequal else "accuracy"
+    what = key.replace("_", " ")
+    record["metric"] = key
     scored: list[dict[str, Any]] = []
-    right: dict[int, np.ndarray] = {}  # per scored entry: which examples its folds got right
+    right: list[np.ndarray] = []  # per scored entry, its weighted hits on the held-out folds
     for name, bb in cands:
         entry: dict[str, Any] = {"method": name, "backbone": bb}
         record["candidates"].append(entry)
@@ -98,9 +107,8 @@ def choose(
             continue
         spec = methods.get(name)
         t1 = time.perf_counter()
-        acc: list[float] = []
-        ll: list[float] = []
-        hits = np.zeros(len(train), dtype=bool)
+        held = np.zeros((len(train), len(train.classes)))
+        done = 0
         # the first candidate always finishes (something must be chosen); the others stop
         # at the budget, within one training step or encoding batch
         limit = time_limit(budget - elapsed) if scored else contextlib.nullcontext()
@@ -111,11 +119,8 @@ def choose(
                     fitted = spec.method(spec.config(), enc).fit(
                         train.subset(tr), seed=derive(seed, "auto-fit", i)
                     )
-                    proba = fitted.predict_proba(train.subset(va).inputs)
-                    m = M.compute(train.y[va], proba)
-                    hits[va] = proba.argmax(1) == train.y[va]
-                    acc.append(m["accuracy"])
-                    ll.append(m["log_loss"])
+                    held[va] = fitted.predict_proba(train.subset(va).inputs)
+                    done += 1
                     # after a fold, give up when the rest would not fit in what is left
                     per_fold = (time.perf_counter() - t1) / (i + 1)
                     left = budget - (time.perf_counter() - t0)
@@ -128,53 +133,57 @@ def choose(
                         break
         except OutOfTime:
             entry["skipped"] = (
-                f"stopped at the budget of {budget:.0f}s during fold {len(acc) + 1} of {folds}"
+                f"stopped at the budget of {budget:.0f}s during fold {done + 1} of {folds}"
             )
         if "skipped" in entry:
             continue
+        m = M.compute(train.y, held)
+        hits = (held.argmax(1) == train.y).astype(float)
+        nll = -np.log(np.clip(held[np.arange(len(train)), train.y], 1e-12, 1))
         entry.update(
             {
-                "accuracy": float(np.mean(acc)),
-                "log_loss": float(np.mean(ll)),
+                "accuracy": m["accuracy"],
+                **({"balanced_accuracy": m["balanced_accuracy"]} if unequal else {}),
+                "log_loss": float(np.average(nll, weights=weight)),
                 "seconds": round(time.perf_counter() - t1, 2),
             }
         )
-        right[id(entry)] = hits
+        right.append(hits if weight is None else hits * weight)
         scored.append(entry)
         log.info(
-            "auto: %s%s cross-validated accuracy %.3f",
-            name,
-            f" on {bb}" if bb else "",
-            entry["accuracy"],
+            "auto: %s%s cross-validated %s %.3f", name, f" on {bb}" if bb else "", what, entry[key]
         )
-    ranked = sorted(scored, key=lambda e: (-e["accuracy"], e["log_loss"]))
-    top = ranked[0]
+    order = sorted(range(len(scored)), key=lambda i: (-scored[i][key], scored[i]["log_loss"]))
+    top = scored[order[0]]
     # a lead of an example or two is noise: candidates within one standard error of the
     # most accurate (paired over the same examples) tie, and the lower log-loss, which
     # weighs every answer's confidence rather than only its argmax, breaks the tie
-    tied = [top] + [
-        e for e in ranked[1:] if top["accuracy"] - e["accuracy"] <= _paired_se(right, top, e)
+    tied = [order[0]] + [
+        i for i in order[1:] if top[key] - scored[i][key] <= _paired_se(right[order[0]], right[i])
     ]
-    best = min(tied, key=lambda e: e["log_loss"])
+    b = min(tied, key=lambda i: scored[i]["log_loss"])
+    best = scored[b]
     record["chosen"] = {"method": best["method"], "backbone": best["backbone"]}
     label = _label(best)
     if best is top:
         why = (
-            f"{label} had the best {folds}-fold cross-validated accuracy inside the training "
-            f"data ({best['accuracy']:.3f}, log-loss {best['log_loss']:.3f})"
+            f"{label} had the best {folds}-fold cross-validated {what} inside the training "
+            f"data ({best[key]:.3f}, log-loss {best['log_loss']:.3f})"
         )
         if len(tied) > 1:
             why += "; within one standard error of it, with a higher log-loss: " + ", ".join(
-                f"{_label(e)} ({e['accuracy']:.3f}, {e['log_loss']:.3f})" for e in tied[1:]
+                f"{_label(scored[i])} ({scored[i][key]:.3f}, {scored[i]['log_loss']:.3f})"
+                for i in tied[1:]
             )
-        elif len(ranked) > 1:
-            why += f"; next: {_label(ranked[1])} ({ranked[1]['accuracy']:.3f})"
+        elif len(order) > 1:
+            nxt = scored[order[1]]
+            why += f"; next: {_label(nxt)} ({nxt[key]:.3f})"
     else:
         why = (
-            f"{label}'s {folds}-fold cross-validated accuracy inside the training data "
-            f"({best['accuracy']:.3f}) is within one standard error "
-            f"({_paired_se(right, top, best):.3f}, paired over the {len(train)} examples) of "
-            f"the best, {_label(top)} ({top['accuracy']:.3f}), and its log-loss is lower "
+            f"{label}'s {folds}-fold cross-validated {what} inside the training data "
+            f"({best[key]:.3f}) is within one standard error "
+            f"({_paired_se(right[order[0]], right[b]):.3f}, paired over the {len(train)} "
+            f"examples) of the best, {_label(top)} ({top[key]:.3f}), and its log-loss is lower "
             f"({best['log_loss']:.3f} against {top['log_loss']:.3f})"
         )
     skipped = [e for e in record["candidates"] if "skipped" in e]
@@ -192,7 +201,8 @@ def _label(e: dict[str, Any]) -> str:
     return e["method"] + (f" on {e['backbone']}" if e["backbone"] else "")
 
 
-def _paired_se(right: dict[int, np.ndarray], a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Standard error of the accuracy difference of two candidates on the same examples."""
-    d = right[id(a)].astype(float) - right[id(b)].astype(float)
+def _paired_se(a: np.ndarray, b: np.ndarray) -> float:
+    """Standard error of the difference of two candidates' mean (weighted) hits on the same
+    examples."""
+    d = a - b
     return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -29,11 +29,14 @@ CHUNK = 1024  # queries per similarity block when predicting
 class KnnConfig(Config):
     k: int | None = None
     temperature: float | None = None
+    class_weight: Literal["balanced", "none"] = "balanced"
 
     help: ClassVar[dict[str, str]] = {
         "k": "neighbours that vote; None = chosen by leave-one-out log-loss",
         "temperature": "votes weigh exp(cosine similarity / temperature); None = chosen "
         "by leave-one-out",
+        "class_weight": "'balanced': a neighbour's vote weighs 1 / its class's count (a large "
+        "class no longer outvotes the rest), and leave-one-out weighs classes alike",
     }
 
     def check(self) -> None:
@@ -48,10 +51,18 @@ def _embed(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
 
 
 def _vote(
-    sims: np.ndarray, labels: np.ndarray, n_classes: int, temperature: float, smoothing: float
+    sims: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    temperature: float,
+    smoothing: float,
+    class_w: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class probabilities from each query's neighbours (sims, labels: (n, k), best first)."""
+    """Class probabilities from each query's neighbours (sims, labels: (n, k), best first);
+    class_w: a weight per class on its neighbours' votes."""
     w = np.exp((sims - sims[:, :1]) / temperature)  # shifted by the best: no overflow
+    if class_w is not None:
+        w = w * class_w[labels]
     votes = np.zeros((len(sims), n_classes))
     np.add.at(votes, (np.arange(len(sims))[:, None], labels), w)
     votes /= votes.sum(axis=1, keepdims=True)
@@ -81,6 +92,8 @@ class KnnFitted:
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
         z = _embed(self.encoder.encode(inputs), self.shift)
+        # bundles from before the option voted unweighted
+        class_w = _class_weights(self.labels, len(self.classes), self.meta.get("class_weight"))
         out = []
         for i in range(0, len(z), CHUNK):
             sims = z[i : i + CHUNK] @ self.memory.T
@@ -92,6 +105,7 @@ class KnnFitted:
                     len(self.classes),
                     float(self.meta["temperature"]),
                     float(self.meta["smoothing"]),
+                    class_w,
                 )
             )
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
@@ -112,6 +126,17 @@ class KnnFitted:
     ) -> KnnFitted:
         labels = tensors["labels"].astype(np.int64)
         return cls(encoder, classes, tensors["memory"], labels, tensors["shift"], meta)
+
+
+def _class_weights(labels: np.ndarray, n_classes: int, how: str | None) -> np.ndarray | None:
+    """1 / count per class (mean 1 over the examples), or None where votes are unweighted or
+    the classes equal. On unequal classes an unweighted vote follows the class sizes: one
+    class of 60 beside 3 of each other took most of a balanced test set."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    if how != "balanced" or counts[present].min() == counts[present].max():
+        return None
+    return np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
 
 
 class Knn:
@@ -139,6 +164,7 @@ class Knn:
         cfg = self.config
         ks = [cfg.k] if cfg.k is not None else [k for k in KS if k < len(y)] or [1]
         temps = [cfg.temperature] if cfg.temperature is not None else list(TEMPERATURES)
+        class_w = _class_weights(y, n_classes, cfg.class_weight)
         if np.bincount(y, minlength=n_classes).min() < 2:
             # leave-one-out would leave a class with no example: fixed, conservative choice
             return {
@@ -146,6 +172,7 @@ class Knn:
                 "temperature": cfg.temperature or 0.1,
                 "smoothing": 0.1,
                 "loo_log_loss": None,
+                "class_weight": cfg.class_weight,
             }
         q = np.arange(len(y))
         if len(q) > LOO_QUERIES:
@@ -156,13 +183,15 @@ class Knn:
         top_sims, top_labels = np.take_along_axis(sims, top, axis=1), y[top]
         best: dict[str, Any] = {}
         best_loss = np.inf
+        # each left-out example weighs as its class does in the votes
+        q_w = None if class_w is None else class_w[y[q]]
         for k, t, s in itertools.product(ks, temps, SMOOTHING):
-            p = _vote(top_sims[:, :k], top_labels[:, :k], n_classes, t, s)
-            loss = float(-np.log(p[np.arange(len(q)), y[q]]).mean())
+            p = _vote(top_sims[:, :k], top_labels[:, :k], n_classes, t, s, class_w)
+            loss = float(np.average(-np.log(p[np.arange(len(q)), y[q]]), weights=q_w))
             if loss < best_loss - 1e-9:
                 best_loss = loss
                 best = {"k": k, "temperature": t, "smoothing": s}
-        return {**best, "loo_log_loss": round(best_loss, 6)}
+        return {**best, "loo_log_loss": round(best_loss, 6), "class_weight": cfg.class_weight}
 
 
 register_method(

@@ -270,7 +270,12 @@ def _fit_lr(
         coords, to_coords = _span(gram)
         basis = to_coords.T @ x  # orthonormal rows spanning the examples
         x = coords
-    w, b = _Path([(x, y)], n_classes, weight, max_iter).fit(C)[0]
+    # along the regularization path, as the cross-validation that chose C solved it: from
+    # zero at C=1e5, L-BFGS met its absolute tolerance after 18 iterations, far from the
+    # optimum (glyph images, 20 per class: test accuracy 0.946 against 0.977 converged)
+    path = _Path([(x, y)], n_classes, weight, max_iter)
+    for c in [c for c in C_GRID if c < C] + [C]:
+        w, b = path.fit(c)[0]
     coef = w @ basis if basis is not None else w
     return coef.astype(np.float32), b.astype(np.float32)
 

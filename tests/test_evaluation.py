@@ -220,6 +220,11 @@ def test_curve_fit_recovers_a_known_curve():
         assert flat["plateau"] == pytest.approx(level)
         assert f"is flat at about {level:.3f}" in flat["note"]
         assert "rising" not in flat["note"]
+    # walk 9: saturating at 1.0 read "still rising ... cannot be read", then "beyond 13 ..."
+    top = fit_curve([5, 20, 50], [0.962, 0.996, 0.9995])
+    assert top is not None
+    assert "rises towards perfect accuracy" in top["note"]
+    assert "cannot be read" not in top["note"]
 
 
 def test_every_method_sees_the_same_draws(monkeypatch, fortunes_data):

@@ -591,3 +591,23 @@ def test_a_big_confusion_matrix_spans_the_page_and_lists_its_top_cells():
     png = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
     assert png.size[1] >= 20 * n  # about 20 px a class
     assert html._top_confusions([[1]], ["a"]) == ""
+
+
+def test_the_meta_training_line_says_its_numbers_once():
+    """The method's verdict already names the step and its validation; printing both put
+    0.864 beside 0.863 for one number (walk 9)."""
+    from scarce.report.html import _base_rows
+
+    rec = {
+        "best_step": 120,
+        "steps": 300,
+        "validation": "2 held-out base classes",
+        "val_accuracy_start": 0.8854,
+        "val_accuracy_best": 0.9116,
+        "verdict": "kept step 120 of 300: accuracy on 2 held-out base classes 0.885 -> 0.912",
+    }
+    base = {"source": "b", "n": 100, "classes": ["x", "y"], "meta_training": {"protonet": rec}}
+    (_, text) = _base_rows(base)[1]
+    assert text == rec["verdict"].replace(">", "&gt;")  # HTML-escaped
+    (_, plain) = _base_rows({**base, "meta_training": {"protonet": {**rec, "verdict": ""}}})[1]
+    assert plain.startswith("best step 120 of 300")

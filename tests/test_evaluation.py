@@ -424,6 +424,9 @@ def test_one_repeat_shows_no_interval(tmp_path, text_csv, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "(1 repeat: no interval)" in text
+    # and the JSON agrees: no interval from the test items alone (walk 10)
+    for row in json.loads(out.read_text())["summary"]:
+        assert row["low"] == row["high"] == row["mean"], row
     assert "too few repeats to tell" in text
     assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "-q"]) == 0
     assert "1 repeat: no interval" in (tmp_path / "r.html").read_text()

@@ -151,3 +151,39 @@ def test_knn_votes_are_weighed_by_class(fortunes_data):
             again = spec.fitted.from_state(*fitted.state(), enc, CLASSES)
             np.testing.assert_allclose(again.predict_proba(test), p)
     assert np.mean(score["balanced"]) > np.mean(score["none"]) + 0.1, score
+
+
+def test_no_shift_that_finds_fewer_classes_on_held_out_logits():
+    """Near-zero logits that rank the small class last: a shift lowers the balanced
+    log-loss (the small class's probability rises toward 1/2) while every large-class answer
+    flips (walk 10: the baseline's held-out balanced accuracy fell to 0.455 on two classes)."""
+    from scarce.methods.linear_probe import _balanced_accuracy, _prior_shift
+
+    y = np.array([0] * 190 + [1] * 10)
+    z = np.zeros((200, 2))
+    z[:, 1] = -0.1 - 1.0 * (y == 1)  # without the rule: tau 0.25, balanced accuracy 0
+    tau = _prior_shift(z, y, 2)
+    assert _balanced_accuracy(z - tau * _log_prior(y, 2), y, 2) >= _balanced_accuracy(z, y, 2)
+    assert tau == 0.0
+
+
+def test_the_opt_outs_and_the_plain_yardstick(fortunes_data):
+    """simpleshot/protonet's correction can be turned off; the from-scratch baseline stays
+    plain (class weights only: its near-zero logits flipped under the shift, walk 10); and
+    finetune chooses its epoch by balanced error, saying so in its validation record."""
+    from scarce.methods import methods
+
+    texts, labels = fortunes_subset(fortunes_data, 60, seed=0, classes=CLASSES)
+    y = np.array([CLASSES.index(v) for v in labels])
+    tr, _ = next(_draws(y, [20] + [5] * 5, 1))
+    train = LabeledSet(Inputs.from_texts([texts[i] for i in tr]), y[tr], CLASSES, "f")
+    enc = create_encoder("minilm-l6")
+    ss = methods.get("simpleshot")
+    assert ss.method(ss.config(class_weight="none"), enc).fit(train, seed=0).bias is None
+    base = methods.get("baseline")
+    assert base.method(base.config(), None).fit(train, seed=0).head.meta["prior_shift"] == 0.0
+    ft = methods.get("finetune")
+    cfg = ft.config(epochs=1, blocks=1)
+    v = ft.method(cfg, enc).fit(train, seed=0).meta["validation"]
+    assert "balanced_accuracy" in v
+    assert "accuracy" not in v

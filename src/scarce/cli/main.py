@@ -287,8 +287,9 @@ def fit(
             f"on {mt['test_size']} examples"
         )
     if v := m["metrics"].get("validation"):
-        what = "accuracy" if "accuracy" in v else "source accuracy"
-        score = v.get("accuracy", v.get("source_accuracy"))
+        what = next(k for k in ("accuracy", "balanced_accuracy", "source_accuracy") if k in v)
+        score = v[what]
+        what = what.replace("_", " ")
         _detail(
             f"validation {what}: {score:.3f}{_balanced(score, v.get('balanced_accuracy'))} "
             f"({v['how']}){_majority(m['data']['counts'])}"

@@ -88,11 +88,13 @@ def interval(
     iv = bootstrap_interval(values, confidence, seed=seed) if method == "bootstrap" else None
     iv = iv or t_interval(values, confidence)
     var, n_items = item_var
-    if var > 0:
+    # one repeat says nothing of the draws' spread: no interval at all, rather than one that
+    # counts the items alone (the terminal and the report say "no interval")
+    if var > 0 and iv.n >= 2:
         from scipy import stats
 
         q = (1 + confidence) / 2
-        if method != "bootstrap" and iv.n >= 2:
+        if method != "bootstrap":
             # one t interval on the summed variance; Welch-Satterthwaite degrees of freedom,
             # since the two parts are estimated from R repeats and from n items
             draws = (iv.half_width / float(stats.t.ppf(q, iv.n - 1))) ** 2

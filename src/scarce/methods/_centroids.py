@@ -5,7 +5,7 @@ leave-one-out on the labeled examples (so the probabilities mean something)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -22,11 +22,16 @@ _TEMPERATURES = np.asarray(TEMPERATURES)
 @dataclasses.dataclass(frozen=True)
 class CentroidConfig(Config):
     temperature: float | None = None
+    class_weight: Literal["balanced", "none"] = "balanced"
 
     help: ClassVar[dict[str, str]] = {
         "temperature": "scale of -squared distance in the softmax; None = fitted by "
         "leave-one-out log-loss on the labeled examples (default 10 with one "
         "example per class)",
+        "class_weight": "'balanced': on unequal classes each squared distance loses s^2/n "
+        "(n the class's count), so that a prototype averaged from many examples does not lie "
+        "nearest to everything; 'none': plain distances (the large class keeps its "
+        "advantage, for data that will come in the training set's class shares)",
     }
 
     def check(self) -> None:
@@ -218,7 +223,8 @@ class CentroidMethod:
             else loo_temperature(z, train.y, k, scale)
         )
         model.centroids, model.tau = centroids, float(tau)
-        model.bias = count_bias(z, train.y, centroids, counts)
+        if self.config.class_weight == "balanced":
+            model.bias = count_bias(z, train.y, centroids, counts)
         return model
 
 

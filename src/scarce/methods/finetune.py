@@ -296,9 +296,15 @@ class Finetune:
                 else f"the linear probe on all {len(train)} examples (0 epochs)"
             )
         fitted.meta.update({**plan, "l2sp": lam, **report})
+        # on unequal classes the validation error weighs classes alike (see val_score)
+        which = (
+            "accuracy"
+            if cfg.imbalance == "none" or counts.min() == counts.max()
+            else ("balanced_accuracy")
+        )
         if val_set is not None:
             fitted.meta["validation"] = {
-                "accuracy": round(1 - float(best[0][0]), 5),
+                which: round(1 - float(best[0][0]), 5),
                 "n": len(val_set),
                 "how": "the held-out examples that chose the epoch"
                 + (" and lambda" if len(lams) > 1 else "")
@@ -307,7 +313,7 @@ class Finetune:
             }
         elif fold_accuracy is not None:
             fitted.meta["validation"] = {
-                "accuracy": round(fold_accuracy, 5),
+                which: round(fold_accuracy, 5),
                 "n": len(train),
                 "how": f"2-fold cross-validation at {stop_after} epoch(s), each half trained "
                 "and the other validated, which also chose that count (so slightly optimistic; "
@@ -396,6 +402,15 @@ class Finetune:
         n_units = len(net.units)
         unfreeze_every = max(1, epochs // max(1, n_units - first + 1))
 
+        val_w = val_cw = None
+        if val_set is not None and cfg.imbalance != "none":
+            vc = np.bincount(val_set.y, minlength=k).astype(float)
+            if vc[vc > 0].min() != vc.max():
+                val_cw = torch.tensor(
+                    np.where(vc > 0, 1.0 / np.maximum(vc, 1), 0.0), dtype=torch.float32
+                )
+                val_w = val_cw[torch.from_numpy(val_set.y.astype(np.int64))]
+
         def val_score() -> tuple[float, float]:
             """(error rate, log-loss) on the validation examples; the log-loss after
             temperature scaling unless the raw loss is monitored."""
@@ -405,11 +420,15 @@ class Finetune:
             yv = torch.from_numpy(val_set.y.astype(np.int64))
             with torch.inference_mode():
                 logits = head(T.embed_states(net, vdata.clean, first))
-                err = (logits.argmax(1) != yv).float().mean()
+                wrong = (logits.argmax(1) != yv).float()
+                # on unequal classes training weighs classes alike, and so does the choice of
+                # epoch: plain error on an imbalanced hold-out preferred epochs that answer
+                # the large class, undoing the probe's logit adjustment (walk 10)
+                err = (wrong * val_w).sum() / val_w.sum() if val_w is not None else wrong.mean()
                 if cfg.monitor == "loss":
-                    loss = torch.nn.functional.cross_entropy(logits, yv)
+                    loss = torch.nn.functional.cross_entropy(logits, yv, weight=val_cw)
                 else:
-                    loss = scaled_log_loss(logits, yv)
+                    loss = scaled_log_loss(logits, yv, val_cw)
             return float(err), float(loss)
 
         best_score, best_state, best_epoch, bad = val_score(), _snapshot(net, head, first), 0, 0
@@ -484,15 +503,16 @@ class Finetune:
         return fitted, best_score, report
 
 
-def scaled_log_loss(logits: Any, y: Any) -> Any:
+def scaled_log_loss(logits: Any, y: Any, weight: Any = None) -> Any:
     """Log-loss at the best single temperature (Guo et al., On Calibration of Modern Neural
     Networks, ICML 2017). Training sharpens the probabilities, which raises the raw loss even
     while the ranking of the classes improves; one temperature fitted on the same examples
-    takes the sharpness out and leaves how well the classes are told apart."""
+    takes the sharpness out and leaves how well the classes are told apart. `weight`: per
+    class, as in cross_entropy."""
     import torch
 
     temps = torch.logspace(-1.5, 1.5, 61, dtype=logits.dtype)
-    losses = [torch.nn.functional.cross_entropy(logits / t, y) for t in temps]
+    losses = [torch.nn.functional.cross_entropy(logits / t, y, weight=weight) for t in temps]
     return torch.stack(losses).min()
 
 

@@ -297,11 +297,8 @@ class Finetune:
             )
         fitted.meta.update({**plan, "l2sp": lam, **report})
         # on unequal classes the validation error weighs classes alike (see val_score)
-        which = (
-            "accuracy"
-            if cfg.imbalance == "none" or counts.min() == counts.max()
-            else ("balanced_accuracy")
-        )
+        equal = cfg.imbalance == "none" or counts.min() == counts.max()
+        which = "accuracy" if equal else "balanced_accuracy"
         if val_set is not None:
             fitted.meta["validation"] = {
                 which: round(1 - float(best[0][0]), 5),

@@ -21,6 +21,7 @@ import numpy as np
 from scarce.core.errors import EncoderUnavailable
 from scarce.core.progress import progress
 from scarce.core.registry import Registry
+from scarce.data.scripts import share_mostly_in
 from scarce.data.types import Inputs, Modality
 
 log = logging.getLogger(__name__)
@@ -308,19 +309,11 @@ def language_gap(spec: EncoderSpec, texts: Sequence[str], sample: int = 500) -> 
     """A warning when many of the texts are mostly outside the Latin script and the encoder
     was trained on English alone (walk 9: Chinese topics, minilm-l6 0.32 against 0.74 with
     multilingual-e5-small, and nothing said so); None otherwise. Counted per text, so that
-    half-English, half-Chinese data warns too (walk 10: 20% of its letters were Chinese)."""
+    half-English, half-Chinese data warns too."""
     if spec.modality != "text" or set(spec.languages) != {"en"}:
         return None
-    shown = foreign = 0
-    for t in texts[:sample]:
-        letters = [c for c in t if c.isalpha()]
-        if not letters:
-            continue
-        shown += 1
-        # Latin: ASCII, Latin-1, Extended-A/B, IPA, Extended Additional
-        other = sum(not (ord(c) < 0x2B0 or 0x1E00 <= ord(c) <= 0x1EFF) for c in letters)
-        foreign += other > 0.5 * len(letters)
-    if not shown or foreign < 0.3 * shown:
+    share = share_mostly_in(texts[:sample], _non_latin)
+    if share < 0.3:
         return None
     multi = [
         e.name for e in encoders if e.modality == "text" and len(e.languages) > 1 and e.installed()
@@ -332,7 +325,13 @@ def language_gap(spec: EncoderSpec, texts: Sequence[str], sample: int = 500) -> 
         else "; `scarce backbones` lists the encoders and their languages"
     )
     return (
-        f"{round(100 * foreign / shown)}% of these texts are mostly in a script other than "
+        f"{round(100 * share)}% of these texts are mostly in a script other than "
         f"Latin, and {spec.name} was trained on English only: expect it to understand little "
         f"of them{then}."
     )
+
+
+def _non_latin(text: str) -> int:
+    """Letters outside the Latin script: ASCII, Latin-1, Extended-A/B, IPA, Extended
+    Additional."""
+    return sum(c.isalpha() and not (ord(c) < 0x2B0 or 0x1E00 <= ord(c) <= 0x1EFF) for c in text)

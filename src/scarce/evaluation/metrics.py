@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from scarce.data.balance import class_weights
+
 LOWER_IS_BETTER = frozenset({"log_loss", "ece"})
 ECE_BINS = 10
 _UNBOUNDED = frozenset({"log_loss"})  # the others lie in [0, 1]
@@ -27,8 +29,8 @@ def per_item(y: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
     """Each test item's share of the PER_ITEM metrics: the metric is the mean of these.
     Balanced accuracy: a hit weighs n / (classes present x its class's count)."""
     hit = (proba.argmax(1) == y).astype(np.float32)
-    counts = np.bincount(y, minlength=proba.shape[1])
-    w = len(y) / (np.count_nonzero(counts) * counts[y]) if len(y) else np.ones(0)
+    cw = class_weights(y, proba.shape[1]) if len(y) else None
+    w = cw[y] if cw is not None else 1.0
     nll = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1))
     return {"accuracy": hit, "balanced_accuracy": hit * w, "log_loss": nll}
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from scarce.core.progress import OutOfTime, time_limit
 from scarce.core.seeding import derive
+from scarce.data.balance import class_weights
 from scarce.data.types import LabeledSet, Modality
 from scarce.encoders import create_encoder, default_encoder, encoders
 from scarce.evaluation import metrics as M
@@ -90,9 +91,8 @@ def choose(
     # on unequal classes every method weighs classes alike (class weights, prior shift), so
     # candidates are ranked the same way: by balanced accuracy, each example weighing
     # 1 / its class's count (mean 1); equal classes: plain accuracy
-    counts = np.bincount(train.y, minlength=len(train.classes))
-    unequal = counts.max() != counts[counts > 0].min()
-    weight = len(train.y) / (np.count_nonzero(counts) * counts[train.y]) if unequal else None
+    cw = class_weights(train.y, len(train.classes))
+    unequal = cw is not None
     key = "balanced_accuracy" if unequal else "accuracy"
     what = key.replace("_", " ")
     record["metric"] = key
@@ -138,17 +138,18 @@ def choose(
         if "skipped" in entry:
             continue
         m = M.compute(train.y, held)
-        hits = (held.argmax(1) == train.y).astype(float)
-        nll = -np.log(np.clip(held[np.arange(len(train)), train.y], 1e-12, 1))
+        items = M.per_item(train.y, held)  # balanced accuracy's hits carry the class weights
         entry.update(
             {
                 "accuracy": m["accuracy"],
                 **({"balanced_accuracy": m["balanced_accuracy"]} if unequal else {}),
-                "log_loss": float(np.average(nll, weights=weight)),
+                "log_loss": float(
+                    np.average(items["log_loss"], weights=cw[train.y] if unequal else None)
+                ),
                 "seconds": round(time.perf_counter() - t1, 2),
             }
         )
-        right.append(hits if weight is None else hits * weight)
+        right.append(items[key].astype(float))
         scored.append(entry)
         log.info(
             "auto: %s%s cross-validated %s %.3f", name, f" on {bb}" if bb else "", what, entry[key]

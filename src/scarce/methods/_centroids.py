@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import task_centre
@@ -237,8 +238,7 @@ def count_bias(
     uncorrected distance favours the large class, whose prototype lies nearest to
     everything: simpleshot on fortunes, one class of 60 beside 3 of each other, gave it 80%
     of a balanced test set (balanced accuracy 0.35; corrected, 0.62)."""
-    present = counts > 0
-    if counts[present].min() == counts[present].max():
+    if class_weights(y, len(counts)) is None:  # equal classes
         return None
     multi = counts > 1
     dof = float((counts[multi] - 1).sum())

@@ -15,6 +15,7 @@ import numpy as np
 
 from scarce.core.config import Config, check_range
 from scarce.data.images import read_rgb
+from scarce.data.scripts import share_mostly_in
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.methods.base import MethodSpec, State, register_method
 from scarce.methods.linear_probe import (
@@ -161,13 +162,8 @@ def text_analyzer(texts: list[str]) -> str:
     were one token, and the word baseline scored at chance, 0.13, against 0.51 with
     character n-grams; walk 10, half English and half Chinese: 0.555 by words, 0.665 by
     characters)."""
-    shown = unspaced = 0
-    for t in texts:
-        letters = sum(c.isalpha() for c in t)
-        if letters:
-            shown += 1
-            unspaced += len(UNSPACED.findall(t)) > 0.5 * letters
-    return "char" if shown and unspaced >= 0.3 * shown else "word"
+    share = share_mostly_in(texts, lambda t: len(UNSPACED.findall(t)))
+    return "char" if share >= 0.3 else "word"
 
 
 class Baseline:

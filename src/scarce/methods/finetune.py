@@ -21,6 +21,7 @@ from scarce.core.config import Config, check_range
 from scarce.core.logs import plural
 from scarce.core.progress import progress
 from scarce.data.augment import Augment
+from scarce.data.balance import class_weights
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods import _tuning as T
@@ -401,11 +402,9 @@ class Finetune:
 
         val_w = val_cw = None
         if val_set is not None and cfg.imbalance != "none":
-            vc = np.bincount(val_set.y, minlength=k).astype(float)
-            if vc[vc > 0].min() != vc.max():
-                val_cw = torch.tensor(
-                    np.where(vc > 0, 1.0 / np.maximum(vc, 1), 0.0), dtype=torch.float32
-                )
+            vcw = class_weights(val_set.y, k)
+            if vcw is not None:
+                val_cw = torch.tensor(vcw, dtype=torch.float32)
                 val_w = val_cw[torch.from_numpy(val_set.y.astype(np.int64))]
 
         def val_score() -> tuple[float, float]:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods.base import MethodSpec, State, register_method, unit_rows
@@ -132,11 +133,7 @@ def _class_weights(labels: np.ndarray, n_classes: int, how: str | None) -> np.nd
     """1 / count per class (mean 1 over the examples), or None where votes are unweighted or
     the classes equal. On unequal classes an unweighted vote follows the class sizes: one
     class of 60 beside 3 of each other took most of a balanced test set."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    present = counts > 0
-    if how != "balanced" or counts[present].min() == counts[present].max():
-        return None
-    return np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return class_weights(labels, n_classes) if how == "balanced" else None
 
 
 class Knn:

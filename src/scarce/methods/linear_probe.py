@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods.base import (
@@ -193,7 +194,7 @@ def fit_logistic(
     cv_scores: dict[str, float] = {}
     validation = None
     C, tau = cfg.C, cfg.prior_shift
-    unequal = _unequal(y, n_classes)
+    unequal = class_weights(y, n_classes) is not None
     folds = min(cfg.folds, int(np.bincount(y, minlength=n_classes).min()))
     # held-out logits choose C and, on unequal classes, the prior shift (for a given C too)
     choose_tau = tau is None and weight == "balanced" and unequal
@@ -321,8 +322,8 @@ class _Path:
         self.absent, self.dims = [], []
         for i, (x, y) in enumerate(problems):
             present = np.unique(y)
-            counts = np.bincount(y, minlength=k)
-            w = len(y) / (len(present) * counts[y]) if weight == "balanced" else np.ones(len(y))
+            cw = class_weights(y, k) if weight == "balanced" else None
+            w = cw[y] if cw is not None else np.ones(len(y))
             self.x[i, : len(x), : x.shape[1]] = x
             self.sw[i, : len(y), 0] = w / w.sum()
             self.onehot_w[i, np.arange(len(y)), y] = w / w.sum()
@@ -470,8 +471,8 @@ def _mean_log_loss(
     nll = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1))
     if weight != "balanced":
         return float(nll.mean())
-    counts = np.bincount(y if counts_of is None else counts_of, minlength=n_classes)
-    return float(np.average(nll, weights=1.0 / counts[y]))
+    cw = class_weights(y if counts_of is None else counts_of, n_classes)
+    return float(np.average(nll, weights=None if cw is None else cw[y]))
 
 
 def _balanced_accuracy(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
@@ -490,12 +491,6 @@ def _log_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def _unequal(y: np.ndarray, n_classes: int) -> bool:
-    counts = np.bincount(y, minlength=n_classes)
-    counts = counts[counts > 0]
-    return bool(counts.max() != counts.min())
-
-
 def _prior_shift(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     """tau of the logit adjustment `logits - tau * log(class prior)` (Menon et al., Long-tail
     learning via logit adjustment, ICLR 2021) with the lowest class-balanced held-out
@@ -504,7 +499,7 @@ def _prior_shift(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     small class only the few points it has. One class of 60 beside 3 of each other: balanced
     accuracy 0.44 -> 0.65 on fortunes, 0.74 -> 0.77 on digits (5 draws; a long tail from 60
     to 3: 0.65 -> 0.74 and 0.86 -> 0.89)."""
-    if not _unequal(y, n_classes):
+    if class_weights(y, n_classes) is None:  # equal classes
         return 0.0
     log_prior = _log_prior(y, n_classes)
     unshifted = round(_balanced_accuracy(z, y, n_classes), 6)

@@ -23,6 +23,7 @@ from scarce.core.config import Config, check_range
 from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
+from scarce.data.balance import class_weights
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
@@ -441,8 +442,8 @@ class DomainMethod:
             opt = torch.optim.SGD(
                 params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
             )
-        counts = np.bincount(data.ys, minlength=k).astype(np.float64)
-        cw = torch.tensor(len(data.ys) / (k * np.maximum(counts, 1)), dtype=torch.float32)
+        source_w = class_weights(data.ys, k)
+        cw = None if source_w is None else torch.tensor(source_w, dtype=torch.float32)
         xs, ys = torch.from_numpy(data.xs), torch.from_numpy(data.ys.astype(np.int64))
         xt = torch.from_numpy(data.xt) if data.xt is not None else None
         xl = torch.from_numpy(data.xl) if data.xl is not None else None

@@ -390,7 +390,9 @@ class Finetune:
         cw = None
         sample_w = None
         if cfg.imbalance == "weighted-loss":
-            cw = torch.tensor(len(y) / (k * np.maximum(counts, 1)), dtype=torch.float32)
+            # CrossEntropyLoss divides by the batch's weight sum, so only ratios matter.
+            train_w = class_weights(fit_set.y, k)
+            cw = None if train_w is None else torch.tensor(train_w, dtype=torch.float32)
         elif cfg.imbalance == "balanced-sampler":
             sample_w = (1.0 / counts[fit_set.y]) / (1.0 / counts[fit_set.y]).sum()
         loss_fn = torch.nn.CrossEntropyLoss(weight=cw)

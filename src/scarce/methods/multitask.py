@@ -18,6 +18,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.seeding import derive
+from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods.base import (
@@ -196,17 +197,10 @@ class Multitask:
             params.append(log_var)
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-        weights = {
-            n: torch.tensor(
-                len(tasks[n])
-                / (
-                    len(tasks[n].classes)
-                    * np.maximum(np.bincount(tasks[n].y, minlength=len(tasks[n].classes)), 1)
-                ),
-                dtype=torch.float32,
-            )
-            for n in names
-        }
+        weights = {}
+        for n in names:
+            task_w = class_weights(tasks[n].y, len(tasks[n].classes))
+            weights[n] = None if task_w is None else torch.tensor(task_w, dtype=torch.float32)
         sizes = np.array([len(tasks[n]) for n in names], dtype=np.float64)
         rng = np.random.default_rng(derive(seed, "batches"))
         for _ in range(cfg.steps):

@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 FORTUNES = ("computers", "politics", "science", "food", "sports", "law")
 
@@ -66,11 +66,7 @@ def main() -> None:
     from scarce.methods import methods as registry
 
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": limit_threads(args.threads),
-        "versions": versions(),
-        "seed": args.seed,
-        "command": " ".join(sys.argv),
+        **provenance(args.seed, limit_threads(args.threads)),
         "setup": f"{args.per_class} per class drawn once per data set; per K, {args.repeats} "
         "seeded K-shot draws, the rest of the pool tests; methods at their defaults",
         "rows": [],

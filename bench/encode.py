@@ -10,25 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fewshot_common import provenance
+
 SEED = 0
 BATCH = 32
-
-
-def machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load_avg_1m_at_start": os.getloadavg()[0],
-        "python": platform.python_version(),
-    }
 
 
 def rate(n: int, seconds: float) -> float:
@@ -137,7 +132,6 @@ def main() -> None:
     if (persistent / "onnx").exists():  # keep the one-time export out of the timings
         shutil.copytree(persistent / "onnx", work / "cache" / "onnx")
 
-    from scarce.core.environment import library_versions
     from scarce.data.public import elpv_labels, fortunes
     from scarce.data.types import Inputs
     from scarce.encoders import create_encoder
@@ -150,11 +144,8 @@ def main() -> None:
     texts, _ = fortunes()
     sents = Inputs.from_texts([texts[i] for i in g.choice(len(texts), args.texts, replace=False)])
     result = {
-        "machine": machine(),
-        "versions": library_versions(),
-        "seed": SEED,
+        **provenance(SEED, {"torch and onnxruntime": "library default (every core)"}),
         "batch": BATCH,
-        "threads": os.cpu_count(),
     }
     for key, name, inputs, what in (
         ("image", "efficientnet-lite0", photos, "elpv photos 300x300"),

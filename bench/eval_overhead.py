@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fewshot_common import provenance
 
 SEED = 0
 
@@ -43,7 +47,6 @@ def main() -> None:
     persistent = Path(os.environ.get("SCARCE_CACHE_DIR", Path.home() / ".cache" / "scarce"))
     work = Path(tempfile.mkdtemp(prefix="scarce-evalbench-"))
 
-    from scarce.core.environment import library_versions
     from scarce.data.public import fashion_mnist
     from scarce.data.types import Inputs, LabeledSet
     from scarce.encoders import create_encoder
@@ -112,13 +115,7 @@ def main() -> None:
         for m in (mm["name"] for mm in res["methods"])
     }
     out = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_avg_1m_at_start": os.getloadavg()[0],
-        },
-        "versions": library_versions(),
-        "seed": SEED,
+        **provenance(SEED),
         "setup": {
             "images": len(pool),
             "data": pool.source,

@@ -10,6 +10,7 @@ import importlib.metadata as md
 import os
 import platform
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,6 +51,23 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str]:
     for name in extra:
         with contextlib.suppress(md.PackageNotFoundError):
             out[name] = md.version(name)
+    return out
+
+
+def provenance(
+    seed: int | None = None, threads: dict[str, Any] | None = None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """What every result file starts with: the machine, the library versions (plus `extra`
+    packages), the command that made it, and its seed and thread settings when given."""
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "versions": versions(extra),
+        "command": f"bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:]),
+    }
+    if seed is not None:
+        out["seed"] = seed
+    if threads is not None:
+        out["threads"] = threads
     return out
 
 

@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 SEED = 0
 WAYS, QUERIES = 5, 15
@@ -625,16 +625,12 @@ def main() -> None:
     threads = limit_threads(args.threads)
     if args.threads > 0:
         one_thread_onnx(args.threads)
-    mach = machine()
     from scarce.encoders import create_encoder
 
     encoders: dict[str, Any] = {}
     out: dict[str, Any] = {
-        "machine": mach,
-        "versions": versions(("easyfsl", "learn2learn", "onnxruntime")),
-        "seed": SEED,
+        **provenance(SEED, extra=("easyfsl", "learn2learn", "onnxruntime")),
         "quick": args.quick,
-        "command": "bench/fewshot_episodes.py " + " ".join(sys.argv[1:]),
         "setup": {
             "protocol": f"{WAYS}-way K-shot {QUERIES}-query episodes, K in {shots}, "
             f"{args.episodes} episodes per K, seed {SEED}, same episodes for every method",

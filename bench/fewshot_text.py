@@ -38,7 +38,6 @@ import argparse
 import collections
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,12 +51,11 @@ from fewshot_common import (
     cold_cache,
     encode_rate,
     limit_threads,
-    machine,
+    provenance,
     rows_for,
     run_ours,
     select_methods,
     table,
-    versions,
     write,
 )
 
@@ -405,11 +403,8 @@ def main() -> None:
     enc = create_encoder("minilm-l6")
     enc.backend()  # the one-time ONNX export and session load, outside every timing
     out: dict[str, Any] = {
-        "machine": machine(),
-        "versions": versions(EXTRA_VERSIONS),
-        "seed": SEED,
+        **provenance(SEED, extra=EXTRA_VERSIONS),
         "quick": args.quick,
-        "command": "bench/fewshot_text.py " + " ".join(sys.argv[1:]),
         "setup": {
             "methods": ["baseline", *[m for m in names if m != "baseline"]],
             "configs": configs,

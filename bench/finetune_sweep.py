@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 SEED = 0
 
@@ -133,11 +132,7 @@ def main() -> None:
     write(
         out,
         {
-            "machine": machine(),
-            "versions": versions(),
-            "seed": SEED,
-            "command": "bench/finetune_sweep.py " + " ".join(sys.argv[1:]),
-            "threads": threads,
+            **provenance(SEED, threads),
             "data": args.data,
             "pool_sha256": pool.data_hash(),
             "test_sha256": test.data_hash(),

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from calibration import pools
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 PROFILES = {
     "one-large": "one class of 60, every other 3",
@@ -96,11 +96,7 @@ def main() -> None:
     from scarce.methods import methods as registry
 
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": limit_threads(args.threads),
-        "versions": versions(),
-        "seed": args.seed,
-        "command": " ".join(sys.argv),
+        **provenance(args.seed, limit_threads(args.threads)),
         "setup": f"{args.per_class} per class drawn once per data set; per profile, "
         f"{args.repeats} seeded draws train on unequal counts, the balanced rest tests",
         "profiles": PROFILES,

@@ -7,13 +7,17 @@ same seeded draws for every method, 95% intervals.
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fewshot_common import RESULTS, provenance, write
 
 SEED = 0
 SHOTS = [1, 8, 20]
@@ -22,7 +26,9 @@ METHODS = ["linear-probe", "simpleshot", "protonet"]
 
 
 def main() -> None:
-    from scarce.core.environment import library_versions
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=RESULTS / "linear_probe.json")
+    args = ap.parse_args()
     from scarce.data.public import fashion_mnist, fortunes
     from scarce.data.types import Inputs, LabeledSet
     from scarce.encoders import create_encoder
@@ -58,9 +64,7 @@ def main() -> None:
         "minilm-l6",
     )
     out = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": library_versions(),
-        "seed": SEED,
+        **provenance(SEED),
         "shots": SHOTS,
         "repeats": REPEATS,
         "results": {},
@@ -96,8 +100,7 @@ def main() -> None:
             "seconds": round(time.perf_counter() - t, 1),
         }
         print(name, json.dumps(out["results"][name]), flush=True)
-    path = Path(__file__).parent / "results" / "linear_probe.json"
-    path.write_text(json.dumps(out, indent=2))
+    write(args.out, out)
 
 
 if __name__ == "__main__":

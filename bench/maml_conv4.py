@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 SEED = 0
 WAYS, QUERIES = 5, 15
@@ -202,11 +202,7 @@ def main() -> None:
             if r["data"] == "fashion"
         }
     out = {
-        "machine": machine(),
-        "versions": versions(),
-        "seed": SEED,
-        "command": "bench/maml_conv4.py " + " ".join(sys.argv[1:]),
-        "threads": threads,
+        **provenance(SEED, threads),
         "setup": {
             "network": f"Conv-4, {args.filters} filters, batch-norm on batch statistics",
             "maml": {

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fewshot_common import RESULTS, Clock, limit_threads, machine, versions, write
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 AUX_FORTUNES = ("art", "education", "work", "literature", "wisdom", "songs-poems")
 
@@ -64,11 +64,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "multitask.json")
     args = ap.parse_args()
     out: dict[str, Any] = {
-        "machine": machine(),
-        "threads": limit_threads(args.threads),
-        "versions": versions(["mlxtend"]),
-        "seed": args.seed,
-        "command": " ".join(sys.argv),
+        **provenance(args.seed, limit_threads(args.threads), ["mlxtend"]),
         "results": {},
     }
     clock = Clock()

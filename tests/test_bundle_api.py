@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import uuid
 import zipfile
 from pathlib import Path
@@ -304,6 +305,10 @@ def test_sklearn_estimator(fortunes_data):
     ints = scarce.TransferClassifier().fit(X, (y == "food").astype(int))
     assert ints.classes_.tolist() == [0, 1]
     assert ints.predict(X[:3]).dtype.kind == "i"
+    # fitted estimators pickle (joblib.dump is how scikit-learn users store them), as bundles
+    again = pickle.loads(pickle.dumps(ints))  # noqa: S301 - our own bytes
+    np.testing.assert_array_equal(again.predict_proba(X[:5]), ints.predict_proba(X[:5]))
+    assert again.predict(X[:3]).dtype.kind == "i"
     # integer classes sort as numbers, as np.unique(y) does: scikit-learn's scorers pick the
     # probability columns by that order (as strings, 10 sorted before 2 and ROC-AUC was 0.06)
     two_ten = np.where(y == "food", 10, 2)
@@ -312,6 +317,13 @@ def test_sklearn_estimator(fortunes_data):
     assert auc.mean() > 0.8
     frame = __import__("pandas").DataFrame({"text": X, "label": two_ten})
     assert scarce.fit(frame).classes_ == (2, 10)
+    # a numeric column that once held a NaN reads as floats 0.0 / 1.0: they come back as given
+    floats = scarce.TransferClassifier().fit(X, (y == "food").astype(float))
+    assert floats.classes_.tolist() == [0.0, 1.0]
+    assert floats.predict(X[:3]).dtype.kind == "f"
+    # a NaN among string labels is a missing label, not a class called "nan"
+    with pytest.raises(DataError, match="label 0 is missing"):
+        scarce.TransferClassifier().fit(X, [np.nan, *y[1:]])
 
 
 def test_fit_from_arrays_of_images(fashion, tmp_path):

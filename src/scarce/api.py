@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,22 @@ class Model:
             manifest["backbone"] = {**manifest["backbone"], "bundled": sorted(files)}
         return bundle.write(path, manifest, tensors, extra)
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        # pickle/joblib (as scikit-learn users store estimators) carry the bundle's bytes,
+        # so an unpickled model passes every check `load` makes; the live encoder holds
+        # runtime sessions that do not pickle
+        backbone = self.manifest.get("backbone") or {}
+        with tempfile.TemporaryDirectory(prefix="scarce-pickle-") as tmp:
+            path = self.save(Path(tmp) / "model.scarce", standalone=bool(backbone.get("bundled")))
+            return _model_from_bytes, (path.read_bytes(),)
+
+
+def _model_from_bytes(data: bytes) -> Model:
+    with tempfile.TemporaryDirectory(prefix="scarce-pickle-") as tmp:
+        path = Path(tmp) / "model.scarce"
+        path.write_bytes(data)
+        return load(path)
+
 
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     """Texts, image paths or image arrays as Inputs (modality guessed when not given)."""
@@ -361,9 +378,16 @@ def labeled_from_arrays(
     inputs = as_inputs(x, modality)
     if len(values) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
-    # as a table's labels read: 2.0 is '2', surrounding spaces go
-    names = [str(int(v) if isinstance(v, float) and v.is_integer() else v).strip() for v in values]
+    names = [label_name(v) for v in values]
     return labeled_set(inputs, names, "<memory>", numeric=int_labels(values))
+
+
+def label_name(value: Any) -> str:
+    """A label given in memory as the class name it trains: as a table's labels read, 2.0 is
+    '2' and surrounding spaces go."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 def _training_set(
@@ -1096,10 +1120,13 @@ class TransferClassifier:
         )
 
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
-        y_arr = np.asarray(y)
+        # as objects: np.asarray would turn [nan, "a"] into the strings "nan" and "a"
+        y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            y_arr = y_arr[:, 0]
         self.model_ = fit(
             X if is_frame(X) else list(X),
-            list(y_arr),
+            y_arr.tolist() if y_arr.ndim == 1 else y_arr,
             method=self.method,
             backbone=self.backbone,
             config=self.config,
@@ -1107,7 +1134,9 @@ class TransferClassifier:
             modality=self.modality,
         )
         # keep the caller's label type (ints stay ints) for sklearn's scorers
-        by_name = {str(v): v for v in np.unique(y_arr)}
+        by_name: dict[str, Any] = {}
+        for v in y_arr.tolist():
+            by_name.setdefault(label_name(v), v)
         self.classes_ = np.array([by_name[c] for c in self.model_.fitted.classes])
         self.n_features_in_ = 1
         return self

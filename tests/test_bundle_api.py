@@ -504,3 +504,19 @@ def test_cli_fit_standalone(tmp_path, text_csv, capsys):
     args = ["fit", str(text_csv), "--out", str(tmp_path / "e5.scarce"), "--standalone"]
     assert main([*args, "--backbone", "multilingual-e5-small"]) == 2  # before fitting
     assert "cannot be copied into a bundle" in capsys.readouterr().err
+
+
+def test_written_probabilities_keep_small_ones_above_zero():
+    """walk 11: six decimals wrote 57 of 180 probabilities as 0.0, and log-loss from the
+    file was infinite on a miss; six significant digits keep them."""
+
+    class Sharp:
+        classes = ("a", "b", "c")
+
+        def predict_proba(self, inputs):
+            return np.tile([1 - 3e-9, 1e-9, 2e-9], (len(inputs), 1))
+
+    model = scarce.api.Model(Sharp(), None, {"modality": "text"})
+    row = model.prediction_rows(["x", "y"], proba=True)[0]
+    assert row["prediction"] == "a"
+    assert (row["proba_b"], row["proba_c"]) == (1e-9, 2e-9)

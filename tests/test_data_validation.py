@@ -199,6 +199,27 @@ def test_jsonl_bad_line(tmp_path, capsys):
     assert "line 2: invalid JSON" in fit_fails(capsys, tmp_path, p)
 
 
+def test_lone_surrogates_become_replacement_characters(tmp_path, caplog):
+    """JSON allows "\\ud800" (an exporter that cut an emoji in two), UTF-8 does not: fit,
+    predict and in-memory texts crashed with UnicodeEncodeError (walk 11)."""
+    from scarce.data.sources import load_labeled
+    from scarce.data.types import Inputs
+
+    p = tmp_path / "t.jsonl"
+    p.write_text(
+        '{"text": "fine", "label": "x"}\n{"text": "half \\ud83d an emoji", "label": "y"}\n'
+    )
+    with caplog.at_level("WARNING", logger="scarce"):
+        ds = load_labeled(p)
+    assert ds.inputs.items == ("fine", "half \ufffd an emoji")
+    assert "1 line(s) held lone UTF-16 surrogates (half an emoji, e.g. line 2)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        x = Inputs.from_texts(["ok", "cut \ud83d", "whole \U0001f600"])
+    assert x.items == ("ok", "cut \ufffd", "whole \U0001f600")
+    assert "1 text(s) held lone UTF-16 surrogates (half an emoji, e.g. text 1)" in caplog.text
+
+
 def test_text_single_class(tmp_path, capsys):
     p = write_text_csv(tmp_path / "t.csv", ["one", "two", "three"], ["x", "x", "x"])
     assert "only one class ('x'" in fit_fails(capsys, tmp_path, p)

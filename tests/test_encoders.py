@@ -22,6 +22,7 @@ from scarce.encoders import create_encoder, encoders
 from scarce.encoders.base import EncoderSpec
 from scarce.encoders.cache import EmbeddingCache
 from scarce.encoders.onnx import TOLERANCE, make_backend, onnx_path, torch_backend
+from scarce.encoders.text import CHARS_PER_TOKEN
 
 INSTALLED = [s.name for s in encoders if s.installed()]
 
@@ -111,6 +112,37 @@ def test_second_encode_runs_no_network(fortunes_data):
     b = enc.encode(x)
     assert enc.forward_calls == calls
     np.testing.assert_array_equal(a, b)
+
+
+def test_long_texts_tokenize_as_a_whole(fortunes_data, monkeypatch):
+    """A long text is tokenized from a prefix (a 50 MB text to `scarce serve` took 87 s),
+    with the same ids as the whole text, also where the prefix cannot stand for it."""
+    enc = create_encoder("minilm-l6")
+    words = " ".join(fortunes_data[0]).split()
+    g = np.random.default_rng(0)
+    texts = [
+        " ".join(g.choice(words, 40_000)),  # prose far past the cut
+        "start" + " " * 50_000 + " then words" * 100,  # nothing but spaces in the prefix
+        "x" * 20_000 + " tail",  # one long word
+        "漢字のテキスト" * 3_000,
+        "short",
+    ]
+    got = enc._encode(texts)
+    for text, e in zip(texts, got, strict=True):
+        assert e.ids == enc.tokenizer.encode(text).ids
+    seen = []
+
+    class Spy:  # the longest text the tokenizer is given
+        def __getattr__(self, name):
+            real = getattr(tok, name)
+            return lambda x, *a, **k: (
+                seen.append(max(map(len, x if isinstance(x, list) else [x]))) or real(x, *a, **k)
+            )
+
+    tok = enc.tokenizer
+    monkeypatch.setattr(enc, "_tokenizer", Spy())
+    enc._encode([texts[0]])
+    assert seen == [enc.max_length * CHARS_PER_TOKEN]
 
 
 def test_cache_key_includes_weights_and_preprocessing():

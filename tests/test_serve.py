@@ -99,6 +99,22 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     assert "texts.1" in _error(client.post("/predict", json={"texts": ["a", None]}), 400)
     r = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert "malformed request" in _error(r, 400)
+    # walk 11: every refusal has the documented {"error": ...} shape, and nothing is ignored
+    json_type = {"content-type": "application/json"}
+    r = client.post("/predict", content='{"texts": ["café"]}'.encode("latin-1"), headers=json_type)
+    assert "send UTF-8 JSON" in _error(r, 400)
+    assert "probas: Extra inputs" in _error(
+        client.post("/predict", json={"texts": ["a"], "probas": False}), 400
+    )
+    assert "proba: " in _error(client.post("/predict", json={"texts": ["a"], "proba": "yes"}), 400)
+    assert "POST /predict" in _error(client.get("/nowhere"), 404)
+    assert client.get("/docs").status_code == 404  # Swagger UI would load from a CDN
+    big = json.dumps({"texts": ["word " * 1_100_000]}).encode()  # over 5 MB
+    small = TestClient(create_app(scarce.load(text_bundle), max_file_mb=5))
+    assert "over 5 MB" in _error(small.post("/predict", content=big, headers=json_type), 413)
+    # a lone UTF-16 surrogate (half an emoji) is predicted as U+FFFD, not a 500
+    r = client.post("/predict", content=b'{"texts": ["bad \\ud800 half"]}', headers=json_type)
+    assert r.status_code == 200, r.text
 
 
 def test_served_inputs_are_not_written_to_the_cache(text_bundle):

@@ -148,7 +148,9 @@ class Model:
                 if proba:
                     rec.update(
                         {
-                            f"proba{suffix}_{c}": round(float(v), 6)
+                            # significant digits, not decimals: a small probability
+                            # stays above 0, and log-loss from the file stays finite
+                            f"proba{suffix}_{c}": float(f"{v:.6g}")
                             for c, v in zip(classes, row, strict=True)
                         }
                     )
@@ -251,7 +253,9 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     raise_bad_images(bad, len(items))
     arrays = [c for c in checked if isinstance(c, np.ndarray)]
     top = max(int(a.max()) for a in arrays) if arrays else 255
-    if top < DARK:  # e.g. scikit-learn's digits, 0..16: read as 0..255 they are nearly black
+    if top == 0:
+        log.warning("these image arrays are all zero: every one reads as the same black image.")
+    elif top < DARK:  # e.g. scikit-learn's digits, 0..16: read as 0..255 they are nearly black
         log.warning(
             "the brightest value in these image arrays is %d (of 255), so they are read as "
             "nearly black images. If %d means white, scale them (x * 255 / %d) or pass floats "

@@ -53,20 +53,27 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         ) from None
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool
+    from starlette.exceptions import HTTPException
 
     m = model.manifest
     want = "texts" if model.modality == "text" else "images"
     lock = threading.Lock()
 
     class PredictRequest(BaseModel):
+        # a misspelt field ("probas") or "proba": "yes" is an error, not silently ignored
+        model_config = ConfigDict(extra="forbid")
+
         texts: list[str] | None = Field(None, description="texts, for a text model")
         images: list[str] | None = Field(
             None, description="base64-encoded image files (PNG, JPEG, ...), for an image model"
         )
-        proba: bool = Field(True, description="add proba_<class> for every class")
+        proba: StrictBool = Field(True, description="add proba_<class> for every class")
 
     app = FastAPI(
+        # Swagger UI and ReDoc load from a CDN, blank offline; /openapi.json stays
+        docs_url=None,
+        redoc_url=None,
         title=f"scarce: {m['method']} on {(m.get('backbone') or {}).get('id', 'no encoder')}",
         version=str(m.get("scarce_version", "")),
         description=f"{model.modality} classifier over {len(model.fitted.classes)} classes: "
@@ -100,6 +107,37 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             },
             status_code=400,
         )
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """FastAPI's {"detail": ...} (a body it cannot parse, an unknown path) in the
+        documented {"error": ...} shape."""
+        what = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in what:
+            what = (
+                "cannot parse the request body; send UTF-8 JSON with the header "
+                "content-type: application/json"
+            )
+        elif exc.status_code in (404, 405):
+            what = (
+                f"{what}: {request.method} {request.url.path}. This service answers "
+                "POST /predict, POST /predict/files, GET /info and GET /health."
+            )
+        return JSONResponse({"error": what}, status_code=exc.status_code)
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next: Callable) -> Any:
+        # texts need no more: each is cut to the encoder's max_length tokens anyway
+        size = request.headers.get("content-length", "")
+        if want == "texts" and size.isdigit() and int(size) > max_file_mb << 20:
+            return JSONResponse(
+                {
+                    "error": f"the request is over {max_file_mb} MB (scarce serve "
+                    "--max-file-mb): split the texts over several requests."
+                },
+                status_code=413,
+            )
+        return await call_next(request)
 
     def count(n: int) -> None:
         if n == 0:

@@ -537,7 +537,10 @@ def serve(
     ),
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     max_batch: Annotated[int, typer.Option(help="Most inputs one request may send.")] = 256,
-    max_file_mb: Annotated[int, typer.Option(help="Largest image file accepted, in MB.")] = 20,
+    max_file_mb: Annotated[
+        int,
+        typer.Option(help="Largest image file (or, for a text model, request) accepted, in MB."),
+    ] = 20,
     quiet: Quiet = False,
 ) -> None:
     """Serve a bundle over HTTP: POST /predict, POST /predict/files, GET /info, GET /health.

@@ -18,7 +18,7 @@ import numpy as np
 from scarce.core.errors import DataError, LayoutError
 from scarce.core.hashing import sha256_bytes
 from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_path
-from scarce.data.types import Inputs, LabeledSet, Modality
+from scarce.data.types import Inputs, LabeledSet, Modality, without_lone_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -426,7 +426,7 @@ def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.D
         return df
     text = _decode_utf8(p)
     if kind == "jsonl":
-        rows = []
+        rows, halves = [], []
         for i, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
@@ -440,7 +440,20 @@ def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.D
                 raise DataError(
                     f'{p}, line {i}: expected a JSON object like {{"text": ..., "label": ...}}.'
                 )
+            for key, value in row.items():
+                if isinstance(value, str):
+                    row[key], n = without_lone_surrogates(value)
+                    if n:
+                        halves.append(i)
             rows.append(row)
+        if halves:
+            log.warning(
+                "%s: %d line(s) held lone UTF-16 surrogates (half an emoji, e.g. line %d); "
+                "each became U+FFFD. Re-export the file with whole characters to keep them.",
+                p,
+                len(set(halves)),
+                halves[0],
+            )
         return pd.DataFrame(rows)
     if kind == "lines":
         lines = text.splitlines()

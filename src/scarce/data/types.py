@@ -4,6 +4,8 @@ names live beside them (and in the bundle), in a fixed order."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -12,8 +14,21 @@ import numpy as np
 
 from scarce.core.hashing import combine, sha256_bytes, sha256_file, sha256_text
 
+log = logging.getLogger(__name__)
+
 Modality = Literal["image", "text"]
 MODALITIES: tuple[str, ...] = ("image", "text")
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(text: str) -> tuple[str, int]:
+    """`text` with each lone UTF-16 surrogate (half an emoji, as JSON "\\ud800" from an
+    exporter that cut one in two) made U+FFFD, and how many there were: no UTF-8 can hold
+    them, so hashing, tokenizing and writing would all fail. JSON joins whole pairs into one
+    character before this sees them."""
+    return _LONE_SURROGATE.subn("\ufffd", text)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -43,6 +58,16 @@ class Inputs:
     @classmethod
     def from_texts(cls, texts: Sequence[str], names: Sequence[str] | None = None) -> Inputs:
         texts = tuple(texts)
+        fixed = [without_lone_surrogates(t) if isinstance(t, str) else (t, 0) for t in texts]
+        bad = [i for i, (_, n) in enumerate(fixed) if n]
+        if bad:
+            texts = tuple(t for t, _ in fixed)
+            log.warning(
+                "%d text(s) held lone UTF-16 surrogates (half an emoji, e.g. text %s); each "
+                "became U+FFFD. Re-export the data with whole characters to keep them.",
+                len(bad),
+                names[bad[0]] if names is not None else bad[0],
+            )
         return cls(
             "text",
             texts,

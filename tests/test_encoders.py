@@ -124,6 +124,9 @@ def test_long_texts_tokenize_as_a_whole(fortunes_data, monkeypatch):
         " ".join(g.choice(words, 40_000)),  # prose far past the cut
         "start" + " " * 50_000 + " then words" * 100,  # nothing but spaces in the prefix
         "x" * 20_000 + " tail",  # one long word
+        # a word over WordPiece's 100 characters ([UNK]) that the cut shortens to pieces,
+        # which would fill the last kept places (walk 12)
+        ("x" * 101 + " ") * 158 + "a " * 95 + "b" * 150 + " tail",
         "漢字のテキスト" * 3_000,
         "short",
     ]

@@ -159,13 +159,34 @@ def test_array_heads_torch_forms_match_numpy():
     _check_head(MultitaskFitted(enc, CLASSES, multi, meta), multi)
 
 
+def test_maml_and_reptile_heads_torch_form_matches_numpy():
+    """walk 12: maml and reptile predict with one small network on the encoder, and export."""
+    from scarce.methods._episodic import HeadFitted
+    from scarce.methods.base import torch_head
+
+    g = np.random.default_rng(3)
+
+    def r(*shape):
+        return g.normal(size=shape).astype(np.float32)
+
+    w = {"w1": r(8, 16), "b1": r(8), "w2": r(16, 8) * 0.1, "b2": r(16), "w": r(3, 16), "b": r(3)}
+    fitted = HeadFitted(create_encoder("minilm-l6"), CLASSES, r(16), w, {})
+    feats = _features(d=16)
+    with torch.inference_mode():
+        got = torch_head({"mean": fitted.mean, **w}, fitted.torch_proba)(torch.from_numpy(feats))
+    np.testing.assert_allclose(got.numpy(), fitted.proba_from_features(feats), atol=1e-5)
+    assert fitted.export_module() is not None
+
+
 def test_what_cannot_be_exported_says_so(tmp_path, fortunes_data, capsys):
     texts, labels = fortunes_subset(fortunes_data, 6, seed=4)
     data = write_text_csv(tmp_path / "t.csv", texts, labels)
     for method in ("knn", "baseline"):
         model = scarce.fit(data, method=method, seed=0)
-        with pytest.raises(ConfigError, match=f"{method} models cannot be exported to ONNX"):
+        with pytest.raises(ConfigError, match=f"{method} models cannot be exported to ONNX") as e:
             export_onnx(model, tmp_path / f"{method}.onnx")
+        why = "stored examples" if method == "knn" else "uses no pretrained encoder"
+        assert why in str(e.value)
         assert not (tmp_path / f"{method}.onnx").exists()
     bundle = scarce.fit(data, seed=0).save(tmp_path / "lp.scarce")
     assert main(["export", str(bundle), "--onnx", str(tmp_path / "x.txt")]) == 2

@@ -115,6 +115,11 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     # a lone UTF-16 surrogate (half an emoji) is predicted as U+FFFD, not a 500
     r = client.post("/predict", content=b'{"texts": ["bad \\ud800 half"]}', headers=json_type)
     assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [
+        "1 text(s) held lone UTF-16 surrogates (texts[0]); each was read as U+FFFD."
+    ]
+    r = client.post("/predict?proba=false", json={"texts": ["a"]})  # walk 12: was ignored
+    assert "reads no query parameters (got ['proba'])" in _error(r, 400)
 
 
 def test_served_inputs_are_not_written_to_the_cache(text_bundle):

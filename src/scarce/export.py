@@ -37,7 +37,13 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
     fitted, enc, m = model.fitted, model.encoder, model.manifest
     make = getattr(fitted, "export_module", None)
     if enc is None or make is None:
-        raise not_exportable(m["method"], "its prediction is not one network on an encoder")
+        why = (
+            "it uses no pretrained encoder"
+            if enc is None
+            else "it compares each input with stored examples or class prototypes, which "
+            "scarce does not write as a graph"
+        )
+        raise not_exportable(m["method"], why)
     module = make().eval()
     sample = enc.example_items()
     example = {k: torch.from_numpy(v) for k, v in enc.prepare(sample[:2]).items()}

@@ -29,7 +29,7 @@ from scarce.api import Model
 from scarce.core.errors import ConfigError, DataError, InputError, ScarceError
 from scarce.core.hashing import sha256_bytes
 from scarce.data.images import check_image_bytes
-from scarce.data.types import Inputs
+from scarce.data.types import Inputs, without_lone_surrogates
 from scarce.encoders.base import transient
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,12 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         }
 
     @app.post("/predict")
-    def predict(req: PredictRequest) -> dict[str, Any]:
+    def predict(req: PredictRequest, request: Request) -> dict[str, Any]:
+        if request.query_params:  # ?proba=false belongs to /predict/files; read nothing silently
+            raise DataError(
+                f"POST /predict reads no query parameters (got {sorted(request.query_params)}): "
+                'put them in the JSON body, e.g. {"proba": false}.'
+            )
         given = [k for k in ("texts", "images") if getattr(req, k) is not None]
         if given != [want]:
             raise DataError(
@@ -198,15 +203,21 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         count(len(items))
         if want == "texts":
             out = rows(Inputs.from_texts(items), req.proba, positions=True)
+            notes = []
             if empty := [i for i, t in enumerate(items) if not t.strip()]:
                 # predicted as `scarce predict` does, and said as it says it
-                shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
-                note = (
-                    f"{len(empty)} empty text(s) (texts[{shown}]); each is predicted as an "
-                    "empty text."
+                notes.append(
+                    f"{len(empty)} empty text(s) (texts[{_shown(empty)}]); each is predicted "
+                    "as an empty text."
                 )
-                log.warning(note)
-                out["warnings"] = [note]
+                log.warning(notes[-1])
+            if halves := [i for i, t in enumerate(items) if without_lone_surrogates(t)[1]]:
+                notes.append(  # Inputs.from_texts logged it; the client is told here
+                    f"{len(halves)} text(s) held lone UTF-16 surrogates (texts[{_shown(halves)}]);"
+                    " each was read as U+FFFD."
+                )
+            if notes:
+                out["warnings"] = notes
             return out
         blobs = []
         for i, s in enumerate(items):
@@ -235,6 +246,10 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         return images([(name, name, data) for name, data in named], proba)
 
     return app
+
+
+def _shown(positions: list[int]) -> str:
+    return ", ".join(map(str, positions[:10])) + (" ..." if len(positions) > 10 else "")
 
 
 @contextlib.contextmanager

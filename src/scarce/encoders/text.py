@@ -34,6 +34,9 @@ _LAYERS = {"minilm-l3": 3}
 # a long text is tokenized from its first max_length x this many characters (see _encode);
 # a token spans a few characters, so the prefix holds every token the truncation keeps
 CHARS_PER_TOKEN = 64
+# ... when they end this far before the cut: further than WordPiece's longest word (100
+# characters, one [UNK] whole but pieces when the cut shortens it; walk 12)
+PREFIX_MARGIN = 128
 
 
 def _offline() -> None:
@@ -119,13 +122,15 @@ class SentenceEncoder(Encoder):
         from a prefix first: the tokenizer reads a whole text before it truncates, and a
         50 MB text sent to `scarce serve` took 87 s. The prefix stands for the text when its
         max_length tokens end well before the cut (else, e.g. a long run of spaces, the
-        whole text is tokenized)."""
+        whole text is tokenized). A word the cut shortens then lies wholly after the kept
+        tokens: one that reached back among them would be over PREFIX_MARGIN characters long
+        in the prefix too, one [UNK] ending at the cut."""
         cut = self.max_length * CHARS_PER_TOKEN
         enc = self.tokenizer.encode_batch([t[:cut] for t in texts])
         for i, t in enumerate(texts):
             if len(t) > cut:
                 ends = [end for _, end in enc[i].offsets]
-                if len(enc[i].ids) < self.max_length or max(ends) > cut - CHARS_PER_TOKEN:
+                if len(enc[i].ids) < self.max_length or max(ends) > cut - PREFIX_MARGIN:
                     enc[i] = self.tokenizer.encode(t)
         return enc
 

@@ -20,7 +20,14 @@ from scarce.core.seeding import derive
 from scarce.data.episodes import sample_episodes
 from scarce.data.types import LabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import softmax, unit_rows
+from scarce.methods.base import (
+    softmax,
+    torch_head,
+    torch_softmax,
+    torch_unit_rows,
+    unit_rows,
+    with_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -420,9 +427,20 @@ class HeadFitted:
         self.mean, self.weights, self.meta = mean, weights, meta
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
         w = self.weights
-        h = adapt_np(w, cl2n(self.encoder.encode(inputs), self.mean))
+        h = adapt_np(w, cl2n(feats, self.mean))
         return softmax(SCALE * (h @ w["w"].T + w["b"]))
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        """`proba_from_features` in torch, for ONNX export."""
+        return torch_softmax(head_logits(t, torch_unit_rows(feats - t["mean"])))
+
+    def export_module(self) -> Any:
+        head = torch_head({"mean": self.mean, **self.weights}, self.torch_proba)
+        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"mean": self.mean, **self.weights}, self.meta

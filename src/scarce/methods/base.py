@@ -224,7 +224,7 @@ def not_exportable(method: str, why: str) -> ConfigError:
     return ConfigError(
         f"{method} models cannot be exported to ONNX: {why}. `scarce predict`, `scarce serve` "
         "and scarce.load use them as they are; linear-probe, finetune, setfit, distill, "
-        "multitask and the domain-adaptation methods export."
+        "multitask, maml, reptile and the domain-adaptation methods export."
     )
 
 

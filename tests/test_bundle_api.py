@@ -269,7 +269,7 @@ def test_second_fit_encodes_nothing(tmp_path, fashion):
     assert enc.forward_calls == c1
 
 
-def test_sklearn_estimator(fortunes_data):
+def test_sklearn_estimator(fortunes_data, tmp_path):
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import Pipeline
@@ -321,6 +321,16 @@ def test_sklearn_estimator(fortunes_data):
     floats = scarce.TransferClassifier().fit(X, (y == "food").astype(float))
     assert floats.classes_.tolist() == [0.0, 1.0]
     assert floats.predict(X[:3]).dtype.kind == "f"
+    # scarce.fit agrees (walk 12): floats and bools come back as given, also from a bundle,
+    # and numbers sort as numbers, as np.unique(y) sorts them
+    halves = np.where(y == "food", 10.5, 2.5)
+    model = scarce.fit(X, halves)
+    assert model.classes_ == (2.5, 10.5)
+    assert scarce.TransferClassifier().fit(X, halves).classes_.tolist() == [2.5, 10.5]
+    loaded = scarce.load(model.save(tmp_path / "floats.scarce"))
+    assert loaded.classes_ == (2.5, 10.5)
+    assert isinstance(loaded.predict(X[:1])[0], float)
+    assert scarce.fit(X, y == "food").classes_ == (False, True)
     # a NaN among string labels is a missing label, not a class called "nan"
     with pytest.raises(DataError, match="label 0 is missing"):
         scarce.TransferClassifier().fit(X, [np.nan, *y[1:]])

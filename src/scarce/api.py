@@ -28,9 +28,10 @@ from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
     detect_modality,
     image_inputs,
-    int_labels,
     is_frame,
     is_missing,
+    label_kind,
+    label_name,
     labeled_set,
     load_inputs,
     load_labeled,
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 
 BACKBONE = "backbone"  # the folder of a standalone bundle's encoder files
 
+# a manifest's label_type: how class names turn back into the labels the user gave
+LABEL_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": lambda c: c == "True"}
+
 DataLike = str | Path | LabeledSet  # and a pandas DataFrame, kept out of the imports
 
 
@@ -62,10 +66,10 @@ class Model:
 
     @property
     def classes_(self) -> tuple[Any, ...]:
-        """The labels, as given: ints when the model was fitted on integer labels."""
-        if self.manifest.get("label_type") == "int":
-            return tuple(int(c) for c in self.fitted.classes)
-        return self.fitted.classes
+        """The labels, as given: ints, floats or bools when the model was fitted on such
+        labels in memory or in a DataFrame; names (strings) otherwise."""
+        typed = LABEL_TYPES.get(self.manifest.get("label_type", ""))
+        return tuple(map(typed, self.fitted.classes)) if typed else self.fitted.classes
 
     @property
     def modality(self) -> Modality:
@@ -105,7 +109,7 @@ class Model:
     def tasks(self) -> dict[str, tuple[str, ...]]:
         """Task name -> its classes; one task (this model's labels) unless multitask."""
         tasks = dict(getattr(self.fitted, "tasks", {self._label_column: self.fitted.classes}))
-        if self.manifest.get("label_type") == "int":  # the primary task, as given
+        if self.manifest.get("label_type") in LABEL_TYPES:  # the primary task, as given
             first = next(iter(tasks))
             tasks[first] = self.classes_
         return tasks
@@ -383,15 +387,7 @@ def labeled_from_arrays(
     if len(values) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
     names = [label_name(v) for v in values]
-    return labeled_set(inputs, names, "<memory>", numeric=int_labels(values))
-
-
-def label_name(value: Any) -> str:
-    """A label given in memory as the class name it trains: as a table's labels read, 2.0 is
-    '2' and surrounding spaces go."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    return str(value).strip()
+    return labeled_set(inputs, names, "<memory>", numeric=label_kind(values) in ("int", "float"))
 
 
 def _training_set(
@@ -634,12 +630,11 @@ def fit(
         "metrics": metrics,
         "versions": library_versions(),
     }
-    if (labels is not None and int_labels(labels)) or (
-        is_frame(data)
-        and cols["label_column"] in data.columns
-        and int_labels(data[cols["label_column"]])
-    ):
-        manifest["label_type"] = "int"  # predictions come back as ints, as given
+    given = labels
+    if given is None and is_frame(data) and cols["label_column"] in data.columns:
+        given = data[cols["label_column"]]
+    if given is not None and (kind := label_kind(given)) is not None:
+        manifest["label_type"] = kind  # predictions come back in the type given
     if auto is not None:
         manifest["auto"] = auto
     if method == "multitask":

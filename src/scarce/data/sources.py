@@ -106,7 +106,7 @@ def _labeled_frame(
     df = df.reset_index(drop=True)
     if modality is None:
         modality = "image" if "path" in df.columns and text_column not in df.columns else "text"
-    numeric = label_column in df.columns and int_labels(df[label_column])
+    numeric = label_column in df.columns and label_kind(df[label_column]) in ("int", "float")
     if modality == "image":
         labels = _clean_labels(_column(df, p, label_column, "label_column="), p, label_column)
         return labeled_set(image_inputs(_table_paths(p, df)), labels, FRAME, numeric=numeric)
@@ -243,25 +243,44 @@ def image_inputs(
     return Inputs("image", names, tuple(hashes), names)
 
 
-def int_labels(y: Any) -> bool:
-    """Whether every label is an integer (not a bool), as given in memory or in a DataFrame's
-    column: predictions then come back as ints, and the classes sort as numbers."""
-    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
-    return all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values.ravel())
+def label_kind(y: Any) -> str | None:
+    """'int', 'float' or 'bool' when every label, as given in memory or in a DataFrame's
+    column, is one (ints mixed with floats are 'float'): predictions then come back in that
+    type, and numbers sort as numbers. None for names (strings) or a mix."""
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object).ravel()
+    if len(values) == 0:
+        return None
+    if all(isinstance(v, bool | np.bool_) for v in values):
+        return "bool"
+    if any(isinstance(v, bool | np.bool_) for v in values):
+        return None
+    if all(isinstance(v, int | np.integer) for v in values):
+        return "int"
+    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
+        return "float"
+    return None
+
+
+def label_name(value: Any) -> str:
+    """A label given in memory or in a table as the class name it trains: 2.0 is '2' (as a
+    numeric column with a gap reads) and surrounding spaces go."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 def labeled_set(
     inputs: Inputs, labels: Sequence[str], source: str | Path, *, numeric: bool | None = None
 ) -> LabeledSet:
     """Inputs + label names as a LabeledSet, classes in sorted order: as numbers when
-    `numeric` (integer labels, so that they line up with scikit-learn's np.unique(y)), or,
+    `numeric` (numeric labels, so that they line up with scikit-learn's np.unique(y)), or,
     when None (labels read from files), when every name is a plain integer (0, 1, ..., 10)."""
     if len(inputs) == 0:
         raise DataError(f"{source}: no examples found. Add labeled examples.")
     names = set(labels)
     if numeric is None:
         numeric = all(_PLAIN_INT.fullmatch(c) for c in names)
-    classes = tuple(sorted(names, key=(lambda c: (int(c), c)) if numeric else None))
+    classes = tuple(sorted(names, key=(lambda c: (float(c), c)) if numeric else None))
     index = {c: i for i, c in enumerate(classes)}
     y = np.fromiter((index[lab] for lab in labels), dtype=np.int64, count=len(labels))
     return LabeledSet(inputs, y, classes, str(source))
@@ -552,7 +571,5 @@ def _clean_labels(values: list, p: Path, col: str) -> list[str]:
             raise DataError(
                 f"{p}, row {i + 1}: no label in column {col!r}. Label it or remove the row."
             )
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        out.append(str(v).strip())
+        out.append(label_name(v))
     return out

@@ -170,10 +170,11 @@ def test_maml_and_reptile_heads_torch_form_matches_numpy():
         return g.normal(size=shape).astype(np.float32)
 
     w = {"w1": r(8, 16), "b1": r(8), "w2": r(16, 8) * 0.1, "b2": r(16), "w": r(3, 16), "b": r(3)}
-    fitted = HeadFitted(create_encoder("minilm-l6"), CLASSES, r(16), w, {})
+    t = {"mean": r(16), **w}
+    fitted = HeadFitted(create_encoder("minilm-l6"), CLASSES, t, {})
     feats = _features(d=16)
     with torch.inference_mode():
-        got = torch_head({"mean": fitted.mean, **w}, fitted.torch_proba)(torch.from_numpy(feats))
+        got = torch_head(t, fitted.torch_proba)(torch.from_numpy(feats))
     np.testing.assert_allclose(got.numpy(), fitted.proba_from_features(feats), atol=1e-5)
     assert fitted.export_module() is not None
 

@@ -1119,24 +1119,17 @@ class TransferClassifier:
         )
 
     def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
-        # as objects: np.asarray would turn [nan, "a"] into the strings "nan" and "a"
-        y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
-        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
-            y_arr = y_arr[:, 0]
         self.model_ = fit(
             X if is_frame(X) else list(X),
-            y_arr.tolist() if y_arr.ndim == 1 else y_arr,
+            y,
             method=self.method,
             backbone=self.backbone,
             config=self.config,
             seed=self.seed,
             modality=self.modality,
         )
-        # keep the caller's label type (ints stay ints) for sklearn's scorers
-        by_name: dict[str, Any] = {}
-        for v in y_arr.tolist():
-            by_name.setdefault(label_name(v), v)
-        self.classes_ = np.array([by_name[c] for c in self.model_.fitted.classes])
+        # the caller's label type (ints stay ints), in np.unique(y)'s order, for the scorers
+        self.classes_ = np.array(self.model_.classes_)
         self.n_features_in_ = 1
         return self
 

@@ -20,14 +20,7 @@ from scarce.core.seeding import derive
 from scarce.data.episodes import sample_episodes
 from scarce.data.types import LabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import (
-    softmax,
-    torch_head,
-    torch_softmax,
-    torch_unit_rows,
-    unit_rows,
-    with_head,
-)
+from scarce.methods.base import ArrayFitted, softmax, torch_softmax, torch_unit_rows, unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -412,38 +405,22 @@ def inner_adapt(
     return fast
 
 
-class HeadFitted:
-    """Frozen features -> cl2n on the task centre -> adapted block -> adapted head."""
+class HeadFitted(ArrayFitted):
+    """Frozen features -> cl2n on the task centre (`mean`) -> adapted block -> adapted head."""
 
-    def __init__(
-        self,
-        encoder: Encoder,
-        classes: tuple[str, ...],
-        mean: np.ndarray,
-        weights: dict[str, np.ndarray],
-        meta: dict[str, Any],
-    ) -> None:
-        self.encoder, self.classes = encoder, classes
-        self.mean, self.weights, self.meta = mean, weights, meta
-
-    def predict_proba(self, inputs: Any) -> np.ndarray:
-        return self.proba_from_features(self.encoder.encode(inputs))
+    NAMES = ("mean", "w1", "b1", "w2", "b2", "w", "b")
 
     def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
-        w = self.weights
-        h = adapt_np(w, cl2n(feats, self.mean))
-        return softmax(SCALE * (h @ w["w"].T + w["b"]))
+        t = self.tensors
+        h = adapt_np(t, cl2n(feats, t["mean"]))
+        return softmax(SCALE * (h @ t["w"].T + t["b"]))
 
     def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
-        """`proba_from_features` in torch, for ONNX export."""
         return torch_softmax(head_logits(t, torch_unit_rows(feats - t["mean"])))
 
-    def export_module(self) -> Any:
-        head = torch_head({"mean": self.mean, **self.weights}, self.torch_proba)
-        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
-
-    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"mean": self.mean, **self.weights}, self.meta
+    @classmethod
+    def tensor_names(cls, meta: dict[str, Any]) -> tuple[str, ...]:
+        return cls.NAMES
 
     @classmethod
     def from_state(
@@ -455,15 +432,14 @@ class HeadFitted:
     ) -> HeadFitted:
         from scarce.core.errors import BundleError
 
-        need = {"mean", "w1", "b1", "w2", "b2", "w", "b"}
+        need = set(cls.NAMES)  # exactly these: a bundle with more is not this method's
         if set(tensors) != need or tensors["w"].shape[0] != len(classes):
             raise BundleError(
                 f"the bundle's weights ({sorted(tensors)}) do not match this method's "
                 f"({sorted(need)}, one head row per class); the bundle is corrupt or from "
                 "another version: fit it again."
             )
-        weights = {k: v for k, v in tensors.items() if k != "mean"}
-        return cls(encoder, classes, tensors["mean"], weights, meta)
+        return cls(encoder, classes, dict(tensors), meta)
 
 
 class HeadMethod:
@@ -506,7 +482,7 @@ class HeadMethod:
         meta = {"test_steps": cfg.test_steps, "inner_lr": cfg.inner_lr}
         if self.meta_training is not None:
             meta["meta_training"] = self.meta_training
-        return HeadFitted(self.encoder, train.classes, shift, to_numpy(fast), meta)
+        return HeadFitted(self.encoder, train.classes, {"mean": shift, **to_numpy(fast)}, meta)
 
     def updater(self, p: dict[str, Any]) -> Callable[[list[tuple[Any, ...]], int], float]:
         """The method's outer step on a meta-batch of episodes (changes `p` in place)."""

@@ -114,6 +114,30 @@ def test_maml_and_reptile_need_base_data(sets):
         evaluate_sets(novel, methods=["linear-probe"], encoder=None, base=novel)
 
 
+def test_maml_and_reptile_bundles_export_to_onnx(sets, tmp_path):
+    """walk 12: they predict with one small network on the encoder, and export like it."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from scarce.export import export_onnx
+
+    novel, base = sets
+    query = ["The program crashed again.", "Beam me up."]
+    for method in ("maml", "reptile"):
+        model = scarce.fit(novel, method=method, base=base, config=SHORT, seed=0)
+        out = tmp_path / f"{method}.onnx"
+        assert export_onnx(model, out)["max_abs_diff"] <= 1e-4
+        tok = Tokenizer.from_file(str(tmp_path / f"{method}.tokenizer.json"))
+        enc = tok.encode_batch(query)
+        width = max(len(e.ids) for e in enc)
+        ids = np.array([e.ids + [0] * (width - len(e.ids)) for e in enc], dtype=np.int64)
+        mask = np.array([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in enc])
+        got = ort.InferenceSession(str(out)).run(
+            None, {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
+        )[0]
+        np.testing.assert_allclose(got, model.predict_proba(query), atol=1e-5)
+
+
 def test_a_base_set_too_small_says_why(sets):
     """Two examples per base class left one after the validation hold-out; the message
     showed that 1 as if it were the user's count, and named flags fit does not have."""

@@ -84,7 +84,15 @@ def test_text_bundles_export_with_their_tokenizer(tmp_path, fortunes_data):
     data = write_text_csv(tmp_path / "t.csv", texts, labels)
     query = ["The court ruled on the appeal.", "Eggs, flour and butter; bake it. " * 40]
     # a tuned encoder cut at 16 tokens: the graph must cut long inputs the same way
-    for method, sets in (("linear-probe", []), ("finetune", ["epochs=1", "blocks=1"])):
+    methods = (
+        ("linear-probe", []),
+        ("finetune", ["epochs=1", "blocks=1"]),
+        # walk 12 left these out: prototypes and stored examples are constants in the graph
+        ("knn", []),
+        ("simpleshot", []),
+        ("protonet", []),
+    )
+    for method, sets in methods:
         bundle = tmp_path / f"{method}.scarce"
         extra = [a for s in sets for a in ("--set", s)]
         if method == "finetune":
@@ -179,16 +187,49 @@ def test_maml_and_reptile_heads_torch_form_matches_numpy():
     assert fitted.export_module() is not None
 
 
+def test_metric_heads_torch_forms_match_numpy():
+    """simpleshot, protonet (with and without its meta-trained block) and knn, on unequal
+    classes so that the count corrections are in the graph too."""
+    from scarce.methods import _episodic as E
+    from scarce.methods.base import torch_head, unit_rows
+    from scarce.methods.knn import KnnFitted
+    from scarce.methods.protonet import ProtoNetFitted
+    from scarce.methods.simpleshot import SimpleShotFitted
+
+    g = np.random.default_rng(4)
+    enc = create_encoder("minilm-l6")
+    feats = _features(d=16)
+    shift = g.normal(size=16).astype(np.float32)
+    centroids = g.normal(size=(3, 16)).astype(np.float32) * 0.3
+    bias = np.array([0.1, 0.02, 0.3], np.float32)
+    block = {k: v.detach().numpy() for k, v in E.adapter_init(16, 0).items()}
+    block["w2"] = g.normal(size=block["w2"].shape).astype(np.float32) * 0.2
+    cases = [
+        SimpleShotFitted(enc, CLASSES, centroids, shift, 7.0),
+        ProtoNetFitted(enc, CLASSES, centroids * 10, np.zeros(16, np.float32), 0.05),
+        ProtoNetFitted(enc, CLASSES, centroids, shift, 5.0, block, {"kept_step": 3}),
+    ]
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 1, 0])
+    memory = unit_rows(g.normal(size=(len(labels), 16)).astype(np.float32))
+    meta = {"k": 5, "temperature": 0.1, "smoothing": 0.05, "class_weight": "balanced"}
+    knn = KnnFitted(enc, CLASSES, memory, labels, shift, meta)
+    for fitted in cases:
+        fitted.bias = bias
+    for fitted, t in [(c, c.state()[0]) for c in cases] + [(knn, knn.graph_tensors())]:
+        with torch.inference_mode():
+            got = torch_head(t, fitted.torch_proba)(torch.from_numpy(feats)).numpy()
+        np.testing.assert_allclose(got, fitted.proba_from_features(feats), atol=1e-5)
+        assert fitted.export_module() is not None
+
+
 def test_what_cannot_be_exported_says_so(tmp_path, fortunes_data, capsys):
     texts, labels = fortunes_subset(fortunes_data, 6, seed=4)
     data = write_text_csv(tmp_path / "t.csv", texts, labels)
-    for method in ("knn", "baseline"):
-        model = scarce.fit(data, method=method, seed=0)
-        with pytest.raises(ConfigError, match=f"{method} models cannot be exported to ONNX") as e:
-            export_onnx(model, tmp_path / f"{method}.onnx")
-        why = "stored examples" if method == "knn" else "uses no pretrained encoder"
-        assert why in str(e.value)
-        assert not (tmp_path / f"{method}.onnx").exists()
+    model = scarce.fit(data, method="baseline", seed=0)
+    with pytest.raises(ConfigError, match="baseline models cannot be exported to ONNX") as e:
+        export_onnx(model, tmp_path / "baseline.onnx")
+    assert "uses no pretrained encoder" in str(e.value)
+    assert not (tmp_path / "baseline.onnx").exists()
     bundle = scarce.fit(data, seed=0).save(tmp_path / "lp.scarce")
     assert main(["export", str(bundle), "--onnx", str(tmp_path / "x.txt")]) == 2
     assert "--onnx must end in .onnx" in capsys.readouterr().err

@@ -37,12 +37,7 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
     fitted, enc, m = model.fitted, model.encoder, model.manifest
     make = getattr(fitted, "export_module", None)
     if enc is None or make is None:
-        why = (
-            "it uses no pretrained encoder"
-            if enc is None
-            else "it compares each input with stored examples or class prototypes, which "
-            "scarce does not write as a graph"
-        )
+        why = "it uses no pretrained encoder" if enc is None else "it has no graph form"
         raise not_exportable(m["method"], why)
     module = make().eval()
     sample = enc.example_items()

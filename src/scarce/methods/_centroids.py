@@ -14,7 +14,7 @@ from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import task_centre
-from scarce.methods.base import MethodSpec, State, softmax
+from scarce.methods.base import MethodSpec, State, softmax, torch_head, torch_softmax, with_head
 
 TEMPERATURES = tuple(float(t) for t in np.logspace(-1, 3, 17))
 _TEMPERATURES = np.asarray(TEMPERATURES)
@@ -135,8 +135,29 @@ class CentroidFitted:
         return sq_dists(self.embed(feats), self.centroids)
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        d = self.distances(self.encoder.encode(inputs))
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        d = self.distances(feats)
         return softmax(-self.tau * (d if self.bias is None else d - self.bias[None]))
+
+    def torch_embed(self, t: dict[str, Any], feats: Any) -> Any:
+        """`embed` in torch (`t`: the bundle's tensors), for ONNX export."""
+        raise NotImplementedError
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        import torch
+
+        z, c = self.torch_embed(t, feats), t["centroids"]
+        d = (z * z).sum(1, keepdim=True) - 2 * z @ c.T + (c * c).sum(1)[None]
+        d = torch.clamp(d, min=0)
+        if "count_bias" in t:
+            d = d - t["count_bias"][None]
+        return torch_softmax(-self.tau * d)
+
+    def export_module(self) -> Any:
+        head = torch_head(self.state()[0], self.torch_proba)
+        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
 
     def state(self) -> State:
         tensors = {"centroids": self.centroids.astype(np.float32), "shift": self.shift}

@@ -17,7 +17,15 @@ from scarce.core.config import Config, check_range
 from scarce.data.balance import class_weights
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
-from scarce.methods.base import MethodSpec, State, register_method, unit_rows
+from scarce.methods.base import (
+    MethodSpec,
+    State,
+    register_method,
+    torch_head,
+    torch_unit_rows,
+    unit_rows,
+    with_head,
+)
 
 KS = (1, 3, 5, 10, 20, 50)
 TEMPERATURES = (0.02, 0.05, 0.1, 0.2, 0.5)
@@ -92,7 +100,10 @@ class KnnFitted:
         self.memory, self.labels, self.shift, self.meta = memory, labels, shift, meta
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
-        z = _embed(self.encoder.encode(inputs), self.shift)
+        return self.proba_from_features(self.encoder.encode(inputs))
+
+    def proba_from_features(self, feats: np.ndarray) -> np.ndarray:
+        z = _embed(feats, self.shift)
         # bundles from before the option voted unweighted
         class_w = _class_weights(self.labels, len(self.classes), self.meta.get("class_weight"))
         out = []
@@ -110,6 +121,31 @@ class KnnFitted:
                 )
             )
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+
+    def graph_tensors(self) -> dict[str, np.ndarray]:
+        """The constants of the graph: the stored examples, and per example a one-hot of
+        its label times its class's vote weight."""
+        k = len(self.classes)
+        class_w = _class_weights(self.labels, k, self.meta.get("class_weight"))
+        votes = np.eye(k, dtype=np.float32)[self.labels]
+        if class_w is not None:
+            votes *= class_w[self.labels, None].astype(np.float32)
+        return {"memory": self.memory, "votes": votes, "shift": self.shift}
+
+    def export_module(self) -> Any:
+        head = torch_head(self.graph_tensors(), self.torch_proba)
+        return with_head(self.encoder.torch_module(), head, self.encoder.spec.modality)
+
+    def torch_proba(self, t: dict[str, Any], feats: Any) -> Any:
+        import torch
+
+        sims = torch_unit_rows(feats - t["shift"]) @ t["memory"].T
+        top, idx = torch.topk(sims, min(int(self.meta["k"]), len(self.labels)), dim=1)
+        w = torch.exp((top - top[:, :1]) / float(self.meta["temperature"]))
+        votes = (w[:, :, None] * t["votes"][idx]).sum(1)
+        votes = votes / votes.sum(1, keepdim=True)
+        smoothing = float(self.meta["smoothing"])
+        return (1 - smoothing) * votes + smoothing / len(self.classes)
 
     def state(self) -> State:
         return (

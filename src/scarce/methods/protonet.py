@@ -18,7 +18,7 @@ import numpy as np
 from scarce.data.types import LabeledSet
 from scarce.methods import _episodic as E
 from scarce.methods._centroids import CentroidConfig, CentroidFitted, CentroidMethod
-from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.base import MethodSpec, register_method, torch_unit_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,13 @@ class ProtoNetFitted(CentroidFitted):
         z = E.cl2n(feats, self.shift)
         # no adapter: meta-training kept its start, the identity block
         return E.adapt_np(self.adapter, z) if self.adapter else z
+
+    def torch_embed(self, t: dict[str, Any], feats: Any) -> Any:
+        if self.meta_training is None:
+            return feats
+        z = torch_unit_rows(feats - t["shift"])
+        adapter = {k[8:]: v for k, v in t.items() if k.startswith("adapter.")}
+        return E.adapt(adapter, z) if adapter else z
 
 
 class ProtoNet(CentroidMethod):

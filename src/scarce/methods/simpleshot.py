@@ -11,12 +11,15 @@ import numpy as np
 from scarce.data.types import LabeledSet
 from scarce.methods._centroids import CentroidConfig, CentroidFitted, CentroidMethod
 from scarce.methods._episodic import cl2n
-from scarce.methods.base import MethodSpec, register_method
+from scarce.methods.base import MethodSpec, register_method, torch_unit_rows
 
 
 class SimpleShotFitted(CentroidFitted):
     def embed(self, feats: np.ndarray) -> np.ndarray:
         return cl2n(feats, self.shift)
+
+    def torch_embed(self, t: dict[str, Any], feats: Any) -> Any:
+        return torch_unit_rows(feats - t["shift"])
 
     def distances(self, feats: np.ndarray) -> np.ndarray:
         """||z - c||^2 for z = (x - s) / ||x - s||, from x.c, x.s and x.x alone: no centred,

@@ -302,6 +302,33 @@ def test_negative_transfer_flag(fashion, shuffle):
 
 
 @pytest.mark.slow
+def test_too_few_repeats_below_the_baseline_is_said_not_tested(fashion):
+    """walk 13: two repeats far below the baseline gave "too few repeats to tell" and then
+    the green all-clear; now they are listed as not tested, with the fix."""
+    from scarce.cli.main import _results_text
+    from scarce.encoders import create_encoder
+
+    pool, test = _shuffled_fashion(fashion, True)
+    res = evaluate_sets(
+        pool,
+        methods=["linear-probe"],
+        encoder=create_encoder("efficientnet-lite0"),
+        test=test,
+        shots=[10],
+        repeats=2,
+        seed=0,
+    )
+    row = next(p for p in res["paired"] if p["metric"] == "accuracy")
+    assert row["verdict"] == "too few repeats to tell" and row["mean"] < 0
+    assert res["negative_transfer"] == []
+    (u,) = res["negative_transfer_untested"]
+    assert u["method"] == "linear-probe" and u["n"] == 2
+    assert "--repeats 3 or more" in u["message"]
+    text = _results_text(res)
+    assert "NOT TESTED" in text and "significantly worse" not in text
+
+
+@pytest.mark.slow
 def test_domain_protocol_flags_an_encoder_the_baseline_beats(fashion):
     """Domain protocol: when the from-scratch baseline, trained on the same source, beats
     source-only, the encoder itself is the negative transfer, and it is said."""

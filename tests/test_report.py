@@ -304,6 +304,18 @@ def test_negative_transfer_is_said_plainly(image_html: str) -> None:
     assert "linear-probe is worse than the from-scratch baseline at 1 shot(s)" in box
 
 
+def test_too_few_repeats_below_the_baseline_is_not_an_all_clear(text_results: dict) -> None:
+    """walk 13: a method below the baseline on too few repeats got the green box."""
+    r = {**text_results}
+    r["negative_transfer_untested"] = [
+        {"method": "linear-probe", "shots": 1, "mean": -0.3, "n": 1, "message": "NOT TESTED: x"}
+    ]
+    box = _section(render_html(r), "Negative transfer")
+    assert "class='untested'" in box and "NOT TESTED: x" in box
+    assert "allclear" not in box
+    assert "allclear" in _section(render_html(text_results), "Negative transfer")
+
+
 def test_learning_curve_notes(image_html: str) -> None:
     curves = _section(image_html, "Learning curves")
     assert DATA_URI.search(curves)

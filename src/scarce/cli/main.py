@@ -971,8 +971,9 @@ def _results_text(res: dict[str, Any]) -> str:
         lines.append(f"\neach method vs {vs['method']}, accuracy paired over the same draws:")
         head = ["method", "shots", "accuracy", vs["method"], "difference"]
         lines.append(_table(head, _paired_rows([(r["method"], r) for r in vs["paired"]])))
-    lines += [n["message"] for n in res["negative_transfer"]]
-    if not res["negative_transfer"] and len(res["methods"]) > 1:
+    untested = res.get("negative_transfer_untested") or []
+    lines += [n["message"] for n in (*res["negative_transfer"], *untested)]
+    if not res["negative_transfer"] and not untested and len(res["methods"]) > 1:
         lines.append(f"no transfer method is significantly worse than {res['baseline']}.")
     for m, c in res.get("curves", {}).items():
         if c.get("fit"):

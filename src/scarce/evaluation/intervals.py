@@ -56,6 +56,7 @@ MIN_VERDICT_REPEATS = 3  # two repeats that differ by the same amount give a zer
 # identical differences on every repeat give a zero-width t interval at any n; believe them
 # from the repeats a sign test would need (two-sided p = 2 / 2**6 < 0.05)
 MIN_CONSTANT_REPEATS = 6
+TOO_FEW = "too few repeats to tell"
 
 
 def verdict(iv: Interval, higher_is_better: bool = True) -> str:
@@ -63,7 +64,7 @@ def verdict(iv: Interval, higher_is_better: bool = True) -> str:
     with two, identical differences (one test example either way, say) give a zero-width
     interval that would claim certainty it does not have."""
     if iv.n < MIN_VERDICT_REPEATS or (iv.high - iv.low < 1e-12 and iv.n < MIN_CONSTANT_REPEATS):
-        return "too few repeats to tell"
+        return TOO_FEW
     sign = 1 if higher_is_better else -1
     lo, hi = sorted((sign * iv.low, sign * iv.high))
     if lo > 0:

@@ -18,7 +18,7 @@ import numpy as np
 from scarce import __version__
 from scarce.core.environment import library_versions
 from scarce.core.errors import ConfigError
-from scarce.core.logs import warnings_once
+from scarce.core.logs import plural, warnings_once
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import restrict
@@ -27,7 +27,14 @@ from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
-from scarce.evaluation.intervals import Interval, interval, item_variance, verdict
+from scarce.evaluation.intervals import (
+    MIN_VERDICT_REPEATS,
+    TOO_FEW,
+    Interval,
+    interval,
+    item_variance,
+    verdict,
+)
 from scarce.evaluation.protocols import (
     Split,
     domain_splits,
@@ -536,6 +543,7 @@ def _assemble(
     summary: list[dict[str, Any]] = []
     paired: list[dict[str, Any]] = []
     negative: list[dict[str, Any]] = []
+    untested: list[dict[str, Any]] = []  # below the reference, on too few repeats to judge
     for k in shot_values:
         for m in names:
             for metric in metric_names:
@@ -583,6 +591,16 @@ def _assemble(
                             "low": iv.low,
                             "high": iv.high,
                             "message": _negative_message(m, k, iv, encoder, reference),
+                        }
+                    )
+                if metric == "accuracy" and said == TOO_FEW and flag and iv.mean < 0:
+                    untested.append(
+                        {
+                            "method": m,
+                            "shots": k,
+                            "mean": iv.mean,
+                            "n": iv.n,
+                            "message": _untested_message(m, k, iv.mean, iv.n, reference),
                         }
                     )
                 if metric == "accuracy" and said == "better" and m == BASELINE:
@@ -692,6 +710,7 @@ def _assemble(
         "summary": summary,
         "paired": paired,
         "negative_transfer": negative,
+        "negative_transfer_untested": untested,
         "curves": curves,
         "details": details,
     }
@@ -724,6 +743,15 @@ def _negative_message(
         f"{-iv.mean:.3f} accuracy (95% interval of the difference [{iv.low:+.3f}, "
         f"{iv.high:+.3f}]). The pretrained {name} does not suit this data: use the baseline, "
         "or try another --backbone."
+    )
+
+
+def _untested_message(m: str, k: int | None, mean: float, n: int, reference: str) -> str:
+    at = f"at {k} shot(s) per class" if k is not None else "under cross-validation"
+    return (
+        f"NOT TESTED: {m} is {-mean:.3f} accuracy below {reference} {at}, but {n} paired "
+        f"{plural('repeat', n)} cannot tell whether that is negative transfer or chance "
+        f"({MIN_VERDICT_REPEATS}+ needed): run again with --repeats {MIN_VERDICT_REPEATS} or more."
     )
 
 

@@ -94,6 +94,8 @@ tr.baseline td { background: #f6f8fa; }
 .alert strong { color: var(--bad); }
 .allclear { border-left: 4px solid var(--good); background: #dafbe1; padding: 8px 14px;
   border-radius: 4px; }
+.untested { border-left: 4px solid #9a6700; background: #fff8c5; padding: 8px 14px;
+  border-radius: 4px; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(340px, 100%), 1fr));
   gap: 14px; align-items: start; }
 figure { margin: 0; }
@@ -506,22 +508,38 @@ def _paired_table(heads: tuple[str, str, str], rows: list[tuple[str, Mapping]]) 
 
 def _negative_transfer(p: _Page) -> str:
     rows = [n for n in p.r.get("negative_transfer") or [] if isinstance(n, Mapping)]
+    untested = [n for n in p.r.get("negative_transfer_untested") or [] if isinstance(n, Mapping)]
+    # walk 13: one or two repeats below the baseline used to get the green all-clear
+    pending = (
+        "<div class='untested'><p><strong>Not tested:</strong> these methods scored below "
+        f"{p.reference_name} on too few repeats to tell negative transfer from chance.</p><ul>"
+        + "".join(f"<li>{_e(n.get('message'))}</li>" for n in untested)
+        + "</ul></div>"
+        if untested
+        else ""
+    )
     if not rows:
         if not p.r.get("paired"):
             return "<p class='muted'>No transfer method was compared with the baseline.</p>"
+        if pending:
+            return pending
+        at = "" if (p.r.get("protocol") or {}).get("name") == "kfold" else " at any shot count"
         return (
             f"<p class='allclear'>No method was significantly worse than {p.reference_name} "
-            f"({_e(p.baseline)}) at any shot count.</p>"
+            f"({_e(p.baseline)}){at}.</p>"
         )
     items = []
     for n in rows:
-        msg = n.get("message") or (
-            f"{n.get('method')} is worse than {p.reference_name} at {n.get('shots')} shot(s)"
+        # the message states the difference and its interval; only a bare row needs them
+        msg = (
+            _e(n.get("message"))
+            if n.get("message")
+            else (
+                f"{_e(n.get('method'))} is worse than {p.reference_name} at {_e(n.get('shots'))} "
+                f"shot(s) <span class='ci'>(accuracy difference {_interval(n, sign=True)})</span>"
+            )
         )
-        items.append(
-            f"<li>{_e(msg)} <span class='ci'>(accuracy difference "
-            f"{_interval(n, sign=True)})</span></li>"
-        )
+        items.append(f"<li>{msg}</li>")
     why = (
         "adapting to the target made these results worse than the source-only model. Prefer "
         "source-only for this pair, or another domain method."
@@ -533,6 +551,7 @@ def _negative_transfer(p: _Page) -> str:
         f"<div class='alert'><p><strong>Negative transfer:</strong> {why}</p><ul>"
         + "".join(items)
         + "</ul></div>"
+        + pending
     )
 
 

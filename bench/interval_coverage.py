@@ -4,7 +4,7 @@ episodes` or `kshot`), and its interval is checked against the accuracy the same
 reaches on the whole set (many more draws: the large-sample truth). A 95% interval should
 cover it in about 95% of the pools.
 
-    bench/interval_coverage.py --protocol episodes --pools 40 --out bench/results/interval_coverage.json
+    bench/interval_coverage.py --protocol episodes --pools 40
 
 Fashion-MNIST's 10,000 test images, frozen EfficientNet-Lite0 features (encoded once,
 cached); simpleshot and the pixel baseline (16x16 pixels, so that thousands of fits stay cheap).
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fewshot_common import RESULTS, Clock, limit_threads, provenance, write  # noqa: E402
+from fewshot_common import RESULTS, Clock, limit_threads, provenance, write
 
 CONFIGS = {"baseline": {"pixels": 16}}
 
@@ -65,7 +65,9 @@ def main() -> None:
 
     def run(xs: np.ndarray, ys: np.ndarray, repeats: int, seed: int) -> dict:
         key = "episodes" if args.protocol == "episodes" else "repeats"
-        return scarce.evaluate(list(xs), [int(v) for v in ys], seed=seed, **{key: repeats}, **common)
+        return scarce.evaluate(
+            list(xs), [int(v) for v in ys], seed=seed, **{key: repeats}, **common
+        )
 
     truth_res = run(x, y, args.truth_repeats, args.seed + 10_000)
     names = ["baseline", *methods]
@@ -108,7 +110,9 @@ def main() -> None:
             c: {
                 "covered": sum(r[c]["covers"] for r in pools),
                 "pools": len(pools),
-                "mean_half_width": round(float(np.mean([r[c]["high"] - r[c]["low"] for r in pools])) / 2, 4),
+                "mean_half_width": round(
+                    float(np.mean([r[c]["high"] - r[c]["low"] for r in pools])) / 2, 4
+                ),
                 "sd_of_pool_means": round(float(np.std([r[c]["mean"] for r in pools], ddof=1)), 4),
             }
             for c in cells

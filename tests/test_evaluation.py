@@ -204,9 +204,21 @@ def test_curve_fit_recovers_a_known_curve():
     assert fit is not None
     assert fit["plateau"] == pytest.approx(0.9, abs=0.01)
     assert fit["stops_paying_at"] is not None
-    assert (
-        abs(fit["stops_paying_at"] - (0.5 * 0.7 / 0.001) ** (1 / 1.7)) < 2
-    )  # where dacc/dK = 0.001
+    # where a doubling adds 0.01
+    assert abs(fit["stops_paying_at"] - (0.5 * (1 - 2**-0.7) / 0.01) ** (1 / 0.7)) < 2
+    # predictions go on from the measured top point, never below it
+    assert fit["predicted"][0]["mean"] == pytest.approx(0.9 - 0.5 * 100**-0.7, abs=2e-3)
+    # walk 13: a 3-point fit passing below the top point predicted less for more labels,
+    # and a fall read "levels off"
+    below = fit_curve([1, 5, 20], [0.62, 0.70, 0.779])
+    assert below is not None
+    assert all(p["mean"] >= 0.779 for p in below["predicted"])
+    fell = fit_curve([1, 5, 20], [0.461, 0.696, 0.613])
+    assert fell is not None
+    assert fell["predicted"] == []
+    assert fell["stops_paying_at"] is None
+    assert "fell from 0.696 at 5" in fell["note"]
+    assert "levels off" not in fell["note"]
     assert fit_curve([1, 5], [0.5, 0.6]) is None
     # 22 classes still climbing steadily: the fit would put the plateau at its bound of 1.0
     rising = fit_curve([1, 2, 4], [0.21, 0.26, 0.31])
@@ -319,13 +331,16 @@ def test_too_few_repeats_below_the_baseline_is_said_not_tested(fashion):
         seed=0,
     )
     row = next(p for p in res["paired"] if p["metric"] == "accuracy")
-    assert row["verdict"] == "too few repeats to tell" and row["mean"] < 0
+    assert row["verdict"] == "too few repeats to tell"
+    assert row["mean"] < 0
     assert res["negative_transfer"] == []
     (u,) = res["negative_transfer_untested"]
-    assert u["method"] == "linear-probe" and u["n"] == 2
+    assert u["method"] == "linear-probe"
+    assert u["n"] == 2
     assert "--repeats 3 or more" in u["message"]
     text = _results_text(res)
-    assert "NOT TESTED" in text and "significantly worse" not in text
+    assert "NOT TESTED" in text
+    assert "significantly worse" not in text
 
 
 @pytest.mark.slow

@@ -586,16 +586,17 @@ def _learning_curves(p: _Page) -> str:
             why = "a curve needs 3 or more shot counts" if few else "no saturating curve fits"
             notes.append(f"<li><strong>{_e(m)}</strong>: {why}.</li>")
             continue
+        # the note says where a doubling stops paying; files without a note get it here
+        note = _e(fit.get("note")) if fit.get("note") else ""
         stop = fit.get("stops_paying_at")
-        stop_txt = (
-            f"The fitted curve stops paying at K={_e(stop)}: one more label per class adds "
-            "less than 0.001 accuracy"
-            if stop is not None
-            else "The fitted curve still pays beyond K=10,000 labels per class"
+        if not note and stop is not None:
+            note = f"Past K={_e(stop)}, doubling the labels per class adds less than 0.01."
+        plateau = (
+            f" <em>Plateau ≈ {_f(fit.get('plateau'))}.</em>"
+            if fit.get("plateau") is not None
+            else ""
         )
-        plateau = f"; plateau ≈ {_f(fit.get('plateau'))}" if fit.get("plateau") is not None else ""
-        note = _e(fit.get("note")) + " " if fit.get("note") else ""
-        notes.append(f"<li><strong>{_e(m)}</strong>: {note}<em>{stop_txt}</em>{plateau}.</li>")
+        notes.append(f"<li><strong>{_e(m)}</strong>: {note}{plateau}</li>")
     notes_html = f"<ul class='notes'>{''.join(notes)}</ul>" if notes else ""
     return (
         f"<figure class='wide'><img src='{uri}' alt='accuracy against labelled examples per "

@@ -163,6 +163,7 @@ def learning_curves(
             fit = fits.get(m)
             if (
                 fit
+                and fit.get("predicted") != []  # the points fell: no curve was extrapolated
                 and (k > 0).any()
                 and all(math.isfinite(_num(fit.get(p))) for p in ("a", "b", "c"))
             ):

@@ -79,6 +79,14 @@ def test_auto_scores_only_held_out_data_and_never_the_test_set(
     # each candidate was scored on every fold, or skipped with the reason (timing-dependent)
     assert all(("accuracy" in c) != ("skipped" in c) for c in auto["candidates"])
     assert "No test data was used" in auto["why"]
+    # walk 13: each scored candidate's gap to the best and its paired standard error, so the
+    # choice can be checked: the chosen one is tied with the best (or is it)
+    scored = [c for c in auto["candidates"] if "accuracy" in c]
+    for c in scored:
+        assert c["tied_with_best"] == (c["behind_best"] <= c["paired_se"])
+    chosen = auto["chosen"]
+    (pick,) = [c for c in scored if (c["method"], c["backbone"]) == tuple(chosen.values())]
+    assert pick["tied_with_best"]
 
 
 @pytest.mark.slow

@@ -57,6 +57,34 @@ def test_repeats_on_shared_test_items_cover_the_truth_once_the_items_count():
     assert 0.93 <= with_items / sims <= 0.99, with_items / sims
 
 
+def test_runs_sharing_training_items_cover_the_truth_once_those_items_count():
+    """Episodes drawn again and again from a small pool reuse its support items, and a run
+    is as good as the items it trained on: the spread over runs misses which items the pool
+    happened to hold. With the training side's variance the interval covers about 95%."""
+    from scarce.evaluation.intervals import interval, support_variance
+
+    g = np.random.default_rng(1)
+    truth, sims, n, s, runs_per_pool = 0.6, 300, 40, 2, 200
+    plain = with_support = 0
+    for _ in range(sims):
+        pull = g.normal(0, 0.15, n)  # each pool item's effect on the runs that train on it
+        runs = []
+        for _ in range(runs_per_pool):
+            keys = g.choice(n, s, replace=False)
+            runs.append((keys, truth + pull[keys].mean() + g.normal(0, 0.05)))
+        scores = [v for _, v in runs]
+        iv = t_interval(scores)
+        plain += iv.low <= truth <= iv.high
+        iv = interval(scores, item_var=support_variance(runs))
+        with_support += iv.low <= truth <= iv.high
+    assert plain / sims < 0.6, plain / sims
+    assert 0.92 <= with_support / sims <= 0.985, with_support / sims
+    # items seen in one run each say nothing of their own pull: no term
+    once = [(np.array([2 * i, 2 * i + 1]), float(v)) for i, v in enumerate(g.random(50))]
+    assert support_variance(once)[0] == 0.0
+    assert support_variance([]) == (0.0, 0)
+
+
 def test_item_variance_averages_each_item_over_the_runs_that_tested_it():
     from scarce.evaluation.intervals import item_variance
 

@@ -128,3 +128,32 @@ def item_variance(runs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[float,
     if len(uniq) < 2:
         return 0.0, len(uniq)
     return float(means.var(ddof=1) / len(uniq)), len(uniq)
+
+
+def support_variance(runs: Sequence[tuple[np.ndarray, float]]) -> tuple[float, int]:
+    """(variance, distinct items) of a mean score from the training side: which examples
+    the pool happened to offer to learn from. Each run gives (the keys of the items it
+    trained on, its score). Episodes drawn again and again from a small pool reuse each
+    support item in many runs, and one odd support image moves every run it is in: the
+    spread over runs cannot see it (bench/interval_coverage.py: 1-shot intervals covered
+    the large-sample truth 35-36 times in 40). The first-order (Hajek) term of a
+    U-statistic: h(i), the mean score of the runs that trained on item i, varies over the
+    n items by var(h) less its own noise (the runs' spread around it over their count:
+    method of moments, so items seen in one run each add nothing); drawing s of n items
+    per run, an item's pull on a run shows in h(i) scaled by (n - s) / (s (n - 1))."""
+    if len(runs) < 2:
+        return 0.0, 0
+    scores = np.array([v for _, v in runs], float)
+    sizes = np.array([len(k) for k, _ in runs])
+    keys = np.concatenate([np.asarray(k) for k, _ in runs])
+    uniq, inv = np.unique(keys, return_inverse=True)
+    n, s = len(uniq), float(sizes.mean())
+    m = np.bincount(inv)
+    dof = int((m - 1).sum())
+    if n < 2 or s >= n or dof == 0:  # every item in every run, or each in one: no term
+        return 0.0, n
+    vals = np.repeat(scores, sizes)
+    h = np.bincount(inv, weights=vals) / m
+    within = float(((vals - h[inv]) ** 2).sum()) / dof
+    between = float(h.var(ddof=1)) - within * float(np.mean(1.0 / m))
+    return max(between, 0.0) * (s * (n - 1) / (n - s)) ** 2 / n, n

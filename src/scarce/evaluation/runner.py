@@ -33,6 +33,7 @@ from scarce.evaluation.intervals import (
     Interval,
     interval,
     item_variance,
+    support_variance,
     verdict,
 )
 from scarce.evaluation.protocols import (
@@ -269,6 +270,8 @@ def evaluate_sets(
             # a given test set's items after the pool's)
             keys = sp.test if sp.test is not None else len(pool) + np.arange(len(tst))
             rec["_items"] = (np.asarray(keys), M.per_item(tst.y, proba))
+            if protocol in ("kshot", "episodes"):  # drawn from the pool: items a repeat reuses
+                rec["_support"] = np.asarray(sp.train)
             if held:  # the other tasks: by the multitask model's heads, or each trained alone
                 rec["tasks"] = {}
                 for n, (tr, te) in held.items():
@@ -520,9 +523,10 @@ def _assemble(
     def items(
         method: str, k: int | None, metric: str, versus: str | None = None
     ) -> tuple[float, int]:
-        """The test items' share of the variance of the mean (of a paired difference, with
-        `versus`); 0 where the unit of the interval already varies its items (the folds of a
-        single k-fold) or the metric is not a mean over items."""
+        """The share of the variance of the mean (of a paired difference, with `versus`)
+        owed to which items the pool holds: those tested on, and those trained on where
+        repeats draw them from the pool; 0 where the unit of the interval already varies its
+        items (the folds of a single k-fold) or the metric is not a mean over items."""
         if unit == "fold" or metric not in M.PER_ITEM:
             return 0.0, 0
 
@@ -533,12 +537,28 @@ def _assemble(
                 if r["method"] == name and r["shots"] == k and "_items" in r
             }
 
-        a = mine(method)
+        def trained(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, float]]:
+            return {
+                (r["repeat"], r["fold"]): (r["_support"], r["metrics"][metric])
+                for r in runs
+                if r["method"] == name and r["shots"] == k and "_support" in r
+            }
+
+        a, sa = mine(method), trained(method)
         if versus is None:
-            return item_variance(list(a.values()))
-        b = mine(versus)
-        both = sorted(set(a) & set(b), key=str)
-        return item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
+            test_side, train_side = (
+                item_variance(list(a.values())),
+                support_variance(list(sa.values())),
+            )
+        else:
+            b, sb = mine(versus), trained(versus)
+            both = sorted(set(a) & set(b), key=str)
+            test_side = item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
+            both = sorted(set(sa) & set(sb), key=str)
+            train_side = support_variance([(sa[u][0], sa[u][1] - sb[u][1]) for u in both])
+        # both sides of the pool in one term; the fewer items set its degrees of freedom
+        counts = [c for c in (test_side[1], train_side[1]) if c]
+        return test_side[0] + train_side[0], min(counts) if counts else 0
 
     summary: list[dict[str, Any]] = []
     paired: list[dict[str, Any]] = []

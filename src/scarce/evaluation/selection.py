@@ -164,6 +164,11 @@ def choose(
     ]
     b = min(tied, key=lambda i: scored[i]["log_loss"])
     best = scored[b]
+    # walk 13: each candidate's standing, so that the choice can be checked from the manifest
+    for i, e in enumerate(scored):
+        e["behind_best"] = round(top[key] - e[key], 6)
+        e["paired_se"] = round(_paired_se(right[order[0]], right[i]), 6)
+        e["tied_with_best"] = i in tied
     record["chosen"] = {"method": best["method"], "backbone": best["backbone"]}
     label = _label(best)
     if best is top:
@@ -179,6 +184,12 @@ def choose(
         elif len(order) > 1:
             nxt = scored[order[1]]
             why += f"; next: {_label(nxt)} ({nxt[key]:.3f})"
+    beaten = len(scored) - len(tied)
+    if beaten:
+        why += (
+            f"; {beaten} other(s) fell more than one paired standard error behind the best "
+            "(each candidate's gap and standard error are in the manifest)"
+        )
     else:
         why = (
             f"{label}'s {folds}-fold cross-validated {what} inside the training data "

@@ -575,3 +575,28 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
     assert "balanced accuracy" in _results_text(res(0.596))
     assert "0.596 [0.596, 0.596]" in _results_text(res(0.596))
     assert "balanced accuracy" not in _results_text(res(0.865))
+
+
+def test_shots_that_take_every_example_warn_that_repeats_are_the_same(caplog):
+    """walk 13: K equal to every class's size (with --test) made its repeats one draw."""
+    from scarce.evaluation.protocols import kshot_splits
+
+    pool = LabeledSet(
+        Inputs.from_texts([f"t{i}" for i in range(6)]), np.array([0, 0, 0, 1, 1, 1]), ("a", "b")
+    )
+    with caplog.at_level("WARNING", logger="scarce"):
+        splits = kshot_splits(pool, [1, 3], 3, 0, True)
+    assert all(np.array_equal(s.train, np.arange(6)) for s in splits if s.shots == 3)
+    assert "--shots 3 takes every example of every class" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        kshot_splits(pool, [1, 2], 3, 0, True)
+    assert "takes every example" not in caplog.text
+
+
+def test_eval_of_auto_says_what_to_evaluate_instead():
+    import scarce
+    from scarce.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="auto is a choice made when fitting"):
+        scarce.evaluate(["a b", "c d"] * 4, ["x", "y"] * 4, methods=["auto"])

@@ -957,6 +957,13 @@ def evaluate(
 
     wanted = [*methods, *([versus] if versus else [])]
     for name in wanted:
+        if name == "auto":  # walk 13: it read "unknown method"
+            raise ConfigError(
+                "auto is a choice made when fitting, by cross-validation inside the training "
+                "data; evaluate the methods it chooses among side by side instead, e.g. "
+                "--methods linear-probe,simpleshot,knn,protonet (the paired intervals then "
+                "show which one to fit)."
+            )
         method_registry.get(name)
     seed = check_seed(seed)
     if interval not in ("t", "bootstrap"):

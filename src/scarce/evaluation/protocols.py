@@ -4,6 +4,7 @@ draws (paired comparisons)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,6 +12,8 @@ import numpy as np
 from scarce.core.errors import DataError
 from scarce.core.seeding import derive
 from scarce.data.types import LabeledSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,15 @@ def kshot_splits(
             f"least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."
         )
     by_class = [np.flatnonzero(pool.y == c) for c in range(len(pool.classes))]
+    whole = [k for k in shots if repeats > 1 and all(len(idx) <= k for idx in by_class)]
+    if whole:  # walk 13: identical repeats read as "3 repeats" with no word of it
+        log.warning(
+            "--shots %s takes every example of every class: its %d repeats train on the same "
+            "data, so they differ only by the methods' own randomness, and its interval "
+            "measures the test set alone.",
+            ",".join(map(str, whole)),
+            repeats,
+        )
     out = []
     for k in shots:
         for r in range(repeats):

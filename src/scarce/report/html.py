@@ -361,12 +361,19 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
     kind = {"t": "t-intervals over repeats", "bootstrap": "bootstrap intervals"}.get(
         str(pr.get("interval")), f"{_e(pr.get('interval'))} intervals"
     )
+    if name != "kfold" or repeats != 1:
+        # walk 13: recomputed from the repeats alone, they looked wrong
+        kind += (
+            ", widened for accuracy, balanced accuracy and log-loss by the variance owed to "
+            "which examples were tested on and, where repeats redraw them, trained on (repeats "
+            "that share examples cannot average it away)"
+        )
     level = f"{float(conf) * 100:g}% " if isinstance(conf, int | float) else ""
     if name == "kshot":
         shots = ", ".join(_e(k) for k in pr.get("shots") or [])
         head = (
             f"k-shot: K = {shots} labelled examples per class, "
-            f"{_e(repeats)} random draws per K, tested {where}"
+            f"{_e(repeats)} random {plural('draw', repeats)} per K, tested {where}"
         )
     elif name == "domain":
         shots = ", ".join(_e(k) for k in pr.get("shots") or [])
@@ -600,8 +607,9 @@ def _learning_curves(p: _Page) -> str:
     notes_html = f"<ul class='notes'>{''.join(notes)}</ul>" if notes else ""
     return (
         f"<figure class='wide'><img src='{uri}' alt='accuracy against labelled examples per "
-        "class, one line per method, with interval bands'><figcaption>Shaded: interval over "
-        "repeats. Dashed: fitted saturating curve a − b·K<sup>−c</sup>, extrapolated."
+        "class, one line per method, with interval bands'><figcaption>Shaded: the "
+        "interval of each mean (as in the table). Dashed: fitted saturating curve "
+        "a − b·K<sup>−c</sup>, extrapolated."
         f"</figcaption></figure>{notes_html}"
     )
 

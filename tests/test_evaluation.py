@@ -499,7 +499,7 @@ def test_one_repeat_shows_no_interval(tmp_path, text_csv, capsys):
         assert row["low"] == row["high"] == row["mean"], row
     assert "too few repeats to tell" in text
     assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "-q"]) == 0
-    assert "1 repeat: no interval" in (tmp_path / "r.html").read_text()
+    assert "one repeat: no interval\">(1 repeat)" in (tmp_path / "r.html").read_text()
 
 
 def test_a_wrong_knob_names_the_method(text_csv):

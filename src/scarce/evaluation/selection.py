@@ -184,12 +184,6 @@ def choose(
         elif len(order) > 1:
             nxt = scored[order[1]]
             why += f"; next: {_label(nxt)} ({nxt[key]:.3f})"
-    beaten = len(scored) - len(tied)
-    if beaten:
-        why += (
-            f"; {beaten} other(s) fell more than one paired standard error behind the best "
-            "(each candidate's gap and standard error are in the manifest)"
-        )
     else:
         why = (
             f"{label}'s {folds}-fold cross-validated {what} inside the training data "
@@ -197,6 +191,12 @@ def choose(
             f"({_paired_se(right[order[0]], right[b]):.3f}, paired over the {len(train)} "
             f"examples) of the best, {_label(top)} ({top[key]:.3f}), and its log-loss is lower "
             f"({best['log_loss']:.3f} against {top['log_loss']:.3f})"
+        )
+    beaten = len(scored) - len(tied)
+    if beaten:
+        why += (
+            f"; {beaten} other(s) fell more than one paired standard error behind the best "
+            "(each candidate's gap and standard error are in the manifest)"
         )
     skipped = [e for e in record["candidates"] if "skipped" in e]
     if skipped:

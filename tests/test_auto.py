@@ -82,8 +82,8 @@ def test_auto_scores_only_held_out_data_and_never_the_test_set(
     # walk 13: each scored candidate's gap to the best and its paired standard error, so the
     # choice can be checked: the chosen one is tied with the best (or is it)
     scored = [c for c in auto["candidates"] if "accuracy" in c]
-    for c in scored:
-        assert c["tied_with_best"] == (c["behind_best"] <= c["paired_se"])
+    for c in scored:  # a one-example lead is exactly one standard error: a tie
+        assert c["tied_with_best"] == (c["behind_best"] <= c["paired_se"] + 1e-6)
     chosen = auto["chosen"]
     (pick,) = [c for c in scored if (c["method"], c["backbone"]) == tuple(chosen.values())]
     assert pick["tied_with_best"]
@@ -256,3 +256,12 @@ def test_auto_ranks_unequal_classes_by_balanced_accuracy(fortunes_data, monkeypa
     chosen = next(c for c in scored if (c["method"], c["backbone"]) == (method, bb))
     # the chosen one leads on balanced accuracy or ties within the paired error
     assert best - chosen["balanced_accuracy"] < 0.1, record
+
+
+def test_a_lead_of_one_example_is_exactly_one_standard_error():
+    """walk 13: so float rounding, not the data, decided whether it tied; it now ties."""
+    from scarce.evaluation.selection import _paired_se
+
+    a, b = np.ones(30), np.ones(30)
+    b[7] = 0
+    assert abs((a.mean() - b.mean()) - _paired_se(a, b)) < 1e-12

@@ -276,7 +276,7 @@ def fit(
         lt = m["domain"].get("labeled_target")
         what = "source examples" + (f" + {lt['n']} labeled target" if lt else "")
     took = f"{time.perf_counter() - t0:.1f}s"
-    if "auto" in m:  # walk 13: the search's seconds read as the chosen method's
+    if "seconds" in m.get("auto", {}):  # walk 13: the search's seconds read as the method's
         took += f" (the choice {m['auto']['seconds']:.1f}s of it)"
     _echo(f"fitted {m['method']} on {m['data']['n']} {what} ({counts}){on} in {took}")
     if "test_accuracy" in m["metrics"]:

@@ -130,30 +130,53 @@ def item_variance(runs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[float,
     return float(means.var(ddof=1) / len(uniq)), len(uniq)
 
 
-def support_variance(runs: Sequence[tuple[np.ndarray, float]]) -> tuple[float, int]:
+def support_variance(
+    runs: Sequence[tuple[np.ndarray, float]], groups: np.ndarray | None = None
+) -> tuple[float, int]:
     """(variance, distinct items) of a mean score from the training side: which examples
     the pool happened to offer to learn from. Each run gives (the keys of the items it
-    trained on, its score). Episodes drawn again and again from a small pool reuse each
-    support item in many runs, and one odd support image moves every run it is in: the
-    spread over runs cannot see it (bench/interval_coverage.py: 1-shot intervals covered
-    the large-sample truth 35-36 times in 40). The first-order (Hajek) term of a
-    U-statistic: h(i), the mean score of the runs that trained on item i, varies over the
-    n items by var(h) less its own noise (the runs' spread around it over their count:
-    method of moments, so items seen in one run each add nothing); drawing s of n items
-    per run, an item's pull on a run shows in h(i) scaled by (n - s) / (s (n - 1))."""
+    trained on, its score); `groups[key]` is an item's class. Episodes drawn again and
+    again from a small pool reuse each support item in many runs, and one odd support
+    image moves every run it is in: the spread over runs cannot see it
+    (bench/interval_coverage.py: 1-shot intervals covered the large-sample truth 35-36
+    times in 40). The first-order (Hajek) term of a U-statistic: h(i), the mean score of
+    the runs that trained on item i, varies around its class's mean (the classes are not
+    drawn: an easy class's items all score high) by var(h), less h's own noise (the runs'
+    spread around it over their count: method of moments, so items seen in one run each
+    add nothing). Drawing k of a class's n_c items into runs of s, an item's pull on a run
+    shows in h(i) scaled by (n_c - k) / (s (n_c - 1)); the pool's n items move the mean by
+    var(pull) / n."""
     if len(runs) < 2:
         return 0.0, 0
     scores = np.array([v for _, v in runs], float)
     sizes = np.array([len(k) for k, _ in runs])
     keys = np.concatenate([np.asarray(k) for k, _ in runs])
     uniq, inv = np.unique(keys, return_inverse=True)
-    n, s = len(uniq), float(sizes.mean())
+    n = len(uniq)
+    grp = np.zeros(n, np.int64) if groups is None else np.asarray(groups)[uniq]
+    _, g = np.unique(grp, return_inverse=True)
+    n_groups = int(g.max()) + 1
     m = np.bincount(inv)
     dof = int((m - 1).sum())
-    if n < 2 or s >= n or dof == 0:  # every item in every run, or each in one: no term
+    if n - n_groups < 1 or dof == 0:  # each item in one run: its pull cannot be told apart
         return 0.0, n
     vals = np.repeat(scores, sizes)
     h = np.bincount(inv, weights=vals) / m
     within = float(((vals - h[inv]) ** 2).sum()) / dof
-    between = float(h.var(ddof=1)) - within * float(np.mean(1.0 / m))
-    return max(between, 0.0) * (s * (n - 1) / (n - s)) ** 2 / n, n
+    n_c = np.bincount(g)
+    # k: a class's items in a run that holds any of them
+    run_of = np.repeat(np.arange(len(runs)), sizes)
+    cnt = np.bincount(run_of * n_groups + g[inv], minlength=len(runs) * n_groups)
+    cnt = cnt.reshape(len(runs), n_groups)
+    k = cnt.sum(0) / np.maximum((cnt > 0).sum(0), 1)
+    hc = h - (np.bincount(g, weights=h) / n_c)[g]
+    # an item shares k/n_c of its runs' noise with its class's mean, which centring removes
+    noise = within * float(np.mean((1 - k[g] / n_c[g]) / m))
+    between = float((hc**2).sum()) / (n - n_groups) - noise
+    ok = n_c > k  # a class whose every item is in every run it joins shows no pull
+    if between <= 0 or not ok.any():
+        return 0.0, n
+    s = float(sizes.mean())
+    scale = (s * (n_c - 1) / np.where(ok, n_c - k, 1)) ** 2
+    factor = float((scale * n_c * ok).sum() / n_c.sum())
+    return between * factor / n, n

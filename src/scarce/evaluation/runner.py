@@ -546,16 +546,15 @@ def _assemble(
 
         a, sa = mine(method), trained(method)
         if versus is None:
-            test_side, train_side = (
-                item_variance(list(a.values())),
-                support_variance(list(sa.values())),
-            )
+            test_side = item_variance(list(a.values()))
+            train_side = support_variance(list(sa.values()), pool.y)
         else:
             b, sb = mine(versus), trained(versus)
             both = sorted(set(a) & set(b), key=str)
             test_side = item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
             both = sorted(set(sa) & set(sb), key=str)
-            train_side = support_variance([(sa[u][0], sa[u][1] - sb[u][1]) for u in both])
+            diffs = [(sa[u][0], sa[u][1] - sb[u][1]) for u in both]
+            train_side = support_variance(diffs, pool.y)
         # both sides of the pool in one term; the fewer items set its degrees of freedom
         counts = [c for c in (test_side[1], train_side[1]) if c]
         return test_side[0] + train_side[0], min(counts) if counts else 0

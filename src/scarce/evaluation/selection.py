@@ -159,8 +159,11 @@ def choose(
     # a lead of an example or two is noise: candidates within one standard error of the
     # most accurate (paired over the same examples) tie, and the lower log-loss, which
     # weighs every answer's confidence rather than only its argmax, breaks the tie
+    # (+1e-9: a lead of one example is exactly one standard error, and rounding decided it)
     tied = [order[0]] + [
-        i for i in order[1:] if top[key] - scored[i][key] <= _paired_se(right[order[0]], right[i])
+        i
+        for i in order[1:]
+        if top[key] - scored[i][key] <= _paired_se(right[order[0]], right[i]) + 1e-9
     ]
     b = min(tied, key=lambda i: scored[i]["log_loss"])
     best = scored[b]

@@ -149,7 +149,7 @@ def _interval(row: Mapping[str, Any] | None, sign: bool = False) -> str:
     if isinstance(row.get("n"), int) and row["n"] < 2:  # one repeat: there is no interval
         # short: in every cell of a wide table it pushed the verdicts out of view (walk 13)
         return (
-            f'{_f(row.get("mean"), sign=sign)} '
+            f"{_f(row.get('mean'), sign=sign)} "
             '<span class="ci" title="one repeat: no interval">(1 repeat)</span>'
         )
     lo, hi = _f(row.get("low"), sign=sign), _f(row.get("high"), sign=sign)

@@ -139,7 +139,7 @@ def support_variance(
     again from a small pool reuse each support item in many runs, and one odd support
     image moves every run it is in: the spread over runs cannot see it
     (bench/interval_coverage.py: 1-shot intervals covered the large-sample truth 35-36
-    times in 40). The first-order (Hajek) term of a U-statistic: h(i), the mean score of
+    times in 40 without this term, 36-38 with it). The first-order (Hajek) term of a U-statistic: h(i), the mean score of
     the runs that trained on item i, varies around its class's mean (the classes are not
     drawn: an easy class's items all score high) by var(h), less h's own noise (the runs'
     spread around it over their count: method of moments, so items seen in one run each

@@ -139,13 +139,13 @@ def support_variance(
     again from a small pool reuse each support item in many runs, and one odd support
     image moves every run it is in: the spread over runs cannot see it
     (bench/interval_coverage.py: 1-shot intervals covered the large-sample truth 35-36
-    times in 40 without this term, 36-38 with it). The first-order (Hajek) term of a U-statistic: h(i), the mean score of
-    the runs that trained on item i, varies around its class's mean (the classes are not
-    drawn: an easy class's items all score high) by var(h), less h's own noise (the runs'
-    spread around it over their count: method of moments, so items seen in one run each
-    add nothing). Drawing k of a class's n_c items into runs of s, an item's pull on a run
-    shows in h(i) scaled by (n_c - k) / (s (n_c - 1)); the pool's n items move the mean by
-    var(pull) / n."""
+    times in 40 without this term, 36-38 with it). The first-order (Hajek) term of a
+    U-statistic: h(i), the mean score of the runs that trained on item i, varies around
+    its class's mean (the classes are not drawn: an easy class's items all score high)
+    by var(h), less h's own noise (the runs' spread around it over their count: method of
+    moments, so items seen in one run each add nothing). Drawing k of a class's n_c items
+    into runs of s, an item's pull on a run shows in h(i) scaled by
+    (n_c - k) / (s (n_c - 1)); the pool's n items move the mean by var(pull) / n."""
     if len(runs) < 2:
         return 0.0, 0
     scores = np.array([v for _, v in runs], float)

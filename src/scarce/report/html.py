@@ -369,7 +369,7 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
         # walk 13: recomputed from the repeats alone, they looked wrong
         kind += (
             ", widened for accuracy, balanced accuracy and log-loss by the variance owed to "
-            "which examples were tested on and, where repeats redraw them, trained on (repeats "
+            "which examples were tested on and, where episodes redraw them, trained on (repeats "
             "that share examples cannot average it away)"
         )
     level = f"{float(conf) * 100:g}% " if isinstance(conf, int | float) else ""

@@ -313,24 +313,28 @@ def _shuffled_fashion(fashion, shuffle: bool, n_pool: int = 600, n_test: int = 3
     return pool, test
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("shuffle", [True, False])
-def test_negative_transfer_flag(fashion, shuffle):
-    """Shuffling pixels (one fixed permutation) leaves the pixel baseline intact but makes the
-    pretrained encoder useless: flagged. On the real images transfer helps: not flagged."""
+def _linear_probe_at_10_shots(fashion, shuffle: bool, repeats: int) -> dict:
     from scarce.encoders import create_encoder
 
     pool, test = _shuffled_fashion(fashion, shuffle)
-    res = evaluate_sets(
+    return evaluate_sets(
         pool,
         methods=["linear-probe"],
         encoder=create_encoder("efficientnet-lite0"),
         test=test,
         shots=[10],
-        repeats=5,
+        repeats=repeats,
         seed=0,
         jobs=2,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_negative_transfer_flag(fashion, shuffle):
+    """Shuffling pixels (one fixed permutation) leaves the pixel baseline intact but makes the
+    pretrained encoder useless: flagged. On the real images transfer helps: not flagged."""
+    res = _linear_probe_at_10_shots(fashion, shuffle, repeats=5)
     row = next(p for p in res["paired"] if p["metric"] == "accuracy")
     if shuffle:
         assert row["verdict"] == "worse"
@@ -346,18 +350,8 @@ def test_too_few_repeats_below_the_baseline_is_said_not_tested(fashion):
     """walk 13: two repeats far below the baseline gave "too few repeats to tell" and then
     the green all-clear; now they are listed as not tested, with the fix."""
     from scarce.cli.main import _results_text
-    from scarce.encoders import create_encoder
 
-    pool, test = _shuffled_fashion(fashion, True)
-    res = evaluate_sets(
-        pool,
-        methods=["linear-probe"],
-        encoder=create_encoder("efficientnet-lite0"),
-        test=test,
-        shots=[10],
-        repeats=2,
-        seed=0,
-    )
+    res = _linear_probe_at_10_shots(fashion, True, repeats=2)
     row = next(p for p in res["paired"] if p["metric"] == "accuracy")
     assert row["verdict"] == "too few repeats to tell"
     assert row["mean"] < 0

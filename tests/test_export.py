@@ -30,6 +30,8 @@ CLASSES = ("food", "science", "sports")
 def _pixels(path, size: int) -> np.ndarray:
     """The recipe the graph's metadata gives, in plain PIL + numpy."""
     with Image.open(path) as f:
+        if f.format == "JPEG":  # walk 14: decoded at a reduced scale, as scarce does
+            f.draft("RGB", (size, size))
         im = f.copy()
     if im.mode.startswith("I"):  # 16/32-bit: min-max to 0..255, truncated, first
         a = np.asarray(im, np.float32)
@@ -73,6 +75,11 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
     Image.fromarray(xt[5].astype(np.uint16) * 200 + 7).save(test / "deep.png")
     with Image.open(test / "deep.png") as im:
         assert im.mode.startswith("I")
+    # a photo-sized JPEG: 0.0017 to 0.031 apart unless the recipe decodes it as scarce does
+    big = np.random.default_rng(0).integers(0, 256, (800, 1000, 3), dtype=np.uint8)
+    big[200:600, 300:700] = np.asarray(Image.fromarray(xt[6]).convert("RGB").resize((400, 400)))
+    Image.fromarray(big).save(test / "photo.jpg", quality=90)
+    assert json.loads(meta["scarce.preprocessing"])["jpeg_draft"].startswith("Image.draft")
     paths = sorted(test.iterdir())
     sess = ort.InferenceSession(str(out))
     got = sess.run(["probabilities"], {"pixels": np.stack([_pixels(p, 224) for p in paths])})[0]

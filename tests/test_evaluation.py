@@ -245,7 +245,19 @@ def test_curve_fit_recovers_a_known_curve():
     assert fell is not None
     assert fell["predicted"] == []
     assert fell["stops_paying_at"] is None
-    assert "fell from 0.696 at 5" in fell["note"]
+    assert "fell from 0.696 at 5 labels per class" in fell["note"]
+    # walk 14: random labels (every interval holds 0.5) read "a doubling adds 0.01 or more up
+    # to 8867 per class"; a rise inside the intervals is not extrapolated
+    means = [0.492, 0.522, 0.500, 0.589]
+    noise = fit_curve([1, 4, 16, 32], means, [m - 0.1 for m in means], [m + 0.1 for m in means])
+    assert noise is not None
+    assert noise["predicted"] == []
+    assert "a rise inside the points' intervals" in noise["note"]
+    real = fit_curve([1, 4, 16], [0.5, 0.7, 0.8], [0.45, 0.66, 0.77], [0.55, 0.74, 0.83])
+    assert real is not None
+    assert real["predicted"]
+    # with one repeat there are no intervals to compare: the curve is read as before
+    assert fit_curve([1, 4, 16, 32], means, means, means)["predicted"]
     assert "levels off" not in fell["note"]
     assert fit_curve([1, 5], [0.5, 0.6]) is None
     # 22 classes still climbing steadily: the fit would put the plateau at its bound of 1.0
@@ -492,7 +504,11 @@ def test_one_repeat_shows_no_interval(tmp_path, text_csv, capsys):
     for row in json.loads(out.read_text())["summary"]:
         assert row["low"] == row["high"] == row["mean"], row
     assert "too few repeats to tell" in text
+    # walk 14: nor an all-clear that nothing could show, whichever side the method fell on
+    assert "significantly worse" not in text
+    assert "not tested" in text.lower()
     assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "-q"]) == 0
+    assert "class='allclear'" not in (tmp_path / "r.html").read_text()
     assert 'one repeat: no interval">(1 repeat)' in (tmp_path / "r.html").read_text()
 
 

@@ -974,7 +974,16 @@ def _results_text(res: dict[str, Any]) -> str:
     untested = res.get("negative_transfer_untested") or []
     lines += [n["message"] for n in (*res["negative_transfer"], *untested)]
     if not res["negative_transfer"] and not untested and len(res["methods"]) > 1:
-        lines.append(f"no transfer method is significantly worse than {res['baseline']}.")
+        acc = [p for p in res["paired"] if p["metric"] == "accuracy"]
+        if acc and all(p["verdict"] == "too few repeats to tell" for p in acc):
+            # walk 14: with one repeat the all-clear claimed what nothing could show
+            lines.append(
+                f"negative transfer not tested: every method scored at or above "
+                f"{res['baseline']}, but {acc[0]['n']} paired {plural('repeat', acc[0]['n'])} "
+                "cannot tell a difference from chance (3+ needed)."
+            )
+        else:
+            lines.append(f"no transfer method is significantly worse than {res['baseline']}.")
     for m, c in res.get("curves", {}).items():
         if c.get("fit"):
             lines.append(f"learning curve, {m}: {c['fit']['note']}")

@@ -646,7 +646,7 @@ def _assemble(
             curves[m] = {
                 "metric": "accuracy",
                 "points": [{k: p[k] for k in ("shots", "mean", "low", "high")} for p in pts],
-                "fit": fit_curve([p["shots"] for p in pts], [p["mean"] for p in pts]),
+                "fit": fit_curve(*([p[f] for p in pts] for f in ("shots", "mean", "low", "high"))),
             }
 
     details = {}

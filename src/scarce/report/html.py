@@ -534,10 +534,18 @@ def _negative_transfer(p: _Page) -> str:
             return "<p class='muted'>No transfer method was compared with the baseline.</p>"
         if pending:
             return pending
+        acc = [q for q in p.r.get("paired") or [] if q.get("metric") == "accuracy"]
+        if acc and all(q.get("verdict") == "too few repeats to tell" for q in acc):
+            return (
+                "<div class='untested'><p><strong>Not tested:</strong> every method scored at "
+                f"or above {p.reference_name}, but {_e(acc[0].get('n'))} paired repeat(s) "
+                "cannot tell a difference from chance (3 or more are needed).</p></div>"
+            )
         at = "" if (p.r.get("protocol") or {}).get("name") == "kfold" else " at any shot count"
+        named = "" if p.baseline == "baseline" else f" ({_e(p.baseline)})"
         return (
-            f"<p class='allclear'>No method was significantly worse than {p.reference_name} "
-            f"({_e(p.baseline)}){at}.</p>"
+            f"<p class='allclear'>No method was significantly worse than {p.reference_name}"
+            f"{named}{at}.</p>"
         )
     items = []
     for n in rows:

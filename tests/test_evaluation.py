@@ -637,3 +637,14 @@ def test_episodes_from_a_small_pool_cover_the_truth_once_their_support_items_cou
         iv = interval([v for _, v in runs], item_var=support_variance(runs, groups))
         covered += iv.low <= truth <= iv.high
     assert 0.88 <= covered / sims <= 0.99, covered / sims
+
+
+def test_a_method_flagged_at_many_shot_counts_is_one_paragraph():
+    from scarce.cli.main import _grouped
+
+    rows = [
+        {"method": "linear-probe", "shots": k, "mean": -0.1 * i, "message": f"NEGATIVE {k}"}
+        for i, k in enumerate((1, 5, 10), 1)
+    ]
+    out = _grouped(rows, "worse")
+    assert out == ["NEGATIVE 1", "  linear-probe is also worse at K=5 (-0.200), K=10 (-0.300)."]

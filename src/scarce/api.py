@@ -961,8 +961,9 @@ def evaluate(
             raise ConfigError(
                 "auto is a choice made when fitting, by cross-validation inside the training "
                 "data; evaluate the methods it chooses among side by side instead, e.g. "
-                "--methods linear-probe,simpleshot,knn,protonet (the paired intervals then "
-                "show which one to fit)."
+                "methods=['linear-probe', 'simpleshot', 'knn', 'protonet'] (--methods "
+                "linear-probe,simpleshot,knn,protonet on the command line): the paired "
+                "intervals then show which one to fit."
             )
         method_registry.get(name)
     seed = check_seed(seed)

@@ -900,6 +900,21 @@ def _iv(row: dict[str, Any], fmt: str) -> str:
     return f"{fmt.format(row['mean'])} [{fmt.format(row['low'])}, {fmt.format(row['high'])}]"
 
 
+def _grouped(rows: list[dict[str, Any]], what: str) -> list[str]:
+    """Each method's first message in full, its other shot counts on one line: a method
+    flagged at 5 shot counts printed 5 paragraphs (walk 14)."""
+    out: list[str] = []
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for n in rows:
+        seen.setdefault(n["method"], []).append(n)
+    for method, ns in seen.items():
+        out.append(ns[0]["message"])
+        if len(ns) > 1:
+            at = ", ".join(f"K={n['shots']} ({n['mean']:+.3f})" for n in ns[1:])
+            out.append(f"  {method} is also {what} at {at}.")
+    return out
+
+
 def _results_text(res: dict[str, Any]) -> str:
     """The evaluation as a table a person reads in a terminal."""
     acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
@@ -972,7 +987,7 @@ def _results_text(res: dict[str, Any]) -> str:
         head = ["method", "shots", "accuracy", vs["method"], "difference"]
         lines.append(_table(head, _paired_rows([(r["method"], r) for r in vs["paired"]])))
     untested = res.get("negative_transfer_untested") or []
-    lines += [n["message"] for n in (*res["negative_transfer"], *untested)]
+    lines += _grouped(res["negative_transfer"], "worse") + _grouped(untested, "below, untested")
     if not res["negative_transfer"] and not untested and len(res["methods"]) > 1:
         acc = [p for p in res["paired"] if p["metric"] == "accuracy"]
         if acc and all(p["verdict"] == "too few repeats to tell" for p in acc):

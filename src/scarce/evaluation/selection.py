@@ -179,14 +179,6 @@ def choose(
             f"{label} had the best {folds}-fold cross-validated {what} inside the training "
             f"data ({best[key]:.3f}, log-loss {best['log_loss']:.3f})"
         )
-        if len(tied) > 1:
-            why += "; within one standard error of it, with a higher log-loss: " + ", ".join(
-                f"{_label(scored[i])} ({scored[i][key]:.3f}, {scored[i]['log_loss']:.3f})"
-                for i in tied[1:]
-            )
-        elif len(order) > 1:
-            nxt = scored[order[1]]
-            why += f"; next: {_label(nxt)} ({nxt[key]:.3f})"
     else:
         why = (
             f"{label}'s {folds}-fold cross-validated {what} inside the training data "
@@ -195,11 +187,21 @@ def choose(
             f"examples) of the best, {_label(top)} ({top[key]:.3f}), and its log-loss is lower "
             f"({best['log_loss']:.3f} against {top['log_loss']:.3f})"
         )
-    beaten = len(scored) - len(tied)
+    others = [i for i in tied if i not in (b, order[0])]
+    if others:  # walk 14: tied candidates went unnamed when the tie-break chose
+        why += "; also within one standard error of the best, with a log-loss no lower: " + (
+            ", ".join(
+                f"{_label(scored[i])} ({scored[i][key]:.3f}, {scored[i]['log_loss']:.3f})"
+                for i in others
+            )
+        )
+    beaten = [i for i in order if i not in tied]
     if beaten:
+        nearest = scored[beaten[0]]
         why += (
-            f"; {beaten} other(s) fell more than one paired standard error behind the best "
-            "(each candidate's gap and standard error are in the manifest)"
+            f"; the other {len(beaten)} fell more than one paired standard error behind the "
+            f"best, the nearest {_label(nearest)} ({nearest[key]:.3f}; each candidate's gap "
+            "and standard error are in the manifest)"
         )
     skipped = [e for e in record["candidates"] if "skipped" in e]
     if skipped:

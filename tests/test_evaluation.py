@@ -252,7 +252,7 @@ def test_curve_fit_recovers_a_known_curve():
     noise = fit_curve([1, 4, 16, 32], means, [m - 0.1 for m in means], [m + 0.1 for m in means])
     assert noise is not None
     assert noise["predicted"] == []
-    assert "a rise inside the points' intervals" in noise["note"]
+    assert "a change inside the points' intervals" in noise["note"]
     real = fit_curve([1, 4, 16], [0.5, 0.7, 0.8], [0.45, 0.66, 0.77], [0.55, 0.74, 0.83])
     assert real is not None
     assert real["predicted"]

@@ -87,13 +87,15 @@ def fit_curve(
     first = int(np.argmin(k))
     lo = None if lows is None else list(lows)
     hi = None if highs is None else list(highs)
-    # (one repeat has no interval: low = high = mean, and nothing to compare)
-    if lo is not None and hi is not None and lo[top] < hi[top] and lo[top] <= hi[first]:
+    # (one repeat has no interval: low = high = mean, and nothing to compare; flat points
+    # are said to be flat below)
+    moved = float(acc.max() - acc.min()) > FLAT
+    if moved and lo is not None and hi is not None and lo[top] < hi[top] and lo[top] <= hi[first]:
         # walk 14: random labels read "a doubling adds 0.01 or more up to 8867 per class"
         return {
             **unread,
             "note": f"Accuracy went from {acc[first]:.3f} at {_per_class(k[first])} to "
-            f"{measured:.3f} at {kmax}, a rise inside the points' intervals, so no curve is "
+            f"{measured:.3f} at {kmax}, a change inside the points' intervals, so no curve is "
             "extrapolated from it: more repeats would tell whether labels help.",
         }
     # a plateau is read only where the points come near it: at a bound of the fit, or still

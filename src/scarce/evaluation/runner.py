@@ -528,7 +528,7 @@ def _assemble(
     ) -> tuple[float, int]:
         """The share of the variance of the mean (of a paired difference, with `versus`)
         owed to which items the pool holds: those tested on, and those trained on where
-        repeats draw them from the pool; 0 where the unit of the interval already varies its
+        episodes redraw them from the pool; 0 where the unit of the interval already varies its
         items (the folds of a single k-fold) or the metric is not a mean over items."""
         if unit == "fold" or metric not in M.PER_ITEM:
             return 0.0, 0

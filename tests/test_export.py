@@ -240,3 +240,25 @@ def test_what_cannot_be_exported_says_so(tmp_path, fortunes_data, capsys):
     bundle = scarce.fit(data, seed=0).save(tmp_path / "lp.scarce")
     assert main(["export", str(bundle), "--onnx", str(tmp_path / "x.txt")]) == 2
     assert "--onnx must end in .onnx" in capsys.readouterr().err
+
+
+def test_knn_graph_breaks_ties_between_stored_copies_as_predict_does(tmp_path, fortunes_data):
+    """walk 14: one text stored under two labels tied at the k-th neighbour; the graph and
+    `predict` must pick the same copy, alone or in a batch."""
+    texts, labels = fortunes_subset(fortunes_data, 8, seed=4)
+    other = {"food": "sports", "science": "food", "sports": "science"}
+    data = write_text_csv(
+        tmp_path / "t.csv",
+        [*texts, texts[0], texts[9]],
+        [*labels, other[labels[0]], other[labels[9]]],
+    )
+    model = scarce.fit(data, method="knn", seed=0, config={"k": 1})
+    export_onnx(model, tmp_path / "k.onnx")
+    query = [texts[0], texts[9], "The court ruled on the appeal."]
+    got = ort.InferenceSession(str(tmp_path / "k.onnx")).run(
+        None, _tokens(tmp_path / "k.tokenizer.json", query)
+    )[0]
+    want = model.predict_proba(query)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_array_equal(np.concatenate([model.predict_proba([q]) for q in query]), want)
+    assert want[0].argmax() == list(model.fitted.classes).index(labels[0])  # the first copy wins

@@ -33,6 +33,32 @@ def _xor(n, seed):
 def test_top_is_sorted_best_first():
     sims = np.array([[0.1, 0.9, 0.5, 0.7]])
     assert _top(sims, 3).tolist() == [[1, 3, 2]]
+    # equal similarities: the lower index first, as ONNX's TopK (walk 14)
+    ties = np.array([[0.5, 0.9, 0.9, 0.1, 0.9], [0.2, 0.2, 0.2, 0.2, 0.3]])
+    assert _top(ties, 2).tolist() == [[1, 2], [4, 0]]
+    assert _top(ties, 4).tolist() == [[1, 2, 4, 0], [4, 0, 1, 2]]
+
+
+def test_a_stored_copy_gets_the_very_same_similarity():
+    """walk 14: one text under two labels tied at the k-th neighbour, and rounding that
+    changed with the rest of the batch decided which copy counted (7e-3 apart)."""
+    from scarce.methods.knn import KnnFitted
+
+    g = np.random.default_rng(0)
+    memory = g.normal(size=(9, 16)).astype(np.float32)
+    memory /= np.linalg.norm(memory, axis=1, keepdims=True)
+    memory = np.concatenate([memory, memory[3:4]])  # row 9 = row 3, under another label
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 0])
+    meta = {"k": 1, "temperature": 0.1, "smoothing": 0.05, "class_weight": "none"}
+    knn = KnnFitted(_Identity(), ("a", "b"), memory, labels, np.zeros(16, np.float32), meta)
+    sims = knn._sims(g.normal(size=(50, 16)).astype(np.float32))
+    assert np.array_equal(sims[:, 3], sims[:, 9])
+    query = memory[3:4] + 1e-3
+    alone = knn.proba_from_features(query)
+    batch = knn.proba_from_features(np.concatenate([g.normal(size=(30, 16)), query]))[-1:]
+    np.testing.assert_array_equal(alone, batch)
+    assert alone[0].argmax() == labels[3]  # the lower index wins the tie
+    assert knn.graph_tensors()["memory"].shape == (9, 16)
 
 
 def test_knn_beats_a_linear_head_where_classes_are_not_linear():

@@ -79,11 +79,23 @@ def _vote(
 
 
 def _top(sims: np.ndarray, k: int) -> np.ndarray:
-    """Indices of each row's k largest similarities, best first."""
+    """Indices of each row's k largest similarities, best first; among equal similarities
+    the lower index, as ONNX's TopK does, so that the graph and this agree on ties."""
     k = min(k, sims.shape[1])
-    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(sims, idx, axis=1), axis=1)
+    kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1 : k]
+    above, tie = sims > kth, sims == kth
+    pick = above | (tie & (np.cumsum(tie, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+    idx = np.nonzero(pick)[1].reshape(len(sims), k)  # ascending index in each row
+    order = np.argsort(-np.take_along_axis(sims, idx, axis=1), axis=1, kind="stable")
     return np.take_along_axis(idx, order, axis=1)
+
+
+def _canonical(memory: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(distinct rows, each row's one among them), or None when every row is distinct. A
+    text stored twice (under two labels) otherwise got similarities a rounding apart that
+    changed with the other inputs of the batch, and the k-th neighbour with them (walk 14)."""
+    distinct, group = np.unique(memory, axis=0, return_inverse=True)
+    return None if len(distinct) == len(memory) else (distinct, group.ravel())
 
 
 class KnnFitted:
@@ -98,6 +110,13 @@ class KnnFitted:
     ) -> None:
         self.encoder, self.classes = encoder, classes
         self.memory, self.labels, self.shift, self.meta = memory, labels, shift, meta
+        self.canonical = _canonical(memory)
+
+    def _sims(self, z: np.ndarray) -> np.ndarray:
+        if self.canonical is None:
+            return z @ self.memory.T
+        distinct, group = self.canonical
+        return (z @ distinct.T)[:, group]  # copies get the very same number
 
     def predict_proba(self, inputs: Inputs) -> np.ndarray:
         return self.proba_from_features(self.encoder.encode(inputs))
@@ -108,7 +127,7 @@ class KnnFitted:
         class_w = _class_weights(self.labels, len(self.classes), self.meta.get("class_weight"))
         out = []
         for i in range(0, len(z), CHUNK):
-            sims = z[i : i + CHUNK] @ self.memory.T
+            sims = self._sims(z[i : i + CHUNK])
             top = _top(sims, int(self.meta["k"]))
             out.append(
                 _vote(
@@ -130,7 +149,16 @@ class KnnFitted:
         votes = np.eye(k, dtype=np.float32)[self.labels]
         if class_w is not None:
             votes *= class_w[self.labels, None].astype(np.float32)
-        return {"memory": self.memory, "votes": votes, "shift": self.shift}
+        if self.canonical is None:
+            return {"memory": self.memory, "votes": votes, "shift": self.shift}
+        distinct, group = self.canonical
+        # indices as float32 buffers (exact below 2^24), made integers again in the graph
+        return {
+            "memory": distinct,
+            "group": group.astype(np.float32),
+            "votes": votes,
+            "shift": self.shift,
+        }
 
     def export_module(self) -> Any:
         head = torch_head(self.graph_tensors(), self.torch_proba)
@@ -140,6 +168,9 @@ class KnnFitted:
         import torch
 
         sims = torch_unit_rows(feats - t["shift"]) @ t["memory"].T
+        if "group" in t:
+            sims = sims[:, t["group"].long()]
+        # ONNX TopK puts the lower index first among equal values, as _top does
         top, idx = torch.topk(sims, min(int(self.meta["k"]), len(self.labels)), dim=1)
         w = torch.exp((top - top[:, :1]) / float(self.meta["temperature"]))
         votes = (w[:, :, None] * t["votes"][idx]).sum(1)

@@ -367,10 +367,10 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
     )
     if name != "kfold" or repeats != 1:
         # walk 13: recomputed from the repeats alone, they looked wrong
+        sides = "tested and trained on" if name == "episodes" else "tested on"
         kind += (
             ", widened for accuracy, balanced accuracy and log-loss by the variance owed to "
-            "which examples were tested on and, where episodes redraw them, trained on (repeats "
-            "that share examples cannot average it away)"
+            f"which examples were {sides} (repeats that share examples cannot average it away)"
         )
     level = f"{float(conf) * 100:g}% " if isinstance(conf, int | float) else ""
     if name == "kshot":

@@ -160,17 +160,14 @@ def choose(
     # most accurate (paired over the same examples) tie, and the lower log-loss, which
     # weighs every answer's confidence rather than only its argmax, breaks the tie
     # (+1e-9: a lead of one example is exactly one standard error, and rounding decided it)
-    tied = [order[0]] + [
-        i
-        for i in order[1:]
-        if top[key] - scored[i][key] <= _paired_se(right[order[0]], right[i]) + 1e-9
-    ]
+    se = [_paired_se(right[order[0]], r) for r in right]  # each against the most accurate
+    tied = [order[0]] + [i for i in order[1:] if top[key] - scored[i][key] <= se[i] + 1e-9]
     b = min(tied, key=lambda i: scored[i]["log_loss"])
     best = scored[b]
     # walk 13: each candidate's standing, so that the choice can be checked from the manifest
     for i, e in enumerate(scored):
         e["behind_best"] = round(top[key] - e[key], 6)
-        e["paired_se"] = round(_paired_se(right[order[0]], right[i]), 6)
+        e["paired_se"] = round(se[i], 6)
         e["tied_with_best"] = i in tied
     record["chosen"] = {"method": best["method"], "backbone": best["backbone"]}
     label = _label(best)
@@ -183,7 +180,7 @@ def choose(
         why = (
             f"{label}'s {folds}-fold cross-validated {what} inside the training data "
             f"({best[key]:.3f}) is within one standard error "
-            f"({_paired_se(right[order[0]], right[b]):.3f}, paired over the {len(train)} "
+            f"({se[b]:.3f}, paired over the {len(train)} "
             f"examples) of the best, {_label(top)} ({top[key]:.3f}), and its log-loss is lower "
             f"({best['log_loss']:.3f} against {top['log_loss']:.3f})"
         )

@@ -128,6 +128,52 @@ def test_bad_bundles_refused(case, tmp_path, text_model, capsys):
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.parametrize("form", ["zip", "folder"])
+def test_files_added_to_a_bundle_are_listed_checked_and_not_loaded(
+    form, tmp_path, text_model, monkeypatch
+):
+    """DESIGN: `scarce export` puts model.onnx into the bundle. Added files are hashed in the
+    manifest like the rest; the graph is checked on every load but never held in memory."""
+    model, _ = text_model
+    path = model.save(tmp_path / "m.scarce")
+    if form == "folder":
+        folder = tmp_path / "m_dir"
+        with zipfile.ZipFile(path) as z:
+            z.extractall(folder)
+        path = folder
+    before, _ = bundle.read(path)
+    graph = b"\x08\x07" + uuid.uuid4().bytes * 1000
+    bundle.add_files(
+        path,
+        {bundle.ONNX: graph, bundle.ONNX_TOKENIZER: b"{}"},
+        {"onnx": {"file": bundle.ONNX}, "created": "forged"},
+        expect_weights=before["files"][bundle.WEIGHTS],
+    )
+    after, _ = bundle.read(path)
+    assert after["onnx"] == {"file": bundle.ONNX}
+    assert after["created"] == before["created"]  # the writer's own keys are not taken
+    assert "modified" in after
+    assert set(after["files"]) == {bundle.WEIGHTS, bundle.ONNX, bundle.ONNX_TOKENIZER}
+    x = ["A recipe for bread."]
+    np.testing.assert_array_equal(scarce.load(path).predict_proba(x), model.predict_proba(x))
+    _, raw = bundle._read_files(Path(path))
+    assert bundle.ONNX not in raw  # checked by hash, not kept
+    # saved anew, the model does not claim a graph it no longer holds
+    again, _ = bundle.read(scarce.load(path).save(tmp_path / "again.scarce"))
+    assert "onnx" not in again
+    assert set(again["files"]) == {bundle.WEIGHTS}
+    # a bundle that changed since it was loaded is not written into
+    with pytest.raises(BundleError, match="changed while it was being read"):
+        bundle.add_files(path, {bundle.ONNX: b"x"}, {}, expect_weights="0" * 64)
+    # a damaged graph fails the load like any other member
+    if form == "folder":
+        (path / bundle.ONNX).write_bytes(graph[:-1] + b"!")
+    else:
+        _rewrite(path, path, lambda f: f.__setitem__(bundle.ONNX, graph[:-1] + b"!"))
+    with pytest.raises(BundleError, match=r"model\.onnx does not match its sha256"):
+        scarce.load(path)
+
+
 def test_truncated_bundle_refused(tmp_path, text_model, capsys):
     model, _ = text_model
     good = model.save(tmp_path / "good.scarce")

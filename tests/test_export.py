@@ -5,6 +5,7 @@ cannot be exported says so."""
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import onnx
@@ -14,6 +15,7 @@ import torch
 from PIL import Image
 
 import scarce
+from scarce import bundle as bundle_io
 from scarce.cli.main import main
 from scarce.core.errors import ConfigError
 from scarce.encoders import create_encoder
@@ -65,9 +67,19 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
     data = write_image_folder(tmp_path / "imgs", x[idx], [names[int(c)] for c in y[idx]])
     bundle = scarce.fit(data, seed=0).save(tmp_path / "m.scarce")
     out = tmp_path / "m.onnx"
+    # nothing to write: refused before any work
+    assert main(["export", str(bundle), "--no-embed"]) == 2
     assert main(["export", str(bundle), "--onnx", str(out)]) == 0
     proto = onnx.load(str(out))
     meta = {p.key: p.value for p in proto.metadata_props}
+    # DESIGN: the bundle holds the graph too, listed and hashed in its manifest
+    manifest, _ = bundle_io.read(bundle)
+    assert manifest["onnx"]["file"] == "model.onnx"
+    assert "model.onnx" in manifest["files"]
+    assert meta["scarce.weights_sha256"] == manifest["files"]["weights.safetensors"]
+    with zipfile.ZipFile(bundle) as z:
+        inside = onnx.load_from_string(z.read("model.onnx"))
+    assert inside.graph == proto.graph
     assert json.loads(meta["scarce.classes"]) == ["sneaker", "trouser", "tshirt"]
     assert meta["scarce.method"] == "linear-probe"
     test = write_image_folder(tmp_path / "test", xt[:5], ["q"] * 5) / "q"
@@ -106,8 +118,10 @@ def test_text_bundles_export_with_their_tokenizer(tmp_path, fortunes_data):
             extra += ["--set", "max_length=16"]
         assert main(["fit", str(data), "--method", method, *extra, "--out", str(bundle)]) == 0
         out = tmp_path / f"{method}.onnx"
+        before = bundle.read_bytes()
         got = export_onnx(scarce.load(bundle), out)
         assert got["max_abs_diff"] <= 1e-4
+        assert bundle.read_bytes() == before  # only `into=` (the CLI's default) changes it
         tok = tmp_path / f"{method}.tokenizer.json"
         assert got["tokenizer"] == str(tok)
         p = ort.InferenceSession(str(out)).run(None, _tokens(tok, query))[0]

@@ -19,17 +19,29 @@ from typing import Any
 import numpy as np
 
 from scarce import __version__
-from scarce.core.atomic import atomic_write, check_writable
+from scarce.core.atomic import atomic_write, atomic_write_bytes, check_writable
 from scarce.core.errors import BundleError, ConfigError
 
 FORMAT = "scarce-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
+ONNX = "model.onnx"  # from `scarce export`, with the tokenizer of a text model
+ONNX_TOKENIZER = "model.tokenizer.json"
+# checked by their hash on every load, but not held in memory: loading never uses them
+_NOT_LOADED = frozenset({ONNX, ONNX_TOKENIZER})
 _MAX_MANIFEST = 16 << 20
 _MAX_TOTAL = 8 << 30
 # keys the writer sets itself; any value a caller passes (e.g. from a loaded manifest) is replaced
-_OWN = ("format", "format_version", "scarce_version", "created", "files", "checksum")
+_OWN = (
+    "format",
+    "format_version",
+    "scarce_version",
+    "created",
+    "modified",
+    "files",
+    "checksum",
+)
 
 
 def _checksum(manifest: dict[str, Any]) -> str:
@@ -43,28 +55,85 @@ def write(
     tensors: dict[str, np.ndarray],
     extra_files: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write a bundle zip atomically: a crash leaves the old file or none, never half."""
+    """Write a new bundle zip atomically: a crash leaves the old file or none, never half."""
     from safetensors.numpy import save
 
     path = check_target(path)
     files = {WEIGHTS: save({k: np.ascontiguousarray(v) for k, v in tensors.items()})}
     files.update(extra_files or {})
-    for name in files:
-        _check_member(name, path)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "scarce_version": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": _now(),
         **{k: v for k, v in manifest.items() if k not in _OWN},
-        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
     }
-    manifest["checksum"] = _checksum(manifest)
-    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-        for name, data in files.items():
-            z.writestr(name, data)
+    if ONNX not in files:  # a loaded model saved anew: its graph was not carried over
+        manifest.pop("onnx", None)
+    _pack_zip(path, manifest, files)
     return path
+
+
+def add_files(
+    path: str | Path,
+    files: dict[str, bytes],
+    manifest_update: dict[str, Any],
+    *,
+    expect_weights: str | None = None,
+) -> Path:
+    """Add (or replace) `files` in an existing bundle, zip or folder, and merge
+    `manifest_update` into its manifest; everything else stays as it was. The bundle is
+    checked first, and with `expect_weights` (a sha256) it must still hold those weights. A
+    zip is rewritten atomically; in a folder the new files land before the manifest that
+    lists them."""
+    path = Path(path)
+    manifest, raw = _read_files(path, keep_all=True)
+    if expect_weights is not None and manifest["files"].get(WEIGHTS) != expect_weights:
+        raise BundleError(
+            f"{path} changed while it was being read (its weights are not the ones loaded); "
+            "nothing was added. Run the command again."
+        )
+    if WEIGHTS in files or MANIFEST in files:
+        raise ValueError("add_files does not replace the weights or the manifest")
+    manifest = {k: v for k, v in manifest.items() if k not in ("files", "checksum")}
+    manifest.update({k: v for k, v in manifest_update.items() if k not in _OWN})
+    manifest["modified"] = _now()
+    if path.is_dir():
+        for name in files:
+            _check_member(name, path)
+        for name, data in files.items():
+            atomic_write_bytes(path / name, data)
+        _seal(manifest, {**raw, **files})
+        atomic_write_bytes(path / MANIFEST, _dumps(manifest))
+    else:
+        _pack_zip(path, manifest, {**raw, **files})
+    return path
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _dumps(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
+def _seal(manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """List every file's sha256 in `manifest`, then its own checksum."""
+    manifest["files"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())}
+    manifest["checksum"] = _checksum(manifest)
+
+
+def _pack_zip(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """Write a bundle zip atomically: a crash leaves the old file or none, never half."""
+    for name in files:
+        _check_member(name, path)
+    _seal(manifest, files)
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(MANIFEST, _dumps(manifest))
+        for name, data in files.items():
+            # a graph is mostly float weights: deflate saves ~9% and costs every load a pass
+            z.writestr(name, data, zipfile.ZIP_STORED if name == ONNX else None)
 
 
 def check_target(
@@ -121,10 +190,15 @@ def _tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:
         raise BundleError(f"{path}: weights.safetensors is unreadable ({e}).") from None
 
 
-def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+class _Digest(str):
+    """A member's sha256, read in place of its bytes (see _NOT_LOADED)."""
+
+
+def _read_files(path: Path, keep_all: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
     if not path.exists():
         raise BundleError(f"{path}: no such model bundle. Check the path (made by `scarce fit`).")
-    raw = _read_dir(path) if path.is_dir() else _read_zip(path)
+    skip = frozenset() if keep_all else _NOT_LOADED
+    raw = _read_dir(path, skip) if path.is_dir() else _read_zip(path, skip)
     if MANIFEST not in raw:
         raise BundleError(f"{path}: no manifest.json inside; this is not a scarce bundle.")
     try:
@@ -149,18 +223,22 @@ def _read_files(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     listed = manifest.get("files", {})
     for name in raw:
         if name not in listed:
-            raise BundleError(f"{path}: unexpected file {name!r} not listed in the manifest.")
+            raise BundleError(
+                f"{path}: unexpected file {name!r} not listed in the manifest (a write that "
+                "was cut short, or a file put there by hand); remove it, or re-create the bundle."
+            )
     for name, digest in listed.items():
         if name not in raw:
             raise BundleError(f"{path}: {name} is missing; the bundle is incomplete or truncated.")
-        if hashlib.sha256(raw[name]).hexdigest() != digest:
+        got = raw[name]
+        if (got if isinstance(got, _Digest) else hashlib.sha256(got).hexdigest()) != digest:
             raise BundleError(
                 f"{path}: {name} does not match its sha256 in the manifest; the "
                 "file was changed or damaged. Re-create the bundle."
             )
     if WEIGHTS not in raw:
         raise BundleError(f"{path}: no {WEIGHTS} inside.")
-    return manifest, raw
+    return manifest, {n: b for n, b in raw.items() if not isinstance(b, _Digest)}
 
 
 def _check_member(name: str, where: Path) -> None:
@@ -176,7 +254,14 @@ def _check_member(name: str, where: Path) -> None:
         raise BundleError(f"{where}: refusing member {name!r}: it points outside the bundle.")
 
 
-def _read_zip(path: Path) -> dict[str, bytes]:
+def _sha256(f: Any) -> _Digest:
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    return _Digest(h.hexdigest())
+
+
+def _read_zip(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -208,7 +293,11 @@ def _read_zip(path: Path) -> dict[str, bytes]:
             if info.filename == MANIFEST and info.file_size > _MAX_MANIFEST:
                 raise BundleError(f"{path}: manifest.json is implausibly large; refusing.")
             try:
-                out[info.filename] = z.read(info)
+                if info.filename in skip:
+                    with z.open(info) as member:
+                        out[info.filename] = _sha256(member)
+                else:
+                    out[info.filename] = z.read(info)
             # a damaged header can also name an unknown compression method
             # (NotImplementedError) or set the encryption flag (RuntimeError)
             except (
@@ -225,12 +314,17 @@ def _read_zip(path: Path) -> dict[str, bytes]:
     return out
 
 
-def _read_dir(path: Path) -> dict[str, bytes]:
+def _read_dir(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
     out = {}
     root = path.resolve()
     for f in path.rglob("*"):
         if f.is_symlink() or not f.resolve().is_relative_to(root):
             raise BundleError(f"{path}: refusing {f}: it points outside the bundle.")
         if f.is_file():
-            out[f.relative_to(path).as_posix()] = f.read_bytes()
+            name = f.relative_to(path).as_posix()
+            if name in skip:
+                with open(f, "rb") as member:
+                    out[name] = _sha256(member)
+            else:
+                out[name] = f.read_bytes()
     return out

@@ -4,19 +4,21 @@ probabilities, checked against the bundle's own predictions before it is written
 Inputs are what the encoder's `prepare` makes: `pixels` float32 (batch, 3, S, S) for image
 models (resized and normalised as the graph's `scarce.preprocessing` metadata says), or
 `input_ids` and `attention_mask` int64 (batch, tokens) for text models, with the tokenizer
-written beside the graph. The output is `probabilities` (batch, classes), in the order of
-the `scarce.classes` metadata.
+written beside the graph. The graph (and tokenizer) can also be put into the bundle itself.
+The output is `probabilities` (batch, classes), in the order of the `scarce.classes`
+metadata.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scarce import __version__, bundle
 from scarce.api import Model, as_inputs
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.errors import ScarceError
@@ -30,13 +32,20 @@ TOLERANCE = 1e-4  # largest difference from the bundle's own probabilities
 JPEG_DRAFT = "Image.draft('RGB', (S, S)) on a JPEG file right after opening it"
 
 
-def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
-    """Write `model` to `out` as ONNX (and, for text, `<out stem>.tokenizer.json`); returns
-    what was written. Nothing is written when the graph disagrees with the model."""
-    import onnx
+ONNX, TOKENIZER = bundle.ONNX, bundle.ONNX_TOKENIZER  # their names inside a bundle
+
+
+def export_onnx(
+    model: Model, out: str | Path | None = None, *, into: str | Path | None = None
+) -> dict[str, Any]:
+    """Write `model` as ONNX to `out` (and, for text, `<out stem>.tokenizer.json` beside it)
+    and/or into the bundle `into` (as `model.onnx` and `model.tokenizer.json`, listed in its
+    manifest under `onnx`); returns what was written. Nothing is written when the graph
+    disagrees with the model."""
     import torch
 
-    out = Path(out)
+    if out is None and into is None:
+        raise ValueError("export_onnx needs `out`, `into` or both")
     fitted, enc, m = model.fitted, model.encoder, model.manifest
     make = getattr(fitted, "export_module", None)
     if enc is None or make is None:
@@ -45,9 +54,8 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
     module = make().eval()
     sample = enc.example_items()
     example = {k: torch.from_numpy(v) for k, v in enc.prepare(sample[:2]).items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with tempfile.TemporaryDirectory(prefix="scarce-export-") as work:
+        tmp = Path(work) / ONNX
         try:
             to_onnx(module, example, enc.onnx_dynamic_axes(), tmp, output_names=["probabilities"])
         except Exception as e:  # torch.onnx raises many kinds; the user needs one message
@@ -65,45 +73,77 @@ def export_onnx(model: Model, out: str | Path) -> dict[str, Any]:
                 f"the exported graph's probabilities differ from the model's by {diff:.1e} "
                 f"(> {TOLERANCE}); nothing was written. Please report this with the bundle."
             )
-        proto = onnx.load(str(tmp))
         text = enc.spec.modality == "text"
-        tokenizer = out.with_name(out.stem + ".tokenizer.json") if text else None
-        pre = dict(m.get("preprocessing", {}))
-        if tokenizer is not None:  # walk 14: it named the bundle's file, not the one beside
-            pre["tokenizer"] = tokenizer.name
-        else:
-            pre["jpeg_draft"] = JPEG_DRAFT
-        meta = {
-            "scarce.classes": json.dumps(list(model.fitted.classes)),
-            "scarce.method": m["method"],
-            "scarce.backbone": enc.spec.name,
-            "scarce.version": str(m.get("scarce_version", "")),
-            "scarce.bundle_checksum": str(m.get("checksum", "")),
-            "scarce.preprocessing": json.dumps(pre),
-            "scarce.inputs": _inputs_note(model, tokenizer),
-        }
-        if len(model.tasks) > 1:
-            meta["scarce.tasks"] = f"the primary task only ({next(iter(model.tasks))})"
-        for k, v in meta.items():
-            p = proto.metadata_props.add()
-            p.key, p.value = k, v
-        proto.doc_string = meta["scarce.inputs"]
-        atomic_write_bytes(out, proto.SerializeToString())
-    finally:
-        tmp.unlink(missing_ok=True)
-    if tokenizer is not None:
-        atomic_write_bytes(tokenizer, enc.tokenizer.to_str().encode())
+        tok_bytes = enc.tokenizer.to_str().encode() if text else b""
+        written: dict[str, Any] = {"onnx": None, "tokenizer": None, "bundle": None}
+        inputs = _inputs_note(model, TOKENIZER if text else None)
+        if out is not None:
+            out = Path(out)
+            tok = out.with_name(out.stem + ".tokenizer.json") if text else None
+            inputs = _inputs_note(model, tok.name if tok else None)
+            atomic_write_bytes(out, _with_metadata(tmp, model, tok.name if tok else None))
+            written.update(onnx=str(out), bytes=out.stat().st_size)
+            if tok is not None:
+                atomic_write_bytes(tok, tok_bytes)
+                written["tokenizer"] = str(tok)
+        if into is not None:
+            graph = _with_metadata(tmp, model, TOKENIZER if text else None)
+            files = {ONNX: graph, **({TOKENIZER: tok_bytes} if text else {})}
+            note = {
+                "file": ONNX,
+                "tokenizer": TOKENIZER if text else None,
+                "inputs": _inputs_note(model, TOKENIZER if text else None),
+                "max_abs_diff": diff,
+                "scarce_version": __version__,
+            }
+            bundle.add_files(into, files, {"onnx": note}, expect_weights=_weights_sha(m))
+            written.update(bundle=str(into), bundle_onnx_bytes=len(graph))
     return {
-        "onnx": str(out),
-        "bytes": out.stat().st_size,
-        "tokenizer": str(tokenizer) if tokenizer else None,
-        "inputs": meta["scarce.inputs"],
+        **written,
+        "inputs": inputs,
         "max_abs_diff": diff,
         "checked_on": len(sample),
     }
 
 
-def _inputs_note(model: Model, tokenizer: Path | None) -> str:
+def _weights_sha(manifest: dict[str, Any]) -> str:
+    return str(manifest.get("files", {}).get(bundle.WEIGHTS, ""))
+
+
+def _with_metadata(graph: Path, model: Model, tokenizer: str | None) -> bytes:
+    """The graph with scarce's metadata: classes, method, backbone, preprocessing, inputs."""
+    import onnx
+
+    m, enc = model.manifest, model.encoder
+    if enc is None:  # export_onnx refused it already
+        raise ValueError("a model without an encoder has no graph")
+    proto = onnx.load(str(graph))
+    pre = dict(m.get("preprocessing", {}))
+    if tokenizer is not None:  # walk 14: it named the bundle's file, not the one beside
+        pre["tokenizer"] = tokenizer
+    else:
+        pre["jpeg_draft"] = JPEG_DRAFT
+    meta = {
+        "scarce.classes": json.dumps(list(model.fitted.classes)),
+        "scarce.method": m["method"],
+        "scarce.backbone": enc.spec.name,
+        "scarce.version": str(m.get("scarce_version", "")),
+        # the trained weights' sha256 in the bundle's manifest (stays when the graph is
+        # put into the bundle, which changes the manifest's own checksum)
+        "scarce.weights_sha256": _weights_sha(m),
+        "scarce.preprocessing": json.dumps(pre),
+        "scarce.inputs": _inputs_note(model, tokenizer),
+    }
+    if len(model.tasks) > 1:
+        meta["scarce.tasks"] = f"the primary task only ({next(iter(model.tasks))})"
+    for k, v in meta.items():
+        p = proto.metadata_props.add()
+        p.key, p.value = k, v
+    proto.doc_string = meta["scarce.inputs"]
+    return proto.SerializeToString()
+
+
+def _inputs_note(model: Model, tokenizer: str | None) -> str:
     pre = model.manifest.get("preprocessing", {})
     if tokenizer is None:
         s = pre.get("size", "S")
@@ -117,7 +157,7 @@ def _inputs_note(model: Model, tokenizer: Path | None) -> str:
             f"{pre.get('std')} per channel. Output probabilities: (batch, classes)."
         )
     return (
-        f"input_ids, attention_mask: int64 (batch, tokens) from {tokenizer.name} (the "
+        f"input_ids, attention_mask: int64 (batch, tokens) from {tokenizer} (the "
         "tokenizers library; it cuts at the model's length), padded with the pad id and mask "
         "0. Output probabilities: (batch, classes)."
     )

@@ -501,10 +501,23 @@ def _with_skipped(
 @app.command()
 def export(
     bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
-    onnx: Annotated[Path, typer.Option("--onnx", help="The .onnx file to write.")],
+    onnx: Annotated[
+        Path | None, typer.Option("--onnx", help="Also write the graph to this .onnx file.")
+    ] = None,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="Put the graph into the bundle as model.onnx (listed and hashed in its "
+            "manifest); --no-embed leaves the bundle as it is.",
+        ),
+    ] = True,
     quiet: Quiet = False,
 ) -> None:
     """Export a bundle as one ONNX graph: prepared input -> class probabilities.
+
+    The graph goes into the bundle (model.onnx, and model.tokenizer.json for text models)
+    and, with --onnx, to a file of its own.
 
     Example: scarce export defects.scarce --onnx defects.onnx
     (text models also get defects.tokenizer.json; the graph's metadata names the classes
@@ -515,13 +528,32 @@ def export(
     from scarce.core.atomic import check_writable
     from scarce.export import export_onnx
 
-    if onnx.suffix.lower() != ".onnx":
-        raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
-    check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
-    got = export_onnx(api.load(bundle), onnx)
-    _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
+    if onnx is None and not embed:
+        raise ConfigError(
+            "nothing to write: --no-embed leaves the bundle as it is, so give --onnx FILE "
+            "(e.g. scarce export model.scarce --onnx model.onnx --no-embed)."
+        )
+    if onnx is not None:
+        if onnx.suffix.lower() != ".onnx":
+            raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
+        check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
+    model = api.load(bundle)
+    if embed:
+        try:
+            check_writable(bundle / "manifest.json" if bundle.is_dir() else bundle, flag="")
+        except ConfigError as e:
+            raise ConfigError(f"{e} Or add --no-embed to leave the bundle as it is.") from None
+    got = export_onnx(model, onnx, into=bundle if embed else None)
+    if got["onnx"]:
+        _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
     if got["tokenizer"]:
         _echo(f"wrote {got['tokenizer']} (open it with tokenizers.Tokenizer.from_file)")
+    if got["bundle"]:
+        inside = "model.onnx" + (" and model.tokenizer.json" if model.modality == "text" else "")
+        _echo(
+            f"put {inside} into {got['bundle']} ({got['bundle_onnx_bytes'] / 1e6:.1f} MB; "
+            "listed in its manifest under onnx)"
+        )
     _detail(f"input: {got['inputs']}")
     _detail(
         f"checked against the bundle's own predictions on {got['checked_on']} inputs: "

@@ -14,6 +14,23 @@ _SESSION_CACHE = Path(os.environ.get("SCARCE_TEST_CACHE", "/tmp/scarce-test-cach
 os.environ["SCARCE_CACHE_DIR"] = str(_SESSION_CACHE)
 
 
+@pytest.fixture(autouse=True)
+def _cli_state_does_not_leak():
+    """A CLI call sets process-wide state (--quiet, the log level and a log handler on the
+    captured stderr); undo it, so that no test depends on which ran before it."""
+    import logging
+
+    from scarce.core.progress import set_quiet
+
+    yield
+    set_quiet(False)
+    logging.getLogger("scarce").setLevel(logging.NOTSET)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, logging.StreamHandler) and getattr(h.stream, "closed", False):
+            root.removeHandler(h)
+
+
 @pytest.fixture(scope="session")
 def fashion() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from scarce.data.public import fashion_mnist

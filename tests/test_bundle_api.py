@@ -51,6 +51,8 @@ def test_manifest_records_run(text_model, tmp_path):
     assert m["data"]["counts"] == {"food": 8, "science": 8, "sports": 8}
     assert {"torch", "numpy", "scikit-learn", "scarce", "python"} <= set(m["versions"])
     assert set(m["files"]) == {"weights.safetensors"}
+    with zipfile.ZipFile(tmp_path / "m.scarce") as z:  # walk 15: unzipped, they were 0600
+        assert {i.external_attr >> 16 for i in z.infolist()} == {0o644}
     assert "C" in m["method_state"]
     # DESIGN's validation metrics: the cross-validation that chose C, every example once
     v = m["metrics"]["validation"]

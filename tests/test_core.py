@@ -134,3 +134,26 @@ def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch, capsys):
     finally:
         P.set_quiet(False)
     assert capsys.readouterr().err == ""
+
+
+def test_status_shows_a_clock_on_a_terminal_only(monkeypatch):
+    """Walk 15: a first use sat silent for ~10 s while the encoder was exported."""
+    import io
+    import time
+
+    from scarce.core import progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for tty, quiet, shown in ((True, False, True), (True, True, False), (False, False, False)):
+        err = Tty() if tty else io.StringIO()
+        monkeypatch.setattr("sys.stderr", err)
+        progress.set_quiet(quiet)
+        try:
+            with progress.status("minilm-l6: preparing"):
+                time.sleep(0.6)
+        finally:
+            progress.set_quiet(False)
+        assert ("minilm-l6: preparing (00:00)" in err.getvalue()) is shown

@@ -696,3 +696,89 @@ def test_fit_summary_with_many_or_unequal_classes():
     assert _balanced(0.7, 0.7002) == ""
     assert _balanced(0.865, 0.596) == ", balanced accuracy 0.596"
     assert _balanced(0.865, None) == ""
+
+
+def test_walk15_layout_messages_say_what_to_do(tmp_path, image_folder, text_csv, capsys):
+    """Walk 15: an image table with 'Path' was called tabular; a wrong --text-column offered
+    the label column; an empty .txt asked for a header; an empty folder said no fix."""
+    import pandas as pd
+
+    rows = [
+        f"{p.relative_to(tmp_path)},{p.parent.name}" for p in sorted(image_folder.rglob("*.png"))
+    ]
+    caps = tmp_path / "caps.csv"
+    caps.write_text("Path,Label\n" + "\n".join(rows) + "\n")
+    err = fit_fails(capsys, tmp_path, caps)
+    assert "column 'Path' holds image files" in err
+    assert "rename 'Path' to 'path'" in err
+    assert "tabular" not in err
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(text_csv).rename(columns={"text": "quote", "label": "topic"}).to_csv(
+        renamed, index=False
+    )
+    err = fit_fails(capsys, tmp_path, renamed, "--text-column", "nope", "--label-column", "topic")
+    assert "Did you mean 'quote'? Pass --text-column quote (Python: text_column='quote')." in err
+    code, _, err = run_cli(["fit", text_csv, "--out", tmp_path / "m.scarce", "-q"], capsys)
+    assert code == 0
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code, _, err = run_cli(["predict", tmp_path / "m.scarce", empty], capsys)
+    assert code == 2
+    assert "the file is empty. Add one text per line." in err
+    img = tmp_path / "img.scarce"
+    assert run_cli(["fit", image_folder, "--out", img, "-q"], capsys)[0] == 0
+    (tmp_path / "none").mkdir()
+    code, _, err = run_cli(["predict", img, tmp_path / "none"], capsys)
+    assert code == 2
+    assert "Give image files (.jpg, .png, ...) or folders" in err
+    # a refused batch names the escape hatch; with it, every image is there
+    bad = tmp_path / "batch"
+    shutil.copytree(image_folder / "tshirt", bad)
+    (bad / "junk.png").write_bytes(b"not an image")
+    code, _, err = run_cli(["predict", img, bad], capsys)
+    assert code == 2
+    assert "add --skip-bad" in err
+    code, out, _ = run_cli(["predict", img, bad, "--skip-bad", "-q"], capsys)
+    assert code == 0
+    assert len(out.strip().splitlines()) == 1 + 7
+
+
+def test_walk15_labels_that_print_alike(tmp_path, image_folder, capsys, caplog):
+    """'café' as e + combining accent (macOS folder names) and as one character (a CSV) is
+    one class; labels apart only by case or invisible characters are named as such."""
+    import unicodedata
+
+    from scarce.data.sources import load_labeled
+    from scarce.data.validate import align_to
+
+    nfd = unicodedata.normalize("NFD", "café")
+    root = tmp_path / "nf"
+    shutil.copytree(image_folder / "tshirt", root / nfd)
+    shutil.copytree(image_folder / "trouser", root / "tea")
+    shutil.copytree(image_folder / "sneaker", root / "__MACOSX")  # from a macOS zip: not a class
+    train = load_labeled(root)
+    assert train.classes == ("café", "tea")
+    assert train.classes[0] == unicodedata.normalize("NFC", "café")
+    test = tmp_path / "test.csv"
+    first = next((image_folder / "tshirt").iterdir())
+    test.write_text(f"path,label\n{first},café\n{first},te\u200ba\n")
+    with pytest.raises(DataError) as e:
+        align_to(load_labeled(test), train.classes)
+    assert "'te\\u200ba' is not 'tea': they differ in case, spacing or invisible" in str(e.value)
+    assert "'café'" not in str(e.value).split("are not in")[0]  # café itself is known
+
+
+def test_walk15_a_flat_array_is_one_message():
+    from sklearn.datasets import load_digits
+
+    import scarce
+
+    d = load_digits()
+    with pytest.raises(DataError, match=r"^got one 2-D array of shape \(40, 64\)") as e:
+        scarce.fit(d.data[:40], d.target[:40])
+    assert "\n" not in str(e.value)
+
+
+def test_walk15_a_knob_given_twice_is_refused(tmp_path, text_csv, capsys):
+    err = fit_fails(capsys, tmp_path, text_csv, "--set", "C=0.5", "--set", "C=1")
+    assert "--set C is given twice ('0.5' and '1')" in err

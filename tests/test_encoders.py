@@ -299,6 +299,12 @@ def test_listings_show_size_languages_auto_and_version(capsys):
     assert rows["minilm-l6"]["size_mb"] > 50
     assert rows["efficientnet-lite0"]["size_mb"] < 30
     assert "100" in rows["multilingual-e5-small"]["languages_note"]
+    # walk 15: 250 columns wide; the long cells now go below a table that fits 80
+    assert main(["backbones"]) == 0
+    text = capsys.readouterr().out
+    table = text.split("* default")[0].splitlines()
+    assert max(map(len, table)) <= 80
+    assert "minilm-l3, minilm-l6: Apache-2.0" in text
     assert main(["methods", "--json"]) == 0
     names = [m["name"] for m in json.loads(capsys.readouterr().out)]
     assert "auto" in names

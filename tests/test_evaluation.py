@@ -648,3 +648,14 @@ def test_a_method_flagged_at_many_shot_counts_is_one_paragraph():
     ]
     out = _grouped(rows, "worse")
     assert out == ["NEGATIVE 1", "  linear-probe is also worse at K=5 (-0.200), K=10 (-0.300)."]
+
+
+def test_too_few_repeats_says_how_many_are_needed():
+    """Walk 15: 'too few repeats to tell' beside +0.161 to +0.506 read as a contradiction."""
+    from scarce.cli.main import _verdict
+
+    row = {"verdict": "too few repeats to tell", "n": 2, "low": 0.161, "high": 0.506}
+    assert _verdict(row) == "too few repeats to tell (3+ needed)"
+    assert _verdict({**row, "n": 4, "low": 0.1, "high": 0.1}).endswith("(6+ needed)")
+    assert _verdict({**row, "n": 1}) == "too few repeats to tell"  # '(1 repeat)' says it
+    assert _verdict({**row, "verdict": "better", "n": 5}) == "better"

@@ -226,6 +226,13 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
                 "column of inputs (df['text']), or the DataFrame alone with its label column."
             )
         x = x.iloc[:, 0]
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "biuf":
+        # walk 15: one error per row, each saying "(H, W)", hid what was wrong with all of them
+        raise DataError(
+            f"got one 2-D array of shape {x.shape}: a row of numbers per example is a flattened "
+            "image (reshape it, e.g. x.reshape(len(x), 8, 8)) or tabular features, which "
+            "scarce does not support yet."
+        )
     items = list(x)
     if not items:
         raise DataError("no inputs given.")
@@ -429,7 +436,7 @@ def resolve_encoder(
         raise ConfigError(
             f"backbone {encoder.spec.name!r} is for {encoder.spec.modality} data but the data "
             f"is {modality}. Pick one from `scarce backbones`, e.g. --backbone "
-            f"{default_encoder(modality)}."
+            f"{default_encoder(modality)} (Python: backbone={default_encoder(modality)!r})."
         )
     if data is not None and modality == "text":
         gap = language_gap(encoder.spec, data.inputs.items)

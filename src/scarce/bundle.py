@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
@@ -130,10 +131,12 @@ def _pack_zip(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> 
         _check_member(name, path)
     _seal(manifest, files)
     with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(MANIFEST, _dumps(manifest))
-        for name, data in files.items():
+        for name, data in {MANIFEST: _dumps(manifest), **files}.items():
+            info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+            info.external_attr = 0o644 << 16  # unzipped: readable like any saved file, not 0600
             # a graph is mostly float weights: deflate saves ~9% and costs every load a pass
-            z.writestr(name, data, zipfile.ZIP_STORED if name == ONNX else None)
+            info.compress_type = zipfile.ZIP_STORED if name == ONNX else zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
 
 
 def check_target(

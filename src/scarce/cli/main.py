@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scarce.core.errors import ConfigError, InputError, ScarceError
+from scarce.core.errors import ConfigError, InputError, ScarceError, UnusableImages
 from scarce.core.logs import plural
 from scarce.core.progress import set_quiet
 
@@ -114,7 +114,13 @@ def _parse_sets(pairs: list[str] | None) -> dict[str, str]:
         if "=" not in p:
             raise ConfigError(f"--set expects key=value, got {p!r} (e.g. --set C=0.5).")
         k, v = p.split("=", 1)
-        out[k.strip()] = v.strip()
+        k = k.strip()
+        if k in out and out[k] != v.strip():  # walk 15: the last one silently won
+            raise ConfigError(
+                f"--set {k} is given twice ({out[k]!r} and {v.strip()!r}); keep one. To compare "
+                "values, use scarce eval, or fit each into its own bundle."
+            )
+        out[k] = v.strip()
     return out
 
 
@@ -449,14 +455,22 @@ def predict(
     skipped: list[tuple[int, str, str]] | None = [] if skip_bad else None
     if skip_bad and model.modality != "image":
         raise ConfigError("--skip-bad is for image models (empty texts are always predicted).")
-    x = load_inputs(
-        inputs,
-        modality=model.modality,
-        text_column=text_column or model.text_column,
-        fallback_to_text=text_column is None,  # a column the user names must be there
-        allow_empty=True,
-        skipped=skipped,
-    )
+    try:
+        x = load_inputs(
+            inputs,
+            modality=model.modality,
+            text_column=text_column or model.text_column,
+            fallback_to_text=text_column is None,  # a column the user names must be there
+            allow_empty=True,
+            skipped=skipped,
+        )
+    except UnusableImages as e:
+        if skip_bad:  # every one was unusable
+            raise
+        raise UnusableImages(
+            f"{e}\nNothing was written. To predict the others, add --skip-bad: each unusable "
+            "image then gets a row with its error."
+        ) from None
     rows = model.prediction_rows(x, proba=proba)
     if skipped is not None:
         rows = _with_skipped(rows, skipped)
@@ -629,27 +643,41 @@ def backbones(
     if as_json:
         _echo(json.dumps(rows, indent=2))
         return
-    table = [
-        [
-            r["name"] + (" *" if r["default"] else ""),
-            r["modality"],
-            f"{r['params'] / 1e6:.1f}M",
-            f"{r['size_mb']:.0f} MB",
-            str(r["dim"]),
-            (f"{r['languages_note']}: " if r["languages_note"] else "")
-            + ",".join(r["languages"] or ["-"]),
-            "yes" if r["installed"] else f"no: {r['install']}",
-            r["licence"],
-        ]
-        for r in rows
-    ]
-    _echo(
-        _table(
-            ["encoder", "modality", "params", "size", "dim", "languages", "installed", "licence"],
-            table,
+    # long cells (pip lines, licences, language lists) go below the table, which then fits
+    # an 80-column terminal (walk 15: it was 250 wide)
+    notes: list[str] = []
+    table = []
+    for r in rows:
+        langs = r["languages"] or []
+        if r["languages_note"]:
+            notes.append(f"{r['name']} languages: {r['languages_note']} {','.join(langs)}")
+            short = r["languages_note"].split(" ")[0]
+        else:
+            short = ",".join(langs) or "-"
+        if not r["installed"]:
+            notes.append(f"{r['name']} is not installed: {r['install']}")
+        table.append(
+            [
+                r["name"] + (" *" if r["default"] else ""),
+                r["modality"],
+                f"{r['params'] / 1e6:.1f}M",
+                f"{r['size_mb']:.0f} MB",
+                str(r["dim"]),
+                short,
+                "yes" if r["installed"] else "no (below)",
+            ]
         )
-    )
+    _echo(_table(["encoder", "modality", "params", "size", "dim", "languages", "installed"], table))
     _echo("* default for its modality")
+    by_licence: dict[str, list[str]] = {}
+    for r in rows:
+        by_licence.setdefault(r["licence"], []).append(r["name"])
+    _echo("")
+    for line in notes:
+        _echo(line)
+    _echo("licences:")
+    for licence, names in by_licence.items():
+        _echo(f"  {', '.join(names)}: {licence}")
 
 
 @app.command("methods")
@@ -919,10 +947,22 @@ def _paired_rows(pairs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
             "-" if row["shots"] is None else str(row["shots"]),
             f"{row['method_accuracy']:.3f}",
             f"{row['versus_accuracy']:.3f}",
-            f"{_iv(row, '{:+.3f}')} {row['verdict']}",
+            f"{_iv(row, '{:+.3f}')} {_verdict(row)}",
         ]
         for name, row in pairs
     ]
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """The verdict; 'too few repeats' beside an interval that excludes zero says why (walk 15)."""
+    from scarce.evaluation.intervals import MIN_CONSTANT_REPEATS, MIN_VERDICT_REPEATS, TOO_FEW
+
+    n = row.get("n", 2)
+    if row["verdict"] != TOO_FEW or n < 2:
+        return str(row["verdict"])
+    # on 3+ repeats, only identical differences (a zero-width interval) are too few
+    need = MIN_VERDICT_REPEATS if n < MIN_VERDICT_REPEATS else MIN_CONSTANT_REPEATS
+    return f"{TOO_FEW} ({need}+ needed)"
 
 
 def _iv(row: dict[str, Any], fmt: str) -> str:
@@ -969,7 +1009,7 @@ def _results_text(res: dict[str, Any]) -> str:
                 *([_iv(bal[(m, k)], "{:.3f}")] if unequal else []),
                 ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
                 if g is None
-                else f"{_iv(g, '{:+.3f}')} {g['verdict']}",
+                else f"{_iv(g, '{:+.3f}')} {_verdict(g)}",
             ]
         )
     p = res["protocol"]

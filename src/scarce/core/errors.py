@@ -4,6 +4,7 @@ ScarceError
  +-- InputError            the user can fix it; the CLI exits with code 2
  |    +-- DataError        a file or a row of the user's data (names it)
  |    |    +-- LayoutError  laid out otherwise than asked: a missing column, a folder for a file
+ |    |    +-- UnusableImages  image files that cannot be read (each named)
  |    +-- ConfigError      a bad option or knob value
  |    +-- BundleError      a model bundle that is corrupt, tampered or unknown
  |    +-- UnknownName      a method/encoder name that does not exist (suggests close ones)
@@ -28,6 +29,11 @@ class InputError(ScarceError, ValueError):
 
 class DataError(InputError):
     """A problem in the user's data, naming the file or row."""
+
+
+class UnusableImages(DataError):
+    """Image files that cannot be decoded or found, each named (`scarce predict` can skip
+    them)."""
 
 
 class LayoutError(DataError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -69,6 +70,32 @@ def progress(
             done += step
             bar.update(step)
     finally:
+        bar.close()
+
+
+@contextlib.contextmanager
+def status(desc: str) -> Iterator[None]:
+    """A one-line running clock on a terminal for a step that has nothing to count (a
+    one-off export): without it, first use sat silent for ~10 s (walk 15)."""
+    if _quiet or not sys.stderr.isatty():
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=None, desc=desc, bar_format="{desc} ({elapsed})", leave=False)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.5):
+            bar.refresh()
+
+    clock = threading.Thread(target=tick, daemon=True)
+    clock.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        clock.join()
         bar.close()
 
 

@@ -9,13 +9,14 @@ import json
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
-from scarce.core.errors import DataError, LayoutError
+from scarce.core.errors import DataError, LayoutError, UnusableImages
 from scarce.core.hashing import sha256_bytes
 from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_path
 from scarce.data.types import Inputs, LabeledSet, Modality, without_lone_surrogates
@@ -131,7 +132,7 @@ def _labeled_texts(
         )
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
-    texts = _column(df, p, text_column, flags[0])
+    texts = _column(df, p, text_column, flags[0], texts=True)
     labels = _column(df, p, label_column, flags[1])
     texts = _clean_texts(texts, p, text_column)
     labels = _clean_labels(labels, p, label_column)
@@ -140,7 +141,12 @@ def _labeled_texts(
 
 
 def _image_folder(root: Path) -> LabeledSet:
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    # __MACOSX: the resource forks a zip made on macOS unpacks beside the real folders
+    subdirs = sorted(
+        d
+        for d in root.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and d.name != "__MACOSX"
+    )
     if not subdirs:
         loose = [f for f in root.iterdir() if is_image_path(f)]
         what = f"{len(loose)} images but no class sub-folders" if loose else "no class sub-folders"
@@ -170,7 +176,7 @@ def _image_folder(root: Path) -> LabeledSet:
                 f"class {d.name!r} ({d}) has no images. Add images to it or remove the folder."
             )
         paths += images
-        labels += [d.name] * len(images)
+        labels += [class_name(d.name)] * len(images)
     return labeled_set(image_inputs(paths), labels, root)
 
 
@@ -205,11 +211,11 @@ BAD_SHOWN = 10  # unreadable images listed by name in one error
 def raise_bad_images(bad: Sequence[str], total: int) -> None:
     """One DataError for every unusable image (each message names its file), not one per run."""
     if len(bad) == 1:
-        raise DataError(bad[0])
+        raise UnusableImages(bad[0])
     if bad:
         shown = "\n  ".join(bad[:BAD_SHOWN])
         more = f"\n  ... and {len(bad) - BAD_SHOWN} more" if len(bad) > BAD_SHOWN else ""
-        raise DataError(
+        raise UnusableImages(
             f"{len(bad)} of {total} images cannot be used; remove or replace them:\n  {shown}{more}"
         )
 
@@ -266,7 +272,13 @@ def label_name(value: Any) -> str:
     numeric column with a gap reads) and surrounding spaces go."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         value = int(value)
-    return str(value).strip()
+    return class_name(str(value).strip())
+
+
+def class_name(name: str) -> str:
+    """Unicode NFC: 'café' typed on one system and spelt as e + combining accent by another
+    (macOS folder names) is one class, not two that print alike (walk 15)."""
+    return unicodedata.normalize("NFC", name)
 
 
 def labeled_set(
@@ -329,7 +341,10 @@ def load_inputs(
             else:
                 raise DataError(f"{p}: no such file or folder. Check the path.")
         if not files:
-            raise DataError(f"no images found in {', '.join(map(str, paths))}.")
+            raise DataError(
+                f"no images found in {', '.join(map(str, paths))}. Give image files (.jpg, "
+                ".png, ...) or folders that hold them."
+            )
         return image_inputs(files, skipped)
     if len(paths) != 1 or Path(paths[0]).is_dir() or is_image_path(paths[0]):
         raise LayoutError(
@@ -340,7 +355,7 @@ def load_inputs(
     df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
     if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
-    values = _column(df, p, text_column, "--text-column")
+    values = _column(df, p, text_column, "--text-column", texts=True)
     blank = [i + 1 for i, v in enumerate(values) if _missing(v)]
     if blank and allow_empty:  # one blank row must not cost the whole file its predictions
         log.warning(
@@ -362,14 +377,15 @@ def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
     features = [c for c in df.columns if c != label_column]
     if not features:
         return
+    paths = [c for c in features if _holds_image_files(df[c])]
+    if paths:  # walk 15: 'Path,Label' or 'file,label' was called tabular
+        also = "" if label_column in df.columns else " (and its labels 'label')"
+        raise LayoutError(
+            f"{p}: column {str(paths[0])!r} holds image files, but an image table names that "
+            f"column 'path'{also}: rename {str(paths[0])!r} to 'path'."
+        )
     numeric = [c for c in features if pd.to_numeric(df[c], errors="coerce").notna().mean() > 0.9]
-
-    def wordy(c: Any) -> bool:  # a text column: mostly several words, or long (Chinese)
-        v = df[c].dropna().astype(str).str.strip()
-        texty = v.str.contains(r"\s") | (v.str.len() >= 15)
-        return len(v) > 0 and float(texty.mean()) > 0.5
-
-    if len(numeric) * 2 > len(features) or not any(wordy(c) for c in features):
+    if len(numeric) * 2 > len(features) or not any(_wordy(df[c]) for c in features):
         shown = ", ".join(repr(str(c)) for c in (numeric or features)[:3])
         raise LayoutError(  # a layout: another reading (other column names) may still work
             f"{p}: looks like tabular data (feature columns such as {shown}, {len(numeric)} of "
@@ -377,6 +393,19 @@ def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
             "tabular data is not supported yet.",
             " If one column holds text, name it with --text-column.",
         )
+
+
+def _wordy(values: Any) -> bool:
+    """A column of texts: mostly several words, or long (Chinese)."""
+    v = values.dropna().astype(str).str.strip()
+    texty = v.str.contains(r"\s") | (v.str.len() >= 15)
+    return len(v) > 0 and float(texty.mean()) > 0.5
+
+
+def _holds_image_files(values: Any) -> bool:
+    v = values.dropna().astype(str).str.strip()
+    v = v[v != ""]
+    return len(v) > 0 and float(v.map(is_image_path).mean()) > 0.9
 
 
 def _row_names(n: int) -> list[str]:
@@ -404,10 +433,11 @@ def _text_kind(p: Path) -> str:
     return kind
 
 
-def _decode_utf8(p: Path) -> str:
+def _decode_utf8(p: Path, kind: str) -> str:
     data = p.read_bytes()
     if not data.strip():
-        raise DataError(f"{p}: the file is empty. Add a header row and examples.")
+        what = "one text per line" if kind == "lines" else "a header row and examples"
+        raise DataError(f"{p}: the file is empty. Add {what}.")
     for bom, enc in (
         (b"\xff\xfe\x00\x00", "utf-32"),
         (b"\xff\xfe", "utf-16"),
@@ -443,7 +473,7 @@ def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.D
         if len(df) == 0:
             raise DataError(f"{p}: the table has no rows. Add examples.")
         return df
-    text = _decode_utf8(p)
+    text = _decode_utf8(p, kind)
     if kind == "jsonl":
         rows, halves = [], []
         for i, line in enumerate(text.splitlines(), 1):
@@ -520,16 +550,23 @@ def _separator(text: str, expected: str, p: Path) -> str:
     return expected
 
 
-def _column(df, p: Path, name: str, flag: str) -> list:
+def _column(df, p: Path, name: str, flag: str, texts: bool = False) -> list:
+    """The column `name`, or a LayoutError naming the likeliest one (`texts`: among the
+    columns that hold texts, so that a label column is not offered as the text)."""
     if name not in df.columns:
         cols = [str(c) for c in df.columns]
-        close = difflib.get_close_matches(name, cols, n=1, cutoff=0.4)
+        offer = [str(c) for c in df.columns if _wordy(df[c])] if texts else cols
+        close = difflib.get_close_matches(name, offer, n=1, cutoff=0.4)
+        if texts and not close and len(offer) == 1:
+            close = offer  # walk 15: '--text-column nope' offered the label column
         if not flag:  # a fixed name: the column must be renamed
             which = repr(close[0]) if close else "holding it"
             hint = f" Rename the column {which} to {name!r}."
-        elif close:
-            given = f"{flag}{close[0]!r}" if flag.endswith("=") else f"{flag} {close[0]}"
-            hint = f" Did you mean {close[0]!r}? Pass {given}."
+        elif close and flag.endswith("="):
+            hint = f" Did you mean {close[0]!r}? Pass {flag}{close[0]!r}."
+        elif close:  # the API reads files too: say it both ways (walk 15)
+            python = f"{flag[2:].replace('-', '_')}={close[0]!r}"
+            hint = f" Did you mean {close[0]!r}? Pass {flag} {close[0]} (Python: {python})."
         else:
             hint = f" Pass {flag} with the name of the column that holds it."
         raise LayoutError(f"{p}: missing column {name!r}; columns are {cols}.", hint)

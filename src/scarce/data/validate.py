@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import unicodedata
 
 import numpy as np
 
@@ -38,10 +39,7 @@ def _warn_lookalike_labels(ds: LabeledSet) -> None:
     labeled them, most likely (a spreadsheet wrote some numbers as floats)."""
     groups: dict[str, list[str]] = {}
     for c in ds.classes:
-        key = c.strip().casefold()
-        with contextlib.suppress(ValueError, OverflowError):
-            key = repr(float(c))
-        groups.setdefault(key, []).append(c)
+        groups.setdefault(_lookalike_key(c), []).append(c)
     same = [g for g in groups.values() if len(g) > 1]
     if same:
         log.warning(
@@ -49,6 +47,16 @@ def _warn_lookalike_labels(ds: LabeledSet) -> None:
             ds.source,
             "; ".join(" and ".join(map(repr, g)) for g in same[:5]),
         )
+
+
+def _lookalike_key(label: str) -> str:
+    """Equal for labels a person reads as one: case, spaces, compatibility forms (full-width
+    letters), invisible format characters (zero-width space), '1' and '1.0'."""
+    key = unicodedata.normalize("NFKC", label)
+    key = "".join(ch for ch in key if unicodedata.category(ch) != "Cf").strip().casefold()
+    with contextlib.suppress(ValueError, OverflowError):
+        key = repr(float(key))
+    return key
 
 
 def _warn_repeats(ds: LabeledSet) -> None:
@@ -98,10 +106,18 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
             first = test.inputs.names[int(rows[0])]
             where.append(f"{c!r} ({len(rows)}, first at {_row_or_path(first)})")
         shown = ", ".join(map(repr, classes[:20])) + (", ..." if len(classes) > 20 else "")
+        known = {_lookalike_key(c): c for c in classes}
+        alike = [(c, known[_lookalike_key(c)]) for c in unknown if _lookalike_key(c) in known]
+        hint = "".join(
+            f" {c!r} is not {k!r}: they differ in case, spacing or invisible characters"
+            + (f" ({c!a} vs {k!a})" if f"{c!a}{k!a}" != f"{c!r}{k!r}" else "")
+            + "; write them the same way."
+            for c, k in alike[:3]
+        )
         raise DataError(
             f"{test.source}: labels {', '.join(where)}{' ...' if len(unknown) > 5 else ''} are "
-            f"not in the training data (which has {shown}). Add training examples of them or "
-            "remove them from the test set."
+            f"not in the training data (which has {shown}).{hint or ''} Add training examples "
+            "of them or remove them from the test set."
         )
     index = {c: i for i, c in enumerate(classes)}
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)

@@ -17,6 +17,7 @@ import numpy as np
 
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.environment import cache_dir
+from scarce.core.progress import status
 from scarce.encoders.base import LOAD_LOCK
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def checked_backend(
             return _torch_runner(module()), "torch"
     if not path.exists():
         log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
-        ok, reason, diff = _export_checked(module(), encoder, path)
+        with status(f"{label}: preparing a fast CPU form, once"):
+            ok, reason, diff = _export_checked(module(), encoder, path)
         atomic_write_bytes(
             meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
         )

@@ -176,6 +176,39 @@ def test_files_added_to_a_bundle_are_listed_checked_and_not_loaded(
         scarce.load(path)
 
 
+def test_a_folder_bundle_cut_short_while_adding_stays_as_it_was(tmp_path, text_model, monkeypatch):
+    model, _ = text_model
+    folder = tmp_path / "m_dir"
+    with zipfile.ZipFile(model.save(tmp_path / "m.scarce")) as z:
+        z.extractall(folder)
+    real = bundle.os.replace
+    calls = []
+
+    def second_fails(a, b):
+        calls.append(b)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(a, b)
+
+    monkeypatch.setattr(bundle.os, "replace", second_fails)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.add_files(folder, {bundle.ONNX: b"graph"}, {"onnx": {}})
+    monkeypatch.undo()
+    x = ["A recipe for bread."]
+    np.testing.assert_array_equal(scarce.load(folder).predict_proba(x), model.predict_proba(x))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.scarce", "m_dir"]  # no leftovers
+
+
+def test_export_refuses_a_read_only_bundle_before_any_work(tmp_path, text_model, capsys):
+    model, _ = text_model
+    path = model.save(tmp_path / "m.scarce")
+    path.chmod(0o444)
+    assert main(["export", str(path)]) == 2
+    assert "read-only). Add --no-embed" in capsys.readouterr().err
+    assert main(["export", str(path), "--no-embed"]) == 2  # and nothing to write
+    assert "nothing to write" in capsys.readouterr().err
+
+
 def test_truncated_bundle_refused(tmp_path, text_model, capsys):
     model, _ = text_model
     good = model.save(tmp_path / "good.scarce")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
 import zipfile
 import zlib
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from scarce import __version__
-from scarce.core.atomic import atomic_write, atomic_write_bytes, check_writable
+from scarce.core.atomic import atomic_write, check_writable
 from scarce.core.errors import BundleError, ConfigError
 
 FORMAT = "scarce-bundle"
@@ -85,8 +88,7 @@ def add_files(
     """Add (or replace) `files` in an existing bundle, zip or folder, and merge
     `manifest_update` into its manifest; everything else stays as it was. The bundle is
     checked first, and with `expect_weights` (a sha256) it must still hold those weights. A
-    zip is rewritten atomically; in a folder the new files land before the manifest that
-    lists them."""
+    zip is rewritten atomically, a folder whole beside itself and swapped in."""
     path = Path(path)
     manifest, raw = _read_files(path, keep_all=True)
     if expect_weights is not None and manifest["files"].get(WEIGHTS) != expect_weights:
@@ -100,15 +102,34 @@ def add_files(
     manifest.update({k: v for k, v in manifest_update.items() if k not in _OWN})
     manifest["modified"] = _now()
     if path.is_dir():
-        for name in files:
-            _check_member(name, path)
-        for name, data in files.items():
-            atomic_write_bytes(path / name, data)
-        _seal(manifest, {**raw, **files})
-        atomic_write_bytes(path / MANIFEST, _dumps(manifest))
+        _swap_dir(path, manifest, {**raw, **files})
     else:
         _pack_zip(path, manifest, {**raw, **files})
     return path
+
+
+def _swap_dir(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """A folder bundle rewritten whole beside itself, then swapped in by two renames: files
+    replaced one by one would leave a bundle whose hashes disagree if cut short."""
+    for name in files:
+        _check_member(name, path)
+    _seal(manifest, files)
+    new = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = new.with_name(new.name + ".old")
+    try:
+        for name, data in {MANIFEST: _dumps(manifest), **files}.items():
+            (new / name).parent.mkdir(parents=True, exist_ok=True)
+            (new / name).write_bytes(data)
+        new.chmod(path.stat().st_mode & 0o7777)
+        os.replace(path, old)
+        try:
+            os.replace(new, path)
+        except BaseException:
+            os.replace(old, path)  # the bundle as it was
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
 
 
 def _now() -> str:

@@ -552,11 +552,17 @@ def export(
             raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
         check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
     model = api.load(bundle)
-    if embed:
+    if embed:  # the bundle is rewritten beside itself: its folder must take a new file
         try:
-            check_writable(bundle / "manifest.json" if bundle.is_dir() else bundle, flag="")
+            check_writable(bundle.parent / f".{bundle.name}.probe", flag="")
+            # root may write anything: the mode bits still say what its owner meant
+            if bundle.is_file() and not (bundle.stat().st_mode & 0o222):
+                raise ConfigError(f"{bundle} is read-only")
         except ConfigError as e:
-            raise ConfigError(f"{e} Or add --no-embed to leave the bundle as it is.") from None
+            raise ConfigError(
+                f"cannot put the graph into {bundle} ({str(e).rstrip('.')}). Add --no-embed to "
+                "leave the bundle as it is (with --onnx FILE to write the graph elsewhere)."
+            ) from None
     got = export_onnx(model, onnx, into=bundle if embed else None)
     if got["onnx"]:
         _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")

@@ -782,3 +782,12 @@ def test_walk15_a_flat_array_is_one_message():
 def test_walk15_a_knob_given_twice_is_refused(tmp_path, text_csv, capsys):
     err = fit_fails(capsys, tmp_path, text_csv, "--set", "C=0.5", "--set", "C=1")
     assert "--set C is given twice ('0.5' and '1')" in err
+
+
+def test_walk15_labels_of_mixed_types_are_warned_about(caplog):
+    from scarce.api import labeled_from_arrays
+
+    with caplog.at_level("WARNING", logger="scarce"):
+        ds = labeled_from_arrays(["a b", "c d", "e f", "g h"], [1, "1", "x", "x"], "text")
+    assert ds.classes == ("1", "x")
+    assert "labels mix numbers and strings (e.g. 1 and '1')" in caplog.text

@@ -394,6 +394,16 @@ def labeled_from_arrays(
     if len(values) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
     names = [label_name(v) for v in values]
+    number = next((v for v in values if isinstance(v, int | float | np.number)), None)
+    text = next((v for v in values if isinstance(v, str)), None)
+    if number is not None and text is not None:  # walk 15: 1 and '1' merged without a word
+        log.warning(
+            "labels mix numbers and strings (e.g. %r and %r): each is read as its name, so 1 "
+            "and '1' are one class, and predictions come back as strings. Give them one type "
+            "to get that type back.",
+            number,
+            text,
+        )
     return labeled_set(inputs, names, "<memory>", numeric=label_kind(values) in ("int", "float"))
 
 

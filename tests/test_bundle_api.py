@@ -209,6 +209,51 @@ def test_export_refuses_a_read_only_bundle_before_any_work(tmp_path, text_model,
     assert "nothing to write" in capsys.readouterr().err
 
 
+def test_walk16_adding_keeps_mode_follows_links_and_repairs_the_graph(
+    tmp_path, text_model, capsys, caplog
+):
+    model, _ = text_model
+    real = model.save(tmp_path / "real.scarce")
+    real.chmod(0o600)
+    link = tmp_path / "link.scarce"
+    link.symlink_to(real.name)
+    graph = uuid.uuid4().bytes * 100
+    bundle.add_files(link, {bundle.ONNX: graph}, {"onnx": {"file": bundle.ONNX}})
+    assert link.is_symlink()  # the bundle it names was updated, not the link replaced
+    assert bundle.ONNX in bundle.member_names(real)
+    assert real.stat().st_mode & 0o777 == 0o600  # a private bundle stays private
+    # a damaged graph: load refuses and says how to mend it; the export path mends it
+    _rewrite(real, real, lambda f: f.__setitem__(bundle.ONNX, graph[::-1]))
+    with pytest.raises(BundleError, match=r"intact: `scarce export` on this bundle puts a new"):
+        scarce.load(real)
+    x = ["A recipe for bread."]
+    np.testing.assert_array_equal(
+        scarce.load(real, spare_graph=True).predict_proba(x), model.predict_proba(x)
+    )
+    bundle.add_files(real, {bundle.ONNX: graph}, {"onnx": {"file": bundle.ONNX}})
+    scarce.load(real)
+    # saving over it says what the old file held that the new one will not
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.load(real).save(real)
+    assert "replaced without its exported ONNX graph" in caplog.text
+    # a folder bundle: desktop files are no members; --onnx inside it and read-only refused
+    folder = tmp_path / "f.scarce"
+    with zipfile.ZipFile(real) as z:
+        z.extractall(folder)
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    scarce.load(folder)
+    inside = folder / "model.onnx"
+    assert main(["export", str(folder), "--onnx", str(inside), "--no-embed"]) == 2
+    assert "is inside the folder bundle" in capsys.readouterr().err
+    folder.chmod(0o555)
+    try:
+        assert main(["export", str(folder)]) == 2
+        assert "is read-only). Add --no-embed" in capsys.readouterr().err
+    finally:
+        folder.chmod(0o755)
+    assert not inside.exists()
+
+
 def test_truncated_bundle_refused(tmp_path, text_model, capsys):
     model, _ = text_model
     good = model.save(tmp_path / "good.scarce")

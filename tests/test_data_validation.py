@@ -761,11 +761,15 @@ def test_walk15_labels_that_print_alike(tmp_path, image_folder, capsys, caplog):
     assert train.classes[0] == unicodedata.normalize("NFC", "café")
     test = tmp_path / "test.csv"
     first = next((image_folder / "tshirt").iterdir())
-    test.write_text(f"path,label\n{first},café\n{first},te\u200ba\n")
+    test.write_text(f"path,label\n{first},café\n{first},te\u200ba\n{first},TEA\n")
     with pytest.raises(DataError) as e:
         align_to(load_labeled(test), train.classes)
-    assert "'te\\u200ba' is not 'tea': they differ in case, spacing or invisible" in str(e.value)
+    assert (
+        "'te\\u200ba' is not 'tea': they differ by invisible characters (U+200B ZERO WIDTH SPACE)"
+        in str(e.value)
+    )
     assert "'café'" not in str(e.value).split("are not in")[0]  # café itself is known
+    assert "'TEA' is not 'tea': they differ in letter case" in str(e.value)
 
 
 def test_walk15_a_flat_array_is_one_message():
@@ -791,3 +795,42 @@ def test_walk15_labels_of_mixed_types_are_warned_about(caplog):
         ds = labeled_from_arrays(["a b", "c d", "e f", "g h"], [1, "1", "x", "x"], "text")
     assert ds.classes == ("1", "x")
     assert "labels mix numbers and strings (e.g. 1 and '1')" in caplog.text
+
+
+def test_walk16_image_tables_and_hidden_folders(tmp_path, image_folder, text_csv, capsys, caplog):
+    """A text model given an image table, an image model given 'Path', a table with text
+    and image files; hidden folders are read by neither fit nor predict."""
+    rows = [
+        f"{p.relative_to(tmp_path)},{p.parent.name}" for p in sorted(image_folder.rglob("*.png"))
+    ]
+    caps = tmp_path / "caps.csv"
+    caps.write_text("Path,Label\n" + "\n".join(rows) + "\n")
+    both = tmp_path / "both.csv"
+    both.write_text("text,file,label\n" + "".join(f"a note,{r}\n" for r in rows))
+    # before any CLI call: its logging setup takes caplog's handler off the root logger
+    with caplog.at_level("WARNING", logger="scarce"):
+        from scarce.data.sources import detect_modality
+
+        assert detect_modality(both) == "text"
+    assert "rename 'file' to 'path' and pass --modality image" in caplog.text
+    txt, img = tmp_path / "t.scarce", tmp_path / "i.scarce"
+    assert run_cli(["fit", text_csv, "--out", txt, "-q"], capsys)[0] == 0
+    code, _, err = run_cli(["predict", txt, caps], capsys)
+    assert code == 2
+    assert "column 'Path' holds image files, but this is a text model" in err
+    hidden = image_folder / "tshirt" / ".thumbnails"
+    hidden.mkdir()
+    shutil.copy(next((image_folder / "trouser").iterdir()), hidden / "x.png")
+    code, out, _ = run_cli(["fit", image_folder, "--out", img], capsys)
+    assert code == 0
+    assert "on 18 examples" in out
+    code, out, err = run_cli(["predict", img, caps], capsys)
+    assert code == 2
+    assert "Column 'Path' holds image files: rename it to 'path'." in err
+    code, out, _ = run_cli(["predict", img, image_folder, "-q"], capsys)
+    assert len(out.strip().splitlines()) == 1 + 18  # not the hidden one
+    err = fit_fails(capsys, tmp_path, both, "--modality", "image")
+    assert "Column 'file' holds image files: rename it to 'path'." in err
+    assert "drop --modality" not in err
+    err = fit_fails(capsys, tmp_path, text_csv, "--set", "linear-probe.C=1")
+    assert "write C=1 (no method prefix)" in err

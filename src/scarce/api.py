@@ -186,6 +186,7 @@ class Model:
         tensors, meta = self.fitted.state()
         manifest = {**self.manifest, "method_state": meta}
         extra = None
+        _warn_what_a_save_drops(Path(path), standalone)
         if standalone:
             if self.encoder is None:
                 raise ConfigError(f"{self.manifest['method']} uses no encoder: nothing to copy.")
@@ -1045,9 +1046,26 @@ def evaluate(
     )
 
 
-def load(path: str | Path) -> Model:
-    """Load a bundle after checking its format, hashes and backbone weights."""
-    manifest, tensors, bundled = bundle.read_files(path, BACKBONE)
+def _warn_what_a_save_drops(path: Path, standalone: bool) -> None:
+    """Saving over a bundle replaces it whole: say what the old file held that this one will
+    not (walk 16: an exported graph, or a standalone backbone, went without a word)."""
+    if not path.exists():
+        return
+    names = bundle.member_names(path)
+    lost = []
+    if bundle.ONNX in names:
+        lost.append("its exported ONNX graph (run `scarce export` on it again)")
+    if not standalone and any(n.startswith(BACKBONE + "/") for n in names):
+        lost.append("the backbone's weights (save with standalone=True to keep them)")
+    if lost:
+        log.warning("%s is replaced without %s.", path, " or ".join(lost))
+
+
+def load(path: str | Path, *, spare_graph: bool = False) -> Model:
+    """Load a bundle after checking its format, hashes and backbone weights. `spare_graph`:
+    load it even when its exported ONNX graph is damaged or missing (as `scarce export`
+    does, to replace the graph)."""
+    manifest, tensors, bundled = bundle.read_files(path, BACKBONE, spare_graph=spare_graph)
     try:
         spec = method_registry.get(manifest["method"])
         backbone = manifest["backbone"]

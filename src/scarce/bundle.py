@@ -34,6 +34,11 @@ ONNX = "model.onnx"  # from `scarce export`, with the tokenizer of a text model
 ONNX_TOKENIZER = "model.tokenizer.json"
 # checked by their hash on every load, but not held in memory: loading never uses them
 _NOT_LOADED = frozenset({ONNX, ONNX_TOKENIZER})
+_GRAPH_HINT = (
+    " The model itself is intact: `scarce export` on this bundle puts a new graph in its place."
+)
+# what file managers drop into any folder they show: never part of a folder bundle
+_DESKTOP_JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _MAX_MANIFEST = 16 << 20
 _MAX_TOTAL = 8 << 30
 # keys the writer sets itself; any value a caller passes (e.g. from a loaded manifest) is replaced
@@ -89,8 +94,9 @@ def add_files(
     `manifest_update` into its manifest; everything else stays as it was. The bundle is
     checked first, and with `expect_weights` (a sha256) it must still hold those weights. A
     zip is rewritten atomically, a folder whole beside itself and swapped in."""
-    path = Path(path)
-    manifest, raw = _read_files(path, keep_all=True)
+    path = Path(os.path.realpath(path))  # through a link, the bundle it names is updated
+    # a damaged graph is what this call replaces: it must not stop it
+    manifest, raw = _read_files(path, keep_all=True, spare_graph=True)
     if expect_weights is not None and manifest["files"].get(WEIGHTS) != expect_weights:
         raise BundleError(
             f"{path} changed while it was being read (its weights are not the ones loaded); "
@@ -104,7 +110,9 @@ def add_files(
     if path.is_dir():
         _swap_dir(path, manifest, {**raw, **files})
     else:
+        mode = path.stat().st_mode & 0o7777
         _pack_zip(path, manifest, {**raw, **files})
+        path.chmod(mode)  # a private bundle stays private
     return path
 
 
@@ -120,6 +128,8 @@ def _swap_dir(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> 
         for name, data in {MANIFEST: _dumps(manifest), **files}.items():
             (new / name).parent.mkdir(parents=True, exist_ok=True)
             (new / name).write_bytes(data)
+            if (path / name).is_file():  # each file keeps its mode
+                (new / name).chmod((path / name).stat().st_mode & 0o7777)
         new.chmod(path.stat().st_mode & 0o7777)
         os.replace(path, old)
         try:
@@ -127,9 +137,21 @@ def _swap_dir(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> 
         except BaseException:
             os.replace(old, path)  # the bundle as it was
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _rmtree(old)
     finally:
-        shutil.rmtree(new, ignore_errors=True)
+        _rmtree(new)
+
+
+def _rmtree(folder: Path) -> None:
+    """Remove a folder we made, read-only copies included."""
+
+    def writable_then_again(func: Any, p: str, _exc: Any) -> None:
+        os.chmod(os.path.dirname(p), 0o700)
+        os.chmod(p, 0o700)
+        func(p)
+
+    if folder.exists():
+        shutil.rmtree(folder, onerror=writable_then_again)  # onexc: 3.12+
 
 
 def _now() -> str:
@@ -187,6 +209,18 @@ def is_bundle(path: str | Path) -> bool:
         return False
 
 
+def member_names(path: str | Path) -> list[str]:
+    """The names of the files in a bundle, unchecked ([] when it is none)."""
+    path = Path(path)
+    if path.is_dir():
+        return [f.relative_to(path).as_posix() for f in path.rglob("*") if f.is_file()]
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return []
+
+
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(manifest, tensors) after every check; BundleError with the reason otherwise."""
     path = Path(path)
@@ -195,12 +229,12 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def read_files(
-    path: str | Path, prefix: str
+    path: str | Path, prefix: str, *, spare_graph: bool = False
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, bytes]]:
     """`read`, plus the other files under `prefix/` (a standalone bundle's backbone), keyed by
-    their names inside that folder."""
+    their names inside that folder. `spare_graph`: see `_read_files`."""
     path = Path(path)
-    manifest, files = _read_files(path)
+    manifest, files = _read_files(path, spare_graph=spare_graph)
     extra = {n[len(prefix) + 1 :]: b for n, b in files.items() if n.startswith(prefix + "/")}
     return manifest, _tensors(files[WEIGHTS], path), extra
 
@@ -218,11 +252,17 @@ class _Digest(str):
     """A member's sha256, read in place of its bytes (see _NOT_LOADED)."""
 
 
-def _read_files(path: Path, keep_all: bool = False) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _read_files(
+    path: Path, keep_all: bool = False, spare_graph: bool = False
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(manifest, member bytes) after every check. `keep_all`: the graph's bytes too.
+    `spare_graph`: a damaged, missing or unlisted graph is left out (with its manifest
+    entries) instead of refused, for the export that replaces it."""
     if not path.exists():
         raise BundleError(f"{path}: no such model bundle. Check the path (made by `scarce fit`).")
     skip = frozenset() if keep_all else _NOT_LOADED
-    raw = _read_dir(path, skip) if path.is_dir() else _read_zip(path, skip)
+    spare = _NOT_LOADED if spare_graph else frozenset()
+    raw = _read_dir(path, skip) if path.is_dir() else _read_zip(path, skip, spare)
     if MANIFEST not in raw:
         raise BundleError(f"{path}: no manifest.json inside; this is not a scarce bundle.")
     try:
@@ -245,21 +285,39 @@ def _read_files(path: Path, keep_all: bool = False) -> tuple[dict[str, Any], dic
             "(checksum mismatch). Re-create the bundle with `scarce fit`."
         )
     listed = manifest.get("files", {})
+    spared = []
     for name in raw:
         if name not in listed:
+            if name in spare:
+                spared.append(name)
+                continue
             raise BundleError(
                 f"{path}: unexpected file {name!r} not listed in the manifest (a write that "
                 "was cut short, or a file put there by hand); remove it, or re-create the bundle."
+                + (_GRAPH_HINT if name in _NOT_LOADED else "")
             )
     for name, digest in listed.items():
-        if name not in raw:
-            raise BundleError(f"{path}: {name} is missing; the bundle is incomplete or truncated.")
-        got = raw[name]
-        if (got if isinstance(got, _Digest) else hashlib.sha256(got).hexdigest()) != digest:
+        got = raw.get(name)
+        bad = got is None or (
+            (got if isinstance(got, _Digest) else hashlib.sha256(got).hexdigest()) != digest
+        )
+        if bad and name in spare:
+            spared.append(name)
+        elif got is None:
             raise BundleError(
-                f"{path}: {name} does not match its sha256 in the manifest; the "
-                "file was changed or damaged. Re-create the bundle."
+                f"{path}: {name} is missing; the bundle is incomplete or truncated."
+                + (_GRAPH_HINT if name in _NOT_LOADED else "")
             )
+        elif bad:
+            raise BundleError(
+                f"{path}: {name} does not match its sha256 in the manifest; the file was "
+                "changed or damaged. "
+                + (_GRAPH_HINT.strip() if name in _NOT_LOADED else "Re-create the bundle.")
+            )
+    if spared:
+        manifest = {**manifest, "files": {n: h for n, h in listed.items() if n not in spared}}
+        manifest.pop("onnx", None)
+        raw = {n: b for n, b in raw.items() if n not in spared}
     if WEIGHTS not in raw:
         raise BundleError(f"{path}: no {WEIGHTS} inside.")
     return manifest, {n: b for n, b in raw.items() if not isinstance(b, _Digest)}
@@ -285,7 +343,9 @@ def _sha256(f: Any) -> _Digest:
     return _Digest(h.hexdigest())
 
 
-def _read_zip(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
+def _read_zip(
+    path: Path, skip: frozenset[str], spare: frozenset[str] = frozenset()
+) -> dict[str, bytes]:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
@@ -332,9 +392,12 @@ def _read_zip(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
                 NotImplementedError,
                 RuntimeError,
             ) as e:
-                raise BundleError(
-                    f"{path}: {info.filename} is damaged ({e}). Re-create the bundle."
-                ) from None
+                if info.filename in spare:
+                    continue  # left out: the caller replaces it
+                fix = (
+                    _GRAPH_HINT.strip() if info.filename in _NOT_LOADED else "Re-create the bundle."
+                )
+                raise BundleError(f"{path}: {info.filename} is damaged ({e}). {fix}") from None
     return out
 
 
@@ -344,7 +407,7 @@ def _read_dir(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
     for f in path.rglob("*"):
         if f.is_symlink() or not f.resolve().is_relative_to(root):
             raise BundleError(f"{path}: refusing {f}: it points outside the bundle.")
-        if f.is_file():
+        if f.is_file() and not (f.name in _DESKTOP_JUNK or f.name.startswith("._")):
             name = f.relative_to(path).as_posix()
             if name in skip:
                 with open(f, "rb") as member:

@@ -22,6 +22,7 @@ from scarce import __version__, bundle
 from scarce.api import Model, as_inputs
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.errors import ScarceError
+from scarce.core.progress import status
 from scarce.encoders.base import transient
 from scarce.encoders.onnx import ort_backend, to_onnx
 from scarce.methods.base import not_exportable
@@ -54,7 +55,10 @@ def export_onnx(
     module = make().eval()
     sample = enc.example_items()
     example = {k: torch.from_numpy(v) for k, v in enc.prepare(sample[:2]).items()}
-    with tempfile.TemporaryDirectory(prefix="scarce-export-") as work:
+    with (
+        tempfile.TemporaryDirectory(prefix="scarce-export-") as work,
+        status("building the ONNX graph, checking it and writing it"),
+    ):
         tmp = Path(work) / ONNX
         try:
             to_onnx(module, example, enc.onnx_dynamic_axes(), tmp, output_names=["probabilities"])

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # paragraphs of the docstrings reflow to the terminal (rich mode kept their line breaks)
+    rich_markup_mode="markdown",
     help="Few labels, strong classifiers: transfer learning for images and text.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -318,8 +321,15 @@ def fit(
     _echo(f"wrote {out}")
 
 
+def _shown(name: str) -> str:
+    """A class name as typed, unless it holds characters a terminal does not show (a
+    zero-width space printed 'te​a' as 'tea'): then escaped, as warnings show it."""
+    return name if name.isprintable() else ascii(name)
+
+
 def _counts_text(counts: dict[str, int]) -> str:
     """Examples per class; many classes in a summary rather than one long line."""
+    counts = {_shown(k): v for k, v in counts.items()}
     if len(counts) <= 10:
         return ", ".join(f"{k}: {v}" for k, v in counts.items())
     lo, hi = min(counts.values()), max(counts.values())
@@ -551,12 +561,20 @@ def export(
         if onnx.suffix.lower() != ".onnx":
             raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
         check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
-    model = api.load(bundle)
+        if bundle.is_dir() and onnx.resolve().is_relative_to(bundle.resolve()):
+            raise ConfigError(  # walk 16: an unlisted file there makes the bundle unloadable
+                f"--onnx {onnx} is inside the folder bundle {bundle}; write it elsewhere (the "
+                "bundle takes its own copy as model.onnx unless --no-embed)."
+            )
+    model = api.load(bundle, spare_graph=True)  # a damaged graph is what export replaces
     if embed:  # the bundle is rewritten beside itself: its folder must take a new file
+        real = bundle.resolve()
         try:
-            check_writable(bundle.parent / f".{bundle.name}.probe", flag="")
+            check_writable(real.parent / f".{real.name}.probe", flag="")
             # root may write anything: the mode bits still say what its owner meant
-            if bundle.is_file() and not (bundle.stat().st_mode & 0o222):
+            if not (real.stat().st_mode & 0o222) or (
+                real.is_dir() and any(not (f.stat().st_mode & 0o222) for f in real.iterdir())
+            ):
                 raise ConfigError(f"{bundle} is read-only")
         except ConfigError as e:
             raise ConfigError(
@@ -661,7 +679,8 @@ def backbones(
         else:
             short = ",".join(langs) or "-"
         if not r["installed"]:
-            notes.append(f"{r['name']} is not installed: {r['install']}")
+            # the pip line on a line of its own, whole, to copy
+            notes.append(f"{r['name']} is not installed; add it with:\n  {r['install']}")
         table.append(
             [
                 r["name"] + (" *" if r["default"] else ""),
@@ -679,11 +698,24 @@ def backbones(
     for r in rows:
         by_licence.setdefault(r["licence"], []).append(r["name"])
     _echo("")
-    for line in notes:
-        _echo(line)
+    for note in notes:
+        for line in note.split("\n"):
+            _echo(
+                line
+                if line.startswith("  pip ")
+                else textwrap.fill(line, 80, subsequent_indent="    ", break_on_hyphens=False)
+            )
     _echo("licences:")
     for licence, names in by_licence.items():
-        _echo(f"  {', '.join(names)}: {licence}")
+        _echo(
+            textwrap.fill(
+                f"{', '.join(names)}: {licence}",
+                80,
+                initial_indent="  ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
+        )
 
 
 @app.command("methods")
@@ -812,7 +844,7 @@ def eval_cmd(
         typer.Option(
             "--set",
             help="A method's knob: method.key=value (repeatable), e.g. mcc.steps=500; key=value "
-            "sets it for every method that has it.",
+            "sets it for every method that has it (a method.key of the same knob wins).",
         ),
     ] = None,
     interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",

@@ -43,6 +43,9 @@ class Config:
             if key not in names:
                 close = difflib.get_close_matches(key, names, n=2)
                 hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                short = key.split(".", 1)[-1]
+                if "." in key and short in names:  # eval's method.key spelling, given to fit
+                    hint = f" One method is fitted: write {short}={raw} (no method prefix)."
                 raise ConfigError(
                     f"{f'method {owner!r}' if owner else cls.__name__} has no option "
                     f"{key!r}.{hint} "

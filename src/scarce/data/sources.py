@@ -51,7 +51,8 @@ def detect_modality(path: str | Path) -> Modality:
             "which (e.g. data.csv)."
         )
     if kind in ("csv", "tsv"):
-        header = _read_table(p, kind).columns
+        df = _read_table(p, kind)
+        header = df.columns
         if "path" in header and "text" not in header:
             return "image"
         if "path" in header:
@@ -59,6 +60,14 @@ def detect_modality(path: str | Path) -> Modality:
                 "%s has both a 'text' and a 'path' column: read as text. Pass --modality image "
                 "to use the images.",
                 p,
+            )
+        elif "text" in header and (files := _image_file_columns(df)):
+            log.warning(  # walk 16: said nothing, unlike 'path'
+                "%s has a 'text' column and image files in %r: read as text. To use the images, "
+                "rename %r to 'path' and pass --modality image.",
+                p,
+                files[0],
+                files[0],
             )
     return "text"
 
@@ -167,7 +176,7 @@ def _image_folder(root: Path) -> LabeledSet:
     paths: list[Path] = []
     labels: list[str] = []
     for d in subdirs:
-        files = sorted(f for f in d.rglob("*") if f.is_file() and not f.name.startswith("."))
+        files = sorted(f for f in d.rglob("*") if f.is_file() and _visible(f, d))
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
         if len(files) > len(images):
             log.warning("%s: ignored %d non-image files", d, len(files) - len(images))
@@ -180,6 +189,12 @@ def _image_folder(root: Path) -> LabeledSet:
     return labeled_set(image_inputs(paths), labels, root)
 
 
+def _visible(f: Path, root: Path) -> bool:
+    """Not hidden, nor inside a hidden folder (.thumbnails, .git) or a macOS zip's
+    __MACOSX: fit and predict read the same files of a folder (walk 16)."""
+    return not any(part.startswith(".") or part == "__MACOSX" for part in f.relative_to(root).parts)
+
+
 def _image_table(csv: Path, label_column: str) -> LabeledSet:
     df = _read_table(csv, _text_kind(csv))
     labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
@@ -190,6 +205,11 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
     """The `path` column of a table, resolved relative to the table's folder."""
     if df is None:
         df = _read_table(csv, _text_kind(csv))
+    if "path" not in df.columns and (hint := _rename_to_path(df)):
+        # a DataError: the fix is known, no other reading of the table is to be offered
+        raise DataError(
+            f"{csv}: missing column 'path'; columns are {list(map(str, df.columns))}.{hint}"
+        )
     paths = []
     for i, r in enumerate(_column(df, csv, "path", "")):
         f = (csv.parent / str(r)) if not Path(str(r)).is_absolute() else Path(str(r))
@@ -323,9 +343,7 @@ def load_inputs(
         for p in map(Path, paths):
             if p.is_dir():
                 files += sorted(
-                    f
-                    for f in p.rglob("*")
-                    if f.is_file() and is_image_path(f) and not f.name.startswith(".")
+                    f for f in p.rglob("*") if f.is_file() and is_image_path(f) and _visible(f, p)
                 )
             elif p.is_file() and not is_image_path(p) and p.suffix.lower() in TEXT_EXTENSIONS:
                 df = _read_table(p, _text_kind(p))
@@ -333,7 +351,7 @@ def load_inputs(
                     raise LayoutError(
                         f"{p}: this is an image model: give image files or folders, or a table "
                         f"with a 'path' column of image files (this one has "
-                        f"{[str(c) for c in df.columns]})."
+                        f"{[str(c) for c in df.columns]}).{_rename_to_path(df)}"
                     )
                 files += _table_paths(p, df)
             elif p.is_file():
@@ -355,6 +373,11 @@ def load_inputs(
     df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
     if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
+    if text_column not in df.columns and (files := _image_file_columns(df)):
+        raise LayoutError(  # walk 16: it offered the image paths as the text column
+            f"{p}: column {files[0]!r} holds image files, but this is a text model: give a "
+            "table of texts (or a .txt file, one text per line)."
+        )
     values = _column(df, p, text_column, "--text-column", texts=True)
     blank = [i + 1 for i, v in enumerate(values) if _missing(v)]
     if blank and allow_empty:  # one blank row must not cost the whole file its predictions
@@ -377,7 +400,7 @@ def _refuse_tabular(df: Any, p: Path, label_column: str) -> None:
     features = [c for c in df.columns if c != label_column]
     if not features:
         return
-    paths = [c for c in features if _holds_image_files(df[c])]
+    paths = [c for c in _image_file_columns(df) if c != label_column]
     if paths:  # walk 15: 'Path,Label' or 'file,label' was called tabular
         also = "" if label_column in df.columns else " (and its labels 'label')"
         raise LayoutError(
@@ -402,10 +425,23 @@ def _wordy(values: Any) -> bool:
     return len(v) > 0 and float(texty.mean()) > 0.5
 
 
-def _holds_image_files(values: Any) -> bool:
-    v = values.dropna().astype(str).str.strip()
-    v = v[v != ""]
-    return len(v) > 0 and float(v.map(is_image_path).mean()) > 0.9
+def _image_file_columns(df: Any) -> list[str]:
+    """Columns whose values are mostly image file names: a `path` column by another name."""
+    out = []
+    for c in df.columns:
+        if c in ("text", "label"):  # named for what they hold, whatever it looks like
+            continue
+        v = df[c].dropna().astype(str).str.strip()
+        v = v[v != ""]
+        if len(v) > 0 and float(v.map(is_image_path).mean()) > 0.9:
+            out.append(str(c))
+    return out
+
+
+def _rename_to_path(df: Any) -> str:
+    """' Rename 'file' to 'path'.' when a column holds image files, else ''."""
+    files = [c for c in _image_file_columns(df) if c != "path"]
+    return f" Column {files[0]!r} holds image files: rename it to 'path'." if files else ""
 
 
 def _row_names(n: int) -> list[str]:

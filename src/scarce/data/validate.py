@@ -59,6 +59,21 @@ def _lookalike_key(label: str) -> str:
     return key
 
 
+def _how_they_differ(a: str, b: str) -> str:
+    """In words, for two labels with the same `_lookalike_key`."""
+    if a.casefold() == b.casefold():
+        return "in letter case"
+    if " ".join(a.split()) == " ".join(b.split()):
+        return "in spacing"
+    hidden = sorted({ch for ch in a + b if unicodedata.category(ch) == "Cf"})
+    if hidden:
+        names = ", ".join(f"U+{ord(ch):04X} {unicodedata.name(ch, '?')}" for ch in hidden)
+        return f"by invisible characters ({names})"
+    if unicodedata.normalize("NFKC", a) == unicodedata.normalize("NFKC", b):
+        return "in character forms (e.g. full-width letters)"
+    return "only in how they are written (case, spacing, number form)"
+
+
 def _warn_repeats(ds: LabeledSet) -> None:
     """The same input twice: with two labels the data contradicts itself; with one it
     counts double and can sit on both sides of a validation split."""
@@ -109,9 +124,7 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
         known = {_lookalike_key(c): c for c in classes}
         alike = [(c, known[_lookalike_key(c)]) for c in unknown if _lookalike_key(c) in known]
         hint = "".join(
-            f" {c!r} is not {k!r}: they differ in case, spacing or invisible characters"
-            + (f" ({c!a} vs {k!a})" if f"{c!a}{k!a}" != f"{c!r}{k!r}" else "")
-            + "; write them the same way."
+            f" {c!r} is not {k!r}: they differ {_how_they_differ(c, k)}; write them the same way."
             for c, k in alike[:3]
         )
         raise DataError(

@@ -223,8 +223,8 @@ def with_head(embed: Any, head: Any, modality: str, max_tokens: int | None = Non
 def not_exportable(method: str, why: str) -> ConfigError:
     return ConfigError(
         f"{method} models cannot be exported to ONNX: {why}. `scarce predict`, `scarce serve` "
-        "and scarce.load use them as they are; linear-probe, finetune, setfit, distill, "
-        "multitask, maml, reptile and the domain-adaptation methods export."
+        "and scarce.load use them as they are. Every method with an encoder exports (all but "
+        "the from-scratch baseline), on every backbone but multilingual-e5-small."
     )
 
 

@@ -157,3 +157,19 @@ def test_status_shows_a_clock_on_a_terminal_only(monkeypatch):
         finally:
             progress.set_quiet(False)
         assert ("minilm-l6: preparing (00:00)" in err.getvalue()) is shown
+
+
+def test_a_write_sweeps_the_temporaries_a_killed_write_left(tmp_path):
+    import os
+    import time
+
+    target = tmp_path / "m[1].scarce"
+    stale, young = tmp_path / ".m[1].scarce.abc.tmp", tmp_path / ".m[1].scarce.def.tmp"
+    for f in (stale, young):
+        f.write_bytes(b"half")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not stale.exists()
+    assert young.exists()  # maybe another writer's, still at work

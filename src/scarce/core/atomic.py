@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -30,6 +32,20 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    _sweep_stale(path)
+
+
+STALE_SECONDS = 24 * 3600  # no write of ours takes a day: such a temporary was orphaned
+
+
+def _sweep_stale(path: Path) -> None:
+    """Remove the temporaries a killed write (kill -9, power loss) left beside `path`: a
+    91 MB model.onnx copy stayed for good (walk 16). Young ones may be another writer's."""
+    now = time.time()
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > STALE_SECONDS:
+                old.unlink()
 
 
 def check_writable(

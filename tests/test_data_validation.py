@@ -693,6 +693,8 @@ def test_fit_summary_with_many_or_unequal_classes():
     assert _counts_text(many) == "20 classes, 3 (c0) to 200 (libs) each"
     assert _majority({"a": 5, "b": 5}) == ""
     assert _majority(many) == "; always answering 'libs' would score 0.778"
+    # walk 17: beside a balanced accuracy, the floor in that metric (1 / classes)
+    assert _majority(many, balanced=True) == "; always answering 'libs' would score 0.050"
     assert _balanced(0.7, 0.7002) == ""
     assert _balanced(0.865, 0.596) == ", balanced accuracy 0.596"
     assert _balanced(0.865, None) == ""

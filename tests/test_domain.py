@@ -312,7 +312,8 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     )  # fmt: skip
     assert code == 0, text
     assert "no adaptation (the reference): the 300 unlabeled target examples only" in text
-    assert f"on {len(source)} source examples + {len(lt_idx)} labeled target (" in text
+    assert f"on {len(source)} source examples (" in text
+    assert f") + {len(lt_idx)} labeled target with " in text  # the counts are the source's
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
     assert text.count("\n") == 61  # header + 60 rows

@@ -319,10 +319,17 @@ def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):
     assert after > before + 0.05  # held-out texts: the encoder learned, not memorized
 
 
-def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data):
+def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):
+    from scarce.cli.main import _finetune_text
+
     train = _texts(fortunes_data, 3)  # 3 per class: too few to hold any out for good
-    fitted = _fit(train, blocks=1, epochs=3)
+    with caplog.at_level("WARNING", logger="scarce"):
+        fitted = _fit(train, blocks=1, epochs=3, l2sp_search=(0.001, 0.1))
     assert fitted.meta["early_stopping"].startswith("2 folds chose")
+    # walk 17: the search was dropped without a word, and no lambda was printed
+    assert "l2sp_search needs held-out labels" in caplog.text
+    assert f"L2-SP lambda {fitted.meta['l2sp']:g}" in _finetune_text(fitted.meta)
+    assert "(searched)" not in _finetune_text(fitted.meta)
     chosen = int(fitted.meta["early_stopping"].split()[3])
     assert 0 <= chosen <= 3
     assert fitted.meta["best_epoch"] == chosen  # the final fit ran that many epochs

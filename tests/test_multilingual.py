@@ -176,3 +176,7 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     # half English, half Chinese: a per-text count warns (walk 10: 20% of the letters)
     mixed = [t for p in zip(english * 20, train.inputs.items[:24], strict=False) for t in p]
     assert language_gap(encoders.get("minilm-l6"), mixed) is not None
+    # walk 17: finetune and setfit were sent to a backbone that then refused them
+    tuned = language_gap(encoders.get("minilm-l6"), list(train.inputs.items), tunes=True)
+    assert f"--method linear-probe --backbone {NAME}" in tuned
+    assert "gives frozen embeddings only" in tuned

@@ -36,6 +36,7 @@ from scarce.data.sources import (
     load_inputs,
     load_labeled,
     raise_bad_images,
+    table_columns,
 )
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_duplicates
@@ -438,10 +439,13 @@ def _training_set(
 
 
 def resolve_encoder(
-    backbone: str | None, modality: Modality, data: LabeledSet | None = None
+    backbone: str | None,
+    modality: Modality,
+    data: LabeledSet | None = None,
+    tunes: bool = False,
 ) -> Encoder:
     """The encoder to use; with `data`, a warning when its texts are in a script the encoder
-    was not trained on."""
+    was not trained on (`tunes`: the method changes the encoder's weights)."""
     encoder = create_encoder(backbone or default_encoder(modality))
     if encoder.spec.modality != modality:
         raise ConfigError(
@@ -450,7 +454,7 @@ def resolve_encoder(
             f"{default_encoder(modality)} (Python: backbone={default_encoder(modality)!r})."
         )
     if data is not None and modality == "text":
-        gap = language_gap(encoder.spec, data.inputs.items)
+        gap = language_gap(encoder.spec, data.inputs.items, tunes=tunes)
         if gap:
             log.warning(gap)
     return encoder
@@ -595,7 +599,11 @@ def fit(
         if unlabeled is not None
         else None
     )
-    encoder = resolve_encoder(backbone, train.modality, train) if spec.uses_encoder else None
+    encoder = (
+        resolve_encoder(backbone, train.modality, train, tunes=spec.tunes_encoder)
+        if spec.uses_encoder
+        else None
+    )
     learner = spec.method(cfg, encoder)
     if teacher is not None:
         learner.use_teacher(_teacher_from_bundle(teacher, train))
@@ -723,6 +731,17 @@ def _column_record(modality: Modality, cols: dict[str, str]) -> dict[str, str]:
     return {"label_column": cols["label_column"]}
 
 
+def _labels_held(path: Path, label_column: str) -> str:
+    """What in an unlabeled target looks like labels ('' when nothing does)."""
+    if path.is_dir():
+        classes = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        return f"{len(classes)} sub-folders, as class folders are" if len(classes) > 1 else ""
+    try:
+        return f"a {label_column!r} column" if label_column in table_columns(path) else ""
+    except DataError:
+        return ""
+
+
 def _unlabeled(
     data: Any, modality: Modality, text_column: str, what: str, versus: str
 ) -> UnlabeledSet:
@@ -805,6 +824,14 @@ def _fit_domain(
     if src.modality not in spec.modalities:
         raise ConfigError(f"method {method!r} does not work on {src.modality} data.")
     target = _unlabeled(data, src.modality, cols["text_column"], "the target DATA", "--source")
+    if isinstance(data, str | Path) and (held := _labels_held(Path(data), cols["label_column"])):
+        log.warning(  # walk 17: only "no held-out target labels" was said
+            "%s looks labeled (%s); domain adaptation does not read labels from it. To train "
+            "on a few, pass them as --labeled-target; to measure target accuracy, run scarce "
+            "eval --protocol domain on them.",
+            data,
+            held,
+        )
     warn_duplicates(src, target, *SOURCE_COPIES, side="source", other="target")
     if len(target) < MIN_TARGET:
         log.warning(
@@ -843,15 +870,20 @@ def _fit_domain(
             if lt is not None
             else ""
         )
+        # walk 17: source-only was told adapting could make it worse than itself, and the
+        # criterion's reasons came twice (here and in fit's summary; the manifest keeps them)
+        risk = (
+            "" if method == "source-only" else ", and adapting can make it worse than source-only"
+        )
         log.warning(
-            "no held-out target labels: %s%she target accuracy of this model is unknown, and "
-            "adapting can make it worse than source-only. It was chosen by %s (%s). To measure "
-            "it, label a few target examples: --labeled-target (4+ per class), or `scarce eval "
-            "TARGET_LABELED --source ... --protocol domain --target-labels 0,5`.",
+            "no held-out target labels: %s%she target accuracy of this model is unknown%s. Its "
+            "checkpoint was chosen by %s. To measure it, label a few target examples: "
+            "--labeled-target (4+ per class), or `scarce eval TARGET_LABELED --source ... "
+            "--protocol domain --target-labels 0,5`.",
             given,
             "T" if given else "t",
+            risk,
             sel["criterion"],
-            sel["why"],
         )
     metrics: dict[str, Any] = {"target_selection": sel["note"]}
     if "validation" in fitted.meta:

@@ -280,14 +280,14 @@ def fit(
         )
     counts = _counts_text(m["data"]["counts"])
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
-    what = "examples"
-    if "domain" in m:
+    what = f"examples ({counts})"
+    if "domain" in m:  # the counts are the source's (walk 17: they read as the sum's)
         lt = m["domain"].get("labeled_target")
-        what = "source examples" + (f" + {lt['n']} labeled target" if lt else "")
+        what = f"source examples ({counts})" + (f" + {lt['n']} labeled target" if lt else "")
     took = f"{time.perf_counter() - t0:.1f}s"
     if "seconds" in m.get("auto", {}):  # walk 13: the search's seconds read as the method's
         took += f" (the choice {m['auto']['seconds']:.1f}s of it)"
-    _echo(f"fitted {m['method']} on {m['data']['n']} {what} ({counts}){on} in {took}")
+    _echo(f"fitted {m['method']} on {m['data']['n']} {what}{on} in {took}")
     if "test_accuracy" in m["metrics"]:
         mt = m["metrics"]
         _echo(
@@ -301,7 +301,7 @@ def fit(
         what = what.replace("_", " ")
         _detail(
             f"validation {what}: {score:.3f}{_balanced(score, v.get('balanced_accuracy'))} "
-            f"({v['how']}){_majority(m['data']['counts'])}"
+            f"({v['how']}){_majority(m['data']['counts'], balanced=what == 'balanced accuracy')}"
         )
     if "distill" in m["metrics"]:
         _detail(_distill_text(m["metrics"]["distill"]))
@@ -347,13 +347,14 @@ def _balanced(accuracy: float, balanced: float | None) -> str:
     return f", balanced accuracy {balanced:.3f}"
 
 
-def _majority(counts: dict[str, int]) -> str:
+def _majority(counts: dict[str, int], balanced: bool = False) -> str:
     """With unequal classes an accuracy needs its floor beside it: always answering the
-    largest class scores its share."""
+    largest class scores its share (in balanced accuracy, one over the classes: walk 17 set
+    the share beside a balanced score)."""
     if len(set(counts.values())) <= 1:
         return ""
     big = max(counts, key=lambda k: counts[k])
-    share = counts[big] / sum(counts.values())
+    share = 1 / len(counts) if balanced else counts[big] / sum(counts.values())
     return f"; always answering {big!r} would score {share:.3f}"
 
 
@@ -383,9 +384,12 @@ def _finetune_text(meta: dict[str, Any]) -> str:
         "end": "the end of the schedule unless clearly below the probe",
         "best": "the best epoch",
     }.get(meta.get("keep", ""), "")
-    text = (
-        f"trained the top {meta.get('blocks')} unit(s) ({meta.get('mode')}); early stopping: {how}"
-    )
+    blocks = meta.get("blocks")
+    what = "the head only" if blocks == 0 else f"the top {blocks} {plural('unit', blocks or 0)}"
+    lam = meta.get("l2sp")
+    if lam is not None and blocks != 0:  # walk 17: the lambda chosen was never printed
+        what += f", L2-SP lambda {lam:g}" + (" (searched)" if meta.get("l2sp_searched") else "")
+    text = f"trained {what} ({meta.get('mode')}); early stopping: {how}"
     if how != "off" and not str(how).startswith("none"):
         text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
     if meta.get("refit"):

@@ -444,6 +444,13 @@ def _rename_to_path(df: Any) -> str:
     return f" Column {files[0]!r} holds image files: rename it to 'path'." if files else ""
 
 
+def table_columns(p: Path) -> list[str]:
+    """The column names of a table file ([] for anything else)."""
+    if p.is_dir() or p.suffix.lower() not in TEXT_EXTENSIONS or is_image_path(p):
+        return []
+    return [str(c) for c in _read_table(p, _text_kind(p)).columns]
+
+
 def _row_names(n: int) -> list[str]:
     """Data rows numbered from 1 (header excluded), as in every error message."""
     return [str(i + 1) for i in range(n)]

@@ -48,6 +48,7 @@ class EncoderSpec:
     distributions: tuple[str, ...] = ()  # installed packages that cannot be imported (data)
     size_mb: float | None = None  # on disk, when not float32 weights (params * 4 bytes)
     language_note: str = ""  # when `languages` lists only some of what it covers
+    trainable: bool = True  # False: frozen embeddings only (finetune, setfit refuse it)
 
     @property
     def disk_mb(self) -> float:
@@ -142,7 +143,11 @@ class Encoder:
     this class owns batching, the embedding cache and the choice of ONNX Runtime or torch."""
 
     batch_size = 32
-    trainable = True  # False where there is no torch module to update (finetune refuses)
+
+    @property
+    def trainable(self) -> bool:
+        """False where there is no torch module to update (finetune refuses)."""
+        return self.spec.trainable
 
     def __init__(self, spec: EncoderSpec) -> None:
         self.spec = spec
@@ -305,25 +310,34 @@ class _Memo:
         return self.matrix[rows]
 
 
-def language_gap(spec: EncoderSpec, texts: Sequence[str], sample: int = 500) -> str | None:
+def language_gap(
+    spec: EncoderSpec, texts: Sequence[str], sample: int = 500, tunes: bool = False
+) -> str | None:
     """A warning when many of the texts are mostly outside the Latin script and the encoder
     was trained on English alone (walk 9: Chinese topics, minilm-l6 0.32 against 0.74 with
     multilingual-e5-small, and nothing said so); None otherwise. Counted per text, so that
-    half-English, half-Chinese data warns too."""
+    half-English, half-Chinese data warns too. `tunes`: the method changes the encoder, so
+    the encoder advised must be trainable, or the method changed."""
     if spec.modality != "text" or set(spec.languages) != {"en"}:
         return None
     share = share_mostly_in(texts[:sample], _non_latin)
     if share < 0.3:
         return None
-    multi = [
-        e.name for e in encoders if e.modality == "text" and len(e.languages) > 1 and e.installed()
-    ]
-    then = (
-        f"; pass --backbone {multi[0]} (Python: backbone={multi[0]!r}), trained on many "
-        "languages (`scarce backbones` lists them)"
-        if multi
-        else "; `scarce backbones` lists the encoders and their languages"
-    )
+    multi = [e for e in encoders if e.modality == "text" and len(e.languages) > 1 and e.installed()]
+    fit = [e for e in multi if e.trainable or not tunes]
+    if fit:
+        then = (
+            f"; pass --backbone {fit[0].name} (Python: backbone={fit[0].name!r}), trained on "
+            "many languages (`scarce backbones` lists them)"
+        )
+    elif multi:  # walk 17: the advised backbone then refused finetune and setfit
+        then = (
+            f"; the encoder trained on many languages, {multi[0].name}, gives frozen embeddings "
+            f"only, so this method cannot use it: use --method linear-probe --backbone "
+            f"{multi[0].name} (or another method that keeps the encoder frozen)"
+        )
+    else:
+        then = "; `scarce backbones` lists the encoders and their languages"
     return (
         f"{round(100 * share)}% of these texts are mostly in a script other than "
         f"Latin, and {spec.name} was trained on English only: expect it to understand little "

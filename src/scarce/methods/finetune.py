@@ -248,6 +248,15 @@ class Finetune:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
 
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
+        if cfg.l2sp_search and val_set is None:  # walk 17: the list was dropped without a word
+            log.warning(
+                "l2sp_search needs held-out labels, and %d examples leave none to hold out "
+                "(%s): lambda is %s, the default for this budget. Set l2sp=... to choose it.",
+                len(train),
+                plan["early_stopping"],
+                d["l2sp"],
+            )
+        plan["l2sp_searched"] = len(lams) > 1
         best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None

@@ -180,3 +180,38 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     tuned = language_gap(encoders.get("minilm-l6"), list(train.inputs.items), tunes=True)
     assert f"--method linear-probe --backbone {NAME}" in tuned
     assert "gives frozen embeddings only" in tuned
+
+
+def test_latin_script_languages_are_told_apart_by_their_commonest_words():
+    """Walk 17: Italian on the English-only default scored 0.455 against 0.931 on
+    multilingual-e5-small, and nothing said so (the script check only sees non-Latin)."""
+    from scarce.data.scripts import likely_language
+    from scarce.encoders import encoders
+    from scarce.encoders.base import language_gap
+
+    italian = [
+        "Non so se è vero, ma mi hanno detto che il treno per Roma è in ritardo.",
+        "Questo libro è più bello di quello che ho letto la settimana scorsa.",
+        "Vorrei una pizza con le olive e un bicchiere di vino rosso, per favore.",
+        "Anche se piove, andiamo al mare con gli amici della scuola.",
+    ] * 4
+    spanish = [
+        "El servicio fue muy lento y la comida estaba fría, no vuelvo más.",
+        "Me encantó el lugar, pero el precio es alto para lo que ofrecen.",
+        "Los empleados son amables y la entrega llegó antes de lo esperado.",
+    ] * 5
+    english = [
+        "The delivery was late and the box was damaged, but the support team was kind.",
+        "I would not buy this again: it broke after a week and they never answered.",
+    ] * 6
+    assert likely_language(italian) == "it"
+    assert likely_language(spanish) == "es"
+    assert likely_language(english) == "en"
+    # too few words to tell, or no function words at all (titles): no guess
+    assert likely_language(["Organic Chemistry", "Advanced Calculus", "Jazz Ensemble"] * 20) is None
+    said = language_gap(encoders.get("minilm-l6"), italian)
+    assert said is not None
+    assert "these texts look Italian" in said
+    assert f"--backbone {NAME}" in said
+    assert language_gap(encoders.get("minilm-l6"), english) is None
+    assert language_gap(encoders.get(NAME), italian) is None

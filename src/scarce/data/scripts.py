@@ -1,7 +1,9 @@
-"""Which writing system texts are in, counted per text."""
+"""Which writing system texts are in, counted per text; and, for Latin-script texts, which
+language their commonest words say."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 
@@ -16,3 +18,57 @@ def share_mostly_in(texts: Sequence[str], in_script: Callable[[str], int]) -> fl
             shown += 1
             mostly += in_script(t) > 0.5 * letters
     return mostly / shown if shown else 0.0
+
+
+# the commonest function words of the Latin-script languages users bring most; words that
+# are also common English words (a, in, no, die, is) are left out so that they cannot win
+_FUNCTION_WORDS = {
+    "en": "the and of to is that it for with you this are was be have not but what they "
+    "we his her from at by or an will would there their been has can which",
+    "es": "el la los las que y del un una por con para es se lo al como más pero sus le ya "
+    "o este sí porque esta entre cuando muy sin sobre también",
+    "fr": "le la les des et est un une du que qui dans pour pas sur au avec il elle ce sont "
+    "mais ou nous vous ils être",
+    "de": "der das und ist nicht ein eine zu den von mit sich des auf für dem ich sie es "
+    "auch wie oder aber wir",
+    "it": "il la che di è e per un una sono non del della con le gli lo si ma come più anche "
+    "questo ho ti mi",
+    "pt": "o os as que de do da em um uma para com não uma se na por mais dos como mas ao "
+    "ele ela são você",
+    "nl": "de het een van en dat niet op te zijn voor met als maar ook er aan om bij dit wat wordt",
+}
+_WORDS = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS.items()}
+_WORD = re.compile(r"[^\W\d_]+")
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+}
+
+
+def likely_language(texts: Sequence[str], min_words: int = 100) -> str | None:
+    """The language whose function words the texts use most ('en', 'es', ...), or None when
+    that is unclear: too few words (titles, product names, codes), or a winner that holds a
+    small share of the words or few different ones (Yoruba's 'si', 'ti', 'mi' are Italian
+    words too)."""
+    hits = dict.fromkeys(_WORDS, 0)
+    seen: dict[str, set[str]] = {lang: set() for lang in _WORDS}
+    n = 0
+    for t in texts:
+        for w in _WORD.findall(t.lower()):
+            n += 1
+            for lang, words in _WORDS.items():
+                if w in words:
+                    hits[lang] += 1
+                    seen[lang].add(w)
+    best = max(hits, key=lambda k: hits[k])
+    if n < min_words or hits[best] < 0.12 * n or len(seen[best]) < 8:
+        return None
+    # shared words (de, que, la) lift neighbours too: a winner must clearly lead English
+    if best != "en" and hits["en"] * 2 > hits[best]:
+        return None
+    return best

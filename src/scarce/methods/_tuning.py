@@ -43,8 +43,9 @@ def require_trainable(encoder: Encoder, method: str) -> None:
     if not encoder.trainable:
         raise ConfigError(
             f"{method} changes the encoder's weights, and {encoder.spec.name!r} gives frozen "
-            f"embeddings only. Use a method that keeps it frozen ({', '.join(frozen_methods())})"
-            ", or pick a trainable backbone (see `scarce backbones`)."
+            f"embeddings only. Use a method that keeps it frozen ({', '.join(frozen_methods())}"
+            "; with --base also maml and reptile, with --source the domain methods), or pick a "
+            "trainable backbone (see `scarce backbones`)."
         )
 
 

@@ -94,6 +94,9 @@ def add_files(
     `manifest_update` into its manifest; everything else stays as it was. The bundle is
     checked first, and with `expect_weights` (a sha256) it must still hold those weights. A
     zip is rewritten atomically, a folder whole beside itself and swapped in."""
+    if WEIGHTS in files or MANIFEST in files:
+        raise ValueError("add_files does not replace the weights or the manifest")
+    check_can_add(path)
     path = Path(os.path.realpath(path))  # through a link, the bundle it names is updated
     # a damaged graph is what this call replaces: it must not stop it
     manifest, raw = _read_files(path, keep_all=True, spare_graph=True)
@@ -102,8 +105,6 @@ def add_files(
             f"{path} changed while it was being read (its weights are not the ones loaded); "
             "nothing was added. Run the command again."
         )
-    if WEIGHTS in files or MANIFEST in files:
-        raise ValueError("add_files does not replace the weights or the manifest")
     manifest = {k: v for k, v in manifest.items() if k not in ("files", "checksum")}
     manifest.update({k: v for k, v in manifest_update.items() if k not in _OWN})
     manifest["modified"] = _now()
@@ -114,6 +115,21 @@ def add_files(
         _pack_zip(path, manifest, {**raw, **files})
         path.chmod(mode)  # a private bundle stays private
     return path
+
+
+def check_can_add(path: str | Path, doing: str = "add files to") -> None:
+    """ConfigError unless files can be added to the bundle at `path`: it is rewritten beside
+    itself, so its folder must take a new file, and a read-only bundle stays as it is (by
+    its mode bits: root may write anything, but they still say what the owner meant)."""
+    real = Path(os.path.realpath(path))
+    try:
+        check_writable(real.parent / f".{real.name}.probe", flag="")
+        if not (real.stat().st_mode & 0o222) or (
+            real.is_dir() and any(not (f.stat().st_mode & 0o222) for f in real.iterdir())
+        ):
+            raise ConfigError(f"{path} is read-only")
+    except ConfigError as e:
+        raise ConfigError(f"cannot {doing} {path} ({str(e).rstrip('.')}).") from None
 
 
 def _swap_dir(path: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:

@@ -79,29 +79,36 @@ def export_onnx(
             )
         text = enc.spec.modality == "text"
         tok_bytes = enc.tokenizer.to_str().encode() if text else b""
+        graphs: dict[str | None, bytes] = {}  # by tokenizer name: an image graph is made once
+
+        def graph(tokenizer: str | None) -> bytes:
+            if tokenizer not in graphs:
+                graphs[tokenizer] = _with_metadata(tmp, model, tokenizer)
+            return graphs[tokenizer]
+
         written: dict[str, Any] = {"onnx": None, "tokenizer": None, "bundle": None}
-        inputs = _inputs_note(model, TOKENIZER if text else None)
+        inside = TOKENIZER if text else None  # the tokenizer's name in the bundle
+        inputs = _inputs_note(model, inside)
         if out is not None:
             out = Path(out)
             tok = out.with_name(out.stem + ".tokenizer.json") if text else None
             inputs = _inputs_note(model, tok.name if tok else None)
-            atomic_write_bytes(out, _with_metadata(tmp, model, tok.name if tok else None))
+            atomic_write_bytes(out, graph(tok.name if tok else None))
             written.update(onnx=str(out), bytes=out.stat().st_size)
             if tok is not None:
                 atomic_write_bytes(tok, tok_bytes)
                 written["tokenizer"] = str(tok)
         if into is not None:
-            graph = _with_metadata(tmp, model, TOKENIZER if text else None)
-            files = {ONNX: graph, **({TOKENIZER: tok_bytes} if text else {})}
+            files = {ONNX: graph(inside), **({TOKENIZER: tok_bytes} if text else {})}
             note = {
                 "file": ONNX,
-                "tokenizer": TOKENIZER if text else None,
-                "inputs": _inputs_note(model, TOKENIZER if text else None),
+                "tokenizer": inside,
+                "inputs": _inputs_note(model, inside),
                 "max_abs_diff": diff,
                 "scarce_version": __version__,
             }
             bundle.add_files(into, files, {"onnx": note}, expect_weights=_weights_sha(m))
-            written.update(bundle=str(into), bundle_onnx_bytes=len(graph))
+            written.update(bundle=str(into), bundle_onnx_bytes=len(files[ONNX]))
     return {
         **written,
         "inputs": inputs,

@@ -553,6 +553,7 @@ def export(
     """
     _setup(quiet)
     from scarce import api
+    from scarce import bundle as bundle_io
     from scarce.core.atomic import check_writable
     from scarce.export import export_onnx
 
@@ -571,19 +572,13 @@ def export(
                 "bundle takes its own copy as model.onnx unless --no-embed)."
             )
     model = api.load(bundle, spare_graph=True)  # a damaged graph is what export replaces
-    if embed:  # the bundle is rewritten beside itself: its folder must take a new file
-        real = bundle.resolve()
+    if embed:  # before the export's work, which add_files would refuse only at its end
         try:
-            check_writable(real.parent / f".{real.name}.probe", flag="")
-            # root may write anything: the mode bits still say what its owner meant
-            if not (real.stat().st_mode & 0o222) or (
-                real.is_dir() and any(not (f.stat().st_mode & 0o222) for f in real.iterdir())
-            ):
-                raise ConfigError(f"{bundle} is read-only")
+            bundle_io.check_can_add(bundle, "put the graph into")
         except ConfigError as e:
             raise ConfigError(
-                f"cannot put the graph into {bundle} ({str(e).rstrip('.')}). Add --no-embed to "
-                "leave the bundle as it is (with --onnx FILE to write the graph elsewhere)."
+                f"{e} Add --no-embed to leave the bundle as it is (with --onnx FILE to write "
+                "the graph elsewhere)."
             ) from None
     got = export_onnx(model, onnx, into=bundle if embed else None)
     if got["onnx"]:

@@ -659,3 +659,12 @@ def test_too_few_repeats_says_how_many_are_needed():
     assert _verdict({**row, "n": 4, "low": 0.1, "high": 0.1}).endswith("(6+ needed)")
     assert _verdict({**row, "n": 1}) == "too few repeats to tell"  # '(1 repeat)' says it
     assert _verdict({**row, "verdict": "better", "n": 5}) == "better"
+    # the NOT TESTED line counts the same way (it said "3+ needed" after 4 repeats)
+    from scarce.evaluation.runner import _untested_message
+
+    assert "(3+ needed): run again with --repeats 3 or more" in _untested_message(
+        "knn", 5, -0.1, 2, "baseline"
+    )
+    assert "(6+ needed): run again with --repeats 6 or more" in _untested_message(
+        "knn", 5, -0.1, 4, "baseline"
+    )

@@ -992,14 +992,12 @@ def _paired_rows(pairs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
 
 def _verdict(row: dict[str, Any]) -> str:
     """The verdict; 'too few repeats' beside an interval that excludes zero says why (walk 15)."""
-    from scarce.evaluation.intervals import MIN_CONSTANT_REPEATS, MIN_VERDICT_REPEATS, TOO_FEW
+    from scarce.evaluation.intervals import TOO_FEW, repeats_needed
 
     n = row.get("n", 2)
     if row["verdict"] != TOO_FEW or n < 2:
         return str(row["verdict"])
-    # on 3+ repeats, only identical differences (a zero-width interval) are too few
-    need = MIN_VERDICT_REPEATS if n < MIN_VERDICT_REPEATS else MIN_CONSTANT_REPEATS
-    return f"{TOO_FEW} ({need}+ needed)"
+    return f"{TOO_FEW} ({repeats_needed(n)}+ needed)"
 
 
 def _iv(row: dict[str, Any], fmt: str) -> str:
@@ -1026,6 +1024,8 @@ def _grouped(rows: list[dict[str, Any]], what: str) -> list[str]:
 
 def _results_text(res: dict[str, Any]) -> str:
     """The evaluation as a table a person reads in a terminal."""
+    from scarce.evaluation.intervals import TOO_FEW, repeats_needed
+
     acc = {(s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "accuracy"}
     bal = {
         (s["method"], s["shots"]): s for s in res["summary"] if s["metric"] == "balanced_accuracy"
@@ -1099,12 +1099,13 @@ def _results_text(res: dict[str, Any]) -> str:
     lines += _grouped(res["negative_transfer"], "worse") + _grouped(untested, "below, untested")
     if not res["negative_transfer"] and not untested and len(res["methods"]) > 1:
         acc = [p for p in res["paired"] if p["metric"] == "accuracy"]
-        if acc and all(p["verdict"] == "too few repeats to tell" for p in acc):
+        if acc and all(p["verdict"] == TOO_FEW for p in acc):
             # walk 14: with one repeat the all-clear claimed what nothing could show
+            n = acc[0]["n"]
             lines.append(
                 f"negative transfer not tested: every method scored at or above "
-                f"{res['baseline']}, but {acc[0]['n']} paired {plural('repeat', acc[0]['n'])} "
-                "cannot tell a difference from chance (3+ needed)."
+                f"{res['baseline']}, but {n} paired {plural('repeat', n)} cannot tell a "
+                f"difference from chance ({repeats_needed(n)}+ needed)."
             )
         else:
             lines.append(f"no transfer method is significantly worse than {res['baseline']}.")

@@ -59,6 +59,12 @@ MIN_CONSTANT_REPEATS = 6
 TOO_FEW = "too few repeats to tell"
 
 
+def repeats_needed(n: int) -> int:
+    """The paired repeats a verdict needs where `n` gave TOO_FEW: 3, or 6 when there were 3
+    or more (then every repeat differed by the same amount)."""
+    return MIN_VERDICT_REPEATS if n < MIN_VERDICT_REPEATS else MIN_CONSTANT_REPEATS
+
+
 def verdict(iv: Interval, higher_is_better: bool = True) -> str:
     """'better' / 'worse' when a paired difference's interval excludes zero, on 3+ repeats:
     with two, identical differences (one test example either way, say) give a zero-width

@@ -28,11 +28,11 @@ from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import (
-    MIN_VERDICT_REPEATS,
     TOO_FEW,
     Interval,
     interval,
     item_variance,
+    repeats_needed,
     support_variance,
     verdict,
 )
@@ -773,7 +773,7 @@ def _untested_message(m: str, k: int | None, mean: float, n: int, reference: str
     return (
         f"NOT TESTED: {m} is {-mean:.3f} accuracy below {reference} {at}, but {n} paired "
         f"{plural('repeat', n)} cannot tell whether that is negative transfer or chance "
-        f"({MIN_VERDICT_REPEATS}+ needed): run again with --repeats {MIN_VERDICT_REPEATS} or more."
+        f"({repeats_needed(n)}+ needed): run again with --repeats {repeats_needed(n)} or more."
     )
 
 

@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 from scarce.core.atomic import atomic_write
 from scarce.core.errors import DataError
 from scarce.core.logs import plural
+from scarce.evaluation.intervals import MIN_VERDICT_REPEATS, TOO_FEW, repeats_needed
 from scarce.report import plots
 
 log = logging.getLogger(__name__)
@@ -535,11 +536,13 @@ def _negative_transfer(p: _Page) -> str:
         if pending:
             return pending
         acc = [q for q in p.r.get("paired") or [] if q.get("metric") == "accuracy"]
-        if acc and all(q.get("verdict") == "too few repeats to tell" for q in acc):
+        if acc and all(q.get("verdict") == TOO_FEW for q in acc):
+            n = acc[0].get("n")
+            need = repeats_needed(n) if isinstance(n, int) else MIN_VERDICT_REPEATS
             return (
                 "<div class='untested'><p><strong>Not tested:</strong> every method scored at "
-                f"or above {p.reference_name}, but {_e(acc[0].get('n'))} paired repeat(s) "
-                "cannot tell a difference from chance (3 or more are needed).</p></div>"
+                f"or above {p.reference_name}, but {_e(n)} paired repeat(s) "
+                f"cannot tell a difference from chance ({need} or more are needed).</p></div>"
             )
         at = "" if (p.r.get("protocol") or {}).get("name") == "kfold" else " at any shot count"
         named = "" if p.baseline == "baseline" else f" ({_e(p.baseline)})"

@@ -23,7 +23,6 @@ from scarce.core.errors import (
     NotFittedError,
     UnknownName,
 )
-from scarce.core.hashing import combine
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
     detect_modality,
@@ -572,6 +571,15 @@ def fit(
         method, backbone, auto = choose(
             train, backbone=backbone, seed=seed, budget=DEFAULT_BUDGET if budget is None else budget
         )
+        if unlabeled is not None and not method_registry.get(method).uses_unlabeled:
+            # the choice compares methods on labels alone; say so rather than refuse it
+            log.warning(
+                "--method auto chose %s, which does not use --unlabeled: the unlabeled inputs "
+                "are not used. `--method linear-probe` self-trains on them where "
+                "cross-validation finds that it helps.",
+                method,
+            )
+            unlabeled = None
     spec = method_registry.get(method)
     cfg = spec.config.from_dict(config, owner=spec.name)
     if train.modality not in spec.modalities:
@@ -581,18 +589,14 @@ def fit(
         )
     base_set = _companion("--base", base, train.modality, cols) if base is not None else None
     check_base_use({method: spec}, base_set, train)
-    if (unlabeled is not None or teacher is not None) and method != "distill":
-        given = " and ".join(
-            f for f, v in (("--unlabeled", unlabeled), ("--teacher", teacher)) if v is not None
-        )
+    if teacher is not None and method != "distill":
+        raise ConfigError(f"--teacher is for --method distill, not {method}.")
+    if unlabeled is not None and not spec.uses_unlabeled:
+        users = [n for n in method_registry.names() if method_registry.get(n).uses_unlabeled]
         raise ConfigError(
-            f"{given} {'are' if ' and ' in given else 'is'} for --method distill, not "
-            f"{method}"
-            + (
-                " (domain adaptation takes the unlabeled target as DATA with --source)."
-                if unlabeled is not None
-                else "."
-            )
+            f"{method} does not use --unlabeled: it is read by --method "
+            f"{' or '.join(users)} (domain adaptation takes the unlabeled target as DATA "
+            "with --source)."
         )
     unlabeled_set = (
         _unlabeled(unlabeled, train.modality, text_column, "--unlabeled", "DATA")
@@ -678,6 +682,8 @@ def fit(
         }
     if base_info is not None:
         manifest["base"] = base_info
+    if unlabeled_set is not None:
+        manifest["unlabeled"] = unlabeled_set.record()
     return Model(fitted, encoder, manifest)
 
 
@@ -910,11 +916,7 @@ def _fit_domain(
             **_column_record(src.modality, cols),
         },
         "domain": {
-            "target": {
-                "source": target.source,
-                "n": len(target),
-                "sha256": combine(["unlabeled", *sorted(target.inputs.hashes)]),
-            },
+            "target": target.record(),
             "labeled_target": None
             if lt is None
             else {"source": lt.source, "n": len(lt), "sha256": lt.data_hash()},

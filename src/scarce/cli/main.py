@@ -171,7 +171,11 @@ def fit(
     ] = None,
     unlabeled: Annotated[
         Path | None,
-        typer.Option(help="Unlabeled inputs for the transfer set of --method distill."),
+        typer.Option(
+            help="Unlabeled inputs (a folder of images or a text file) of the same kind: "
+            "linear-probe self-trains on them where cross-validation finds that it helps; "
+            "distill adds them to its transfer set."
+        ),
     ] = None,
     teacher: Annotated[
         Path | None,
@@ -209,6 +213,8 @@ def fit(
     the unlabeled target that the model adapts to.
 
     Example: scarce fit data/defects --out defects.scarce --test data/defects-test
+
+    Example: scarce fit data/defects --unlabeled more_photos/ --out defects.scarce
 
     Example: scarce fit new_line_photos/ --source old_line/ --method mcc --out m.scarce
 
@@ -307,6 +313,8 @@ def fit(
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
         _detail(_finetune_text(model.fitted.meta))
+    if st := model.fitted.meta.get("self_training"):
+        _detail(_self_training_text(st))
     if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
         ep = m["base"]["meta_training"]["train_episode"]
         _detail(f"meta-training on {len(m['base']['classes'])} base classes ({ep}): {verdict}.")
@@ -394,6 +402,19 @@ def _finetune_text(meta: dict[str, Any]) -> str:
         text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
     if meta.get("refit"):
         text += f"; refit {meta['refit']}"
+    return text + "."
+
+
+def _self_training_text(st: dict[str, Any]) -> str:
+    """What became of --unlabeled in a linear probe: used or not, and on what evidence."""
+    n = st["unlabeled"]
+    text = f"--unlabeled: {n} {plural('input', n)}"
+    if st["also_labeled"]:
+        text += f" ({st['also_labeled']} also labeled, left out)"
+    if st["used"]:
+        text += f"; self-trained, {st['pseudo_labeled']} pseudo-labelled ({st['why']})"
+    else:
+        text += f"; not used: {st['why']}"
     return text + "."
 
 

@@ -139,3 +139,11 @@ class UnlabeledSet:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def record(self) -> dict[str, Any]:
+        """Where it came from, its size and an order-independent hash of its contents."""
+        return {
+            "source": self.source,
+            "n": len(self),
+            "sha256": combine(["unlabeled", *sorted(self.inputs.hashes)]),
+        }

@@ -32,6 +32,8 @@ class MethodSpec:
     summary: str
     paper: str = ""
     needs_unlabeled: bool = False
+    # True: fit(..., unlabeled=...) makes use of extra unlabeled inputs (--unlabeled)
+    uses_unlabeled: bool = False
     uses_encoder: bool = True  # False: the method ignores pretrained encoders (baseline)
     tunes_encoder: bool = False  # True: changes encoder weights (slow; needs a torch encoder)
     # base data of other classes (--base): "no", "optional" or "required"; a method that takes

@@ -488,5 +488,6 @@ register_method(
         summary="knowledge distillation from a bigger teacher into a head on a small encoder",
         auto=False,
         paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
+        uses_unlabeled=True,
     )
 )

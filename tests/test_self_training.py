@@ -1,0 +1,178 @@
+"""Unlabeled inputs in a linear probe: self-training on real images, the cross-validated check
+that decides in auto, what is recorded, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scarce
+from scarce.cli.main import main
+from scarce.core.errors import ConfigError
+from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+from scarce.encoders import create_encoder
+from scarce.methods import _self_training as ST
+from scarce.methods.linear_probe import LinearProbe, LinearProbeConfig
+from tests.conftest import fortunes_subset, write_text_csv
+
+
+@pytest.fixture(scope="module")
+def shirts(fashion):
+    """Fashion-MNIST, 10 classes: 3 labeled images each, 400 unlabeled, 500 to test."""
+    x, y, xt, yt = fashion
+    g = np.random.default_rng(3)
+    lab = np.concatenate([g.choice(np.flatnonzero(y == c), 3, replace=False) for c in range(10)])
+    unl = g.choice(np.setdiff1d(np.arange(len(y)), lab), 400, replace=False)
+    test = g.choice(len(yt), 500, replace=False)
+    classes = tuple(str(c) for c in range(10))
+    return (
+        LabeledSet(Inputs.from_images(list(x[lab])), y[lab], classes),
+        UnlabeledSet(Inputs.from_images(list(x[unl]))),
+        LabeledSet(Inputs.from_images(list(xt[test])), yt[test], classes),
+    )
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return create_encoder("efficientnet-lite0")
+
+
+def accuracy(fitted, test: LabeledSet) -> float:
+    return float((fitted.predict_proba(test.inputs).argmax(axis=1) == test.y).mean())
+
+
+def test_pseudo_labels_of_unlabeled_images_beat_the_labels_alone(shirts, lite0):
+    train, unlabeled, test = shirts
+    plain = LinearProbe(LinearProbeConfig(), lite0).fit(train, seed=0)
+    on = LinearProbe(LinearProbeConfig(self_training="on"), lite0)
+    tuned = on.fit(train, unlabeled=unlabeled, seed=0)
+    st = tuned.meta["self_training"]
+    assert st["used"] and st["pseudo_labeled"] == 200  # half of 400, the default share
+    assert accuracy(tuned, test) > accuracy(plain, test) + 0.02  # 0.698 vs 0.668
+    auto = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
+    found = auto.meta["self_training"]["check"]
+    # auto follows its paired check, and says what the check measured
+    assert auto.meta["self_training"]["used"] == (found["gain"] > 0)
+    assert found["better_in"] + found["worse_in"] <= 6  # 3 folds, 2 shuffles
+    if found["gain"] > 0:
+        assert auto.meta["validation"]["accuracy"] == found["with"]
+        assert accuracy(auto, test) == accuracy(tuned, test)
+
+
+def test_auto_keeps_the_plain_head_when_the_check_finds_no_gain(shirts, lite0, monkeypatch):
+    train, unlabeled, _ = shirts
+    plain = LinearProbe(LinearProbeConfig(), lite0).fit(train, seed=0)
+
+    def verdict(gain: float):
+        def fake(*args, **kwargs):
+            return {"folds": "f", "without": 0.5, "with": 0.5 + gain, "gain": gain}
+
+        return fake
+
+    monkeypatch.setattr(ST, "check", verdict(-0.01))
+    kept = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
+    assert not kept.meta["self_training"]["used"]
+    assert "0.490 with pseudo-labels, 0.500 without" in kept.meta["self_training"]["why"]
+    np.testing.assert_array_equal(kept.head.coef, plain.head.coef)
+    assert kept.meta["validation"] == plain.meta["validation"]  # the probe's own estimate
+    monkeypatch.setattr(ST, "check", verdict(0.01))
+    used = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
+    assert used.meta["self_training"]["used"]
+    assert used.meta["validation"]["accuracy"] == 0.51
+    assert not np.array_equal(used.head.coef, plain.head.coef)
+
+
+def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
+    train, unlabeled, _ = shirts
+    one = train.subset(np.flatnonzero(np.r_[True, train.y[1:] != train.y[:-1]]))
+    assert len(one) == 10
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        fitted = LinearProbe(LinearProbeConfig(), lite0).fit(one, unlabeled=unlabeled, seed=0)
+    assert not fitted.meta["self_training"]["used"]
+    assert "too few to check" in caplog.text and "self_training=on" in caplog.text
+    on = LinearProbe(LinearProbeConfig(self_training="on"), lite0)
+    assert on.fit(one, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
+    off = LinearProbe(LinearProbeConfig(self_training="off"), lite0)
+    assert not off.fit(train, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
+
+
+def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):
+    train, unlabeled, _ = shirts
+    both = Inputs(
+        "image",
+        train.inputs.items + unlabeled.inputs.items[:50],
+        train.inputs.hashes + unlabeled.inputs.hashes[:50],
+        train.inputs.names + unlabeled.inputs.names[:50],
+    )
+    cfg = LinearProbeConfig(self_training="on")
+    st = LinearProbe(cfg, lite0).fit(train, unlabeled=UnlabeledSet(both), seed=0)
+    record = st.meta["self_training"]
+    assert record["unlabeled"] == 80 and record["also_labeled"] == 30
+    assert record["pseudo_labeled"] == 25
+
+
+def test_pseudo_label_rounds_take_the_surest_first():
+    class Head:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            p = np.c_[x[:, 0], 1 - x[:, 0]]
+            return p
+
+    sizes = []
+
+    def fit(x: np.ndarray, y: np.ndarray) -> Head:
+        sizes.append(len(y))
+        return Head(len(y))
+
+    xu = np.array([[0.5], [0.95], [0.1], [0.6], [0.8]])
+    _, pick = ST.pseudo_label(fit, np.zeros((2, 1)), np.array([0, 1]), xu, (0.2, 0.4, 0.6))
+    assert sizes == [2, 3, 4, 5]  # each round adds more of the unlabeled inputs
+    assert list(pick) == [1, 2, 4]  # 0.95 and 0.1 are the surest answers, then 0.8
+
+
+def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys, monkeypatch):
+    texts, labels = fortunes_subset(fortunes_data, 4, seed=1)
+    more, _ = fortunes_subset(fortunes_data, 60, seed=2)
+    data = write_text_csv(tmp_path / "few.csv", texts, labels)
+    unl = write_text_csv(tmp_path / "more.csv", more, None)
+    out = tmp_path / "m.scarce"
+    code = main(["fit", str(data), "--unlabeled", str(unl), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"--unlabeled: {len(more)} inputs" in text
+    with zipfile.ZipFile(out) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["unlabeled"]["n"] == len(more)
+    assert manifest["unlabeled"]["source"] == str(unl)
+    code = main(["fit", str(data), "--unlabeled", str(unl), "--method", "knn", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "knn does not use --unlabeled" in err
+    assert "--method distill or linear-probe" in err
+
+
+
+def test_auto_that_chooses_a_method_without_unlabeled_says_so(
+    tmp_path: Path, fortunes_data, caplog, monkeypatch
+):
+    import scarce.evaluation.selection as selection
+
+    texts, labels = fortunes_subset(fortunes_data, 4, seed=1)
+    more, _ = fortunes_subset(fortunes_data, 10, seed=2)
+
+    def chose_knn(train, *, backbone=None, budget=0.0, seed=0):
+        return "knn", "minilm-l3", {"why": "stub", "candidates": [], "chosen": None}
+
+    monkeypatch.setattr(selection, "choose", chose_knn)
+    with pytest.raises(ConfigError, match="knn does not use"):
+        scarce.fit(texts, labels, method="knn", unlabeled=more)
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        model = scarce.fit(texts, labels, method="auto", unlabeled=more)
+    assert model.manifest["method"] == "knn" and "unlabeled" not in model.manifest
+    assert "chose knn, which does not use --unlabeled" in caplog.text

@@ -52,7 +52,8 @@ def test_pseudo_labels_of_unlabeled_images_beat_the_labels_alone(shirts, lite0):
     on = LinearProbe(LinearProbeConfig(self_training="on"), lite0)
     tuned = on.fit(train, unlabeled=unlabeled, seed=0)
     st = tuned.meta["self_training"]
-    assert st["used"] and st["pseudo_labeled"] == 200  # half of 400, the default share
+    assert st["used"]
+    assert st["pseudo_labeled"] == 200
     assert accuracy(tuned, test) > accuracy(plain, test) + 0.02  # 0.698 vs 0.668
     auto = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
     found = auto.meta["self_training"]["check"]
@@ -94,7 +95,8 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
     with caplog.at_level(logging.WARNING, logger="scarce"):
         fitted = LinearProbe(LinearProbeConfig(), lite0).fit(one, unlabeled=unlabeled, seed=0)
     assert not fitted.meta["self_training"]["used"]
-    assert "too few to check" in caplog.text and "self_training=on" in caplog.text
+    assert "too few to check" in caplog.text
+    assert "self_training=on" in caplog.text
     on = LinearProbe(LinearProbeConfig(self_training="on"), lite0)
     assert on.fit(one, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
     off = LinearProbe(LinearProbeConfig(self_training="off"), lite0)
@@ -112,7 +114,8 @@ def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):
     cfg = LinearProbeConfig(self_training="on")
     st = LinearProbe(cfg, lite0).fit(train, unlabeled=UnlabeledSet(both), seed=0)
     record = st.meta["self_training"]
-    assert record["unlabeled"] == 80 and record["also_labeled"] == 30
+    assert record["unlabeled"] == 80
+    assert record["also_labeled"] == 30
     assert record["pseudo_labeled"] == 25
 
 
@@ -151,11 +154,14 @@ def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys, 
         manifest = json.loads(z.read("manifest.json"))
     assert manifest["unlabeled"]["n"] == len(more)
     assert manifest["unlabeled"]["source"] == str(unl)
+    model = scarce.load(out)  # the self-trained head loads and predicts as it was fitted
+    assert model.fitted.meta["self_training"]["unlabeled"] == len(more)
+    assert set(model.predict(more[:5])) <= set(labels)
     code = main(["fit", str(data), "--unlabeled", str(unl), "--method", "knn", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and "knn does not use --unlabeled" in err
+    assert code == 2
+    assert "knn does not use --unlabeled" in err
     assert "--method distill or linear-probe" in err
-
 
 
 def test_auto_that_chooses_a_method_without_unlabeled_says_so(
@@ -174,5 +180,6 @@ def test_auto_that_chooses_a_method_without_unlabeled_says_so(
         scarce.fit(texts, labels, method="knn", unlabeled=more)
     with caplog.at_level(logging.WARNING, logger="scarce"):
         model = scarce.fit(texts, labels, method="auto", unlabeled=more)
-    assert model.manifest["method"] == "knn" and "unlabeled" not in model.manifest
+    assert model.manifest["method"] == "knn"
+    assert "unlabeled" not in model.manifest
     assert "chose knn, which does not use --unlabeled" in caplog.text

@@ -28,6 +28,7 @@ from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
 from scarce.methods._episodic import one_thread
+from scarce.methods._self_training import surest
 from scarce.methods.base import ArrayFitted, MethodSpec, softmax, torch_softmax
 
 log = logging.getLogger(__name__)
@@ -597,18 +598,11 @@ def _hidden(t: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 def _pseudo_labels(
     t: dict[str, np.ndarray], x: np.ndarray, fraction: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class-balanced selection (as in CBST, Zou et al. ECCV 2018): the most confident
-    `fraction` of the inputs predicted as each class, so that a dominant class does not
-    crowd out the rest."""
+    """The most confident `fraction` of the inputs predicted as each class, so that a
+    dominant class does not crowd out the rest, with their predicted classes."""
     p = softmax(_hidden(t, x) @ t["w2"].T + t["b2"])
-    pred, conf = p.argmax(1), p.max(1)
-    keep = []
-    for c in np.unique(pred):
-        idx = np.flatnonzero(pred == c)
-        n = max(1, round(fraction * len(idx)))
-        keep.append(idx[np.argsort(-conf[idx], kind="stable")[:n]])
-    sel = np.sort(np.concatenate(keep))
-    return sel, pred[sel]
+    sel = surest(p, fraction, per_class=True)
+    return sel, p[sel].argmax(axis=1)
 
 
 def _proba(net: Any, x: np.ndarray) -> np.ndarray:

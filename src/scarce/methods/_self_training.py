@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scarce.core.progress import progress
+
 
 class Head(Protocol):
     def predict_proba(self, feats: np.ndarray) -> np.ndarray: ...
@@ -42,13 +44,28 @@ def pseudo_label(
     pick = np.zeros(0, dtype=np.int64)
     for share in shares:
         proba = head.predict_proba(xu)
-        n = round(share * len(xu))
-        if n == 0:
-            continue
-        # ties keep input order, so a run is the same on every machine
-        pick = np.argsort(-proba.max(axis=1), kind="stable")[:n]
-        head = fit(np.concatenate([x, xu[pick]]), np.concatenate([y, proba[pick].argmax(axis=1)]))
+        pick = surest(proba, share)
+        if len(pick):
+            labels = proba[pick].argmax(axis=1)
+            head = fit(np.concatenate([x, xu[pick]]), np.concatenate([y, labels]))
     return head, pick
+
+
+def surest(proba: np.ndarray, share: float, *, per_class: bool = False) -> np.ndarray:
+    """Indices of the `share` of rows whose top probability is highest: ranked over all rows
+    (most confident first), or with `per_class` that share of the rows predicted as each
+    class (in row order; class-balanced, as in CBST, Zou et al. ECCV 2018, for a target
+    domain where one class could crowd out the rest; at least one row per predicted class).
+    Ties keep row order, so a run is the same on every machine."""
+    conf = proba.max(axis=1)
+    if not per_class:
+        return np.argsort(-conf, kind="stable")[: round(share * len(proba))]
+    pred = proba.argmax(axis=1)
+    keep = []
+    for c in np.unique(pred):
+        idx = np.flatnonzero(pred == c)
+        keep.append(idx[np.argsort(-conf[idx], kind="stable")[: max(1, round(share * len(idx)))]])
+    return np.sort(np.concatenate(keep))
 
 
 def check(
@@ -72,7 +89,7 @@ def check(
         n_splits=folds, n_repeats=REPEATS, random_state=seed % 2**31
     ).split(x, y)
     without, with_ = [], []
-    for tr, te in splits:
+    for tr, te in progress(list(splits), desc="checking that pseudo-labels help", unit="fold"):
         hits = [
             (head.predict_proba(x[te]).argmax(axis=1) == y[te]) * w[te]
             for head in (fit(x[tr], y[tr]), pseudo_label(fit, x[tr], y[tr], xu, shares)[0])

@@ -63,7 +63,7 @@ class LinearProbeConfig(Config):
     normalize: Literal["l2", "standard", "none"] = "l2"
     max_iter: int = 2000
     self_training: Literal["auto", "on", "off"] = "auto"
-    pseudo_share: float = 0.5
+    pseudo_fraction: float = 0.5
 
     help: ClassVar[dict[str, str]] = {
         "C": "inverse L2 strength; None = choose from Cs by cross-validation",
@@ -80,7 +80,7 @@ class LinearProbeConfig(Config):
         "of and is fitted again with them, in rounds; auto = only where cross-validation on "
         "the labels (2 shuffles of up to 5 folds, paired) finds it more accurate, which needs "
         "2+ labels per class; on = always; off = ignore --unlabeled",
-        "pseudo_share": "share of the unlabeled inputs pseudo-labelled in the last of 5 rounds "
+        "pseudo_fraction": "share of the unlabeled inputs pseudo-labelled in the last of 5 rounds "
         "(the surest first)",
     }
 
@@ -93,7 +93,7 @@ class LinearProbeConfig(Config):
         if self.prior_shift is not None:
             check_range("linear-probe", "prior_shift", self.prior_shift, 0.0, 10.0)
         check_range("linear-probe", "max_iter", self.max_iter, 10)
-        check_range("linear-probe", "pseudo_share", self.pseudo_share, 0.01, 1.0)
+        check_range("linear-probe", "pseudo_fraction", self.pseudo_fraction, 0.01, 1.0)
 
 
 class LinearProbeFitted:
@@ -196,7 +196,7 @@ class LinearProbe:
         def fit(x: np.ndarray, labels: np.ndarray) -> LogisticHead:
             return fit_logistic(x, labels, k, fixed, seed=seed)
 
-        shares = tuple(round(cfg.pseudo_share * r / 5, 4) for r in range(1, 6))
+        shares = tuple(round(cfg.pseudo_fraction * r / 5, 4) for r in range(1, 6))
         weights = class_weights(y, k)
         if cfg.self_training == "auto":
             found = ST.check(
@@ -208,33 +208,28 @@ class LinearProbe:
                 seed=derive(seed, "self-training"),
                 weights=None if weights is None else weights[y],
             )
-            record["check"] = found
             what = "balanced accuracy" if weights is not None else "accuracy"
-            record["metric"] = what
+            record.update(
+                check=found,
+                metric=what,
+                why=f"cross-validated {what} {found['with']:.3f} with pseudo-labels, "
+                f"{found['without']:.3f} without",
+            )
             if found["gain"] <= 0:
-                record["why"] = (
-                    f"cross-validated {what} {found['with']:.3f} with pseudo-labels, "
-                    f"{found['without']:.3f} without"
-                )
                 return head
         new, pick = ST.pseudo_label(fit, feats, y, xu, shares)
         record.update(used=True, pseudo_labeled=len(pick))
-        meta = {k_: v for k_, v in head.meta.items() if k_ != "validation"}
-        if "check" in record:
-            found = record["check"]
-            record["why"] = (
-                f"cross-validated {record['metric']} {found['with']:.3f} with pseudo-labels, "
-                f"{found['without']:.3f} without"
-            )
-            meta["validation"] = {
-                record["metric"].replace(" ", "_"): found["with"],
+        new.meta = {k_: v for k_, v in head.meta.items() if k_ != "validation"}
+        if "check" in record:  # the probe's own estimate no longer describes this head
+            new.meta["validation"] = {
+                record["metric"].replace(" ", "_"): record["check"]["with"],
                 "n": len(y),
-                "how": f"{found['folds']}, inside the labeled data, each fold self-trained on "
-                "the unlabeled inputs at the C chosen on all labels (so slightly optimistic)",
+                "how": f"{record['check']['folds']}, inside the labeled data, each fold "
+                "self-trained on the unlabeled inputs at the C chosen on all labels (so "
+                "slightly optimistic)",
             }
         else:
             record["why"] = "self_training=on (not checked)"
-        new.meta = meta
         return new
 
     def fit_features(

@@ -80,7 +80,7 @@ class LinearProbeConfig(Config):
         "of and is fitted again with them, in rounds; auto = only where cross-validation on "
         "the labels (2 shuffles of up to 5 folds, paired) finds it more accurate, which needs "
         "2+ labels per class; on = always; off = ignore --unlabeled",
-        "pseudo_fraction": "share of the unlabeled inputs pseudo-labelled in the last of 5 rounds "
+        "pseudo_fraction": "share of the unlabeled inputs pseudo-labeled in the last of 5 rounds "
         "(the surest first)",
     }
 
@@ -156,12 +156,12 @@ class LinearProbe:
         unlabeled: UnlabeledSet,
         seed: int,
     ) -> LogisticHead:
-        """The head refitted with pseudo-labelled unlabeled inputs, where allowed and (in
+        """The head refitted with pseudo-labeled unlabeled inputs, where allowed and (in
         auto) where cross-validation finds it better; else `head`. Either way its meta says
         what happened to the unlabeled inputs."""
         cfg, y, k = self.config, train.y, len(train.classes)
         labeled = set(train.inputs.hashes)
-        # an input that is also labeled would be pseudo-labelled against its own label, and
+        # an input that is also labeled would be pseudo-labeled against its own label, and
         # in the check it would carry a held-out example's answer into training
         keep = [i for i, h in enumerate(unlabeled.inputs.hashes) if h not in labeled]
         record: dict[str, Any] = {

@@ -172,10 +172,10 @@ def run_set(name: str, shots: list[int], repeats: int, n_unlabeled: int) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default="fashion-mnist,digits,fortunes,finefood")
-    ap.add_argument("--shots", default="1,2,4,8,16")
+    ap.add_argument("--shots", default="1,2,4,8")
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--unlabeled", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--unlabeled", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "semi_supervised.json")
     args = ap.parse_args()

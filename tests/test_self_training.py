@@ -101,6 +101,10 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
     assert on.fit(one, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
     off = LinearProbe(LinearProbeConfig(self_training="off"), lite0)
     assert not off.fit(train, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scarce"):  # walk 18: set, but no inputs
+        on.fit(one, seed=0)
+    assert "none were given: they have no effect" in caplog.text
 
 
 def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):

@@ -146,6 +146,14 @@ class LinearProbe:
         fitted = self.fit_features(feats, train.y, train.classes, seed=seed)
         if unlabeled is not None:
             fitted.head = self._self_train(fitted.head, feats, train, unlabeled, seed)
+        elif any(
+            getattr(self.config, f) != getattr(LinearProbeConfig(), f)
+            for f in ("self_training", "pseudo_fraction")
+        ):
+            log.warning(
+                "self_training and pseudo_fraction act on --unlabeled inputs, and none were "
+                "given: they have no effect."
+            )
         return fitted
 
     def _self_train(
@@ -212,8 +220,10 @@ class LinearProbe:
             record.update(
                 check=found,
                 metric=what,
-                why=f"cross-validated {what} {found['with']:.3f} with pseudo-labels, "
-                f"{found['without']:.3f} without",
+                # walk 18: beside the probe's own validation score (other folds) a bare
+                # "0.833 without" read as a second score of the same model
+                why=f"a paired check on its own folds ({found['folds']}): {what} "
+                f"{found['with']:.3f} with pseudo-labels, {found['without']:.3f} without",
             )
             if found["gain"] <= 0:
                 return head
@@ -229,7 +239,7 @@ class LinearProbe:
                 "slightly optimistic)",
             }
         else:
-            record["why"] = "self_training=on (not checked)"
+            record["why"] = "self_training=on, unchecked"
         return new
 
     def fit_features(

@@ -101,6 +101,13 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
     assert on.fit(one, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
     off = LinearProbe(LinearProbeConfig(self_training="off"), lite0)
     assert not off.fit(train, unlabeled=unlabeled, seed=0).meta["self_training"]["used"]
+    three = train.subset(np.flatnonzero(train.y < 3))
+    three = LabeledSet(three.inputs, three.y, train.classes[:3])  # 3 classes x 3: 9 labels
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        fitted = LinearProbe(LinearProbeConfig(), lite0).fit(three, unlabeled=unlabeled, seed=0)
+    assert not fitted.meta["self_training"]["used"]
+    assert "9 labeled examples (20+ needed): too few" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scarce"):  # walk 18: set, but no inputs
         on.fit(one, seed=0)

@@ -79,7 +79,8 @@ class LinearProbeConfig(Config):
         "self_training": "with --unlabeled: the head labels the unlabeled inputs it is surest "
         "of and is fitted again with them, in rounds; auto = only where cross-validation on "
         "the labels (2 shuffles of up to 5 folds, paired) finds it more accurate, which needs "
-        "2+ labels per class; on = always; off = ignore --unlabeled",
+        f"2+ labels per class and {ST.MIN_CHECKED}+ in all; on = always; off = ignore "
+        "--unlabeled",
         "pseudo_fraction": "share of the unlabeled inputs pseudo-labeled in the last of 5 rounds "
         "(the surest first)",
     }
@@ -188,10 +189,15 @@ class LinearProbe:
             record["why"] = "every unlabeled input is also a labeled example"
             log.warning("--unlabeled: %s; nothing to self-train on.", record["why"])
             return head
-        if cfg.self_training == "auto" and smallest < 2:
+        if cfg.self_training == "auto" and (smallest < 2 or len(y) < ST.MIN_CHECKED):
+            few = (
+                f"a class has {smallest} labeled example"
+                if smallest < 2
+                else f"{len(y)} labeled examples ({ST.MIN_CHECKED}+ needed)"
+            )
             record["why"] = (
-                f"a class has {smallest} labeled example: too few to check by cross-validation "
-                "that pseudo-labels help (they can also hurt)"
+                f"{few}: too few to check by cross-validation that pseudo-labels help (they "
+                "can also hurt)"
             )
             log.warning(
                 "--unlabeled not used: %s. `--set self_training=on` uses them unchecked.",

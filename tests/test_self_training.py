@@ -194,3 +194,14 @@ def test_auto_that_chooses_a_method_without_unlabeled_says_so(
     assert model.manifest["method"] == "knn"
     assert "unlabeled" not in model.manifest
     assert "chose knn, which does not use --unlabeled" in caplog.text
+
+
+def test_an_unlabeled_file_with_its_own_text_column_name_is_told_to_rename_it(tmp_path):
+    from scarce.api import _unlabeled
+    from scarce.core.errors import DataError
+
+    path = tmp_path / "more.csv"
+    path.write_text("course\nIntro to chemistry\nOrganic chemistry\n", encoding="utf-8")
+    # walk 18: "Pass --text-column course" alone broke DATA, whose column is 'text'
+    with pytest.raises(DataError, match=r"alike: when they differ, rename the column in .*'text'"):
+        _unlabeled(path, "text", "text", "--unlabeled", "DATA")

@@ -771,6 +771,14 @@ def _unlabeled(
             except DataError:
                 raise err from None
             if found == modality:
+                if modality == "text" and "--text-column" in str(err):
+                    # walk 18: the hint alone was a dead end, since the flag renames the
+                    # column of both files
+                    raise LayoutError(
+                        f"{err} --text-column names the text column of {versus} and {what} "
+                        f"alike: when they differ, rename the column in {data} to "
+                        f"{text_column!r}."
+                    ) from None
                 raise
             raise DataError(
                 f"{what} ({data}) holds {found} data but {versus} is {modality}: the model "

@@ -117,8 +117,8 @@ def run_set(name: str, shots: list[int], repeats: int, n_unlabeled: int) -> dict
             rest = g.permutation(np.setdiff1d(np.arange(len(pool)), lab))[:n_unlabeled]
             train, unl = pool.subset(lab), UnlabeledSet(pool.inputs.subset(rest), "pool")
             for m in METHODS[:3]:
-                mode = m.split()[-1]
-                cfg = LinearProbeConfig(self_training=mode if mode in ("auto", "on") else "off")
+                mode = m.split()[-1]  # the probe alone: the defaults, no unlabeled inputs
+                cfg = LinearProbeConfig(self_training=mode if mode == "on" else "auto")
                 t = time.perf_counter()
                 fitted = LinearProbe(cfg, encoder).fit(
                     train, unlabeled=None if m == "linear-probe" else unl, seed=r

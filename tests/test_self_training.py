@@ -175,6 +175,15 @@ def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys, 
     assert "--method distill or linear-probe" in err
 
 
+def test_labels_in_the_unlabeled_file_are_said_to_be_unread(tmp_path, fortunes_data, caplog):
+    texts, labels = fortunes_subset(fortunes_data, 4, seed=1)
+    more, more_labels = fortunes_subset(fortunes_data, 6, seed=2)
+    unl = write_text_csv(tmp_path / "more.csv", more, more_labels)
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        scarce.fit(texts, labels, unlabeled=unl, backbone="minilm-l3")
+    assert "looks labeled (a 'label' column); --unlabeled does not read labels" in caplog.text
+
+
 def test_auto_that_chooses_a_method_without_unlabeled_says_so(
     tmp_path: Path, fortunes_data, caplog, monkeypatch
 ):

@@ -603,6 +603,13 @@ def fit(
         if unlabeled is not None
         else None
     )
+    if isinstance(unlabeled, str | Path) and (held := _labels_held(Path(unlabeled), label_column)):
+        log.warning(  # walk 18: the labels were passed over without a word
+            "%s looks labeled (%s); --unlabeled does not read labels. To train on them, add "
+            "those examples to DATA.",
+            unlabeled,
+            held,
+        )
     encoder = (
         resolve_encoder(backbone, train.modality, train, tunes=spec.tunes_encoder)
         if spec.uses_encoder

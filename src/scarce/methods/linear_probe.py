@@ -81,8 +81,8 @@ class LinearProbeConfig(Config):
         "the labels (2 shuffles of up to 5 folds, paired) finds it more accurate, which needs "
         f"2+ labels per class and {ST.MIN_CHECKED}+ in all; on = always; off = ignore "
         "--unlabeled",
-        "pseudo_fraction": "share of the unlabeled inputs pseudo-labeled in the last of 5 rounds "
-        "(the surest first)",
+        "pseudo_fraction": "share of the unlabeled inputs pseudo-labeled in the last of "
+        f"{ST.ROUNDS} rounds (the surest first; each round takes an even step more)",
     }
 
     def check(self) -> None:
@@ -210,7 +210,7 @@ class LinearProbe:
         def fit(x: np.ndarray, labels: np.ndarray) -> LogisticHead:
             return fit_logistic(x, labels, k, fixed, seed=seed)
 
-        shares = tuple(round(cfg.pseudo_fraction * r / 5, 4) for r in range(1, 6))
+        shares = ST.shares(cfg.pseudo_fraction)
         weights = class_weights(y, k)
         if cfg.self_training == "auto":
             found = ST.check(

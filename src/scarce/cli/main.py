@@ -313,7 +313,7 @@ def fit(
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
         _detail(_finetune_text(model.fitted.meta))
-    if st := model.fitted.meta.get("self_training"):
+    if st := (getattr(model.fitted, "meta", None) or {}).get("self_training"):
         _detail(_self_training_text(st))
     if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
         ep = m["base"]["meta_training"]["train_episode"]

@@ -131,19 +131,15 @@ def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):
 
 
 def test_pseudo_label_rounds_take_the_surest_first():
-    class Head:
-        def __init__(self, n: int) -> None:
-            self.n = n
-
+    class Head:  # the first feature is the probability of class 0
         def predict_proba(self, x: np.ndarray) -> np.ndarray:
-            p = np.c_[x[:, 0], 1 - x[:, 0]]
-            return p
+            return np.c_[x[:, 0], 1 - x[:, 0]]
 
     sizes = []
 
     def fit(x: np.ndarray, y: np.ndarray) -> Head:
         sizes.append(len(y))
-        return Head(len(y))
+        return Head()
 
     xu = np.array([[0.5], [0.95], [0.1], [0.6], [0.8]])
     _, pick = ST.pseudo_label(fit, np.zeros((2, 1)), np.array([0, 1]), xu, (0.2, 0.4, 0.6))
@@ -151,7 +147,7 @@ def test_pseudo_label_rounds_take_the_surest_first():
     assert list(pick) == [1, 2, 4]  # 0.95 and 0.1 are the surest answers, then 0.8
 
 
-def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys, monkeypatch):
+def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys):
     texts, labels = fortunes_subset(fortunes_data, 4, seed=1)
     more, _ = fortunes_subset(fortunes_data, 60, seed=2)
     data = write_text_csv(tmp_path / "few.csv", texts, labels)
@@ -161,12 +157,16 @@ def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys, 
     text = capsys.readouterr().out
     assert code == 0, text
     assert f"--unlabeled: {len(more)} inputs" in text
+    assert "not used: 12 labeled examples (20+ needed)" in text
+    args = ["fit", str(data), "--unlabeled", str(unl), "--set", "self_training=on"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "pseudo-labeled (self_training=on, unchecked)" in capsys.readouterr().out
     with zipfile.ZipFile(out) as z:
         manifest = json.loads(z.read("manifest.json"))
     assert manifest["unlabeled"]["n"] == len(more)
     assert manifest["unlabeled"]["source"] == str(unl)
     model = scarce.load(out)  # the self-trained head loads and predicts as it was fitted
-    assert model.fitted.meta["self_training"]["unlabeled"] == len(more)
+    assert model.fitted.meta["self_training"]["used"]
     assert set(model.predict(more[:5])) <= set(labels)
     code = main(["fit", str(data), "--unlabeled", str(unl), "--method", "knn", "--out", str(out)])
     err = capsys.readouterr().err

@@ -160,7 +160,7 @@ def test_cli_and_api_take_unlabeled_text(tmp_path: Path, fortunes_data, capsys):
     assert "not used: 12 labeled examples (20+ needed)" in text
     args = ["fit", str(data), "--unlabeled", str(unl), "--set", "self_training=on"]
     assert main([*args, "--out", str(out)]) == 0
-    assert "pseudo-labeled (self_training=on, unchecked)" in capsys.readouterr().out
+    assert "pseudo-labeled; self_training=on, unchecked." in capsys.readouterr().out
     with zipfile.ZipFile(out) as z:
         manifest = json.loads(z.read("manifest.json"))
     assert manifest["unlabeled"]["n"] == len(more)

@@ -412,7 +412,7 @@ def _self_training_text(st: dict[str, Any]) -> str:
     if st["also_labeled"]:
         text += f" ({st['also_labeled']} also labeled, left out)"
     if st["used"]:
-        text += f"; self-trained, {st['pseudo_labeled']} pseudo-labeled ({st['why']})"
+        text += f"; self-trained, {st['pseudo_labeled']} pseudo-labeled; {st['why']}"
     else:
         text += f"; not used: {st['why']}"
     return text + "."

@@ -13,7 +13,7 @@ import pytest
 
 import scarce
 from scarce.cli.main import main
-from scarce.core.errors import ConfigError
+from scarce.core.errors import ConfigError, DataError
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders import create_encoder
 from scarce.methods import _self_training as ST
@@ -198,6 +198,8 @@ def test_auto_that_chooses_a_method_without_unlabeled_says_so(
     monkeypatch.setattr(selection, "choose", chose_knn)
     with pytest.raises(ConfigError, match="knn does not use"):
         scarce.fit(texts, labels, method="knn", unlabeled=more)
+    with pytest.raises(DataError, match=r"^--unlabeled: no inputs given\.$"):
+        scarce.fit(texts, labels, unlabeled=[])
     with caplog.at_level(logging.WARNING, logger="scarce"):
         model = scarce.fit(texts, labels, method="auto", unlabeled=more)
     assert model.manifest["method"] == "knn"
@@ -207,7 +209,6 @@ def test_auto_that_chooses_a_method_without_unlabeled_says_so(
 
 def test_an_unlabeled_file_with_its_own_text_column_name_is_told_to_rename_it(tmp_path):
     from scarce.api import _unlabeled
-    from scarce.core.errors import DataError
 
     path = tmp_path / "more.csv"
     path.write_text("course\nIntro to chemistry\nOrganic chemistry\n", encoding="utf-8")

@@ -796,7 +796,11 @@ def _unlabeled(
         column = text_column if modality == "text" else "path"
         if column in data.columns:
             data = data[column]
-    return UnlabeledSet(as_inputs(data, modality), "<memory>")
+    try:
+        inputs = as_inputs(data, modality)
+    except DataError as err:  # walk 18: "no inputs given." did not say which inputs
+        raise DataError(f"{what}: {err}") from None
+    return UnlabeledSet(inputs, "<memory>")
 
 
 def _fit_domain(

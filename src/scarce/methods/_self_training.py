@@ -49,10 +49,16 @@ def shares(final: float) -> tuple[float, ...]:
 
 
 def pseudo_label(
-    fit: FitHead, x: np.ndarray, y: np.ndarray, xu: np.ndarray, shares: tuple[float, ...]
+    fit: FitHead,
+    x: np.ndarray,
+    y: np.ndarray,
+    xu: np.ndarray,
+    shares: tuple[float, ...],
+    start: Head | None = None,
 ) -> tuple[Head, np.ndarray]:
-    """(head, indices of `xu` that carry pseudo-labels in its last fit)."""
-    head = fit(x, y)
+    """(head, indices of `xu` that carry pseudo-labels in its last fit). `start`: the head
+    `fit(x, y)` gives, when the caller has it already."""
+    head = fit(x, y) if start is None else start
     pick = np.zeros(0, dtype=np.int64)
     for share in shares:
         proba = head.predict_proba(xu)
@@ -102,9 +108,10 @@ def check(
     ).split(x, y)
     without, with_ = [], []
     for tr, te in progress(list(splits), desc="checking that pseudo-labels help", unit="fold"):
+        plain = fit(x[tr], y[tr])
         hits = [
             (head.predict_proba(x[te]).argmax(axis=1) == y[te]) * w[te]
-            for head in (fit(x[tr], y[tr]), pseudo_label(fit, x[tr], y[tr], xu, shares)[0])
+            for head in (plain, pseudo_label(fit, x[tr], y[tr], xu, shares, plain)[0])
         ]
         without.append(hits[0].sum() / w[te].sum())
         with_.append(hits[1].sum() / w[te].sum())

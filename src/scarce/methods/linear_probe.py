@@ -233,7 +233,8 @@ class LinearProbe:
             )
             if found["gain"] <= 0:
                 return head
-        new, pick = ST.pseudo_label(fit, feats, y, xu, shares)
+        # `head` is what fit(feats, y) gives (the same C and shift): start from it
+        new, pick = ST.pseudo_label(fit, feats, y, xu, shares, head)
         record.update(used=True, pseudo_labeled=len(pick))
         new.meta = {k_: v for k_, v in head.meta.items() if k_ != "validation"}
         if "check" in record:  # the probe's own estimate no longer describes this head

@@ -177,11 +177,11 @@ def main() -> None:
     ap.add_argument("--unlabeled", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path, default=RESULTS / "semi_supervised.json")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.quick:
         args.datasets, args.shots, args.repeats = "digits,fortunes", "2,8", 2
-        args.out = RESULTS / "semi_supervised_quick.json"
+    out_path = args.out or RESULTS / f"semi_supervised{'_quick' if args.quick else ''}.json"
     threads = limit_threads(args.threads)
     shots = [int(s) for s in args.shots.split(",")]
     out: dict[str, Any] = {
@@ -196,7 +196,7 @@ def main() -> None:
     for name in args.datasets.split(","):
         out["sets"][name] = run_set(name, shots, args.repeats, args.unlabeled)
     out["elapsed_seconds"] = round(time.perf_counter() - t0, 1)
-    write(args.out, out)
+    write(out_path, out)
 
 
 if __name__ == "__main__":

@@ -215,3 +215,21 @@ def test_an_unlabeled_file_with_its_own_text_column_name_is_told_to_rename_it(tm
     # walk 18: "Pass --text-column course" alone broke DATA, whose column is 'text'
     with pytest.raises(DataError, match=r"alike: when they differ, rename the column in .*'text'"):
         _unlabeled(path, "text", "text", "--unlabeled", "DATA")
+
+
+def test_the_estimator_takes_unlabeled_inputs_as_a_fit_keyword(fortunes_data):
+    from sklearn.pipeline import Pipeline
+
+    texts, labels = fortunes_subset(fortunes_data, 4, seed=1)
+    more, _ = fortunes_subset(fortunes_data, 20, seed=2)
+    # y = -1 would be scikit-learn's "unlabeled"; here it stays an ordinary class
+    clf = scarce.TransferClassifier(backbone="minilm-l3", config={"self_training": "on"})
+    signs = [-1 if lab == "food" else 1 for lab in labels]
+    assert clf.fit(texts, signs, unlabeled=more).classes_.tolist() == [-1, 1]
+    st = clf.model_.fitted.meta["self_training"]
+    assert st["used"] and st["pseudo_labeled"] == round(0.5 * (len(more) - st["also_labeled"]))
+    pipe = Pipeline([("clf", scarce.TransferClassifier(backbone="minilm-l3"))])
+    pipe.set_params(clf__config={"self_training": "on"}).fit(texts, labels, clf__unlabeled=more)
+    fitted = pipe.named_steps["clf"].model_
+    assert fitted.manifest["unlabeled"]["n"] == len(more)
+    assert fitted.fitted.meta["self_training"]["used"]

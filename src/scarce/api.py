@@ -1214,7 +1214,13 @@ class TransferClassifier:
             ),
         )
 
-    def fit(self, X: Sequence[Any], y: Sequence[Any]) -> TransferClassifier:
+    def fit(
+        self, X: Sequence[Any], y: Sequence[Any], unlabeled: Sequence[Any] | None = None
+    ) -> TransferClassifier:
+        """`unlabeled`: extra inputs without labels, for the methods that read them
+        (linear-probe's self-training, distill), as `fit(..., unlabeled=...)`. A keyword
+        rather than scikit-learn's y = -1 convention, which would turn a real -1 label
+        (y in {-1, 1}) into "unlabeled"; in a Pipeline pass it as `clf__unlabeled=U`."""
         self.model_ = fit(
             X if is_frame(X) else list(X),
             y,
@@ -1223,6 +1229,7 @@ class TransferClassifier:
             config=self.config,
             seed=self.seed,
             modality=self.modality,
+            unlabeled=None if unlabeled is None or is_frame(unlabeled) else list(unlabeled),
         )
         # the caller's label type (ints stay ints), in np.unique(y)'s order, for the scorers
         self.classes_ = np.array(self.model_.classes_)

@@ -227,7 +227,8 @@ def test_the_estimator_takes_unlabeled_inputs_as_a_fit_keyword(fortunes_data):
     signs = [-1 if lab == "food" else 1 for lab in labels]
     assert clf.fit(texts, signs, unlabeled=more).classes_.tolist() == [-1, 1]
     st = clf.model_.fitted.meta["self_training"]
-    assert st["used"] and st["pseudo_labeled"] == round(0.5 * (len(more) - st["also_labeled"]))
+    assert st["used"]
+    assert st["pseudo_labeled"] == round(0.5 * (len(more) - st["also_labeled"]))
     pipe = Pipeline([("clf", scarce.TransferClassifier(backbone="minilm-l3"))])
     pipe.set_params(clf__config={"self_training": "on"}).fit(texts, labels, clf__unlabeled=more)
     fitted = pipe.named_steps["clf"].model_

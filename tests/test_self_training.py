@@ -234,3 +234,50 @@ def test_the_estimator_takes_unlabeled_inputs_as_a_fit_keyword(fortunes_data):
     fitted = pipe.named_steps["clf"].model_
     assert fitted.manifest["unlabeled"]["n"] == len(more)
     assert fitted.fitted.meta["self_training"]["used"]
+
+
+def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
+    tmp_path: Path, fortunes_data, capsys, caplog
+):
+    texts, labels = fortunes_subset(fortunes_data, 12, seed=1)
+    more, _ = fortunes_subset(fortunes_data, 40, seed=2)
+    data = write_text_csv(tmp_path / "few.csv", texts, labels)
+    unl = write_text_csv(tmp_path / "more.csv", more, None)
+    with caplog.at_level(logging.WARNING, logger="scarce"):  # before any CLI call (see top)
+        scarce.evaluate(
+            data,
+            methods=["linear-probe"],
+            shots=[4],
+            repeats=2,
+            unlabeled=data,
+            backbone="minilm-l3",
+        )
+    assert "36 of the --unlabeled inputs are also in DATA" in caplog.text
+    out = tmp_path / "r.json"
+    args = ["eval", str(data), "--shots", "4", "--repeats", "3", "--backbone", "minilm-l3"]
+    args += ["--methods", "linear-probe,knn", "--unlabeled", str(unl), "--out", str(out)]
+    assert main([*args, "--set", "self_training=on"]) == 0
+    text = capsys.readouterr().out
+    assert "with vs without the 120 --unlabeled inputs" in text
+    res = json.loads(out.read_text())
+    names = [m["name"] for m in res["methods"]]
+    assert names == ["baseline", "linear-probe", "linear-probe:labels-only", "knn"]
+    assert res["unlabeled"]["n"] == len(more)
+    assert res["unlabeled"]["methods"] == ["linear-probe"]
+    (row,) = res["unlabeled"]["paired"]
+    assert row["n"] == 3
+    assert row["low"] < row["high"]  # pseudo-labels changed the heads: the draws differ
+    html = tmp_path / "r.html"
+    assert main(["report", str(out), "--out", str(html)]) == 0
+    assert "With vs without 120 unlabeled inputs" in html.read_text()
+    # off: the twin is the same fit on the same draw, so each paired difference is 0
+    assert main([*args, "--set", "self_training=off"]) == 0
+    (row,) = json.loads(out.read_text())["unlabeled"]["paired"]
+    assert row["low"] == row["high"] == 0
+    capsys.readouterr()
+    knn = ["eval", str(data), "--shots", "4", "--methods", "knn", "--unlabeled", str(unl)]
+    assert main([*knn, "--out", str(out)]) == 2
+    assert "none of the methods run (baseline, knn) reads --unlabeled" in capsys.readouterr().err
+    episodes = ["--protocol", "episodes", "--episodes", "3", "--ways", "3"]
+    assert main([*args[:2], *episodes, "--unlabeled", str(unl), "--out", str(out)]) == 2
+    assert "--unlabeled is for --protocol kshot or kfold" in capsys.readouterr().err

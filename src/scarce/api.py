@@ -598,18 +598,7 @@ def fit(
             f"{' or '.join(users)} (domain adaptation takes the unlabeled target as DATA "
             "with --source)."
         )
-    unlabeled_set = (
-        _unlabeled(unlabeled, train.modality, text_column, "--unlabeled", "DATA")
-        if unlabeled is not None
-        else None
-    )
-    if isinstance(unlabeled, str | Path) and (held := _labels_held(Path(unlabeled), label_column)):
-        log.warning(  # walk 18: the labels were passed over without a word
-            "%s looks labeled (%s); --unlabeled does not read labels. To train on them, add "
-            "those examples to DATA.",
-            unlabeled,
-            held,
-        )
+    unlabeled_set = _extra_unlabeled(unlabeled, train.modality, text_column, label_column)
     encoder = (
         resolve_encoder(backbone, train.modality, train, tunes=spec.tunes_encoder)
         if spec.uses_encoder
@@ -753,6 +742,23 @@ def _labels_held(path: Path, label_column: str) -> str:
         return f"a {label_column!r} column" if label_column in table_columns(path) else ""
     except DataError:
         return ""
+
+
+def _extra_unlabeled(
+    data: Any, modality: Modality, text_column: str, label_column: str
+) -> UnlabeledSet | None:
+    """`--unlabeled` inputs beside labeled DATA (None when not given)."""
+    if data is None:
+        return None
+    found = _unlabeled(data, modality, text_column, "--unlabeled", "DATA")
+    if isinstance(data, str | Path) and (held := _labels_held(Path(data), label_column)):
+        log.warning(  # walk 18: the labels were passed over without a word
+            "%s looks labeled (%s); --unlabeled does not read labels. To use them, add "
+            "those examples to DATA.",
+            data,
+            held,
+        )
+    return found
 
 
 def _unlabeled(
@@ -1014,6 +1020,7 @@ def evaluate(
     labeled_target: Sequence[int] = (0,),
     tasks: dict[str, DataLike] | None = None,
     versus: str | None = None,
+    unlabeled: Any = None,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. `data` is read
@@ -1023,7 +1030,10 @@ def evaluate(
     Protocol "domain": `data` is the labeled target domain (labels used to score, and
     `labeled_target` per class to train), `source` the labeled source; each repeat tests on
     half of the target and adapts to the other half, unlabeled. `versus`: a method that each
-    other one is also compared with, paired (e.g. finetune and setfit vs linear-probe)."""
+    other one is also compared with, paired (e.g. finetune and setfit vs linear-probe).
+    `unlabeled`: extra inputs (a path or items) for the methods that read them, in every fit;
+    each such method M also runs as M:labels-only on the same draws, and the results'
+    "unlabeled" section pairs the two."""
     from scarce.evaluation.runner import evaluate_sets
 
     wanted = [*methods, *([versus] if versus else [])]
@@ -1071,6 +1081,7 @@ def evaluate(
         check_trainable(source_set)
         warn_duplicates(source_set, pool, *SOURCE_COPIES, side="source", other="target")
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
+    unlabeled_set = _extra_unlabeled(unlabeled, pool.modality, text_column, label_column)
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
     encoder = resolve_encoder(backbone, pool.modality, pool) if uses else None
@@ -1096,6 +1107,7 @@ def evaluate(
         tasks=task_sets or None,
         primary_task=label_column,
         versus=versus,
+        unlabeled=unlabeled_set,
     )
 
 

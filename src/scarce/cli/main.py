@@ -844,6 +844,13 @@ def eval_cmd(
         Path | None,
         typer.Option(help="Labeled source domain (--protocol domain)."),
     ] = None,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(
+            help="Unlabeled inputs for the methods that read them (linear-probe, distill), in "
+            "every fit; each such method also runs without them (M:labels-only), paired."
+        ),
+    ] = None,
     task: Annotated[
         list[str] | None,
         typer.Option(
@@ -881,6 +888,8 @@ def eval_cmd(
 
     Example: scarce eval target/ --source source/ --protocol domain --methods dann,mcc
     --target-labels 0,5 --repeats 5 --out r.json
+
+    Example: scarce eval data --shots 2,8 --unlabeled more/ --out r.json
     """
     _setup(quiet)
     from scarce import api
@@ -922,7 +931,7 @@ def eval_cmd(
     tasks = _parse_tasks(task)
     check_writable(
         out,
-        inputs=(data, test, base, source, *(tasks or {}).values()),
+        inputs=(data, test, base, source, unlabeled, *(tasks or {}).values()),
         example="results.json",
         ours=b'"scarce-results"',
     )
@@ -958,6 +967,7 @@ def eval_cmd(
         configs=configs,
         tasks=tasks,
         versus=versus.strip() if versus else None,
+        unlabeled=unlabeled,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
@@ -1111,6 +1121,14 @@ def _results_text(res: dict[str, Any]) -> str:
             lines.append(
                 f"not scored: {', '.join(unscored)} (no class with 2 examples to hold one out)"
             )
+    un = res.get("unlabeled")
+    if un and un["paired"]:
+        lines.append(
+            f"\nwith vs without the {un['n']} --unlabeled inputs, accuracy paired over the same "
+            "draws:"
+        )
+        head = ["method", "shots", "with", "without", "difference"]
+        lines.append(_table(head, _paired_rows([(r["method"], r) for r in un["paired"]])))
     vs = res.get("versus")
     if vs and vs["paired"]:
         lines.append(f"\neach method vs {vs['method']}, accuracy paired over the same draws:")

@@ -55,6 +55,7 @@ BASELINE = "baseline"
 SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 MULTITASK = "multitask"
 SINGLE_TASK = "multitask:single-task"  # multitask trained on the evaluated task alone
+LABELS_ONLY = ":labels-only"  # suffix of a method's twin fitted without --unlabeled
 TASK_TEST = 0.25  # of each other task, held out per repeat to score it on
 HARDEST = 12
 
@@ -83,6 +84,7 @@ def evaluate_sets(
     tasks: dict[str, LabeledSet] | None = None,
     primary_task: str = "label",
     versus: str | None = None,
+    unlabeled: UnlabeledSet | None = None,
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
@@ -93,7 +95,9 @@ def evaluate_sets(
     tasks; every task, `pool`'s (named `primary_task`) and each of them, is scored trained
     with the others and alone, on the same draws; each repeat holds out TASK_TEST of every
     other task to score it. `versus`: a method (run if not listed) that every other one is
-    also compared with, paired over the same draws, besides the baseline."""
+    also compared with, paired over the same draws, besides the baseline. `unlabeled`: extra
+    inputs that each method able to read them gets in every fit; its twin `M:labels-only`
+    fits the same draws without them, paired (protocols kshot and kfold)."""
     t0 = time.perf_counter()
     reference = BASELINE
     first = [BASELINE]
@@ -127,7 +131,18 @@ def evaluate_sets(
         )
     if tasks:  # the same method without the other tasks: what they bring, paired
         names.append(SINGLE_TASK)
-    specs = {n: registry.get(MULTITASK if n == SINGLE_TASK else n) for n in names}
+    readers = _unlabeled_readers(unlabeled, names, protocol)
+    for m in readers:  # the same method without them: what the unlabeled inputs bring, paired
+        names.insert(names.index(m) + 1, m + LABELS_ONLY)
+    origin = {SINGLE_TASK: MULTITASK, **{m + LABELS_ONLY: m for m in readers}}
+    if readers and (in_test := _overlap(unlabeled, pool, test)[1]):  # type: ignore[arg-type]
+        log.warning(
+            "%d of the --unlabeled inputs are also %s: the draws that test on them score a "
+            "model that saw them unlabeled, which can read higher than on new inputs.",
+            in_test,
+            "in --test" if test is not None else "in DATA (tested on when not drawn)",
+        )
+    specs = {n: registry.get(origin.get(n, n)) for n in names}
     for n, s in specs.items():
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
@@ -148,9 +163,7 @@ def evaluate_sets(
     # the methods the user named first, so that a bad shared --set names one of them
     # rather than the baseline or source-only added beside them
     built = {
-        n: specs[n].config.from_dict(
-            (configs or {}).get(MULTITASK if n == SINGLE_TASK else n), owner=specs[n].name
-        )
+        n: specs[n].config.from_dict((configs or {}).get(origin.get(n, n)), owner=specs[n].name)
         for n in sorted(names, key=lambda n: n in first)
     }
     cfgs = {n: built[n] for n in names}
@@ -198,6 +211,8 @@ def evaluate_sets(
                 encoder.encode(source.inputs, desc="encoding the source")
             if test is not None:
                 encoder.encode(test.inputs, desc="encoding the test set")
+            if unlabeled is not None:
+                encoder.encode(unlabeled.inputs, desc="encoding the unlabeled inputs")
             encode_s = time.perf_counter() - t
         # one instance per method: what it meta-trains on the base set serves every fit
         instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
@@ -249,7 +264,8 @@ def evaluate_sets(
                 sel = fitted.meta["selection"]
                 selection = {k: sel[k] for k in ("criterion", "trade_off", "step", "estimates")}
             else:
-                fitted = instances[name].fit(train, seed=fit_seed)
+                extra = unlabeled if name in readers else None
+                fitted = instances[name].fit(train, unlabeled=extra, seed=fit_seed)
             t2 = time.perf_counter()
             proba = fitted.predict_proba(tst.inputs)
             t3 = time.perf_counter()
@@ -345,10 +361,20 @@ def evaluate_sets(
             "paired": [
                 {"method": m, **row}
                 for m in names
-                if m not in (*first, versus, SINGLE_TASK)
+                if m not in (*first, versus, SINGLE_TASK) and not m.endswith(LABELS_ONLY)
                 for row in _versus(runs, m, versus, interval_method, confidence, seed)["paired"]
             ],
         }
+    if unlabeled is not None:
+        res["unlabeled"] = _unlabeled_record(
+            unlabeled, readers, runs, pool, test, interval_method, confidence, seed
+        )
+        said = {r["name"]: r["description"] for r in res["methods"]}
+        for rec in res["methods"]:
+            if rec["name"] in readers:
+                rec["description"] += f" + {len(unlabeled)} unlabeled"
+            elif rec["name"] in origin and rec["name"].endswith(LABELS_ONLY):
+                rec["description"] = f"{said[origin[rec['name']]]}, labels only"
     if protocol == "domain":
         assert source is not None  # noqa: S101 - checked above
         res["protocol"].update(
@@ -388,6 +414,69 @@ def evaluate_sets(
         "jobs": jobs,
     }
     return res
+
+
+def _unlabeled_readers(
+    unlabeled: UnlabeledSet | None, names: list[str], protocol: str
+) -> list[str]:
+    """The methods that get `unlabeled` (each then has a labels-only twin)."""
+    if unlabeled is None:
+        return []
+    if protocol not in ("kshot", "kfold"):
+        hint = (
+            "the target DATA is what the domain methods adapt to, unlabeled"
+            if protocol == "domain"
+            else "episodes are scored on their own query examples"
+        )
+        raise ConfigError(
+            f"--unlabeled is for --protocol kshot or kfold ({hint}); drop --unlabeled."
+        )
+    readers = [n for n in names if n != SINGLE_TASK and registry.get(n).uses_unlabeled]
+    if not readers:
+        takers = [n for n in registry.names() if registry.get(n).uses_unlabeled]
+        raise ConfigError(
+            f"none of the methods run ({', '.join(names)}) reads --unlabeled: add "
+            f"{' or '.join(takers)} to --methods, or drop --unlabeled."
+        )
+    return readers
+
+
+def _overlap(unlabeled: UnlabeledSet, pool: LabeledSet, test: LabeledSet | None) -> tuple[int, int]:
+    """How many unlabeled inputs are also in the pool, and in what is tested on."""
+    mine = set(unlabeled.inputs.hashes)
+    in_pool = sum(h in mine for h in pool.inputs.hashes)
+    return in_pool, sum(h in mine for h in test.inputs.hashes) if test is not None else in_pool
+
+
+def _unlabeled_record(
+    unlabeled: UnlabeledSet,
+    readers: list[str],
+    runs: list[dict[str, Any]],
+    pool: LabeledSet,
+    test: LabeledSet | None,
+    interval_method: str,
+    confidence: float,
+    seed: int,
+) -> dict[str, Any]:
+    """What the unlabeled inputs were, and what they gave each method that read them."""
+    in_pool, in_test = _overlap(unlabeled, pool, test)
+    return {
+        **unlabeled.record(),
+        "in_data": in_pool,
+        "in_test": in_test,
+        "methods": readers,
+        "note": "each method here got the unlabeled inputs in every fit; M"
+        + LABELS_ONLY
+        + " fitted the same draws without them (inputs also drawn as labeled examples "
+        "are dropped from the unlabeled ones)",
+        "paired": [
+            {"method": m, **row}
+            for m in readers
+            for row in _versus(runs, m, m + LABELS_ONLY, interval_method, confidence, seed)[
+                "paired"
+            ]
+        ],
+    }
 
 
 def _task_holdout(

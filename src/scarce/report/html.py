@@ -452,6 +452,7 @@ def _results_table(p: _Page) -> str:
             out.append(f"<tr{row_css}>{''.join(cells)}</tr>")
         out.append("</table></div>")
     out.append(_multitask_table(p.r.get("multitask")))
+    out.append(_unlabeled_table(p.r.get("unlabeled")))
     out.append(_versus_table(p.r.get("versus")))
     return "\n".join(out)
 
@@ -477,6 +478,27 @@ def _multitask_table(mt: Any) -> str:
             _paired_table(
                 ("Task", "Together", "Alone"), [(n, r) for n, rows in per_task for r in rows]
             ),
+        ]
+    )
+
+
+def _unlabeled_table(un: Any) -> str:
+    """`eval --unlabeled U`: each method that read U minus itself without U."""
+    if not isinstance(un, Mapping) or not un.get("paired"):
+        return ""
+    rows = [(str(r.get("method")), r) for r in un["paired"] if isinstance(r, Mapping)]
+    seen = ""
+    if un.get("in_test"):
+        seen = (
+            f" {_e(un.get('in_test'))} of them are also test examples, so those draws score "
+            "a model that saw them unlabeled."
+        )
+    return "\n".join(
+        [
+            f"<h3>With vs without {_e(un.get('n'))} unlabeled inputs</h3>",
+            f"<p>Each method that reads unlabeled inputs, given those of {_e(un.get('source'))} "
+            f"in every fit, and the same method on the same draws without them.{seen}</p>",
+            _paired_table(("Method", "With", "Without"), rows),
         ]
     )
 

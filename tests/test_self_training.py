@@ -278,6 +278,8 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     knn = ["eval", str(data), "--shots", "4", "--methods", "knn", "--unlabeled", str(unl)]
     assert main([*knn, "--out", str(out)]) == 2
     assert "none of the methods run (baseline, knn) reads --unlabeled" in capsys.readouterr().err
+    assert main([*args, "--set", "linear-probe:labels-only.C=1"]) == 2
+    assert "runs with linear-probe's settings" in capsys.readouterr().err
     episodes = ["--protocol", "episodes", "--episodes", "3", "--ways", "3"]
     assert main([*args[:2], *episodes, "--unlabeled", str(unl), "--out", str(out)]) == 2
     assert "--unlabeled is for --protocol kshot or kfold" in capsys.readouterr().err

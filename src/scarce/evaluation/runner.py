@@ -146,13 +146,20 @@ def evaluate_sets(
     for n, s in specs.items():
         if pool.modality not in s.modalities:
             raise ConfigError(f"method {n!r} does not work on {pool.modality} data.")
-    configs = _spread_shared(configs, names, specs)
-    unknown = sorted(set(configs or {}) - set(names))
+    # a twin (multitask:single-task, M:labels-only) runs with its method's settings
+    own = [n for n in names if n not in origin]
+    unknown = sorted(set(configs or {}) - {*own, EVERY})
     if unknown:
+        twins = [n for n in unknown if n in names]
         raise ConfigError(
-            f"--set names {', '.join(map(repr, unknown))}, which this evaluation does not run "
-            f"(it runs {', '.join(names)})."
+            f"--set names {', '.join(map(repr, unknown))}, which "
+            + (
+                f"runs with {origin[twins[0]]}'s settings: set {origin[twins[0]]}.KNOB instead."
+                if twins
+                else f"this evaluation does not run (it runs {', '.join(own)})."
+            )
         )
+    configs = _spread_shared(configs, names, specs)
     if protocol != "domain":
         need = [n for n in names if specs[n].domain and specs[n].needs_unlabeled]
         if need:
@@ -320,6 +327,7 @@ def evaluate_sets(
             jobs = 1
         with warnings_once():
             runs = _run_all(one, jobs_list, jobs)
+    units = Units(runs, pool, protocol, repeats)
 
     res = _assemble(
         pool,
@@ -340,7 +348,7 @@ def evaluate_sets(
     )
     if tasks:
         res["multitask"] = {
-            **_versus(runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed),
+            **_versus(units, MULTITASK, SINGLE_TASK, interval_method, confidence, seed),
             "primary": primary_task,
             "tasks": {
                 n: {
@@ -349,7 +357,7 @@ def evaluate_sets(
                     "classes": list(t.classes),
                     "test": f"{TASK_TEST:.0%} of each class held out per repeat",
                     "paired": _versus(
-                        runs, MULTITASK, SINGLE_TASK, interval_method, confidence, seed, task=n
+                        units, MULTITASK, SINGLE_TASK, interval_method, confidence, seed, task=n
                     )["paired"],
                 }
                 for n, t in tasks.items()
@@ -362,12 +370,12 @@ def evaluate_sets(
                 {"method": m, **row}
                 for m in names
                 if m not in (*first, versus, SINGLE_TASK) and not m.endswith(LABELS_ONLY)
-                for row in _versus(runs, m, versus, interval_method, confidence, seed)["paired"]
+                for row in _versus(units, m, versus, interval_method, confidence, seed)["paired"]
             ],
         }
     if unlabeled is not None:
         res["unlabeled"] = _unlabeled_record(
-            unlabeled, readers, runs, pool, test, interval_method, confidence, seed
+            unlabeled, readers, units, test, interval_method, confidence, seed
         )
         said = {r["name"]: r["description"] for r in res["methods"]}
         for rec in res["methods"]:
@@ -451,15 +459,14 @@ def _overlap(unlabeled: UnlabeledSet, pool: LabeledSet, test: LabeledSet | None)
 def _unlabeled_record(
     unlabeled: UnlabeledSet,
     readers: list[str],
-    runs: list[dict[str, Any]],
-    pool: LabeledSet,
+    units: Units,
     test: LabeledSet | None,
     interval_method: str,
     confidence: float,
     seed: int,
 ) -> dict[str, Any]:
     """What the unlabeled inputs were, and what they gave each method that read them."""
-    in_pool, in_test = _overlap(unlabeled, pool, test)
+    in_pool, in_test = _overlap(unlabeled, units.pool, test)
     return {
         **unlabeled.record(),
         "in_data": in_pool,
@@ -472,7 +479,7 @@ def _unlabeled_record(
         "paired": [
             {"method": m, **row}
             for m in readers
-            for row in _versus(runs, m, m + LABELS_ONLY, interval_method, confidence, seed)[
+            for row in _versus(units, m, m + LABELS_ONLY, interval_method, confidence, seed)[
                 "paired"
             ]
         ],
@@ -488,7 +495,7 @@ def _task_holdout(
 
 
 def _versus(
-    runs: list[dict[str, Any]],
+    units: Units,
     a: str,
     b: str,
     how: str,
@@ -496,28 +503,19 @@ def _versus(
     seed: int,
     task: str | None = None,
 ) -> dict[str, Any]:
-    """a minus b in accuracy on the same draws, per shot count, with its interval; on the
-    evaluated data's task, or on another `task` (the runs' "tasks" scores)."""
-
-    def acc(r: dict[str, Any]) -> float | None:
-        m = r["metrics"] if task is None else r.get("tasks", {}).get(task)
-        return None if m is None else m["accuracy"]
-
+    """a minus b in accuracy on the same draws, per shot count, with its interval over the
+    same units and pool variance as every other interval; on the evaluated data's task, or on
+    another `task` (the runs' "tasks" scores: their held-out examples are drawn anew each
+    repeat, so the repeats already vary them)."""
     rows = []
-    for k in sorted({r["shots"] for r in runs if r["method"] == a}, key=lambda v: v or 0):
-        ua, ub = (
-            {
-                (r["repeat"], r["fold"]): v
-                for r in runs
-                if r["method"] == m and r["shots"] == k and (v := acc(r)) is not None
-            }
-            for m in (a, b)
-        )
+    for k in sorted({r["shots"] for r in units.runs if r["method"] == a}, key=lambda v: v or 0):
+        ua, ub = (units.per_unit(m, k, "accuracy", task) for m in (a, b))
         common = sorted(set(ua) & set(ub))
         if not common:
             continue
         diffs = [ua[c] - ub[c] for c in common]
-        iv = interval(diffs, how, confidence, seed, M.bounds("accuracy", paired=True))
+        pool_side = units.items(a, k, "accuracy", versus=b) if task is None else (0.0, 0)
+        iv = interval(diffs, how, confidence, seed, M.bounds("accuracy", paired=True), pool_side)
         rows.append(
             {
                 "shots": k,
@@ -577,6 +575,74 @@ def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, in
     return {(None, 0)}
 
 
+class Units:
+    """The runs grouped into the units of an interval: a repeat (folds averaged within it);
+    with a single k-fold repeat, the folds themselves. Every interval of a results document,
+    of a method or of a paired difference, is taken over these units and counts the pool's
+    own variance the same way (walk 20: `--versus` and the other paired tables once took each
+    run as a unit and left the test items' variance out, and covered 82% where 95% was said)."""
+
+    def __init__(
+        self, runs: list[dict[str, Any]], pool: LabeledSet, protocol: str, repeats: int
+    ) -> None:
+        self.runs, self.pool = runs, pool
+        self.unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
+
+    def per_unit(
+        self, method: str, k: int | None, metric: str, task: str | None = None
+    ) -> dict[int, float]:
+        """Each unit's mean `metric` of `method` at `k` shots (on another `task`: the runs'
+        "tasks" scores)."""
+        vals: dict[int, list[float]] = {}
+        for r in self.runs:
+            if r["method"] != method or r["shots"] != k:
+                continue
+            scores = r["metrics"] if task is None else r.get("tasks", {}).get(task)
+            if scores is not None and metric in scores:
+                vals.setdefault(r[self.unit], []).append(scores[metric])
+        return {u: float(np.mean(v)) for u, v in vals.items()}
+
+    def items(
+        self, method: str, k: int | None, metric: str, versus: str | None = None
+    ) -> tuple[float, int]:
+        """The share of the variance of the mean (of a paired difference, with `versus`)
+        owed to which items the pool holds: those tested on, and those trained on where
+        episodes redraw them from the pool; 0 where the unit of the interval already varies its
+        items (the folds of a single k-fold) or the metric is not a mean over items."""
+        if self.unit == "fold" or metric not in M.PER_ITEM:
+            return 0.0, 0
+        runs = self.runs
+
+        def mine(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
+            return {
+                (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
+                for r in runs
+                if r["method"] == name and r["shots"] == k and "_items" in r
+            }
+
+        def trained(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, float]]:
+            return {
+                (r["repeat"], r["fold"]): (r["_support"], r["metrics"][metric])
+                for r in runs
+                if r["method"] == name and r["shots"] == k and "_support" in r
+            }
+
+        a, sa = mine(method), trained(method)
+        if versus is None:
+            test_side = item_variance(list(a.values()))
+            train_side = support_variance(list(sa.values()), self.pool.y)
+        else:
+            b, sb = mine(versus), trained(versus)
+            both = sorted(set(a) & set(b), key=str)
+            test_side = item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
+            both = sorted(set(sa) & set(sb), key=str)
+            diffs = [(sa[u][0], sa[u][1] - sb[u][1]) for u in both]
+            train_side = support_variance(diffs, self.pool.y)
+        # both sides of the pool in one term; the fewer items set its degrees of freedom
+        counts = [c for c in (test_side[1], train_side[1]) if c]
+        return test_side[0] + train_side[0], min(counts) if counts else 0
+
+
 def _assemble(
     pool: LabeledSet,
     test: LabeledSet | None,
@@ -601,55 +667,8 @@ def _assemble(
     if protocol == "kfold":
         shot_values = [None]
 
-    # The unit of the interval: a repeat (folds averaged within it); with a single k-fold
-    # repeat, the folds themselves.
-    unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
-
-    def per_unit(method: str, k: int | None, metric: str) -> dict[int, float]:
-        vals: dict[int, list[float]] = {}
-        for r in runs:
-            if r["method"] == method and r["shots"] == k and metric in r["metrics"]:
-                vals.setdefault(r[unit], []).append(r["metrics"][metric])
-        return {u: float(np.mean(v)) for u, v in vals.items()}
-
-    def items(
-        method: str, k: int | None, metric: str, versus: str | None = None
-    ) -> tuple[float, int]:
-        """The share of the variance of the mean (of a paired difference, with `versus`)
-        owed to which items the pool holds: those tested on, and those trained on where
-        episodes redraw them from the pool; 0 where the unit of the interval already varies its
-        items (the folds of a single k-fold) or the metric is not a mean over items."""
-        if unit == "fold" or metric not in M.PER_ITEM:
-            return 0.0, 0
-
-        def mine(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
-            return {
-                (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
-                for r in runs
-                if r["method"] == name and r["shots"] == k and "_items" in r
-            }
-
-        def trained(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, float]]:
-            return {
-                (r["repeat"], r["fold"]): (r["_support"], r["metrics"][metric])
-                for r in runs
-                if r["method"] == name and r["shots"] == k and "_support" in r
-            }
-
-        a, sa = mine(method), trained(method)
-        if versus is None:
-            test_side = item_variance(list(a.values()))
-            train_side = support_variance(list(sa.values()), pool.y)
-        else:
-            b, sb = mine(versus), trained(versus)
-            both = sorted(set(a) & set(b), key=str)
-            test_side = item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
-            both = sorted(set(sa) & set(sb), key=str)
-            diffs = [(sa[u][0], sa[u][1] - sb[u][1]) for u in both]
-            train_side = support_variance(diffs, pool.y)
-        # both sides of the pool in one term; the fewer items set its degrees of freedom
-        counts = [c for c in (test_side[1], train_side[1]) if c]
-        return test_side[0] + train_side[0], min(counts) if counts else 0
+    units = Units(runs, pool, protocol, repeats)
+    per_unit, items = units.per_unit, units.items
 
     summary: list[dict[str, Any]] = []
     paired: list[dict[str, Any]] = []

@@ -123,15 +123,19 @@ def test_intervals_stay_in_the_metric_range():
     assert interval([-1.0, -1.0, -0.5], bounds=M.bounds("ece", paired=True)).low == -1.0
 
 
-def test_bootstrap_interval_covers_roughly():
-    g = np.random.default_rng(1)
-    hits = sum(
-        bootstrap_interval(g.normal(0, 1, 30), seed=i, resamples=2000).low
-        <= 0
-        <= bootstrap_interval(g.normal(0, 1, 30), seed=i, resamples=2000).high
-        for i in range(300)
-    )
-    assert hits / 300 > 0.85
+def test_bootstrap_interval_covers_at_the_repeats_an_evaluation_has():
+    """The plain percentile bootstrap covered 84% at 5 repeats and 88% at 8 (audit 20)."""
+
+    def coverage(n: int) -> float:
+        g = np.random.default_rng(n)
+        ivs = [bootstrap_interval(g.normal(0, 1, n), seed=i, resamples=2000) for i in range(400)]
+        return float(np.mean([iv.low <= 0 <= iv.high for iv in ivs]))
+
+    assert coverage(4) > 0.93  # below 6 values: the t interval
+    assert coverage(8) > 0.91
+    assert coverage(30) > 0.92
+    iv = bootstrap_interval([0.1, 0.2, 0.3, 0.25, 0.15, 0.9, 0.2, 0.1])
+    assert iv.high - iv.mean > iv.mean - iv.low  # a long right tail stays in the interval
 
 
 def _toy(n_per: int, k: int) -> LabeledSet:

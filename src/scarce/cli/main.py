@@ -874,7 +874,12 @@ def eval_cmd(
             "sets it for every method that has it (a method.key of the same knob wins).",
         ),
     ] = None,
-    interval: Annotated[str, typer.Option(help="t (over repeats) or bootstrap.")] = "t",
+    interval: Annotated[
+        str,
+        typer.Option(
+            help="t (over repeats) or bootstrap (expanded percentile; t below 6 repeats)."
+        ),
+    ] = "t",
     jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
     seed: Seed = 0,
     modality: Modality = None,

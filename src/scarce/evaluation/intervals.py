@@ -38,18 +38,30 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
     return Interval(m, m - half, m + half, len(v))
 
 
+MIN_BOOTSTRAP = 6  # fewer values: no resampling interval reaches 95% (3 values: 75% at best)
+
+
 def bootstrap_interval(
     values: Sequence[float], confidence: float = 0.95, *, seed: int = 0, resamples: int = 10_000
 ) -> Interval:
-    """Percentile bootstrap of the mean over repeats (no normality assumption; seeded)."""
+    """Expanded percentile bootstrap of the mean (Hesterberg, What teachers should know about
+    the bootstrap, 2015; no normality assumption, seeded): the percentiles at the tail whose
+    normal quantile is sqrt(n/(n-1)) t(n-1). The plain percentile interval is too narrow at the
+    few repeats an evaluation has (simulated, a 95% one covered 76% at 3 repeats, 84% at 5, 89%
+    at 10; expanded: 93% at 6, 94% at 10, as t). Below MIN_BOOTSTRAP values no resampling
+    interval can cover 95% of the time: there it is the t interval."""
+    from scipy import stats
+
     v = np.asarray(values, dtype=float)
     m = float(v.mean())
-    if len(v) < 2:
-        return Interval(m, m, m, len(v))
+    n = len(v)
+    if n < MIN_BOOTSTRAP:
+        return t_interval(v, confidence)
     g = np.random.default_rng(seed)
-    means = v[g.integers(0, len(v), size=(resamples, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return Interval(m, float(lo), float(hi), len(v))
+    means = v[g.integers(0, n, size=(resamples, n))].mean(axis=1)
+    tail = float(stats.norm.sf(np.sqrt(n / (n - 1)) * stats.t.ppf((1 + confidence) / 2, n - 1)))
+    lo, hi = np.quantile(means, [tail, 1 - tail])
+    return Interval(m, float(lo), float(hi), n)
 
 
 MIN_VERDICT_REPEATS = 3  # two repeats that differ by the same amount give a zero-width interval

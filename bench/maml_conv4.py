@@ -58,7 +58,8 @@ def conv4_init(filters: int, seed: int) -> dict[str, Any]:
         cin = filters
     p["w0"] = torch.zeros(filters)
     p["b0"] = torch.zeros(())
-    return {k: v.requires_grad_() for k, v in p.items()}
+    # the shared head row stays zero: no meta-gradient reaches it (see _episodic.head_init)
+    return {k: v.requires_grad_(k not in ("w0", "b0")) for k, v in p.items()}
 
 
 def conv4_logits(fast: dict[str, Any], x: Any) -> Any:

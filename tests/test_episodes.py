@@ -97,11 +97,19 @@ def test_maml_inner_loop_changes_predictions_and_the_meta_gradient_flows():
         assert (after.argmax(1) == yq).float().mean() > 0.8  # adaptation learned the task
         assert not torch.allclose(before, after)
         loss = torch.nn.functional.cross_entropy(after, yq)
-        g = torch.autograd.grad(loss, list(p.values()))
+        learned = {k: v for k, v in p.items() if v.requires_grad}
+        assert set(p) - set(learned) == {"w0", "b0"}
+        g = torch.autograd.grad(loss, list(learned.values()))
         grads[second] = g
-        for name, gi in zip(p, g, strict=True):
+        for name, gi in zip(learned, g, strict=True):
             assert gi is not None, name
             assert float(gi.abs().sum()) > 0, name  # no detached path
+        # why the shared head row is not learned: moving it moves every class's row alike,
+        # which no softmax (and so no loss, before or after the inner loop) can see
+        moved = {**p, "w0": p["w0"] + 0.3, "b0": p["b0"] - 0.2}
+        shifted = E.inner_adapt(moved, zs, ys, 5, steps=5, lr=0.1, second_order=second)
+        again = torch.nn.functional.cross_entropy(E.head_logits(shifted, zq), yq)
+        assert float(again.detach()) == pytest.approx(float(loss.detach()), abs=1e-5)
     # the second-order terms are really there: the meta-gradients differ
     assert any(not torch.allclose(a, b) for a, b in zip(grads[True], grads[False], strict=True))
 

@@ -354,12 +354,14 @@ def head_init(dim: int, seed: int) -> dict[str, Any]:
     """Adapter block + one head row w0 (and bias b0) shared by every class, duplicated into
     the N rows of an N-way task: the start is the same for any class order and any N
     (zero-initialized, as in Ye & Chao, How to Train Your MAML to Excel in Few-Shot
-    Classification, ICLR 2022)."""
+    Classification, ICLR 2022). The row stays zero, outside the meta-learned parameters: a
+    softmax does not change when every row moves together, so no meta-gradient reaches a
+    shared row (it measured 0 to round-off, on which Adam would only drift; audit 20)."""
     import torch
 
     p = adapter_init(dim, seed)
-    p["w0"] = torch.zeros(dim, requires_grad=True)
-    p["b0"] = torch.zeros((), requires_grad=True)
+    p["w0"] = torch.zeros(dim)
+    p["b0"] = torch.zeros(())
     return p
 
 

@@ -1,8 +1,9 @@
 """MAML (Finn, Abbeel & Levine, ICML 2017) on a pretrained encoder: meta-learns a start for
-the adapter block and the head such that a few gradient steps on a new task's support set
-give a good classifier. The inner loop adapts the head and the block on top of the frozen
-features (functional parameters, torch.func); the outer loop differentiates through it,
-second-order by default or first-order (FOMAML). Needs base data (--base)."""
+the adapter block (the head starts at zero, see `_episodic.head_init`) such that a few
+gradient steps on a new task's support set give a good classifier. The inner loop adapts
+the head and the block on top of the frozen features (functional parameters, torch.func);
+the outer loop differentiates through it, second-order by default or first-order (FOMAML).
+Needs base data (--base)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class MAML(E.HeadMethod):
         import torch
 
         cfg = self.config
-        opt = torch.optim.Adam(p.values(), lr=cfg.meta_lr)
+        opt = torch.optim.Adam([v for v in p.values() if v.requires_grad], lr=cfg.meta_lr)
 
         def update(tasks: list[tuple[Any, ...]], step: int) -> float:
             loss = 0.0

@@ -1,6 +1,7 @@
 """Reptile (Nichol, Achiam & Schulman, On First-Order Meta-Learning Algorithms, 2018): train
 on a base task for a few steps, then move the start toward the weights reached. Same
-parameters as maml (a block and a head on the frozen features); needs base data (--base)."""
+parameters as maml (a block on the frozen features; the head starts at zero); needs base
+data (--base)."""
 
 from __future__ import annotations
 
@@ -49,13 +50,8 @@ class Reptile(E.HeadMethod):
                 with torch.no_grad():
                     losses.append(float(torch.nn.functional.cross_entropy(self.logits(fast, z), y)))
                     for k in p:
-                        if k == "w0":
-                            reached = fast["w"].mean(0)
-                        elif k == "b0":
-                            reached = fast["b"].mean()
-                        else:
-                            reached = fast[k]
-                        deltas[k] += (reached - p[k]) / len(tasks)
+                        if p[k].requires_grad:  # not the shared head row (head_init)
+                            deltas[k] += (fast[k] - p[k]) / len(tasks)
             with torch.no_grad():
                 for k, v in p.items():
                     v.add_(eps * deltas[k])

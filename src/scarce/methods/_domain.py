@@ -1,6 +1,8 @@
 """Shared machinery of the domain-adaptation methods (source-only, dann, mmd, coral, cdan,
 mcc): frozen encoder features -> bottleneck -> head, trained on labeled source batches and
-unlabeled target batches with a method-specific transfer loss (TLlib's layout).
+unlabeled target batches with a method-specific transfer loss (TLlib's layout). Unlike the
+papers, the source cross-entropy weighs classes by their inverse frequency (when they are
+unequal), so that a skewed source does not teach the head its class balance.
 
 Without target labels nothing on the target can be scored, so the checkpoint and the
 trade-off are chosen by a criterion that needs none: accuracy on held-out source labels,

@@ -1,7 +1,9 @@
 """CDAN+E (Long et al., NeurIPS 2018): adversarial alignment conditioned on the classifier's
 predictions. The discriminator sees the multilinear map f (x) g of bottleneck features and
 class probabilities (randomised when that is too wide), and entropy conditioning weighs
-confident examples more (1 + exp(-H(g)))."""
+confident examples more (1 + exp(-H(g)))). The probabilities in the map and the weights are
+constants to the gradient, as in TLlib (the original code also sends the reversed gradient
+through the entropy)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import scarce
 from scarce.cli.main import main
 from scarce.core.errors import DataError
 from tests.conftest import write_text_csv
@@ -836,3 +837,15 @@ def test_walk16_image_tables_and_hidden_folders(tmp_path, image_folder, text_csv
     assert "drop --modality" not in err
     err = fit_fails(capsys, tmp_path, text_csv, "--set", "linear-probe.C=1")
     assert "write C=1 (no method prefix)" in err
+
+
+def test_multi_label_data_is_refused_not_made_into_label_sets(tmp_path):
+    """walk 19: lists as labels became classes named "['a', 'b']", and the fit exited 0."""
+    texts = ["a recipe", "a court", "a bill", "a cake"] * 3
+    tags = [["food", "law"], ["law"], ["law", "food"], ["food"]] * 3
+    with pytest.raises(DataError, match=r"label 0 is list .* multi-label data"):
+        scarce.fit(texts, tags, backbone="minilm-l3")
+    rows = [json.dumps({"text": t, "label": g}) for t, g in zip(texts, tags, strict=True)]
+    (tmp_path / "tags.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="row 1: the label in column 'label' is list"):
+        scarce.fit(tmp_path / "tags.jsonl", backbone="minilm-l3")

@@ -25,6 +25,7 @@ from scarce.core.errors import (
 )
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
+    check_single_label,
     detect_modality,
     image_inputs,
     is_frame,
@@ -389,12 +390,16 @@ def labeled_from_arrays(
         )
     values = y_arr.tolist()
     for i, v in enumerate(values):
+        check_single_label(v, f"label {i}")
         if is_missing(v):
             raise DataError(f"label {i} is missing ({v!r}). Label that input or drop it.")
     inputs = as_inputs(x, modality)
     if len(values) != len(inputs):
         raise DataError(f"got {len(inputs)} inputs but {len(values)} labels; they must match.")
-    names = [label_name(v) for v in values]
+    # a caller's own strings are its classes as they are, so that predictions compare equal
+    # to its y (walk 19: ' face ' came back as 'face', and every score read 0.5); files'
+    # labels are names, trimmed and NFC (label_name)
+    names = [v if isinstance(v, str) else label_name(v) for v in values]
     number = next((v for v in values if isinstance(v, int | float | np.number)), None)
     text = next((v for v in values if isinstance(v, str)), None)
     if number is not None and text is not None:  # walk 15: 1 and '1' merged without a word

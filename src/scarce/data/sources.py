@@ -644,12 +644,28 @@ def _clean_texts(values: list, p: Path, col: str, allow_empty: bool = False) -> 
     return out
 
 
+def check_single_label(value: Any, where: str) -> None:
+    """A list (tuple, set, array) as one input's label is multi-label data, which would
+    otherwise train a class per combination, named like "['a', 'b']" (walk 19)."""
+    if isinstance(value, list | tuple | set | frozenset | dict | np.ndarray):
+        raise DataError(
+            f"{where} is {type(value).__name__} {str(value)[:60]}: multi-label data (several "
+            "labels per input) is not supported; each input takes one class. Keep one label "
+            "per input, or make one column per tag (yes/no) and fit them together with "
+            "--method multitask --label-column tag1,tag2,..."
+        )
+
+
 def _clean_labels(values: list, p: Path, col: str) -> list[str]:
+    """Class names of a label column: a file's trimmed and NFC (label_name); a DataFrame's
+    strings as they are, since its owner compares predictions with them (walk 19)."""
+    exact = p == Path(FRAME)
     out = []
     for i, v in enumerate(values):
+        check_single_label(v, f"{p}, row {i + 1}: the label in column {col!r}")
         if _missing(v):
             raise DataError(
                 f"{p}, row {i + 1}: no label in column {col!r}. Label it or remove the row."
             )
-        out.append(label_name(v))
+        out.append(v if exact and isinstance(v, str) else label_name(v))
     return out

@@ -4,6 +4,7 @@ categories: 6 novel classes, the other categories as the base set) and the real 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -334,3 +335,26 @@ def test_meta_training_that_validation_cannot_judge_says_so(caplog):
     rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: next(scores), **kw)
     assert rec["verdict"] == "kept step 2 of 4: accuracy on 2 held-out base classes 0.500 -> 0.900"
     assert not caplog.text
+
+
+def test_classes_too_small_for_an_episode_are_named_not_dropped_silently(sets, caplog):
+    """walk 19: classes with fewer than K + queries examples were never drawn, without a word."""
+    novel, _ = sets
+    keep = np.concatenate([np.flatnonzero(novel.y != 0), np.flatnonzero(novel.y == 0)[:12]])
+    pool = novel.subset(keep)
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        res = evaluate_sets(
+            pool,
+            methods=["simpleshot"],
+            encoder=create_encoder("minilm-l3"),
+            protocol="episodes",
+            shots=[1, 5],
+            ways=3,
+            queries=10,
+            episodes=5,
+            seed=0,
+        )
+    assert res["protocol"]["left_out"] == {"5": ["computers"]}
+    assert "at K=5: 'computers' (12)" in caplog.text
+    drawn = {r["shots"]: r for r in res["runs"] if r["method"] == "simpleshot"}
+    assert set(drawn) == {1, 5}

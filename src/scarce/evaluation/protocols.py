@@ -101,6 +101,17 @@ def episode_splits(
     return out
 
 
+def episode_left_out(pool: LabeledSet, shots: Sequence[int], queries: int) -> dict[int, list[str]]:
+    """Per K, the classes too small for K support plus `queries` query examples: episodes
+    never draw them, so nothing is tested on them (walk 19: 4 of 10 went without a word)."""
+    counts = np.bincount(pool.y, minlength=len(pool.classes))
+    out = {
+        k: [pool.classes[c] for c in range(len(pool.classes)) if 0 < counts[c] < k + queries]
+        for k in shots
+    }
+    return {k: v for k, v in out.items() if v}
+
+
 def domain_splits(
     target: LabeledSet, labeled: Sequence[int], repeats: int, seed: int, test_given: bool
 ) -> list[Split]:

@@ -39,6 +39,7 @@ from scarce.evaluation.intervals import (
 from scarce.evaluation.protocols import (
     Split,
     domain_splits,
+    episode_left_out,
     episode_splits,
     holdout_split,
     kfold_splits,
@@ -175,6 +176,7 @@ def evaluate_sets(
     }
     cfgs = {n: built[n] for n in names}
     check_base_use(specs, base, pool)
+    left_out: dict[int, list[str]] = {}  # episodes: classes too small to draw, per K
     if protocol == "kshot":
         if not shots or min(shots) < 1:
             raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
@@ -197,6 +199,21 @@ def evaluate_sets(
             raise ConfigError(f"--shots must be positive integers, got {list(shots)}.")
         splits = episode_splits(pool, sorted(set(shots)), ways, queries, episodes, seed)
         repeats = episodes
+        left_out = episode_left_out(pool, sorted(set(shots)), queries)
+        if left_out:
+            counts = pool.counts()
+            log.warning(
+                "--protocol episodes leaves out the classes with fewer than K + %d (--queries) "
+                "examples, which are never tested on: %s. Lower --shots or --queries, or add "
+                "examples, to include them.",
+                queries,
+                "; ".join(
+                    f"at K={k}: "
+                    + ", ".join(f"{c!r} ({counts[c]})" for c in cs[:6])
+                    + (f" and {len(cs) - 6} more" if len(cs) > 6 else "")
+                    for k, cs in left_out.items()
+                ),
+            )
     elif protocol == "domain":
         if not labeled_target or min(labeled_target) < 0:
             raise ConfigError(
@@ -406,7 +423,13 @@ def evaluate_sets(
         }
     if protocol == "episodes":
         res["protocol"].update(
-            {"ways": ways, "queries": queries, "episodes": episodes, "test": "queries"}
+            {
+                "ways": ways,
+                "queries": queries,
+                "episodes": episodes,
+                "test": "queries",
+                "left_out": {str(k): cs for k, cs in left_out.items()},
+            }
         )
     if base is not None:
         res["base"] = {

@@ -723,3 +723,18 @@ def test_paired_tables_count_the_test_items_and_take_repeats_as_units():
     runs = _two_method_runs(3, 4, 120, seed=1)
     (row,) = _versus(Units(runs, pool, "kfold", 3), "A", "B", "t", 0.95, 0)["paired"]
     assert row["n"] == 3
+
+
+def test_the_domain_advice_names_an_adapted_method_that_beats_the_baseline():
+    """walk 19: source-only below the baseline read 'use the baseline' while mcc beat both."""
+    from scarce.evaluation.intervals import Interval
+    from scarce.evaluation.runner import _negative_message
+
+    worse = Interval(-0.106, -0.2, -0.01, 3)
+    plain = _negative_message("source-only", 0, worse, None, domain=True)
+    assert "use the baseline" in plain
+    rescued = _negative_message(
+        "source-only", 0, worse, None, domain=True, rescued=("mcc", 0.686, 0.589)
+    )
+    assert "use the baseline" not in rescued
+    assert "mcc scores 0.686 against the baseline's 0.589" in rescued

@@ -665,3 +665,35 @@ def test_written_probabilities_keep_small_ones_above_zero():
     row = model.prediction_rows(["x", "y"], proba=True)[0]
     assert row["prediction"] == "a"
     assert (row["proba_b"], row["proba_c"]) == (1e-9, 2e-9)
+
+
+def test_a_hugging_face_dataset_is_read_as_its_table(tmp_path):
+    """walk 19: SetFit users pass datasets.Dataset; it was refused as 'without labels'."""
+    datasets = pytest.importorskip("datasets")
+    pd = pytest.importorskip("pandas")
+    from scarce.data.public import fortunes
+
+    texts, labels = fortunes(("food", "law"))
+    frame = pd.DataFrame({"text": texts[:12] + texts[-12:], "label": labels[:12] + labels[-12:]})
+    ds = datasets.Dataset.from_pandas(frame)
+    model = scarce.fit(ds, backbone="minilm-l3")
+    assert model.classes_ == ("food", "law")
+    assert model.score(ds) > 0.9
+    with pytest.raises(DataError, match=r"DatasetDict of splits \['train', 'test'\]"):
+        scarce.fit(datasets.DatasetDict({"train": ds, "test": ds}))
+
+
+def test_the_estimator_speaks_scikit_learns_dialect():
+    """walk 19: sklearn's NotFittedError did not catch ours; config__C was refused."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    from scarce.core.errors import NotFittedError
+
+    for caught in (SklearnNotFitted, NotFittedError):
+        with pytest.raises(caught, match="not fitted yet"):
+            scarce.TransferClassifier().predict(["x"])
+    clf = scarce.TransferClassifier(config={"C": 1.0}).set_params(config__C=0.1, seed=3)
+    assert clf.get_params()["config"] == {"C": 0.1}
+    assert clf.seed == 3
+    with pytest.raises(ValueError, match="invalid parameter 'configs'"):
+        clf.set_params(configs={})

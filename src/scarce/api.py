@@ -4,6 +4,7 @@ through here."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from scarce.core.errors import (
 )
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
+    as_frame,
     check_single_label,
     detect_modality,
     image_inputs,
@@ -165,6 +167,7 @@ class Model:
     def score(self, data: DataLike | Sequence[Any], y: Sequence[Any] | None = None) -> float:
         """Accuracy on labeled data: a folder/table path or DataFrame (read with the fitted
         column names, or else text/label), or inputs `data` with labels `y`."""
+        data = as_frame(data)
         if y is not None:
             test = labeled_from_arrays(data, y, self.modality)  # type: ignore[arg-type]
         elif not (isinstance(data, str | Path | LabeledSet) or is_frame(data)):
@@ -315,6 +318,7 @@ def _companion(
     hold DATA's kind of input (`modality`; None: not known yet, as for --source, which is
     read before the unlabeled target; `forced`: `modality` is the user's --modality)."""
     got = None
+    data = as_frame(data)
     if isinstance(data, LabeledSet):
         got = data
     elif not (isinstance(data, str | Path) or is_frame(data)):
@@ -418,6 +422,7 @@ def _training_set(
 ) -> LabeledSet:
     """DATA as given to fit or evaluate: in-memory inputs with `labels`, a LabeledSet, a
     folder or table path, or a DataFrame with the label (and text or path) column."""
+    data = as_frame(data)
     if labels is not None:
         return labeled_from_arrays(data, labels, modality)
     if isinstance(data, LabeledSet):
@@ -771,6 +776,7 @@ def _unlabeled(
 ) -> UnlabeledSet:
     """Unlabeled inputs (`what`, to match `versus`'s modality): a folder/file path (labels
     in it are not read) or in-memory items."""
+    data = as_frame(data)
     if isinstance(data, UnlabeledSet):
         return data
     if isinstance(data, LabeledSet):
@@ -1181,6 +1187,15 @@ def _bundle_encoder(
     return encoder
 
 
+@functools.cache
+def _sklearn_not_fitted() -> type[NotFittedError]:
+    """Ours and scikit-learn's at once, so that `except NotFittedError` catches it whichever
+    a caller imported (walk 19); built on first use, since core does not import sklearn."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+
+    return type("NotFittedError", (NotFittedError, SklearnNotFitted), {})
+
+
 class TransferClassifier:
     """scikit-learn estimator over lists of texts or image paths/arrays.
 
@@ -1210,7 +1225,15 @@ class TransferClassifier:
         return f"TransferClassifier({args})"
 
     def set_params(self, **params: Any) -> TransferClassifier:
+        """Also `config__KNOB=value`, one knob of the method's config, as scikit-learn names
+        nested parameters: GridSearchCV(clf, {"config__C": [0.1, 1, 10]})."""
         valid = self.get_params()
+        knobs = {
+            k.removeprefix("config__"): v for k, v in params.items() if k.startswith("config__")
+        }
+        if knobs:
+            self.config = {**(self.config or {}), **knobs}
+            params = {k: v for k, v in params.items() if not k.startswith("config__")}
         for k, v in params.items():
             if k not in valid:
                 raise ValueError(
@@ -1255,7 +1278,9 @@ class TransferClassifier:
 
     def _check(self) -> Model:
         if not hasattr(self, "model_"):
-            raise NotFittedError("this TransferClassifier is not fitted yet; call fit(X, y) first.")
+            raise _sklearn_not_fitted()(
+                "this TransferClassifier is not fitted yet; call fit(X, y) first."
+            )
         return self.model_
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:

@@ -83,6 +83,19 @@ def is_frame(x: Any) -> bool:
     return type(x).__module__.startswith("pandas") and hasattr(x, "columns")
 
 
+def as_frame(x: Any) -> Any:
+    """A Hugging Face `datasets.Dataset` (SetFit's input; walk 19) as the DataFrame it holds;
+    anything else as it is."""
+    if not type(x).__module__.startswith("datasets"):
+        return x
+    if isinstance(x, dict):  # a DatasetDict: which split is the user's to say
+        raise DataError(
+            f"got a {type(x).__name__} of splits {list(x)}: pass one of them, e.g. "
+            f"ds[{next(iter(x), 'train')!r}] (and another as test=)."
+        )
+    return x.to_pandas() if hasattr(x, "to_pandas") else x
+
+
 def load_labeled(
     path: str | Path | Any,
     *,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import pickle
 import unicodedata
 import uuid
@@ -697,3 +698,27 @@ def test_the_estimator_speaks_scikit_learns_dialect():
     assert clf.seed == 3
     with pytest.raises(ValueError, match="invalid parameter 'configs'"):
         clf.set_params(configs={})
+
+
+def test_a_test_set_answered_with_one_class_is_pointed_out(caplog):
+    """walk 19: 238 of 240 test images predicted 'defective' (test accuracy 0.500) went by
+    without a word beside a validation accuracy of 0.87."""
+    from scarce.api import _test_metrics
+    from scarce.data.types import Inputs, LabeledSet
+
+    test = LabeledSet(
+        Inputs.from_texts([f"t{i}" for i in range(40)]), np.arange(40) % 2, ("a", "b")
+    )
+
+    class OneAnswer:
+        classes = ("a", "b")
+
+        def predict_proba(self, inputs):
+            return np.tile([0.1, 0.9], (len(inputs), 1))
+
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        metrics = _test_metrics(OneAnswer(), test)
+    assert metrics["test_accuracy"] == 0.5
+    assert metrics["test_counts"] == {"a": 20, "b": 20}
+    assert "40 of the 40 test predictions are 'b', which is 50% of the test set" in caplog.text
+    assert "--source DATA --method mcc" in caplog.text

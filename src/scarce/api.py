@@ -696,12 +696,30 @@ def fit(
 def _test_metrics(fitted: Fitted, test_set: LabeledSet) -> dict[str, Any]:
     from scarce.evaluation.metrics import compute
 
-    scores = compute(test_set.y, fitted.predict_proba(test_set.inputs))
+    proba = fitted.predict_proba(test_set.inputs)
+    scores = compute(test_set.y, proba)
+    k = len(test_set.classes)
+    predicted = np.bincount(proba.argmax(axis=1), minlength=k)
+    top = int(predicted.argmax())
+    truth = np.bincount(test_set.y, minlength=k)[top] / len(test_set)
+    if len(test_set) >= 20 and predicted[top] >= 0.9 * len(test_set) and truth < 0.6:
+        # walk 19: 238 of 240 test images answered one class beside a validation of 0.87
+        log.warning(
+            "%d of the %d test predictions are %r, which is %.0f%% of the test set: the model "
+            "answers one class on it. If the test data comes from elsewhere than the "
+            "training data (another camera, site, product or time), adapt to it: "
+            "`scarce fit TEST_INPUTS --source DATA --method mcc`; else check the test labels.",
+            predicted[top],
+            len(test_set),
+            test_set.classes[top],
+            100 * truth,
+        )
     return {
         "test_accuracy": scores["accuracy"],
         "test_balanced_accuracy": scores["balanced_accuracy"],
         "test_size": len(test_set),
         "test_source": test_set.source,
+        "test_counts": test_set.counts(),
     }
 
 

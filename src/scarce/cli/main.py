@@ -299,7 +299,7 @@ def fit(
         _echo(
             f"test accuracy: {mt['test_accuracy']:.3f}"
             f"{_balanced(mt['test_accuracy'], mt.get('test_balanced_accuracy'))} "
-            f"on {mt['test_size']} examples"
+            f"on {mt['test_size']} examples{_majority(mt.get('test_counts') or {})}"
         )
     if v := m["metrics"].get("validation"):
         what = next(k for k in ("accuracy", "balanced_accuracy", "source_accuracy") if k in v)

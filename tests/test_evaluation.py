@@ -738,3 +738,12 @@ def test_the_domain_advice_names_an_adapted_method_that_beats_the_baseline():
     )
     assert "use the baseline" not in rescued
     assert "mcc scores 0.686 against the baseline's 0.589" in rescued
+
+
+def test_a_curve_is_not_read_far_past_its_points():
+    """walk 19: 3 points up to 16 per class said a doubling pays "beyond 10,000 per class"."""
+    fit = fit_curve([1, 4, 16], [0.4, 0.6, 0.75])
+    assert fit is not None
+    assert fit["stops_paying_at"] is None
+    assert "10,000" not in fit["note"]
+    assert "at 128 per class, as far as these points can be read" in fit["note"]

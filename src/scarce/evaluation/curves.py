@@ -15,6 +15,9 @@ DOUBLING = 0.01
 DROP = 0.005  # the largest K's mean this far below an earlier one: the curve fell
 PLATEAU_GAP = 0.02  # the fit must come this close to its asymptote by 10x the largest K
 FLAT = 0.005  # points that span less than this are a plateau already
+# how far past the largest K a fit is read: three doublings, as far as `predicted` goes
+# (walk 19: 3 points up to 16 per class read "a doubling adds 0.01 ... beyond 10,000")
+REACH = 8
 
 
 def fit_curve(
@@ -64,7 +67,7 @@ def fit_curve(
         for m in (2, 4, 8)
     ]
     gain2 = predicted[0]["mean"] - measured
-    stops = max(1, int(np.ceil(stop))) if stop <= 10_000 else None
+    stops = max(1, int(np.ceil(stop))) if stop <= REACH * kmax else None
     unread = {
         "model": "a - b * shots^(-c)",
         "a": float(a),
@@ -125,7 +128,8 @@ def fit_curve(
     note += (
         f"past about {stops} per class a doubling adds less than {DOUBLING:.2f}."
         if stops
-        else f"a doubling adds {DOUBLING:.2f} or more even beyond 10,000 per class."
+        else f"a doubling still adds {DOUBLING:.2f} or more at {REACH * kmax} per class, as far "
+        "as these points can be read."
     )
     return {
         "model": "a - b * shots^(-c)",

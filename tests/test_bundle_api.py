@@ -722,3 +722,22 @@ def test_a_test_set_answered_with_one_class_is_pointed_out(caplog):
     assert metrics["test_counts"] == {"a": 20, "b": 20}
     assert "40 of the 40 test predictions are 'b', which is 50% of the test set" in caplog.text
     assert "--source DATA --method mcc" in caplog.text
+
+
+def test_predict_reads_texts_from_stdin(tmp_path, text_model, monkeypatch, capsys):
+    """walk 19: a sentence given as INPUT read "no such file"; `-` now reads stdin."""
+    import io
+
+    model, _ = text_model
+    path = model.save(tmp_path / "m.scarce")
+    texts = ["A recipe for bread and butter.", "", "The telescope saw a comet."]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts) + "\n"))
+    assert main(["predict", str(path), "-", "--proba"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("input,prediction,proba_")
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "3"]  # line numbers; blank skipped
+    assert rows[1].split(",")[1] == model.predict(texts[:1])[0]
+    assert main(["predict", str(path), "my card was charged twice"]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err
+    assert "pipe them in, one per line" in err

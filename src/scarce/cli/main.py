@@ -15,7 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from scarce.core.errors import ConfigError, InputError, ScarceError, UnusableImages
+from scarce.core.errors import (
+    ConfigError,
+    DataError,
+    InputError,
+    ScarceError,
+    UnusableImages,
+)
 from scarce.core.logs import plural
 from scarce.core.progress import set_quiet
 
@@ -329,6 +335,20 @@ def fit(
     _echo(f"wrote {out}")
 
 
+def _stdin_texts(modality: str) -> Any:
+    """`scarce predict MODEL -`: texts from standard input, one per line (blank lines
+    skipped); named by line number, as a file's rows are."""
+    from scarce.data.types import Inputs
+
+    if modality != "text":
+        raise ConfigError("- (stdin) is for text models; give image files or folders.")
+    lines = [(i, t.rstrip("\r\n")) for i, t in enumerate(sys.stdin, start=1)]
+    lines = [(i, t) for i, t in lines if t.strip()]
+    if not lines:
+        raise DataError("stdin: no text read. Pipe texts in, one per line.")
+    return Inputs.from_texts([t for _, t in lines], [str(i) for i, _ in lines])
+
+
 def _shown(name: str) -> str:
     """A class name as typed, unless it holds characters a terminal does not show (a
     zero-width space printed 'te​a' as 'tea'): then escaped, as warnings show it."""
@@ -450,7 +470,12 @@ def _distill_text(d: dict[str, Any]) -> str:
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A .scarce bundle from `scarce fit`.")],
-    inputs: Annotated[list[Path], typer.Argument(help="Image files/folders, or one text file.")],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Image files/folders, or one text file; - reads texts from stdin, one per line."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".csv or .jsonl; stdout (CSV) when absent.")
     ] = None,
@@ -474,6 +499,8 @@ def predict(
     """Predict with a bundle; one row per input.
 
     Example: scarce predict defects.scarce new_photos/ --proba --out preds.csv
+
+    Example: echo "my card was charged twice" | scarce predict tickets.scarce -
     """
     _setup(quiet)
     from scarce import api
@@ -491,20 +518,32 @@ def predict(
     if skip_bad and model.modality != "image":
         raise ConfigError("--skip-bad is for image models (empty texts are always predicted).")
     try:
-        x = load_inputs(
-            inputs,
-            modality=model.modality,
-            text_column=text_column or model.text_column,
-            fallback_to_text=text_column is None,  # a column the user names must be there
-            allow_empty=True,
-            skipped=skipped,
-        )
+        if inputs == [Path("-")]:
+            x = _stdin_texts(model.modality)
+        else:
+            x = load_inputs(
+                inputs,
+                modality=model.modality,
+                text_column=text_column or model.text_column,
+                fallback_to_text=text_column is None,  # a column the user names must be there
+                allow_empty=True,
+                skipped=skipped,
+            )
     except UnusableImages as e:
         if skip_bad:  # every one was unusable
             raise
         raise UnusableImages(
             f"{e}\nNothing was written. To predict the others, add --skip-bad: each unusable "
             "image then gets a row with its error."
+        ) from None
+    except DataError as e:
+        missing = [p for p in inputs if not p.exists() and str(p) != "-"]
+        if model.modality != "text" or not missing:
+            raise
+        # walk 19: a sentence typed as INPUT read "no such file. Check the path."
+        raise DataError(
+            f"{e} To predict texts typed here, pipe them in, one per line: echo "
+            f'"{str(missing[0])[:40]}" | scarce predict {bundle} -'
         ) from None
     rows = model.prediction_rows(x, proba=proba)
     if skipped is not None:

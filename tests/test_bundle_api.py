@@ -36,6 +36,10 @@ def test_roundtrip_same_probabilities(tmp_path, text_model, fortunes_data):
     loaded = scarce.load(out)
     np.testing.assert_array_equal(model.predict_proba(x), loaded.predict_proba(x))
     assert loaded.classes_ == ("food", "science", "sports")
+    assert repr(loaded) == (
+        f"Model(method='linear-probe', backbone={loaded.manifest['backbone']['id']!r}, "
+        "modality='text', classes=['food', 'science', 'sports'])"
+    )
     assert np.allclose(loaded.predict_proba(x).sum(1), 1)
 
 

@@ -67,6 +67,17 @@ class Model:
         self.encoder = encoder
         self.manifest = manifest
 
+    def __repr__(self) -> str:
+        b = self.manifest.get("backbone") or {}
+        classes = list(self.classes_)
+        shown = repr(classes[:6])[:-1] + (
+            f", ... {len(classes)} in all]" if len(classes) > 6 else "]"
+        )
+        return (
+            f"Model(method={self.manifest.get('method')!r}, backbone={b.get('id')!r}, "
+            f"modality={self.modality!r}, classes={shown})"
+        )
+
     @property
     def classes_(self) -> tuple[Any, ...]:
         """The labels, as given: ints, floats or bools when the model was fitted on such

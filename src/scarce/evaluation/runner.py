@@ -226,6 +226,9 @@ def evaluate_sets(
             f"--protocol must be 'kshot', 'kfold', 'episodes' or 'domain', got {protocol!r}."
         )
 
+    # one instance per method: what it meta-trains on the base set serves every fit; made
+    # before any encoding, so that a method refusing the encoder says so at once (walk 19)
+    instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
     encode_s = 0.0
     with encoder.memoized() if encoder is not None else contextlib.nullcontext():
         if encoder is not None and any(s.uses_encoder for s in specs.values()):
@@ -238,8 +241,6 @@ def evaluate_sets(
             if unlabeled is not None:
                 encoder.encode(unlabeled.inputs, desc="encoding the unlabeled inputs")
             encode_s = time.perf_counter() - t
-        # one instance per method: what it meta-trains on the base set serves every fit
-        instances = {n: specs[n].method(cfgs[n], encoder) for n in names}
         if tasks:
             instances[MULTITASK].add_tasks(tasks, primary=primary_task)
         meta_training: dict[str, Any] = {}

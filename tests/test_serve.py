@@ -157,8 +157,27 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
     files = [("files", ("ok.png", good, "image/png")), ("files", ("cut.png", good[:60], "i/p"))]
     r = client.post("/predict/files", files=files)
     assert "cut.png: cannot read this image" in _error(r, 400)
-    r = client.post("/predict", json={"images": [base64.b64encode(good[:60]).decode()]})
+    assert "?skip_bad=true" in _error(r, 400)
+    # walk 19: as `scarce predict --skip-bad`, the readable ones are predicted and each bad
+    # one gets its row, in place, with its error
+    r = client.post("/predict/files?skip_bad=true", files=files)
+    assert r.status_code == 200, r.text
+    ok, cut = r.json()["predictions"]
+    assert (ok["input"], ok["error"]) == ("ok.png", "")
+    assert ok["prediction"] in scarce.load(image_bundle).classes_
+    assert cut["input"] == "cut.png"
+    assert cut["prediction"] is None
+    assert "cannot read this image" in cut["error"]
+    b64 = [base64.b64encode(good[:60]).decode(), base64.b64encode(good).decode()]
+    r = client.post("/predict", json={"images": b64[:1]})
     assert "images[0]: cannot read this image" in _error(r, 400)
+    r = client.post("/predict", json={"images": b64, "skip_bad": True})
+    assert [(p["input"], p["prediction"] is None) for p in r.json()["predictions"]] == [
+        (0, True),
+        (1, False),
+    ]
+    r = client.post("/predict", json={"images": b64[:1], "skip_bad": True})
+    assert "no image in the request could be read" in _error(r, 400)
     r = client.post("/predict", json={"images": ["not base64!"]})
     assert "images[0] is not base64" in _error(r, 400)
     big = [("files", ("big.bmp", b"\0" * (1 << 20) + b"x", "image/bmp"))]

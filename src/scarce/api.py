@@ -148,11 +148,29 @@ class Model:
             for t, p in self.predict_proba_tasks(x).items()
         }
 
-    def prediction_rows(self, x: Inputs | Sequence[Any], *, proba: bool = False) -> list[dict]:
+    def prediction_rows(
+        self,
+        x: Inputs | Sequence[Any],
+        *,
+        proba: bool = False,
+        skipped: Sequence[tuple[int, str, str]] | None = None,
+    ) -> list[dict]:
         """One record per input, as `scarce predict` writes it and `scarce serve` answers:
         `input` (its name), `prediction`, and with `proba` one `proba_<class>` per class;
         a multitask model adds `prediction_<task>` (and its probabilities) for each other
-        task."""
+        task. `skipped`: (position, name, why) of inputs left out as unreadable (--skip-bad):
+        each gets its row at its position, with no prediction and `why` in an `error` field
+        (empty in the others)."""
+        rows = self._rows(x, proba)
+        if skipped is None:
+            return rows
+        blank = dict.fromkeys(rows[0], None) if rows else {"input": None, "prediction": None}
+        out = [{**r, "error": ""} for r in rows]
+        for i, name, why in sorted(skipped):
+            out.insert(i, {**blank, "input": name, "error": why})
+        return out
+
+    def _rows(self, x: Inputs | Sequence[Any], proba: bool) -> list[dict]:
         inputs = self._inputs(x)
         per_task = self.predict_proba_tasks(inputs)
         tasks = self.tasks

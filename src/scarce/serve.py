@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from scarce.api import Model
-from scarce.core.errors import ConfigError, DataError, InputError, ScarceError
+from scarce.core.errors import ConfigError, DataError, InputError, ScarceError, UnusableImages
 from scarce.core.hashing import sha256_bytes
 from scarce.data.images import check_image_bytes
 from scarce.data.types import Inputs, without_lone_surrogates
@@ -69,6 +69,11 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             None, description="base64-encoded image files (PNG, JPEG, ...), for an image model"
         )
         proba: StrictBool = Field(True, description="add proba_<class> for every class")
+        skip_bad: StrictBool = Field(
+            False,
+            description="images: predict the readable ones; each unreadable one gets a row "
+            "with no prediction and an `error` (default: refuse the request, naming them)",
+        )
 
     app = FastAPI(
         # Swagger UI and ReDoc load from a CDN, blank offline; /openapi.json stays
@@ -148,21 +153,47 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 "serve --max-batch): split them over several requests."
             )
 
-    def rows(inputs: Inputs, proba: bool, positions: bool = False) -> dict[str, Any]:
+    def rows(
+        inputs: Inputs,
+        proba: bool,
+        positions: bool = False,
+        skipped: list[tuple[int, str, str]] | None = None,
+    ) -> dict[str, Any]:
         with lock, transient():
-            out = model.prediction_rows(inputs, proba=proba)
+            out = model.prediction_rows(inputs, proba=proba, skipped=skipped)
         if positions:  # a JSON list's inputs are named by their position, a number
             out = [{**r, "input": i} for i, r in enumerate(out)]
         return {"predictions": out}
 
     def images(
-        blobs: list[tuple[str, str, bytes]], proba: bool, positions: bool = False
+        blobs: list[tuple[str, str, bytes]],
+        proba: bool,
+        positions: bool = False,
+        skip_bad: bool = False,
     ) -> dict[str, Any]:
         for _, where, data in blobs:
             if len(data) > max_file_mb << 20:
                 raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
-        with _as_files(blobs) as inputs:
-            return rows(inputs, proba, positions)
+        bad: list[tuple[int, str, str]] = []
+        good = []
+        for i, (name, where, data) in enumerate(blobs):
+            try:
+                check_image_bytes(data, where)
+            except DataError as e:
+                bad.append((i, name, str(e)))
+                continue
+            good.append((name, where, data))
+        if bad and not skip_bad:  # every bad one named, as `scarce predict` does
+            raise UnusableImages(
+                "\n".join(why for _, _, why in bad)
+                + "\nNothing was predicted. To predict the others, set skip_bad (true in the "
+                "JSON body, or ?skip_bad=true for /predict/files): each unreadable image then "
+                "gets a row with its error."
+            )
+        if not good:
+            raise UnusableImages("no image in the request could be read: " + bad[0][2])
+        with _as_files(good, checked=True) as inputs:
+            return rows(inputs, proba, positions, skipped=bad if skip_bad else None)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -230,11 +261,11 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                     f"images[{i}] is not base64: encode the image file's bytes "
                     "(base64 -w0 photo.jpg), or upload files to POST /predict/files."
                 ) from None
-        return images(blobs, req.proba, positions=True)
+        return images(blobs, req.proba, positions=True, skip_bad=req.skip_bad)
 
     @app.post("/predict/files")
     def predict_files(
-        files: Annotated[list[UploadFile], File()], proba: bool = True
+        files: Annotated[list[UploadFile], File()], proba: bool = True, skip_bad: bool = False
     ) -> dict[str, Any]:
         if want != "images":
             raise DataError(
@@ -243,7 +274,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         count(len(files))
         limit = (max_file_mb << 20) + 1  # enough to tell a file too big, no more
         named = [(f.filename or str(i), f.file.read(limit)) for i, f in enumerate(files)]
-        return images([(name, name, data) for name, data in named], proba)
+        return images([(name, name, data) for name, data in named], proba, skip_bad=skip_bad)
 
     return app
 
@@ -253,14 +284,15 @@ def _shown(positions: list[int]) -> str:
 
 
 @contextlib.contextmanager
-def _as_files(blobs: list[tuple[str, str, bytes]]) -> Iterator[Inputs]:
+def _as_files(blobs: list[tuple[str, str, bytes]], checked: bool = False) -> Iterator[Inputs]:
     """Uploaded image files (name, where for errors, bytes) as Inputs with those names, read
     from a temporary folder: decoded batch by batch, exactly as `scarce predict` decodes
     files."""
     with tempfile.TemporaryDirectory(prefix="scarce-serve-") as d:
         items, hashes = [], []
         for i, (name, where, data) in enumerate(blobs):
-            check_image_bytes(data, where)
+            if not checked:
+                check_image_bytes(data, where)
             path = Path(d) / f"{i}{Path(name).suffix[:10]}"
             path.write_bytes(data)
             items.append(str(path))

@@ -545,9 +545,14 @@ def predict(
             f"{e} To predict texts typed here, pipe them in, one per line: echo "
             f'"{str(missing[0])[:40]}" | scarce predict {bundle} -'
         ) from None
-    rows = model.prediction_rows(x, proba=proba)
-    if skipped is not None:
-        rows = _with_skipped(rows, skipped)
+    if skipped:
+        logging.getLogger("scarce.cli").warning(
+            "%d unreadable image(s) skipped, each with an empty prediction and its error: %s%s",
+            len(skipped),
+            "; ".join(why.rstrip(".") for _, _, why in skipped[:3]),
+            " ..." if len(skipped) > 3 else "",
+        )
+    rows = model.prediction_rows(x, proba=proba, skipped=skipped)
     if out is not None and out.suffix.lower() == ".jsonl":
         if model.modality == "text":  # a row number is a number in JSON
             rows = [{**r, "input": int(r["input"])} for r in rows]
@@ -565,25 +570,6 @@ def predict(
             f.write(text)
         if not quiet:
             _note(f"wrote {len(rows)} predictions to {out}")
-
-
-def _with_skipped(
-    rows: list[dict[str, Any]], skipped: list[tuple[int, str, str]]
-) -> list[dict[str, Any]]:
-    """The predicted rows and a row for each skipped image, in input order, all with an
-    `error` column (empty where the image was predicted)."""
-    if skipped:
-        logging.getLogger("scarce.cli").warning(
-            "%d unreadable image(s) skipped, each with an empty prediction and its error: %s%s",
-            len(skipped),
-            "; ".join(why.rstrip(".") for _, _, why in skipped[:3]),
-            " ..." if len(skipped) > 3 else "",
-        )
-    blank = dict.fromkeys(rows[0], None)
-    out = [{**r, "error": ""} for r in rows]
-    for i, name, why in sorted(skipped):
-        out.insert(i, {**blank, "input": name, "error": why})
-    return out
 
 
 @app.command()

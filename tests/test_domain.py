@@ -416,3 +416,22 @@ def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog
             config={"steps": 10, "refit": False},
         )
     assert f"your {len(idx)} target labels all trained" in caplog.text
+
+
+def test_the_estimator_adapts_given_a_target_and_python_gets_python_advice(pair):
+    """walk 19: ADAPT's fit(Xs, ys, Xt) had no counterpart, source=(X, y) was refused, and
+    method='mcc' without a source asked for the target it had been given."""
+    source, target = pair
+    xs, ys = list(source.inputs.items), [int(c) for c in source.y]
+    xt = list(target.inputs.items)
+    with pytest.raises(ConfigError, match=r"give the labeled source as --source SOURCE \(source="):
+        scarce.fit(xt, [int(c) for c in target.y], method="mcc")
+    quick = {"steps": 200, "trade_off": 1.0}
+    clf = scarce.TransferClassifier(method="mcc", config=quick).fit(xs, ys, target=xt)
+    assert clf.classes_.tolist() == list(range(10))
+    assert clf.model_.manifest["domain"]["target"]["n"] == len(xt)
+    assert clf.score(xt, [int(c) for c in target.y]) > 0.3  # source-only: about 0.4 at 400 steps
+    model = scarce.fit(xt, source=(xs, ys), method="source-only", config=quick)
+    assert model.manifest["method"] == "source-only"
+    with pytest.raises(ConfigError, match="give unlabeled= or target=, not both"):
+        scarce.TransferClassifier(method="mcc").fit(xs, ys, target=xt, unlabeled=xt)

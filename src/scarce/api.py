@@ -350,9 +350,12 @@ def _companion(
     data = as_frame(data)
     if isinstance(data, LabeledSet):
         got = data
+    elif isinstance(data, tuple) and len(data) == 2:  # (inputs, labels), as fit(X, y) takes
+        got = labeled_from_arrays(data[0], data[1], modality)
     elif not (isinstance(data, str | Path) or is_frame(data)):
         raise DataError(
-            f"{what}: got {type(data).__name__}; give a folder or table path, or a DataFrame."
+            f"{what}: got {type(data).__name__}; give a folder or table path, a DataFrame, "
+            "or (inputs, labels)."
         )
     else:
         tries = [(cols, modality)]
@@ -566,6 +569,14 @@ def fit(
             cols,
         )
     method = method or "linear-probe"
+    if method != "auto" and method_registry.get(method).needs_unlabeled:
+        # walk 19: the method's own message asked for the target, which DATA already was
+        raise ConfigError(
+            f"{method} adapts a model from a labeled source domain to an unlabeled target: "
+            "give the labeled source as --source SOURCE (source=... in Python), and the "
+            "target's inputs as DATA (their labels, if any, are not read). To learn DATA's "
+            "own labels, use linear-probe or finetune."
+        )
     if budget is not None and method != "auto":
         log.warning("--budget is for --method auto; %s ignores it.", method)
     aux_tasks: dict[str, LabeledSet] = {}
@@ -695,10 +706,7 @@ def fit(
         "metrics": metrics,
         "versions": library_versions(),
     }
-    given = labels
-    if given is None and is_frame(data) and cols["label_column"] in data.columns:
-        given = data[cols["label_column"]]
-    if given is not None and (kind := label_kind(given)) is not None:
+    if kind := _label_type(data, labels, cols["label_column"]):
         manifest["label_type"] = kind  # predictions come back in the type given
     if auto is not None:
         manifest["auto"] = auto
@@ -1008,7 +1016,19 @@ def _fit_domain(
         "metrics": metrics,
         "versions": library_versions(),
     }
+    pair = source if isinstance(source, tuple) and len(source) == 2 else (source, None)
+    if kind := _label_type(pair[0], pair[1], cols["label_column"]):
+        manifest["label_type"] = kind  # the source's labels, as given
     return Model(fitted, encoder, manifest)
+
+
+def _label_type(data: Any, labels: Any, label_column: str) -> str | None:
+    """int, float or bool when the labels were given in memory (or in a DataFrame's
+    column) as such: the model's predictions then come back in that type."""
+    data = as_frame(data)
+    if labels is None and is_frame(data) and label_column in data.columns:
+        labels = data[label_column]
+    return None if labels is None else label_kind(labels)
 
 
 def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
@@ -1302,22 +1322,39 @@ class TransferClassifier:
         )
 
     def fit(
-        self, X: Sequence[Any], y: Sequence[Any], unlabeled: Sequence[Any] | None = None
+        self,
+        X: Sequence[Any],
+        y: Sequence[Any],
+        unlabeled: Sequence[Any] | None = None,
+        target: Sequence[Any] | None = None,
     ) -> TransferClassifier:
         """`unlabeled`: extra inputs without labels, for the methods that read them
         (linear-probe's self-training, distill), as `fit(..., unlabeled=...)`. A keyword
         rather than scikit-learn's y = -1 convention, which would turn a real -1 label
-        (y in {-1, 1}) into "unlabeled"; in a Pipeline pass it as `clf__unlabeled=U`."""
-        self.model_ = fit(
-            X if is_frame(X) else list(X),
-            y,
-            method=self.method,
-            backbone=self.backbone,
-            config=self.config,
-            seed=self.seed,
-            modality=self.modality,
-            unlabeled=None if unlabeled is None or is_frame(unlabeled) else list(unlabeled),
-        )
+        (y in {-1, 1}) into "unlabeled"; in a Pipeline pass it as `clf__unlabeled=U`.
+        `target`: domain adaptation, as ADAPT's fit(Xs, ys, Xt): X, y are the labeled source
+        and `target` the unlabeled inputs of the domain the model will predict on (the
+        method must be a domain method: source-only, dann, mmd, coral, cdan, mcc)."""
+
+        def listed(v: Any) -> Any:
+            return None if v is None else v if is_frame(v) else list(v)
+
+        common = {
+            "method": self.method,
+            "backbone": self.backbone,
+            "config": self.config,
+            "seed": self.seed,
+            "modality": self.modality,
+        }
+        if target is not None:
+            if unlabeled is not None:
+                raise ConfigError(
+                    "give unlabeled= or target=, not both: with target= (domain adaptation) "
+                    "the target inputs are the unlabeled ones."
+                )
+            self.model_ = fit(listed(target), source=(listed(X), y), **common)
+        else:
+            self.model_ = fit(listed(X), y, unlabeled=listed(unlabeled), **common)
         # the caller's label type (ints stay ints), in np.unique(y)'s order, for the scorers
         self.classes_ = np.array(self.model_.classes_)
         self.n_features_in_ = 1

@@ -603,7 +603,7 @@ class Units:
     """The runs grouped into the units of an interval: a repeat (folds averaged within it);
     with a single k-fold repeat, the folds themselves. Every interval of a results document,
     of a method or of a paired difference, is taken over these units and counts the pool's
-    own variance the same way (walk 20: `--versus` and the other paired tables once took each
+    own variance the same way (audit 20: `--versus` and the other paired tables once took each
     run as a unit and left the test items' variance out, and covered 82% where 95% was said)."""
 
     def __init__(

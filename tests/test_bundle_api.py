@@ -724,7 +724,9 @@ def test_a_test_set_answered_with_one_class_is_pointed_out(caplog):
         metrics = _test_metrics(OneAnswer(), test)
     assert metrics["test_accuracy"] == 0.5
     assert metrics["test_counts"] == {"a": 20, "b": 20}
-    assert "40 of the 40 test predictions are 'b', which is 50% of the test set" in caplog.text
+    assert (
+        "40 of the 40 test predictions are 'b', though 50% of the test examples are" in caplog.text
+    )
     assert "--source DATA --method mcc" in caplog.text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -747,3 +748,23 @@ def test_a_curve_is_not_read_far_past_its_points():
     assert fit["stops_paying_at"] is None
     assert "10,000" not in fit["note"]
     assert "at 128 per class, as far as these points can be read" in fit["note"]
+
+
+def test_bootstrap_below_its_repeats_is_t_and_says_so(text_csv, caplog):
+    """walk 21: the fallback to t kept the bootstrap's item-variance widening and went unsaid."""
+    from scarce.evaluation.intervals import interval
+
+    values, items = [0.61, 0.7, 0.66, 0.58], (0.0004, 40)
+    want = interval(values, "t", item_var=items)
+    assert interval(values, "bootstrap", item_var=items) == want
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        res = scarce.evaluate(
+            text_csv,
+            methods=["knn"],
+            shots=[2],
+            repeats=3,
+            interval="bootstrap",
+            backbone="minilm-l3",
+        )
+    assert res["protocol"]["interval"] == "t"
+    assert "--interval bootstrap needs 6+ repeats" in caplog.text

@@ -742,8 +742,8 @@ def _test_metrics(fitted: Fitted, test_set: LabeledSet) -> dict[str, Any]:
     if len(test_set) >= 20 and predicted[top] >= 0.9 * len(test_set) and truth < 0.6:
         # walk 19: 238 of 240 test images answered one class beside a validation of 0.87
         log.warning(
-            "%d of the %d test predictions are %r, which is %.0f%% of the test set: the model "
-            "answers one class on it. If the test data comes from elsewhere than the "
+            "%d of the %d test predictions are %r, though %.0f%% of the test examples are: "
+            "the model answers one class on them. If the test data comes from elsewhere than the "
             "training data (another camera, site, product or time), adapt to it: "
             "`scarce fit TEST_INPUTS --source DATA --method mcc`; else check the test labels.",
             predicted[top],

@@ -104,6 +104,8 @@ def interval(
     variance the mean owes to which test items happened to be drawn (see `item_variance`),
     which no number of repeats on those same items averages away, with its items' count;
     it widens the interval in quadrature."""
+    if method == "bootstrap" and len(values) < MIN_BOOTSTRAP:
+        method = "t"  # the whole interval, the pool's share included (walk 21)
     iv = bootstrap_interval(values, confidence, seed=seed) if method == "bootstrap" else None
     iv = iv or t_interval(values, confidence)
     var, n_items = item_var

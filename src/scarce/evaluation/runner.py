@@ -28,6 +28,7 @@ from scarce.encoders.base import Encoder
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import (
+    MIN_BOOTSTRAP,
     TOO_FEW,
     Interval,
     interval,
@@ -226,6 +227,15 @@ def evaluate_sets(
             f"--protocol must be 'kshot', 'kfold', 'episodes' or 'domain', got {protocol!r}."
         )
 
+    n_units = folds if protocol == "kfold" and repeats == 1 else repeats
+    if interval_method == "bootstrap" and n_units < MIN_BOOTSTRAP:
+        log.warning(  # walk 21: the fallback was said nowhere
+            "--interval bootstrap needs %d+ repeats: from %d no resampling interval can cover "
+            "95%% of the time, so these intervals are t intervals.",
+            MIN_BOOTSTRAP,
+            n_units,
+        )
+        interval_method = "t"
     # one instance per method: what it meta-trains on the base set serves every fit; made
     # before any encoding, so that a method refusing the encoder says so at once (walk 19)
     instances = {n: specs[n].method(cfgs[n], encoder) for n in names}

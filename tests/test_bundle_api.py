@@ -737,12 +737,20 @@ def test_predict_reads_texts_from_stdin(tmp_path, text_model, monkeypatch, capsy
     model, _ = text_model
     path = model.save(tmp_path / "m.scarce")
     texts = ["A recipe for bread and butter.", "", "The telescope saw a comet."]
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts) + "\n"))
+    piped = io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode()), encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", piped)
     assert main(["predict", str(path), "-", "--proba"]) == 0
-    rows = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr()
+    rows = out.out.strip().splitlines()
     assert rows[0].startswith("input,prediction,proba_")
-    assert [r.split(",")[0] for r in rows[1:]] == ["1", "3"]  # line numbers; blank skipped
+    # read as a .txt file is: line numbers, and a blank line predicted with a warning
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert "<stdin>: 1 empty text(s) (row 2)" in out.err
     assert rows[1].split(",")[1] == model.predict(texts[:1])[0]
+    latin1 = io.TextIOWrapper(io.BytesIO("caf\xe9 au lait\n".encode("latin-1")))
+    monkeypatch.setattr("sys.stdin", latin1)
+    assert main(["predict", str(path), "-"]) == 2
+    assert "<stdin>, line 1: not valid UTF-8" in capsys.readouterr().err
     assert main(["predict", str(path), "my card was charged twice"]) == 2
     err = capsys.readouterr().err
     assert "no such file" in err

@@ -335,20 +335,6 @@ def fit(
     _echo(f"wrote {out}")
 
 
-def _stdin_texts(modality: str) -> Any:
-    """`scarce predict MODEL -`: texts from standard input, one per line (blank lines
-    skipped); named by line number, as a file's rows are."""
-    from scarce.data.types import Inputs
-
-    if modality != "text":
-        raise ConfigError("- (stdin) is for text models; give image files or folders.")
-    lines = [(i, t.rstrip("\r\n")) for i, t in enumerate(sys.stdin, start=1)]
-    lines = [(i, t) for i, t in lines if t.strip()]
-    if not lines:
-        raise DataError("stdin: no text read. Pipe texts in, one per line.")
-    return Inputs.from_texts([t for _, t in lines], [str(i) for i, _ in lines])
-
-
 def _shown(name: str) -> str:
     """A class name as typed, unless it holds characters a terminal does not show (a
     zero-width space printed 'te​a' as 'tea'): then escaped, as warnings show it."""
@@ -518,17 +504,14 @@ def predict(
     if skip_bad and model.modality != "image":
         raise ConfigError("--skip-bad is for image models (empty texts are always predicted).")
     try:
-        if inputs == [Path("-")]:
-            x = _stdin_texts(model.modality)
-        else:
-            x = load_inputs(
-                inputs,
-                modality=model.modality,
-                text_column=text_column or model.text_column,
-                fallback_to_text=text_column is None,  # a column the user names must be there
-                allow_empty=True,
-                skipped=skipped,
-            )
+        x = load_inputs(  # `-`: texts from standard input, read as a .txt file is
+            inputs,
+            modality=model.modality,
+            text_column=text_column or model.text_column,
+            fallback_to_text=text_column is None,  # a column the user names must be there
+            allow_empty=True,
+            skipped=skipped,
+        )
     except UnusableImages as e:
         if skip_bad:  # every one was unusable
             raise

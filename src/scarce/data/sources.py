@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
@@ -76,6 +77,7 @@ def detect_modality(path: str | Path) -> Modality:
 
 
 FRAME = "<DataFrame>"
+STDIN = "-"  # a text file's name that reads standard input (scarce predict MODEL -)
 
 
 def is_frame(x: Any) -> bool:
@@ -353,6 +355,8 @@ def load_inputs(
     modality = modality or detect_modality(paths[0])
     if modality == "image":
         files: list[Path] = []
+        if STDIN in map(str, paths):
+            raise DataError(f"{STDIN} (standard input) is for text models; give image files.")
         for p in map(Path, paths):
             if p.is_dir():
                 files += sorted(
@@ -383,7 +387,11 @@ def load_inputs(
             "Parquet with a text column, or .txt with one text per line) to predict on."
         )
     p = Path(paths[0])
-    df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
+    if str(p) == STDIN:  # texts piped in, one per line, read as a .txt file is
+        p = Path("<stdin>")
+        df = _read_table(p, "lines", keep_blank=allow_empty, data=sys.stdin.buffer.read())
+    else:
+        df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
     if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
     if text_column not in df.columns and (files := _image_file_columns(df)):
@@ -489,8 +497,8 @@ def _text_kind(p: Path) -> str:
     return kind
 
 
-def _decode_utf8(p: Path, kind: str) -> str:
-    data = p.read_bytes()
+def _decode_utf8(p: Path, kind: str, data: bytes | None = None) -> str:
+    data = p.read_bytes() if data is None else data
     if not data.strip():
         what = "one text per line" if kind == "lines" else "a header row and examples"
         raise DataError(f"{p}: the file is empty. Add {what}.")
@@ -516,9 +524,12 @@ def _decode_utf8(p: Path, kind: str) -> str:
         ) from None
 
 
-def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.DataFrame
+def _read_table(
+    p: Path, kind: str, *, keep_blank: bool = False, data: bytes | None = None
+):  # -> pandas.DataFrame
     """`keep_blank`: blank lines inside the table stay as empty rows (files to predict on:
-    each row gets an answer under its own number); trailing ones still go."""
+    each row gets an answer under its own number); trailing ones still go. `data`: the
+    file's bytes, read elsewhere (standard input)."""
     import pandas as pd
 
     if kind == "parquet":
@@ -529,7 +540,7 @@ def _read_table(p: Path, kind: str, *, keep_blank: bool = False):  # -> pandas.D
         if len(df) == 0:
             raise DataError(f"{p}: the table has no rows. Add examples.")
         return df
-    text = _decode_utf8(p, kind)
+    text = _decode_utf8(p, kind, data)
     if kind == "jsonl":
         rows, halves = [], []
         for i, line in enumerate(text.splitlines(), 1):

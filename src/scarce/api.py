@@ -351,7 +351,10 @@ def _companion(
     if isinstance(data, LabeledSet):
         got = data
     elif isinstance(data, tuple) and len(data) == 2:  # (inputs, labels), as fit(X, y) takes
-        got = labeled_from_arrays(data[0], data[1], modality)
+        try:
+            got = labeled_from_arrays(data[0], data[1], modality)
+        except DataError as e:  # walk 21: a length mismatch did not say which pair
+            raise type(e)(f"{what}: {e}") from None
     elif not (isinstance(data, str | Path) or is_frame(data)):
         raise DataError(
             f"{what}: got {type(data).__name__}; give a folder or table path, a DataFrame, "

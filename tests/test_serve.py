@@ -160,6 +160,10 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
     assert "?skip_bad=true" in _error(r, 400)
     # walk 19: as `scarce predict --skip-bad`, the readable ones are predicted and each bad
     # one gets its row, in place, with its error
+    r = client.post("/predict/files?skip_bad=maybe", files=files)
+    assert "bad query parameter (query.skip_bad" in _error(r, 400)
+    r = client.post("/predict/files?probas=false", files=files)
+    assert "unknown query parameter(s) ['probas']" in _error(r, 400)
     r = client.post("/predict/files?skip_bad=true", files=files)
     assert r.status_code == 200, r.text
     ok, cut = r.json()["predictions"]

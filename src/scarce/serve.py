@@ -100,6 +100,15 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             f"{e.get('msg', 'invalid')}"
             for e in exc.errors()[:5]
         )
+        if all(e.get("loc", ("",))[0] == "query" for e in exc.errors()):
+            # walk 21: a bad ?skip_bad= was told to send JSON
+            return JSONResponse(
+                {
+                    "error": f"bad query parameter ({where}): use "
+                    "?proba=true|false&skip_bad=true|false."
+                },
+                status_code=400,
+            )
         example = (
             '{"texts": ["first text", "second text"]}'
             if want == "texts"
@@ -265,8 +274,17 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
 
     @app.post("/predict/files")
     def predict_files(
-        files: Annotated[list[UploadFile], File()], proba: bool = True, skip_bad: bool = False
+        request: Request,
+        files: Annotated[list[UploadFile], File()],
+        proba: bool = True,
+        skip_bad: bool = False,
     ) -> dict[str, Any]:
+        unknown = sorted(set(request.query_params) - {"proba", "skip_bad"})
+        if unknown:  # walk 21: ?probas=false was ignored, where a JSON field is refused
+            raise DataError(
+                f"unknown query parameter(s) {unknown}: POST /predict/files reads ?proba= "
+                "and ?skip_bad= (true or false)."
+            )
         if want != "images":
             raise DataError(
                 'this model takes text: POST /predict with {"texts": [...]} instead of files.'

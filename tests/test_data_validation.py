@@ -570,11 +570,15 @@ def test_lookalike_labels_are_warned_about(caplog):
     from scarce.data.types import Inputs
     from scarce.data.validate import check_trainable
 
-    labels = ["1", "1.0", "2", "Cat", "cat", "dog"]
-    ds = labeled_set(Inputs.from_texts([f"t{i}" for i in range(6)]), labels, "t.csv")
+    labels = ["1", "1.0", "2", "Cat", "cat", "dog", "café", "cafe\u0301"]
+    ds = labeled_set(Inputs.from_texts([f"t{i}" for i in range(8)]), labels, "t.csv")
     with caplog.at_level("WARNING", logger="scarce"):
         check_trainable(ds)
-    assert "'1' and '1.0'; 'Cat' and 'cat' are different classes" in caplog.text
+    assert (
+        "'1' and '1.0' (they differ in number form); 'Cat' and 'cat' (they differ in letter "
+        "case); 'cafe\\u0301' and 'café' (they differ in Unicode form (an accent composed, or "
+        "written as a separate mark)) are different classes"
+    ) in caplog.text
 
 
 def test_arrays_mixed_with_paths_name_every_bad_item(tmp_path):

@@ -45,8 +45,24 @@ def _warn_lookalike_labels(ds: LabeledSet) -> None:
         log.warning(
             "%s: labels %s are different classes; if they mean the same, write them the same way.",
             ds.source,
-            "; ".join(" and ".join(map(repr, g)) for g in same[:5]),
+            "; ".join(
+                " and ".join(map(_shown_apart, g)) + f" (they differ {_how_they_differ(*g[:2])})"
+                for g in same[:5]
+            ),
         )
+
+
+def _shown_apart(label: str) -> str:
+    """repr, with escapes where two labels print alike ('café' composed or not: walk 21)."""
+    return (
+        repr(label)
+        if label.isascii()
+        or (
+            unicodedata.is_normalized("NFC", label)
+            and all(unicodedata.category(ch) != "Cf" for ch in label)
+        )
+        else ascii(label)
+    )
 
 
 def _lookalike_key(label: str) -> str:
@@ -63,12 +79,17 @@ def _how_they_differ(a: str, b: str) -> str:
     """In words, for two labels with the same `_lookalike_key`."""
     if a.casefold() == b.casefold():
         return "in letter case"
+    with contextlib.suppress(ValueError, OverflowError):
+        if float(a) == float(b):
+            return "in number form"
     if " ".join(a.split()) == " ".join(b.split()):
         return "in spacing"
     hidden = sorted({ch for ch in a + b if unicodedata.category(ch) == "Cf"})
     if hidden:
         names = ", ".join(f"U+{ord(ch):04X} {unicodedata.name(ch, '?')}" for ch in hidden)
         return f"by invisible characters ({names})"
+    if unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b):
+        return "in Unicode form (an accent composed, or written as a separate mark)"
     if unicodedata.normalize("NFKC", a) == unicodedata.normalize("NFKC", b):
         return "in character forms (e.g. full-width letters)"
     return "only in how they are written (case, spacing, number form)"

@@ -266,6 +266,7 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     assert res["unlabeled"]["methods"] == ["linear-probe"]
     (row,) = res["unlabeled"]["paired"]
     assert row["n"] == 3
+    assert (row["used"], row["fits"]) == (3, 3)
     assert row["low"] < row["high"]  # pseudo-labels changed the heads: the draws differ
     html = tmp_path / "r.html"
     assert main(["report", str(out), "--out", str(html)]) == 0
@@ -274,6 +275,8 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     assert main([*args, "--set", "self_training=off"]) == 0
     (row,) = json.loads(out.read_text())["unlabeled"]["paired"]
     assert row["low"] == row["high"] == 0
+    assert row["used"] == 0  # and the terminal says why a row reads +0.000
+    assert "0 of 3 fits" in capsys.readouterr().out
     capsys.readouterr()
     knn = ["eval", str(data), "--shots", "4", "--methods", "knn", "--unlabeled", str(unl)]
     assert main([*knn, "--out", str(out)]) == 2

@@ -1140,8 +1140,16 @@ def _results_text(res: dict[str, Any]) -> str:
             f"\nwith vs without the {un['n']} --unlabeled inputs, accuracy paired over the same "
             "draws:"
         )
-        head = ["method", "shots", "with", "without", "difference"]
-        lines.append(_table(head, _paired_rows([(r["method"], r) for r in un["paired"]])))
+        head = ["method", "shots", "with", "without", "difference", "used in"]
+        rows = _paired_rows([(r["method"], r) for r in un["paired"]])
+        for row, r in zip(rows, un["paired"], strict=True):
+            row.append(f"{r.get('used', '?')} of {r.get('fits', '?')} fits")
+        lines.append(_table(head, rows))
+        if any(r.get("used") == 0 for r in un["paired"]):
+            lines.append(
+                "(used in 0 fits: the method kept its plain fit every time, e.g. linear-probe's "
+                "self_training=auto below 20 labels or without a gain in its check, or off)"
+            )
     vs = res.get("versus")
     if vs and vs["paired"]:
         lines.append(f"\neach method vs {vs['method']}, accuracy paired over the same draws:")

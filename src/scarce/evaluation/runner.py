@@ -317,6 +317,9 @@ def evaluate_sets(
             }
             if selection is not None:
                 rec["selection"] = selection
+            if name in readers:  # a method may decide not to use them (self_training=auto)
+                st = (getattr(fitted, "meta", None) or {}).get("self_training") or {}
+                rec["unlabeled_used"] = bool(st.get("used", True))
             # per test item, for the share of the interval the test sample owns (pool indices;
             # a given test set's items after the pool's)
             keys = sp.test if sp.test is not None else len(pool) + np.arange(len(tst))
@@ -511,13 +514,20 @@ def _unlabeled_record(
         + " fitted the same draws without them (inputs also drawn as labeled examples "
         "are dropped from the unlabeled ones)",
         "paired": [
-            {"method": m, **row}
+            {"method": m, **row, **_uses(units.runs, m, row["shots"])}
             for m in readers
             for row in _versus(units, m, m + LABELS_ONLY, interval_method, confidence, seed)[
                 "paired"
             ]
         ],
     }
+
+
+def _uses(runs: list[dict[str, Any]], method: str, k: int | None) -> dict[str, int]:
+    """In how many of its fits at `k` the method used the unlabeled inputs (walk 21: a row
+    of +0.000 did not say that none had)."""
+    mine = [r for r in runs if r["method"] == method and r["shots"] == k]
+    return {"used": sum(r.get("unlabeled_used", True) for r in mine), "fits": len(mine)}
 
 
 def _task_holdout(

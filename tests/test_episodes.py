@@ -356,5 +356,10 @@ def test_classes_too_small_for_an_episode_are_named_not_dropped_silently(sets, c
         )
     assert res["protocol"]["left_out"] == {"5": ["computers"]}
     assert "at K=5: 'computers' (12)" in caplog.text
+    from scarce.report.html import _protocol_text
+
+    assert "never drawn (fewer than K + queries examples): at K=5, computers" in _protocol_text(
+        res["protocol"]
+    )
     drawn = {r["shots"]: r for r in res["runs"] if r["method"] == "simpleshot"}
     assert set(drawn) == {1, 5}

@@ -395,6 +395,11 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
             f"(K = {shots} support examples per class), each scored on "
             f"{_e(pr.get('queries'))} query examples per class"
         )
+        left = pr.get("left_out") if isinstance(pr.get("left_out"), Mapping) else {}
+        if left:  # walk 21: the classes never drawn were listed as if tested
+            head += "; never drawn (fewer than K + queries examples): " + "; ".join(
+                f"at K={_e(k)}, {', '.join(_e(c) for c in cs)}" for k, cs in left.items()
+            )
         return f"{head}; {level}{kind} (over episodes)"
     elif name == "kfold":
         head = (

@@ -755,3 +755,23 @@ def test_predict_reads_texts_from_stdin(tmp_path, text_model, monkeypatch, capsy
     err = capsys.readouterr().err
     assert "no such file" in err
     assert "pipe them in, one per line" in err
+
+
+def test_pil_images_and_a_hugging_face_image_dataset(fashion):
+    """walk 21: a list of PIL images was refused as 'expected text', and an image Dataset was
+    told to pass text_column='image'."""
+    from PIL import Image
+
+    x, y, _, _ = fashion
+    idx = np.concatenate([np.flatnonzero(y == c)[:6] for c in (1, 8)])
+    pils = [Image.fromarray(x[i]) for i in idx]
+    labels = [int(y[i]) for i in idx]
+    model = scarce.fit(pils, labels)
+    assert model.modality == "image"
+    assert model.score(pils, labels) > 0.9
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"image": pils, "label": labels})
+    ds = ds.cast_column("image", datasets.Image())
+    with pytest.raises(DataError, match=r"images in column 'image'.*scarce.fit\(ds\['image'\]"):
+        scarce.fit(ds)
+    assert scarce.fit(ds["image"], ds["label"]).classes_ == (1, 8)

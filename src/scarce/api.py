@@ -246,6 +246,15 @@ def _model_from_bytes(data: bytes) -> Model:
         return load(path)
 
 
+def _pil_array(item: Any) -> Any:
+    """A PIL image (a Hugging Face image column holds them) as the RGB array it shows."""
+    if type(item).__module__.startswith("PIL.") and hasattr(item, "getexif"):
+        from scarce.data.images import to_rgb
+
+        return np.asarray(to_rgb(item))
+    return item
+
+
 def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     """Texts, image paths or image arrays as Inputs (modality guessed when not given)."""
     if isinstance(x, str | Path):
@@ -267,7 +276,7 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
             "image (reshape it, e.g. x.reshape(len(x), 8, 8)) or tabular features, which "
             "scarce does not support yet."
         )
-    items = list(x)
+    items = [_pil_array(it) for it in x]
     if not items:
         raise DataError("no inputs given.")
     if modality is None:

@@ -95,6 +95,15 @@ def as_frame(x: Any) -> Any:
             f"got a {type(x).__name__} of splits {list(x)}: pass one of them, e.g. "
             f"ds[{next(iter(x), 'train')!r}] (and another as test=)."
         )
+    features = getattr(x, "features", None)
+    if not isinstance(features, dict):  # one column of a Dataset: its items, as they are
+        return x
+    images = [c for c, f in features.items() if type(f).__name__ == "Image"]
+    if images:  # its table would hold encoded bytes; the column itself decodes them
+        raise DataError(
+            f"this Dataset holds images in column {images[0]!r}: pass them with their labels, "
+            f"e.g. scarce.fit(ds[{images[0]!r}], ds['label'])."
+        )
     return x.to_pandas() if hasattr(x, "to_pandas") else x
 
 

@@ -768,3 +768,20 @@ def test_bootstrap_below_its_repeats_is_t_and_says_so(text_csv, caplog):
         )
     assert res["protocol"]["interval"] == "t"
     assert "--interval bootstrap needs 6+ repeats" in caplog.text
+
+
+def test_eval_says_when_a_method_answers_one_class(caplog):
+    """walk 21: fit --test warned of a test set answered with one class; eval did not."""
+    from scarce.evaluation.runner import _one_class, _warn_one_class
+
+    y = np.arange(40) % 2
+    flat = np.tile([0.2, 0.8], (40, 1))
+    assert _one_class(y, flat) == 1
+    assert _one_class(np.ones(40, int), flat) is None  # the test set is that class
+    assert _one_class(y, np.eye(2)[y]) is None
+    runs = [{"method": "knn", "_one_class": c} for c in (1, 1, None)]
+    runs += [{"method": "baseline", "_one_class": c} for c in (None, None, 1)]
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        _warn_one_class(runs, ["baseline", "knn"], ("a", "b"), "kshot")
+    assert "knn answered one class ('b') for 90%+ of the test examples in 2 of its 3" in caplog.text
+    assert "baseline answered" not in caplog.text

@@ -317,6 +317,7 @@ def evaluate_sets(
             }
             if selection is not None:
                 rec["selection"] = selection
+            rec["_one_class"] = _one_class(tst.y, proba)
             if name in readers:  # a method may decide not to use them (self_training=auto)
                 st = (getattr(fitted, "meta", None) or {}).get("self_training") or {}
                 rec["unlabeled_used"] = bool(st.get("used", True))
@@ -359,6 +360,7 @@ def evaluate_sets(
         with warnings_once():
             runs = _run_all(one, jobs_list, jobs)
     units = Units(runs, pool, protocol, repeats)
+    _warn_one_class(runs, names, pool.classes, protocol)
 
     res = _assemble(
         pool,
@@ -459,6 +461,43 @@ def evaluate_sets(
         "jobs": jobs,
     }
     return res
+
+
+def _one_class(y: np.ndarray, proba: np.ndarray) -> int | None:
+    """The class a fit answered for 90%+ of a test set (of 20+) where under 60% are that
+    class: a model that has stopped telling classes apart there; None otherwise."""
+    if len(y) < 20:
+        return None
+    top = np.bincount(proba.argmax(axis=1), minlength=proba.shape[1])
+    c = int(top.argmax())
+    return c if top[c] >= 0.9 * len(y) and float(np.mean(y == c)) < 0.6 else None
+
+
+def _warn_one_class(
+    runs: list[dict[str, Any]], names: list[str], classes: Sequence[str], protocol: str
+) -> None:
+    """walk 21: `scarce fit --test` warned of a test set answered with one class; eval,
+    where it shows only in a confusion matrix, did not."""
+    for m in names:
+        mine = [r["_one_class"] for r in runs if r["method"] == m and "_one_class" in r]
+        hit = [c for c in mine if c is not None]
+        if mine and len(hit) > len(mine) / 2:
+            where = (
+                "; if the test data comes from elsewhere than the training data, "
+                "--protocol domain measures adapting to it"
+                if protocol != "domain"
+                else ""
+            )
+            log.warning(
+                "%s answered one class (%r) for 90%%+ of the test examples in %d of its %d "
+                "fits, where far fewer are that class: it tells the classes apart no better "
+                "than a constant there%s.",
+                m,
+                classes[max(set(hit), key=hit.count)],
+                len(hit),
+                len(mine),
+                where,
+            )
 
 
 def _unlabeled_readers(

@@ -686,6 +686,10 @@ def test_a_hugging_face_dataset_is_read_as_its_table(tmp_path):
     assert model.score(ds) > 0.9
     with pytest.raises(DataError, match=r"DatasetDict of splits \['train', 'test'\]"):
         scarce.fit(datasets.DatasetDict({"train": ds, "test": ds}))
+    # a ClassLabel column's names are its classes, as a table's names are (walk 21)
+    coded = datasets.Dataset.from_dict({"text": list(frame.text), "label": [0] * 12 + [1] * 12})
+    coded = coded.cast_column("label", datasets.ClassLabel(names=["food", "law"]))
+    assert scarce.fit(coded, backbone="minilm-l3").classes_ == ("food", "law")
 
 
 def test_the_estimator_speaks_scikit_learns_dialect():

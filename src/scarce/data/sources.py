@@ -104,7 +104,13 @@ def as_frame(x: Any) -> Any:
             f"this Dataset holds images in column {images[0]!r}: pass them with their labels, "
             f"e.g. scarce.fit(ds[{images[0]!r}], ds['label'])."
         )
-    return x.to_pandas() if hasattr(x, "to_pandas") else x
+    if not hasattr(x, "to_pandas"):
+        return x
+    df = x.to_pandas()
+    for c, f in features.items():  # a ClassLabel column holds ints; its names are the classes
+        if type(f).__name__ == "ClassLabel" and c in df.columns:
+            df[c] = [f.int2str(int(v)) if 0 <= v < f.num_classes else None for v in df[c]]
+    return df
 
 
 def load_labeled(

@@ -3,7 +3,7 @@ alone, at a fraction of the teacher's latency? Same draws for all, 5 seeds, one 
 
 - text (fortunes, 6 categories): teacher = minilm-l6 fine-tuned with setfit on 16 quotes per
   class; student = minilm-l3 (MiniLM's first 3 layers), its top 2 units and a head (blocks=2,
-  the text default; "head only" = blocks=0, the image default), distilled from 4 labeled
+  the default for text and images; "head only" = blocks=0), distilled from 4 labeled
   quotes per class + 600 unlabeled ones; alone = linear-probe on minilm-l3 with the 4.
 - text-mpnet (fortunes, 6 categories): teacher = mpnet-base (all-mpnet-base-v2) +
   linear-probe on 16 quotes per class; student = minilm-l6, its top 2 units and a head,
@@ -142,7 +142,7 @@ def run(kind: str, seed: int, blocks: int = 2) -> dict[str, Any]:
         )
 
     t0 = time.perf_counter()
-    student = distilled(blocks)  # 2: the text default; images default to the head only
+    student = distilled(blocks)  # 2: the default (text and images)
     student_fit = time.perf_counter() - t0
     head_only = distilled(0)  # the student before stop 14: a head on frozen features
     test = d["test"]

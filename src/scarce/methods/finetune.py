@@ -102,7 +102,7 @@ class FinetuneConfig(Config):
         "imbalance": "weighted-loss (inverse class frequency), balanced-sampler, or none",
         "augment": "images: random resized crop, flip, small rotation, colour jitter while "
         "training (never at prediction); off by default: on Fashion-MNIST at K=20 it cost "
-        "4-8x the time and lost 0.015 accuracy (bench/finetune_sweep.py)",
+        "3.6x the time and lost 0.015 accuracy (bench/finetune_sweep.py)",
         "views": "augmented views drawn per image and cached when lower units are frozen",
         "max_length": "text: tokens kept per example (MiniLM was trained on up to 256; "
         "batches are run in chunks of similar length, so short texts cost little)",

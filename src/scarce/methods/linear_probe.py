@@ -200,7 +200,8 @@ class LinearProbe:
                 "can also hurt)"
             )
             log.warning(
-                "--unlabeled not used: %s. `--set self_training=on` uses them unchecked.",
+                "--unlabeled not used: %s. `--set self_training=on` (Python: config="
+                "{'self_training': 'on'}) uses them unchecked.",
                 record["why"],
             )
             return head

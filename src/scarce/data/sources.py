@@ -109,8 +109,17 @@ def as_frame(x: Any) -> Any:
     df = x.to_pandas()
     for c, f in features.items():  # a ClassLabel column holds ints; its names are the classes
         if type(f).__name__ == "ClassLabel" and c in df.columns:
-            df[c] = [f.int2str(int(v)) if 0 <= v < f.num_classes else None for v in df[c]]
+            df[c] = [_class_label_name(f, v) for v in df[c]]
     return df
+
+
+def _class_label_name(feature: Any, value: Any) -> str | None:
+    """A ClassLabel's name for `value`; None (a missing label) for -1, HF's "no label"."""
+    try:
+        i = int(value)
+    except (TypeError, ValueError):
+        return None
+    return feature.int2str(i) if 0 <= i < feature.num_classes else None
 
 
 def load_labeled(

@@ -504,16 +504,24 @@ def _unlabeled_table(un: Any) -> str:
             f"<p>Each method that reads unlabeled inputs, given those of {_e(un.get('source'))} "
             f"in every fit, and the same method on the same draws without them.{seen}</p>",
             _paired_table(("Method", "With", "Without"), rows),
-            "<p class='muted'>Fits that used them (a method may keep its plain fit, as "
-            "linear-probe's self_training=auto does without a gain in its own check): "
-            + "; ".join(
-                f"{_e(r.get('method'))} at {_e(r.get('shots'))} shots, {_e(r.get('used'))} of "
-                f"{_e(r.get('fits'))}"
-                for _, r in rows
-                if "used" in r
-            )
-            + ".</p>",
+            _uses_note([r for _, r in rows if "used" in r]),
         ]
+    )
+
+
+def _uses_note(rows: list[Mapping]) -> str:
+    """In how many fits each method used the unlabeled inputs (results since walk 21)."""
+    if not rows:
+        return ""
+    return (
+        "<p class='muted'>Fits that used them (a method may keep its plain fit, as "
+        "linear-probe's self_training=auto does without a gain in its own check): "
+        + "; ".join(
+            f"{_e(r.get('method'))} at {_e(r.get('shots'))} shots, {_e(r.get('used'))} of "
+            f"{_e(r.get('fits'))}"
+            for r in rows
+        )
+        + ".</p>"
     )
 
 

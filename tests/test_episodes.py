@@ -363,3 +363,31 @@ def test_classes_too_small_for_an_episode_are_named_not_dropped_silently(sets, c
     )
     drawn = {r["shots"]: r for r in res["runs"] if r["method"] == "simpleshot"}
     assert set(drawn) == {1, 5}
+
+
+@pytest.mark.parametrize("method", ["protonet", "maml"])
+def test_meta_training_is_reused_for_the_same_base_and_settings(
+    method, sets, tmp_path, monkeypatch, caplog
+):
+    """walk 19: every fit with --base meta-trained again (easyfsl users meta-train once, then
+    fit many support sets). Same base, encoder, settings and seed: the stored start is used,
+    and predicts exactly as a fresh one; anything else, or a damaged entry, trains anew."""
+    from scarce.methods import _meta_cache
+
+    monkeypatch.setattr(_meta_cache, "cache_dir", lambda: tmp_path)
+    novel, base = sets
+    quick = {"meta_steps": 20}
+    first = scarce.fit(novel, method=method, base=base, config=quick, seed=2)
+    again = scarce.fit(novel, method=method, base=base, config=quick, seed=2)
+    assert "reused" not in first.manifest["base"]["meta_training"]
+    assert again.manifest["base"]["meta_training"]["reused"] is True
+    texts = list(novel.inputs.items[:10])
+    np.testing.assert_allclose(again.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
+    other = scarce.fit(novel, method=method, base=base, config={"meta_steps": 21}, seed=2)
+    assert "reused" not in other.manifest["base"]["meta_training"]
+    for f in (tmp_path / "meta").glob("*.safetensors"):
+        f.write_bytes(b"not a tensor file")
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        damaged = scarce.fit(novel, method=method, base=base, config=quick, seed=2)
+    assert "reused" not in damaged.manifest["base"]["meta_training"]
+    assert "is unreadable" in caplog.text

@@ -47,6 +47,7 @@ from scarce.encoders import encoders as encoder_registry
 from scarce.encoders.base import Encoder, encoder_from_files, language_gap
 from scarce.methods import methods as method_registry
 from scarce.methods._domain import MIN_TARGET
+from scarce.methods._meta_cache import meta_train
 from scarce.methods.base import Fitted, check_base_use
 
 log = logging.getLogger(__name__)
@@ -678,7 +679,7 @@ def fit(
             "sha256": base_set.data_hash(),
             "n": len(base_set),
             "classes": list(base_set.classes),
-            "meta_training": learner.meta_train(base_set, seed=derive(seed, "meta")),
+            "meta_training": meta_train(method, learner, base_set, seed=derive(seed, "meta")),
         }
     fitted = learner.fit(train, unlabeled=unlabeled_set, seed=seed)
     metrics: dict[str, Any] = {}

@@ -323,7 +323,14 @@ def fit(
         _detail(_self_training_text(st))
     if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
         ep = m["base"]["meta_training"]["train_episode"]
-        _detail(f"meta-training on {len(m['base']['classes'])} base classes ({ep}): {verdict}.")
+        again = (
+            " (reused: an earlier fit had the same base data, encoder, settings and seed)"
+            if m["base"]["meta_training"].get("reused")
+            else ""
+        )
+        _detail(
+            f"meta-training on {len(m['base']['classes'])} base classes ({ep}): {verdict}.{again}"
+        )
     if "tasks" in m:
         w = model.fitted.meta.get("task_weights", {})
         _detail(

@@ -47,6 +47,7 @@ from scarce.evaluation.protocols import (
     kshot_splits,
 )
 from scarce.methods import methods as registry
+from scarce.methods._meta_cache import meta_train
 from scarce.methods.base import check_base_use
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ def evaluate_sets(
             for n in names:
                 if specs[n].base != "no":
                     t = time.perf_counter()
-                    rec = instances[n].meta_train(base, seed=derive(seed, "meta"))
+                    rec = meta_train(n, instances[n], base, seed=derive(seed, "meta"))
                     meta_training[n] = {**rec, "seconds": round(time.perf_counter() - t, 2)}
         jobs_list = [(n, sp) for sp in splits for n in names]
         detail_keys = _detail_keys(splits, protocol)

@@ -205,6 +205,18 @@ class CentroidMethod:
     def shift_for(self, feats: np.ndarray) -> np.ndarray:
         return np.zeros(feats.shape[1], np.float32)
 
+    def meta_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What meta_train learned, to store (see _meta_cache)."""
+        if self.base_shift is None or self.meta_training is None:
+            raise RuntimeError("meta_state() before meta_train()")
+        adapter = {f"adapter.{k}": v for k, v in (self.adapter or {}).items()}
+        return {"base_shift": self.base_shift, **adapter}, self.meta_training
+
+    def use_meta_state(self, tensors: dict[str, np.ndarray], record: dict[str, Any]) -> None:
+        self.base_shift = tensors["base_shift"]
+        self.adapter = {k[8:]: v for k, v in tensors.items() if k.startswith("adapter.")}
+        self.meta_training = record
+
     def fit(
         self,
         train: LabeledSet,

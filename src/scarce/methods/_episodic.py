@@ -512,6 +512,22 @@ class HeadMethod:
         self.start, self.mean, self.meta_training = p, bd.mean, record
         return record
 
+    def meta_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What meta_train learned, to store (see _meta_cache)."""
+        if self.start is None or self.mean is None or self.meta_training is None:
+            raise RuntimeError("meta_state() before meta_train()")
+        start = {f"start.{k}": v.detach().numpy() for k, v in self.start.items()}
+        return {"mean": self.mean, **start}, self.meta_training
+
+    def use_meta_state(self, tensors: dict[str, np.ndarray], record: dict[str, Any]) -> None:
+        import torch
+
+        self.mean = tensors["mean"]
+        self.start = {
+            k[6:]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("start.")
+        }
+        self.meta_training = record
+
     def val_accuracy(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
         import torch
 

@@ -72,6 +72,11 @@ class MetaLearner(Protocol):
 
     def meta_train(self, base: LabeledSet, *, seed: int) -> dict[str, Any]: ...
 
+    # what meta_train learned, as arrays and its record, and back (_meta_cache stores it)
+    def meta_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+
+    def use_meta_state(self, tensors: dict[str, np.ndarray], record: dict[str, Any]) -> None: ...
+
 
 class DomainLearner(Protocol):
     """A method that trains on a labeled source domain for an unlabeled (or barely labeled)

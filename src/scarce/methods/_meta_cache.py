@@ -1,0 +1,98 @@
+"""Meta-training, reused: a fit with the same base data, encoder, method settings, seed and
+method code as an earlier one starts from what that one meta-trained, as easyfsl users
+meta-train once and then fit many support sets (walk 19: maml meta-trained again on every
+`scarce fit ... --base`). Entries are safetensors + JSON in the cache folder; a damaged one
+is trained anew, never trusted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scarce import __version__
+from scarce.core.atomic import atomic_write_bytes
+from scarce.core.environment import cache_dir
+from scarce.core.hashing import sha256_bytes, sha256_text
+from scarce.data.types import LabeledSet
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+def _code_hash(learner: Any) -> str:
+    """The source of the learner's module and its helpers: a change to how meta-training
+    works must not reuse what the old code trained."""
+    from scarce.methods import _centroids, _episodic
+
+    files = {
+        sys.modules[type(learner).__module__].__file__,
+        _episodic.__file__,
+        _centroids.__file__,
+    }
+    return sha256_bytes(b"".join(Path(f).read_bytes() for f in sorted(map(str, files))))
+
+
+def meta_key(name: str, learner: Any, base: LabeledSet, seed: int) -> str:
+    import torch
+
+    enc = learner.encoder
+    return sha256_text(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "scarce": __version__,
+                "torch": torch.__version__,
+                "code": _code_hash(learner),
+                "method": name,
+                "config": learner.config.to_dict(),
+                "encoder": [enc.spec.name, enc.weights_sha256(), enc.preprocessing()],
+                "base": base.data_hash(),
+                "seed": seed,
+            },
+            sort_keys=True,
+            default=str,
+        )
+    )
+
+
+def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[str, Any]:
+    """`learner.meta_train(base, seed=seed)`, or its stored result; the record says which
+    (`reused`)."""
+    from safetensors.numpy import load_file, save
+
+    if not hasattr(learner, "meta_state"):  # a learner that cannot hand its state over
+        return learner.meta_train(base, seed=seed)
+    key = meta_key(name, learner, base, seed)
+    folder = cache_dir() / "meta"
+    weights, record_file = folder / f"{key}.safetensors", folder / f"{key}.json"
+    if weights.exists() and record_file.exists():
+        try:
+            record = json.loads(record_file.read_text(encoding="utf-8"))
+            learner.use_meta_state(load_file(weights), record)
+        except Exception as e:  # any damage (truncated, edited, other shapes): train again
+            log.warning(
+                "stored meta-training %s is unreadable (%s); training it again.", weights, e
+            )
+        else:
+            log.info(
+                "%s: meta-training reused from %s (same base, encoder, settings, seed)",
+                name,
+                weights,
+            )
+            return {**record, "reused": True}
+    record = learner.meta_train(base, seed=seed)
+    tensors, kept = learner.meta_state()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # the record last: an entry counts only once both files are whole
+        atomic_write_bytes(weights, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+        atomic_write_bytes(record_file, json.dumps(kept, default=float).encode("utf-8"))
+    except OSError as e:  # a read-only cache costs the reuse, not the fit
+        log.warning("could not store the meta-training in %s (%s).", folder, e)
+    return record

@@ -300,6 +300,7 @@ def _meta_loop(
     with torch.no_grad():
         for k, v in params.items():
             v.copy_(best[k])
+    warned = False
     if best_step:
         verdict = (
             f"kept step {best_step} of {steps}: accuracy on {bd.val_kind} "
@@ -313,6 +314,7 @@ def _meta_loop(
             "validation tell"
         )
         log.warning("meta-training: %s.", verdict)
+        warned = True
     else:
         verdict = (
             f"no step beat the start on {bd.val_kind} by more than a standard error "
@@ -320,6 +322,7 @@ def _meta_loop(
         )
     return {
         "verdict": verdict,
+        "warned": warned,  # said again when the result is reused (_meta_cache)
         "base_sha256": bd.data_hash,
         "centring": "halfway between the base mean and each episode's support mean",
         "steps": steps,

@@ -85,6 +85,8 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
                 name,
                 weights,
             )
+            if record.get("warned"):  # what the first fit warned of holds for this one too
+                log.warning("meta-training: %s.", record["verdict"])
             return {**record, "reused": True}
     record = learner.meta_train(base, seed=seed)
     tensors, kept = learner.meta_state()

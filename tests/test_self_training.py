@@ -110,8 +110,10 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
     assert "9 labeled examples (20+ needed): too few" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scarce"):  # walk 18: set, but no inputs
-        on.fit(one, seed=0)
-    assert "none were given: they have no effect" in caplog.text
+        scarce.fit(one, config={"self_training": "on"})
+        scarce.evaluate(train, shots=[1], repeats=1, configs={"*": {"pseudo_fraction": 0.3}})
+    assert "self_training act on --unlabeled inputs (Python: unlabeled=...)" in caplog.text
+    assert "pseudo_fraction act on --unlabeled inputs" in caplog.text
 
 
 def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):
@@ -259,6 +261,7 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     assert main([*args, "--set", "self_training=on"]) == 0
     text = capsys.readouterr().out
     assert "with vs without the 120 --unlabeled inputs" in text
+    assert "have no effect" not in text  # walk 23: the labels-only twins said it
     res = json.loads(out.read_text())
     names = [m["name"] for m in res["methods"]]
     assert names == ["baseline", "linear-probe", "linear-probe:labels-only", "knn"]

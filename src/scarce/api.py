@@ -662,6 +662,8 @@ def fit(
             "with --source)."
         )
     unlabeled_set = _extra_unlabeled(unlabeled, train.modality, text_column, label_column)
+    if unlabeled_set is None:
+        _warn_idle_knobs(spec, config)
     encoder = (
         resolve_encoder(backbone, train.modality, train, tunes=spec.tunes_encoder)
         if spec.uses_encoder
@@ -820,6 +822,18 @@ def _labels_held(path: Path, label_column: str) -> str:
         return f"a {label_column!r} column" if label_column in table_columns(path) else ""
     except DataError:
         return ""
+
+
+def _warn_idle_knobs(spec: Any, config: dict[str, Any] | None) -> None:
+    """Knobs that act on --unlabeled inputs, set where none were given (stop 30; walk 23:
+    eval's labels-only twins, which share their method's settings, warned it too)."""
+    idle = sorted(set(spec.unlabeled_knobs) & set(config or {}))
+    if idle:
+        log.warning(
+            "%s act on --unlabeled inputs (Python: unlabeled=...), and none were given: "
+            "they have no effect.",
+            " and ".join(idle),
+        )
 
 
 def _extra_unlabeled(
@@ -1173,6 +1187,12 @@ def evaluate(
         warn_duplicates(source_set, pool, *SOURCE_COPIES, side="source", other="target")
     task_sets = {n: _task_set(n, d, pool.modality, cols) for n, d in (tasks or {}).items()}
     unlabeled_set = _extra_unlabeled(unlabeled, pool.modality, text_column, label_column)
+    if unlabeled_set is None:
+        for name in wanted:
+            spec = method_registry.get(name)
+            _warn_idle_knobs(
+                spec, {**(configs or {}).get("*", {}), **(configs or {}).get(name, {})}
+            )
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
     encoder = resolve_encoder(backbone, pool.modality, pool) if uses else None

@@ -34,6 +34,8 @@ class MethodSpec:
     needs_unlabeled: bool = False
     # True: fit(..., unlabeled=...) makes use of extra unlabeled inputs (--unlabeled)
     uses_unlabeled: bool = False
+    # knobs that act only on those inputs: set without them, they are said to do nothing
+    unlabeled_knobs: tuple[str, ...] = ()
     uses_encoder: bool = True  # False: the method ignores pretrained encoders (baseline)
     tunes_encoder: bool = False  # True: changes encoder weights (slow; needs a torch encoder)
     # base data of other classes (--base): "no", "optional" or "required"; a method that takes

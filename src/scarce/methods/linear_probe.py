@@ -147,14 +147,6 @@ class LinearProbe:
         fitted = self.fit_features(feats, train.y, train.classes, seed=seed)
         if unlabeled is not None:
             fitted.head = self._self_train(fitted.head, feats, train, unlabeled, seed)
-        elif any(
-            getattr(self.config, f) != getattr(LinearProbeConfig(), f)
-            for f in ("self_training", "pseudo_fraction")
-        ):
-            log.warning(
-                "self_training and pseudo_fraction act on --unlabeled inputs, and none were "
-                "given: they have no effect."
-            )
         return fitted
 
     def _self_train(
@@ -645,5 +637,6 @@ register_method(
         "with --unlabeled, self-training where cross-validation finds it helps",
         paper="Kornblith et al., Do Better ImageNet Models Transfer Better?, CVPR 2019",
         uses_unlabeled=True,
+        unlabeled_knobs=("self_training", "pseudo_fraction"),
     )
 )

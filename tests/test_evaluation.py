@@ -767,6 +767,7 @@ def test_bootstrap_below_its_repeats_is_t_and_says_so(text_csv, caplog):
             backbone="minilm-l3",
         )
     assert res["protocol"]["interval"] == "t"
+    assert res["protocol"]["interval_requested"] == "bootstrap"
     assert "--interval bootstrap needs 6+ repeats" in caplog.text
 
 

@@ -279,6 +279,7 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     (row,) = json.loads(out.read_text())["unlabeled"]["paired"]
     assert row["low"] == row["high"] == 0
     assert row["used"] == 0  # and the terminal says why a row reads +0.000
+    assert row["verdict"] == "not used: the same fits"
     assert "0 of 3 fits" in capsys.readouterr().out
     capsys.readouterr()
     knn = ["eval", str(data), "--shots", "4", "--methods", "knn", "--unlabeled", str(unl)]

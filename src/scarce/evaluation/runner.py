@@ -59,6 +59,7 @@ SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 MULTITASK = "multitask"
 SINGLE_TASK = "multitask:single-task"  # multitask trained on the evaluated task alone
 LABELS_ONLY = ":labels-only"  # suffix of a method's twin fitted without --unlabeled
+NOT_USED = "not used: the same fits"  # the verdict of a with/without pair that never used U
 TASK_TEST = 0.25  # of each other task, held out per repeat to score it on
 HARDEST = 12
 
@@ -229,6 +230,7 @@ def evaluate_sets(
         )
 
     n_units = folds if protocol == "kfold" and repeats == 1 else repeats
+    requested = interval_method
     if interval_method == "bootstrap" and n_units < MIN_BOOTSTRAP:
         log.warning(  # walk 21: the fallback was said nowhere
             "--interval bootstrap needs %d+ repeats: from %d no resampling interval can cover "
@@ -380,6 +382,8 @@ def evaluate_sets(
         confidence,
         reference,
     )
+    if requested != interval_method:  # walk 23: the fallback was recorded nowhere
+        res["protocol"]["interval_requested"] = requested
     if tasks:
         res["multitask"] = {
             **_versus(units, MULTITASK, SINGLE_TASK, interval_method, confidence, seed),
@@ -554,13 +558,21 @@ def _unlabeled_record(
         + " fitted the same draws without them (inputs also drawn as labeled examples "
         "are dropped from the unlabeled ones)",
         "paired": [
-            {"method": m, **row, **_uses(units.runs, m, row["shots"])}
+            _unused_said({"method": m, **row, **_uses(units.runs, m, row["shots"])})
             for m in readers
             for row in _versus(units, m, m + LABELS_ONLY, interval_method, confidence, seed)[
                 "paired"
             ]
         ],
     }
+
+
+def _unused_said(row: dict[str, Any]) -> dict[str, Any]:
+    """Where no fit used the inputs, the two sides are the same fits: no number of repeats
+    would tell a difference (walk 23: "too few repeats to tell" said otherwise)."""
+    if row["used"] == 0:
+        row["verdict"] = NOT_USED
+    return row
 
 
 def _uses(runs: list[dict[str, Any]], method: str, k: int | None) -> dict[str, int]:

@@ -366,6 +366,8 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
     kind = {"t": "t-intervals over repeats", "bootstrap": "bootstrap intervals"}.get(
         str(pr.get("interval")), f"{_e(pr.get('interval'))} intervals"
     )
+    if pr.get("interval_requested") == "bootstrap":
+        kind += " (bootstrap was asked for; it needs 6 or more repeats to reach its confidence)"
     if name != "kfold" or repeats != 1:
         # walk 13: recomputed from the repeats alone, they looked wrong
         sides = "tested and trained on" if name == "episodes" else "tested on"

@@ -783,6 +783,19 @@ def test_eval_says_when_a_method_answers_one_class(caplog):
     runs = [{"method": "knn", "_one_class": c} for c in (1, 1, None)]
     runs += [{"method": "baseline", "_one_class": c} for c in (None, None, 1)]
     with caplog.at_level(logging.WARNING, logger="scarce"):
-        _warn_one_class(runs, ["baseline", "knn"], ("a", "b"), "kshot")
+        said = _warn_one_class(runs, ["baseline", "knn"], ("a", "b"), "kshot")
+    assert [(s["method"], s["fits"], s["of"]) for s in said] == [("knn", 2, 3)]
+    # and the report says it where it would otherwise give the all-clear (walk 23)
+    from scarce.report.html import _negative_transfer, _Page
+
+    res = {
+        "baseline": "baseline",
+        "methods": [{"name": "baseline"}, {"name": "knn"}],
+        "paired": [{"method": "knn", "metric": "accuracy", "verdict": "better", "n": 3}],
+    }
+    assert "allclear" in _negative_transfer(_Page(res, []))
+    flagged = _negative_transfer(_Page({**res, "one_class": said}, []))
+    assert "allclear" not in flagged
+    assert "Answers one class" in flagged
     assert "knn answered one class ('b') for 90%+ of the test examples in 2 of its 3" in caplog.text
     assert "baseline answered" not in caplog.text

@@ -363,7 +363,7 @@ def evaluate_sets(
         with warnings_once():
             runs = _run_all(one, jobs_list, jobs)
     units = Units(runs, pool, protocol, repeats)
-    _warn_one_class(runs, names, pool.classes, protocol)
+    one_class = _warn_one_class(runs, names, pool.classes, protocol)
 
     res = _assemble(
         pool,
@@ -382,6 +382,8 @@ def evaluate_sets(
         confidence,
         reference,
     )
+    if one_class:  # walk 23: said in the terminal only, beside the report's all-clear
+        res["one_class"] = one_class
     if requested != interval_method:  # walk 23: the fallback was recorded nowhere
         res["protocol"]["interval_requested"] = requested
     if tasks:
@@ -480,9 +482,10 @@ def _one_class(y: np.ndarray, proba: np.ndarray) -> int | None:
 
 def _warn_one_class(
     runs: list[dict[str, Any]], names: list[str], classes: Sequence[str], protocol: str
-) -> None:
+) -> list[dict[str, Any]]:
     """walk 21: `scarce fit --test` warned of a test set answered with one class; eval,
-    where it shows only in a confusion matrix, did not."""
+    where it shows only in a confusion matrix, did not. Returns what it said, per method."""
+    said = []
     for m in names:
         mine = [r["_one_class"] for r in runs if r["method"] == m and "_one_class" in r]
         hit = [c for c in mine if c is not None]
@@ -493,16 +496,15 @@ def _warn_one_class(
                 if protocol != "domain"
                 else ""
             )
-            log.warning(
-                "%s answered one class (%r) for 90%%+ of the test examples in %d of its %d "
-                "fits, where far fewer are that class: it tells the classes apart no better "
-                "than a constant there%s.",
-                m,
-                classes[max(set(hit), key=hit.count)],
-                len(hit),
-                len(mine),
-                where,
+            message = (
+                f"{m} answered one class ({classes[max(set(hit), key=hit.count)]!r}) for 90%+ "
+                f"of the test examples in {len(hit)} of its {len(mine)} fits, where far fewer "
+                f"are that class: it tells the classes apart no better than a constant there"
+                f"{where}."
             )
+            log.warning("%s", message)
+            said.append({"method": m, "fits": len(hit), "of": len(mine), "message": message})
+    return said
 
 
 def _unlabeled_readers(

@@ -576,6 +576,13 @@ def _negative_transfer(p: _Page) -> str:
         if untested
         else ""
     )
+    flat = [n for n in p.r.get("one_class") or [] if isinstance(n, Mapping)]
+    if flat:  # walk 23: a method answering one class got the green all-clear
+        pending += (
+            "<div class='untested'><p><strong>Answers one class:</strong></p><ul>"
+            + "".join(f"<li>{_e(n.get('message'))}</li>" for n in flat)
+            + "</ul></div>"
+        )
     if not rows:
         if not p.r.get("paired"):
             return "<p class='muted'>No transfer method was compared with the baseline.</p>"

@@ -104,6 +104,8 @@ figure img { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: .82rem; }
 .wide img { max-width: min(100%, 760px); }
 .big { grid-column: 1 / -1; overflow-x: auto; }
+.span { grid-column: 1 / -1; }
+.span img { max-width: min(100%, 760px); }
 .big img { max-width: none; }
 .notes li { margin: .2em 0; }
 .thumbs { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(150px, 100%), 1fr));
@@ -676,8 +678,9 @@ def _learning_curves(p: _Page) -> str:
     return (
         f"<figure class='wide'><img src='{uri}' alt='accuracy against labelled examples per "
         "class, one line per method, with interval bands'><figcaption>Shaded: the "
-        "interval of each mean (as in the table). Dashed: fitted saturating curve "
-        "a − b·K<sup>−c</sup>, extrapolated."
+        "interval of each mean (as in the table). Dashed, where a curve could be read: the "
+        "gains of a fitted saturating curve a − b·K<sup>−c</sup> beyond the largest K, "
+        "added to its measured accuracy (as the notes below give them)."
         f"</figcaption></figure>{notes_html}"
     )
 
@@ -701,8 +704,10 @@ def _confusion(p: _Page) -> str:
         if d.get("confusion"):
             uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix", alias)
             many = len(d["confusion"]) > BIG_MATRIX
+            # walk 23: 10 classes drawn in a third of the page had 5-pixel counts
+            size = " class=big" if many else " class=span" if len(d["confusion"]) > 6 else ""
             out.append(
-                f"<figure{' class=big' if many else ''}><img src='{uri}' alt='confusion "
+                f"<figure{size}><img src='{uri}' alt='confusion "
                 f"matrix of {_e(m)}'><figcaption>Rows: true class; columns: predicted class; "
                 f"counts.</figcaption>{_top_confusions(d['confusion'], p.classes) if many else ''}"
                 "</figure>"

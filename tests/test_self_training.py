@@ -265,6 +265,7 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     res = json.loads(out.read_text())
     names = [m["name"] for m in res["methods"]]
     assert names == ["baseline", "linear-probe", "linear-probe:labels-only", "knn"]
+    assert res["methods"][1]["changed"] == {"self_training": "on"}  # walk 23
     assert res["unlabeled"]["n"] == len(more)
     assert res["unlabeled"]["methods"] == ["linear-probe"]
     (row,) = res["unlabeled"]["paired"]
@@ -274,6 +275,7 @@ def test_eval_pairs_each_reader_of_unlabeled_inputs_with_itself_without_them(
     html = tmp_path / "r.html"
     assert main(["report", str(out), "--out", str(html)]) == 0
     assert "With vs without 120 unlabeled inputs" in html.read_text()
+    assert "<td>self_training=on</td>" in html.read_text()
     # off: the twin is the same fit on the same draw, so each paired difference is 0
     assert main([*args, "--set", "self_training=off"]) == 0
     (row,) = json.loads(out.read_text())["unlabeled"]["paired"]

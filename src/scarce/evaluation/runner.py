@@ -941,6 +941,7 @@ def _assemble(
                 "description": _describe(n, specs[n], cfgs[n], pool, encoder),
                 "transfer": specs[n].uses_encoder,
                 "config": cfgs[n].to_dict(),
+                "changed": _changed(specs[n], cfgs[n]),
             }
             for n in names
         ],
@@ -953,6 +954,13 @@ def _assemble(
         "curves": curves,
         "details": details,
     }
+
+
+def _changed(spec: Any, cfg: Any) -> dict[str, Any]:
+    """The knobs set away from the method's defaults (walk 23: a report of
+    self_training=on read as the default's)."""
+    default = spec.config.from_dict(None, owner=spec.name).to_dict()
+    return {k: v for k, v in cfg.to_dict().items() if default.get(k) != v}
 
 
 def _negative_message(

@@ -306,12 +306,17 @@ def _overview(p: _Page) -> str:
     out.append("</dl>")
     if p.descriptions:
         out.append("<h3>Methods</h3><div class='table-wrap'><table>")
-        out.append("<tr><th>Method</th><th>Kind</th><th>Description</th></tr>")
+        out.append(
+            "<tr><th>Method</th><th>Kind</th><th>Description</th><th>Settings changed</th></tr>"
+        )
         for m in p.methods:
             info = p.descriptions.get(m, {})
             kind = "transfer" if info.get("transfer") else "from scratch"
+            changed = info.get("changed") if isinstance(info.get("changed"), Mapping) else {}
+            knobs = ", ".join(f"{_e(k)}={_e(v)}" for k, v in changed.items()) or "defaults"
             out.append(
-                f"<tr><td>{_e(m)}</td><td>{kind}</td><td>{_e(info.get('description'))}</td></tr>"
+                f"<tr><td>{_e(m)}</td><td>{kind}</td><td>{_e(info.get('description'))}</td>"
+                f"<td>{knobs}</td></tr>"
             )
         out.append("</table></div>")
     return "\n".join(out)

@@ -355,6 +355,7 @@ def test_classes_too_small_for_an_episode_are_named_not_dropped_silently(sets, c
             seed=0,
         )
     assert res["protocol"]["left_out"] == {"5": ["computers"]}
+    assert res["details"]["simpleshot"]["per_class_f1"]["computers"] is None  # never tested
     assert "at K=5: 'computers' (12)" in caplog.text
     from scarce.report.html import _protocol_text
 

@@ -87,10 +87,16 @@ def confusion(y: np.ndarray, proba: np.ndarray) -> list[list[int]]:
     return confusion_matrix(y, proba.argmax(1), labels=list(range(k))).tolist()
 
 
-def per_class_f1(y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...]) -> dict[str, float]:
+def per_class_f1(
+    y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...]
+) -> dict[str, float | None]:
+    """F1 per class; None for a class neither in `y` nor predicted, which was never tested
+    (walk 23: an episode class too small to draw read F1 = 0.00)."""
     from sklearn.metrics import f1_score
 
-    f1 = f1_score(
-        y, proba.argmax(1), labels=list(range(len(classes))), average=None, zero_division=0
-    )
-    return {c: float(v) for c, v in zip(classes, f1, strict=True)}
+    pred = proba.argmax(1)
+    f1 = f1_score(y, pred, labels=list(range(len(classes))), average=None, zero_division=0)
+    seen = set(np.unique(y)) | set(np.unique(pred))
+    return {
+        c: float(v) if i in seen else None for i, (c, v) in enumerate(zip(classes, f1, strict=True))
+    }

@@ -271,8 +271,9 @@ def per_class_f1(
         ax.set_xlim(0, 1.08)
         ax.set_xlabel("F1")
         ax.set_title(title)
-        if len(names) <= 30:
-            ax.bar_label(bars, labels=[f"{x:.2f}" for x in vals], padding=2, fontsize=8)
+        if len(names) <= 30:  # a class never tested has no F1 (walk 23: it read 0.00)
+            said = ["not tested" if not math.isfinite(x) else f"{x:.2f}" for x in vals]
+            ax.bar_label(bars, labels=said, padding=2, fontsize=8)
 
     return render(draw, 4.6, min(8.0, max(2.4, 0.28 * len(names) + 1.2)))
 

@@ -697,15 +697,7 @@ def _confusion(p: _Page) -> str:
     out = [_alias_key(alias)]
     for m in p.ordered(p.details):
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
-        out.append(
-            f"<h3>{_e(m)} <span class='ci'>at {_shots_label(d.get('shots'))}, "
-            + (
-                _e(d["repeat"])
-                if isinstance(d.get("repeat"), str)
-                else f"repeat {_e(d.get('repeat'))}"
-            )
-            + "</span></h3><div class='figs'>"
-        )
+        out.append(f"<h3>{_e(m)} <span class='ci'>{_draw(d)}</span></h3><div class='figs'>")
         if d.get("confusion"):
             uri = plots.confusion(d["confusion"], p.classes, f"{m}: confusion matrix", alias)
             many = len(d["confusion"]) > BIG_MATRIX
@@ -763,6 +755,13 @@ def _ece(rel: Mapping[str, Any]) -> float | None:
         return None
 
 
+def _draw(d: Mapping[str, Any]) -> str:
+    """Which draw a method's details come from: its K and repeat."""
+    repeat = d.get("repeat")
+    which = _e(repeat) if isinstance(repeat, str) else f"repeat {_e(repeat)}"
+    return f"at {_shots_label(d.get('shots'))}, {which}"
+
+
 def _reliability(p: _Page) -> str:
     figs = []
     for m in p.ordered(p.details):
@@ -784,13 +783,17 @@ def _reliability(p: _Page) -> str:
             )
             ece = row.get("mean")
         uri = plots.reliability(rel, f"{m}: ECE {_f(ece)}", p.colour[m])
-        figs.append(f"<figure><img src='{uri}' alt='reliability diagram of {_e(m)}'></figure>")
+        figs.append(
+            f"<figure><img src='{uri}' alt='reliability diagram of {_e(m)}'>"
+            f"<figcaption>{_draw(d)}</figcaption></figure>"
+        )
     if not figs:
         return "<p class='muted'>No reliability data in this results file.</p>"
     return (
         "<p>Bars: accuracy of the predictions whose confidence falls in each bin; a "
         "well-calibrated model's bars follow the dashed diagonal. ECE is the count-weighted "
-        f"gap.</p><div class='figs'>{''.join(figs)}</div>"
+        "gap. Each diagram is one draw (named under it), so its ECE is that draw's, not the "
+        f"mean over draws in the table.</p><div class='figs'>{''.join(figs)}</div>"
     )
 
 
@@ -851,7 +854,7 @@ def _hardest(p: _Page) -> str:
     for m in p.ordered(p.details):
         d = p.details[m] if isinstance(p.details[m], Mapping) else {}
         rows = [h for h in d.get("hardest") or [] if isinstance(h, Mapping)]
-        out.append(f"<h3>{_e(m)}</h3>")
+        out.append(f"<h3>{_e(m)} <span class='ci'>{_draw(d)}</span></h3>")
         if not rows:
             out.append("<p class='muted'>No misclassified examples in this draw.</p>")
             continue

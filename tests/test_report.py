@@ -625,3 +625,14 @@ def test_the_meta_training_line_says_its_numbers_once():
     assert text == rec["verdict"].replace(">", "&gt;")  # HTML-escaped
     (_, plain) = _base_rows({**base, "meta_training": {"protonet": {**rec, "verdict": ""}}})[1]
     assert plain.startswith("best step 120 of 300")
+
+
+def test_unequal_classes_get_their_counts_and_the_majority_floor():
+    """walk 23: a baseline below 'always answer the largest class' read as a real score."""
+    from scarce.report.html import _counts_row
+
+    assert _counts_row({"counts": {"a": 5, "b": 5}}) == []
+    ((name, text),) = _counts_row({"counts": {"a": 30, "b": 10}})
+    assert name == "Class counts"
+    assert "always answering a would score 0.750 accuracy" in text
+    assert "balanced accuracy: 0.500" in text

@@ -1092,7 +1092,7 @@ def _results_text(res: dict[str, Any]) -> str:
         rows.append(
             [
                 "-" if k is None else str(k),
-                desc[m],
+                m,  # the name: descriptions follow the table once (walk 23: 130+ columns)
                 _iv(s, "{:.3f}"),
                 *([_iv(bal[(m, k)], "{:.3f}")] if unequal else []),
                 ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
@@ -1129,6 +1129,9 @@ def _results_text(res: dict[str, Any]) -> str:
     versus = f"vs {res['baseline']} (paired)"
     cols = ["shots", "method", "accuracy", *(["balanced accuracy"] if unequal else []), versus]
     lines = [head, _table(cols, rows)]
+    said = [f"  {m}: {d.removeprefix(m + ': ')}" for m, d in desc.items() if d != m]
+    if said:
+        lines.append("methods:\n" + "\n".join(said))
     mt = res.get("multitask")
     if mt:
         lines.append(

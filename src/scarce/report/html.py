@@ -281,6 +281,8 @@ def _overview(p: _Page) -> str:
         if isinstance(test, Mapping)
         else "none (each episode is scored on its query examples)"
         if pr.get("name") == "episodes"
+        else "none (tested on the half of each target class it does not adapt to)"
+        if pr.get("name") == "domain"
         else "none (tested on held-out examples of the pool)"
     )
     rows = [
@@ -347,12 +349,19 @@ def _domain_rows(domain: Any) -> list[tuple[str, str]]:
     if not isinstance(domain, Mapping):
         return []
     src = domain.get("source") or {}
+    counts = src.get("counts") if isinstance(src.get("counts"), Mapping) else {}
+    per_class = f" ({', '.join(f'{_e(c)}: {_e(n)}' for c, n in counts.items())})" if counts else ""
     return [
         (
             "Source domain",
-            f"<code>{_e(src.get('source'))}</code>: {_e(src.get('n'))} labeled examples",
+            f"<code>{_e(src.get('source'))}</code>: {_e(src.get('n'))} labeled examples"
+            f"{per_class}; every method, the from-scratch baseline included, learns from it",
         ),
-        ("Target labels", _e(domain.get("note"))),
+        # walk 23: the note named the JSON key labeled_target
+        (
+            "Target labels",
+            _e(str(domain.get("note", "")).replace("labeled_target", "--target-labels")),
+        ),
     ]
 
 

@@ -636,3 +636,20 @@ def test_unequal_classes_get_their_counts_and_the_majority_floor():
     assert name == "Class counts"
     assert "always answering a would score 0.750 accuracy" in text
     assert "balanced accuracy: 0.500" in text
+
+
+def test_the_multitask_table_and_kfold_line_say_what_they_rest_on():
+    """walk 23: the other task's data went unnamed, and kfold's units unexplained."""
+    from scarce.report.html import _multitask_table, _protocol_text
+
+    mt = {
+        "method": "multitask",
+        "versus": "multitask:single-task",
+        "primary": "label",
+        "paired": [],
+        "tasks": {"uci": {"source": "data/uci", "n": 1797, "classes": ["0", "1"], "test": "25%"}},
+    }
+    text = _multitask_table(mt)
+    assert "<strong>uci</strong>: <code>data/uci</code>, 1797 examples of 2 classes" in text
+    kfold = {"name": "kfold", "folds": 4, "repeats": 2, "test": "fold", "interval": "t"}
+    assert "each repeat's folds are averaged into one score" in _protocol_text(kfold)

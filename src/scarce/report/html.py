@@ -445,6 +445,12 @@ def _protocol_text(pr: Mapping[str, Any]) -> str:
             f"k-fold: {_e(pr.get('folds'))}-fold stratified cross-validation, repeated "
             f"{_e(repeats)} time(s), tested {where}"
         )
+        if isinstance(repeats, int) and repeats > 1:
+            # walk 23: 8 fold scores counted as 2 with no word why
+            head += (
+                "; each repeat's folds are averaged into one score (they share their training "
+                "examples, so they are not independent), and the intervals are over repeats"
+            )
     else:
         head = f"{_e(name)} ({_e(json.dumps(pr, default=str))})"
     return f"{head}; {level}{kind}"
@@ -518,7 +524,16 @@ def _multitask_table(mt: Any) -> str:
             "<p>Every task trained together (one shared layer, one head each) and each task "
             "trained alone, on the same draws; accuracy on each task's own held-out examples. "
             f"This data's task is {_e(primary)}; the other tasks hold out part of their "
-            "examples per repeat to be scored on.</p>",
+            "examples per repeat to be scored on, and train on the rest whatever the shot "
+            "count: "
+            + "; ".join(
+                f"<strong>{_e(n)}</strong>: <code>{_e(t.get('source'))}</code>, "
+                f"{_e(t.get('n'))} examples of {len(t.get('classes') or [])} classes, "
+                f"{_e(t.get('test'))}"
+                for n, t in tasks.items()
+                if isinstance(t, Mapping)
+            )
+            + ".</p>",
             _paired_table(
                 ("Task", "Together", "Alone"), [(n, r) for n, rows in per_task for r in rows]
             ),

@@ -589,6 +589,8 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
 
     assert "balanced accuracy" in _results_text(res(0.596))
     assert "0.596 [0.596, 0.596]" in _results_text(res(0.596))
+    skewed = {**res(0.596), "data": {"counts": {"big": 77, "small": 23}}}
+    assert "unequal classes; always answering 'big' would score 0.770" in _results_text(skewed)
     assert "balanced accuracy" not in _results_text(res(0.865))
 
 

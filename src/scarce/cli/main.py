@@ -1129,6 +1129,10 @@ def _results_text(res: dict[str, Any]) -> str:
     versus = f"vs {res['baseline']} (paired)"
     cols = ["shots", "method", "accuracy", *(["balanced accuracy"] if unequal else []), versus]
     lines = [head, _table(cols, rows)]
+    data = res.get("data") or {}
+    counts = (data.get("test") or {}).get("counts") or data.get("counts") or {}
+    if unequal and (floor := _majority(counts)):  # walk 23: a baseline under it read as real
+        lines.append(f"unequal classes{floor} (a balanced accuracy of {1 / len(counts):.3f})")
     said = [f"  {m}: {d.removeprefix(m + ': ')}" for m, d in desc.items() if d != m]
     if said:
         lines.append("methods:\n" + "\n".join(said))

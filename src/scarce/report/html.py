@@ -685,9 +685,18 @@ def _negative_transfer(p: _Page) -> str:
 def _learning_curves(p: _Page) -> str:
     shots = [k for k in p.shots() if isinstance(k, int | float)]
     if len(shots) < 2:
+        name = (p.r.get("protocol") or {}).get("name")
+        if name == "kfold":  # walk 23: "this run has 0 shot counts" read as a fault
+            return (
+                "<p class='muted'>Cross-validation uses every labelled example, so there is no "
+                "curve over labels per class: run <code>scarce eval --protocol kshot --shots "
+                "1,5,20</code> for one.</p>"
+            )
         return (
             "<p class='muted'>A learning curve needs at least two shot counts; this run has "
-            f"{len(shots)}.</p>"
+            f"{len(shots)}"
+            + (" (add more with --target-labels 0,5,20)" if name == "domain" else "")
+            + ".</p>"
         )
     curves = p.r.get("curves") or {}
     series: dict[str, list[Mapping[str, Any]]] = {}

@@ -376,7 +376,7 @@ def test_kfold_and_single_shot_skip_the_curve(text_results: dict) -> None:
     page = render_html(r)
     assert "5-fold stratified cross-validation, repeated 3 time(s)" in page
     assert "90% bootstrap intervals" in page
-    assert "needs at least two shot counts" in _section(page, "Learning curves")
+    assert "no curve over labels per class" in _section(page, "Learning curves")
     assert "<h3>All folds</h3>" in _section(page, "Results by method")
 
 

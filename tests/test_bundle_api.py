@@ -779,3 +779,23 @@ def test_pil_images_and_a_hugging_face_image_dataset(fashion):
     with pytest.raises(DataError, match=r"images in column 'image'.*scarce.fit\(ds\['image'\]"):
         scarce.fit(ds)
     assert scarce.fit(ds["image"], ds["label"]).classes_ == (1, 8)
+
+
+def test_python_errors_say_how_to_spell_the_flags_they_name(tmp_path, capsys):
+    """walks 19, 21: messages from the API named CLI flags; a note now gives their Python
+    spelling, and the command line prints the message alone."""
+    with pytest.raises(ConfigError) as e:
+        scarce.fit(["a b", "c d"], ["x", "y"], method="knn", unlabeled=["e f"])
+    assert "knn does not use --unlabeled" in str(e.value)
+    assert e.value.__notes__ == [
+        "In Python: --unlabeled is unlabeled=; --method is method=; --source is source=."
+    ]
+    with pytest.raises(ConfigError) as e:
+        scarce.TransferClassifier(method="knn").fit(["a b", "c d"], ["x", "y"], unlabeled=["e"])
+    assert "--unlabeled is unlabeled=" in e.value.__notes__[0]
+    data = write_text_csv(tmp_path / "d.csv", ["a b", "c d", "e f", "g h"], ["x", "y"] * 2)
+    code = main(
+        ["fit", str(data), "--method", "knn", "--unlabeled", str(data), "--out", "m.scarce"]
+    )
+    assert code == 2
+    assert "In Python" not in capsys.readouterr().err

@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from scarce.core.errors import (
     ConfigError,
     DataError,
     EncoderUnavailable,
+    InputError,
     LayoutError,
     NotFittedError,
     UnknownName,
@@ -58,6 +60,62 @@ BACKBONE = "backbone"  # the folder of a standalone bundle's encoder files
 LABEL_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": lambda c: c == "True"}
 
 DataLike = str | Path | LabeledSet  # and a pandas DataFrame, kept out of the imports
+
+
+T = TypeVar("T")
+
+# what each command-line flag that messages name is in Python (walk 19, 21: messages from
+# the API named CLI flags a Python user cannot type)
+PYTHON_SPELLING = {
+    "--base": "base=",
+    "--backbone": "backbone=",
+    "--budget": "budget=",
+    "--episodes": "episodes=",
+    "--folds": "folds=",
+    "--interval": "interval=",
+    "--jobs": "jobs=",
+    "--label-column": "label_column=",
+    "--labeled-target": "labeled_target=",
+    "--method": "method=",
+    "--methods": "methods=[...]",
+    "--modality": "modality=",
+    "--protocol": "protocol=",
+    "--queries": "queries=",
+    "--repeats": "repeats=",
+    "--seed": "seed=",
+    "--set": "config={key: value} (evaluate: configs={method: {key: value}})",
+    "--shots": "shots=[...]",
+    "--source": "source=",
+    "--standalone": "model.save(path, standalone=True)",
+    "--target-labels": "labeled_target=[...] (evaluate)",
+    "--task": "tasks={name: data}",
+    "--teacher": "teacher=",
+    "--test": "test=",
+    "--text-column": "text_column=",
+    "--unlabeled": "unlabeled=",
+    "--versus": "versus=",
+    "--ways": "ways=",
+}
+_FLAG = re.compile(r"--[a-z][a-z-]*[a-z]")
+
+
+def _python_spelling(fn: Callable[..., T]) -> Callable[..., T]:
+    """A message that names command-line flags gets a note (shown under it in a Python
+    traceback; `scarce` prints the message alone) with their Python spelling."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            flags = dict.fromkeys(f for f in _FLAG.findall(str(e)) if f in PYTHON_SPELLING)
+            if flags and not getattr(e, "__notes__", None):
+                e.add_note(
+                    "In Python: " + "; ".join(f"{f} is {PYTHON_SPELLING[f]}" for f in flags) + "."
+                )
+            raise
+
+    return wrapper
 
 
 class Model:
@@ -514,6 +572,7 @@ def resolve_encoder(
     return encoder
 
 
+@_python_spelling
 def fit(
     data: DataLike | Sequence[Any],
     labels: Sequence[Any] | None = None,
@@ -1099,6 +1158,7 @@ def _compare_teacher(
     return out
 
 
+@_python_spelling
 def evaluate(
     data: DataLike | Sequence[Any],
     labels: Sequence[Any] | None = None,
@@ -1237,6 +1297,7 @@ def _warn_what_a_save_drops(path: Path, standalone: bool) -> None:
         log.warning("%s is replaced without %s.", path, " or ".join(lost))
 
 
+@_python_spelling
 def load(path: str | Path, *, spare_graph: bool = False) -> Model:
     """Load a bundle after checking its format, hashes and backbone weights. `spare_graph`:
     load it even when its exported ONNX graph is damaged or missing (as `scarce export`
@@ -1354,6 +1415,7 @@ class TransferClassifier:
             ),
         )
 
+    @_python_spelling
     def fit(
         self,
         X: Sequence[Any],

@@ -128,10 +128,9 @@ def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_pat
     assert m.score(test) > 1 / 6 + 0.1
     with pytest.raises(ConfigError, match="ENCODER:METHOD"):
         scarce.fit(few, method="distill", config={"teacher": "minilm-l6"})
-    with pytest.raises(
-        ConfigError, match=r"^--teacher is for --method distill, not linear-probe\.$"
-    ):
+    with pytest.raises(ConfigError) as e:
         scarce.fit(few, method="linear-probe", teacher=teacher_bundle)
+    assert str(e.value) == "--teacher is for --method distill, not linear-probe."
     other = LabeledSet(few.inputs, few.y, tuple(f"x{c}" for c in few.classes))
     caplog.clear()
     with (

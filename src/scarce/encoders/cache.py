@@ -7,6 +7,7 @@ commits are atomic, so a crash mid-write loses at most the batch in flight, neve
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -29,15 +30,43 @@ CREATE TABLE IF NOT EXISTS emb (
 _CHUNK = 500  # SQLite's host-parameter limit is generous, but keep statements small
 
 
+def _unwritable(path: Path) -> bool:
+    """The cache's folder cannot be written (tried, not read from its mode bits: root
+    passes those, an immutable or read-only-mounted folder does not), or the file cannot."""
+    import tempfile
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return True
+    return path.exists() and not os.access(path, os.W_OK)
+
+
 class EmbeddingCache:
     _instances: ClassVar[dict[Path, EmbeddingCache]] = {}
     _lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open(path)
+        except (OSError, sqlite3.OperationalError) as e:
+            if not _unwritable(path):
+                raise
+            # walk 24: a read-only cache folder was taken for a corrupt database, and
+            # moving it aside failed: every fit that encodes crashed
+            log.warning(
+                "embedding cache %s cannot be written (%s); using one in memory for this run "
+                "(set SCARCE_CACHE_DIR to a writable folder to keep embeddings between runs).",
+                path,
+                e,
+            )
+            self._db = self._open(Path(":memory:"))
         except sqlite3.DatabaseError as e:  # not a database any more: keep it aside, start anew
             aside = path.with_suffix(f".corrupt-{int(time.time())}")
             path.rename(aside)

@@ -72,11 +72,21 @@ def checked_backend(
             return _torch_runner(module()), "torch"
     if not path.exists():
         log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
-        with status(f"{label}: preparing a fast CPU form, once"):
-            ok, reason, diff = _export_checked(module(), encoder, path)
-        atomic_write_bytes(
-            meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
-        )
+        try:
+            with status(f"{label}: preparing a fast CPU form, once"):
+                ok, reason, diff = _export_checked(module(), encoder, path)
+            atomic_write_bytes(
+                meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
+            )
+        except OSError as e:  # walk 24: a read-only cache folder crashed every fit
+            log.warning(
+                "%s: cannot write the ONNX cache in %s (%s); using torch for this run (set "
+                "SCARCE_CACHE_DIR to a writable folder).",
+                label,
+                path.parent,
+                e,
+            )
+            return _torch_runner(module()), "torch"
         if not ok:
             log.warning("%s: %s; falling back to torch (slower).", label, reason)
             return _torch_runner(module()), "torch"

@@ -73,11 +73,22 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
     weights, record_file = folder / f"{key}.safetensors", folder / f"{key}.json"
     if weights.exists() and record_file.exists():
         try:
-            record = json.loads(record_file.read_text(encoding="utf-8"))
+            stored = json.loads(record_file.read_text(encoding="utf-8"))
+            # walk 24: [], null or an edited record crashed fit, and {} was "reused"
+            if not isinstance(stored, dict) or stored.get("key") != key:
+                raise ValueError("not the record this entry was written with")
+            record = stored["record"]
+            if not isinstance(record, dict) or "base_sha256" not in record:
+                raise ValueError("its record is incomplete")
             learner.use_meta_state(load_file(weights), record)
         except Exception as e:  # any damage (truncated, edited, other shapes): train again
             log.warning(
-                "stored meta-training %s is unreadable (%s); training it again.", weights, e
+                "stored meta-training %s (.safetensors and .json in %s) is unreadable (%s: %s); "
+                "training it again.",
+                key[:12],
+                folder,
+                type(e).__name__,
+                e,
             )
         else:
             log.info(
@@ -94,7 +105,8 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
         folder.mkdir(parents=True, exist_ok=True)
         # the record last: an entry counts only once both files are whole
         atomic_write_bytes(weights, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-        atomic_write_bytes(record_file, json.dumps(kept, default=float).encode("utf-8"))
+        entry = {"format": FORMAT, "key": key, "record": kept}
+        atomic_write_bytes(record_file, json.dumps(entry, default=float).encode("utf-8"))
     except OSError as e:  # a read-only cache costs the reuse, not the fit
         log.warning("could not store the meta-training in %s (%s).", folder, e)
     return record

@@ -589,8 +589,11 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
 
     assert "balanced accuracy" in _results_text(res(0.596))
     assert "0.596 [0.596, 0.596]" in _results_text(res(0.596))
-    skewed = {**res(0.596), "data": {"counts": {"big": 77, "small": 23}}}
-    assert "unequal classes; always answering 'big' would score 0.770" in _results_text(skewed)
+    floor = [{"shots": None, "accuracy": 0.77, "balanced_accuracy": 0.5}]
+    said = _results_text({**res(0.596), "majority": floor})
+    assert (
+        "always answering each test set's largest class would score 0.770 (balanced 0.500)" in said
+    )
     assert "balanced accuracy" not in _results_text(res(0.865))
 
 
@@ -801,3 +804,21 @@ def test_eval_says_when_a_method_answers_one_class(caplog):
     assert "Answers one class" in flagged
     assert "knn answered one class ('b') for 90%+ of the test examples in 2 of its 3" in caplog.text
     assert "baseline answered" not in caplog.text
+
+
+def test_the_majority_floor_comes_from_each_test_set():
+    """walk 24: the pool's shares said 0.500 where K=19 left a test set 41 of one class and 1
+    of each other (0.932), and a class absent from a test set counted in the balanced floor."""
+    from scarce.evaluation.protocols import kshot_splits
+    from scarce.evaluation.runner import _majority
+
+    y = np.array([0] * 60 + [1] * 20 + [2] * 20)
+    pool = LabeledSet(Inputs.from_texts([f"t{i}" for i in range(100)]), y, ("a", "b", "c"))
+    floors = {
+        f["shots"]: f for f in _majority(kshot_splits(pool, [2, 19], 3, 0, False), pool, None)
+    }
+    assert floors[2]["accuracy"] == pytest.approx(58 / 94)
+    assert floors[19]["accuracy"] == pytest.approx(41 / 43)
+    assert floors[19]["balanced_accuracy"] == pytest.approx(1 / 3)
+    equal = LabeledSet(pool.inputs.subset(range(40, 100)), y[40:100] // 1, ("a", "b", "c"))
+    assert _majority(kshot_splits(equal, [2], 2, 0, False), equal, None) == []

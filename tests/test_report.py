@@ -631,11 +631,12 @@ def test_unequal_classes_get_their_counts_and_the_majority_floor():
     """walk 23: a baseline below 'always answer the largest class' read as a real score."""
     from scarce.report.html import _counts_row
 
-    assert _counts_row({"counts": {"a": 5, "b": 5}}) == []
-    ((name, text),) = _counts_row({"counts": {"a": 30, "b": 10}})
-    assert name == "Class counts"
-    assert "always answering a would score 0.750 accuracy" in text
-    assert "balanced accuracy: 0.500" in text
+    assert _counts_row({"counts": {"a": 5, "b": 5}}, None) == []
+    floors = [{"shots": 2, "accuracy": 0.75, "balanced_accuracy": 0.5}]
+    (counts, (name, text)) = _counts_row({"counts": {"a": 30, "b": 10}}, floors)
+    assert counts == ("Class counts", "a: 30, b: 10")
+    assert name == "Majority floor"
+    assert "at K=2: 0.750 accuracy (0.500 balanced)" in text
 
 
 def test_the_multitask_table_and_kfold_line_say_what_they_rest_on():

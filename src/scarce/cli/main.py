@@ -1129,10 +1129,15 @@ def _results_text(res: dict[str, Any]) -> str:
     versus = f"vs {res['baseline']} (paired)"
     cols = ["shots", "method", "accuracy", *(["balanced accuracy"] if unequal else []), versus]
     lines = [head, _table(cols, rows)]
-    data = res.get("data") or {}
-    counts = (data.get("test") or {}).get("counts") or data.get("counts") or {}
-    if unequal and (floor := _majority(counts)):  # walk 23: a baseline under it read as real
-        lines.append(f"unequal classes{floor} (a balanced accuracy of {1 / len(counts):.3f})")
+    if floors := res.get("majority"):  # walk 23: a baseline under it read as a real score
+        lines.append(
+            "unequal classes: always answering each test set's largest class would score "
+            + ", ".join(
+                ("" if f["shots"] is None else f"{f['shots']}: ")
+                + f"{f['accuracy']:.3f} (balanced {f['balanced_accuracy']:.3f})"
+                for f in floors
+            )
+        )
     said = [f"  {m}: {d.removeprefix(m + ': ')}" for m, d in desc.items() if d != m]
     if said:
         lines.append("methods:\n" + "\n".join(said))

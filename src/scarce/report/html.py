@@ -290,7 +290,7 @@ def _overview(p: _Page) -> str:
         ("Modality", _e(d.get("modality"))),
         ("Examples", _e(d.get("n"))),
         ("Classes", f"{len(classes)}: " + ", ".join(_e(c) for c in classes)),
-        *_counts_row(d),
+        *_counts_row(d, p.r.get("majority")),
         ("Test set", test_txt),
         ("Protocol", _protocol_text(pr)),
         *_base_rows(p.r.get("base")),
@@ -325,24 +325,29 @@ def _overview(p: _Page) -> str:
     return "\n".join(out)
 
 
-def _counts_row(d: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Unequal classes: their counts, and what answering the largest would score (walk 23:
-    a baseline under that floor read as a real score)."""
-    test = d.get("test") if isinstance(d.get("test"), Mapping) else {}
-    counts = test.get("counts") or d.get("counts")
-    if not isinstance(counts, Mapping) or len(set(counts.values())) <= 1:
-        return []
-    total = sum(counts.values()) or 1
-    big = max(counts, key=lambda c: counts[c])
-    where = "the test set" if test.get("counts") else "a test set in the data's class shares"
-    return [
-        (
-            "Class counts",
-            ", ".join(f"{_e(c)}: {_e(n)}" for c, n in counts.items())
-            + f"; always answering {_e(big)} would score {counts[big] / total:.3f} accuracy on "
-            f"{where} (balanced accuracy: {1 / len(counts):.3f})",
+def _counts_row(d: Mapping[str, Any], floors: Any) -> list[tuple[str, str]]:
+    """Unequal classes: their counts, and what answering each test set's largest class
+    scores (walk 23: a baseline under that floor read as a real score; walk 24: from the
+    test sets themselves, which k-shot draws leave unequal in their own way)."""
+    counts = d.get("counts")
+    rows = []
+    if isinstance(counts, Mapping) and len(set(counts.values())) > 1:
+        rows.append(("Class counts", ", ".join(f"{_e(c)}: {_e(n)}" for c, n in counts.items())))
+    if isinstance(floors, list) and floors:
+        rows.append(
+            (
+                "Majority floor",
+                "always answering each test set's largest class would score "
+                + ", ".join(
+                    ("" if f.get("shots") is None else f"at K={_e(f.get('shots'))}: ")
+                    + f"{_f(f.get('accuracy'))} accuracy ({_f(f.get('balanced_accuracy'))} "
+                    "balanced)"
+                    for f in floors
+                    if isinstance(f, Mapping)
+                ),
+            )
         )
-    ]
+    return rows
 
 
 def _domain_rows(domain: Any) -> list[tuple[str, str]]:

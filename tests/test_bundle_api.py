@@ -792,7 +792,7 @@ def test_python_errors_say_how_to_spell_the_flags_they_name(tmp_path, capsys):
     ]
     with pytest.raises(ConfigError) as e:
         scarce.TransferClassifier(method="knn").fit(["a b", "c d"], ["x", "y"], unlabeled=["e"])
-    assert "--unlabeled is unlabeled=" in e.value.__notes__[0]
+    assert e.value.__notes__[0].startswith("In Python: --unlabeled is fit(X, y, unlabeled=U)")
     data = write_text_csv(tmp_path / "d.csv", ["a b", "c d", "e f", "g h"], ["x", "y"] * 2)
     code = main(
         ["fit", str(data), "--method", "knn", "--unlabeled", str(data), "--out", "m.scarce"]

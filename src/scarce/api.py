@@ -97,25 +97,52 @@ PYTHON_SPELLING = {
     "--ways": "ways=",
 }
 _FLAG = re.compile(r"--[a-z][a-z-]*[a-z]")
+NOTE = "In Python: "
 
 
-def _python_spelling(fn: Callable[..., T]) -> Callable[..., T]:
+# the estimator takes fewer arguments: its own spelling of the flags it has a way to give
+ESTIMATOR_SPELLING = {
+    "--backbone": "TransferClassifier(backbone=...)",
+    "--method": "TransferClassifier(method=...)",
+    "--modality": "TransferClassifier(modality=...)",
+    "--seed": "TransferClassifier(seed=...)",
+    "--set": "TransferClassifier(config={key: value}) or set_params(config__key=value)",
+    "--source": "fit(X_source, y_source, target=X_target)",
+    "--unlabeled": "fit(X, y, unlabeled=U)",
+}
+
+
+def _python_spelling(
+    fn: Callable[..., T] | None = None, *, spelling: dict[str, str] | None = None
+) -> Any:
     """A message that names command-line flags gets a note (shown under it in a Python
-    traceback; `scarce` prints the message alone) with their Python spelling."""
+    traceback; `scarce` prints the message alone) with their Python spelling, where the
+    message does not give it already."""
+    table = spelling or PYTHON_SPELLING
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            flags = dict.fromkeys(f for f in _FLAG.findall(str(e)) if f in PYTHON_SPELLING)
-            if flags and not getattr(e, "__notes__", None):
-                e.add_note(
-                    "In Python: " + "; ".join(f"{f} is {PYTHON_SPELLING[f]}" for f in flags) + "."
-                )
-            raise
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            try:
+                return fn(*args, **kwargs)
+            except InputError as e:
+                said = str(e)
+                flags = [
+                    f
+                    for f in dict.fromkeys(_FLAG.findall(said))
+                    if f in table and table[f].split("=")[0] + "=" not in said
+                ]
+                if flags:  # the outermost call's spelling wins (the estimator's, over fit's)
+                    notes = [n for n in getattr(e, "__notes__", []) if not n.startswith(NOTE)]
+                    e.__notes__ = [
+                        *notes,
+                        NOTE + "; ".join(f"{f} is {table[f]}" for f in flags) + ".",
+                    ]
+                raise
 
-    return wrapper
+        return wrapper
+
+    return wrap(fn) if fn is not None else wrap
 
 
 class Model:
@@ -1201,6 +1228,11 @@ def evaluate(
     "unlabeled" section pairs the two."""
     from scarce.evaluation.runner import evaluate_sets
 
+    if protocol != "domain" and tuple(labeled_target) != (0,):
+        # walk 24: accepted and ignored; the command line refuses --target-labels here
+        raise ConfigError(
+            f"labeled_target is for protocol='domain' (target labels per class), not {protocol!r}."
+        )
     wanted = [*methods, *([versus] if versus else [])]
     for name in wanted:
         if name == "auto":  # walk 13: it read "unknown method"
@@ -1415,7 +1447,7 @@ class TransferClassifier:
             ),
         )
 
-    @_python_spelling
+    @_python_spelling(spelling=ESTIMATOR_SPELLING)
     def fit(
         self,
         X: Sequence[Any],

@@ -363,7 +363,7 @@ def evaluate_sets(
         with warnings_once():
             runs = _run_all(one, jobs_list, jobs)
     units = Units(runs, pool, protocol, repeats)
-    one_class = _warn_one_class(runs, names, pool.classes, protocol)
+    one_class = _warn_one_class(runs, names, pool.classes, protocol, test is not None)
 
     res = _assemble(
         pool,
@@ -509,7 +509,11 @@ def _one_class(y: np.ndarray, proba: np.ndarray) -> int | None:
 
 
 def _warn_one_class(
-    runs: list[dict[str, Any]], names: list[str], classes: Sequence[str], protocol: str
+    runs: list[dict[str, Any]],
+    names: list[str],
+    classes: Sequence[str],
+    protocol: str,
+    test_given: bool = True,
 ) -> list[dict[str, Any]]:
     """walk 21: `scarce fit --test` warned of a test set answered with one class; eval,
     where it shows only in a confusion matrix, did not. Returns what it said, per method."""
@@ -518,10 +522,10 @@ def _warn_one_class(
         mine = [r["_one_class"] for r in runs if r["method"] == m and "_one_class" in r]
         hit = [c for c in mine if c is not None]
         if mine and len(hit) > len(mine) / 2:
-            where = (
+            where = (  # walk 24: not for a test drawn from the same pool
                 "; if the test data comes from elsewhere than the training data, "
                 "--protocol domain measures adapting to it"
-                if protocol != "domain"
+                if protocol != "domain" and test_given
                 else ""
             )
             message = (

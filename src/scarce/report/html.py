@@ -381,6 +381,14 @@ def _base_rows(base: Any) -> list[tuple[str, str]]:
         )
     ]
     for m, rec in (base.get("meta_training") or {}).items():
+        if isinstance(rec, Mapping) and rec.get("reused"):  # walk 24: said nowhere
+            rows.append(
+                (
+                    f"Stored meta-training ({_e(m)})",
+                    "reused from an earlier run with the same base data, encoder, settings "
+                    "and seed",
+                )
+            )
         if isinstance(rec, Mapping) and "best_step" in rec:
             # the method's verdict already gives the step and its validation, rounded its way
             # (walk 9: both printed, 0.864 beside 0.863 for one number)

@@ -825,6 +825,8 @@ def _ece(rel: Mapping[str, Any]) -> float | None:
 def _draw(d: Mapping[str, Any]) -> str:
     """Which draw a method's details come from: its K and repeat."""
     repeat = d.get("repeat")
+    if d.get("shots") is None:  # walk 24: "at all folds, repeat 0"
+        return f"the folds of repeat {_e(repeat)}"
     which = _e(repeat) if isinstance(repeat, str) else f"repeat {_e(repeat)}"
     return f"at {_shots_label(d.get('shots'))}, {which}"
 
@@ -859,8 +861,9 @@ def _reliability(p: _Page) -> str:
     return (
         "<p>Bars: accuracy of the predictions whose confidence falls in each bin; a "
         "well-calibrated model's bars follow the dashed diagonal. ECE is the count-weighted "
-        "gap. Each diagram is one draw (named under it), so its ECE is that draw's, not the "
-        f"mean over draws in the table.</p><div class='figs'>{''.join(figs)}</div>"
+        "gap. Each diagram pools the predictions of the draw named under it (for episodes, "
+        "all of them), so its ECE is not the mean over draws in the table."
+        f"</p><div class='figs'>{''.join(figs)}</div>"
     )
 
 

@@ -55,29 +55,31 @@ class EmbeddingCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open(path)
-        except (OSError, sqlite3.OperationalError) as e:
-            if not _unwritable(path):
+        except (OSError, sqlite3.DatabaseError) as e:
+            if _unwritable(path):
+                # walk 24: a read-only cache folder was taken for a corrupt database, and
+                # moving it aside failed: every fit that encodes crashed
+                log.warning(
+                    "embedding cache %s cannot be written (%s); using one in memory for this "
+                    "run (set SCARCE_CACHE_DIR to a writable folder to keep embeddings "
+                    "between runs).",
+                    path,
+                    e,
+                )
+                self._db = self._open(Path(":memory:"))
+            elif isinstance(e, sqlite3.DatabaseError):  # not a database any more: set aside
+                aside = path.with_suffix(f".corrupt-{int(time.time())}")
+                path.rename(aside)
+                log.warning(
+                    "embedding cache %s is unreadable (%s); moved it to %s and started an "
+                    "empty one (embeddings will be recomputed).",
+                    path,
+                    e,
+                    aside,
+                )
+                self._db = self._open(path)
+            else:
                 raise
-            # walk 24: a read-only cache folder was taken for a corrupt database, and
-            # moving it aside failed: every fit that encodes crashed
-            log.warning(
-                "embedding cache %s cannot be written (%s); using one in memory for this run "
-                "(set SCARCE_CACHE_DIR to a writable folder to keep embeddings between runs).",
-                path,
-                e,
-            )
-            self._db = self._open(Path(":memory:"))
-        except sqlite3.DatabaseError as e:  # not a database any more: keep it aside, start anew
-            aside = path.with_suffix(f".corrupt-{int(time.time())}")
-            path.rename(aside)
-            log.warning(
-                "embedding cache %s is unreadable (%s); moved it to %s and started an "
-                "empty one (embeddings will be recomputed).",
-                path,
-                e,
-                aside,
-            )
-            self._db = self._open(path)
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:

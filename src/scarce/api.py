@@ -644,6 +644,8 @@ def fit(
     if method is not None and method != "auto" and method not in method_registry.names():
         # unknown names fail before any data is read; the list includes auto
         raise UnknownName("method", method, [*method_registry.names(), "auto"])
+    # a Hugging Face Dataset as its table, once: the labels' type is read from it again below
+    data, source = as_frame(data), as_frame(source)
     seed = check_seed(seed)
     if budget is not None and not budget > 0:
         raise ConfigError(f"--budget must be a positive number of seconds, got {budget}.")
@@ -1138,7 +1140,6 @@ def _fit_domain(
 def _label_type(data: Any, labels: Any, label_column: str) -> str | None:
     """int, float or bool when the labels were given in memory (or in a DataFrame's
     column) as such: the model's predictions then come back in that type."""
-    data = as_frame(data)
     if labels is None and is_frame(data) and label_column in data.columns:
         labels = data[label_column]
     return None if labels is None else label_kind(labels)
@@ -1226,7 +1227,7 @@ def evaluate(
     `unlabeled`: extra inputs (a path or items) for the methods that read them, in every fit;
     each such method M also runs as M:labels-only on the same draws, and the results'
     "unlabeled" section pairs the two."""
-    from scarce.evaluation.runner import evaluate_sets
+    from scarce.evaluation.runner import EVERY, evaluate_sets
 
     if protocol != "domain" and tuple(labeled_target) != (0,):
         # walk 24: accepted and ignored; the command line refuses --target-labels here
@@ -1283,7 +1284,7 @@ def evaluate(
         for name in wanted:
             spec = method_registry.get(name)
             _warn_idle_knobs(
-                spec, {**(configs or {}).get("*", {}), **(configs or {}).get(name, {})}
+                spec, {**(configs or {}).get(EVERY, {}), **(configs or {}).get(name, {})}
             )
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)

@@ -139,7 +139,8 @@ def evaluate_sets(
     for m in readers:  # the same method without them: what the unlabeled inputs bring, paired
         names.insert(names.index(m) + 1, m + LABELS_ONLY)
     origin = {SINGLE_TASK: MULTITASK, **{m + LABELS_ONLY: m for m in readers}}
-    if readers and (in_test := _overlap(unlabeled, pool, test)[1]):  # type: ignore[arg-type]
+    overlap = _overlap(unlabeled, pool, test) if unlabeled is not None else (0, 0)
+    if readers and (in_test := overlap[1]):
         log.warning(
             "%d of the --unlabeled inputs are also %s: the draws that test on them score a "
             "model that saw them unlabeled, which can read higher than on new inputs.",
@@ -417,7 +418,7 @@ def evaluate_sets(
         }
     if unlabeled is not None:
         res["unlabeled"] = _unlabeled_record(
-            unlabeled, readers, units, test, interval_method, confidence, seed
+            unlabeled, readers, units, overlap, interval_method, confidence, seed
         )
         said = {r["name"]: r["description"] for r in res["methods"]}
         for rec in res["methods"]:
@@ -575,13 +576,14 @@ def _unlabeled_record(
     unlabeled: UnlabeledSet,
     readers: list[str],
     units: Units,
-    test: LabeledSet | None,
+    overlap: tuple[int, int],
     interval_method: str,
     confidence: float,
     seed: int,
 ) -> dict[str, Any]:
-    """What the unlabeled inputs were, and what they gave each method that read them."""
-    in_pool, in_test = _overlap(unlabeled, units.pool, test)
+    """What the unlabeled inputs were (`overlap`: how many are also in the pool, and in what
+    is tested on), and what they gave each method that read them."""
+    in_pool, in_test = overlap
     return {
         **unlabeled.record(),
         "in_data": in_pool,

@@ -799,3 +799,27 @@ def test_python_errors_say_how_to_spell_the_flags_they_name(tmp_path, capsys):
     )
     assert code == 2
     assert "In Python" not in capsys.readouterr().err
+
+
+def test_python_warnings_say_how_to_spell_the_flags_they_name(caplog):
+    """walk 24: warnings from the API still named CLI flags alone; they now end with the
+    Python spelling, the estimator's where it is the caller, and none at the command line."""
+    from scarce.core import logs
+
+    texts, labels = ["good day", "bad day", "good night", "bad night"] * 3, ["g", "b"] * 6
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        scarce.fit(texts, labels, backbone="minilm-l3", unlabeled=texts[:4])
+    assert "(In Python: --unlabeled is unlabeled=.)" in caplog.text
+    caplog.clear()
+    clf = scarce.TransferClassifier(backbone="minilm-l3")
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        clf.fit(texts, labels, unlabeled=texts[:4])
+    assert "(In Python: --unlabeled is fit(X, y, unlabeled=U).)" in caplog.text
+    assert logs.SPELLING.get() is None  # the call's spelling ends with it
+    undo = logs.command_line()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        scarce.fit(texts, labels, backbone="minilm-l3", unlabeled=texts[:4])
+    undo()
+    assert "--unlabeled" in caplog.text
+    assert "In Python" not in caplog.text

@@ -386,6 +386,12 @@ def test_meta_training_is_reused_for_the_same_base_and_settings(
     np.testing.assert_allclose(again.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
     other = scarce.fit(novel, method=method, base=base, config={"meta_steps": 21}, seed=2)
     assert "reused" not in other.manifest["base"]["meta_training"]
+    if method == "protonet":  # a knob only the fit on the labels reads keeps what was stored
+        warmer = scarce.fit(
+            novel, method=method, base=base, config={**quick, "temperature": 3}, seed=2
+        )
+        assert warmer.manifest["base"]["meta_training"]["reused"] is True
+        assert warmer.fitted.tau == 3
     for f in (tmp_path / "meta").glob("*.safetensors"):
         f.write_bytes(b"not a tensor file")
     with caplog.at_level(logging.WARNING, logger="scarce"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from scarce.core.errors import (
     NotFittedError,
     UnknownName,
 )
+from scarce.core.logs import NOTE, SPELLING, spelling_note
 from scarce.core.seeding import check_seed, derive
 from scarce.data.sources import (
     as_frame,
@@ -96,8 +96,6 @@ PYTHON_SPELLING = {
     "--versus": "versus=",
     "--ways": "ways=",
 }
-_FLAG = re.compile(r"--[a-z][a-z-]*[a-z]")
-NOTE = "In Python: "
 
 
 # the estimator takes fewer arguments: its own spelling of the flags it has a way to give
@@ -115,30 +113,27 @@ ESTIMATOR_SPELLING = {
 def _python_spelling(
     fn: Callable[..., T] | None = None, *, spelling: dict[str, str] | None = None
 ) -> Any:
-    """A message that names command-line flags gets a note (shown under it in a Python
-    traceback; `scarce` prints the message alone) with their Python spelling, where the
-    message does not give it already."""
+    """A message that names command-line flags gets their Python spelling, where it does
+    not give it already: an error as a note (shown under it in a Python traceback; `scarce`
+    prints the message alone), a warning in brackets after it (core.logs). The outermost
+    call's spelling wins (the estimator's, over fit's); the command line sets none."""
     table = spelling or PYTHON_SPELLING
 
     def wrap(fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> T:
+            token = SPELLING.set(table) if SPELLING.get() is None else None
             try:
                 return fn(*args, **kwargs)
             except InputError as e:
-                said = str(e)
-                flags = [
-                    f
-                    for f in dict.fromkeys(_FLAG.findall(said))
-                    if f in table and table[f].split("=")[0] + "=" not in said
-                ]
-                if flags:  # the outermost call's spelling wins (the estimator's, over fit's)
+                note = spelling_note(str(e), SPELLING.get() or {})
+                if note:
                     notes = [n for n in getattr(e, "__notes__", []) if not n.startswith(NOTE)]
-                    e.__notes__ = [
-                        *notes,
-                        NOTE + "; ".join(f"{f} is {table[f]}" for f in flags) + ".",
-                    ]
+                    e.__notes__ = [*notes, note]
                 raise
+            finally:
+                if token is not None:
+                    SPELLING.reset(token)
 
         return wrapper
 

@@ -22,7 +22,7 @@ from scarce.core.errors import (
     ScarceError,
     UnusableImages,
 )
-from scarce.core.logs import plural
+from scarce.core.logs import command_line, plural
 from scarce.core.progress import set_quiet
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -57,6 +58,7 @@ def _root(
     ] = False,
 ) -> None:
     """Few labels, strong classifiers: transfer learning for images and text."""
+    ctx.call_on_close(command_line())  # messages name the flags as typed: no Python notes
 
 
 # the selection estimates in words: none but the last two measure the target's accuracy
@@ -324,7 +326,8 @@ def fit(
     if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
         ep = m["base"]["meta_training"]["train_episode"]
         again = (
-            " (reused: an earlier fit had the same base data, encoder, settings and seed)"
+            " (reused: an earlier fit had the same base data, encoder, meta-training settings "
+            "and seed)"
             if m["base"]["meta_training"].get("reused")
             else ""
         )

@@ -3,10 +3,59 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
+
+# How the caller spells the command-line flags that messages name: a table ("--seed" ->
+# "seed="), set by the Python API for the length of a call, or {} from the command line
+# (messages name flags as typed there). Errors get it as a note (api._python_spelling);
+# warnings through the record factory below.
+SPELLING: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "scarce_spelling", default=None
+)
+FLAG = re.compile(r"--[a-z][a-z-]*[a-z]")
+NOTE = "In Python: "
+
+
+def spelling_note(said: str, table: dict[str, str]) -> str | None:
+    """'In Python: --seed is seed=.' for the flags `said` names and does not spell already."""
+
+    def spelled(flag: str) -> bool:  # the message gives the keyword already
+        keyword = re.search(r"\w+=", table[flag])
+        return (keyword.group() if keyword else table[flag]) in said
+
+    flags = [f for f in dict.fromkeys(FLAG.findall(said)) if f in table and not spelled(f)]
+    return NOTE + "; ".join(f"{f} is {table[f]}" for f in flags) + "." if flags else None
+
+
+def command_line() -> Callable[[], None]:
+    """Messages from here on are read at the command line: no Python notes. Returns what
+    undoes it (a test runs the command line and Python in one process)."""
+    token = SPELLING.set({})
+    return lambda: SPELLING.reset(token)
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record(*args: object, **kwargs: object) -> logging.LogRecord:
+    """A warning from scarce that names command-line flags, logged during a Python call,
+    says how Python spells them (walk 24: Python users read '--unlabeled not used')."""
+    record = _make_record(*args, **kwargs)
+    table = SPELLING.get()
+    if table and record.levelno >= logging.WARNING and record.name.startswith("scarce"):
+        said = record.getMessage()
+        note = spelling_note(said, table)
+        if note:
+            record.msg, record.args = f"{said} ({note})", None
+    return record
+
+
+logging.setLogRecordFactory(_record)
 
 
 class _OncePerSite(logging.Filter):

@@ -25,6 +25,9 @@ class CentroidConfig(Config):
     temperature: float | None = None
     class_weight: Literal["balanced", "none"] = "balanced"
 
+    # knobs read only when fitting the labeled examples: meta-training stored with other
+    # values is still the same (_meta_cache leaves them out of its key)
+    fit_only: ClassVar[frozenset[str]] = frozenset({"temperature", "class_weight"})
     help: ClassVar[dict[str, str]] = {
         "temperature": "scale of -squared distance in the softmax; None = fitted by "
         "leave-one-out log-loss on the labeled examples (default 10 with one "

@@ -42,6 +42,8 @@ def meta_key(name: str, learner: Any, base: LabeledSet, seed: int) -> str:
     import torch
 
     enc = learner.encoder
+    cfg = learner.config
+    skip = getattr(cfg, "fit_only", frozenset())
     return sha256_text(
         json.dumps(
             {
@@ -50,7 +52,7 @@ def meta_key(name: str, learner: Any, base: LabeledSet, seed: int) -> str:
                 "torch": torch.__version__,
                 "code": _code_hash(learner),
                 "method": name,
-                "config": learner.config.to_dict(),
+                "config": {k: v for k, v in cfg.to_dict().items() if k not in skip},
                 "encoder": [enc.spec.name, enc.weights_sha256(), enc.preprocessing()],
                 "base": base.data_hash(),
                 "seed": seed,

@@ -282,6 +282,13 @@ def test_user_strings_are_escaped(image_html: str) -> None:
     assert "data/defects &amp; co" in image_html
 
 
+def test_control_characters_are_shown_not_written() -> None:
+    """walk 23: fortunes' backspace overstrikes went into the page raw (invalid HTML)."""
+    from scarce.report.html import _e
+
+    assert _e("_\bA\x1b[1m\tb\n") == "_\u2408A\u241b[1m\tb\n"
+
+
 def test_results_table_has_intervals_and_paired_verdicts(image_html: str) -> None:
     table = _section(image_html, "Results by method")
     for k in SHOTS:
@@ -342,6 +349,8 @@ def test_hardest_images_are_thumbnails_or_paths(image_html: str, image_results: 
 def test_reliability_titles_carry_ece(image_html: str) -> None:
     rel = _section(image_html, "Reliability")
     assert len(DATA_URI.findall(rel)) == 2
+    assert "the first repeat" in rel  # results.json's repeat 0, as a reader counts
+    assert "repeat 0" not in rel
 
 
 def test_text_variant_shows_escaped_snippets(text_results: dict) -> None:

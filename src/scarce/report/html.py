@@ -130,8 +130,13 @@ dl.kv dd { margin: 0; overflow-wrap: anywhere; }
 """
 
 
+# control characters are not allowed in HTML (fortunes' backspace overstrikes showed as
+# nothing or as boxes): shown as their Unicode pictures, tab and line breaks kept
+_CONTROLS = {c: 0x2400 + c for c in range(32) if chr(c) not in "\t\n\r"} | {127: 0x2421}
+
+
 def _e(x: Any) -> str:
-    return escape("" if x is None else str(x), quote=True)
+    return escape("" if x is None else str(x), quote=True).translate(_CONTROLS)
 
 
 def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
@@ -302,7 +307,6 @@ def _overview(p: _Page) -> str:
             else ("Baseline", f"{_e(p.baseline)} <span class='tag'>from scratch</span>")
         ),
         ("Seed", _e(p.r.get("seed"))),
-        ("Created", _e(p.r.get("created"))),
     ]
     out = ['<dl class="kv">']
     out += [f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows]
@@ -825,9 +829,16 @@ def _ece(rel: Mapping[str, Any]) -> float | None:
 def _draw(d: Mapping[str, Any]) -> str:
     """Which draw a method's details come from: its K and repeat."""
     repeat = d.get("repeat")
+    # results.json counts repeats from 0; a reader counts from 1 (walk 23)
+    which = (
+        _e(repeat)
+        if isinstance(repeat, str)
+        else "the first repeat"
+        if repeat == 0
+        else f"repeat {_e(repeat)} (counted from 0)"
+    )
     if d.get("shots") is None:  # walk 24: "at all folds, repeat 0"
-        return f"the folds of repeat {_e(repeat)}"
-    which = _e(repeat) if isinstance(repeat, str) else f"repeat {_e(repeat)}"
+        return f"the folds of {which}"
     return f"at {_shots_label(d.get('shots'))}, {which}"
 
 

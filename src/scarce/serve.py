@@ -27,8 +27,7 @@ from typing import Annotated, Any
 
 from scarce.api import Model
 from scarce.core.errors import ConfigError, DataError, InputError, ScarceError, UnusableImages
-from scarce.core.hashing import sha256_bytes
-from scarce.data.images import check_image_bytes
+from scarce.data.sources import check_images
 from scarce.data.types import Inputs, without_lone_surrogates
 from scarce.encoders.base import transient
 
@@ -183,15 +182,8 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         for _, where, data in blobs:
             if len(data) > max_file_mb << 20:
                 raise TooLarge(f"{where} is over {max_file_mb} MB (scarce serve --max-file-mb).")
-        bad: list[tuple[int, str, str]] = []
-        good = []
-        for i, (name, where, data) in enumerate(blobs):
-            try:
-                check_image_bytes(data, where)
-            except DataError as e:
-                bad.append((i, name, str(e)))
-                continue
-            good.append((name, where, data))
+        ok, hashes, failed = check_images((where, data) for _, where, data in blobs)
+        bad = [(i, blobs[i][0], why) for i, why in failed]
         if bad and not skip_bad:  # every bad one named, as `scarce predict` does
             raise UnusableImages(
                 "\n".join(why for _, _, why in bad)
@@ -199,9 +191,9 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 "JSON body, or ?skip_bad=true for /predict/files): each unreadable image then "
                 "gets a row with its error."
             )
-        if not good:
+        if not ok:
             raise UnusableImages("no image in the request could be read: " + bad[0][2])
-        with _as_files(good, checked=True) as inputs:
+        with _as_files([blobs[i] for i in ok], hashes) as inputs:
             return rows(inputs, proba, positions, skipped=bad if skip_bad else None)
 
     @app.get("/health")
@@ -302,19 +294,16 @@ def _shown(positions: list[int]) -> str:
 
 
 @contextlib.contextmanager
-def _as_files(blobs: list[tuple[str, str, bytes]], checked: bool = False) -> Iterator[Inputs]:
-    """Uploaded image files (name, where for errors, bytes) as Inputs with those names, read
-    from a temporary folder: decoded batch by batch, exactly as `scarce predict` decodes
-    files."""
+def _as_files(blobs: list[tuple[str, str, bytes]], hashes: list[str]) -> Iterator[Inputs]:
+    """Checked uploads (name, where for errors, bytes) and their hashes as Inputs with those
+    names, read from a temporary folder: decoded batch by batch, exactly as `scarce predict`
+    decodes files."""
     with tempfile.TemporaryDirectory(prefix="scarce-serve-") as d:
-        items, hashes = [], []
-        for i, (name, where, data) in enumerate(blobs):
-            if not checked:
-                check_image_bytes(data, where)
+        items = []
+        for i, (name, _, data) in enumerate(blobs):
             path = Path(d) / f"{i}{Path(name).suffix[:10]}"
             path.write_bytes(data)
             items.append(str(path))
-            hashes.append(sha256_bytes(data))
         yield Inputs("image", tuple(items), tuple(hashes), tuple(n for n, _, _ in blobs))
 
 

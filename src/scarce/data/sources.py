@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
@@ -279,6 +279,30 @@ def raise_bad_images(bad: Sequence[str], total: int) -> None:
         )
 
 
+def check_images(
+    named: Iterable[tuple[str, bytes | None]],
+) -> tuple[list[int], list[str], list[tuple[int, str]]]:
+    """Each image (where it is named from, its bytes; None: no such file) checked fully and
+    hashed from the same bytes: the positions and hashes of the usable ones, and (position,
+    why) of the others. The one check that files (`image_inputs`) and uploads (serve) go
+    through."""
+    good: list[int] = []
+    hashes: list[str] = []
+    bad: list[tuple[int, str]] = []
+    for i, (where, data) in enumerate(named):
+        if data is None:
+            bad.append((i, f"{where}: no such image file. Check the path."))
+            continue
+        try:
+            check_image_bytes(data, where)
+        except DataError as e:  # every bad file in one message, not one per run
+            bad.append((i, str(e)))
+            continue
+        good.append(i)
+        hashes.append(sha256_bytes(data))
+    return good, hashes, bad
+
+
 def image_inputs(
     paths: Sequence[Path], skipped: list[tuple[int, str, str]] | None = None
 ) -> Inputs:
@@ -287,24 +311,15 @@ def image_inputs(
     listed there as (position in `paths`, path, why) (unless every file is unusable)."""
     from scarce.core.progress import progress
 
-    hashes, bad, good = [], [], []
-    for i, f in enumerate(progress(paths, desc="checking images", unit="img")):
-        if not f.is_file():
-            bad.append((i, f"{f}: no such image file. Check the path."))
-            continue
-        data = f.read_bytes()
-        try:
-            check_image_bytes(data, str(f))
-        except DataError as e:  # every bad file in one message, not one per run
-            bad.append((i, str(e)))
-            continue
-        hashes.append(sha256_bytes(data))
-        good.append(f)
+    good, hashes, bad = check_images(
+        (str(f), f.read_bytes() if f.is_file() else None)
+        for f in progress(paths, desc="checking images", unit="img")
+    )
     if skipped is None or len(bad) == len(paths):
         raise_bad_images([why for _, why in bad], len(paths))
     else:
         skipped += [(i, str(paths[i]), why) for i, why in bad]
-    names = tuple(str(f) for f in good)
+    names = tuple(str(paths[i]) for i in good)
     return Inputs("image", names, tuple(hashes), names)
 
 

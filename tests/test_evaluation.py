@@ -822,3 +822,24 @@ def test_the_majority_floor_comes_from_each_test_set():
     assert floors[19]["balanced_accuracy"] == pytest.approx(1 / 3)
     equal = LabeledSet(pool.inputs.subset(range(40, 100)), y[40:100] // 1, ("a", "b", "c"))
     assert _majority(kshot_splits(equal, [2], 2, 0, False), equal, None) == []
+
+
+def test_parallel_fits_run_each_methods_first_fit_alone():
+    """audit 26: `--jobs 2` crashed in 3 of 12 runs when two threads ran a method's lazy
+    imports at once (sklearn's text module, half-initialised). Each method's first fit now
+    runs alone in the calling thread; the results keep the jobs' order."""
+    import threading
+
+    from scarce.evaluation.runner import _run_all
+
+    main = threading.get_ident()
+    where: dict[tuple[str, int], int] = {}
+
+    def one(job: tuple[str, int]) -> tuple[str, int]:
+        where[job] = threading.get_ident()
+        return job
+
+    jobs = [(m, r) for r in range(6) for m in ("baseline", "linear-probe")]
+    assert _run_all(one, jobs, 2) == jobs
+    assert where[("baseline", 0)] == main
+    assert where[("linear-probe", 0)] == main

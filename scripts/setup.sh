@@ -16,10 +16,11 @@ pip_quiet() {
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 
-# The CPU build of torch, never the multi-GB CUDA one: this machine's local 2.13.0 (a CPU
-# build) when present, else PyTorch's CPU wheel index.
+# The CPU build of torch, never the multi-GB CUDA one: a local 2.13.0+cpu wheel when the
+# configured index has one (PyPI's plain 2.13.0 would be the CUDA build), else PyTorch's CPU
+# wheel index.
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  "${PIP[@]}" "torch==2.13.0" 2>/dev/null \
+  "${PIP[@]}" "torch==2.13.0+cpu" 2>/dev/null \
     || "${PIP[@]}" torch --index-url https://download.pytorch.org/whl/cpu
 fi
 

@@ -282,6 +282,20 @@ def test_user_strings_are_escaped(image_html: str) -> None:
     assert "data/defects &amp; co" in image_html
 
 
+def test_errors_made_at_chance_confidence_say_their_order_means_little(text_results) -> None:
+    """walk 23: a model unsure of everything listed its 'most confident' errors by noise."""
+    r = copy.deepcopy(text_results)
+    assert "near chance confidence" not in _section(
+        render_html(r), "Hardest misclassified examples"
+    )
+    r["details"]["linear-probe"]["hardest"] = [
+        {"input": f"quote {i}", "true": "food", "predicted": "sports", "confidence": c}
+        for i, c in enumerate([0.345, 0.341, 0.338])
+    ]
+    hard = _section(render_html(r), "Hardest misclassified examples")
+    assert "near chance confidence (at most 34%, 3 classes)" in hard
+
+
 def test_control_characters_are_shown_not_written() -> None:
     """walk 23: fortunes' backspace overstrikes went into the page raw (invalid HTML)."""
     from scarce.report.html import _e

@@ -956,6 +956,15 @@ def _hardest(p: _Page) -> str:
                 f"confidence: {conf_txt}</div>"
             )
         css = "thumbs" if image else "thumbs snippets"
+        confs = [float(h["confidence"]) for h in rows if isinstance(h.get("confidence"), float)]
+        if len(confs) > 1 and p.classes and max(confs) < 1.5 / len(p.classes):
+            # walk 23: a model unsure of everything had its "most confident" errors ordered
+            # by rounding noise
+            out.append(
+                "<p class='muted'>Every error here was made near chance confidence "
+                f"(at most {max(confs):.0%}, {len(p.classes)} classes): the model is unsure "
+                "of every input, and the order says little.</p>"
+            )
         out.append(f"<div class='{css}'>{''.join(cards)}</div>")
     if p.unreadable:
         log.warning(

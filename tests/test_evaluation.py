@@ -443,6 +443,12 @@ def test_cli_eval_and_report_images(tmp_path, fashion, capsys):
     html = tmp_path / "r.html"
     assert main(["report", str(out), "--out", str(html), "--quiet"]) == 0
     assert html.stat().st_size > 10_000
+    # its own page is replaced; a page scarce did not write is not (audit 26)
+    assert main(["report", str(out), "--out", str(html), "--quiet"]) == 0
+    mine = tmp_path / "index.html"
+    mine.write_text("<html>my own page</html>")
+    assert main(["report", str(out), "--out", str(mine), "--quiet"]) == 2
+    assert mine.read_text() == "<html>my own page</html>"
 
 
 @pytest.mark.slow

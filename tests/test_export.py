@@ -70,7 +70,14 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
     # nothing to write: refused before any work
     assert main(["export", str(bundle), "--no-embed"]) == 2
     assert main(["export", str(bundle), "--onnx", str(out)]) == 0
+    # its own graph is replaced; an .onnx file scarce did not write is not (audit 26)
+    assert main(["export", str(bundle), "--onnx", str(out), "--no-embed", "-q"]) == 0
+    other = tmp_path / "theirs.onnx"
+    other.write_bytes(b"\x08\x07\x12\x07pytorch")
+    assert main(["export", str(bundle), "--onnx", str(other), "--no-embed", "-q"]) == 2
+    assert other.read_bytes() == b"\x08\x07\x12\x07pytorch"
     proto = onnx.load(str(out))
+    assert proto.doc_string.startswith("Exported by scarce ")
     meta = {p.key: p.value for p in proto.metadata_props}
     # DESIGN: the bundle holds the graph too, listed and hashed in its manifest
     manifest, _ = bundle_io.read(bundle)

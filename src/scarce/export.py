@@ -28,6 +28,7 @@ from scarce.encoders.onnx import ort_backend, to_onnx
 from scarce.methods.base import not_exportable
 
 TOLERANCE = 1e-4  # largest difference from the bundle's own probabilities
+ONNX_MARK = b"Exported by scarce"  # starts the graph's doc string
 # JPEG files are decoded at a reduced scale before the resize (fast, and what `scarce
 # predict` does); up to 0.03 apart in probability without it on photos of 2x S and more
 JPEG_DRAFT = "Image.draft('RGB', (S, S)) on a JPEG file right after opening it"
@@ -150,7 +151,9 @@ def _with_metadata(graph: Path, model: Model, tokenizer: str | None) -> bytes:
     for k, v in meta.items():
         p = proto.metadata_props.add()
         p.key, p.value = k, v
-    proto.doc_string = meta["scarce.inputs"]
+    # near the file's start (fields are written in number order, the graph after it): also
+    # how `scarce export --onnx` knows a file it may replace (ONNX_MARK)
+    proto.doc_string = f"{ONNX_MARK.decode()} {meta['scarce.version']}: {meta['scarce.inputs']}"
     return proto.SerializeToString()
 
 

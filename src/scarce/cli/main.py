@@ -594,7 +594,7 @@ def export(
     from scarce import api
     from scarce import bundle as bundle_io
     from scarce.core.atomic import check_writable
-    from scarce.export import export_onnx
+    from scarce.export import ONNX_MARK, export_onnx
 
     if onnx is None and not embed:
         raise ConfigError(
@@ -604,7 +604,7 @@ def export(
     if onnx is not None:
         if onnx.suffix.lower() != ".onnx":
             raise ConfigError(f"--onnx must end in .onnx, got {onnx.name!r}.")
-        check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx")
+        check_writable(onnx, inputs=(bundle,), flag="--onnx", example="model.onnx", ours=ONNX_MARK)
         if bundle.is_dir() and onnx.resolve().is_relative_to(bundle.resolve()):
             raise ConfigError(  # walk 16: an unlisted file there makes the bundle unloadable
                 f"--onnx {onnx} is inside the folder bundle {bundle}; write it elsewhere (the "
@@ -1012,11 +1012,11 @@ def report(
     """
     _setup(quiet)
     from scarce.core.atomic import check_writable
-    from scarce.report import load_results, write_report
+    from scarce.report import REPORT_MARK, load_results, write_report
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out must be an .html file, got {out.name!r}.")
-    check_writable(out, inputs=(results,), example="report.html")
+    check_writable(out, inputs=(results,), example="report.html", ours=REPORT_MARK)
     path = write_report(load_results(results), out)
     _echo(f"wrote {path}")
 

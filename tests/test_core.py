@@ -173,3 +173,18 @@ def test_a_write_sweeps_the_temporaries_a_killed_write_left(tmp_path):
     assert target.read_bytes() == b"whole"
     assert not stale.exists()
     assert young.exists()  # maybe another writer's, still at work
+
+
+@pytest.mark.parametrize("command", ["predict", "fit", "eval", "export"])
+def test_help_shows_switches_without_a_value(command, capsys, monkeypatch):
+    """audit 26: help showed '--proba <bool>' and '<list[Path]>', and `--proba true` was
+    tried; switches show no value and repeatable options say what they take."""
+    from scarce.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main([command, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "<bool>" not in shown
+    assert "list[" not in shown
+    if command == "eval":
+        assert "[METHOD.]KEY=VALUE" in shown

@@ -37,6 +37,30 @@ app = typer.Typer(
 )
 
 
+def _plain_flags() -> None:
+    """Typer 0.29 shows '<bool>' beside on/off switches (--proba, --quiet, --help), which
+    reads as if they took a value (audit 26: `--proba true` was tried), and '<list[Path]>'
+    beside arguments named by their metavar: those show none."""
+    core = getattr(typer, "core", None)
+    for name, plain in (
+        ("TyperOption", lambda p: p.is_flag and p.metavar is None),
+        ("TyperArgument", lambda p: p.metavar is not None),
+    ):
+        cls = getattr(core, name, None)
+        shown = getattr(cls, "display_type_rich", None)
+        if shown is None or getattr(shown, "_scarce", False):
+            continue
+
+        def display_type_rich(self: Any, ctx: Any, shown: Any = shown, plain: Any = plain) -> Any:
+            return "" if plain(self) else shown(self, ctx)
+
+        display_type_rich._scarce = True  # type: ignore[attr-defined]
+        cls.display_type_rich = display_type_rich
+
+
+_plain_flags()
+
+
 def _version(value: bool) -> None:
     if value:
         from scarce import __version__
@@ -153,7 +177,8 @@ def fit(
     backbone: Annotated[str | None, typer.Option(help="See `scarce backbones`.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labeled test data to score the model.")] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Method knob key=value (repeatable).")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Method knob key=value (repeatable)."),
     ] = None,
     seed: Seed = 0,
     budget: Annotated[
@@ -192,8 +217,9 @@ def fit(
     task: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME=DATA",
             help="Another task for --method multitask: name=DATA (repeatable); DATA itself is "
-            "the primary task. Or --label-column a,b for several columns of one table."
+            "the primary task. Or --label-column a,b for several columns of one table.",
         ),
     ] = None,
     modality: Modality = None,
@@ -469,7 +495,9 @@ def predict(
     inputs: Annotated[
         list[Path],
         typer.Argument(
-            help="Image files/folders, or one text file; - reads texts from stdin, one per line."
+            metavar="inputs",
+            help="Image files or folders, or a table with a path column (an image model); one "
+            "text file (a text model); - reads texts from stdin, one per line.",
         ),
     ],
     out: Annotated[
@@ -872,8 +900,9 @@ def eval_cmd(
     task: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME=DATA",
             help="Another task for --methods multitask: name=DATA (repeatable); multitask "
-            "is then compared with itself trained on DATA alone."
+            "is then compared with itself trained on DATA alone.",
         ),
     ] = None,
     target_labels: Annotated[
@@ -888,6 +917,7 @@ def eval_cmd(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="[METHOD.]KEY=VALUE",
             help="A method's knob: method.key=value (repeatable), e.g. mcc.steps=500; key=value "
             "sets it for every method that has it (a method.key of the same knob wins).",
         ),

@@ -823,3 +823,14 @@ def test_python_warnings_say_how_to_spell_the_flags_they_name(caplog):
     undo()
     assert "--unlabeled" in caplog.text
     assert "In Python" not in caplog.text
+
+
+def test_the_baseline_reports_the_cross_validation_that_chose_its_c(text_csv):
+    """audit 26: the manifest said the baseline 'holds nothing out' while its C was chosen
+    by cross-validation, which is now its validation, as the linear probe's is."""
+    model = scarce.fit(text_csv, method="baseline")
+    metrics = model.manifest["metrics"]
+    assert "note" not in metrics
+    assert "cross-validation" in metrics["validation"]["how"]
+    assert "TF-IDF vocabulary" in metrics["validation"]["how"]
+    assert 0 <= metrics["validation"]["accuracy"] <= 1

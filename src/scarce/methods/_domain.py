@@ -62,11 +62,12 @@ class DomainConfig(Config):
     owner: ClassVar[str] = "domain adaptation"  # the method's name, in range errors
 
     help: ClassVar[dict[str, str]] = {
-        "steps": "SGD steps, each on one source and one target batch",
+        "steps": "optimizer steps, each on one source and one target batch",
         "batch_size": "examples per domain per step",
         "optimizer": "sgd (Nesterov momentum 0.9) or adam",
         "lr": "learning rate, annealed as lr / (1 + 10 p)^0.75",
-        "weight_decay": "L2 on the bottleneck, head and discriminator",
+        "weight_decay": "L2 on the trained layers: bottleneck, head, and the discriminator "
+        "where the method has one",
         "bottleneck": "width of the adapted layer between the frozen encoder and the head",
         "dropout": "dropout after the bottleneck",
         "trade_off": "weight of the transfer loss; None = chosen from trade_off_search when "

@@ -14,6 +14,14 @@ from scarce.methods.base import MethodSpec, register_method
 @dataclasses.dataclass(frozen=True)
 class SourceOnlyConfig(DomainConfig):
     owner: ClassVar[str] = "source-only"
+    help: ClassVar[dict[str, str]] = {
+        **DomainConfig.help,
+        **{
+            k: "no effect here (source-only has no transfer loss); the knob is kept so that "
+            "one eval --set reaches every domain method"
+            for k in ("trade_off", "trade_off_search")
+        },
+    }
 
 
 class SourceOnly(DomainMethod):

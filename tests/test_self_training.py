@@ -111,9 +111,12 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scarce"):  # walk 18: set, but no inputs
         scarce.fit(one, config={"self_training": "on"})
-        scarce.evaluate(train, shots=[1], repeats=1, configs={"*": {"pseudo_fraction": 0.3}})
+        # audit 26: a bare {knob: value} goes to every method that has it, as --set knob=v
+        res = scarce.evaluate(train, shots=[1], repeats=1, configs={"pseudo_fraction": 0.3})
     assert "self_training act on --unlabeled inputs (Python: unlabeled=...)" in caplog.text
     assert "pseudo_fraction act on --unlabeled inputs" in caplog.text
+    probe = next(m for m in res["methods"] if m["name"] == "linear-probe")
+    assert probe["changed"] == {"pseudo_fraction": 0.3}
 
 
 def test_unlabeled_inputs_that_are_also_labeled_are_left_out(shirts, lite0):

@@ -83,7 +83,8 @@ PYTHON_SPELLING = {
     "--queries": "queries=",
     "--repeats": "repeats=",
     "--seed": "seed=",
-    "--set": "config={key: value} (evaluate: configs={method: {key: value}})",
+    "--set": "config={key: value} (evaluate: configs={method: {key: value}} or {key: value} "
+    "for every method)",
     "--shots": "shots=[...]",
     "--source": "source=",
     "--standalone": "model.save(path, standalone=True)",
@@ -168,6 +169,7 @@ class Model:
 
     @property
     def modality(self) -> Modality:
+        """'image' or 'text': what the model was fitted on and takes."""
         return self.manifest["modality"]
 
     @property
@@ -194,9 +196,15 @@ class Model:
         return as_inputs(x, self.modality)
 
     def predict_proba(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
+        """Class probabilities, one row per input, columns in the order of `classes_`.
+        `x`: an image model takes image paths, a folder, a table with a path column, image
+        arrays or PIL images; a text model takes texts, or a CSV/TSV/JSONL/Parquet/.txt file
+        read with the fitted text column."""
         return self.fitted.predict_proba(self._inputs(x))
 
     def predict(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
+        """The most probable class of each input (a label of `classes_`); `x` as for
+        `predict_proba`."""
         p = self.predict_proba(x)
         return np.asarray(self.classes_, dtype=object)[p.argmax(axis=1)]
 
@@ -617,6 +625,13 @@ def fit(
 ) -> Model:
     """Fit `method` (or "auto": chosen by cross-validation inside the training data, within
     `budget` seconds) on a folder/table (or inputs + labels) and return a Model.
+
+    `data`: an image folder (one sub-folder per class), a CSV/TSV/JSONL/Parquet table (text
+    and label columns, or path and label), a DataFrame or Hugging Face Dataset, or in-memory
+    inputs (texts, image paths, image arrays or PIL images) with `labels`. `config`: the
+    method's knobs by name, e.g. {"C": 0.5} (`scarce methods` lists them; the command line's
+    `--set C=0.5`). `unlabeled`: extra inputs without labels (a path or items) for the
+    methods that read them (linear-probe self-trains on them where it helps).
 
     Every check on the data happens before training; with `test`, the model is scored on it
     and the score is recorded in the manifest. `base`: labeled data of *other* classes that
@@ -1196,7 +1211,7 @@ def evaluate(
     seed: int = 0,
     interval: str = "t",
     jobs: int = 1,
-    configs: dict[str, dict[str, Any]] | None = None,
+    configs: dict[str, Any] | None = None,
     modality: Modality | None = None,
     text_column: str = "text",
     label_column: str = "label",
@@ -1221,8 +1236,16 @@ def evaluate(
     other one is also compared with, paired (e.g. finetune and setfit vs linear-probe).
     `unlabeled`: extra inputs (a path or items) for the methods that read them, in every fit;
     each such method M also runs as M:labels-only on the same draws, and the results'
-    "unlabeled" section pairs the two."""
+    "unlabeled" section pairs the two. `configs`: each method's knobs, {method: {knob:
+    value}}; a bare {knob: value} goes to every method that has the knob (the command
+    line's `--set knob=value`), and a method's own setting wins."""
     from scarce.evaluation.runner import EVERY, evaluate_sets
+
+    # audit 26: configs={'C': 0.5} was read as a method named 'C'
+    shared = {k: v for k, v in (configs or {}).items() if not isinstance(v, dict)}
+    configs = {k: dict(v) for k, v in (configs or {}).items() if isinstance(v, dict)}
+    if shared:
+        configs[EVERY] = {**configs.get(EVERY, {}), **shared}
 
     if protocol != "domain" and tuple(labeled_target) != (0,):
         # walk 24: accepted and ignored; the command line refuses --target-labels here
@@ -1278,9 +1301,7 @@ def evaluate(
     if unlabeled_set is None:
         for name in wanted:
             spec = method_registry.get(name)
-            _warn_idle_knobs(
-                spec, {**(configs or {}).get(EVERY, {}), **(configs or {}).get(name, {})}
-            )
+            _warn_idle_knobs(spec, {**configs.get(EVERY, {}), **configs.get(name, {})})
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
     encoder = resolve_encoder(backbone, pool.modality, pool) if uses else None
@@ -1406,6 +1427,7 @@ class TransferClassifier:
         self.modality = modality
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The estimator's parameters (scikit-learn's rule: what __init__ takes)."""
         return {k: getattr(self, k) for k in ("method", "backbone", "config", "seed", "modality")}
 
     def __repr__(self) -> str:  # as scikit-learn shows estimators: the non-default params
@@ -1491,11 +1513,14 @@ class TransferClassifier:
         return self.model_
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        """Class probabilities, columns in the order of `classes_`; X as `fit` takes it."""
         return self._check().predict_proba(X if is_frame(X) else list(X))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
+        """The most probable class of each input."""
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
+        """Accuracy of `predict(X)` against `y` (scikit-learn's classifier score)."""
         return float((self.predict(X) == np.asarray(y)).mean())

@@ -78,6 +78,7 @@ def test_image_bundle_exports_to_a_graph_a_plain_user_can_run(tmp_path, fashion)
     assert other.read_bytes() == b"\x08\x07\x12\x07pytorch"
     proto = onnx.load(str(out))
     assert proto.doc_string.startswith("Exported by scarce ")
+    assert proto.doc_string.endswith("Output probabilities: (batch, classes).")
     meta = {p.key: p.value for p in proto.metadata_props}
     # DESIGN: the bundle holds the graph too, listed and hashed in its manifest
     manifest, _ = bundle_io.read(bundle)

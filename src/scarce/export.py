@@ -28,7 +28,9 @@ from scarce.encoders.onnx import ort_backend, to_onnx
 from scarce.methods.base import not_exportable
 
 TOLERANCE = 1e-4  # largest difference from the bundle's own probabilities
-ONNX_MARK = b"Exported by scarce"  # starts the graph's doc string
+# in every graph's doc string, near the file's start (older exports' too): how `scarce
+# export --onnx` knows a file it may replace
+ONNX_MARK = b"Output probabilities: (batch, classes)."
 # JPEG files are decoded at a reduced scale before the resize (fast, and what `scarce
 # predict` does); up to 0.03 apart in probability without it on photos of 2x S and more
 JPEG_DRAFT = "Image.draft('RGB', (S, S)) on a JPEG file right after opening it"
@@ -151,9 +153,8 @@ def _with_metadata(graph: Path, model: Model, tokenizer: str | None) -> bytes:
     for k, v in meta.items():
         p = proto.metadata_props.add()
         p.key, p.value = k, v
-    # near the file's start (fields are written in number order, the graph after it): also
-    # how `scarce export --onnx` knows a file it may replace (ONNX_MARK)
-    proto.doc_string = f"{ONNX_MARK.decode()} {meta['scarce.version']}: {meta['scarce.inputs']}"
+    # written before the graph (fields go in number order), so ONNX_MARK is near the start
+    proto.doc_string = f"Exported by scarce {meta['scarce.version']}: {meta['scarce.inputs']}"
     return proto.SerializeToString()
 
 
@@ -168,10 +169,10 @@ def _inputs_note(model: Model, tokenizer: str | None) -> str:
             "image to 0..255 and truncated to uint8 first); "
             f"the centre square resized to {s} (PIL bicubic, reducing_gap=3), scaled to "
             f"[0, 1], then (x - {pre.get('mean')}) / "
-            f"{pre.get('std')} per channel. Output probabilities: (batch, classes)."
+            f"{pre.get('std')} per channel. {ONNX_MARK.decode()}"
         )
     return (
         f"input_ids, attention_mask: int64 (batch, tokens) from {tokenizer} (the "
         "tokenizers library; it cuts at the model's length), padded with the pad id and mask "
-        "0. Output probabilities: (batch, classes)."
+        f"0. {ONNX_MARK.decode()}"
     )

@@ -57,8 +57,9 @@ METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
 }
 THUMB = 96
-# in every report's head: how `scarce report --out` knows a page it may replace
-REPORT_MARK = b"<meta name='generator' content='scarce"
+# every report's title starts so, older ones' too: how `scarce report --out` knows a page
+# it may replace (audit 26)
+REPORT_MARK = b"<title>scarce report: "
 SNIPPET = 200
 # The only thing a viewer may load is what is already in the file.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -1087,7 +1088,7 @@ def render_html(results: dict, *, base_dir: str | Path | None = None) -> str:
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
-        f"{REPORT_MARK.decode()} {_e(p.r.get('scarce_version'))}'>",
+        f"<meta name='generator' content='scarce {_e(p.r.get('scarce_version'))}'>",
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",

@@ -21,6 +21,7 @@ import numpy as np
 
 from scarce.api import evaluate, fit, load
 from scarce.core.atomic import atomic_write_bytes
+from scarce.core.errors import ConfigError
 from scarce.data.public import elpv_labels
 from scarce.data.sources import load_inputs
 
@@ -39,6 +40,35 @@ class DemoResult:
     seconds: float
 
 
+# what the demo writes in its folder (report.html: where it tells `scarce report` to write)
+OWN = ("train", "pool", "test", "new", "results.json", "defects.scarce", "report.html")
+
+
+def clear_workdir(workdir: Path) -> None:
+    """Remove what an earlier demo wrote there, and nothing else: a folder holding anything
+    the demo does not write is refused (audit 26: `--workdir` emptied any folder given)."""
+    if not workdir.exists():
+        return
+    if not workdir.is_dir():
+        raise ConfigError(f"--workdir {workdir} is a file; give a new or empty folder.")
+    foreign = sorted(p.name for p in workdir.iterdir() if p.name not in OWN)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise ConfigError(
+            f"--workdir {workdir} holds files the demo did not write ({shown}); the demo "
+            "replaces its folder's contents, so give a new or empty folder, e.g. --workdir "
+            "scarce-demo."
+        )
+    for name in OWN:
+        p = workdir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+
+
 def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int, seed: int) -> None:
     """train/ (shots per class), pool/ (for repeated draws), test/, new/ (unlabeled)."""
     rows = elpv_labels()
@@ -47,8 +77,7 @@ def build_folders(workdir: Path, shots: int, pool: int, n_test: int, n_new: int,
         "ok": [p for p, prob, _ in rows if prob == 0.0],
     }
     g = np.random.default_rng(seed)
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    clear_workdir(workdir)
     per_class = {"train": shots, "pool": pool, "test": n_test // 2, "new": n_new // 2}
     for cls, files in groups.items():
         order = [files[i] for i in g.permutation(len(files))]

@@ -1229,9 +1229,13 @@ def _results_text(res: dict[str, Any]) -> str:
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Folder for the demo's data and bundle.")] = Path(
-        "scarce-demo"
-    ),
+    workdir: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for the demo's data and bundle: new, empty, or an earlier demo's "
+            "(its contents are replaced)."
+        ),
+    ] = Path("scarce-demo"),
     shots: Annotated[int, typer.Option(help="Labeled photos per class.")] = 32,
     repeats: Annotated[int, typer.Option(help="Repeated draws for the interval.")] = 10,
     seed: Seed = 0,

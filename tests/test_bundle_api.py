@@ -66,8 +66,10 @@ def test_manifest_records_run(text_model, tmp_path):
     assert "cross-validation" in v["how"]
     assert 1 / 3 < v["accuracy"] <= 1  # better than chance on 3 classes
     knn = scarce.fit(_path, method="knn", seed=0).manifest["metrics"]
-    assert "validation" not in knn
-    assert "scarce eval" in knn["note"]
+    assert "leave-one-out" in knn["validation"]["how"]  # audit 26: it had none
+    setfit = scarce.fit(_path, method="setfit", config={"steps": 2}, seed=0).manifest["metrics"]
+    assert "validation" not in setfit
+    assert "scarce eval" in setfit["note"]
 
 
 def test_same_seed_same_model(text_model):

@@ -72,6 +72,36 @@ def test_knn_beats_a_linear_head_where_classes_are_not_linear():
     linear = (head.predict_proba(xt).argmax(1) == yt).mean()
     assert acc > 0.9
     assert acc > linear + 0.15
+    # audit 26: its leave-one-out answers are the manifest's validation, near the test's
+    val = fitted.meta["validation"]
+    assert val["n"] == 200
+    assert "leave-one-out" in val["how"]
+    assert abs(val["accuracy"] - acc) < 0.05
+
+
+def test_centroid_leave_one_out_matches_prototypes_refitted_without_each_example():
+    """The validation of protonet and simpleshot scores each example against its class's
+    prototype computed without it; the shortcut equals refitting, example by example."""
+    from scarce.methods._centroids import class_sums, count_bias, loo_validation, sq_dists
+
+    g = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [3, 5, 9])
+    z = (g.normal(0, 1, (len(y), 6)) + y[:, None]).astype(np.float32)
+    counts = np.bincount(y).astype(np.float32)
+    centroids = class_sums(z, y, 3) / counts[:, None]
+    bias = count_bias(z, y, centroids, counts)
+    val = loo_validation(z, y, centroids, counts, bias, tau=1.0)
+    right = []
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        protos = centroids.copy()
+        protos[y[i]] = z[keep & (y == y[i])].mean(axis=0)
+        d = sq_dists(z[i : i + 1], protos)[0] - bias
+        right.append(d.argmin() == y[i])
+    assert val["accuracy"] == round(float(np.mean(right)), 5)
+    assert 0 < val["accuracy"] < 1  # a case where leaving out changes answers
+    single = np.array([1, 5, 9], np.float32)
+    assert loo_validation(z, y, centroids, single, None, 1.0) is None
 
 
 def test_leave_one_out_prefers_more_neighbours_on_noisy_labels():

@@ -319,15 +319,30 @@ def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):
     assert after > before + 0.05  # held-out texts: the encoder learned, not memorized
 
 
+def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
+    """walk 25: 'trained the top 2 units, L2-SP lambda 0.01' led the summary of a model
+    whose encoder no epoch changed."""
+    from scarce.cli.main import _finetune_text
+
+    meta = {"best_epoch": 0, "epochs_planned": 10, "early_stopping": "2 folds chose 0 epochs",
+            "keep": "best", "blocks": 2, "mode": "last", "l2sp": 0.01}  # fmt: skip
+    text = _finetune_text(meta)
+    assert text.startswith("the result is the linear probe")
+    assert "no encoder unit changed. Tried: trained the top 2 units" in text
+    assert not _finetune_text({**meta, "best_epoch": 3}).startswith("the result is")
+
+
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):
     from scarce.cli.main import _finetune_text
 
     train = _texts(fortunes_data, 3)  # 3 per class: too few to hold any out for good
     with caplog.at_level("WARNING", logger="scarce"):
-        fitted = _fit(train, blocks=1, epochs=3, l2sp_search=(0.001, 0.1))
+        fitted = _fit(train, blocks=1, epochs=3, l2sp_search=(0.001, 0.1), refit=False)
     assert fitted.meta["early_stopping"].startswith("2 folds chose")
     # walk 17: the search was dropped without a word, and no lambda was printed
     assert "l2sp_search needs held-out labels" in caplog.text
+    # walk 25: so was refit=false, which cannot apply when nothing is held out
+    assert "refit=false has no effect here: no examples were held out" in caplog.text
     assert f"L2-SP lambda {fitted.meta['l2sp']:g}" in _finetune_text(fitted.meta)
     assert "(searched)" not in _finetune_text(fitted.meta)
     chosen = int(fitted.meta["early_stopping"].split()[3])

@@ -444,6 +444,12 @@ def _finetune_text(meta: dict[str, Any]) -> str:
         text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
     if meta.get("refit"):
         text += f"; refit {meta['refit']}"
+    if best == 0 and how != "off":
+        # walk 25: "trained the top 2 units" read as if the encoder had been tuned
+        text = (
+            "the result is the linear probe (the pretrained encoder and a head fitted on its "
+            f"features): no encoder unit changed. Tried: {text}"
+        )
     return text + "."
 
 

@@ -219,6 +219,9 @@ class Finetune:
         aug = train.modality == "image" and cfg.augment
         if cfg.augment and not aug:
             log.warning("finetune: augment is for images (crops, flips, colour); text has none.")
+        default_length = FinetuneConfig.__dataclass_fields__["max_length"].default
+        if train.modality == "image" and cfg.max_length != default_length:
+            log.warning("finetune: max_length is for text (tokens); images have none.")
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
         stop_after: int | None = None  # epochs chosen by folds, on the planned schedule
@@ -247,6 +250,14 @@ class Finetune:
             else:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
 
+        if not cfg.refit and not (val is None and val_set is not None):
+            # walk 25: refit=false changed nothing here, without a word
+            log.warning(
+                "finetune: refit=false has no effect here: no examples were held out (%s), "
+                "so the model trains on all %d.",
+                plan["early_stopping"],
+                len(train),
+            )
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
         if cfg.l2sp_search and val_set is None:  # walk 17: the list was dropped without a word
             log.warning(

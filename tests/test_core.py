@@ -188,3 +188,17 @@ def test_help_shows_switches_without_a_value(command, capsys, monkeypatch):
     assert "list[" not in shown
     if command == "eval":
         assert "[METHOD.]KEY=VALUE" in shown
+
+
+def test_a_bound_that_is_not_zero_never_shows_as_zero():
+    """walk 25: '+0.054 [+0.000, +0.108] better' (the verdict rests on the unrounded low)."""
+    from scarce.cli.main import _iv
+    from scarce.core.logs import fixed
+
+    assert fixed(0.1234) == "0.123"
+    assert fixed(0.0, sign=True) == "+0.000"
+    assert fixed(0.0002, sign=True) == "+0.0002"
+    assert fixed(-0.00004, sign=True) == "-0.00004"
+    assert fixed(1e-12, sign=True) == "+1.0e-12"
+    row = {"mean": 0.054, "low": 0.0003, "high": 0.108, "n": 5}
+    assert _iv(row, sign=True) == "+0.054 [+0.0003, +0.108]"

@@ -243,6 +243,14 @@ def test_domain_errors(pair, tmp_path):
         scarce.fit(target.inputs, source=source, method="mcc", config={"trade_off": -1})
     with pytest.raises(DataError, match="With --protocol domain, DATA is the labeled target"):
         scarce.evaluate(table, source=source, protocol="domain", methods=["mcc"], repeats=1)
+    # walk 25: evaluate's counts per class are target_labels (fit's labeled_target is data);
+    # the older name is still taken
+    with pytest.raises(ConfigError, match="target_labels is for protocol='domain'"):
+        scarce.evaluate(target, target_labels=[0, 5])
+    with pytest.raises(ConfigError, match="target_labels is for protocol='domain'"):
+        scarce.evaluate(target, labeled_target=[0, 5])
+    with pytest.raises(ConfigError, match="not both"):
+        scarce.evaluate(target, target_labels=[0, 5], labeled_target=[0, 3])
 
 
 def test_a_handful_of_target_inputs_is_warned_about(pair, caplog):
@@ -416,6 +424,17 @@ def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog
             config={"steps": 10, "refit": False},
         )
     assert f"your {len(idx)} target labels all trained" in caplog.text
+    assert "no example in --labeled-target" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):  # walk 25: said nothing
+        scarce.fit(
+            target.inputs,
+            source=source,
+            labeled_target=target.subset(idx[2:]),  # the first class left out
+            method="coral",
+            config={"steps": 10, "refit": False},
+        )
+    assert f"source class(es) '{DIGITS[0]}' have no example in --labeled-target" in caplog.text
 
 
 def test_the_estimator_adapts_given_a_target_and_python_gets_python_advice(pair):
@@ -435,3 +454,6 @@ def test_the_estimator_adapts_given_a_target_and_python_gets_python_advice(pair)
     assert model.manifest["method"] == "source-only"
     with pytest.raises(ConfigError, match="give unlabeled= or target=, not both"):
         scarce.TransferClassifier(method="mcc").fit(xs, ys, target=xt, unlabeled=xt)
+    with pytest.raises(ConfigError, match=r"fit\(X_source, y_source, target=X_target\)") as e:
+        scarce.TransferClassifier(method="mcc").fit(xs, ys)  # walk 25: it said --source
+    assert "--source" not in str(e.value)

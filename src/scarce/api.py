@@ -88,7 +88,7 @@ PYTHON_SPELLING = {
     "--shots": "shots=[...]",
     "--source": "source=",
     "--standalone": "model.save(path, standalone=True)",
-    "--target-labels": "labeled_target=[...] (evaluate)",
+    "--target-labels": "target_labels=[...]",
     "--task": "tasks={name: data}",
     "--teacher": "teacher=",
     "--test": "test=",
@@ -1068,6 +1068,16 @@ def _fit_domain(
         if labeled_target is not None
         else None
     )
+    if lt is not None:
+        present = {lt.classes[i] for i in np.unique(lt.y)}
+        missing = [c for c in src.classes if c not in present]
+        if missing:  # walk 25: accepted without a word (the reverse is an error)
+            log.warning(
+                "source class(es) %s have no example in --labeled-target. If the target "
+                "domain lacks them (partial domain adaptation), drop them from the source, or "
+                "the model may predict them there; else label a few of each.",
+                ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else ""),
+            )
     test_set = None
     if test is not None:
         test_set = align_to(_companion("--test", test, src.modality, cols), src.classes)
@@ -1220,10 +1230,11 @@ def evaluate(
     queries: int = 15,
     episodes: int = 600,
     source: DataLike | None = None,
-    labeled_target: Sequence[int] = (0,),
+    target_labels: Sequence[int] = (0,),
     tasks: dict[str, DataLike] | None = None,
     versus: str | None = None,
     unlabeled: Any = None,
+    labeled_target: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. `data` is read
@@ -1231,7 +1242,8 @@ def evaluate(
     Protocol "episodes": `episodes` N-way (`ways`) K-shot tasks per K with `queries` per
     class, drawn from `data`; `base`: other classes for the methods that meta-train.
     Protocol "domain": `data` is the labeled target domain (labels used to score, and
-    `labeled_target` per class to train), `source` the labeled source; each repeat tests on
+    `target_labels` per class to train: the command line's --target-labels; the older
+    name `labeled_target` is taken too), `source` the labeled source; each repeat tests on
     half of the target and adapts to the other half, unlabeled. `versus`: a method that each
     other one is also compared with, paired (e.g. finetune and setfit vs linear-probe).
     `unlabeled`: extra inputs (a path or items) for the methods that read them, in every fit;
@@ -1247,10 +1259,14 @@ def evaluate(
     if shared:
         configs[EVERY] = {**configs.get(EVERY, {}), **shared}
 
-    if protocol != "domain" and tuple(labeled_target) != (0,):
+    if labeled_target is not None:  # walk 25: fit's labeled_target is a data set
+        if tuple(target_labels) not in ((0,), tuple(labeled_target)):
+            raise ConfigError("give target_labels (labeled_target is its older name), not both.")
+        target_labels = labeled_target
+    if protocol != "domain" and tuple(target_labels) != (0,):
         # walk 24: accepted and ignored; the command line refuses --target-labels here
         raise ConfigError(
-            f"labeled_target is for protocol='domain' (target labels per class), not {protocol!r}."
+            f"target_labels is for protocol='domain' (target labels per class), not {protocol!r}."
         )
     wanted = [*methods, *([versus] if versus else [])]
     for name in wanted:
@@ -1323,7 +1339,7 @@ def evaluate(
         queries=queries,
         episodes=episodes,
         source=source_set,
-        labeled_target=labeled_target,
+        labeled_target=target_labels,
         tasks=task_sets or None,
         primary_task=label_column,
         versus=versus,
@@ -1499,6 +1515,14 @@ class TransferClassifier:
                 )
             self.model_ = fit(listed(target), source=(listed(X), y), **common)
         else:
+            if self.method in method_registry.names() and (
+                method_registry.get(self.method).needs_unlabeled
+            ):  # walk 25: fit's message told the estimator's user to pass --source / source=
+                raise ConfigError(
+                    f"{self.method} adapts a model from a labeled source domain to an "
+                    "unlabeled target: fit(X_source, y_source, target=X_target). To learn X's "
+                    "own labels, use method='linear-probe' or 'finetune'."
+                )
             self.model_ = fit(listed(X), y, unlabeled=listed(unlabeled), **common)
         # the caller's label type (ints stay ints), in np.unique(y)'s order, for the scorers
         self.classes_ = np.array(self.model_.classes_)

@@ -22,7 +22,7 @@ from scarce.core.errors import (
     ScarceError,
     UnusableImages,
 )
-from scarce.core.logs import command_line, plural
+from scarce.core.logs import command_line, fixed, plural
 from scarce.core.progress import set_quiet
 
 app = typer.Typer(
@@ -1022,7 +1022,7 @@ def eval_cmd(
         queries=15 if queries is None else queries,
         episodes=600 if episodes is None else episodes,
         source=source,
-        labeled_target=labeled_list,
+        target_labels=labeled_list,
         configs=configs,
         tasks=tasks,
         versus=versus.strip() if versus else None,
@@ -1074,7 +1074,7 @@ def _paired_rows(pairs: list[tuple[str, dict[str, Any]]]) -> list[list[str]]:
             "-" if row["shots"] is None else str(row["shots"]),
             f"{row['method_accuracy']:.3f}",
             f"{row['versus_accuracy']:.3f}",
-            f"{_iv(row, '{:+.3f}')} {_verdict(row)}",
+            f"{_iv(row, sign=True)} {_verdict(row)}",
         ]
         for name, row in pairs
     ]
@@ -1090,11 +1090,12 @@ def _verdict(row: dict[str, Any]) -> str:
     return f"{TOO_FEW} ({repeats_needed(n)}+ needed)"
 
 
-def _iv(row: dict[str, Any], fmt: str) -> str:
+def _iv(row: dict[str, Any], sign: bool = False) -> str:
     """mean [low, high]; one repeat has no interval, and says so rather than [x, x]."""
+    mean = fixed(row["mean"], 3, sign)
     if row.get("n", 2) < 2:
-        return f"{fmt.format(row['mean'])} (1 repeat: no interval)"
-    return f"{fmt.format(row['mean'])} [{fmt.format(row['low'])}, {fmt.format(row['high'])}]"
+        return f"{mean} (1 repeat: no interval)"
+    return f"{mean} [{fixed(row['low'], 3, sign)}, {fixed(row['high'], 3, sign)}]"
 
 
 def _grouped(rows: list[dict[str, Any]], what: str) -> list[str]:
@@ -1132,11 +1133,11 @@ def _results_text(res: dict[str, Any]) -> str:
             [
                 "-" if k is None else str(k),
                 m,  # the name: descriptions follow the table once (walk 23: 130+ columns)
-                _iv(s, "{:.3f}"),
-                *([_iv(bal[(m, k)], "{:.3f}")] if unequal else []),
+                _iv(s),
+                *([_iv(bal[(m, k)])] if unequal else []),
                 ("(reference)" if res["protocol"]["name"] == "domain" else "(baseline)")
                 if g is None
-                else f"{_iv(g, '{:+.3f}')} {_verdict(g)}",
+                else f"{_iv(g, sign=True)} {_verdict(g)}",
             ]
         )
     p = res["protocol"]

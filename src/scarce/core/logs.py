@@ -102,6 +102,18 @@ def warnings_once() -> Iterator[None]:
             )
 
 
+def fixed(v: float, digits: int = 3, sign: bool = False) -> str:
+    """v with `digits` decimals, or more where a value that is not 0 would show as 0: walk
+    25 read an interval "[+0.000, +0.108]" called better, the verdict resting on the
+    unrounded bound."""
+    plus = "+" if sign else ""
+    text = f"{v:{plus}.{digits}f}"
+    while v and not float(text) and digits < 6:
+        digits += 1
+        text = f"{v:{plus}.{digits}f}"
+    return f"{v:{plus}.1e}" if v and not float(text) else text
+
+
 def plural(noun: str, n: int) -> str:
     """`noun` as it reads after the number n ('1 repeat', '5 repeats', '2 batches'); tqdm's
     unit 'it' stays as it is."""

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from scarce.core.atomic import atomic_write
 from scarce.core.errors import DataError
-from scarce.core.logs import plural
+from scarce.core.logs import fixed, plural
 from scarce.evaluation.intervals import MIN_VERDICT_REPEATS, TOO_FEW, repeats_needed
 from scarce.report import plots
 
@@ -151,7 +151,7 @@ def _f(x: Any, digits: int = 3, sign: bool = False) -> str:
         return "—"
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+    return fixed(v, digits, sign)
 
 
 def _interval(row: Mapping[str, Any] | None, sign: bool = False) -> str:

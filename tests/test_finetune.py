@@ -299,6 +299,9 @@ def test_setfit_pairs_and_loss():
     perfect = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     assert float(pair_loss(perfect, labels)) == pytest.approx(0.0, abs=1e-7)
     assert float(pair_loss(perfect[[0, 2, 1, 3]], labels)) > 0.5
+    # one point for all: positives exact, every negative off by 1, weighing half (audit 27:
+    # a loss without its negatives passed on the threshold above)
+    assert float(pair_loss(torch.ones(4, 2), labels)) == pytest.approx(0.5)
 
 
 def test_setfit_separates_classes_better_than_the_frozen_encoder(small_text):

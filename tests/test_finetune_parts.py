@@ -253,3 +253,21 @@ def test_setfit_default_trains_every_transformer_layer(fortunes_data):
     n = len(model.fitted.net.units)
     assert model.fitted.meta["blocks"] == n - 1
     assert model.fitted.first == 1
+
+
+def test_the_probes_logit_adjustment_survives_fine_tuning(fortunes_data):
+    """walk 25: on 30:4:4 the fine-tuned head answered the large class far more often than
+    the linear probe it started from: the class-weighted loss trained the probe's prior
+    shift away. The shift now stays a fixed offset outside training."""
+    from scarce.methods.linear_probe import LinearProbeConfig, fit_logistic
+
+    train = _texts(fortunes_data, [30, 4, 4])
+    test = _texts(fortunes_data, [30, 30, 30], offset=40)
+    enc = create_encoder("minilm-l6")
+    cfg = FinetuneConfig(train="head", epochs=20, early_stopping=False, head_lr=0.05)
+    tuned = Finetune(cfg, enc).fit(train, seed=0)
+    probe = fit_logistic(enc.encode(train.inputs), train.y, 3, LinearProbeConfig(), seed=0)
+    big_tuned = int((tuned.predict_proba(test.inputs).argmax(1) == 0).sum())
+    big_probe = int((probe.predict_proba(enc.encode(test.inputs)).argmax(1) == 0).sum())
+    assert probe.meta["prior_shift"] > 0
+    assert big_tuned <= big_probe + 5, (big_tuned, big_probe)

@@ -14,8 +14,8 @@ from scarce.methods.linear_probe import (
     DEFAULT_PRIOR_SHIFT,
     PRIOR_SHIFTS,
     LinearProbeConfig,
-    _log_prior,
     fit_logistic,
+    log_prior,
 )
 
 from .conftest import fortunes_subset
@@ -89,7 +89,7 @@ def test_a_given_C_still_gets_its_shift_from_held_out_logits(features):
 
 def test_the_shift_leaves_absent_classes_where_they_were():
     y = np.array([0] * 8 + [2] * 2)
-    lp = _log_prior(y, 3)
+    lp = log_prior(y, 3)
     assert lp[1] == 0.0
     assert lp[0] > 0 > lp[2]
     assert lp[0] + lp[2] == pytest.approx(0.0)
@@ -163,7 +163,7 @@ def test_no_shift_that_finds_fewer_classes_on_held_out_logits():
     z = np.zeros((200, 2))
     z[:, 1] = -0.1 - 1.0 * (y == 1)  # without the rule: tau 0.25, balanced accuracy 0
     tau = _prior_shift(z, y, 2)
-    assert _balanced_accuracy(z - tau * _log_prior(y, 2), y, 2) >= _balanced_accuracy(z, y, 2)
+    assert _balanced_accuracy(z - tau * log_prior(y, 2), y, 2) >= _balanced_accuracy(z, y, 2)
     assert tau == 0.0
 
 

@@ -316,7 +316,7 @@ def fit_logistic(
         if choose_tau:
             tau = _prior_shift(z, y, n_classes)
         if tau and unequal:
-            z = z - tau * _log_prior(y, n_classes)
+            z = z - tau * log_prior(y, n_classes)
         validation = {
             "accuracy": round(float((z.argmax(1) == y).mean()), 5),
             "balanced_accuracy": round(_balanced_accuracy(z, y, n_classes), 5),
@@ -334,7 +334,7 @@ def fit_logistic(
         tau = 0.0  # a shift of every logit alike: nothing to record
     coef, intercept = _fit_lr(x, y, n_classes, C, weight, cfg.max_iter)
     # the logit adjustment is a shift of the intercepts: bundles and ONNX carry it as is
-    intercept = intercept - np.float32(tau) * _log_prior(y, n_classes).astype(np.float32)
+    intercept = intercept - np.float32(tau) * log_prior(y, n_classes).astype(np.float32)
     meta = {"C": C, "cv_log_loss": cv_scores, "normalize": cfg.normalize, "prior_shift": tau}
     if validation is not None:
         meta["validation"] = validation
@@ -588,7 +588,7 @@ def _balanced_accuracy(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     return float(np.mean([hit[y == c].mean() for c in range(n_classes) if (y == c).any()]))
 
 
-def _log_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
+def log_prior(y: np.ndarray, n_classes: int) -> np.ndarray:
     """log(class share), centred over the classes present; 0 for absent ones, which the
     shift leaves where they were."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -609,11 +609,11 @@ def _prior_shift(z: np.ndarray, y: np.ndarray, n_classes: int) -> float:
     60 to 3: 0.604 -> 0.712 and 0.860 -> 0.882; bench/results/imbalance.json)."""
     if class_weights(y, n_classes) is None:  # equal classes
         return 0.0
-    log_prior = _log_prior(y, n_classes)
+    prior = log_prior(y, n_classes)
     unshifted = round(_balanced_accuracy(z, y, n_classes), 6)
     best, best_loss = 0.0, np.inf
     for t in PRIOR_SHIFTS:  # ties: the smaller shift
-        zt = z - t * log_prior
+        zt = z - t * prior
         # never a shift that finds fewer of the held-out examples' classes: on a strongly
         # regularized head (logits near 0) the smallest shift flipped every answer to the
         # small class, lowering the loss but not the balanced accuracy (walk 10: the

@@ -178,8 +178,16 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     assert language_gap(encoders.get("minilm-l6"), mixed) is not None
     # walk 17: finetune and setfit were sent to a backbone that then refused them
     tuned = language_gap(encoders.get("minilm-l6"), list(train.inputs.items), tunes=True)
-    assert f"--method linear-probe --backbone {NAME}" in tuned
+    assert f"use linear-probe --backbone {NAME}" in tuned
     assert "gives frozen embeddings only" in tuned
+    # walk 25: eval gave finetune and setfit the advice for frozen methods
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.evaluate(
+            train, methods=["setfit"], shots=[1], repeats=1, configs={"steps": 1}, seed=0
+        )
+    assert "methods that change the encoder (finetune, setfit) cannot use it" in caplog.text
+    assert f"pass --backbone {NAME}" not in caplog.text
 
 
 def test_latin_script_languages_are_told_apart_by_their_commonest_words():

@@ -1320,7 +1320,9 @@ def evaluate(
             _warn_idle_knobs(spec, {**configs.get(EVERY, {}), **configs.get(name, {})})
     # the domain protocol adds source-only, which reads the encoder
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
-    encoder = resolve_encoder(backbone, pool.modality, pool) if uses else None
+    # walk 25: eval advised a frozen-only backbone to finetune and setfit, which refuse it
+    tunes = any(method_registry.get(n).tunes_encoder for n in wanted)
+    encoder = resolve_encoder(backbone, pool.modality, pool, tunes=tunes) if uses else None
     return evaluate_sets(
         pool,
         methods=list(methods),

@@ -340,8 +340,9 @@ def language_gap(
     elif multi:  # walk 17: the advised backbone then refused finetune and setfit
         then = (
             f"; the encoder trained on many languages, {multi[0].name}, gives frozen embeddings "
-            f"only, so this method cannot use it: use --method linear-probe --backbone "
-            f"{multi[0].name} (or another method that keeps the encoder frozen)"
+            f"only, so methods that change the encoder (finetune, setfit) cannot use it: use "
+            f"linear-probe --backbone {multi[0].name} (or another method that keeps the "
+            "encoder frozen)"
         )
     else:
         then = "; `scarce backbones` lists the encoders and their languages"

@@ -221,6 +221,9 @@ def test_an_unlabeled_file_with_its_own_text_column_name_is_told_to_rename_it(tm
     # walk 18: "Pass --text-column course" alone broke DATA, whose column is 'text'
     with pytest.raises(DataError, match=r"alike: when they differ, rename the column in .*'text'"):
         _unlabeled(path, "text", "text", "--unlabeled", "DATA")
+    # walk 25: a domain target is DATA itself, and --source falls back to 'text'
+    with pytest.raises(DataError, match="may name the target DATA's column alone: --source"):
+        _unlabeled(path, "text", "text", "the target DATA", "--source")
 
 
 def test_the_estimator_takes_unlabeled_inputs_as_a_fit_keyword(fortunes_data):

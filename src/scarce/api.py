@@ -976,12 +976,19 @@ def _unlabeled(
                 raise err from None
             if found == modality:
                 if modality == "text" and "--text-column" in str(err):
-                    # walk 18: the hint alone was a dead end, since the flag renames the
-                    # column of both files
+                    if versus == "DATA":
+                        # walk 18: the hint alone was a dead end, since DATA must hold the
+                        # column the flag names
+                        raise LayoutError(
+                            f"{err} --text-column names the text column of {versus} and "
+                            f"{what} alike: when they differ, rename the column in {data} to "
+                            f"{text_column!r}."
+                        ) from None
+                    # walk 25: the target is DATA here, and a --source without the named
+                    # column falls back to 'text'
                     raise LayoutError(
-                        f"{err} --text-column names the text column of {versus} and {what} "
-                        f"alike: when they differ, rename the column in {data} to "
-                        f"{text_column!r}."
+                        f"{err} --text-column may name {what}'s column alone: {versus} falls "
+                        "back to 'text' where it has no such column."
                     ) from None
                 raise
             raise DataError(

@@ -254,6 +254,11 @@ def evaluate_sets(
                 encoder.encode(test.inputs, desc="encoding the test set")
             if unlabeled is not None:
                 encoder.encode(unlabeled.inputs, desc="encoding the unlabeled inputs")
+            if any(s.tunes_encoder for s in specs.values()):
+                # the network the tuning methods copy, loaded once here: charged to the first
+                # fit, it made a method's seconds depend on the order of --methods (walk 25:
+                # setfit's same draw took 36.4 s first, 4.0 s after finetune)
+                encoder.torch_module()
             encode_s = time.perf_counter() - t
         if tasks:
             instances[MULTITASK].add_tasks(tasks, primary=primary_task)

@@ -48,7 +48,10 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     table = SPELLING.get()
     if table and record.levelno >= logging.WARNING and record.name.startswith("scarce"):
-        said = record.getMessage()
+        try:
+            said = record.getMessage()
+        except (TypeError, ValueError):  # a bad format: logging's handler reports it, later
+            return record
         note = spelling_note(said, table)
         if note:
             record.msg, record.args = f"{said} ({note})", None

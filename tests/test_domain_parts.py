@@ -177,50 +177,45 @@ def test_fit_domain_refuses_labeled_target_classes_the_source_lacks():
         )
 
 
-def test_negative_transfer_is_flagged_for_a_domain_method_below_source_only():
-    """D20: in --protocol domain, an adapted method clearly below source-only is flagged."""
+def _domain_results(per_repeat: list[dict[str, np.ndarray]]) -> dict:
+    """What `scarce eval --protocol domain` assembles from runs whose per-item correctness
+    (one array per method and repeat, on shared test items) is given."""
     from scarce.evaluation.runner import _assemble
     from scarce.methods import methods
 
+    n = len(per_repeat[0]["source-only"])
     g = np.random.default_rng(0)
-    n = 200
     pool = LabeledSet(
         Inputs.from_texts([f"t{i}" for i in range(n)]), g.integers(0, 2, n), ("0", "1")
     )
-    runs = []
-    for r in range(5):
-        for m, q in (("source-only", 0.8), ("mcc", 0.55)):
-            c = (g.random(n) < q).astype(float)
-            runs.append(
-                {
-                    "method": m,
-                    "shots": 0,
-                    "repeat": r,
-                    "fold": None,
-                    "metrics": {"accuracy": float(c.mean())},
-                    "_items": (np.arange(n), {"accuracy": c}),
-                }
-            )
+    runs = [
+        {
+            "method": m,
+            "shots": 0,
+            "repeat": r,
+            "fold": None,
+            "metrics": {"accuracy": float(c.mean())},
+            "_items": (np.arange(n), {"accuracy": c}),
+        }
+        for r, correct in enumerate(per_repeat)
+        for m, c in correct.items()
+    ]
     names = ["source-only", "mcc"]
     specs = {m: methods.get(m) for m in names}
     cfgs = {m: specs[m].config() for m in names}
-    res = _assemble(
-        pool,
-        None,
-        names,
-        specs,
-        cfgs,
-        None,
-        runs,
-        "domain",
-        [0],
-        5,
-        1,
-        0,
-        "t",
-        0.95,
-        reference="source-only",
-    )
+    return _assemble(
+        pool, None, names, specs, cfgs, None, runs, "domain", [0], len(per_repeat), 1, 0, "t",
+        0.95, reference="source-only",
+    )  # fmt: skip
+
+
+def test_negative_transfer_is_flagged_for_a_domain_method_below_source_only():
+    """D20: in --protocol domain, an adapted method clearly below source-only is flagged."""
+    g = np.random.default_rng(0)
+    res = _domain_results(
+        [{m: (g.random(200) < q).astype(float) for m, q in (("source-only", 0.8), ("mcc", 0.55))}
+         for _ in range(5)]
+    )  # fmt: skip
     row = next(p for p in res["paired"] if p["method"] == "mcc" and p["metric"] == "accuracy")
     assert row["verdict"] == "worse"
     assert [f["method"] for f in res["negative_transfer"]] == ["mcc"]
@@ -229,49 +224,14 @@ def test_negative_transfer_is_flagged_for_a_domain_method_below_source_only():
 def test_domain_paired_interval_is_on_the_paired_difference():
     """D22: a gain of 10 items in every repeat, on repeats of very different difficulty, is
     'better' with a narrow interval; without pairing it drowns in the repeats' spread."""
-    from scarce.evaluation.runner import _assemble
-    from scarce.methods import methods
-
     g = np.random.default_rng(0)
-    n = 400
-    pool = LabeledSet(
-        Inputs.from_texts([f"t{i}" for i in range(n)]), g.integers(0, 2, n), ("0", "1")
-    )
-    runs = []
-    for r, q in enumerate([0.5, 0.8, 0.6, 0.75, 0.55]):
-        cb = (g.random(n) < q).astype(float)
+    per_repeat = []
+    for q in [0.5, 0.8, 0.6, 0.75, 0.55]:
+        cb = (g.random(400) < q).astype(float)
         ca = cb.copy()
         ca[np.flatnonzero(cb == 0)[:10]] = 1.0
-        for m, c in (("source-only", cb), ("mcc", ca)):
-            runs.append(
-                {
-                    "method": m,
-                    "shots": 0,
-                    "repeat": r,
-                    "fold": None,
-                    "metrics": {"accuracy": float(c.mean())},
-                    "_items": (np.arange(n), {"accuracy": c}),
-                }
-            )
-    names = ["source-only", "mcc"]
-    specs = {m: methods.get(m) for m in names}
-    res = _assemble(
-        pool,
-        None,
-        names,
-        specs,
-        {m: specs[m].config() for m in names},
-        None,
-        runs,
-        "domain",
-        [0],
-        5,
-        1,
-        0,
-        "t",
-        0.95,
-        reference="source-only",
-    )
+        per_repeat.append({"source-only": cb, "mcc": ca})
+    res = _domain_results(per_repeat)
     row = next(p for p in res["paired"] if p["method"] == "mcc" and p["metric"] == "accuracy")
     assert abs(row["mean"] - 0.025) < 1e-9
     assert row["verdict"] == "better"

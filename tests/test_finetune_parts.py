@@ -16,6 +16,7 @@ import scarce
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
 from scarce.methods.finetune import Finetune, FinetuneConfig
+from tests.test_finetune import _distance
 
 CLASSES = ("science", "food", "sports")
 
@@ -29,15 +30,6 @@ def _texts(fortunes_data, counts, offset=0) -> LabeledSet:
         items += [(texts[i], k) for i in idx[offset : offset + counts[k]]]
     return LabeledSet(
         Inputs.from_texts([t for t, _ in items]), np.array([k for _, k in items]), CLASSES
-    )
-
-
-def _distance(fitted) -> float:
-    start = fitted.encoder.staged()
-    return sum(
-        float(((p.detach() - p0.detach()) ** 2).sum())
-        for u, u0 in zip(fitted.net.units, start.units, strict=True)
-        for p, p0 in zip(u.parameters(), u0.parameters(), strict=True)
     )
 
 

@@ -263,3 +263,22 @@ def test_the_probes_logit_adjustment_survives_fine_tuning(fortunes_data):
     big_probe = int((probe.predict_proba(enc.encode(test.inputs)).argmax(1) == 0).sum())
     assert probe.meta["prior_shift"] > 0
     assert big_tuned <= big_probe + 5, (big_tuned, big_probe)
+
+
+def test_only_the_trained_units_and_the_head_reach_the_optimizer(fortunes_data, monkeypatch):
+    """audit 27 (F01): frozen units handed to the optimizer went unnoticed, since their cached
+    outputs carry no gradient; the optimizer must hold the top `blocks` units and the head."""
+    groups = []
+    real = torch.optim.AdamW
+    monkeypatch.setattr(torch.optim, "AdamW", lambda g, **k: groups.append(g) or real(g, **k))
+    cfg = FinetuneConfig(blocks=2, epochs=1, early_stopping=False)
+    fitted = Finetune(cfg, create_encoder("minilm-l6")).fit(
+        _texts(fortunes_data, [4, 4, 4]), seed=0
+    )
+    held = {id(p) for g in groups[0] for p in g["params"]}
+    units = fitted.net.units
+    top = {id(p) for u in units[len(units) - 2 :] for p in u.parameters()}
+    below = {id(p) for u in units[: len(units) - 2] for p in u.parameters()}
+    assert top <= held
+    assert not below & held
+    assert len(held - top) == 2  # the head's weight and bias

@@ -321,6 +321,8 @@ def language_gap(
     if spec.modality != "text" or set(spec.languages) != {"en"}:
         return None
     share = share_mostly_in(texts[:sample], _non_latin)
+    # "may": walk 9 measured 0.32 against 0.74 on Chinese chat topics, walk 25 0.700 against
+    # 0.658 the other way on classical Chinese poetry
     if share >= 0.3:
         what = f"{round(100 * share)}% of these texts are mostly in a script other than Latin"
         expect = "little"
@@ -347,7 +349,7 @@ def language_gap(
     else:
         then = "; `scarce backbones` lists the encoders and their languages"
     return (
-        f"{what}, and {spec.name} was trained on English only: expect it to understand "
+        f"{what}, and {spec.name} was trained on English only: it may understand "
         f"{expect} of them{then}."
     )
 

@@ -784,7 +784,8 @@ def test_bootstrap_below_its_repeats_is_t_and_says_so(text_csv, caplog):
 
 def test_eval_says_when_a_method_answers_one_class(caplog):
     """walk 21: fit --test warned of a test set answered with one class; eval did not."""
-    from scarce.evaluation.runner import _one_class, _warn_one_class
+    from scarce.evaluation.metrics import one_class as _one_class
+    from scarce.evaluation.runner import _warn_one_class
 
     y = np.arange(40) % 2
     flat = np.tile([0.2, 0.8], (40, 1))

@@ -60,6 +60,17 @@ def compute(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     return out
 
 
+def one_class(y: np.ndarray, proba: np.ndarray) -> int | None:
+    """The class a model answered for 90%+ of a test set (of 20+) where under 60% are that
+    class: it has stopped telling classes apart there; None otherwise. `scarce fit --test`
+    and `scarce eval` warn of it alike."""
+    if len(y) < 20:
+        return None
+    top = np.bincount(proba.argmax(axis=1), minlength=proba.shape[1])
+    c = int(top.argmax())
+    return c if top[c] >= 0.9 * len(y) and float(np.mean(y == c)) < 0.6 else None
+
+
 def reliability(y: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
     """Top-label calibration: per confidence bin, mean confidence vs accuracy; ECE is their
     gap weighted by bin size (Guo et al., On Calibration of Modern Neural Networks, 2017)."""

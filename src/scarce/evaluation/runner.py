@@ -326,7 +326,7 @@ def evaluate_sets(
             }
             if selection is not None:
                 rec["selection"] = selection
-            rec["_one_class"] = _one_class(tst.y, proba)
+            rec["_one_class"] = M.one_class(tst.y, proba)
             if name in readers:  # a method may decide not to use them (self_training=auto)
                 st = (getattr(fitted, "meta", None) or {}).get("self_training") or {}
                 rec["unlabeled_used"] = bool(st.get("used", True))
@@ -502,16 +502,6 @@ def _majority(
         for k, v in by_k.items()
     ]
     return out if any(r["accuracy"] > r["balanced_accuracy"] + 1e-3 for r in out) else []
-
-
-def _one_class(y: np.ndarray, proba: np.ndarray) -> int | None:
-    """The class a fit answered for 90%+ of a test set (of 20+) where under 60% are that
-    class: a model that has stopped telling classes apart there; None otherwise."""
-    if len(y) < 20:
-        return None
-    top = np.bincount(proba.argmax(axis=1), minlength=proba.shape[1])
-    c = int(top.argmax())
-    return c if top[c] >= 0.9 * len(y) and float(np.mean(y == c)) < 0.6 else None
 
 
 def _warn_one_class(

@@ -31,17 +31,15 @@ _CHUNK = 500  # SQLite's host-parameter limit is generous, but keep statements s
 
 
 def _unwritable(path: Path) -> bool:
-    """The cache's folder cannot be written (tried, not read from its mode bits: root
-    passes those, an immutable or read-only-mounted folder does not), or the file cannot."""
-    import tempfile
+    """The cache's folder cannot be written (tried by `check_writable`, not read from mode
+    bits: root passes those, an immutable or read-only-mounted folder does not), or the
+    file cannot."""
+    from scarce.core.atomic import check_writable
+    from scarce.core.errors import ConfigError
 
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
+        check_writable(path, flag="")
+    except ConfigError:
         return True
     return path.exists() and not os.access(path, os.W_OK)
 

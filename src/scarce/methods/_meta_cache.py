@@ -94,7 +94,8 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
             )
         else:
             log.info(
-                "%s: meta-training reused from %s (same base, encoder, settings, seed)",
+                "%s: meta-training reused from %s (same base, encoder, meta-training settings "
+                "and seed)",
                 name,
                 weights,
             )

@@ -392,8 +392,8 @@ def _base_rows(base: Any) -> list[tuple[str, str]]:
             rows.append(
                 (
                     f"Stored meta-training ({_e(m)})",
-                    "reused from an earlier run with the same base data, encoder, settings "
-                    "and seed",
+                    "reused from an earlier run with the same base data, encoder, meta-training "
+                    "settings and seed",
                 )
             )
         if isinstance(rec, Mapping) and "best_step" in rec:

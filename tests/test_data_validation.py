@@ -405,6 +405,30 @@ def test_a_decompression_bomb_is_called_too_large(tmp_path, image_folder, monkey
     assert "too large to read safely" in capsys.readouterr().err
 
 
+def test_a_very_large_image_is_named_once_and_quiet_means_quiet(tmp_path, monkeypatch, caplog):
+    """Walk 26: Pillow's own DecompressionBombWarning named no file, came twice per image,
+    and ignored --quiet."""
+    import warnings
+
+    from PIL import Image
+
+    from scarce.data import images
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (40, 40)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 pixels: a warning, not an error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Python warning gets out
+        images.check_image_bytes(path.read_bytes(), str(path))
+        for _ in range(2):
+            assert images.read_rgb(path, 32).size == (32, 32)
+    said = [r.getMessage() for r in caplog.records if "very large image" in r.getMessage()]
+    assert said == [
+        f"{path}: a very large image (1,600 pixels); every read takes seconds. "
+        "Shrink it (for example to 4000 pixels on the longer side) to go faster."
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -303,7 +304,15 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     )
     assert code == 0, text
     assert "chosen by" in text
-    assert "the target accuracy of this model is unknown" in text
+    # walk 26: --test measures the target, so it is not called unknown, and source-only,
+    # fitted with the same settings, is scored on the same test beside it
+    assert "the target accuracy of this model is unknown" not in text
+    assert "--test only measures it" in text
+    assert re.search(r"source-only on the same test: 0\.\d{3}; coral minus source-only", text)
+    vs = scarce.load(out).manifest["metrics"]["versus_source_only"]
+    assert vs["verdict"] in ("better", "worse", "no clear difference")
+    assert vs["difference"]["low"] <= vs["difference"]["mean"] <= vs["difference"]["high"]
+    assert vs["difference"]["n"] == len(target)
     assert "held-out source accuracy" in text  # the estimates in words, not dev_risk 0.0015
     assert "their score is transductive" in text  # the test images are the adapted-to ones
     assert "adapted to 300 unlabeled target examples" in text
@@ -424,7 +433,7 @@ def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog
             config={"steps": 10, "refit": False},
         )
     assert f"your {len(idx)} target labels all trained" in caplog.text
-    assert "no example in --labeled-target" not in caplog.text
+    assert "no labeled target example" not in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="scarce"):  # walk 25: said nothing
         scarce.fit(
@@ -434,7 +443,8 @@ def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog
             method="coral",
             config={"steps": 10, "refit": False},
         )
-    assert f"source class(es) '{DIGITS[0]}' have no example in --labeled-target" in caplog.text
+    assert f"source class(es) '{DIGITS[0]}' have no labeled target example" in caplog.text
+    assert caplog.text.count("no labeled target example") == 1
 
 
 def test_the_estimator_adapts_given_a_target_and_python_gets_python_advice(pair):

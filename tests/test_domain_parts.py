@@ -285,3 +285,29 @@ def test_the_trade_off_weighs_the_transfer_loss():
             .tensors["w1"]
         )
     assert np.abs(out[0] - out[1]).max() > 1e-4
+
+
+def _texts(labels: list[str], classes: tuple[str, ...], source: str) -> LabeledSet:
+    texts = [f"text {i}" for i in range(len(labels))]
+    y = np.array([classes.index(c) for c in labels])
+    return LabeledSet(Inputs.from_texts(texts), y, classes, source)
+
+
+def test_target_labels_are_checked_against_the_source_classes(caplog):
+    """Walk 26: a case variant was listed as unknown without a word about the case; a
+    missing source class was warned twice (fit and fit_domain), or never (a class list
+    that still named it)."""
+    from scarce.core.errors import DataError
+    from scarce.data.validate import align_domains
+
+    source = _texts(["games", "fonts", "games", "fonts"], ("fonts", "games"), "src.csv")
+    bad = _texts(["Games", "fonts"], ("Games", "fonts"), "lt.csv")
+    with pytest.raises(DataError, match="'Games' is not 'games': they differ in letter case"):
+        align_domains(bad, source)
+    # 'extra' is named in the class list but labels nothing: not an unknown label
+    few = _texts(["fonts", "fonts"], ("extra", "fonts", "games"), "lt.csv")
+    with caplog.at_level("WARNING", logger="scarce"):
+        aligned = align_domains(few, source)
+    assert aligned.classes == source.classes
+    assert [aligned.classes[i] for i in aligned.y] == ["fonts", "fonts"]
+    assert caplog.text.count("source class(es) 'games' have no labeled target example") == 1

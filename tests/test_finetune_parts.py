@@ -282,3 +282,22 @@ def test_only_the_trained_units_and_the_head_reach_the_optimizer(fortunes_data, 
     assert top <= held
     assert not below & held
     assert len(held - top) == 2  # the head's weight and bias
+
+
+def test_setfit_keeps_the_probes_logit_adjustment_on_unequal_classes(fortunes_data):
+    """walk 26: setfit's head chose its prior shift on folds the tuned encoder had learned,
+    found none needed, and answered the large class for 31% of a balanced test (17% share;
+    the probe 16%). The shift now comes from the probe on the untuned embeddings."""
+    from scarce.methods.linear_probe import LinearProbeConfig, fit_logistic
+    from scarce.methods.setfit import SetFit, SetFitConfig
+
+    train = _texts(fortunes_data, [30, 4, 4])
+    test = _texts(fortunes_data, [30, 30, 30], offset=40)
+    enc = create_encoder("minilm-l6")
+    fitted = SetFit(SetFitConfig(steps=20), enc).fit(train, seed=0)
+    probe = fit_logistic(enc.encode(train.inputs), train.y, 3, LinearProbeConfig(), seed=0)
+    assert abs(fitted.meta["prior_shift"] - probe.meta["prior_shift"]) <= 0.25  # torch vs ORT
+    assert fitted.meta["prior_shift"] > 0
+    big = int((fitted.predict_proba(test.inputs).argmax(1) == 0).sum())
+    big_probe = int((probe.predict_proba(enc.encode(test.inputs)).argmax(1) == 0).sum())
+    assert big <= big_probe + 5, (big, big_probe)

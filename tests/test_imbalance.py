@@ -187,3 +187,19 @@ def test_the_opt_outs_and_the_plain_yardstick(fortunes_data):
     v = ft.method(cfg, enc).fit(train, seed=0).meta["validation"]
     assert "balanced_accuracy" in v
     assert "accuracy" not in v
+
+
+def test_fit_leads_with_balanced_accuracy_on_unequal_classes(fortunes_data, tmp_path, capsys):
+    """Walk 26: on the same unequal data the probe printed 'validation accuracy' beside the
+    large class's share and finetune 'validation balanced accuracy' beside 1 / classes."""
+    from scarce.cli.main import main
+    from tests.conftest import write_text_csv
+
+    texts, labels = fortunes_subset(fortunes_data, 12, seed=0, classes=CLASSES[:3])
+    keep = [i for i, v in enumerate(labels) if v == CLASSES[0] or i % 3 == 0]
+    data = write_text_csv(tmp_path / "d.csv", [texts[i] for i in keep], [labels[i] for i in keep])
+    assert main(["fit", str(data), "--out", str(tmp_path / "m.scarce")]) == 0
+    out = capsys.readouterr()
+    line = next(s for s in (out.out + out.err).splitlines() if s.startswith("validation"))
+    assert line.startswith("validation balanced accuracy: "), line
+    assert line.endswith(f"always answering {CLASSES[0]!r} would score 0.333"), line

@@ -77,7 +77,12 @@ def bases(fashion, fortunes_data) -> dict[str, LabeledSet]:
 
 
 @pytest.mark.parametrize(("name", "modality"), CASES)
-def test_method_contract(name, modality, splits, bases, tmp_path):
+def test_method_contract(name, modality, splits, bases, tmp_path, monkeypatch):
+    import torch
+
+    # a fixed thread count, as OMP_NUM_THREADS gives users: otherwise training loops follow
+    # the machine's load (core.threads), and a busy neighbour would change the last bits
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
     train, test = splits[modality]
     base = bases[modality] if methods.get(name).base == "required" else None
     # domain methods: the test inputs are the unlabeled target (here of the same domain)

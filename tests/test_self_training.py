@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scarce
@@ -187,6 +188,12 @@ def test_labels_in_the_unlabeled_file_are_said_to_be_unread(tmp_path, fortunes_d
     with caplog.at_level(logging.WARNING, logger="scarce"):
         scarce.fit(texts, labels, unlabeled=unl, backbone="minilm-l3")
     assert "looks labeled (a 'label' column); --unlabeled does not read labels" in caplog.text
+    caplog.clear()  # walk 26: a column with no value in it is not labels
+    blank = tmp_path / "blank.csv"
+    pd.DataFrame({"text": more, "label": [""] * len(more)}).to_csv(blank, index=False)
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        scarce.fit(texts, labels, unlabeled=blank, backbone="minilm-l3")
+    assert "looks labeled" not in caplog.text
 
 
 def test_auto_that_chooses_a_method_without_unlabeled_says_so(

@@ -316,7 +316,8 @@ def fit(
             f"{verb}; chosen by "
             f"{sel['criterion']} ({sel['why']}): step {sel['step']}"
             + (f", trade-off {sel['trade_off']}" if sel["trade_off"] is not None else "")
-            + f"; {est}{then}. Note: {sel['note']}."
+            + f"; {est}{then}."
+            + ("" if "test_accuracy" in m["metrics"] else f" Note: {sel['note']}.")
         )
     counts = _counts_text(m["data"]["counts"])
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
@@ -335,12 +336,34 @@ def fit(
             f"{_balanced(mt['test_accuracy'], mt.get('test_balanced_accuracy'))} "
             f"on {mt['test_size']} examples{_majority(mt.get('test_counts') or {})}"
         )
+    if vs := m["metrics"].get("versus_source_only"):
+        d = vs["difference"]
+        hurt = (
+            ": adapting hurt on this test (negative transfer); use source-only, or label a few "
+            "target examples (--labeled-target)"
+            if vs["verdict"] == "worse"
+            else ""
+        )
+        _echo(
+            f"source-only on the same test: {vs['accuracy']:.3f}; {m['method']} minus "
+            f"source-only {fixed(d['mean'], sign=True)} [{fixed(d['low'], sign=True)}, "
+            f"{fixed(d['high'], sign=True)}], {vs['verdict']}{hurt}"
+        )
     if v := m["metrics"].get("validation"):
-        what = next(k for k in ("accuracy", "balanced_accuracy", "source_accuracy") if k in v)
+        # unequal classes: balanced accuracy first, as finetune reports only that (walk 26:
+        # the probe's 0.750 beside 'would score 0.667' and finetune's 0.700 beside 0.167)
+        unequal = len(set(m["data"]["counts"].values())) > 1
+        order = ("accuracy", "balanced_accuracy", "source_accuracy")
+        what = next(k for k in (order[1::-1] + order[2:] if unequal else order) if k in v)
         score = v[what]
+        beside = (
+            _balanced(score, v.get("balanced_accuracy"))
+            if what == "accuracy"
+            else _balanced(score, v.get("accuracy")).replace("balanced accuracy", "accuracy")
+        )
         what = what.replace("_", " ")
         _detail(
-            f"validation {what}: {score:.3f}{_balanced(score, v.get('balanced_accuracy'))} "
+            f"validation {what}: {score:.3f}{beside} "
             f"({v['how']}){_majority(m['data']['counts'], balanced=what == 'balanced accuracy')}"
         )
     if "distill" in m["metrics"]:

@@ -504,11 +504,13 @@ def _rename_to_path(df: Any) -> str:
     return f" Column {files[0]!r} holds image files: rename it to 'path'." if files else ""
 
 
-def table_columns(p: Path) -> list[str]:
-    """The column names of a table file ([] for anything else)."""
+def table_columns(p: Path, *, filled: bool = False) -> list[str]:
+    """The column names of a table file ([] for anything else); `filled`: only the columns
+    that hold a value in some row (walk 26: an all-blank 'label' column is not labels)."""
     if p.is_dir() or p.suffix.lower() not in TEXT_EXTENSIONS or is_image_path(p):
         return []
-    return [str(c) for c in _read_table(p, _text_kind(p)).columns]
+    df = _read_table(p, _text_kind(p))
+    return [str(c) for c in df.columns if not filled or not all(map(is_missing, df[c]))]
 
 
 def _row_names(n: int) -> list[str]:

@@ -142,20 +142,25 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
             first = test.inputs.names[int(rows[0])]
             where.append(f"{c!r} ({len(rows)}, first at {_row_or_path(first)})")
         shown = ", ".join(map(repr, classes[:20])) + (", ..." if len(classes) > 20 else "")
-        known = {_lookalike_key(c): c for c in classes}
-        alike = [(c, known[_lookalike_key(c)]) for c in unknown if _lookalike_key(c) in known]
-        hint = "".join(
-            f" {c!r} is not {k!r}: they differ {_how_they_differ(c, k)}; write them the same way."
-            for c, k in alike[:3]
-        )
         raise DataError(
             f"{test.source}: labels {', '.join(where)}{' ...' if len(unknown) > 5 else ''} are "
-            f"not in the training data (which has {shown}).{hint or ''} Add training examples "
-            "of them or remove them from the test set."
+            f"not in the training data (which has {shown}).{_lookalikes(unknown, classes)} Add "
+            "training examples of them or remove them from the test set."
         )
     index = {c: i for i, c in enumerate(classes)}
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
     return LabeledSet(test.inputs, remap[test.y], classes, test.source)
+
+
+def _lookalikes(unknown: list[str], classes: tuple[str, ...]) -> str:
+    """' 'Games' is not 'games': they differ in letter case; ...' for unknown labels that
+    read as known ones ('' when none does)."""
+    known = {_lookalike_key(c): c for c in classes}
+    alike = [(c, known[_lookalike_key(c)]) for c in unknown if _lookalike_key(c) in known]
+    return "".join(
+        f" {c!r} is not {k!r}: they differ {_how_they_differ(c, k)}; write them the same way."
+        for c, k in alike[:3]
+    )
 
 
 def _row_or_path(name: str) -> str:
@@ -205,18 +210,25 @@ def align_domains(target: LabeledSet, source: LabeledSet) -> LabeledSet:
             f"({target.source}) is {target.modality}: both domains must hold the same kind of "
             "inputs."
         )
-    unknown = sorted(set(target.classes) - set(source.classes))
+    present = {target.classes[i] for i in np.unique(target.y)}
+    unknown = sorted(present - set(source.classes))
     if unknown:
+        hint = _lookalikes(unknown, source.classes)
         raise DataError(
             f"{target.source}: target labels {', '.join(map(repr, unknown[:10]))} are not source "
-            f"classes ({', '.join(map(repr, source.classes[:10]))}). Source and target must "
-            "share classes: rename the labels to match, or drop those examples."
+            f"classes ({', '.join(map(repr, source.classes[:10]))}).{hint} Source and target "
+            "must share classes: rename the labels to match, or drop those examples."
         )
-    missing = sorted(set(source.classes) - set(target.classes))
-    if missing:
+    missing = [c for c in source.classes if c not in present]
+    if missing:  # walk 25: accepted without a word when the class list still named them
         log.warning(
-            "the labeled target data has no example of %s; those classes are learned from the "
-            "source only.",
-            ", ".join(missing[:10]),
+            "%s: source class(es) %s have no labeled target example. If the target domain "
+            "lacks them (partial domain adaptation), drop them from the source, or the model "
+            "may predict them there; else label a few of each.",
+            target.source,
+            ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else ""),
         )
-    return align_to(target, source.classes)
+    # a class named in the target's list but without examples is no label to refuse
+    index = {c: i for i, c in enumerate(source.classes)}
+    remap = np.array([index.get(c, -1) for c in target.classes], dtype=np.int64)
+    return LabeledSet(target.inputs, remap[target.y], source.classes, target.source)

@@ -15,6 +15,7 @@ import numpy as np
 
 from scarce.core.errors import BundleError, ConfigError
 from scarce.core.progress import check_time, progress
+from scarce.core.threads import ThreadChooser
 from scarce.data.types import Inputs
 from scarce.encoders.base import Encoder, caching
 from scarce.methods.base import State, softmax, torch_unit_rows, with_head
@@ -142,14 +143,16 @@ def prefix_states(
     chunks = [todo[s : s + BATCH] for s in range(0, len(todo), BATCH)]
     was_training = net.training
     net.eval()
-    with torch.no_grad():  # not inference_mode: training reads these tensors
+    # not inference_mode: training reads these tensors
+    with torch.no_grad(), ThreadChooser() as threads:
         for idx in progress(chunks, desc=desc or "frozen layers", unit="batch"):
             batch = encoder.prepare(tuple(items[i] for i in idx))
             if max_tokens is not None:
                 batch = {k: v[:, :max_tokens] if v.ndim == 2 else v for k, v in batch.items()}
-            state = net.start(to_tensors(batch))
-            for u in range(first):
-                state = net.run(state, u)
+            with threads.step(len(idx)):
+                state = net.start(to_tensors(batch))
+                for u in range(first):
+                    state = net.run(state, u)
             for i, s in zip(idx, net.split(state), strict=True):
                 s = {k: v.clone() for k, v in s.items()}  # own memory, not a view of the batch
                 out[i] = s

@@ -24,6 +24,7 @@ from scarce.core.config import Config, check_range
 from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
+from scarce.core.threads import ThreadChooser
 from scarce.data.augment import Augment
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder, create_encoder, encoders, transient
@@ -369,18 +370,20 @@ class Distill:
         rng = np.random.default_rng(derive(seed, "distill-batches"))
         total = cfg.epochs * -(-len(states) // cfg.batch_size)
         step, losses = 0, []
-        for _ in progress(range(cfg.epochs), desc="distilling (student units)", unit="epoch"):
-            net.train()
-            T.freeze_batchnorm(net)
-            for idx in T.batches(len(states), cfg.batch_size, rng, None):
-                T.schedule(opt, step, total, 0.1)
-                logits = head(T.forward_sorted(net, [states[i] for i in idx], first))
-                loss = kd_loss(logits, pt[idx], y[idx], cfg.alpha, cfg.temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(float(loss.detach()))
-                step += 1
+        with ThreadChooser() as threads:  # busy cores made 2 threads 10x slower than 1
+            for _ in progress(range(cfg.epochs), desc="distilling (student units)", unit="epoch"):
+                net.train()
+                T.freeze_batchnorm(net)
+                for idx in T.batches(len(states), cfg.batch_size, rng, None):
+                    with threads.step(len(idx)):
+                        T.schedule(opt, step, total, 0.1)
+                        logits = head(T.forward_sorted(net, [states[i] for i in idx], first))
+                        loss = kd_loss(logits, pt[idx], y[idx], cfg.alpha, cfg.temperature)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                    losses.append(float(loss.detach()))
+                    step += 1
         net.eval()
         T.set_trainable(net, n_units)
         with torch.inference_mode():

@@ -20,6 +20,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.core.logs import plural
 from scarce.core.progress import progress
+from scarce.core.threads import ThreadChooser
 from scarce.data.augment import Augment
 from scarce.data.balance import class_weights
 from scarce.data.types import LabeledSet, UnlabeledSet
@@ -463,38 +464,40 @@ class Finetune:
         history = [best_score] if vdata is not None else []
         step = 0
         n_epochs = epochs if stop_after is None else min(stop_after, epochs)
-        for epoch in progress(range(n_epochs), desc=desc, unit="epoch"):
-            if mode == "gradual":  # the top unit first, one more every few epochs
-                T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
-            net.train()
-            T.freeze_batchnorm(net)
-            for idx in T.batches(len(y), cfg.batch_size, rng, sample_w):
-                T.schedule(opt, step, total, cfg.warmup)
-                logits = head(T.forward_sorted(net, data.pick(idx, rng), first))
-                loss = loss_fn(logits, y[idx]) + penalty()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-            sc = val_score()
-            if vdata is None or val_set is None:
-                continue
-            history.append(sc)
-            n_val = len(val_set)
-            if d["keep"] == "end":  # only a run clearly below the probe stops early
-                bad = bad + 1 if _worse(sc, start_score, cfg.monitor, n_val) else 0
-            elif _better(sc, best_score, cfg.monitor, n_val):
-                best_score, best_state, best_epoch, bad = (
-                    sc,
-                    _snapshot(net, head, first),
-                    epoch + 1,
-                    0,
-                )
-            else:
-                bad += 1
-            if stop_early and bad >= cfg.patience:
-                finished = epoch + 1 == epochs
-                break
+        with ThreadChooser() as threads:  # 2-4 s a step instead of 0.14 on busy cores
+            for epoch in progress(range(n_epochs), desc=desc, unit="epoch"):
+                if mode == "gradual":  # the top unit first, one more every few epochs
+                    T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))
+                net.train()
+                T.freeze_batchnorm(net)
+                for idx in T.batches(len(y), cfg.batch_size, rng, sample_w):
+                    with threads.step(len(idx)):
+                        T.schedule(opt, step, total, cfg.warmup)
+                        logits = head(T.forward_sorted(net, data.pick(idx, rng), first))
+                        loss = loss_fn(logits, y[idx]) + penalty()
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                    step += 1
+                sc = val_score()
+                if vdata is None or val_set is None:
+                    continue
+                history.append(sc)
+                n_val = len(val_set)
+                if d["keep"] == "end":  # only a run clearly below the probe stops early
+                    bad = bad + 1 if _worse(sc, start_score, cfg.monitor, n_val) else 0
+                elif _better(sc, best_score, cfg.monitor, n_val):
+                    best_score, best_state, best_epoch, bad = (
+                        sc,
+                        _snapshot(net, head, first),
+                        epoch + 1,
+                        0,
+                    )
+                else:
+                    bad += 1
+                if stop_early and bad >= cfg.patience:
+                    finished = epoch + 1 == epochs
+                    break
         if vdata is not None and val_set is not None and stop_early:
             end_ok = (
                 finished

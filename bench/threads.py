@@ -1,0 +1,117 @@
+"""Fine-tuning steps on an idle machine and beside a busy process, on torch's default thread
+count, on one thread, and with scarce's ThreadChooser (core/threads.py), which times the
+steps and keeps the faster of the two.
+
+torch's OpenMP threads spin while they wait for each other; when another process holds a
+core, each parallel region waits for a descheduled thread. Run it on a machine with nothing
+else running: the "busy" rows start their own busy neighbour (one process spinning on one
+core), so the idle rows must be idle.
+
+    .venv/bin/python bench/threads.py      # -> bench/results/threads.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fewshot_common import RESULTS, provenance, write
+
+BATCH = 16
+CASES = [("efficientnet-lite0", 6), ("minilm-l6", 3)]  # finetune's units at 20 / 64 shots
+
+
+def inputs(modality: str, rng: np.random.Generator) -> list[Any]:
+    if modality == "image":
+        return [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(BATCH)]
+    words = [f"w{i}" for i in range(2000)]
+    return [" ".join(rng.choice(words, int(rng.integers(20, 120)))) for _ in range(BATCH)]
+
+
+def run_steps(encoder_name: str, units: int, steps: int, mode: str) -> dict[str, Any]:
+    import torch
+
+    from scarce.core.threads import ThreadChooser
+    from scarce.encoders import create_encoder
+    from scarce.methods import _tuning as T
+
+    torch.manual_seed(0)
+    enc = create_encoder(encoder_name)
+    net = enc.staged()
+    first = len(net.units) - units
+    items = inputs(enc.spec.modality, np.random.default_rng(0))
+    states = T.prefix_states(net, enc, items, None, first, desc="frozen")
+    T.set_trainable(net, first)
+    opt = torch.optim.AdamW([p for u in net.units[first:] for p in u.parameters()], lr=1e-4)
+    net.train()
+    T.freeze_batchnorm(net)
+    most = torch.get_num_threads()
+    if mode == "one thread":
+        torch.set_num_threads(1)
+    chooser = ThreadChooser()
+    times = []
+    start = time.perf_counter()
+    with chooser:
+        if mode != "chooser":
+            chooser.active = False  # a plain loop: the count stays as set
+        for _ in range(steps):
+            t = time.perf_counter()
+            with chooser.step(BATCH):
+                loss = T.forward_sorted(net, states, first).pow(2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            times.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    torch.set_num_threads(most)
+    return {
+        "seconds_total": round(total, 2),
+        "seconds_per_step_median": round(float(np.median(times[1:])), 4),
+        "steps_per_thread_count": chooser.used() if mode == "chooser" else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--out", type=Path, default=RESULTS / "threads.json")
+    args = ap.parse_args()
+    if os.environ.get("OMP_NUM_THREADS"):
+        sys.exit("unset OMP_NUM_THREADS: this benchmark compares thread counts itself")
+    import torch
+
+    rows = []
+    for load in ("idle", "busy neighbour"):
+        neighbour = None
+        if load != "idle":
+            neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            for name, units in CASES:
+                for mode in ("default threads", "one thread", "chooser"):
+                    got = run_steps(name, units, args.steps, mode)
+                    row = {"load": load, "encoder": name, "units": units, "mode": mode, **got}
+                    print(row, flush=True)
+                    rows.append(row)
+        finally:
+            if neighbour is not None:
+                neighbour.kill()
+    out = {
+        **provenance(threads={"torch default": torch.get_num_threads()}),
+        "setup": f"{args.steps} steps of batch {BATCH} (random pixels / review-length texts), "
+        "top units trained from cached states, AdamW; the busy neighbour spins on one core",
+        "rows": rows,
+    }
+    write(args.out, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Torch's thread count while a training loop runs, chosen by timing the loop itself.
+
+torch's OpenMP threads spin while they wait for each other. When another process holds one
+of the cores, every parallel region waits for a descheduled thread, and a step of
+fine-tuning EfficientNet-Lite0 took 2-4 s on 2 threads against 0.14 s on one (measured on
+this 2-core machine with one busy process beside it; idle, 2 threads took 0.08 s). ONNX
+Runtime's pool did not suffer (0.87 s per batch either way), so only torch loops need this.
+OMP_WAIT_POLICY=PASSIVE narrows the gap (0.36 against 0.27 s) but costs 30-50% on an idle
+machine, and must be set before torch loads, so the count is chosen instead: a step now
+and then runs on the other count, and the faster one is kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from scarce.core.logs import plural
+
+log = logging.getLogger(__name__)
+
+FIRST_CHECK = 3  # steps timed before the other count is first tried (the first is warm-up)
+RECHECK = 8  # steps before the count that lost is timed again
+MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to this
+# the other count must take under this share of the current one's time: to one thread, a
+# clear win (busy cores gave 10x; idle, one thread was 1.75x slower), so that an idle machine
+# never switches on noise and a run repeats; back to more threads, any real win
+SWITCH_DOWN = 0.5
+SWITCH_UP = 0.8
+SLOWDOWN = 3.0  # a step this many times slower than the recent ones times the other count
+
+
+def fixed_by_user() -> bool:
+    """OMP_NUM_THREADS set: the user (or a benchmark) fixed the count, and results then
+    repeat to the bit; a count that follows the machine's load does not."""
+    return bool(os.environ.get("OMP_NUM_THREADS"))
+
+
+class ThreadChooser:
+    """Times the steps of a loop (per example) and runs them on the faster of torch's thread
+    count at entry and one thread. Use as a context manager around the loop, with
+    `step(size)` around each step; the chosen count also holds between steps (validation
+    passes run on it). The other count is tried at fixed steps, so that on a machine whose
+    load does not change the same steps run on the same counts, and the result repeats.
+    Does nothing with one thread, with OMP_NUM_THREADS set, or off the main thread, where
+    torch's process-wide count belongs to whoever set it."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        get: Callable[[], int] | None = None,
+        set_: Callable[[int], None] | None = None,
+    ) -> None:
+        self.clock = clock
+        self._get, self._set = get, set_
+        self.active = False
+        self.current = self.before = 1
+        self.times: dict[int, collections.deque[float]] = {}
+        self.steps: collections.Counter[int] = collections.Counter()
+        self.done = 0  # steps taken
+        self.next_check = FIRST_CHECK
+        self.wait = RECHECK
+
+    # torch is imported only when a count must be read or set
+    def _threads(self) -> int:
+        if self._get is not None:
+            return self._get()
+        import torch
+
+        return torch.get_num_threads()
+
+    def _use(self, n: int) -> None:
+        if self._threads() == n:
+            return
+        if self._set is not None:
+            self._set(n)
+            return
+        import torch
+
+        torch.set_num_threads(n)
+
+    def __enter__(self) -> ThreadChooser:
+        self.before = self.current = self._threads()
+        on_main = threading.current_thread() is threading.main_thread()
+        self.active = on_main and self.before > 1 and not fixed_by_user()
+        self.times = {n: collections.deque(maxlen=3) for n in (self.before, 1)}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            self._use(self.before)
+            if self.steps[1] and self.steps[self.before]:
+                log.debug("thread counts used, in steps: %s", dict(self.steps))
+
+    def used(self) -> dict[str, int]:
+        """Steps run per thread count."""
+        return {str(n): c for n, c in sorted(self.steps.items(), reverse=True)}
+
+    @contextlib.contextmanager
+    def step(self, size: int = 1) -> Iterator[None]:
+        """Time one step of `size` examples (or other units of work)."""
+        if not self.active:
+            yield
+            return
+        mine = self.times[self.current]
+        probing = self.done >= self.next_check and len(mine) > 0
+        n = (1 if self.current != 1 else self.before) if probing else self.current
+        self._use(n)
+        start = self.clock()
+        yield
+        took = (self.clock() - start) / max(size, 1)
+        self.steps[n] += 1
+        self.done += 1
+        if self.done == 1:  # the first step allocates: its time says little
+            return
+        if not probing:
+            if len(mine) >= 2 and took > SLOWDOWN * statistics.median(mine):
+                mine.clear()  # something changed: time the other count now
+                self.next_check = self.done
+            mine.append(took)
+            return
+        if took < (SWITCH_DOWN if n == 1 else SWITCH_UP) * statistics.median(mine):
+            log.info(
+                "torch now runs on %d %s: %.1fx faster per step than on %d%s",
+                n,
+                plural("thread", n),
+                statistics.median(mine) / took,
+                self.current,
+                " (another process is busy on these cores)" if n == 1 else "",
+            )
+            self.current, self.wait = n, RECHECK
+            self.times[n].clear()
+            self.times[n].append(took)
+            self.next_check = self.done + self.wait
+        else:
+            self._use(self.current)
+            self.next_check = self.done + self.wait
+            self.wait = min(2 * self.wait, MOST_WAIT)

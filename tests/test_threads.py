@@ -1,0 +1,100 @@
+"""The thread count of torch training loops follows the machine's load (core.threads)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from scarce.core import threads as th
+
+
+class Machine:
+    """A fake torch thread count and clock: a step costs `cost[count]` seconds."""
+
+    def __init__(self, count: int, cost: dict[int, float]) -> None:
+        self.count, self.cost, self.now, self.sets = count, dict(cost), 0.0, 0
+
+    def set(self, n: int) -> None:
+        self.count, self.sets = n, self.sets + 1
+
+    def chooser(self) -> th.ThreadChooser:
+        return th.ThreadChooser(clock=lambda: self.now, get=lambda: self.count, set_=self.set)
+
+    def run(self, chooser: th.ThreadChooser, steps: int) -> list[int]:
+        """The thread count of each step."""
+        seen = []
+        for _ in range(steps):
+            with chooser.step(4):
+                seen.append(self.count)
+                self.now += 4 * self.cost[self.count]
+        return seen
+
+
+@pytest.fixture(autouse=True)
+def no_user_count(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+
+def test_busy_cores_move_training_to_one_thread_and_the_count_comes_back():
+    m = Machine(2, {2: 2.0, 1: 0.15})  # measured: 2-4 s against 0.14 s a step
+    with m.chooser() as c:
+        seen = m.run(c, 40)
+    # warm-up, two timed steps, then one thread is tried at step 3 and kept
+    assert seen[:4] == [2, 2, 2, 1]
+    assert [i for i, n in enumerate(seen) if n == 2][3:] == [12, 21, 38]  # backing off
+    assert m.count == 2  # the entry count is restored
+
+
+def test_an_idle_machine_keeps_its_threads_and_tries_one_at_fixed_steps():
+    m = Machine(2, {2: 0.08, 1: 0.14})  # idle: one thread 1.75x slower
+    with m.chooser() as c:
+        seen = m.run(c, 60)
+    ones = [i for i, n in enumerate(seen) if n == 1]
+    assert ones == [3, 12, 29]  # backing off: 8, 16, 32 steps
+    again = Machine(2, {2: 0.08, 1: 0.14})
+    with again.chooser() as c:
+        assert again.run(c, 60) == seen  # the same steps on the same counts: a run repeats
+
+
+def test_one_thread_must_win_clearly_but_more_threads_need_only_win():
+    m = Machine(2, {2: 0.10, 1: 0.07})  # 0.7x: not enough to leave 2 threads
+    with m.chooser() as c:
+        assert m.run(c, 30).count(1) <= 3
+    m = Machine(2, {2: 1.0, 1: 0.1})
+    with m.chooser() as c:
+        m.run(c, 10)
+        assert m.count == 1
+        m.cost = {2: 0.07, 1: 0.1}  # the other process ended: 2 threads win by 30%
+        m.run(c, 20)
+        assert m.count == 2
+
+
+def test_a_sudden_slowdown_tries_the_other_count_at_once():
+    m = Machine(2, {2: 0.08, 1: 0.14})
+    with m.chooser() as c:
+        m.run(c, 14)  # tries at 3 and 12 lost; the next is due at step 29
+        m.cost[2] = 2.0
+        seen = m.run(c, 3)
+    assert seen == [2, 1, 1]  # one slow step, then one thread is tried and kept
+
+
+@pytest.mark.parametrize("why", ["one thread", "user's count", "worker thread"])
+def test_the_count_is_left_alone(why, monkeypatch):
+    m = Machine(1 if why == "one thread" else 2, {1: 0.1, 2: 5.0})
+    if why == "user's count":
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    seen: list[int] = []
+
+    def go() -> None:
+        with m.chooser() as c:
+            seen.extend(m.run(c, 20))
+
+    if why == "worker thread":
+        t = threading.Thread(target=go)
+        t.start()
+        t.join()
+    else:
+        go()
+    assert m.sets == 0
+    assert set(seen) == {m.count}

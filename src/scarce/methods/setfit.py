@@ -199,7 +199,6 @@ class SetFit:
         }
         return T.TunedFitted(self.encoder, train.classes, net, head, first, meta)
 
-
     def _prior_shift(
         self, net: Any, states: list[dict[str, Any]], first: int, train: LabeledSet, seed: int
     ) -> float | None:

@@ -34,6 +34,7 @@ class Machine:
 @pytest.fixture(autouse=True)
 def no_user_count(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(th, "_ended_on_one", None)
 
 
 def test_busy_cores_move_training_to_one_thread_and_the_count_comes_back():
@@ -98,3 +99,19 @@ def test_the_count_is_left_alone(why, monkeypatch):
         go()
     assert m.sets == 0
     assert set(seen) == {m.count}
+
+
+def test_a_loop_that_ended_on_one_thread_starts_the_next_there():
+    m = Machine(2, {2: 2.0, 1: 0.15})
+    with m.chooser() as c:
+        m.run(c, 10)
+    assert m.count == 2  # restored between loops
+    with m.chooser() as c:
+        seen = m.run(c, 5)
+    assert seen[:3] == [1, 1, 1]  # no slow steps to find the busy cores again
+    m.now += th.CARRY + 1  # long after: the next loop starts from the entry count again
+    m.cost = {2: 0.08, 1: 0.14}
+    with m.chooser() as c:
+        m.run(c, 10)
+    with m.chooser() as c:
+        assert m.run(c, 3) == [2, 2, 2]

@@ -35,6 +35,9 @@ MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to
 SWITCH_DOWN = 0.5
 SWITCH_UP = 0.8
 SLOWDOWN = 3.0  # a step this many times slower than the recent ones times the other count
+CARRY = 120.0  # seconds for which a loop that ended on one thread starts the next one there
+
+_ended_on_one: float | None = None  # when the last loop ended on one thread (clock seconds)
 
 
 def fixed_by_user() -> bool:
@@ -92,10 +95,14 @@ class ThreadChooser:
         on_main = threading.current_thread() is threading.main_thread()
         self.active = on_main and self.before > 1 and not fixed_by_user()
         self.times = {n: collections.deque(maxlen=3) for n in (self.before, 1)}
+        if self.active and _ended_on_one is not None and self.clock() - _ended_on_one < CARRY:
+            self.current = 1  # the cores were busy a moment ago: no slow steps to find it again
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        global _ended_on_one
         if self.active:
+            _ended_on_one = self.clock() if self.current == 1 else None
             self._use(self.before)
             if self.steps[1] and self.steps[self.before]:
                 log.debug("thread counts used, in steps: %s", dict(self.steps))

@@ -4,6 +4,7 @@ unit, the L2-SP penalty, and a fitted model that predicts with its own weights."
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -181,13 +182,18 @@ def forward_sorted(
     import torch
 
     sizes = [net.size(s) for s in states]
+    whole = chunk is not None  # a pass over many examples, not one training batch
     if chunk is None:
         chunk = TRAIN_CHUNK if len(set(sizes)) > 1 else len(states)
     order = np.argsort(sizes, kind="stable")
-    out = [
-        net.forward_from(net.collate([states[i] for i in order[s : s + chunk]]), first)
-        for s in range(0, len(states), chunk)
-    ]
+    out = []
+    # a training loop chooses its own thread count; a long pass (validation, prediction)
+    # chooses here, per chunk
+    with ThreadChooser() if whole else contextlib.nullcontext() as threads:
+        for s in range(0, len(states), chunk):
+            picked = [states[i] for i in order[s : s + chunk]]
+            with threads.step(len(picked)) if threads else contextlib.nullcontext():
+                out.append(net.forward_from(net.collate(picked), first))
     return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 
 

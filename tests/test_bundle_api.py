@@ -530,7 +530,7 @@ def test_in_memory_data_of_the_wrong_shape_is_named(fashion, tmp_path, x, y, say
     assert says in str(e.value)
 
 
-def test_dataframes_and_in_memory_evaluation(fortunes_data):
+def test_dataframes_and_in_memory_evaluation(fortunes_data, caplog):
     import pandas as pd
 
     texts, labels = fortunes_subset(fortunes_data, 6, 0, ("food", "sports"))
@@ -538,8 +538,11 @@ def test_dataframes_and_in_memory_evaluation(fortunes_data):
     model = scarce.fit(df)
     assert model.score(df) == model.score(texts, labels) > 0.8
     assert scarce.fit(df[["text"]], df.label).classes_ == ("food", "sports")
-    res = scarce.evaluate(texts, labels, shots=[2], repeats=2, methods=["linear-probe"])
+    with caplog.at_level("WARNING", logger="scarce"):
+        res = scarce.evaluate(texts, labels, shots=[2], repeats=2, methods=["linear-probe"])
     assert {s["method"] for s in res["summary"]} == {"baseline", "linear-probe"}
+    # walk 26: said before the run, not only in every cell of the table after it
+    assert "2 paired repeats cannot tell methods apart" in caplog.text
     with pytest.raises(DataError, match=r"pass a list: model\.predict"):
         model.predict("the match went to penalties")
 

@@ -311,3 +311,18 @@ def test_target_labels_are_checked_against_the_source_classes(caplog):
     assert aligned.classes == source.classes
     assert [aligned.classes[i] for i in aligned.y] == ["fonts", "fonts"]
     assert caplog.text.count("source class(es) 'games' have no labeled target example") == 1
+
+
+def test_an_unlabeled_set_of_copies_is_pointed_out(caplog):
+    """Walk 26: a target file holding 6 distinct lines 360 times adapted without a word."""
+    from scarce.data.validate import warn_copies
+
+    names = ["games", "sound", "fonts", "games", "sound", "fonts"] * 60
+    copies = UnlabeledSet(Inputs.from_texts(names), "target.txt")
+    varied = UnlabeledSet(Inputs.from_texts([f"text {i}" for i in range(50)] * 1), "ok.txt")
+    with caplog.at_level("WARNING", logger="scarce"):
+        assert warn_copies(varied, "the target DATA") == 0
+        assert caplog.text == ""
+        assert warn_copies(copies, "the target DATA") == 357
+    assert "the target DATA (target.txt): 357 of its 360 inputs are copies" in caplog.text
+    assert "(3 distinct)" in caplog.text

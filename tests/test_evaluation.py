@@ -601,6 +601,9 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
         "always answering each test set's largest class would score 0.770 (balanced 0.500)" in said
     )
     assert "balanced accuracy" not in _results_text(res(0.865))
+    shots = [{"shots": 10, "accuracy": 0.207, "balanced_accuracy": 0.2}]
+    said = _results_text({**res(0.596), "majority": shots})  # walk 26: not "score 10: 0.207"
+    assert "largest class would score 0.207 (balanced 0.200) at 10 shots" in said
 
 
 def test_shots_that_take_every_example_warn_that_repeats_are_the_same(caplog):

@@ -44,7 +44,7 @@ from scarce.data.sources import (
     table_columns,
 )
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
-from scarce.data.validate import align_to, check_trainable, warn_duplicates
+from scarce.data.validate import align_to, check_trainable, warn_copies, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
 from scarce.encoders import encoders as encoder_registry
 from scarce.encoders.base import Encoder, encoder_from_files, language_gap
@@ -974,6 +974,14 @@ def _unlabeled(
 ) -> UnlabeledSet:
     """Unlabeled inputs (`what`, to match `versus`'s modality): a folder/file path (labels
     in it are not read) or in-memory items."""
+    found = _unlabeled_set(data, modality, text_column, what, versus)
+    warn_copies(found, what)
+    return found
+
+
+def _unlabeled_set(
+    data: Any, modality: Modality, text_column: str, what: str, versus: str
+) -> UnlabeledSet:
     data = as_frame(data)
     if isinstance(data, UnlabeledSet):
         return data

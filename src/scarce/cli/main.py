@@ -1195,9 +1195,9 @@ def _results_text(res: dict[str, Any]) -> str:
     if floors := res.get("majority"):  # walk 23: a baseline under it read as a real score
         lines.append(
             "unequal classes: always answering each test set's largest class would score "
-            + ", ".join(
-                ("" if f["shots"] is None else f"{f['shots']}: ")
-                + f"{f['accuracy']:.3f} (balanced {f['balanced_accuracy']:.3f})"
+            + ", ".join(  # walk 26: "would score 10: 0.207" read as a score of 10
+                f"{f['accuracy']:.3f} (balanced {f['balanced_accuracy']:.3f})"
+                + ("" if f["shots"] is None else f" at {f['shots']} {plural('shot', f['shots'])}")
                 for f in floors
             )
         )

@@ -29,6 +29,7 @@ from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
 from scarce.evaluation.intervals import (
     MIN_BOOTSTRAP,
+    MIN_VERDICT_REPEATS,
     TOO_FEW,
     Interval,
     interval,
@@ -231,6 +232,15 @@ def evaluate_sets(
         )
 
     n_units = folds if protocol == "kfold" and repeats == 1 else repeats
+    if n_units < MIN_VERDICT_REPEATS and len(names) > 1:
+        log.warning(  # walk 26: said only after 313 s, in every cell of the table
+            "%d paired %s cannot tell methods apart: every comparison will read '%s'. For a "
+            "verdict, run with --repeats %d or more.",
+            n_units,
+            plural("repeat", n_units),
+            TOO_FEW,
+            MIN_VERDICT_REPEATS,
+        )
     requested = interval_method
     if interval_method == "bootstrap" and n_units < MIN_BOOTSTRAP:
         log.warning(  # walk 21: the fallback was said nowhere

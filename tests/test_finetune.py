@@ -111,7 +111,8 @@ def test_cli_says_what_early_stopping_kept(small_text, tmp_path, capsys, monkeyp
     assert "early stopping: held-out 6 examples; kept epoch" in out
     # either an epoch of 2 won or the pretrained encoder's linear-probe head did; both named
     assert re.search(
-        r"kept epoch (\d of 2 \(keep=best: the best epoch\); refit on all 24 examples|0: "
+        r"kept epoch (\d of 2 \(keep=best: the best epoch\)(; there, [^;]*)?; refit on all 24 "
+        r"examples|0: "
         r"the linear probe's head .* refit the linear probe on all 24 examples)",
         out,
     ), out
@@ -333,6 +334,12 @@ def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
     assert text.startswith("the result is the linear probe")
     assert "no encoder unit changed. Tried: trained the top 2 units" in text
     assert not _finetune_text({**meta, "best_epoch": 3}).startswith("the result is")
+    # walk 26: what the same held-out examples gave the probe, beside the kept epoch
+    curve = {"fold_error_by_epoch": [0.3, 0.25, 0.2, 0.22], "best_epoch": 2}
+    assert "there, accuracy 0.800 against the linear probe's 0.700 (epoch 0)" in _finetune_text(
+        {**meta, **curve}
+    )
+    assert "against the linear probe's" not in text  # epoch 0 kept: nothing to compare
 
 
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):

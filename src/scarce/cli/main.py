@@ -465,6 +465,19 @@ def _finetune_text(meta: dict[str, Any]) -> str:
     text = f"trained {what} ({meta.get('mode')}); early stopping: {how}"
     if how != "off" and not str(how).startswith("none"):
         text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
+        # walk 26: a fine-tuned model validated below the probe's own cross-validation, and
+        # nothing said what the same held-out examples gave the probe
+        curve = meta.get("val_error_by_epoch") or meta.get("fold_error_by_epoch") or []
+        if best and best < len(curve):
+            which = (
+                "balanced accuracy"
+                if "balanced_accuracy" in meta.get("validation", {})
+                else "accuracy"
+            )
+            text += (
+                f"; there, {which} {1 - curve[best]:.3f} against the linear probe's "
+                f"{1 - curve[0]:.3f} (epoch 0) on the same held-out examples"
+            )
     if meta.get("refit"):
         text += f"; refit {meta['refit']}"
     if best == 0 and how != "off":

@@ -236,9 +236,10 @@ class Finetune:
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
-            stop_after, fold_accuracy = self._epochs_by_folds(
+            stop_after, fold_accuracy, fold_error = self._epochs_by_folds(
                 probe, train, first, aug, d, mode, seed
             )
+            plan["fold_error_by_epoch"] = fold_error
             plan["early_stopping"] = (
                 f"2 folds chose {stop_after} {plural('epoch', stop_after)} (each of "
                 f"the {len(train)} examples validated once)"
@@ -344,10 +345,11 @@ class Finetune:
 
     def _epochs_by_folds(
         self, probe: Any, train: LabeledSet, first: int, aug: bool, d: dict, mode: str, seed: int
-    ) -> tuple[int, float]:
+    ) -> tuple[int, float, list[float]]:
         """When too few examples can be held out for good (a class under 4, or under
         `min_held_out` in all): train on each half, validate on the other, and keep the epoch
-        count with the best mean loss. Returns it and the folds' accuracy there."""
+        count with the best mean loss. Returns it, the folds' accuracy there and their mean
+        error after each epoch (entry 0: the linear probe)."""
         from sklearn.model_selection import StratifiedKFold
 
         curves = []
@@ -366,7 +368,7 @@ class Finetune:
         loss = np.mean([c["loss"] for c in curves], axis=0)
         # entry e: after e epochs; each example was validated once across the two folds
         best = _best(err, loss, self.config.monitor, len(train), d["keep"])
-        return best, 1.0 - float(err[best])
+        return best, 1.0 - float(err[best]), [round(float(e), 5) for e in err]
 
     def _train(
         self,

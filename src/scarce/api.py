@@ -1147,7 +1147,7 @@ def _fit_domain(
                 "and --test only measures it (those labels never train or choose)%s.",
                 given,
                 sel["criterion"],
-                "; it is compared with source-only on the same test below"
+                "; fit compares it with source-only on the same test"
                 if method != "source-only"
                 else "",
             )

@@ -1,11 +1,11 @@
-"""Fine-tuning steps on an idle machine and beside a busy process, on torch's default thread
+"""Fine-tuning steps on an idle machine and beside busy processes, on torch's default thread
 count, on one thread, and with scarce's ThreadChooser (core/threads.py), which times the
 steps and keeps the faster of the two.
 
 torch's OpenMP threads spin while they wait for each other; when another process holds a
 core, each parallel region waits for a descheduled thread. Run it on a machine with nothing
-else running: the "busy" rows start their own busy neighbour (one process spinning on one
-core), so the idle rows must be idle.
+else running: the "busy" rows start their own busy neighbours (processes spinning on one
+core each), so the machine must be otherwise idle.
 
     .venv/bin/python bench/threads.py      # -> bench/results/threads.json
 """
@@ -83,31 +83,39 @@ def run_steps(encoder_name: str, units: int, steps: int, mode: str) -> dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--neighbours", default="0,1,2", help="busy processes beside each set of rows")
     ap.add_argument("--out", type=Path, default=RESULTS / "threads.json")
     args = ap.parse_args()
     if os.environ.get("OMP_NUM_THREADS"):
         sys.exit("unset OMP_NUM_THREADS: this benchmark compares thread counts itself")
     import torch
 
+    # before the neighbours start: it records the load the machine had of its own
+    head = provenance(threads={"torch default": torch.get_num_threads()})
     rows = []
-    for load in ("idle", "busy neighbour"):
-        neighbour = None
-        if load != "idle":
-            neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    for count in (int(n) for n in args.neighbours.split(",")):
+        spin = [sys.executable, "-c", "while True: pass"]
+        neighbours = [subprocess.Popen(spin) for _ in range(count)]
         try:
             for name, units in CASES:
                 for mode in ("default threads", "one thread", "chooser"):
                     got = run_steps(name, units, args.steps, mode)
-                    row = {"load": load, "encoder": name, "units": units, "mode": mode, **got}
+                    row = {
+                        "busy_neighbours": count,
+                        "encoder": name,
+                        "units": units,
+                        "mode": mode,
+                        **got,
+                    }
                     print(row, flush=True)
                     rows.append(row)
         finally:
-            if neighbour is not None:
-                neighbour.kill()
+            for p in neighbours:
+                p.kill()
     out = {
-        **provenance(threads={"torch default": torch.get_num_threads()}),
+        **head,
         "setup": f"{args.steps} steps of batch {BATCH} (random pixels / review-length texts), "
-        "top units trained from cached states, AdamW; the busy neighbour spins on one core",
+        "top units trained from cached states, AdamW; each busy neighbour spins on one core",
         "rows": rows,
     }
     write(args.out, out)

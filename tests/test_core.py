@@ -202,3 +202,23 @@ def test_a_bound_that_is_not_zero_never_shows_as_zero():
     assert fixed(1e-12, sign=True) == "+1.0e-12"
     row = {"mean": 0.054, "low": 0.0003, "high": 0.108, "n": 5}
     assert _iv(row, sign=True) == "+0.054 [+0.0003, +0.108]"
+
+
+def test_errors_only_holds_back_warnings_and_restores_the_level(caplog):
+    """A domain fit given --test fits source-only beside it on the same data: that second
+    fit's warnings would repeat the first's."""
+    import logging
+
+    from scarce.core.logs import errors_only
+
+    lg = logging.getLogger("scarce.methods.somewhere")
+    before = logging.getLogger("scarce").level
+    with caplog.at_level(logging.INFO, logger="scarce"):
+        with errors_only():
+            lg.warning("repeated warning")
+            lg.error("an error still shows")
+        lg.warning("after: shown")
+    assert "repeated warning" not in caplog.text
+    assert "an error still shows" in caplog.text
+    assert "after: shown" in caplog.text
+    assert logging.getLogger("scarce").level == before

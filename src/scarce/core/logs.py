@@ -105,6 +105,19 @@ def warnings_once() -> Iterator[None]:
             )
 
 
+@contextlib.contextmanager
+def errors_only() -> Iterator[None]:
+    """scarce's warnings held back (errors still show): for a second fit on data the first
+    already warned about, such as the reference a domain fit compares itself with."""
+    lg = logging.getLogger("scarce")
+    before = lg.level
+    lg.setLevel(max(logging.ERROR, before))
+    try:
+        yield
+    finally:
+        lg.setLevel(before)
+
+
 def fixed(v: float, digits: int = 3, sign: bool = False) -> str:
     """v with `digits` decimals, or more where a value that is not 0 would show as 0: walk
     25 read an interval "[+0.000, +0.108]" called better, the verdict resting on the

@@ -59,9 +59,12 @@ def test_an_idle_machine_keeps_its_threads_and_tries_one_at_fixed_steps():
 
 
 def test_one_thread_must_win_clearly_but_more_threads_need_only_win():
-    m = Machine(2, {2: 0.10, 1: 0.07})  # 0.7x: not enough to leave 2 threads
+    m = Machine(2, {2: 0.10, 1: 0.08})  # 0.8x: not enough to leave 2 threads
     with m.chooser() as c:
         assert m.run(c, 30).count(1) <= 3
+    m = Machine(2, {2: 2.17, 1: 1.35})  # measured: MiniLM beside one busy process
+    with m.chooser() as c:
+        assert m.run(c, 30).count(1) >= 25
     m = Machine(2, {2: 1.0, 1: 0.1})
     with m.chooser() as c:
         m.run(c, 10)

@@ -30,9 +30,10 @@ FIRST_CHECK = 3  # steps timed before the other count is first tried (the first 
 RECHECK = 8  # steps before the count that lost is timed again
 MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to this
 # the other count must take under this share of the current one's time: to one thread, a
-# clear win (busy cores gave 10x; idle, one thread was 1.75x slower), so that an idle machine
-# never switches on noise and a run repeats; back to more threads, any real win
-SWITCH_DOWN = 0.5
+# clear win (beside busy processes 1.6x to 10x; idle, one thread was 1.6-1.75x slower), so
+# that an idle machine never switches on noise and a run repeats; back to more threads, any
+# real win
+SWITCH_DOWN = 0.7
 SWITCH_UP = 0.8
 SLOWDOWN = 3.0  # a step this many times slower than the recent ones times the other count
 CARRY = 120.0  # seconds for which a loop that ended on one thread starts the next one there

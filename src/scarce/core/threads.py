@@ -1,13 +1,13 @@
 """Torch's thread count while a training loop runs, chosen by timing the loop itself.
 
 torch's OpenMP threads spin while they wait for each other. When another process holds one
-of the cores, every parallel region waits for a descheduled thread, and a step of
-fine-tuning EfficientNet-Lite0 took 2-4 s on 2 threads against 0.14 s on one (measured on
-this 2-core machine with one busy process beside it; idle, 2 threads took 0.08 s). ONNX
-Runtime's pool did not suffer (0.87 s per batch either way), so only torch loops need this.
-OMP_WAIT_POLICY=PASSIVE narrows the gap (0.36 against 0.27 s) but costs 30-50% on an idle
-machine, and must be set before torch loads, so the count is chosen instead: a step now
-and then runs on the other count, and the faster one is kept.
+of the cores, every parallel region waits for a descheduled thread: 30 fine-tuning steps of
+EfficientNet-Lite0 took 8.3 s on this machine's 2 threads beside one busy process, against
+4.2 s on one thread (MiniLM: 62 against 39 s; bench/threads.py). Idle, one thread is
+1.6-1.75x slower. ONNX Runtime's pool did not suffer (0.87 s per batch either way), so only
+torch loops need this. OMP_WAIT_POLICY=PASSIVE narrows the gap but costs 30-50% on an idle
+machine and must be set before torch loads, so the count is chosen instead: a step now and
+then runs on the other count, and the faster one is kept.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FIRST_CHECK = 3  # steps timed before the other count is first tried (the first 
 RECHECK = 8  # steps before the count that lost is timed again
 MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to this
 # the other count must take under this share of the current one's time: to one thread, a
-# clear win (beside busy processes 1.6x to 10x; idle, one thread was 1.6-1.75x slower), so
+# clear win (beside busy processes 1.3x to 10x; idle, one thread was 1.6-1.75x slower), so
 # that an idle machine never switches on noise and a run repeats; back to more threads, any
 # real win
 SWITCH_DOWN = 0.7

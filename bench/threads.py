@@ -24,17 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from compile import BATCH, inputs  # the same random pixels and review-length texts
 from fewshot_common import RESULTS, provenance, write
 
-BATCH = 16
 CASES = [("efficientnet-lite0", 6), ("minilm-l6", 3)]  # finetune's units at 20 / 64 shots
-
-
-def inputs(modality: str, rng: np.random.Generator) -> list[Any]:
-    if modality == "image":
-        return [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8) for _ in range(BATCH)]
-    words = [f"w{i}" for i in range(2000)]
-    return [" ".join(rng.choice(words, int(rng.integers(20, 120)))) for _ in range(BATCH)]
 
 
 def run_steps(encoder_name: str, units: int, steps: int, mode: str) -> dict[str, Any]:

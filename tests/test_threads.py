@@ -79,8 +79,30 @@ def test_a_sudden_slowdown_tries_the_other_count_at_once():
     with m.chooser() as c:
         m.run(c, 14)  # tries at 3 and 12 lost; the next is due at step 29
         m.cost[2] = 2.0
-        seen = m.run(c, 3)
-    assert seen == [2, 1, 1]  # one slow step, then one thread is tried and kept
+        seen = m.run(c, 4)
+    assert seen == [2, 2, 1, 1]  # two slow steps in a row, then one thread is tried and kept
+
+
+def test_a_single_hiccup_or_an_epochs_short_last_batch_moves_nothing():
+    """Review 37: one 4x step on an idle machine, or the last batch of 1 after 16 (its fixed
+    cost over one example), sent idle steps to one thread and broke 'a run repeats'."""
+    m = Machine(2, {2: 0.08, 1: 0.14})
+    with m.chooser() as c:
+        m.run(c, 14)
+        m.cost[2] = 0.32  # one hiccup
+        m.run(c, 1)
+        m.cost[2] = 0.08
+        assert m.run(c, 10) == [2] * 10
+    # batches of 16 and a last one of 1: a step costs 15 ms plus 5 ms per example
+    m = Machine(2, {2: 0.005, 1: 0.0085})
+    seen = []
+    with m.chooser() as c:
+        for _ in range(20):
+            for size in (16, 1):
+                with c.step(size):
+                    seen.append(m.count)
+                    m.now += 0.015 + size * m.cost[m.count]
+    assert seen.count(1) <= 3, seen  # only the fixed tries
 
 
 @pytest.mark.parametrize("why", ["one thread", "user's count", "worker thread"])
@@ -102,6 +124,19 @@ def test_the_count_is_left_alone(why, monkeypatch):
         go()
     assert m.sets == 0
     assert set(seen) == {m.count}
+
+
+def test_a_short_loop_neither_renews_nor_ends_the_carry():
+    """Review 37: passes of 1-3 steps (predictions) never time the other count, yet renewed
+    the 'stay on one thread' carry each time, forever."""
+    m = Machine(2, {2: 2.0, 1: 0.15})
+    with m.chooser() as c:
+        m.run(c, 10)
+    ended = th._ended_on_one
+    m.now += 60
+    with m.chooser() as c:
+        m.run(c, 2)
+    assert th._ended_on_one == ended
 
 
 def test_a_loop_that_ended_on_one_thread_starts_the_next_there():

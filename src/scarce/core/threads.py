@@ -72,6 +72,9 @@ class ThreadChooser:
         self.done = 0  # steps taken
         self.next_check = FIRST_CHECK
         self.wait = RECHECK
+        self.full = 0  # the largest step seen, in units of work
+        self.slow = 0  # steps in a row far slower than the recent ones
+        self.tried = False  # has the other count been timed in this loop
 
     # torch is imported only when a count must be read or set
     def _threads(self) -> int:
@@ -103,7 +106,8 @@ class ThreadChooser:
     def __exit__(self, *exc: Any) -> None:
         global _ended_on_one
         if self.active:
-            _ended_on_one = self.clock() if self.current == 1 else None
+            if self.tried:  # only a loop that timed both counts renews or ends the carry
+                _ended_on_one = self.clock() if self.current == 1 else None
             self._use(self.before)
             if self.steps[1] and self.steps[self.before]:
                 log.debug("thread counts used, in steps: %s", dict(self.steps))
@@ -118,8 +122,15 @@ class ThreadChooser:
         if not self.active:
             yield
             return
+        if size < self.full / 2:
+            # an epoch's short last batch: the step's fixed cost, spread over few examples,
+            # would read as a slow machine (review 37: 9 of 20 idle steps went to 1 thread)
+            yield
+            self.steps[self.current] += 1
+            return
+        self.full = max(self.full, size)
         mine = self.times[self.current]
-        probing = self.done >= self.next_check and len(mine) > 0
+        probing = self.done >= self.next_check and len(mine) >= 2
         n = (1 if self.current != 1 else self.before) if probing else self.current
         self._use(n)
         start = self.clock()
@@ -130,11 +141,13 @@ class ThreadChooser:
         if self.done == 1:  # the first step allocates: its time says little
             return
         if not probing:
-            if len(mine) >= 2 and took > SLOWDOWN * statistics.median(mine):
-                mine.clear()  # something changed: time the other count now
-                self.next_check = self.done
+            slow = len(mine) >= 2 and took > SLOWDOWN * statistics.median(mine)
+            self.slow = self.slow + 1 if slow else 0
             mine.append(took)
+            if self.slow >= 2:  # two in a row: the machine changed; one is a hiccup
+                self.next_check, self.slow = self.done, 0
             return
+        self.tried = True
         if took < (SWITCH_DOWN if n == 1 else SWITCH_UP) * statistics.median(mine):
             log.info(
                 "torch now runs on %d %s: %.1fx faster per step than on %d%s",

@@ -3,12 +3,9 @@ an image file fully (a truncated file must fail here, not in the middle of train
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
-import re
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +21,23 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 log = logging.getLogger(__name__)
 _big_said: set[str] = set()  # files already warned about (an image is read once per use)
+# Pillow's own warning names no file, comes per read and ignores --quiet (walk 26: a
+# 10561x16000 clip-art PNG): scarce says it once per file instead (_say_if_large). A filter,
+# not catch_warnings around each read, which is not thread-safe (review 37)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-@contextlib.contextmanager
-def _large_image_warning(where: str) -> Iterator[None]:
-    """Pillow's DecompressionBombWarning names no file and ignores --quiet (walk 26: a
-    10561x16000 clip-art PNG, 28 s a read): say it once per file, as scarce warns."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", Image.DecompressionBombWarning)
-        yield
-    for w in caught:
-        if not issubclass(w.category, Image.DecompressionBombWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        elif where not in _big_said and len(_big_said) < 10_000:
-            _big_said.add(where)
-            size = re.search(r"\((\d+) pixels\)", str(w.message))
-            log.warning(
-                "%s: a very large image (%s pixels); every read takes seconds. Shrink it "
-                "(for example to 4000 pixels on the longer side) to go faster.",
-                where,
-                f"{int(size.group(1)):,}" if size else "many millions of",
-            )
+def _say_if_large(im: Image.Image, where: str) -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    pixels = im.size[0] * im.size[1]
+    if limit and pixels > limit and where not in _big_said and len(_big_said) < 10_000:
+        _big_said.add(where)
+        log.warning(
+            "%s: a very large image (%s pixels); every read takes seconds. Shrink it (for "
+            "example to 4000 pixels on the longer side) to go faster.",
+            where,
+            f"{pixels:,}",
+        )
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -56,7 +49,8 @@ def check_image_bytes(data: bytes, where: str) -> None:
     if not data:
         raise DataError(f"{where}: the file is empty (0 bytes). Remove it or replace it.")
     try:
-        with _large_image_warning(where), Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data)) as im:
+            _say_if_large(im, where)
             if im.format == "PNG":
                 im.verify()  # reads every chunk and checks its CRC: catches truncation, no decode
             else:
@@ -155,7 +149,8 @@ def read_rgb(item: Any, size: int | None = None) -> Image.Image:
     """A path or an array (H, W) / (H, W, 3|4) (see `image_array`) as an RGB PIL image; with
     `size`, resized (shorter side) and centre-cropped to a size x size square."""
     if isinstance(item, str | Path):
-        with _large_image_warning(str(item)), Image.open(item) as im:
+        with Image.open(item) as im:
+            _say_if_large(im, str(item))
             if size is not None and im.format == "JPEG":
                 im.draft("RGB", (size, size))  # decode big photos at a reduced scale: much faster
             return _fit(im, size)

@@ -233,12 +233,14 @@ def evaluate_sets(
 
     n_units = folds if protocol == "kfold" and repeats == 1 else repeats
     if n_units < MIN_VERDICT_REPEATS and len(names) > 1:
+        unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
         log.warning(  # walk 26: said only after 313 s, in every cell of the table
             "%d paired %s cannot tell methods apart: every comparison will read '%s'. For a "
-            "verdict, run with --repeats %d or more.",
+            "verdict, run with --%ss %d or more.",
             n_units,
-            plural("repeat", n_units),
+            plural(unit, n_units),
             TOO_FEW,
+            unit,
             MIN_VERDICT_REPEATS,
         )
     requested = interval_method

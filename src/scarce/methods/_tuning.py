@@ -150,7 +150,9 @@ def prefix_states(
             batch = encoder.prepare(tuple(items[i] for i in idx))
             if max_tokens is not None:
                 batch = {k: v[:, :max_tokens] if v.ndim == 2 else v for k, v in batch.items()}
-            with threads.step(len(idx)):
+            # text runs shortest first: time per padded token, not per example (review 37)
+            work = int(batch["input_ids"].size) if "input_ids" in batch else len(idx)
+            with threads.step(work):
                 state = net.start(to_tensors(batch))
                 for u in range(first):
                     state = net.run(state, u)
@@ -191,8 +193,10 @@ def forward_sorted(
     # chooses here, per chunk
     with ThreadChooser() if whole else contextlib.nullcontext() as threads:
         for s in range(0, len(states), chunk):
-            picked = [states[i] for i in order[s : s + chunk]]
-            with threads.step(len(picked)) if threads else contextlib.nullcontext():
+            rows = order[s : s + chunk]
+            picked = [states[i] for i in rows]
+            work = len(picked) * max(1, max(sizes[i] for i in rows))  # text: padded tokens
+            with threads.step(work) if threads else contextlib.nullcontext():
                 out.append(net.forward_from(net.collate(picked), first))
     return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 

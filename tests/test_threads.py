@@ -69,7 +69,7 @@ def test_one_thread_must_win_clearly_but_more_threads_need_only_win():
     with m.chooser() as c:
         m.run(c, 10)
         assert m.count == 1
-        m.cost = {2: 0.07, 1: 0.1}  # the other process ended: 2 threads win by 30%
+        m.cost = {2: 0.06, 1: 0.1}  # the other process ended: 2 threads win by 40%
         m.run(c, 20)
         assert m.count == 2
 
@@ -153,3 +153,22 @@ def test_a_loop_that_ended_on_one_thread_starts_the_next_there():
         m.run(c, 10)
     with m.chooser() as c:
         assert m.run(c, 3) == [2, 2, 2]
+
+
+def test_a_step_that_fails_while_trying_the_other_count_leaves_the_current_one():
+    """Review 37: caught inside the loop, the failure left torch on the tried count."""
+    m = Machine(2, {2: 0.08, 1: 0.14})
+    tried = []
+
+    def bad_step(c: th.ThreadChooser) -> None:
+        with c.step(4):  # step 3 tries one thread
+            tried.append(m.count)
+            raise RuntimeError("a bad batch")
+
+    with m.chooser() as c:
+        m.run(c, 3)
+        with pytest.raises(RuntimeError):
+            bad_step(c)
+        assert tried == [1]
+        assert m.count == 2
+    assert m.count == 2

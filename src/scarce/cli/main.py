@@ -344,10 +344,11 @@ def fit(
             if vs["verdict"] == "worse"
             else ""
         )
+        said = vs["verdict"].replace("repeats", "test examples")  # paired per example here
         _echo(
             f"source-only on the same test: {vs['accuracy']:.3f}; {m['method']} minus "
             f"source-only {fixed(d['mean'], sign=True)} [{fixed(d['low'], sign=True)}, "
-            f"{fixed(d['high'], sign=True)}], {vs['verdict']}{hurt}"
+            f"{fixed(d['high'], sign=True)}], {said}{hurt}"
         )
     if v := m["metrics"].get("validation"):
         # unequal classes: balanced accuracy first, as finetune reports only that (walk 26:

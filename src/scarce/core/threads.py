@@ -31,10 +31,10 @@ RECHECK = 8  # steps before the count that lost is timed again
 MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to this
 # the other count must take under this share of the current one's time: to one thread, a
 # clear win (beside busy processes 1.3x to 10x; idle, one thread was 1.6-1.75x slower), so
-# that an idle machine never switches on noise and a run repeats; back to more threads, any
-# real win
+# that an idle machine never switches on noise and a run repeats; back to more threads, the
+# same (idle, more threads are 1.6x faster)
 SWITCH_DOWN = 0.7
-SWITCH_UP = 0.8
+SWITCH_UP = 0.7  # 0.8 went back up on noise beside two busy processes (11 of 30 steps)
 SLOWDOWN = 3.0  # a step this many times slower than the recent ones times the other count
 CARRY = 120.0  # seconds for which a loop that ended on one thread starts the next one there
 
@@ -134,7 +134,11 @@ class ThreadChooser:
         n = (1 if self.current != 1 else self.before) if probing else self.current
         self._use(n)
         start = self.clock()
-        yield
+        try:
+            yield
+        except BaseException:
+            self._use(self.current)  # a step that failed while trying the other count
+            raise
         took = (self.clock() - start) / max(size, 1)
         self.steps[n] += 1
         self.done += 1

@@ -43,7 +43,8 @@ def test_busy_cores_move_training_to_one_thread_and_the_count_comes_back():
         seen = m.run(c, 40)
     # warm-up, two timed steps, then one thread is tried at step 3 and kept
     assert seen[:4] == [2, 2, 2, 1]
-    assert [i for i, n in enumerate(seen) if n == 2][3:] == [12, 21, 38]  # backing off
+    # tries of 2 threads, two steps each, backing off
+    assert [i for i, n in enumerate(seen) if n == 2][3:] == [13, 14, 23, 24]
     assert m.count == 2  # the entry count is restored
 
 
@@ -52,7 +53,7 @@ def test_an_idle_machine_keeps_its_threads_and_tries_one_at_fixed_steps():
     with m.chooser() as c:
         seen = m.run(c, 60)
     ones = [i for i, n in enumerate(seen) if n == 1]
-    assert ones == [3, 12, 29]  # backing off: 8, 16, 32 steps
+    assert ones == [3, 4, 13, 14, 31, 32]  # two steps each, backing off: 8, 16, 32
     again = Machine(2, {2: 0.08, 1: 0.14})
     with again.chooser() as c:
         assert again.run(c, 60) == seen  # the same steps on the same counts: a run repeats
@@ -61,10 +62,10 @@ def test_an_idle_machine_keeps_its_threads_and_tries_one_at_fixed_steps():
 def test_one_thread_must_win_clearly_but_more_threads_need_only_win():
     m = Machine(2, {2: 0.10, 1: 0.08})  # 0.8x: not enough to leave 2 threads
     with m.chooser() as c:
-        assert m.run(c, 30).count(1) <= 3
+        assert m.run(c, 30).count(1) <= 4  # the tries
     m = Machine(2, {2: 2.17, 1: 1.35})  # measured: MiniLM beside one busy process
     with m.chooser() as c:
-        assert m.run(c, 30).count(1) >= 25
+        assert m.run(c, 30).count(1) >= 22
     m = Machine(2, {2: 1.0, 1: 0.1})
     with m.chooser() as c:
         m.run(c, 10)
@@ -77,10 +78,10 @@ def test_one_thread_must_win_clearly_but_more_threads_need_only_win():
 def test_a_sudden_slowdown_tries_the_other_count_at_once():
     m = Machine(2, {2: 0.08, 1: 0.14})
     with m.chooser() as c:
-        m.run(c, 14)  # tries at 3 and 12 lost; the next is due at step 29
+        m.run(c, 20)  # tries at 3-4 and 13-14 lost; the next are due at 31
         m.cost[2] = 2.0
-        seen = m.run(c, 4)
-    assert seen == [2, 2, 1, 1]  # two slow steps in a row, then one thread is tried and kept
+        seen = m.run(c, 5)
+    assert seen == [2, 2, 1, 1, 1]  # two slow steps in a row, then one thread tried and kept
 
 
 def test_a_single_hiccup_or_an_epochs_short_last_batch_moves_nothing():
@@ -102,7 +103,7 @@ def test_a_single_hiccup_or_an_epochs_short_last_batch_moves_nothing():
                 with c.step(size):
                     seen.append(m.count)
                     m.now += 0.015 + size * m.cost[m.count]
-    assert seen.count(1) <= 3, seen  # only the fixed tries
+    assert seen.count(1) <= 6, seen  # only the fixed tries (and a short batch between)
 
 
 @pytest.mark.parametrize("why", ["one thread", "user's count", "worker thread"])

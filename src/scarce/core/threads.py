@@ -27,6 +27,7 @@ from scarce.core.logs import plural
 log = logging.getLogger(__name__)
 
 FIRST_CHECK = 3  # steps timed before the other count is first tried (the first is warm-up)
+TRY_STEPS = 2  # steps the other count runs when tried (one thread was seen to lose its first)
 RECHECK = 8  # steps before the count that lost is timed again
 MOST_WAIT = 256  # the wait doubles each time the other count loses again, up to this
 # the other count must take under this share of the current one's time: to one thread, a
@@ -75,6 +76,7 @@ class ThreadChooser:
         self.full = 0  # the largest step seen, in units of work
         self.slow = 0  # steps in a row far slower than the recent ones
         self.tried = False  # has the other count been timed in this loop
+        self.trying: list[float] | None = None  # times of the other count, while tried
 
     # torch is imported only when a count must be read or set
     def _threads(self) -> int:
@@ -130,7 +132,9 @@ class ThreadChooser:
             return
         self.full = max(self.full, size)
         mine = self.times[self.current]
-        probing = self.done >= self.next_check and len(mine) >= 2
+        if not self.trying and self.done >= self.next_check and len(mine) >= 2:
+            self.trying = []
+        probing = self.trying is not None
         n = (1 if self.current != 1 else self.before) if probing else self.current
         self._use(n)
         start = self.clock()
@@ -138,20 +142,25 @@ class ThreadChooser:
             yield
         except BaseException:
             self._use(self.current)  # a step that failed while trying the other count
+            self.trying = None
             raise
         took = (self.clock() - start) / max(size, 1)
         self.steps[n] += 1
         self.done += 1
         if self.done == 1:  # the first step allocates: its time says little
             return
-        if not probing:
+        if self.trying is None:
             slow = len(mine) >= 2 and took > SLOWDOWN * statistics.median(mine)
             self.slow = self.slow + 1 if slow else 0
             mine.append(took)
             if self.slow >= 2:  # two in a row: the machine changed; one is a hiccup
                 self.next_check, self.slow = self.done, 0
             return
-        self.tried = True
+        self.trying.append(took)
+        if len(self.trying) < TRY_STEPS:
+            return
+        # the faster of the tries: the first step after a switch pays for the switch
+        took, self.trying, self.tried = min(self.trying), None, True
         if took < (SWITCH_DOWN if n == 1 else SWITCH_UP) * statistics.median(mine):
             log.info(
                 "torch now runs on %d %s: %.1fx faster per step than on %d%s",

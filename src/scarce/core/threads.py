@@ -2,8 +2,8 @@
 
 torch's OpenMP threads spin while they wait for each other. When another process holds one
 of the cores, every parallel region waits for a descheduled thread: 30 fine-tuning steps of
-EfficientNet-Lite0 took 8.3 s on this machine's 2 threads beside one busy process, against
-4.2 s on one thread (MiniLM: 62 against 39 s; bench/threads.py). Idle, one thread is
+EfficientNet-Lite0 took 7.7 s on this machine's 2 threads beside one busy process, against
+4.2 s on one thread (MiniLM: 64 against 40 s; bench/threads.py). Idle, one thread is
 1.6-1.75x slower. ONNX Runtime's pool did not suffer (0.87 s per batch either way), so only
 torch loops need this. OMP_WAIT_POLICY=PASSIVE narrows the gap but costs 30-50% on an idle
 machine and must be set before torch loads, so the count is chosen instead: a step now and

@@ -370,7 +370,7 @@ class Distill:
         rng = np.random.default_rng(derive(seed, "distill-batches"))
         total = cfg.epochs * -(-len(states) // cfg.batch_size)
         step, losses = 0, []
-        with ThreadChooser() as threads:  # busy cores made 2 threads 10x slower than 1
+        with ThreadChooser() as threads:  # torch threads crawl beside busy processes
             for _ in progress(range(cfg.epochs), desc="distilling (student units)", unit="epoch"):
                 net.train()
                 T.freeze_batchnorm(net)

@@ -466,7 +466,7 @@ class Finetune:
         history = [best_score] if vdata is not None else []
         step = 0
         n_epochs = epochs if stop_after is None else min(stop_after, epochs)
-        with ThreadChooser() as threads:  # 2-4 s a step instead of 0.14 on busy cores
+        with ThreadChooser() as threads:  # torch threads crawl beside busy processes
             for epoch in progress(range(n_epochs), desc=desc, unit="epoch"):
                 if mode == "gradual":  # the top unit first, one more every few epochs
                     T.set_trainable(net, max(first, n_units - 1 - epoch // unfreeze_every))

@@ -51,14 +51,12 @@ def run_steps(encoder_name: str, units: int, steps: int, mode: str) -> dict[str,
     most = torch.get_num_threads()
     if mode == "one thread":
         torch.set_num_threads(1)
-    chooser = ThreadChooser()
+    chooser = ThreadChooser(enabled=mode == "chooser")  # else a plain loop: the count stays
     # each row finds the load for itself: no carry from the frozen pass above or another row
     threads_module._ended_on_one = None
     times = []
     start = time.perf_counter()
     with chooser:
-        if mode != "chooser":
-            chooser.active = False  # a plain loop: the count stays as set
         for _ in range(steps):
             t = time.perf_counter()
             with chooser.step(BATCH):

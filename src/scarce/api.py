@@ -845,10 +845,14 @@ def fit(
     return Model(fitted, encoder, manifest)
 
 
-def _test_metrics(fitted: Fitted, test_set: LabeledSet) -> dict[str, Any]:
+def _test_metrics(
+    fitted: Fitted, test_set: LabeledSet, proba: np.ndarray | None = None
+) -> dict[str, Any]:
+    """`proba`: the model's answers on the test set, when the caller has them already."""
     from scarce.evaluation.metrics import compute, one_class
 
-    proba = fitted.predict_proba(test_set.inputs)
+    if proba is None:
+        proba = fitted.predict_proba(test_set.inputs)
     scores = compute(test_set.y, proba)
     top = one_class(test_set.y, proba)
     if top is not None:
@@ -874,13 +878,14 @@ def _test_metrics(fitted: Fitted, test_set: LabeledSet) -> dict[str, Any]:
     }
 
 
-def _versus(fitted: Fitted, reference: Fitted, test_set: LabeledSet) -> dict[str, Any]:
+def _versus(proba: np.ndarray, reference: Fitted, test_set: LabeledSet) -> dict[str, Any]:
     """The reference's test accuracy and the paired difference (per test example, 95%
-    interval) of `fitted` against it: a domain fit given --test says whether adapting
-    helped there (walk 26: dann 0.505 beside source-only's 0.615, and nothing said so)."""
+    interval) of the model that answered `proba` against it: a domain fit given --test says
+    whether adapting helped there (walk 26: dann 0.505 beside source-only's 0.615, and
+    nothing said so)."""
     from scarce.evaluation.intervals import t_interval, verdict
 
-    right = fitted.predict_proba(test_set.inputs).argmax(axis=1) == test_set.y
+    right = proba.argmax(axis=1) == test_set.y
     plain = reference.predict_proba(test_set.inputs).argmax(axis=1) == test_set.y
     diff = t_interval(right.astype(float) - plain.astype(float))
     return {
@@ -1158,7 +1163,8 @@ def _fit_domain(
     if "validation" in fitted.meta:
         metrics["validation"] = fitted.meta["validation"]
     if test_set is not None:
-        metrics.update(_test_metrics(fitted, test_set))
+        proba = fitted.predict_proba(test_set.inputs)
+        metrics.update(_test_metrics(fitted, test_set, proba))
         if method != "source-only":
             reference = method_registry.get("source-only")
             log.info("fitting source-only (its defaults, your knobs) to compare on --test")
@@ -1171,7 +1177,7 @@ def _fit_domain(
             except ScarceError as e:  # the model just fitted is not lost for the comparison
                 log.warning("source-only could not be fitted to compare on --test: %s", e)
             else:
-                metrics["versus_source_only"] = _versus(fitted, plain_fit, test_set)
+                metrics["versus_source_only"] = _versus(proba, plain_fit, test_set)
     manifest = {
         "modality": src.modality,
         "method": method,

@@ -354,13 +354,13 @@ def fit(
         # unequal classes: balanced accuracy first, as finetune reports only that (walk 26:
         # the probe's 0.750 beside 'would score 0.667' and finetune's 0.700 beside 0.167)
         unequal = len(set(m["data"]["counts"].values())) > 1
-        order = ("accuracy", "balanced_accuracy", "source_accuracy")
-        what = next(k for k in (order[1::-1] + order[2:] if unequal else order) if k in v)
+        first = ("balanced_accuracy", "accuracy") if unequal else ("accuracy", "balanced_accuracy")
+        what = next(k for k in (*first, "source_accuracy") if k in v)
         score = v[what]
         beside = (
             _balanced(score, v.get("balanced_accuracy"))
             if what == "accuracy"
-            else _balanced(score, v.get("accuracy")).replace("balanced accuracy", "accuracy")
+            else _balanced(score, v.get("accuracy"), "accuracy")
         )
         what = what.replace("_", " ")
         _detail(
@@ -414,11 +414,12 @@ def _counts_text(counts: dict[str, int]) -> str:
     return f"{len(counts)} classes, {lo} ({small}) to {hi} ({big}) each"
 
 
-def _balanced(accuracy: float, balanced: float | None) -> str:
-    """Balanced accuracy beside accuracy, where the two differ (unequal classes)."""
+def _balanced(accuracy: float, balanced: float | None, name: str = "balanced accuracy") -> str:
+    """Balanced accuracy beside accuracy (or `name`d the other way round), where the two
+    differ (unequal classes)."""
     if balanced is None or abs(balanced - accuracy) < 5e-4:
         return ""
-    return f", balanced accuracy {balanced:.3f}"
+    return f", {name} {balanced:.3f}"
 
 
 def _majority(counts: dict[str, int], balanced: bool = False) -> str:

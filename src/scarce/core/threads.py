@@ -54,17 +54,19 @@ class ThreadChooser:
     `step(size)` around each step; the chosen count also holds between steps (validation
     passes run on it). The other count is tried at fixed steps, so that on a machine whose
     load does not change the same steps run on the same counts, and the result repeats.
-    Does nothing with one thread, with OMP_NUM_THREADS set, or off the main thread, where
-    torch's process-wide count belongs to whoever set it."""
+    Does nothing when not `enabled` (a training batch inside a loop that chooses), with one
+    thread, with OMP_NUM_THREADS set, or off the main thread, where torch's process-wide
+    count belongs to whoever set it."""
 
     def __init__(
         self,
         *,
+        enabled: bool = True,
         clock: Callable[[], float] = time.perf_counter,
         get: Callable[[], int] | None = None,
         set_: Callable[[int], None] | None = None,
     ) -> None:
-        self.clock = clock
+        self.enabled, self.clock = enabled, clock
         self._get, self._set = get, set_
         self.active = False
         self.current = self.before = 1
@@ -99,7 +101,7 @@ class ThreadChooser:
     def __enter__(self) -> ThreadChooser:
         self.before = self.current = self._threads()
         on_main = threading.current_thread() is threading.main_thread()
-        self.active = on_main and self.before > 1 and not fixed_by_user()
+        self.active = self.enabled and on_main and self.before > 1 and not fixed_by_user()
         self.times = {n: collections.deque(maxlen=3) for n in (self.before, 1)}
         if self.active and _ended_on_one is not None and self.clock() - _ended_on_one < CARRY:
             self.current = 1  # the cores were busy a moment ago: no slow steps to find it again

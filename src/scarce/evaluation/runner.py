@@ -231,9 +231,9 @@ def evaluate_sets(
             f"--protocol must be 'kshot', 'kfold', 'episodes' or 'domain', got {protocol!r}."
         )
 
-    n_units = folds if protocol == "kfold" and repeats == 1 else repeats
+    unit = Units.name(protocol, repeats)
+    n_units = folds if unit == "fold" else repeats
     if n_units < MIN_VERDICT_REPEATS and len(names) > 1:
-        unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
         log.warning(  # walk 26: said only after 313 s, in every cell of the table
             "%d paired %s cannot tell methods apart: every comparison will read '%s'. For a "
             "verdict, run with --%ss %d or more.",
@@ -735,7 +735,12 @@ class Units:
         self, runs: list[dict[str, Any]], pool: LabeledSet, protocol: str, repeats: int
     ) -> None:
         self.runs, self.pool = runs, pool
-        self.unit = "fold" if protocol == "kfold" and repeats == 1 else "repeat"
+        self.unit = self.name(protocol, repeats)
+
+    @staticmethod
+    def name(protocol: str, repeats: int) -> str:
+        """'fold' with a single k-fold repeat, else 'repeat'."""
+        return "fold" if protocol == "kfold" and repeats == 1 else "repeat"
 
     def per_unit(
         self, method: str, k: int | None, metric: str, task: str | None = None

@@ -4,7 +4,6 @@ unit, the L2-SP penalty, and a fitted model that predicts with its own weights."
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -191,12 +190,12 @@ def forward_sorted(
     out = []
     # a training loop chooses its own thread count; a long pass (validation, prediction)
     # chooses here, per chunk
-    with ThreadChooser() if whole else contextlib.nullcontext() as threads:
+    with ThreadChooser(enabled=whole) as threads:
         for s in range(0, len(states), chunk):
             rows = order[s : s + chunk]
             picked = [states[i] for i in rows]
             work = len(picked) * max(1, max(sizes[i] for i in rows))  # text: padded tokens
-            with threads.step(work) if threads else contextlib.nullcontext():
+            with threads.step(work):
                 out.append(net.forward_from(net.collate(picked), first))
     return torch.cat(out)[torch.from_numpy(np.argsort(order))]
 

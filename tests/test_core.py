@@ -204,10 +204,12 @@ def test_a_bound_that_is_not_zero_never_shows_as_zero():
     assert _iv(row, sign=True) == "+0.054 [+0.0003, +0.108]"
 
 
-def test_errors_only_holds_back_warnings_and_restores_the_level(caplog):
+def test_errors_only_holds_back_warnings_in_its_own_context_only(caplog):
     """A domain fit given --test fits source-only beside it on the same data: that second
-    fit's warnings would repeat the first's."""
+    fit's warnings would repeat the first's. A fit on another thread meanwhile keeps its
+    warnings (the first version raised the logger's level for the whole process)."""
     import logging
+    import threading
 
     from scarce.core.logs import errors_only
 
@@ -217,8 +219,12 @@ def test_errors_only_holds_back_warnings_and_restores_the_level(caplog):
         with errors_only():
             lg.warning("repeated warning")
             lg.error("an error still shows")
+            other = threading.Thread(target=lg.warning, args=("another thread: shown",))
+            other.start()
+            other.join()
+            logging.getLogger("elsewhere").warning("not scarce: shown")
         lg.warning("after: shown")
     assert "repeated warning" not in caplog.text
-    assert "an error still shows" in caplog.text
-    assert "after: shown" in caplog.text
+    for shown in ("an error still shows", "another thread: shown", "not scarce", "after: shown"):
+        assert shown in caplog.text
     assert logging.getLogger("scarce").level == before

@@ -82,13 +82,20 @@ class _OncePerSite(logging.Filter):
         return False
 
 
+def _handlers() -> list[logging.Handler]:
+    """Where scarce's records end up: the root's and scarce's handlers, and logging's
+    last resort. A filter must sit there: a logger's own filters skip its children's records."""
+    handlers = [h for lg in (logging.getLogger(), logging.getLogger("scarce")) for h in lg.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    return handlers
+
+
 @contextlib.contextmanager
 def warnings_once() -> Iterator[None]:
     """While many fits of the same kind run (an evaluation's repeats), show each warning
     once, where it would otherwise repeat per fit, and say how many were held back."""
-    handlers = [h for lg in (logging.getLogger(), logging.getLogger("scarce")) for h in lg.handlers]
-    if logging.lastResort is not None:
-        handlers.append(logging.lastResort)
+    handlers = _handlers()
     once = _OncePerSite()
     for h in handlers:
         h.addFilter(once)
@@ -105,17 +112,34 @@ def warnings_once() -> Iterator[None]:
             )
 
 
+_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar("scarce_errors_only", default=False)
+
+
+class _HeldBack(logging.Filter):
+    """Drops scarce's warnings logged in a context inside `errors_only`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            _HELD.get() and record.name.startswith("scarce") and record.levelno < logging.ERROR
+        )
+
+
 @contextlib.contextmanager
 def errors_only() -> Iterator[None]:
     """scarce's warnings held back (errors still show): for a second fit on data the first
-    already warned about, such as the reference a domain fit compares itself with."""
-    lg = logging.getLogger("scarce")
-    before = lg.level
-    lg.setLevel(max(logging.ERROR, before))
+    already warned about, such as the reference a domain fit compares itself with. Held
+    per context, not by the logger's level: a fit on another thread keeps its warnings."""
+    handlers = _handlers()
+    held = _HeldBack()
+    for h in handlers:
+        h.addFilter(held)
+    token = _HELD.set(True)
     try:
         yield
     finally:
-        lg.setLevel(before)
+        _HELD.reset(token)
+        for h in handlers:
+            h.removeFilter(held)
 
 
 def fixed(v: float, digits: int = 3, sign: bool = False) -> str:

@@ -170,9 +170,15 @@ def align_to(test: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
             f"not in the training data (which has {shown}).{_lookalikes(unknown, classes)} Add "
             "training examples of them or remove them from the test set."
         )
+    return _reindex(test, classes)
+
+
+def _reindex(labeled: LabeledSet, classes: tuple[str, ...]) -> LabeledSet:
+    """`labeled` with its labels as indices into `classes`. A class in its list that labels
+    nothing may be missing from `classes` (it maps to -1, which no label points at)."""
     index = {c: i for i, c in enumerate(classes)}
-    remap = np.array([index[c] for c in test.classes], dtype=np.int64)
-    return LabeledSet(test.inputs, remap[test.y], classes, test.source)
+    remap = np.array([index.get(c, -1) for c in labeled.classes], dtype=np.int64)
+    return LabeledSet(labeled.inputs, remap[labeled.y], classes, labeled.source)
 
 
 def _lookalikes(unknown: list[str], classes: tuple[str, ...]) -> str:
@@ -233,6 +239,10 @@ def align_domains(target: LabeledSet, source: LabeledSet) -> LabeledSet:
             f"({target.source}) is {target.modality}: both domains must hold the same kind of "
             "inputs."
         )
+    if target.classes == source.classes:
+        # indexed as the source's already: aligned before (which warned), or a draw from
+        # such a set (eval's fits); saying it again per fit only repeats it
+        return target
     present = {target.classes[i] for i in np.unique(target.y)}
     unknown = sorted(present - set(source.classes))
     if unknown:
@@ -251,7 +261,4 @@ def align_domains(target: LabeledSet, source: LabeledSet) -> LabeledSet:
             target.source,
             ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else ""),
         )
-    # a class named in the target's list but without examples is no label to refuse
-    index = {c: i for i, c in enumerate(source.classes)}
-    remap = np.array([index.get(c, -1) for c in target.classes], dtype=np.int64)
-    return LabeledSet(target.inputs, remap[target.y], source.classes, target.source)
+    return _reindex(target, source.classes)

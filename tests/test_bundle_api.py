@@ -317,9 +317,17 @@ def test_cli_refuses_an_out_that_would_lose_data(tmp_path, text_csv, text_model,
     victim.write_bytes(before)
     assert main(["predict", str(good), str(text_csv), "--out", str(victim)]) == 2
     assert "is not a file that scarce wrote" in capsys.readouterr().err
-    preds = tmp_path / "preds.csv"
-    for _ in range(2):
-        assert main(["predict", str(good), str(text_csv), "--out", str(preds), "-q"]) == 0
+    # walk 27: a data set was replaced because the word "input" was somewhere in it
+    for name in ("words.csv", "words.jsonl"):
+        worded = tmp_path / name
+        worded.write_text('text,label\n"encodes an input, prediction",a\n{"input": 1}\n')
+        assert main(["predict", str(good), str(text_csv), "--out", str(worded)]) == 2
+        assert "is not a file that scarce wrote" in capsys.readouterr().err
+        assert worded.read_text().startswith("text,label")
+    for name in ("preds.csv", "preds.jsonl"):  # its own output is replaced, run after run
+        preds = tmp_path / name
+        for _ in range(2):
+            assert main(["predict", str(good), str(text_csv), "--out", str(preds), "-q"]) == 0
     precious = tmp_path / "precious.json"
     precious.write_text('{"keep": 1}')
     assert main(["eval", str(text_csv), "--methods", "knn", "--out", str(precious)]) == 2

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import re
 import sys
 import textwrap
 import time
@@ -84,6 +85,10 @@ def _root(
     """Few labels, strong classifiers: transfer learning for images and text."""
     ctx.call_on_close(command_line())  # messages name the flags as typed: no Python notes
 
+
+# how predict's own output begins (its header, or its first JSON row), after any BOM a
+# spreadsheet added: what --out may replace
+PREDICTIONS = re.compile(rb'(\xef\xbb\xbf)?(input,prediction|\{"input": )')
 
 # the selection estimates in words: none but the last two measure the target's accuracy
 ESTIMATES = {
@@ -579,7 +584,7 @@ def predict(
         if out.suffix.lower() not in (".csv", ".jsonl"):
             raise ConfigError(f"--out must end in .csv or .jsonl, got {out.name!r}.")
         check_writable(
-            out, inputs=(bundle, *inputs), example=f"predictions{out.suffix}", ours=b"input"
+            out, inputs=(bundle, *inputs), example=f"predictions{out.suffix}", ours=PREDICTIONS
         )
     model = api.load(bundle)
     skipped: list[tuple[int, str, str]] | None = [] if skip_bad else None

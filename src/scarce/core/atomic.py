@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,12 +55,13 @@ def check_writable(
     inputs: tuple[str | Path | None, ...] = (),
     flag: str = "--out",
     example: str = "out",
-    ours: bytes | None = None,
+    ours: bytes | re.Pattern[bytes] | None = None,
 ) -> Path:
     """Raise ConfigError now if `path` cannot be written or would replace an input, so that
     a bad name fails before the work rather than after it (and never eats the user's data).
-    With `ours`, an existing file is replaced only when its start holds those bytes (what
-    this command writes): a typo must not replace some other file."""
+    With `ours`, an existing file is replaced only when its start holds those bytes, or
+    begins with what that pattern matches (what this command writes): a typo must not
+    replace some other file."""
     path = Path(path)
     name = f"{flag} {path}" if flag else str(path)
     if path.is_dir():
@@ -98,13 +100,17 @@ def check_writable(
     return path
 
 
-def _starts_with_ours(path: Path, ours: bytes) -> bool:
+def _starts_with_ours(path: Path, ours: bytes | re.Pattern[bytes]) -> bool:
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
     except OSError:
         return True  # unreadable: the write itself will say why
-    return not head.strip() or ours in head
+    if not head.strip():
+        return True
+    if isinstance(ours, re.Pattern):  # walk 27: a word anywhere in a data set is no mark
+        return ours.match(head) is not None
+    return ours in head
 
 
 def _umask() -> int:

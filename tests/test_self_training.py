@@ -231,6 +231,11 @@ def test_an_unlabeled_file_with_its_own_text_column_name_is_told_to_rename_it(tm
     # walk 25: a domain target is DATA itself, and --source falls back to 'text'
     with pytest.raises(DataError, match="may name the target DATA's column alone: --source"):
         _unlabeled(path, "text", "text", "the target DATA", "--source")
+    # walk 27: a .txt file has no header to rename; --text-column names DATA's column
+    lines = tmp_path / "more.txt"
+    lines.write_text("Intro to chemistry\nOrganic chemistry\n", encoding="utf-8")
+    got = _unlabeled(lines, "text", "course", "--unlabeled", "DATA")
+    assert list(got.inputs.items) == ["Intro to chemistry", "Organic chemistry"]
 
 
 def test_the_estimator_takes_unlabeled_inputs_as_a_fit_keyword(fortunes_data):

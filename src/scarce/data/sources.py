@@ -427,10 +427,13 @@ def load_inputs(
         )
     p = Path(paths[0])
     if str(p) == STDIN:  # texts piped in, one per line, read as a .txt file is
-        p = Path("<stdin>")
-        df = _read_table(p, "lines", keep_blank=allow_empty, data=sys.stdin.buffer.read())
+        p, kind = Path("<stdin>"), "lines"
+        df = _read_table(p, kind, keep_blank=allow_empty, data=sys.stdin.buffer.read())
     else:
-        df = _read_table(p, _text_kind(p), keep_blank=allow_empty)
+        kind = _text_kind(p)
+        df = _read_table(p, kind, keep_blank=allow_empty)
+    if kind == "lines":  # no header: --text-column names DATA's column (walk 27)
+        text_column = "text"
     if fallback_to_text and text_column not in df.columns and "text" in df.columns:
         text_column = "text"  # the model's own column name, else the default
     if text_column not in df.columns and (files := _image_file_columns(df)):

@@ -337,6 +337,27 @@ def test_meta_training_that_validation_cannot_judge_says_so(caplog):
     assert not caplog.text
 
 
+def test_validation_episodes_are_as_wide_as_the_tasks_when_the_base_set_allows():
+    """Walk 27: 3 of 16 base classes made 3-way validation episodes for 5-way tasks, which
+    scored 0.98 before any step: no step could show a gain."""
+    from scarce.data.types import Inputs, LabeledSet
+
+    assert [E.held_out_classes(k, 5) for k in (4, 10, 12, 13, 16, 24, 40)] == [2, 2, 2, 3, 5, 5, 8]
+    assert E.held_out_classes(16, 2) == 3  # a fifth, when that is more than the ways
+
+    class Fixed:  # an encoder that returns given features
+        def encode(self, inputs, desc=""):
+            return np.arange(len(inputs) * 4, dtype=np.float32).reshape(-1, 4)
+
+    y = np.repeat(np.arange(16), 6)
+    base = LabeledSet(
+        Inputs.from_texts([f"t{i}" for i in range(len(y))]), y, tuple("abcdefghijklmnop"), "base"
+    )
+    bd = E.base_data(Fixed(), base, ways=5, seed=0)  # type: ignore[arg-type]
+    assert (len(bd.train.classes), len(bd.val.classes)) == (11, 5)
+    assert bd.val_kind == "5 held-out base classes"
+
+
 def test_classes_too_small_for_an_episode_are_named_not_dropped_silently(sets, caplog):
     """walk 19: classes with fewer than K + queries examples were never drawn, without a word."""
     novel, _ = sets

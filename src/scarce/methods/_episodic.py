@@ -166,13 +166,21 @@ def task_centre(base_mean: np.ndarray, support: np.ndarray) -> np.ndarray:
     return (0.5 * (base_mean + support.mean(axis=0))).astype(np.float32)
 
 
+def held_out_classes(k: int, ways: int) -> int:
+    """How many of k base classes (k >= 4) validate meta-training: a fifth, and up to `ways`
+    while twice `ways` stay to train on. Validation episodes then have as many ways as the
+    user's tasks: walk 27's 3-way episodes on 3 of 16 base classes scored 0.98 at the start
+    (its 5-way novel tasks 0.69), where no step could show a gain."""
+    return max(2, k // 5, min(ways, k - 2 * ways))
+
+
 def base_data(encoder: Encoder, base: LabeledSet, ways: int, seed: int) -> BaseData:
     feats = encoder.encode(base.inputs, desc="encoding the base set")
     mean = feats.mean(axis=0).astype(np.float32)
     g = np.random.default_rng(derive(seed, "valsplit"))
     k = len(base.classes)
     if k >= 4:  # validate on classes never meta-trained on: what novel classes will be
-        held = g.choice(k, max(2, k // 5), replace=False)
+        held = g.choice(k, held_out_classes(k, ways), replace=False)
         is_val = np.isin(base.y, held)
         kind = f"{len(held)} held-out base classes"
     else:  # too few classes to spare: validate on held-out examples of the same classes

@@ -847,3 +847,18 @@ def test_the_baseline_reports_the_cross_validation_that_chose_its_c(text_csv):
     assert "cross-validation" in metrics["validation"]["how"]
     assert "TF-IDF vocabulary" in metrics["validation"]["how"]
     assert 0 <= metrics["validation"]["accuracy"] <= 1
+
+
+def test_fit_says_when_a_one_shot_model_has_nothing_to_check_it(tmp_path, fortunes_data, capsys):
+    """Walk 27: at one example per class the probe answered with a mean top probability of
+    0.63 at 0.29 accuracy, and fit printed no caution beside the model."""
+    texts, labels = fortunes_subset(fortunes_data, 1, seed=3)
+    data = write_text_csv(tmp_path / "one.csv", texts, labels)
+    assert (
+        main(["fit", str(data), "--backbone", "minilm-l3", "--out", str(tmp_path / "m.scarce")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "a class has one example, so nothing could be held out" in out
+    manifest = scarce.load(tmp_path / "m.scarce").manifest
+    assert "how far to trust the probabilities" in manifest["metrics"]["note"]

@@ -372,6 +372,8 @@ def fit(
             f"validation {what}: {score:.3f}{beside} "
             f"({v['how']}){_majority(m['data']['counts'], balanced=what == 'balanced accuracy')}"
         )
+    if (note := m["metrics"].get("note")) and "domain" not in m:
+        _detail(f"{note}.")
     if "distill" in m["metrics"]:
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":

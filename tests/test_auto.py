@@ -87,6 +87,12 @@ def test_auto_scores_only_held_out_data_and_never_the_test_set(
     chosen = auto["chosen"]
     (pick,) = [c for c in scored if (c["method"], c["backbone"]) == tuple(chosen.values())]
     assert pick["tied_with_best"]
+    behind = [c for c in scored if not c["tied_with_best"]]
+    if behind:  # walk 27: the nearest one beaten shows its gap and standard error
+        gap = min(c["behind_best"] for c in behind)
+        near = [c for c in behind if c["behind_best"] == gap]
+        said = [f"{gap:.3f} behind, standard error {c['paired_se']:.3f}" for c in near]
+        assert any(s in auto["why"] for s in said)
 
 
 @pytest.mark.slow

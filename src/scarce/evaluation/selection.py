@@ -195,10 +195,13 @@ def choose(
     beaten = [i for i in order if i not in tied]
     if beaten:
         nearest = scored[beaten[0]]
+        # walk 27: its score alone read as a contradiction beside a tied one of the same
+        # score (the standard errors, paired with the best, differ)
         why += (
             f"; the other {len(beaten)} fell more than one paired standard error behind the "
-            f"best, the nearest {_label(nearest)} ({nearest[key]:.3f}; each candidate's gap "
-            "and standard error are in the manifest)"
+            f"best, the nearest {_label(nearest)} ({nearest[key]:.3f}: "
+            f"{nearest['behind_best']:.3f} behind, standard error {nearest['paired_se']:.3f}; "
+            "each candidate's gap and standard error are in the manifest)"
         )
     skipped = [e for e in record["candidates"] if "skipped" in e]
     if skipped:

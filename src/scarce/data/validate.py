@@ -239,10 +239,6 @@ def align_domains(target: LabeledSet, source: LabeledSet) -> LabeledSet:
             f"({target.source}) is {target.modality}: both domains must hold the same kind of "
             "inputs."
         )
-    if target.classes == source.classes:
-        # indexed as the source's already: aligned before (which warned), or a draw from
-        # such a set (eval's fits); saying it again per fit only repeats it
-        return target
     present = {target.classes[i] for i in np.unique(target.y)}
     unknown = sorted(present - set(source.classes))
     if unknown:

@@ -200,6 +200,11 @@ def test_a_bound_that_is_not_zero_never_shows_as_zero():
     assert fixed(0.0002, sign=True) == "+0.0002"
     assert fixed(-0.00004, sign=True) == "-0.00004"
     assert fixed(1e-12, sign=True) == "+1.0e-12"
+    assert fixed(5.6e-18, sign=True) == "+0.000"  # walk 27: round-off of equal answers
+    from scarce.evaluation.intervals import Interval, verdict
+
+    assert verdict(Interval(5.6e-18, 5.6e-18, 5.6e-18, 6)) == "no clear difference"
+    assert verdict(Interval(0.01, 0.01, 0.01, 6)) == "better"
     row = {"mean": 0.054, "low": 0.0003, "high": 0.108, "n": 5}
     assert _iv(row, sign=True) == "+0.054 [+0.0003, +0.108]"
 

@@ -142,11 +142,17 @@ def errors_only() -> Iterator[None]:
             h.removeFilter(held)
 
 
+# below this a score or a difference of scores is floating-point round-off, not a value
+ROUND_OFF = 1e-12
+
+
 def fixed(v: float, digits: int = 3, sign: bool = False) -> str:
     """v with `digits` decimals, or more where a value that is not 0 would show as 0: walk
     25 read an interval "[+0.000, +0.108]" called better, the verdict resting on the
     unrounded bound."""
     plus = "+" if sign else ""
+    if abs(v) < ROUND_OFF:  # walk 27: equal answers averaged to "+5.6e-18"
+        v = 0.0
     text = f"{v:{plus}.{digits}f}"
     while v and not float(text) and digits < 6:
         digits += 1

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scarce.core.logs import ROUND_OFF
+
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
@@ -81,13 +83,13 @@ def verdict(iv: Interval, higher_is_better: bool = True) -> str:
     """'better' / 'worse' when a paired difference's interval excludes zero, on 3+ repeats:
     with two, identical differences (one test example either way, say) give a zero-width
     interval that would claim certainty it does not have."""
-    if iv.n < MIN_VERDICT_REPEATS or (iv.high - iv.low < 1e-12 and iv.n < MIN_CONSTANT_REPEATS):
+    if iv.n < MIN_VERDICT_REPEATS or (iv.high - iv.low < ROUND_OFF and iv.n < MIN_CONSTANT_REPEATS):
         return TOO_FEW
     sign = 1 if higher_is_better else -1
     lo, hi = sorted((sign * iv.low, sign * iv.high))
-    if lo > 0:
+    if lo > ROUND_OFF:  # equal answers can differ by round-off: no verdict on that
         return "better"
-    if hi < 0:
+    if hi < -ROUND_OFF:
         return "worse"
     return "no clear difference"
 

@@ -200,6 +200,18 @@ def test_jsonl_bad_line(tmp_path, capsys):
     assert "line 2: invalid JSON" in fit_fails(capsys, tmp_path, p)
 
 
+def test_a_json_file_that_is_not_an_array_of_records_is_explained(tmp_path, capsys):
+    p = tmp_path / "t.json"
+    p.write_text('{"text": ["a", "b"], "label": ["x", "y"]}')  # pandas' default orient
+    assert 'holds a JSON object. In pandas: df.to_json(path, orient="records")' in fit_fails(
+        capsys, tmp_path, p
+    )
+    p.write_text('[{"text": "a", "label": "x"}, ["b", "y"]]')
+    assert "t.json, item 2: expected a JSON object" in fit_fails(capsys, tmp_path, p)
+    p.write_text('[{"text": "a", "label": "x"},\n {"text": "b" "label": "y"}]')
+    assert "t.json, line 2: invalid JSON" in fit_fails(capsys, tmp_path, p)
+
+
 def test_lone_surrogates_become_replacement_characters(tmp_path, caplog):
     """JSON allows "\\ud800" (an exporter that cut an emoji in two), UTF-8 does not: fit,
     predict and in-memory texts crashed with UnicodeEncodeError (walk 11)."""
@@ -343,7 +355,7 @@ def test_image_cut_in_the_middle(tmp_path, image_folder, capsys, fmt):
     assert "cannot read this image" in err
 
 
-@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["tsv", "jsonl", "json", "json-lines", "parquet"])
 def test_text_formats_load(tmp_path, fmt):
     import pandas as pd
 
@@ -354,6 +366,11 @@ def test_text_formats_load(tmp_path, fmt):
     if fmt == "tsv":
         df.to_csv(p, sep="\t", index=False)
     elif fmt == "jsonl":
+        df.to_json(p, orient="records", lines=True)
+    elif fmt == "json":  # walk 27: an array of records was refused as an unknown format
+        df.to_json(p, orient="records")
+    elif fmt == "json-lines":  # JSON Lines under a .json name
+        p = tmp_path / "t.json"
         df.to_json(p, orient="records", lines=True)
     else:
         df.to_parquet(p)

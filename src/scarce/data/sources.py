@@ -31,6 +31,7 @@ TEXT_EXTENSIONS = {
     ".tsv": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".json": "json",  # an array of objects, as pandas' to_json(orient="records") writes
     ".parquet": "parquet",
     ".pq": "parquet",
     ".txt": "lines",
@@ -48,7 +49,7 @@ def detect_modality(path: str | Path) -> Modality:
         what = f"unknown data format {p.suffix!r}" if p.suffix else "no file extension"
         raise DataError(
             f"{p}: {what}. scarce reads a folder of images (one sub-folder per class), image "
-            "files, or a table named .csv, .tsv, .jsonl or .parquet: rename the file to say "
+            "files, or a table named .csv, .tsv, .jsonl, .json or .parquet: rename the file to say "
             "which (e.g. data.csv)."
         )
     if kind in ("csv", "tsv"):
@@ -536,7 +537,8 @@ def _text_kind(p: Path) -> str:
     if kind is None:
         what = f"unknown table format {p.suffix!r}" if p.suffix else "no file extension"
         raise LayoutError(
-            f"{p}: {what}; name it .csv, .tsv, .jsonl or .parquet (or .txt: one text per line)."
+            f"{p}: {what}; name it .csv, .tsv, .jsonl, .json or .parquet (or .txt: one text per "
+            "line)."
         )
     return kind
 
@@ -568,6 +570,28 @@ def _decode_utf8(p: Path, kind: str, data: bytes | None = None) -> str:
         ) from None
 
 
+_JSON_KINDS = {dict: "object", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _json_records(p: Path, text: str) -> list | None:
+    """A .json file's array of records, or None when it holds one object per line."""
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.msg == "Extra data":  # JSON Lines under a .json name
+            return None
+        line = text[: e.pos].count("\n") + 1
+        raise DataError(f"{p}, line {line}: invalid JSON ({e.msg}). Fix the file.") from None
+    if not isinstance(found, list):
+        raise DataError(
+            f"{p}: a .json file must hold an array of objects, one per example "
+            '([{"text": ..., "label": ...}, ...]), or one object per line (JSON Lines); '
+            f"this one holds a JSON {_JSON_KINDS.get(type(found), 'value')}. In pandas: "
+            'df.to_json(path, orient="records").'
+        )
+    return found
+
+
 def _read_table(
     p: Path, kind: str, *, keep_blank: bool = False, data: bytes | None = None
 ):  # -> pandas.DataFrame
@@ -585,20 +609,30 @@ def _read_table(
             raise DataError(f"{p}: the table has no rows. Add examples.")
         return df
     text = _decode_utf8(p, kind, data)
+    if kind == "json":  # walk 27: a JSON array of records was refused as an unknown format
+        records = _json_records(p, text)
+        if records is None:  # one object per line, under a .json name
+            kind = "jsonl"
+        else:
+            numbered = list(enumerate(records, 1))
+            where = "item"
     if kind == "jsonl":
-        rows, halves = [], []
+        numbered, where = [], "line"
         for i, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                numbered.append((i, json.loads(line)))
             except json.JSONDecodeError as e:
                 raise DataError(
                     f"{p}, line {i}: invalid JSON ({e.msg}). Fix or remove the line."
                 ) from None
+    if kind in ("json", "jsonl"):
+        rows, halves = [], []
+        for i, row in numbered:
             if not isinstance(row, dict):
                 raise DataError(
-                    f'{p}, line {i}: expected a JSON object like {{"text": ..., "label": ...}}.'
+                    f'{p}, {where} {i}: expected a JSON object like {{"text": ..., "label": ...}}.'
                 )
             for key, value in row.items():
                 if isinstance(value, str):
@@ -608,10 +642,12 @@ def _read_table(
             rows.append(row)
         if halves:
             log.warning(
-                "%s: %d line(s) held lone UTF-16 surrogates (half an emoji, e.g. line %d); "
+                "%s: %d %s(s) held lone UTF-16 surrogates (half an emoji, e.g. %s %d); "
                 "each became U+FFFD. Re-export the file with whole characters to keep them.",
                 p,
                 len(set(halves)),
+                where,
+                where,
                 halves[0],
             )
         return pd.DataFrame(rows)

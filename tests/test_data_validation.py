@@ -105,6 +105,51 @@ def test_every_unreadable_image_is_named_in_one_error(tmp_path, image_folder, ca
     assert "the file is empty" in rows[5]["error"]
 
 
+def test_what_predict_cannot_read_is_named_and_skip_bad_covers_missing_files(
+    tmp_path, image_folder, capsys
+):
+    """Walk 27: a folder's SVG and text file were left out without a word; a table's missing
+    file or URL stopped the batch even with --skip-bad; a path relative to the current folder
+    got no hint that it was there."""
+    model = tmp_path / "m.scarce"
+    assert run_cli(["fit", image_folder, "--out", model, "-q"], capsys)[0] == 0
+    new = tmp_path / "new"
+    shutil.copytree(image_folder / "tshirt", new)
+    (new / "x.svg").write_text("<svg/>")
+    (new / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    code, out, err = run_cli(["predict", model, new], capsys)
+    assert code == 0, err
+    assert (
+        "ignored 2 file(s) that are not images scarce reads (gone.png (a broken link), x.svg)"
+        in err
+    )
+    assert len(out.strip().splitlines()) == 1 + 6
+    table = tmp_path / "sub" / "t.csv"
+    table.parent.mkdir()
+    first = next(iter(sorted(new.glob("*.png"))))
+    table.write_text(f"path\n{first}\nhttp://example.com/a.png\nmissing.png\n")
+    code, _, err = run_cli(["predict", model, table], capsys)
+    assert code == 2
+    assert "row 2: image 'http://example.com/a.png' not found" in err
+    assert "fetches no URL" in err
+    out_file = tmp_path / "p.csv"
+    code, _, err = run_cli(["predict", model, table, "--skip-bad", "--out", out_file], capsys)
+    assert code == 0, err
+    rows = out_file.read_text().splitlines()
+    assert len(rows) == 1 + 3
+    assert "fetches no URL" in rows[2]
+    assert "missing.png: no such image file" in rows[3]
+    monkey = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        table.write_text(f"path\n{first.relative_to(tmp_path)}\n")
+        code, _, err = run_cli(["predict", model, table], capsys)
+    finally:
+        os.chdir(monkey)
+    assert code == 2
+    assert "It is there relative to the current folder: write paths relative to" in err
+
+
 def test_class_with_no_examples(tmp_path, image_folder, capsys):
     (image_folder / "dress").mkdir()
     err = fit_fails(capsys, tmp_path, image_folder)

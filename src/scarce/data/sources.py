@@ -19,7 +19,7 @@ import numpy as np
 
 from scarce.core.errors import DataError, LayoutError, UnusableImages
 from scarce.core.hashing import sha256_bytes
-from scarce.data.images import IMAGE_EXTENSIONS, check_image_bytes, is_image_path
+from scarce.data.images import check_image_bytes, is_image_path
 from scarce.data.types import Inputs, LabeledSet, Modality, without_lone_surrogates
 
 log = logging.getLogger(__name__)
@@ -216,10 +216,7 @@ def _image_folder(root: Path) -> LabeledSet:
     paths: list[Path] = []
     labels: list[str] = []
     for d in subdirs:
-        files = sorted(f for f in d.rglob("*") if f.is_file() and _visible(f, d))
-        images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
-        if len(files) > len(images):
-            log.warning("%s: ignored %d non-image files", d, len(files) - len(images))
+        images = folder_images(d)
         if not images:
             raise DataError(
                 f"class {d.name!r} ({d}) has no images. Add images to it or remove the folder."
@@ -227,6 +224,32 @@ def _image_folder(root: Path) -> LabeledSet:
         paths += images
         labels += [class_name(d.name)] * len(images)
     return labeled_set(image_inputs(paths), labels, root)
+
+
+def folder_images(d: Path) -> list[Path]:
+    """The image files under folder `d`, sorted, hidden ones aside. Other files and broken
+    links are named in a warning: predict left out an SVG without a word (walk 27)."""
+    found = sorted(
+        f
+        for f in d.rglob("*")
+        if (f.is_file() or (f.is_symlink() and not f.exists())) and _visible(f, d)
+    )
+    images = [f for f in found if f.is_file() and is_image_path(f)]
+    other = [f for f in found if not (f.is_file() and is_image_path(f))]
+    if other:
+        shown = [
+            str(f.relative_to(d)) + ("" if f.exists() else " (a broken link)") for f in other[:3]
+        ]
+        log.warning(
+            "%s: ignored %d file(s) that are not images scarce reads (%s%s). It reads PNG, "
+            "JPEG, BMP, GIF, TIFF and WebP: convert the others (an SVG must be rendered, e.g. "
+            "to PNG) or move them out.",
+            d,
+            len(other),
+            ", ".join(shown),
+            " ..." if len(other) > 3 else "",
+        )
+    return images
 
 
 def _visible(f: Path, root: Path) -> bool:
@@ -241,8 +264,9 @@ def _image_table(csv: Path, label_column: str) -> LabeledSet:
     return labeled_set(image_inputs(_table_paths(csv, df)), labels, csv)
 
 
-def _table_paths(csv: Path, df: Any = None) -> list[Path]:
-    """The `path` column of a table, resolved relative to the table's folder."""
+def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Path]:
+    """The `path` column of a table, resolved relative to the table's folder. `missing_ok`:
+    a file that is not there is kept, for `image_inputs` to report in its row (--skip-bad)."""
     if df is None:
         df = _read_table(csv, _text_kind(csv))
     if "path" not in df.columns and (hint := _rename_to_path(df)):
@@ -256,13 +280,33 @@ def _table_paths(csv: Path, df: Any = None) -> list[Path]:
         if r and not f.is_file() and "\\" in str(r) and os.sep == "/":
             # written on Windows: img\cat\1.jpg is img/cat/1.jpg here
             f = csv.parent / PureWindowsPath(str(r)).as_posix()
-        if not r or not f.is_file():
+        if r and missing_ok and not f.is_file():  # image_inputs names it in its row
+            f = Path(str(r)) if _is_url(str(r)) else f
+        elif not r or not f.is_file():
+            here = (
+                f" It is there relative to the current folder: write paths relative to "
+                f"{csv.parent} (or absolute)."
+                if r and not Path(str(r)).is_absolute() and Path(str(r)).is_file()
+                else _offline(str(r))
+            )
             raise DataError(
                 f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
-                "folder). Fix the path or remove the row."
+                f"folder).{here} Fix the path or remove the row."
             )
         paths.append(f)
     return paths
+
+
+def _is_url(name: str) -> bool:
+    # one slash too: a Path keeps "http:/x" of "http://x"; a drive letter ("C:/") is no scheme
+    return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+:/", name) is not None
+
+
+def _offline(name: str | Path) -> str:
+    """What to do about a URL given as a file (nothing is fetched); '' for anything else."""
+    if not _is_url(str(name)):
+        return ""
+    return " scarce works offline and fetches no URL: download the image and give its path."
 
 
 BAD_SHOWN = 10  # unreadable images listed by name in one error
@@ -292,7 +336,7 @@ def check_images(
     bad: list[tuple[int, str]] = []
     for i, (where, data) in enumerate(named):
         if data is None:
-            bad.append((i, f"{where}: no such image file. Check the path."))
+            bad.append((i, f"{where}: no such image file. Check the path.{_offline(where)}"))
             continue
         try:
             check_image_bytes(data, where)
@@ -399,9 +443,7 @@ def load_inputs(
             raise DataError(f"{STDIN} (standard input) is for text models; give image files.")
         for p in map(Path, paths):
             if p.is_dir():
-                files += sorted(
-                    f for f in p.rglob("*") if f.is_file() and is_image_path(f) and _visible(f, p)
-                )
+                files += folder_images(p)
             elif p.is_file() and not is_image_path(p) and p.suffix.lower() in TEXT_EXTENSIONS:
                 df = _read_table(p, _text_kind(p))
                 if "path" not in df.columns:
@@ -410,11 +452,11 @@ def load_inputs(
                         f"with a 'path' column of image files (this one has "
                         f"{[str(c) for c in df.columns]}).{_rename_to_path(df)}"
                     )
-                files += _table_paths(p, df)
-            elif p.is_file():
+                files += _table_paths(p, df, missing_ok=skipped is not None)
+            elif p.is_file() or skipped is not None:  # --skip-bad: a missing file gets a row
                 files.append(p)
             else:
-                raise DataError(f"{p}: no such file or folder. Check the path.")
+                raise DataError(f"{p}: no such file or folder. Check the path.{_offline(p)}")
         if not files:
             raise DataError(
                 f"no images found in {', '.join(map(str, paths))}. Give image files (.jpg, "

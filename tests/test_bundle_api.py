@@ -545,6 +545,10 @@ def test_dataframes_and_in_memory_evaluation(fortunes_data, caplog):
     df = pd.DataFrame({"text": texts, "label": labels})
     model = scarce.fit(df)
     assert model.score(df) == model.score(texts, labels) > 0.8
+    # walk 27: a model fitted in memory scores and predicts a file with its own column names
+    renamed = df.rename(columns={"text": "doc", "label": "topic"})
+    assert model.score(renamed, text_column="doc", label_column="topic") == model.score(df)
+    assert list(model.predict(renamed, text_column="doc")) == list(model.predict(texts))
     assert scarce.fit(df[["text"]], df.label).classes_ == ("food", "sports")
     with caplog.at_level("WARNING", logger="scarce"):
         res = scarce.evaluate(texts, labels, shots=[2], repeats=2, methods=["linear-probe"])

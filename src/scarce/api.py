@@ -179,9 +179,18 @@ class Model:
         """The column a text model read at fit time; files to predict on may use it."""
         return self.manifest.get("data", {}).get("text_column", "text")
 
-    def _inputs(self, x: Inputs | Sequence[Any] | str | Path) -> Inputs:
+    def _inputs(
+        self, x: Inputs | Sequence[Any] | str | Path, text_column: str | None = None
+    ) -> Inputs:
         if isinstance(x, Inputs):
             return x
+        if text_column is not None and is_frame(x):
+            if text_column not in x.columns:  # type: ignore[union-attr]
+                raise DataError(
+                    f"text_column={text_column!r}: the DataFrame's columns are "
+                    f"{[str(c) for c in x.columns]}."  # type: ignore[union-attr]
+                )
+            x = x[text_column]  # type: ignore[index]
         if isinstance(x, str | Path):
             if self.modality == "text" and not _is_file(x):
                 raise DataError(
@@ -191,23 +200,27 @@ class Model:
             return load_inputs(
                 [x],
                 modality=self.modality,
-                text_column=self.text_column,
-                fallback_to_text=True,
+                text_column=text_column or self.text_column,
+                fallback_to_text=text_column is None,  # a column the user names must be there
                 allow_empty=True,
             )
         return as_inputs(x, self.modality)
 
-    def predict_proba(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
+    def predict_proba(
+        self, x: Inputs | Sequence[Any] | str | Path, *, text_column: str | None = None
+    ) -> np.ndarray:
         """Class probabilities, one row per input, columns in the order of `classes_`.
         `x`: an image model takes image paths, a folder, a table with a path column, image
-        arrays or PIL images; a text model takes texts, or a CSV/TSV/JSONL/Parquet/.txt file
-        read with the fitted text column."""
-        return self.fitted.predict_proba(self._inputs(x))
+        arrays or PIL images; a text model takes texts, or a CSV/TSV/JSONL/JSON/Parquet/.txt
+        file read with `text_column`, else the fitted text column (or `text`)."""
+        return self.fitted.predict_proba(self._inputs(x, text_column))
 
-    def predict(self, x: Inputs | Sequence[Any] | str | Path) -> np.ndarray:
-        """The most probable class of each input (a label of `classes_`); `x` as for
-        `predict_proba`."""
-        p = self.predict_proba(x)
+    def predict(
+        self, x: Inputs | Sequence[Any] | str | Path, *, text_column: str | None = None
+    ) -> np.ndarray:
+        """The most probable class of each input (a label of `classes_`); `x` and
+        `text_column` as for `predict_proba`."""
+        p = self.predict_proba(x, text_column=text_column)
         return np.asarray(self.classes_, dtype=object)[p.argmax(axis=1)]
 
     @property
@@ -284,9 +297,17 @@ class Model:
             rows.append(rec)
         return rows
 
-    def score(self, data: DataLike | Sequence[Any], y: Sequence[Any] | None = None) -> float:
-        """Accuracy on labeled data: a folder/table path or DataFrame (read with the fitted
-        column names, or else text/label), or inputs `data` with labels `y`."""
+    def score(
+        self,
+        data: DataLike | Sequence[Any],
+        y: Sequence[Any] | None = None,
+        *,
+        text_column: str | None = None,
+        label_column: str | None = None,
+    ) -> float:
+        """Accuracy on labeled data: a folder/table path or DataFrame (read with
+        `text_column` and `label_column`, else the fitted column names, or else text/label),
+        or inputs `data` with labels `y`."""
         data = as_frame(data)
         if y is not None:
             test = labeled_from_arrays(data, y, self.modality)  # type: ignore[arg-type]
@@ -296,9 +317,9 @@ class Model:
                 "labels, score(X, y), or a labeled folder/table path or DataFrame."
             )
         else:
-            cols = {
-                "text_column": self.text_column,
-                "label_column": self._label_column,
+            cols = {  # walk 27: a model fitted from lists could not score a file's columns
+                "text_column": text_column or self.text_column,
+                "label_column": label_column or self._label_column,
             }
             test = _companion("test data", data, self.modality, cols)
         test = align_to(test, self.fitted.classes)

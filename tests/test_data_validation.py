@@ -245,6 +245,21 @@ def test_jsonl_bad_line(tmp_path, capsys):
     assert "line 2: invalid JSON" in fit_fails(capsys, tmp_path, p)
 
 
+def test_a_missing_text_and_label_are_named_together(tmp_path, capsys):
+    """Walk 27: a missing text column, then a missing label column (or an empty text, then an
+    empty label) took one run each to find."""
+    p = tmp_path / "t.csv"
+    long = "Return the value of the named attribute of an object or the default"
+    p.write_text(f"doc,module\n{long} one,a\n{long} two,\n,b\n{long} four,b\n")
+    err = fit_fails(capsys, tmp_path, p)
+    assert "missing column 'text'" in err
+    assert "Also missing column 'label'" in err
+    assert "Pass --text-column doc" in err
+    err = fit_fails(capsys, tmp_path, p, "--text-column", "doc", "--label-column", "module")
+    assert "row 3: empty 'doc'" in err
+    assert "t.csv, row 2: no label in column" in err
+
+
 def test_a_json_file_that_is_not_an_array_of_records_is_explained(tmp_path, capsys):
     p = tmp_path / "t.json"
     p.write_text('{"text": ["a", "b"], "label": ["x", "y"]}')  # pandas' default orient

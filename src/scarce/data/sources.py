@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
@@ -181,12 +181,36 @@ def _labeled_texts(
         )
     if text_column not in df.columns:
         _refuse_tabular(df, p, label_column)
-    texts = _column(df, p, text_column, flags[0], texts=True)
-    labels = _column(df, p, label_column, flags[1])
-    texts = _clean_texts(texts, p, text_column)
-    labels = _clean_labels(labels, p, label_column)
+    # walk 27: a missing text column, then a missing label column (or an empty text, then
+    # an empty label) took a run each to learn about: each pair is reported at once
+    texts, labels = _both(
+        lambda: _column(df, p, text_column, flags[0], texts=True),
+        lambda: _column(df, p, label_column, flags[1]),
+    )
+    texts, labels = _both(
+        lambda: _clean_texts(texts, p, text_column), lambda: _clean_labels(labels, p, label_column)
+    )
     inputs = Inputs.from_texts(texts, names=_row_names(len(texts)))
     return labeled_set(inputs, labels, p, numeric=numeric)
+
+
+def _both(first: Callable[[], Any], second: Callable[[], Any]) -> tuple[Any, Any]:
+    """Both results, or one error that holds what went wrong in either."""
+    try:
+        a = first()
+    except DataError as e:
+        try:
+            second()
+        except DataError as other:
+            where = str(e).split(": ", 1)[0] + ": "  # named once when both are in one place
+            said = str(other)[len(where) :] if str(other).startswith(where) else str(other)
+            if isinstance(e, LayoutError) and isinstance(other, LayoutError):
+                bare = other.bare[len(where) :] if other.bare.startswith(where) else other.bare
+                hints = str(e)[len(e.bare) :] + str(other)[len(other.bare) :]
+                raise LayoutError(f"{e.bare} Also {bare}", hints) from None
+            raise type(e)(f"{e} Also {said}") from None
+        raise
+    return a, second()
 
 
 def _image_folder(root: Path) -> LabeledSet:

@@ -329,9 +329,11 @@ def test_cli_refuses_an_out_that_would_lose_data(tmp_path, text_csv, text_model,
         for _ in range(2):
             assert main(["predict", str(good), str(text_csv), "--out", str(preds), "-q"]) == 0
     precious = tmp_path / "precious.json"
+    for kept in ('{"keep": 1}', '{"notes": "copied from \\"scarce-results\\""}'):
+        precious.write_text(kept)  # walk 27: the second was replaced
+        assert main(["eval", str(text_csv), "--methods", "knn", "--out", str(precious)]) == 2
+        assert "is not a file that scarce wrote" in capsys.readouterr().err
     precious.write_text('{"keep": 1}')
-    assert main(["eval", str(text_csv), "--methods", "knn", "--out", str(precious)]) == 2
-    assert "is not a file that scarce wrote" in capsys.readouterr().err
     assert main(["report", str(precious), "--out", str(victim)]) == 2
     assert "must be an .html file" in capsys.readouterr().err
     assert victim.read_bytes() == before

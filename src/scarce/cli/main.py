@@ -89,6 +89,7 @@ def _root(
 # how predict's own output begins (its header, or its first JSON row), after any BOM a
 # spreadsheet added: what --out may replace
 PREDICTIONS = re.compile(rb'(\xef\xbb\xbf)?(input,prediction|\{"input": )')
+RESULTS = re.compile(rb'\s*\{\s*"schema":\s*"scarce-results"')  # eval's, by its first key
 
 # the selection estimates in words: none but the last two measure the target's accuracy
 ESTIMATES = {
@@ -1037,7 +1038,7 @@ def eval_cmd(
         out,
         inputs=(data, test, base, source, unlabeled, *(tasks or {}).values()),
         example="results.json",
-        ours=b'"scarce-results"',
+        ours=RESULTS,
     )
     configs: dict[str, dict[str, Any]] = {}
     for key, value in _parse_sets(set_).items():

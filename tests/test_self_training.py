@@ -194,6 +194,11 @@ def test_labels_in_the_unlabeled_file_are_said_to_be_unread(tmp_path, fortunes_d
     with caplog.at_level(logging.WARNING, logger="scarce"):
         scarce.fit(texts, labels, unlabeled=blank, backbone="minilm-l3")
     assert "looks labeled" not in caplog.text
+    caplog.clear()  # walk 27: --unlabeled inputs that are the --test inputs; eval said so
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        scarce.fit(texts, labels, unlabeled=unl, test=unl, backbone="minilm-l3")
+    assert f"{len(more)} test examples ({unl}) also appear in the --unlabeled inputs" in caplog.text
+    assert "transductive" in caplog.text
 
 
 def test_auto_that_chooses_a_method_without_unlabeled_says_so(

@@ -785,6 +785,14 @@ def fit(
     unlabeled_set = _extra_unlabeled(unlabeled, train.modality, text_column, label_column)
     if unlabeled_set is None:
         _warn_idle_knobs(spec, config)
+    elif test_set is not None:  # walk 27: eval said so, fit did not
+        warn_duplicates(
+            unlabeled_set,
+            test_set,
+            "the --unlabeled inputs",
+            "their score is transductive (the model saw them, without labels), not held out.",
+            side="unlabeled",
+        )
     encoder = (
         resolve_encoder(backbone, train.modality, train, tunes=spec.tunes_encoder)
         if spec.uses_encoder

@@ -868,3 +868,22 @@ def test_fit_says_when_a_one_shot_model_has_nothing_to_check_it(tmp_path, fortun
     assert "a class has one example, so nothing could be held out" in out
     manifest = scarce.load(tmp_path / "m.scarce").manifest
     assert "how far to trust the probabilities" in manifest["metrics"]["note"]
+
+
+def test_fit_says_when_test_probabilities_are_worse_than_a_uniform_guess(fortunes_data, caplog):
+    """Walk 27: at one shot on hard data every method's log-loss was worse than uniform, and
+    fit printed the accuracy alone. Labels shuffled here: a confident model is then wrong
+    with confidence."""
+    texts, labels = fortunes_subset(fortunes_data, 1, seed=3)
+    more, truth = fortunes_subset(fortunes_data, 10, seed=4)
+    wrong = list(np.random.default_rng(0).permutation(truth))
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        model = scarce.fit(texts, labels, backbone="minilm-l3", test=(more, wrong))
+    uniform = np.log(len(set(labels)))
+    assert model.manifest["metrics"]["test_log_loss"] > uniform
+    assert "is worse than a uniform guess's" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        model = scarce.fit(texts, labels, backbone="minilm-l3", test=(more, truth))
+    assert model.manifest["metrics"]["test_log_loss"] < uniform
+    assert "uniform guess" not in caplog.text

@@ -903,9 +903,22 @@ def _test_metrics(
             test_set.classes[top],
             100 * truth,
         )
+    uniform = float(np.log(proba.shape[1]))
+    if scores["log_loss"] > uniform:
+        # walk 27: a one-shot probe at 0.29 accuracy answered with a mean top probability of
+        # 0.63; the accuracy line alone hid that its confidence was worse than none
+        log.warning(
+            "the test log-loss, %.3f, is worse than a uniform guess's (%.3f): the model's "
+            "probabilities are overconfident on this test, so trust its classes more than its "
+            "probabilities. More labeled examples per class let cross-validation set how "
+            "confident it should be.",
+            scores["log_loss"],
+            uniform,
+        )
     return {
         "test_accuracy": scores["accuracy"],
         "test_balanced_accuracy": scores["balanced_accuracy"],
+        "test_log_loss": round(scores["log_loss"], 6),
         "test_size": len(test_set),
         "test_source": test_set.source,
         "test_counts": test_set.counts(),

@@ -146,6 +146,17 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     before, after = m2.predict_proba_tasks(sample), m3.predict_proba_tasks(sample)
     for name in ("odd", "digit"):
         np.testing.assert_allclose(after[name], before[name], atol=1e-6)
+    # walk 27: a blank cell in another task's column leaves the row out of that task only
+    blanks = tmp_path / "blanks.csv"
+    with open(blanks, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "digit", "odd"])
+        for i, p in enumerate(files):
+            digit = "" if i % 5 == 0 else p.parent.name
+            w.writerow([p, digit, "odd" if int(p.parent.name) % 2 else "even"])
+    m4 = scarce.fit(blanks, method="multitask", label_column="odd,digit", config={"steps": 20})
+    assert m4.manifest["tasks"]["odd"]["n"] == len(files)
+    assert m4.manifest["tasks"]["digit"]["n"] == len(files) - len(files[::5])
     with pytest.raises(ConfigError, match="multitask"):
         scarce.fit(main_dir, method="linear-probe", tasks={"uci": aux_dir})
     res_path = tmp_path / "r.json"

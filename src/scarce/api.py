@@ -719,8 +719,23 @@ def fit(
         columns = [c.strip() for c in label_column.split(",") if c.strip()]
         primary, cols["label_column"] = columns[0], columns[0]
         for c in columns[1:]:
-            aux_tasks[c] = _labeled(data, modality, text_column=text_column, label_column=c)  # type: ignore[arg-type]
+            # walk 27: a blank cell in another task's column was an error, whose fix
+            # (remove the row) also threw away the row's primary label
+            aux_tasks[c] = _labeled(
+                data,  # type: ignore[arg-type]
+                modality,
+                text_column=text_column,
+                label_column=c,
+                partial=True,
+            )
     train = _training_set(data, labels, modality, cols)
+    for c, t in aux_tasks.items():
+        if len(t) < len(train):
+            log.info(
+                "task %r: %d of the %d rows have a label in %r; that task trains on those, "
+                "and every row trains %r.",
+                c, len(t), len(train), c, primary,
+            )  # fmt: skip
     check_trainable(train)
     if tasks and method != "multitask":
         raise ConfigError("--task is for --method multitask.")

@@ -129,19 +129,37 @@ def load_labeled(
     modality: Modality | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    partial: bool = False,
 ) -> LabeledSet:
     """A labeled folder or table file, or a pandas DataFrame with the same columns (image
-    paths in a DataFrame are relative to the working directory)."""
+    paths in a DataFrame are relative to the working directory). `partial`: rows without a
+    label are left out (a table's other label column, for multitask), not an error."""
     if is_frame(path):
-        return _labeled_frame(path, modality, text_column, label_column)
+        return _labeled_frame(
+            _partial(path, label_column, partial), modality, text_column, label_column
+        )
     p = Path(path)
     modality = modality or detect_modality(p)
     if modality == "image":
         if p.is_dir():
             return _image_folder(p)
-        return _image_table(p, label_column)
-    df = _read_table(p, _text_kind(p))
+        return _image_table(p, label_column, partial)
+    df = _partial(_read_table(p, _text_kind(p)), label_column, partial)
     return _labeled_texts(df, p, text_column, label_column)
+
+
+def _partial(df: Any, label_column: str, partial: bool) -> Any:
+    """`df` without its rows that have no label in `label_column` (when `partial`). Row
+    numbers in later messages count the rows kept."""
+    if not partial or label_column not in df.columns:
+        return df
+    keep = [not is_missing(v) for v in df[label_column].tolist()]
+    if not any(keep):
+        raise DataError(
+            f"no row has a label in column {label_column!r}: label some rows, or leave "
+            f"{label_column!r} out of the label columns."
+        )
+    return df[keep].reset_index(drop=True) if not all(keep) else df
 
 
 def _labeled_frame(
@@ -282,8 +300,8 @@ def _visible(f: Path, root: Path) -> bool:
     return not any(part.startswith(".") or part == "__MACOSX" for part in f.relative_to(root).parts)
 
 
-def _image_table(csv: Path, label_column: str) -> LabeledSet:
-    df = _read_table(csv, _text_kind(csv))
+def _image_table(csv: Path, label_column: str, partial: bool = False) -> LabeledSet:
+    df = _partial(_read_table(csv, _text_kind(csv)), label_column, partial)
     labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
     return labeled_set(image_inputs(_table_paths(csv, df)), labels, csv)
 

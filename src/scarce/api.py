@@ -714,27 +714,26 @@ def fit(
     if budget is not None and method != "auto":
         log.warning("--budget is for --method auto; %s ignores it.", method)
     aux_tasks: dict[str, LabeledSet] = {}
-    primary = label_column
+    primary, columns = label_column, []
     if method == "multitask" and "," in label_column and labels is None:
         columns = [c.strip() for c in label_column.split(",") if c.strip()]
         primary, cols["label_column"] = columns[0], columns[0]
-        for c in columns[1:]:
-            # walk 27: a blank cell in another task's column was an error, whose fix
-            # (remove the row) also threw away the row's primary label
-            aux_tasks[c] = _labeled(
-                data,  # type: ignore[arg-type]
-                modality,
-                text_column=text_column,
-                label_column=c,
-                partial=True,
-            )
-    train = _training_set(data, labels, modality, cols)
-    for c, t in aux_tasks.items():
-        if len(t) < len(train):
+    train = _training_set(data, labels, modality, cols)  # first: its messages count every row
+    for c in columns[1:]:
+        # walk 27: a blank cell in another task's column was an error, whose fix (remove
+        # the row) also threw away the row's primary label
+        aux_tasks[c] = _labeled(
+            data,  # type: ignore[arg-type]
+            modality,
+            text_column=text_column,
+            label_column=c,
+            partial=True,
+        )
+        if len(aux_tasks[c]) < len(train):
             log.info(
                 "task %r: %d of the %d rows have a label in %r; that task trains on those, "
                 "and every row trains %r.",
-                c, len(t), len(train), c, primary,
+                c, len(aux_tasks[c]), len(train), c, primary,
             )  # fmt: skip
     check_trainable(train)
     if tasks and method != "multitask":
@@ -749,9 +748,9 @@ def fit(
             "--label-column %s,OTHER.",
             primary,
         )
-    for t in aux_tasks.values():
+    for name, t in aux_tasks.items():
         # another label column of DATA itself: its inputs were checked for repeats already
-        check_trainable(t, warn_repeats=t.inputs.hashes != train.inputs.hashes)
+        check_trainable(t, warn_repeats=name not in columns)
     test_set = None
     if test is not None:
         test_set = align_to(_companion("--test", test, train.modality, cols), train.classes)

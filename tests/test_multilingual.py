@@ -190,7 +190,7 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     assert f"pass --backbone {NAME}" not in caplog.text
 
 
-def test_latin_script_languages_are_told_apart_by_their_commonest_words():
+def test_latin_script_languages_are_told_apart_by_their_commonest_words(caplog):
     """Walk 17: Italian on the English-only default scored 0.455 against 0.931 on
     multilingual-e5-small, and nothing said so (the script check only sees non-Latin)."""
     from scarce.data.scripts import likely_language
@@ -223,3 +223,12 @@ def test_latin_script_languages_are_told_apart_by_their_commonest_words():
     assert f"--backbone {NAME}" in said
     assert language_gap(encoders.get("minilm-l6"), english) is None
     assert language_gap(encoders.get(NAME), italian) is None
+    # walk 28: a domain fit checked its (English) source only, not its (German) target
+    from scarce.api import resolve_encoder
+    from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+
+    src = LabeledSet(Inputs.from_texts(english), np.arange(len(english)) % 2, ("a", "b"), "s.csv")
+    tgt = UnlabeledSet(Inputs.from_texts(italian), "t.csv")
+    with caplog.at_level("WARNING", logger="scarce"):
+        resolve_encoder("minilm-l6", "text", src, also=tgt)
+    assert "t.csv: these texts look Italian" in caplog.text

@@ -606,11 +606,13 @@ def _training_set(
 def resolve_encoder(
     backbone: str | None,
     modality: Modality,
-    data: LabeledSet | None = None,
+    data: LabeledSet | UnlabeledSet | None = None,
     tunes: bool = False,
+    also: LabeledSet | UnlabeledSet | None = None,
 ) -> Encoder:
-    """The encoder to use; with `data`, a warning when its texts are in a script the encoder
-    was not trained on (`tunes`: the method changes the encoder's weights)."""
+    """The encoder to use; with `data` (and `also`, the other domain of a domain fit), a
+    warning when texts are in a language the encoder was not trained on (`tunes`: the
+    method changes the encoder's weights)."""
     encoder = create_encoder(backbone or default_encoder(modality))
     if encoder.spec.modality != modality:
         raise ConfigError(
@@ -618,10 +620,13 @@ def resolve_encoder(
             f"is {modality}. Pick one from `scarce backbones`, e.g. --backbone "
             f"{default_encoder(modality)} (Python: backbone={default_encoder(modality)!r})."
         )
-    if data is not None and modality == "text":
-        gap = language_gap(encoder.spec, data.inputs.items, tunes=tunes)
-        if gap:
-            log.warning(gap)
+    if modality == "text":
+        # walk 28: an English source beside a German target warned about nothing
+        for d in (data, also):
+            gap = language_gap(encoder.spec, d.inputs.items, tunes=tunes) if d else None
+            if gap:
+                log.warning("%s%s", f"{d.source}: " if also is not None else "", gap)  # type: ignore[union-attr]
+                break
     return encoder
 
 
@@ -1183,7 +1188,7 @@ def _fit_domain(
             side="target",
         )
     cfg = spec.config.from_dict(config, owner=spec.name)
-    encoder = resolve_encoder(backbone, src.modality, src)
+    encoder = resolve_encoder(backbone, src.modality, src, also=target)
     fitted = spec.method(cfg, encoder).fit_domain(src, target, labeled_target=lt, seed=seed)
     sel = fitted.meta["selection"]
     if sel["criterion"] != "target-labels":
@@ -1439,7 +1444,11 @@ def evaluate(
     uses = protocol == "domain" or any(method_registry.get(n).uses_encoder for n in wanted)
     # walk 25: eval advised a frozen-only backbone to finetune and setfit, which refuse it
     tunes = any(method_registry.get(n).tunes_encoder for n in wanted)
-    encoder = resolve_encoder(backbone, pool.modality, pool, tunes=tunes) if uses else None
+    encoder = (
+        resolve_encoder(backbone, pool.modality, pool, tunes=tunes, also=source_set)
+        if uses
+        else None
+    )
     return evaluate_sets(
         pool,
         methods=list(methods),

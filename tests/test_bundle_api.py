@@ -887,3 +887,25 @@ def test_fit_says_when_test_probabilities_are_worse_than_a_uniform_guess(fortune
         model = scarce.fit(texts, labels, backbone="minilm-l3", test=(more, truth))
     assert model.manifest["metrics"]["test_log_loss"] < uniform
     assert "uniform guess" not in caplog.text
+
+
+def test_overconfidence_advice_fits_the_kind_of_fit(caplog):
+    """Walk 28: after a domain fit (30 source labels per class) the warning advised more
+    labels per class for cross-validation, which sets nothing there."""
+    from scarce.api import _test_metrics
+    from scarce.data.types import Inputs, LabeledSet
+
+    y = np.arange(12) % 3
+    test = LabeledSet(Inputs.from_texts([f"t{i}" for i in range(12)]), y, ("a", "b", "c"), "t")
+    wrong = np.full((12, 3), 0.005)
+    wrong[np.arange(12), (y + 1) % 3] = 0.99  # confidently wrong
+    for kw, says in [
+        ({}, "More labeled examples per class"),
+        ({"domain": True}, "a few labeled target examples (--labeled-target)"),
+        ({"domain": True, "target_labels": True}, "more labeled target examples"),
+    ]:
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="scarce"):
+            got = _test_metrics(None, test, wrong, **kw)  # type: ignore[arg-type]
+        assert got["test_log_loss"] > np.log(3)
+        assert says in caplog.text

@@ -109,6 +109,9 @@ def test_verdicts_need_three_repeats_and_respect_the_direction():
     assert verdict(t_interval([-0.067] * 3)) == "too few repeats to tell"
     assert verdict(t_interval([-0.067] * 5)) == "too few repeats to tell"
     assert verdict(t_interval([-0.067] * 6)) == "worse"
+    # no difference on every repeat (both at 1.000, walk 28) claims nothing: no wait for 6
+    assert verdict(t_interval([0.0] * 3)) == "no clear difference"
+    assert verdict(t_interval([0.0] * 2)) == "too few repeats to tell"
 
 
 def test_intervals_stay_in_the_metric_range():

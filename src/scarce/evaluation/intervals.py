@@ -83,8 +83,12 @@ def verdict(iv: Interval, higher_is_better: bool = True) -> str:
     """'better' / 'worse' when a paired difference's interval excludes zero, on 3+ repeats:
     with two, identical differences (one test example either way, say) give a zero-width
     interval that would claim certainty it does not have."""
-    if iv.n < MIN_VERDICT_REPEATS or (iv.high - iv.low < ROUND_OFF and iv.n < MIN_CONSTANT_REPEATS):
+    if iv.n < MIN_VERDICT_REPEATS:
         return TOO_FEW
+    if iv.high - iv.low < ROUND_OFF and iv.n < MIN_CONSTANT_REPEATS:
+        # the same difference on every repeat; none at all claims nothing (walk 28: two
+        # methods at 1.000 on every repeat read "too few repeats to tell")
+        return "no clear difference" if abs(iv.mean) < ROUND_OFF else TOO_FEW
     sign = 1 if higher_is_better else -1
     lo, hi = sorted((sign * iv.low, sign * iv.high))
     if lo > ROUND_OFF:  # equal answers can differ by round-off: no verdict on that

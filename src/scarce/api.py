@@ -623,9 +623,11 @@ def resolve_encoder(
     if modality == "text":
         # walk 28: an English source beside a German target warned about nothing
         for d in (data, also):
-            gap = language_gap(encoder.spec, d.inputs.items, tunes=tunes) if d else None
+            if d is None or d.inputs.modality != "text":
+                continue  # a domain of the other modality is refused later, by the method
+            gap = language_gap(encoder.spec, d.inputs.items, tunes=tunes)
             if gap:
-                log.warning("%s%s", f"{d.source}: " if also is not None else "", gap)  # type: ignore[union-attr]
+                log.warning("%s%s", f"{d.source}: " if also is not None else "", gap)
                 break
     return encoder
 

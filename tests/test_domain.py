@@ -317,6 +317,14 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert "their score is transductive" in text  # the test images are the adapted-to ones
     assert "adapted to 300 unlabeled target examples" in text
     assert f"fitted coral on {len(source)} source examples (" in text
+    # walk 28: self-training reads the target, so the reference stays plain source-only
+    code, text = cli(
+        "fit", flat / "u", "--source", src, "--method", "coral", "--set", "steps=100",
+        "--set", "self_training=1", "--test", tgt, "--out", tmp_path / "st.scarce",
+    )  # fmt: skip
+    assert code == 0, text
+    again = scarce.load(tmp_path / "st.scarce").manifest["metrics"]["versus_source_only"]
+    assert again["accuracy"] == vs["accuracy"]
     lt_idx = np.concatenate([np.flatnonzero(target.y == c)[-4:] for c in range(len(DIGITS))])
     lt = write_image_folder(
         tmp_path / "lt",
@@ -331,6 +339,12 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert "no adaptation (the reference): the 300 unlabeled target examples only" in text
     assert f"on {len(source)} source examples (" in text
     assert f") + {len(lt_idx)} labeled target with " in text  # the counts are the source's
+    code, text = cli(  # walk 28: with self-training it adapts, and says so
+        "fit", flat / "u", "--source", src, "--method", "source-only", "--set", "steps=50",
+        "--set", "self_training=1", "--out", tmp_path / "so_st.scarce",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "1 round(s) of self-training on the 300 unlabeled target examples" in text
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
     assert text.count("\n") == 61  # header + 60 rows

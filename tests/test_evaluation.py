@@ -546,6 +546,17 @@ def test_a_knob_without_a_method_goes_to_every_method_that_has_it(text_csv, caps
     assert set(got) == {n for n in names if "C" in specs[n].config.__dataclass_fields__}
     with pytest.raises(ConfigError, match="none of the methods run"):
         _spread_shared({EVERY: {"no_such_knob": 1}}, names, specs)
+    # walk 28: self-training reads the target, so a setting for every method leaves the
+    # source-only reference plain; only one naming it reaches it
+    dom = ["source-only", "mcc"]
+    dspecs = {n: methods.get(n) for n in dom}
+    got = _spread_shared({EVERY: {"self_training": 3, "steps": 50}}, dom, dspecs)
+    assert got["mcc"] == {"self_training": 3, "steps": 50}
+    assert got["source-only"] == {"steps": 50}
+    scoped = _spread_shared({"source-only": {"self_training": 3}}, dom, dspecs)
+    assert scoped["source-only"] == {"self_training": 3}
+    with pytest.raises(ConfigError, match=r"--set source-only.self_training"):
+        _spread_shared({EVERY: {"self_training": 3}}, ["source-only"], dspecs)
     args = ["eval", str(text_csv), "--shots", "2", "--repeats", "1", "--set", "nope=1"]
     assert main([*args, "--out", str(text_csv.parent / "r.json"), "-q"]) == 2
     assert "has a knob 'nope'" in capsys.readouterr().err

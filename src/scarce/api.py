@@ -4,7 +4,6 @@ through here."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import tempfile
@@ -1256,7 +1255,7 @@ def _fit_domain(
         if method != "source-only":
             reference = method_registry.get("source-only")
             log.info("fitting source-only (its defaults, your knobs) to compare on --test")
-            knobs = {f.name for f in dataclasses.fields(reference.config)}
+            knobs = reference.config.shared_knobs()
             shared = {k: v for k, v in (config or {}).items() if k in knobs}
             plain = reference.method(reference.config.from_dict(shared), encoder)
             try:

@@ -312,6 +312,12 @@ def fit(
         n_t = m["domain"]["target"]["n"]
         if m["method"] != "source-only":
             verb = f"adapted to {n_t} unlabeled target {plural('example', n_t)}"
+        elif m["config"].get("self_training"):  # walk 28: said "no adaptation" here too
+            verb = (
+                f"no transfer loss, but {m['config']['self_training']} round(s) of "
+                f"self-training on the {n_t} unlabeled target examples (their pseudo-labels "
+                "trained it: this adapts)"
+            )
         else:  # no transfer loss: the target only standardises (and maybe scores)
             scored = " and scored the checkpoints" if sel["criterion"] in ("entropy", "dev") else ""
             verb = (

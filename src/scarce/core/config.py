@@ -17,6 +17,14 @@ class Config:
     """Base of every method config. Subclasses declare fields and override `check`."""
 
     help: ClassVar[dict[str, str]] = {}
+    # knobs that a setting meant for every method (eval's unscoped --set) does not reach:
+    # only one naming this method does
+    scoped_only: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def shared_knobs(cls) -> set[str]:
+        """The knobs a setting meant for every method sets here."""
+        return {f.name for f in dataclasses.fields(cls)} - cls.scoped_only
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

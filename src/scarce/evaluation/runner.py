@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -702,7 +701,12 @@ def _spread_shared(
     configs = {k: dict(v) for k, v in (configs or {}).items()}
     shared = configs.pop(EVERY, {})
     for knob, value in shared.items():
-        takers = [n for n in names if knob in {f.name for f in dataclasses.fields(specs[n].config)}]
+        takers = [n for n in names if knob in specs[n].config.shared_knobs()]
+        if not takers and (own := [n for n in names if knob in specs[n].config.scoped_only]):
+            raise ConfigError(
+                f"--set {knob}=…: {own[0]} takes {knob} only when named: "
+                f"--set {own[0]}.{knob}=… (it would no longer be the plain reference)."
+            )
         if not takers:
             raise ConfigError(
                 f"--set {knob}=…: none of the methods run ({', '.join(names)}) has a knob "

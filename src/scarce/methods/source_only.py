@@ -14,6 +14,11 @@ from scarce.methods.base import MethodSpec, register_method
 @dataclasses.dataclass(frozen=True)
 class SourceOnlyConfig(DomainConfig):
     owner: ClassVar[str] = "source-only"
+    # self-training reads the target: source-only with it adapts, so only a setting that
+    # names source-only reaches it, never one meant for every method (eval's --set, the
+    # reference a domain fit's --test compares with; walk 28: the reference self-trained,
+    # and hid a loss of 0.033)
+    scoped_only: ClassVar[frozenset[str]] = frozenset({"self_training", "pseudo_fraction"})
     help: ClassVar[dict[str, str]] = {
         **DomainConfig.help,
         **{

@@ -26,6 +26,9 @@ class SourceOnlyConfig(DomainConfig):
             "one eval --set reaches every domain method"
             for k in ("trade_off", "trade_off_search")
         },
+        "self_training": "rounds of plain self-training on the target's most confident "
+        "pseudo-labels: this adapts, so only a setting naming source-only reaches it "
+        "(eval's --set source-only.self_training=N), never an eval-wide --set",
     }
 
 

@@ -618,6 +618,13 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
     shots = [{"shots": 10, "accuracy": 0.207, "balanced_accuracy": 0.2}]
     said = _results_text({**res(0.596), "majority": shots})  # walk 26: not "score 10: 0.207"
     assert "largest class would score 0.207 (balanced 0.200) at 10 shots" in said
+    # walk 28: the knobs that made a row were not in the legend
+    tuned = [
+        {"name": "linear-probe", "description": "linear-probe (minilm-l6)", "changed": {"C": 2}}
+    ]
+    assert "linear-probe: linear-probe (minilm-l6) [C=2]" in _results_text(
+        {**res(0.596), "methods": tuned}
+    )
 
 
 def test_shots_that_take_every_example_warn_that_repeats_are_the_same(caplog):

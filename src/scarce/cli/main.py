@@ -1177,7 +1177,15 @@ def _results_text(res: dict[str, Any]) -> str:
     # (on equal classes the two are the same number)
     unequal = any(abs(bal[key]["mean"] - s["mean"]) > 1e-3 for key, s in acc.items() if key in bal)
     gain = {(p["method"], p["shots"]): p for p in res["paired"] if p["metric"] == "accuracy"}
-    desc = {m["name"]: m["description"] for m in res["methods"]}
+    desc = {  # walk 28: the knobs that made a row what it is were not shown beside it
+        m["name"]: m["description"]
+        + (
+            " [" + ", ".join(f"{k}={v}" for k, v in m["changed"].items()) + "]"
+            if m.get("changed")
+            else ""
+        )
+        for m in res["methods"]
+    }
     rows = []
     for (m, k), s in acc.items():
         g = gain.get((m, k))

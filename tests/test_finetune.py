@@ -340,6 +340,12 @@ def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
         {**meta, **curve}
     )
     assert "against the linear probe's" not in text  # epoch 0 kept: nothing to compare
+    # walk 28: a kept epoch below the probe is a tie decided by the loss, and says so
+    tie = {"val_error_by_epoch": [0.556, 0.569], "val_loss_by_epoch": [1.2, 1.1], "best_epoch": 1}
+    said = _finetune_text({**meta, **tie})
+    assert "accuracy 0.431 against the linear probe's 0.444" in said
+    assert "a tie, which the lower log-loss decided (1.100 against 1.200)" in said
+    assert "a tie" not in _finetune_text({**meta, **curve})  # above the probe: no tie to explain
 
 
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):

@@ -494,6 +494,12 @@ def _finetune_text(meta: dict[str, Any]) -> str:
                 f"; there, {which} {1 - curve[best]:.3f} against the linear probe's "
                 f"{1 - curve[0]:.3f} (epoch 0) on the same held-out examples"
             )
+            losses = meta.get("val_loss_by_epoch") or []
+            if meta.get("keep") == "best" and curve[best] > curve[0]:
+                # walk 28: "the best epoch" beside a lower accuracy read as a contradiction
+                text += ", within one standard error: a tie, which the lower log-loss decided" + (
+                    f" ({losses[best]:.3f} against {losses[0]:.3f})" if best < len(losses) else ""
+                )
     if meta.get("refit"):
         text += f"; refit {meta['refit']}"
     if best == 0 and how != "off":

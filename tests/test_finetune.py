@@ -355,12 +355,15 @@ def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_da
     with caplog.at_level("WARNING", logger="scarce"):
         fitted = _fit(train, blocks=1, epochs=3, l2sp_search=(0.001, 0.1), refit=False)
     assert fitted.meta["early_stopping"].startswith("2 folds chose")
-    # walk 17: the search was dropped without a word, and no lambda was printed
-    assert "l2sp_search needs held-out labels" in caplog.text
-    # walk 25: so was refit=false, which cannot apply when nothing is held out
+    # walk 17: the search was dropped without a word; walk 28: it needed 200+ labels to
+    # run at all, and now runs on the two folds that choose the epochs
+    assert "l2sp_search needs held-out labels" not in caplog.text
+    assert fitted.meta["l2sp_search"] == [0.001, 0.1]
+    assert fitted.meta["l2sp"] in (0.001, 0.1)
+    assert "and lambda" in fitted.meta["validation"]["how"]
+    # walk 25: refit=false was dropped too, which cannot apply when nothing is held out
     assert "refit=false has no effect here: no examples were held out" in caplog.text
-    assert f"L2-SP lambda {fitted.meta['l2sp']:g}" in _finetune_text(fitted.meta)
-    assert "(searched)" not in _finetune_text(fitted.meta)
+    assert f"L2-SP lambda {fitted.meta['l2sp']:g} (searched)" in _finetune_text(fitted.meta)
     chosen = int(fitted.meta["early_stopping"].split()[3])
     assert 0 <= chosen <= 3
     assert fitted.meta["best_epoch"] == chosen  # the final fit ran that many epochs

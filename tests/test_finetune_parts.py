@@ -173,6 +173,34 @@ def test_l2sp_search_fits_each_lambda(fortunes_data, monkeypatch):
     assert fitted.meta["l2sp_searched"]
 
 
+def test_l2sp_search_on_the_folds_keeps_the_lambda_they_score_best(fortunes_data, monkeypatch):
+    """Walk 28: with too few labels to hold out, l2sp_search was dropped; the two folds that
+    choose the epoch count now choose lambda as well, and the final fit uses theirs."""
+    from scarce.methods import _tuning
+    from scarce.methods import finetune as F
+
+    real = F.Finetune._epochs_by_folds
+    lams = []
+
+    def scored(self, probe, train, first, aug, d, mode, seed):  # lambda 10 scores best
+        lams.append(d["l2sp"])
+        best, acc, err, _ = real(self, probe, train, first, aug, d, mode, seed)
+        return best, acc, err, ((0.0, 0.0) if d["l2sp"] == 10.0 else (0.9, 9.0))
+
+    monkeypatch.setattr(F.Finetune, "_epochs_by_folds", scored)
+    final = []
+    real_l2sp = _tuning.L2SP
+    monkeypatch.setattr(_tuning, "L2SP", lambda p, lam: final.append(lam) or real_l2sp(p, lam))
+    cfg = FinetuneConfig(blocks=1, epochs=1, l2sp_search=(0.0, 10.0, 1.0))
+    fitted = Finetune(cfg, create_encoder("minilm-l6")).fit(
+        _texts(fortunes_data, [3, 3, 3]), seed=0
+    )
+    assert lams == [0.0, 10.0, 1.0]
+    assert fitted.meta["l2sp"] == 10.0
+    assert final[-1] == 10.0  # the model on all labels trained with the chosen lambda
+    assert fitted.meta["l2sp_searched"]
+
+
 def test_max_length_cuts_the_tokens(fortunes_data):
     """F31: max_tokens reaches the token batches: long texts embed differently at 8 tokens."""
     from scarce.methods._tuning import embed_states, prefix_states

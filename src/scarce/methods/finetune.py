@@ -75,7 +75,9 @@ class FinetuneConfig(Config):
         "batch_size": "examples per step",
         "l2sp": "lambda of lambda*||theta - theta_pretrained||^2 on the transferred weights "
         "that train; None = 0.03 up to 4 per class, 0.01 up to 16, 0.003 above",
-        "l2sp_search": "lambdas to choose from on the validation labels (one fit each)",
+        "l2sp_search": "lambdas to choose from on the validation labels (one fit each), or "
+        "on the 2 folds that choose the epoch count when too few labels can be held out "
+        "(two fold fits each)",
         "weight_decay": "plain weight decay on the new head",
         "early_stopping": "stop when the validation score stops improving and restore the "
         "best epoch (off: train every epoch, keep the last)",
@@ -236,9 +238,20 @@ class Finetune:
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
-            stop_after, fold_accuracy, fold_error = self._epochs_by_folds(
-                probe, train, first, aug, d, mode, seed
-            )
+            # walk 28: l2sp_search needed 200+ labels to hold out; the folds that choose the
+            # epoch count choose lambda too (one pair of fold fits per lambda)
+            folds_by_lam = {
+                lam: self._epochs_by_folds(probe, train, first, aug, {**d, "l2sp": lam}, mode, seed)
+                for lam in (cfg.l2sp_search or (d["l2sp"],))
+            }
+            lam = next(iter(folds_by_lam))  # the first, unless another is better
+            for other, got in folds_by_lam.items():
+                if _better(got[3], folds_by_lam[lam][3], cfg.monitor, len(train)):
+                    lam = other
+            stop_after, fold_accuracy, fold_error, _ = folds_by_lam[lam]
+            if len(folds_by_lam) > 1:
+                d = {**d, "l2sp": lam}
+                plan.update(l2sp=lam, l2sp_searched=True, l2sp_search=list(folds_by_lam))
             plan["fold_error_by_epoch"] = fold_error
             plan["early_stopping"] = (
                 f"2 folds chose {stop_after} {plural('epoch', stop_after)} (each of "
@@ -261,7 +274,8 @@ class Finetune:
                 len(train),
             )
         lams = list(cfg.l2sp_search) if cfg.l2sp_search and val_set is not None else [d["l2sp"]]
-        if cfg.l2sp_search and val_set is None:  # walk 17: the list was dropped without a word
+        if cfg.l2sp_search and val_set is None and stop_after is None:
+            # walk 17: the list was dropped without a word
             log.warning(
                 "l2sp_search needs held-out labels, and %d examples leave none to hold out "
                 "(%s): lambda is %s, the default for this budget. Set l2sp=... to choose it.",
@@ -269,7 +283,7 @@ class Finetune:
                 plan["early_stopping"],
                 d["l2sp"],
             )
-        plan["l2sp_searched"] = len(lams) > 1
+        plan["l2sp_searched"] = len(lams) > 1 or plan.get("l2sp_searched", False)
         best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
@@ -336,7 +350,9 @@ class Finetune:
                 which: round(fold_accuracy, 5),
                 "n": len(train),
                 "how": f"2-fold cross-validation at {stop_after} epoch(s), each half trained "
-                "and the other validated, which also chose that count (so slightly optimistic; "
+                "and the other validated, which also chose that count"
+                + (" and lambda" if plan.get("l2sp_search") else "")
+                + " (so slightly optimistic; "
                 "each fold trained on half the examples); the model then trained on all",
             }
         if len(lams) > 1:
@@ -345,11 +361,11 @@ class Finetune:
 
     def _epochs_by_folds(
         self, probe: Any, train: LabeledSet, first: int, aug: bool, d: dict, mode: str, seed: int
-    ) -> tuple[int, float, list[float]]:
+    ) -> tuple[int, float, list[float], tuple[float, float]]:
         """When too few examples can be held out for good (a class under 4, or under
         `min_held_out` in all): train on each half, validate on the other, and keep the epoch
-        count with the best mean loss. Returns it, the folds' accuracy there and their mean
-        error after each epoch (entry 0: the linear probe)."""
+        count with the best mean loss. Returns it, the folds' accuracy there, their mean
+        error after each epoch (entry 0: the linear probe) and their (error, loss) there."""
         from sklearn.model_selection import StratifiedKFold
 
         curves = []
@@ -368,7 +384,8 @@ class Finetune:
         loss = np.mean([c["loss"] for c in curves], axis=0)
         # entry e: after e epochs; each example was validated once across the two folds
         best = _best(err, loss, self.config.monitor, len(train), d["keep"])
-        return best, 1.0 - float(err[best]), [round(float(e), 5) for e in err]
+        at = (float(err[best]), float(loss[best]))
+        return best, 1.0 - at[0], [round(float(e), 5) for e in err], at
 
     def _train(
         self,

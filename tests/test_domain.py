@@ -448,6 +448,9 @@ def test_too_few_target_labels_to_hold_out_are_said_to_have_trained(pair, caplog
         )
     assert f"your {len(idx)} target labels all trained" in caplog.text
     assert "no labeled target example" not in caplog.text
+    # walk 28: labeled target examples inside DATA are used twice, as --test ones were said to
+    assert f"{len(idx)} labeled-target examples" in caplog.text
+    assert "also appear in the unlabeled target DATA" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="scarce"):  # walk 25: said nothing
         scarce.fit(

@@ -1193,6 +1193,17 @@ def _fit_domain(
         if labeled_target is not None
         else None
     )
+    if lt is not None:  # walk 28: said for --test, not here
+        warn_duplicates(
+            target,
+            lt,
+            "the unlabeled target DATA",
+            "they are used twice: those held out to choose the checkpoint were also adapted "
+            "to, so their score leans optimistic. To keep them apart, remove the labeled ones "
+            "from DATA.",
+            side="target",
+            other="labeled-target",
+        )
     test_set = None
     if test is not None:
         test_set = align_to(_companion("--test", test, src.modality, cols), src.classes)

@@ -329,6 +329,10 @@ def test_cli_refuses_an_out_that_would_lose_data(tmp_path, text_csv, text_model,
         for _ in range(2):
             assert main(["predict", str(good), str(text_csv), "--out", str(preds), "-q"]) == 0
     precious = tmp_path / "precious.json"
+    results = tmp_path / "results.json"  # its own results are replaced, run after run
+    for _ in range(2):
+        args = ["eval", str(text_csv), "--methods", "knn", "--shots", "2", "--repeats", "1"]
+        assert main([*args, "--out", str(results), "-q"]) == 0
     for kept in ('{"keep": 1}', '{"notes": "copied from \\"scarce-results\\""}'):
         precious.write_text(kept)  # walk 27: the second was replaced
         assert main(["eval", str(text_csv), "--methods", "knn", "--out", str(precious)]) == 2

@@ -89,7 +89,6 @@ def _root(
 # how predict's own output begins (its header, or its first JSON row), after any BOM a
 # spreadsheet added: what --out may replace
 PREDICTIONS = re.compile(rb'(\xef\xbb\xbf)?(input,prediction|\{"input": )')
-RESULTS = re.compile(rb'\s*\{\s*"schema":\s*"scarce-results"')  # eval's, by its first key
 
 # the selection estimates in words: none but the last two measure the target's accuracy
 ESTIMATES = {
@@ -1011,6 +1010,7 @@ def eval_cmd(
     _setup(quiet)
     from scarce import api
     from scarce.core.atomic import atomic_write, check_writable
+    from scarce.evaluation.runner import RESULTS_START
 
     if protocol not in ("kshot", "kfold", "episodes", "domain"):
         raise ConfigError(f"--protocol must be kshot, kfold, episodes or domain, got {protocol!r}.")
@@ -1050,7 +1050,7 @@ def eval_cmd(
         out,
         inputs=(data, test, base, source, unlabeled, *(tasks or {}).values()),
         example="results.json",
-        ours=RESULTS,
+        ours=RESULTS_START,
     )
     configs: dict[str, dict[str, Any]] = {}
     for key, value in _parse_sets(set_).items():

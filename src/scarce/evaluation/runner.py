@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import platform
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "scarce-results"
 SCHEMA_VERSION = 1
+# how a results document begins (its first key): what `eval --out` may replace
+RESULTS_START = re.compile(rb'\s*\{\s*"schema":\s*"' + re.escape(SCHEMA.encode()) + rb'"')
 BASELINE = "baseline"
 SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 MULTITASK = "multitask"

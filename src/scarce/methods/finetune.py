@@ -251,7 +251,7 @@ class Finetune:
             stop_after, fold_accuracy, fold_error, _ = folds_by_lam[lam]
             if len(folds_by_lam) > 1:
                 d = {**d, "l2sp": lam}
-                plan.update(l2sp=lam, l2sp_searched=True, l2sp_search=list(folds_by_lam))
+                plan["l2sp_search"] = list(folds_by_lam)
             plan["fold_error_by_epoch"] = fold_error
             plan["early_stopping"] = (
                 f"2 folds chose {stop_after} {plural('epoch', stop_after)} (each of "
@@ -283,7 +283,9 @@ class Finetune:
                 plan["early_stopping"],
                 d["l2sp"],
             )
-        plan["l2sp_searched"] = len(lams) > 1 or plan.get("l2sp_searched", False)
+        if len(lams) > 1:  # searched on the held-out labels (else perhaps on the folds)
+            plan["l2sp_search"] = lams
+        plan["l2sp_searched"] = "l2sp_search" in plan
         best: tuple[tuple[float, float], Any] | None = None
         data = self._states(probe, fit_set, first, aug, seed)
         vdata = self._states(probe, val_set, first, False, seed) if val_set is not None else None
@@ -355,8 +357,6 @@ class Finetune:
                 + " (so slightly optimistic; "
                 "each fold trained on half the examples); the model then trained on all",
             }
-        if len(lams) > 1:
-            fitted.meta["l2sp_search"] = list(lams)
         return fitted
 
     def _epochs_by_folds(

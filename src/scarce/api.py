@@ -80,6 +80,7 @@ PYTHON_SPELLING = {
     "--method": "method=",
     "--methods": "methods=[...]",
     "--modality": "modality=",
+    "--no-resume": "resume=False",
     "--protocol": "protocol=",
     "--queries": "queries=",
     "--repeats": "repeats=",
@@ -1389,6 +1390,7 @@ def evaluate(
     versus: str | None = None,
     unlabeled: Any = None,
     labeled_target: Sequence[int] | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Compare methods beside the from-scratch baseline on the same draws; returns the
     results document (docs/results-schema.md) that `scarce report` renders. `data` is read
@@ -1404,7 +1406,9 @@ def evaluate(
     each such method M also runs as M:labels-only on the same draws, and the results'
     "unlabeled" section pairs the two. `configs`: each method's knobs, {method: {knob:
     value}}; a bare {knob: value} goes to every method that has the knob (the command
-    line's `--set knob=value`), and a method's own setting wins."""
+    line's `--set knob=value`), and a method's own setting wins. Each finished fit is kept in
+    the cache until the evaluation completes: the same call after an interruption fits only
+    what was left; `resume=False` fits everything again."""
     from scarce.evaluation.runner import EVERY, evaluate_sets
 
     # audit 26: configs={'C': 0.5} was read as a method named 'C'
@@ -1504,6 +1508,7 @@ def evaluate(
         primary_task=label_column,
         versus=versus,
         unlabeled=unlabeled_set,
+        resume=resume,
     )
 
 

@@ -992,6 +992,13 @@ def eval_cmd(
         ),
     ] = "t",
     jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the fits that a stopped run of this same evaluation finished (kept "
+            "in the cache until it completes); --no-resume fits everything again."
+        ),
+    ] = True,
     seed: Seed = 0,
     modality: Modality = None,
     text_column: TextCol = "text",
@@ -1085,6 +1092,7 @@ def eval_cmd(
         tasks=tasks,
         versus=versus.strip() if versus else None,
         unlabeled=unlabeled,
+        resume=resume,
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)

@@ -7,6 +7,7 @@ import contextvars
 import logging
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,13 @@ _make_record = logging.getLogRecordFactory()
 
 def _record(*args: object, **kwargs: object) -> logging.LogRecord:
     """A warning from scarce that names command-line flags, logged during a Python call,
-    says how Python spells them (walk 24: Python users read '--unlabeled not used')."""
+    says how Python spells them (walk 24: Python users read '--unlabeled not used'); and,
+    inside `collect_warnings`, a copy of each of scarce's warnings."""
     record = _make_record(*args, **kwargs)
+    if record.levelno < logging.WARNING or not record.name.startswith("scarce"):
+        return record
     table = SPELLING.get()
-    if table and record.levelno >= logging.WARNING and record.name.startswith("scarce"):
+    if table:
         try:
             said = record.getMessage()
         except (TypeError, ValueError):  # a bad format: logging's handler reports it, later
@@ -55,6 +59,18 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
         note = spelling_note(said, table)
         if note:
             record.msg, record.args = f"{said} ({note})", None
+    bucket = _COLLECTED.get()
+    if bucket is not None and record.levelno < logging.ERROR and not _HELD.get():
+        with contextlib.suppress(TypeError, ValueError):
+            bucket.append(
+                {
+                    "name": record.name,
+                    "level": record.levelno,
+                    "path": record.pathname,
+                    "line": record.lineno,
+                    "msg": record.getMessage(),
+                }
+            )
     return record
 
 
@@ -113,6 +129,36 @@ def warnings_once() -> Iterator[None]:
 
 
 _HELD: contextvars.ContextVar[bool] = contextvars.ContextVar("scarce_errors_only", default=False)
+_COLLECTED: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "scarce_collected", default=None
+)
+
+
+@contextlib.contextmanager
+def collect_warnings() -> Iterator[list[dict[str, Any]]]:
+    """Copies of the warnings scarce logs in this context (not those `errors_only` holds
+    back), as plain data, for `say_again` to give them once more: an evaluation's kept fit,
+    reused, warns as it did when it ran. Read as records are made, not by a handler: a
+    handler of its own would stop logging's last resort from showing them."""
+    bucket: list[dict[str, Any]] = []
+    token = _COLLECTED.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _COLLECTED.reset(token)
+
+
+def say_again(said: list[dict[str, Any]]) -> None:
+    """Warnings that `collect_warnings` kept, logged again from where they first were (the
+    same site: `warnings_once` folds them with fresh ones as before)."""
+    for r in said:
+        logger = logging.getLogger(r["name"])
+        if logger.isEnabledFor(r["level"]):
+            logger.handle(
+                logger.makeRecord(
+                    logger.name, r["level"], r["path"], r["line"], r["msg"], None, None
+                )
+            )
 
 
 class _HeldBack(logging.Filter):

@@ -47,6 +47,7 @@ from scarce.evaluation.protocols import (
     kfold_splits,
     kshot_splits,
 )
+from scarce.evaluation.resume import FitStore, ordered_hash
 from scarce.methods import methods as registry
 from scarce.methods._meta_cache import meta_train
 from scarce.methods.base import check_base_use
@@ -92,6 +93,7 @@ def evaluate_sets(
     primary_task: str = "label",
     versus: str | None = None,
     unlabeled: UnlabeledSet | None = None,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Evaluate `methods` (the baseline is always added) on validated data sets. `base`:
     labeled data of other classes that the methods taking it meta-train on, once, before
@@ -104,7 +106,8 @@ def evaluate_sets(
     other task to score it. `versus`: a method (run if not listed) that every other one is
     also compared with, paired over the same draws, besides the baseline. `unlabeled`: extra
     inputs that each method able to read them gets in every fit; its twin `M:labels-only`
-    fits the same draws without them, paired (protocols kshot and kfold)."""
+    fits the same draws without them, paired (protocols kshot and kfold). `resume`: reuse
+    the fits that a stopped run of this same evaluation finished (evaluation.resume)."""
     t0 = time.perf_counter()
     reference = BASELINE
     first = [BASELINE]
@@ -375,13 +378,44 @@ def evaluate_sets(
                     rec["_test"] = pool.subset(sp.test)
             return rec
 
+        store = FitStore(
+            {
+                "protocol": protocol,
+                "seed": seed,
+                "draws": [shots, repeats, folds, ways, queries, episodes, labeled_target],
+                "data": [ordered_hash(d) for d in (pool, test, source, unlabeled, base)],
+                "tasks": {n: ordered_hash(t) for n, t in (tasks or {}).items()},
+                "primary": primary_task,
+                "encoder": encoder.key if encoder is not None else None,
+                "versions": library_versions(),
+            },
+            enabled=resume,
+        )
+
+        def kept(job: tuple[str, Split]) -> dict[str, Any]:
+            name, sp = job
+            arrays = (sp.train, sp.test, sp.classes, sp.adapt)
+            key = FitStore.job_key(
+                {
+                    "method": name,
+                    "config": cfgs[name].to_dict(),
+                    "reads_unlabeled": name in readers,
+                    "split": [sp.shots, sp.repeat, sp.fold],
+                    "rows": [None if a is None else np.asarray(a).tolist() for a in arrays],
+                }
+            )
+            rec = store.run(key, lambda: one(job))
+            if "_proba" in rec and "_test" not in rec:  # kept: its test set, drawn again
+                rec["_test"] = pool.subset(sp.test) if sp.test is not None else test
+            return rec
+
         if protocol == "domain" and jobs > 1:
             # domain fits seed torch's process-wide generator (dropout, initial weights):
             # threads would race on it and the same seed would not give the same result
             log.info("--protocol domain runs its fits one at a time (--jobs ignored)")
             jobs = 1
-        with warnings_once():
-            runs = _run_all(one, jobs_list, jobs)
+        with warnings_once(), store.session(len(jobs_list)):
+            runs = _run_all(kept, jobs_list, jobs)
     units = Units(runs, pool, protocol, repeats)
     one_class = _warn_one_class(runs, names, pool.classes, protocol, test is not None)
 
@@ -489,6 +523,9 @@ def evaluate_sets(
         "encode_seconds": round(encode_s, 2),
         "jobs": jobs,
     }
+    if store.reused:  # their fit_seconds are the stopped run's; total_seconds is this one's
+        res["timing"]["resumed_fits"] = store.reused
+    store.discard()
     return res
 
 

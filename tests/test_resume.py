@@ -1,0 +1,97 @@
+"""An evaluation stopped part way keeps its finished fits; run again, it fits only the rest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import scarce
+from scarce.evaluation import metrics as M
+from scarce.evaluation.resume import FOLDER
+
+KW = {"methods": ["linear-probe"], "shots": [1, 2], "repeats": 3, "seed": 0}
+FITS = 2 * 3 * 2  # shots x repeats x (linear-probe and the baseline)
+SCORED = ("summary", "paired", "negative_transfer", "curves", "details")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("SCARCE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / FOLDER
+
+
+def _scores(res: dict) -> str:
+    return json.dumps({k: res[k] for k in SCORED}, sort_keys=True, default=str)
+
+
+def _fits(monkeypatch, stop_at: int | None = None, warn: bool = False) -> list[int]:
+    """Count the fits scored from here on; raise Ctrl-C at the `stop_at`th; with `warn`,
+    each fit warns as it is scored."""
+    calls: list[int] = []
+    real = M.compute
+
+    def compute(y, proba):
+        calls.append(1)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt
+        if warn:
+            logging.getLogger("scarce.methods").warning("this fit saw something odd")
+        return real(y, proba)
+
+    monkeypatch.setattr(M, "compute", compute)
+    return calls
+
+
+def _interrupt(text_csv: Path, monkeypatch, at: int, warn: bool = False, **kw) -> None:
+    _fits(monkeypatch, stop_at=at, warn=warn)
+    with pytest.raises(KeyboardInterrupt):
+        scarce.evaluate(text_csv, **{**KW, **kw})
+
+
+def test_an_interrupted_eval_resumes_with_the_same_results(text_csv, cache, monkeypatch, caplog):
+    whole = scarce.evaluate(text_csv, resume=False, **KW)
+    assert not cache.exists()  # resume=False keeps nothing
+    _interrupt(text_csv, monkeypatch, at=5)
+    assert f"4 of {FITS} fits are kept" in caplog.text
+    calls = _fits(monkeypatch)
+    again = scarce.evaluate(text_csv, **KW)
+    assert len(calls) == FITS - 4
+    assert "resuming: 4 fit(s)" in caplog.text
+    assert again["timing"]["resumed_fits"] == 4
+    assert _scores(again) == _scores(whole)
+    assert not any(cache.iterdir())  # a completed evaluation removes what it kept
+
+
+def test_another_seed_or_resume_false_fits_everything(text_csv, cache, monkeypatch):
+    _interrupt(text_csv, monkeypatch, at=5)
+    calls = _fits(monkeypatch)
+    scarce.evaluate(text_csv, **{**KW, "seed": 1})
+    assert len(calls) == FITS
+    calls.clear()
+    res = scarce.evaluate(text_csv, resume=False, **KW)
+    assert len(calls) == FITS
+    assert "resumed_fits" not in res["timing"]
+    assert any(cache.iterdir())  # resume=False leaves the stopped run's fits alone
+
+
+def test_a_kept_fit_gives_its_warnings_again(text_csv, cache, monkeypatch, caplog):
+    _interrupt(text_csv, monkeypatch, at=3, warn=True)
+    caplog.clear()
+    _fits(monkeypatch)  # the fits left warn of nothing now
+    scarce.evaluate(text_csv, **KW)
+    assert "this fit saw something odd" in caplog.text
+
+
+def test_a_damaged_kept_fit_is_fitted_again(text_csv, cache, monkeypatch, caplog):
+    _interrupt(text_csv, monkeypatch, at=5)
+    kept = sorted(cache.glob("*/*.npz"))
+    assert len(kept) == 4
+    kept[0].write_bytes(kept[0].read_bytes()[:100])
+    calls = _fits(monkeypatch)
+    scarce.evaluate(text_csv, **KW)
+    assert len(calls) == FITS - 3
+    assert "is unreadable" in caplog.text
+    assert "fitting it again" in caplog.text

@@ -95,3 +95,18 @@ def test_a_damaged_kept_fit_is_fitted_again(text_csv, cache, monkeypatch, caplog
     assert len(calls) == FITS - 3
     assert "is unreadable" in caplog.text
     assert "fitting it again" in caplog.text
+
+
+def test_the_command_line_resumes_unless_told_not_to(text_csv, cache, monkeypatch, tmp_path):
+    from scarce.cli.main import main
+
+    out = tmp_path / "r.json"
+    args = ["eval", str(text_csv), "--shots", "1,2", "--repeats", "3", "--out", str(out)]
+    _interrupt(text_csv, monkeypatch, at=5)
+    calls = _fits(monkeypatch)
+    assert main([*args, "--no-resume"]) == 0
+    assert len(calls) == FITS
+    calls.clear()
+    assert main(args) == 0
+    assert len(calls) == FITS - 4
+    assert json.loads(out.read_text())["timing"]["resumed_fits"] == 4

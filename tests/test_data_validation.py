@@ -137,6 +137,7 @@ def test_what_predict_cannot_read_is_named_and_skip_bad_covers_missing_files(
     assert code == 0, err
     rows = out_file.read_text().splitlines()
     assert len(rows) == 1 + 3
+    assert rows[2].startswith("http://example.com/a.png,")  # as written, both slashes
     assert "fetches no URL" in rows[2]
     assert "missing.png: no such image file" in rows[3]
     monkey = os.getcwd()

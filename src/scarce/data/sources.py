@@ -344,6 +344,12 @@ def _is_url(name: str) -> bool:
     return re.match(r"[a-zA-Z][a-zA-Z0-9+.-]+:/", name) is not None
 
 
+def _shown(path: Path) -> str:
+    """A path as the user wrote it: a URL kept as a Path has lost a slash ('http:/x')."""
+    name = str(path)
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)", r"\1://", name) if _is_url(name) else name
+
+
 def _offline(name: str | Path) -> str:
     """What to do about a URL given as a file (nothing is fetched); '' for anything else."""
     if not _is_url(str(name)):
@@ -399,13 +405,13 @@ def image_inputs(
     from scarce.core.progress import progress
 
     good, hashes, bad = check_images(
-        (str(f), f.read_bytes() if f.is_file() else None)
+        (_shown(f), f.read_bytes() if f.is_file() else None)
         for f in progress(paths, desc="checking images", unit="img")
     )
     if skipped is None or len(bad) == len(paths):
         raise_bad_images([why for _, why in bad], len(paths))
     else:
-        skipped += [(i, str(paths[i]), why) for i, why in bad]
+        skipped += [(i, _shown(paths[i]), why) for i, why in bad]
     names = tuple(str(paths[i]) for i in good)
     return Inputs("image", names, tuple(hashes), names)
 

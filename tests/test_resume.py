@@ -59,14 +59,14 @@ def test_an_interrupted_eval_resumes_with_the_same_results(text_csv, cache, monk
     calls = _fits(monkeypatch)
     again = scarce.evaluate(text_csv, **KW)
     assert len(calls) == FITS - 4
-    assert "resuming: 4 fit(s)" in caplog.text
+    assert f"resuming: 4 of {FITS} fits" in caplog.text
     assert again["timing"]["resumed_fits"] == 4
     assert _scores(again) == _scores(whole)
     assert not any(cache.iterdir())  # a completed evaluation removes what it kept
 
 
-def test_another_seed_or_resume_false_fits_everything(text_csv, cache, monkeypatch):
-    _interrupt(text_csv, monkeypatch, at=5)
+def test_another_seed_setting_or_resume_false_refits(text_csv, cache, monkeypatch):
+    _interrupt(text_csv, monkeypatch, at=5)  # keeps 2 baseline and 2 linear-probe fits
     calls = _fits(monkeypatch)
     scarce.evaluate(text_csv, **{**KW, "seed": 1})
     assert len(calls) == FITS
@@ -75,6 +75,9 @@ def test_another_seed_or_resume_false_fits_everything(text_csv, cache, monkeypat
     assert len(calls) == FITS
     assert "resumed_fits" not in res["timing"]
     assert any(cache.iterdir())  # resume=False leaves the stopped run's fits alone
+    calls.clear()
+    scarce.evaluate(text_csv, **{**KW, "configs": {"linear-probe": {"C": 0.5}}})
+    assert len(calls) == FITS - 2  # the baseline's are the same fits
 
 
 def test_a_kept_fit_gives_its_warnings_again(text_csv, cache, monkeypatch, caplog):

@@ -83,19 +83,25 @@ class FitStore:
         self._lock = threading.Lock()
         if enabled:
             self._prune()
-            found = len(list(self.folder.glob("*.npz"))) if self.folder.is_dir() else 0
-            if found:
-                log.warning(
-                    "resuming: %d fit(s) of this evaluation were kept from a run that stopped "
-                    "before the end (%s); each is reused with the warnings it gave. "
-                    "--no-resume fits them again.",
-                    found,
-                    self.folder,
-                )
 
     @staticmethod
     def job_key(parts: dict[str, Any]) -> str:
         return sha256_text(json.dumps(parts, sort_keys=True, default=_jsonable))[:32]
+
+    def announce(self, keys: list[str]) -> None:
+        """Say how many of these fits a stopped run left (before any is fitted)."""
+        if not self.enabled or not self.folder.is_dir():
+            return
+        found = sum((self.folder / f"{k}.npz").exists() for k in keys)
+        if found:
+            log.warning(
+                "resuming: %d of %d fits of this evaluation were kept from a run that stopped "
+                "before the end (%s); each is reused with the warnings it gave. --no-resume "
+                "fits them again.",
+                found,
+                len(keys),
+                self.folder,
+            )
 
     def run(self, key: str, fit: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The stored record under `key`, or `fit()`'s, stored."""

@@ -392,10 +392,9 @@ def evaluate_sets(
             enabled=resume,
         )
 
-        def kept(job: tuple[str, Split]) -> dict[str, Any]:
-            name, sp = job
+        def job_key(name: str, sp: Split) -> str:
             arrays = (sp.train, sp.test, sp.classes, sp.adapt)
-            key = FitStore.job_key(
+            return FitStore.job_key(
                 {
                     "method": name,
                     "config": cfgs[name].to_dict(),
@@ -404,7 +403,13 @@ def evaluate_sets(
                     "rows": [None if a is None else np.asarray(a).tolist() for a in arrays],
                 }
             )
-            rec = store.run(key, lambda: one(job))
+
+        keys = {(name, id(sp)): job_key(name, sp) for name, sp in jobs_list}
+        store.announce(list(keys.values()))
+
+        def kept(job: tuple[str, Split]) -> dict[str, Any]:
+            name, sp = job
+            rec = store.run(keys[name, id(sp)], lambda: one(job))
             if "_proba" in rec and "_test" not in rec:  # kept: its test set, drawn again
                 rec["_test"] = pool.subset(sp.test) if sp.test is not None else test
             return rec

@@ -962,3 +962,28 @@ def test_multi_label_data_is_refused_not_made_into_label_sets(tmp_path):
     (tmp_path / "tags.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="row 1: the label in column 'label' is list"):
         scarce.fit(tmp_path / "tags.jsonl", backbone="minilm-l3")
+
+
+def test_a_text_column_of_image_file_names_is_refused_unless_text_is_asked_for(
+    tmp_path, image_folder, capsys
+):
+    """Walk 29: --text-column naming an image table's file column trained a text model on
+    the names ('img/circle_003.png'), which scored 1.000 by reading the label off them."""
+    import pandas as pd
+
+    files = sorted(image_folder.glob("*/*.png"))
+    table = image_folder / "t.csv"
+    names = [str(f.relative_to(image_folder)) for f in files]
+    pd.DataFrame({"file_path": names, "label": [f.parent.name for f in files]}).to_csv(
+        table, index=False
+    )
+    err = fit_fails(capsys, tmp_path, table, "--text-column", "file_path")
+    assert "column 'file_path' (--text-column) holds image file names, not texts" in err
+    assert "rename 'file_path' to 'path'" in err
+    assert "add --modality text" in err
+    out = tmp_path / "names.scarce"
+    args = ["fit", table, "--text-column", "file_path", "--modality", "text", "--out", out]
+    assert run_cli([*args, "-q"], capsys)[0] == 0
+    frame = pd.DataFrame({"file_path": names, "label": [f.parent.name for f in files]})
+    with pytest.raises(DataError, match=r"\(text_column=\) holds image file names"):
+        scarce.fit(frame, text_column="file_path")

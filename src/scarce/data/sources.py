@@ -139,13 +139,28 @@ def load_labeled(
             _partial(path, label_column, partial), modality, text_column, label_column
         )
     p = Path(path)
+    forced = modality is not None
     modality = modality or detect_modality(p)
     if modality == "image":
         if p.is_dir():
             return _image_folder(p)
         return _image_table(p, label_column, partial)
     df = _partial(_read_table(p, _text_kind(p)), label_column, partial)
+    if not forced:
+        _not_file_names(df, p, text_column, ("--text-column", "--modality text"))
     return _labeled_texts(df, p, text_column, label_column)
+
+
+def _not_file_names(df: Any, p: Path, text_column: str, flags: tuple[str, str]) -> None:
+    """Refuse a text column of image file names unless text was asked for: a text model on
+    'img/circle_003.png' reads the label from the name (walk 29: test accuracy 1.000)."""
+    if text_column in _image_file_columns(df):
+        raise DataError(
+            f"{p}: column {text_column!r} ({flags[0]}) holds image file names, not texts: a "
+            f"text model would learn from the names. For an image model, rename "
+            f"{text_column!r} to 'path' (paths relative to the table's folder) and drop "
+            f"{flags[0]}; to read the names as texts after all, add {flags[1]}."
+        )
 
 
 def _partial(df: Any, label_column: str, partial: bool) -> Any:
@@ -174,6 +189,8 @@ def _labeled_frame(
     df = df.reset_index(drop=True)
     if modality is None:
         modality = "image" if "path" in df.columns and text_column not in df.columns else "text"
+        if modality == "text":
+            _not_file_names(df, p, text_column, ("text_column=", "modality='text'"))
     numeric = label_column in df.columns and label_kind(df[label_column]) in ("int", "float")
     if modality == "image":
         labels = _clean_labels(_column(df, p, label_column, "label_column="), p, label_column)

@@ -614,6 +614,7 @@ def test_terminal_table_shows_balanced_accuracy_when_classes_are_unequal():
     assert (
         "always answering each test set's largest class would score 0.770 (balanced 0.500)" in said
     )
+    assert "test sets of unequal classes:" in said  # walk 29: k-fold folds of equal classes
     assert "balanced accuracy" not in _results_text(res(0.865))
     shots = [{"shots": 10, "accuracy": 0.207, "balanced_accuracy": 0.2}]
     said = _results_text({**res(0.596), "majority": shots})  # walk 26: not "score 10: 0.207"

@@ -471,11 +471,18 @@ def test_write_report_from_path_resolves_relative_images(tmp_path: Path) -> None
         ('{"schema": "other", "schema_version": 1}', r"schema is 'other', expected"),
         ('{"schema": "scarce-results", "schema_version": 2}', r"schema_version 2 is not one"),
         ('{"schema": "scarce-results"}', r"schema_version None"),
+        # walk 29: a bundle read 'utf-8 codec can't decode byte 0xc9'
+        (b"PK\x03\x04\x14\x00\xc9", r"is a zip file \(a model bundle\?\), not results"),
+        (b"\xff\xfe{", r"not a results file \(not UTF-8 text.*written by `scarce eval`"),
     ],
 )
-def test_load_results_refuses_bad_files(tmp_path: Path, content: str | None, match: str) -> None:
+def test_load_results_refuses_bad_files(
+    tmp_path: Path, content: str | bytes | None, match: str
+) -> None:
     path = tmp_path / "results.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(DataError, match=match) as info:
         load_results(path)

@@ -1245,7 +1245,9 @@ def _results_text(res: dict[str, Any]) -> str:
     lines = [head, _table(cols, rows)]
     if floors := res.get("majority"):  # walk 23: a baseline under it read as a real score
         lines.append(
-            "unequal classes: always answering each test set's largest class would score "
+            # walk 29: "unequal classes" over 8 per class; the k-fold test folds were unequal
+            "test sets of unequal classes: always answering each test set's largest class "
+            "would score "
             + ", ".join(  # walk 26: "would score 10: 0.207" read as a score of 10
                 f"{f['accuracy']:.3f} (balanced {f['balanced_accuracy']:.3f})"
                 + ("" if f["shots"] is None else f" at {f['shots']} {plural('shot', f['shots'])}")

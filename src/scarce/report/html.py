@@ -195,13 +195,25 @@ def load_results(path: str | Path) -> dict:
     """Read and check a results.json; every failure is a DataError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(
             f"{path}: no such results file. Run `scarce eval` first, or check the path."
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise DataError(f"{path}: cannot read the results file ({exc}).") from None
+    if raw.startswith(b"PK\x03\x04"):  # walk 29: a bundle got 'utf-8 codec can't decode'
+        raise DataError(
+            f"{path}: is a zip file (a model bundle?), not results: `scarce report` renders the "
+            "results.json that `scarce eval DATA --out results.json` writes."
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path}: not a results file (not UTF-8 text: {exc.reason} at byte {exc.start}). "
+            "It should be the results.json written by `scarce eval`."
+        ) from None
     try:
         results = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -359,7 +359,7 @@ def test_repeated_inputs_in_the_training_data_warn(tmp_path, text_csv, capsys):
     code, _, err = run_cli(["fit", tmp_path / "rep.csv", "--out", tmp_path / "m.scarce"], capsys)
     assert code == 0, err
     assert f"row 1 is {df.label[0]!r} but row 25 is" in err
-    assert "1 example(s) are exact copies of another with the same label" in err
+    assert "exact copies of another with the same label (row 26 repeats row 2)" in err
     code, _, err = run_cli(["fit", text_csv, "--out", tmp_path / "m.scarce"], capsys)
     assert "copies" not in err
     assert "another label" not in err

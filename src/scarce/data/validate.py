@@ -99,7 +99,8 @@ def _warn_repeats(ds: LabeledSet) -> None:
     """The same input twice: with two labels the data contradicts itself; with one it
     counts double and can sit on both sides of a validation split."""
     first: dict[str, int] = {}
-    clashes, copies = [], 0
+    clashes: list[tuple[int, int]] = []
+    copies: list[tuple[int, int]] = []
     for i, h in enumerate(ds.inputs.hashes):
         j = first.setdefault(h, i)
         if j == i:
@@ -107,7 +108,7 @@ def _warn_repeats(ds: LabeledSet) -> None:
         if ds.y[i] != ds.y[j]:
             clashes.append((j, i))
         else:
-            copies += 1
+            copies.append((j, i))
     what = "row" if ds.modality == "text" else "image"
     if clashes:
         shown = "; ".join(
@@ -123,12 +124,17 @@ def _warn_repeats(ds: LabeledSet) -> None:
             shown,
             " ..." if len(clashes) > 3 else "",
         )
-    if copies:
+    if copies:  # walk 29: named no rows, where the clashes' warning names them
         log.warning(
-            "%s: %d example(s) are exact copies of another with the same label; they weigh "
-            "double in training. Remove the copies unless that is intended.",
+            "%s: %d example(s) are exact copies of another with the same label (%s%s); they "
+            "weigh double in training. Remove the copies unless that is intended.",
             ds.source,
-            copies,
+            len(copies),
+            "; ".join(
+                f"{what} {ds.inputs.names[i]} repeats {what} {ds.inputs.names[j]}"
+                for j, i in copies[:3]
+            ),
+            " ..." if len(copies) > 3 else "",
         )
 
 

@@ -156,6 +156,15 @@ def test_class_with_no_examples(tmp_path, image_folder, capsys):
     err = fit_fails(capsys, tmp_path, image_folder)
     assert "class 'dress'" in err
     assert "has no images" in err
+    assert "Also" not in err
+    # walk 29: the unreadable images were said only once the empty folder was gone
+    (image_folder / "coat").mkdir()
+    (image_folder / "trouser" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    err = fit_fails(capsys, tmp_path, image_folder)
+    assert "classes 'coat', 'dress' (in " in err
+    assert "have no images" in err
+    assert "Also: " in err
+    assert "broken.png" in err
 
 
 def test_only_one_class(tmp_path, image_folder, capsys):

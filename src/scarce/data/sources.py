@@ -274,14 +274,27 @@ def _image_folder(root: Path) -> LabeledSet:
         )
     paths: list[Path] = []
     labels: list[str] = []
+    empty: list[Path] = []
     for d in subdirs:
         images = folder_images(d)
         if not images:
-            raise DataError(
-                f"class {d.name!r} ({d}) has no images. Add images to it or remove the folder."
-            )
+            empty.append(d)
         paths += images
         labels += [class_name(d.name)] * len(images)
+    if empty:
+        said = (
+            f"class {empty[0].name!r} ({empty[0]}) has no images. Add images to it or remove "
+            "the folder."
+            if len(empty) == 1
+            else f"classes {', '.join(repr(d.name) for d in empty)} (in {root}) have no images. "
+            "Add images to them or remove those folders."
+        )
+        if paths:  # the other images' faults in the same message: one run fixes all (walk 29)
+            try:
+                image_inputs(paths)
+            except DataError as e:
+                raise DataError(f"{said} Also: {e}") from None
+        raise DataError(said)
     return labeled_set(image_inputs(paths), labels, root)
 
 

@@ -191,7 +191,7 @@ class FitStore:
 
     @contextlib.contextmanager
     def session(self, total: int) -> Iterator[None]:
-        """Around the fits: on an interruption, say what is kept; at the end, discard it."""
+        """Around the fits: if they stop early (Ctrl-C, an error), say what is kept."""
         try:
             yield
         except BaseException:

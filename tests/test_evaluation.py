@@ -16,9 +16,16 @@ from scarce.core.errors import ConfigError, DataError
 from scarce.data.types import Inputs, LabeledSet
 from scarce.evaluation import metrics as M
 from scarce.evaluation.curves import fit_curve
-from scarce.evaluation.intervals import bootstrap_interval, t_interval, verdict
+from scarce.evaluation.intervals import (
+    Interval,
+    bootstrap_interval,
+    change_interval,
+    interval,
+    t_interval,
+    verdict,
+)
 from scarce.evaluation.protocols import holdout_split, kfold_splits, kshot_splits
-from scarce.evaluation.runner import evaluate_sets
+from scarce.evaluation.runner import Units, evaluate_sets
 from scarce.methods import methods
 from tests.conftest import write_image_folder, write_text_csv
 
@@ -264,6 +271,12 @@ def test_curve_fit_recovers_a_known_curve():
     real = fit_curve([1, 4, 16], [0.5, 0.7, 0.8], [0.45, 0.66, 0.77], [0.55, 0.74, 0.83])
     assert real is not None
     assert real["predicted"]
+    # the change's own interval, where given, decides instead of the overlap (walk 29)
+    told = fit_curve([1, 4, 16, 32], means, [m - 0.1 for m in means], [m + 0.1 for m in means],
+                     change=Interval(0.097, 0.013, 0.178, 10))  # fmt: skip
+    assert told["predicted"]
+    untold = fit_curve([1, 4, 16], [0.5, 0.7, 0.8], change=Interval(0.3, -0.01, 0.6, 10))
+    assert "+0.300 [-0.010, +0.600] that cannot be told from none" in untold["note"]
     # with one repeat there are no intervals to compare: the curve is read as before
     assert fit_curve([1, 4, 16, 32], means, means, means)["predicted"]
     assert "levels off" not in fell["note"]
@@ -875,3 +888,33 @@ def test_parallel_fits_run_each_methods_first_fit_alone():
     assert _run_all(one, jobs, 2) == jobs
     assert where[("baseline", 0)] == main
     assert where[("linear-probe", 0)] == main
+
+
+def test_a_curve_over_one_test_set_is_judged_by_each_items_change():
+    """Walk 29: every 1-shot draw scored below every 6-shot draw on one --test set of 180,
+    yet the curve read "a change inside the points' intervals": each point's interval counts
+    the test items' variance whole, which the change between them largely cancels."""
+    g = np.random.default_rng(0)
+    n, repeats = 180, 10
+    hard = g.random(n) < 0.6  # items the model gets wrong at 1 shot; most stay hard
+    keys = np.arange(n)
+    runs = []
+    for k, flip in ((1, 0.0), (6, 0.16)):
+        for r in range(repeats):
+            right = ~hard | (g.random(n) < flip)
+            runs.append({"method": "m", "shots": k, "repeat": r, "fold": None,
+                         "metrics": {"accuracy": float(right.mean())},
+                         "_items": (keys, {"accuracy": right.astype(float)})})  # fmt: skip
+    pool = LabeledSet(Inputs.from_texts([str(i) for i in range(n)]), np.zeros(n, int), ("a",))
+    units = Units(runs, pool, "kshot", repeats)
+    ivs = [
+        interval(list(units.per_unit("m", k, "accuracy").values()),
+                 item_var=units.items("m", k, "accuracy")) for k in (1, 6)
+    ]  # fmt: skip
+    assert ivs[1].low <= ivs[0].high  # each point's interval: the rise reads as noise
+    change = units.change("m", 1, 6, "accuracy", 0.95)
+    assert change.low > 0.05  # each item's change: a clear rise
+    assert change.high < 0.2
+    # independent test items on each side: no cancelling, as wide as the points' own
+    wide = change_interval([0.4] * 5 + [0.41] * 5, [0.5] * 5 + [0.51] * 5, item_var=(0.01, 100))
+    assert wide.low < 0.0

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from scarce.evaluation.intervals import Interval
+
 # Doubling the labels per class must buy at least this much accuracy to be "paying" (per
 # label, 0.001 read "stops paying at K=50" on curves still gaining 3.6 points per doubling)
 DOUBLING = 0.01
@@ -25,11 +27,14 @@ def fit_curve(
     means: Sequence[float],
     lows: Sequence[float] | None = None,
     highs: Sequence[float] | None = None,
+    change: Interval | None = None,
 ) -> dict[str, Any] | None:
     """Fit acc(K) = a - b * K^(-c) (an inverse power law, the usual shape of learning curves;
     Hestness et al. 2017). None when there are fewer than 3 points or the fit fails; its
-    plateau is None when these points cannot tell it. With the points' intervals, a rise
-    that stays inside them is not extrapolated."""
+    plateau is None when these points cannot tell it. A rise that cannot be told from none
+    is not extrapolated: by `change`, the interval of the last point minus the first
+    (`Units.change`, which lets the test items both share cancel), else by whether the
+    points' own intervals overlap."""
     from scipy.optimize import curve_fit
 
     k = np.asarray(shots, float)
@@ -93,13 +98,22 @@ def fit_curve(
     # (one repeat has no interval: low = high = mean, and nothing to compare; flat points
     # are said to be flat below)
     moved = float(acc.max() - acc.min()) > FLAT
-    if moved and lo is not None and hi is not None and lo[top] < hi[top] and lo[top] <= hi[first]:
+    if change is not None:
+        untold = change.low < change.high and change.low <= 0
+        said = (
+            f"a change of {change.mean:+.3f} [{change.low:+.3f}, {change.high:+.3f}] that cannot "
+            "be told from none"
+        )
+    else:
+        untold = lo is not None and hi is not None and lo[top] < hi[top] and lo[top] <= hi[first]
+        said = "a change inside the points' intervals"
+    if moved and untold:
         # walk 14: random labels read "a doubling adds 0.01 or more up to 8867 per class"
         return {
             **unread,
             "note": f"Accuracy went from {acc[first]:.3f} at {_per_class(k[first])} to "
-            f"{measured:.3f} at {kmax}, a change inside the points' intervals, so no curve is "
-            "extrapolated from it: more repeats would tell whether labels help.",
+            f"{measured:.3f} at {kmax}, {said}, so no curve is extrapolated from it: more "
+            "repeats or test examples would tell whether labels help.",
         }
     # a plateau is read only where the points come near it: at a bound of the fit, or still
     # rising by more than 0.02 at 10x the largest K, it is an extrapolation with no support

@@ -32,7 +32,9 @@ from scarce.evaluation.intervals import (
     MIN_VERDICT_REPEATS,
     TOO_FEW,
     Interval,
+    change_interval,
     interval,
+    item_means,
     item_variance,
     repeats_needed,
     support_variance,
@@ -805,6 +807,27 @@ class Units:
                 vals.setdefault(r[self.unit], []).append(scores[metric])
         return {u: float(np.mean(v)) for u, v in vals.items()}
 
+    def scored(
+        self, method: str, k: int | None, metric: str
+    ) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
+        """Per run of `method` at `k`: (test item keys, their `metric` scores)."""
+        return {
+            (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
+            for r in self.runs
+            if r["method"] == method and r["shots"] == k and "_items" in r
+        }
+
+    def trained(
+        self, method: str, k: int | None, metric: str
+    ) -> dict[tuple[int, int | None], tuple[np.ndarray, float]]:
+        """Per run of `method` at `k` that redrew its support from the pool (episodes): (the
+        keys trained on, the run's `metric`)."""
+        return {
+            (r["repeat"], r["fold"]): (r["_support"], r["metrics"][metric])
+            for r in self.runs
+            if r["method"] == method and r["shots"] == k and "_support" in r
+        }
+
     def items(
         self, method: str, k: int | None, metric: str, versus: str | None = None
     ) -> tuple[float, int]:
@@ -814,28 +837,12 @@ class Units:
         items (the folds of a single k-fold) or the metric is not a mean over items."""
         if self.unit == "fold" or metric not in M.PER_ITEM:
             return 0.0, 0
-        runs = self.runs
-
-        def mine(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
-            return {
-                (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
-                for r in runs
-                if r["method"] == name and r["shots"] == k and "_items" in r
-            }
-
-        def trained(name: str) -> dict[tuple[int, int | None], tuple[np.ndarray, float]]:
-            return {
-                (r["repeat"], r["fold"]): (r["_support"], r["metrics"][metric])
-                for r in runs
-                if r["method"] == name and r["shots"] == k and "_support" in r
-            }
-
-        a, sa = mine(method), trained(method)
+        a, sa = self.scored(method, k, metric), self.trained(method, k, metric)
         if versus is None:
             test_side = item_variance(list(a.values()))
             train_side = support_variance(list(sa.values()), self.pool.y)
         else:
-            b, sb = mine(versus), trained(versus)
+            b, sb = self.scored(versus, k, metric), self.trained(versus, k, metric)
             both = sorted(set(a) & set(b), key=str)
             test_side = item_variance([(a[u][0], a[u][1] - b[u][1]) for u in both])
             both = sorted(set(sa) & set(sb), key=str)
@@ -844,6 +851,30 @@ class Units:
         # both sides of the pool in one term; the fewer items set its degrees of freedom
         counts = [c for c in (test_side[1], train_side[1]) if c]
         return test_side[0] + train_side[0], min(counts) if counts else 0
+
+    def change(
+        self, method: str, k0: int, k1: int, metric: str, confidence: float
+    ) -> Interval | None:
+        """How `method`'s mean `metric` moved from `k0` to `k1` shots, with its interval: the
+        test items' side from each item's change (items tested at both, averaged over the
+        runs), the training side (episodes) of each point added. None without two units
+        at each."""
+        u0, u1 = self.per_unit(method, k0, metric), self.per_unit(method, k1, metric)
+        if len(u0) < 2 or len(u1) < 2:
+            return None
+        pool_side: tuple[float, int] = (0.0, 0)
+        scored = [list(self.scored(method, k, metric).values()) for k in (k0, k1)]
+        if self.unit != "fold" and metric in M.PER_ITEM and all(scored):
+            (ka, ma), (kb, mb) = (item_means(s) for s in scored)
+            both, ia, ib = np.intersect1d(ka, kb, return_indices=True)
+            test_side = item_variance([(both, mb[ib] - ma[ia])])
+            train = [
+                support_variance(list(self.trained(method, k, metric).values()), self.pool.y)
+                for k in (k0, k1)
+            ]
+            counts = [c for c in (test_side[1], *(n for _, n in train)) if c]
+            pool_side = (test_side[0] + sum(v for v, _ in train), min(counts) if counts else 0)
+        return change_interval(list(u0.values()), list(u1.values()), confidence, pool_side)
 
 
 def _assemble(
@@ -963,13 +994,20 @@ def _assemble(
 
     curves = {}
     if protocol in ("kshot", "episodes") and len(shot_values) >= 2:
+        k0, k1 = min(shot_values), max(shot_values)
         for m in names:
             pts = [s for s in summary if s["method"] == m and s["metric"] == "accuracy"]
+            change = units.change(m, k0, k1, "accuracy", confidence)
             curves[m] = {
                 "metric": "accuracy",
                 "points": [{k: p[k] for k in ("shots", "mean", "low", "high")} for p in pts],
-                "fit": fit_curve(*([p[f] for p in pts] for f in ("shots", "mean", "low", "high"))),
+                "fit": fit_curve(
+                    *([p[f] for p in pts] for f in ("shots", "mean", "low", "high")),
+                    change=change,
+                ),
             }
+            if change is not None:
+                curves[m]["change"] = {"from": k0, "to": k1, **change.as_dict()}
 
     details = {}
     for m in names:

@@ -167,7 +167,9 @@ def _inputs_note(model: Model, tokenizer: str | None) -> str:
             f"Image.draft('RGB', ({s}, {s})) right after opening it; EXIF orientation applied, "
             "transparent pixels put on white, 16/32-bit integer images min-max scaled per "
             "image to 0..255 and truncated to uint8 first); "
-            f"the centre square resized to {s} (PIL bicubic, reducing_gap=3), scaled to "
+            f"the centre square resized to {s} (PIL bicubic, reducing_gap=3; s = min(w, h), "
+            "box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2) in floats, not "
+            "rounded), scaled to "
             f"[0, 1], then (x - {pre.get('mean')}) / "
             f"{pre.get('std')} per channel. {ONNX_MARK.decode()}"
         )

@@ -991,7 +991,12 @@ def eval_cmd(
             help="t (over repeats) or bootstrap (expanded percentile; t below 6 repeats)."
         ),
     ] = "t",
-    jobs: Annotated[int, typer.Option(help="Parallel fits (threads).")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Parallel fits (threads; the fits of methods that seed torch run one at a time)."
+        ),
+    ] = 1,
     resume: Annotated[
         bool,
         typer.Option(

@@ -9,6 +9,7 @@ import logging
 import os
 import platform
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -409,18 +410,21 @@ def evaluate_sets(
         keys = {(name, id(sp)): job_key(name, sp) for name, sp in jobs_list}
         store.announce(list(keys.values()))
 
+        serial = threading.Lock()
+
+        def alone(job: tuple[str, Split]) -> dict[str, Any]:
+            if jobs > 1 and specs[job[0]].torch_seeded:  # see MethodSpec.torch_seeded
+                with serial:
+                    return one(job)
+            return one(job)
+
         def kept(job: tuple[str, Split]) -> dict[str, Any]:
             name, sp = job
-            rec = store.run(keys[name, id(sp)], lambda: one(job))
+            rec = store.run(keys[name, id(sp)], lambda: alone(job))
             if "_proba" in rec and "_test" not in rec:  # kept: its test set, drawn again
                 rec["_test"] = pool.subset(sp.test) if sp.test is not None else test
             return rec
 
-        if protocol == "domain" and jobs > 1:
-            # domain fits seed torch's process-wide generator (dropout, initial weights):
-            # threads would race on it and the same seed would not give the same result
-            log.info("--protocol domain runs its fits one at a time (--jobs ignored)")
-            jobs = 1
         with warnings_once(), store.session(len(jobs_list)):
             runs = _run_all(kept, jobs_list, jobs)
     units = Units(runs, pool, protocol, repeats)

@@ -45,6 +45,10 @@ class MethodSpec:
     # fit_domain(source, target, labeled_target=..., seed=...)
     domain: bool = False
     auto: bool = True  # False: --method auto does not try it (needs a teacher or other tasks)
+    # True: a fit seeds torch's process-wide generator (dropout, initial weights, shuffles):
+    # two at once on threads would draw from it in turn, and one seed would not give one
+    # result, so an evaluation's parallel fits (--jobs) run these one at a time
+    torch_seeded: bool = False
 
 
 class Fitted(Protocol):

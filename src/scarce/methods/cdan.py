@@ -102,5 +102,6 @@ register_method(
         paper="Long et al., Conditional Adversarial Domain Adaptation, NeurIPS 2018",
         domain=True,
         needs_unlabeled=True,
+        torch_seeded=True,
     )
 )

@@ -41,5 +41,6 @@ register_method(
         paper="Sun & Saenko, Deep CORAL, ECCV Workshops 2016",
         domain=True,
         needs_unlabeled=True,
+        torch_seeded=True,
     )
 )

@@ -101,5 +101,6 @@ register_method(
         paper="Ganin et al., Domain-Adversarial Training of Neural Networks, JMLR 2016",
         domain=True,
         needs_unlabeled=True,
+        torch_seeded=True,
     )
 )

@@ -492,5 +492,6 @@ register_method(
         auto=False,
         paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
         uses_unlabeled=True,
+        torch_seeded=True,
     )
 )

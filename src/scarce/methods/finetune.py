@@ -651,5 +651,6 @@ register_method(
         "layer-wise learning rates, L2-SP, augmentation and early stopping",
         paper="Kumar et al., Fine-Tuning can Distort Pretrained Features and Underperform "
         "Out-of-Distribution, ICLR 2022; Li et al., L2-SP, ICML 2018",
+        torch_seeded=True,
     )
 )

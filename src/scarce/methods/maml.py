@@ -68,5 +68,6 @@ register_method(
         "labels by a few gradient steps (second- or first-order); needs --base",
         paper="Finn et al., Model-Agnostic Meta-Learning for Fast Adaptation of Deep "
         "Networks, ICML 2017",
+        torch_seeded=True,
     )
 )

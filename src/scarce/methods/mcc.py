@@ -68,5 +68,6 @@ register_method(
         paper="Jin et al., Minimum Class Confusion for Versatile Domain Adaptation, ECCV 2020",
         domain=True,
         needs_unlabeled=True,
+        torch_seeded=True,
     )
 )

@@ -70,5 +70,6 @@ register_method(
         "ICML 2015",
         domain=True,
         needs_unlabeled=True,
+        torch_seeded=True,
     )
 )

@@ -122,5 +122,6 @@ register_method(
         summary="class prototypes (mean embeddings), nearest in squared Euclidean distance; "
         "frozen encoder, or an adapter block meta-trained on --base episodes",
         paper="Snell et al., Prototypical Networks for Few-shot Learning, NeurIPS 2017",
+        torch_seeded=True,
     )
 )

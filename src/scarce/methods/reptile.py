@@ -71,5 +71,6 @@ register_method(
         summary="first-order meta-learning (Reptile) of a head + block on frozen features, "
         "adapted to your labels by a few gradient steps; needs --base",
         paper="Nichol et al., On First-Order Meta-Learning Algorithms, arXiv 1803.02999, 2018",
+        torch_seeded=True,
     )
 )

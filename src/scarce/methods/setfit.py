@@ -230,5 +230,6 @@ register_method(
         summary="contrastive fine-tuning of the sentence encoder on same/other-class pairs, "
         "then logistic regression on the new embeddings (SetFit, CPU-efficient)",
         paper="Tunstall et al., Efficient Few-Shot Learning Without Prompts, arXiv 2209.11055",
+        torch_seeded=True,
     )
 )

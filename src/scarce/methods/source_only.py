@@ -45,5 +45,6 @@ register_method(
         fitted=DomainFitted,
         summary="domain baseline: bottleneck + head on the labeled source only",
         domain=True,
+        torch_seeded=True,
     )
 )

@@ -918,3 +918,16 @@ def test_a_curve_over_one_test_set_is_judged_by_each_items_change():
     # independent test items on each side: no cancelling, as wide as the points' own
     wide = change_interval([0.4] * 5 + [0.41] * 5, [0.5] * 5 + [0.51] * 5, item_var=(0.01, 100))
     assert wide.low < 0.0
+
+
+def test_a_perfect_score_on_few_test_items_keeps_an_interval():
+    """Walk 29: 150 of 150 test images right in every draw read 1.000 [1.000, 1.000]; n
+    items all right bound the accuracy below by the exact binomial, not by nothing."""
+    perfect = interval([1.0] * 5, bounds=(0.0, 1.0), item_var=(0.0, 150))
+    assert perfect.high == 1.0
+    assert perfect.low == pytest.approx(0.9757, abs=1e-4)  # Clopper-Pearson, 150 of 150
+    none = interval([0.0] * 5, bounds=(0.0, 1.0), item_var=(0.0, 150))
+    assert none.high == pytest.approx(1 - 0.9757, abs=1e-4)
+    # one draw has no interval at all; without items counted, nothing to bound it by
+    assert interval([1.0], bounds=(0.0, 1.0), item_var=(0.0, 150)).low == 1.0
+    assert interval([1.0] * 5, bounds=(0.0, 1.0)).low == 1.0

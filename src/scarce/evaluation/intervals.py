@@ -134,6 +134,15 @@ def interval(
             high = iv.mean + np.sqrt((iv.high - iv.mean) ** 2 + extra)
             iv = Interval(iv.mean, float(low), float(high), iv.n)
     lo, hi = bounds
+    if (lo, hi) == (0.0, 1.0) and n_items and iv.n >= 2 and iv.low == iv.high:
+        # every draw scored every item alike, at 0 or 1: no spread to see, but n items right
+        # do not show 100% (walk 29: 150 of 150 read [1.000, 1.000]); the exact binomial
+        # (Clopper-Pearson) bound over the distinct items
+        edge = ((1 - confidence) / 2) ** (1 / n_items)
+        if iv.mean >= 1 - ROUND_OFF:
+            iv = Interval(iv.mean, edge, iv.mean, iv.n)
+        elif iv.mean <= ROUND_OFF:
+            iv = Interval(iv.mean, iv.mean, 1 - edge, iv.n)
     return Interval(iv.mean, float(max(iv.low, lo)), float(min(iv.high, hi)), iv.n)
 
 

@@ -74,8 +74,13 @@ def test_restrict_relabels_and_base_must_hold_other_classes(sets):
     assert s.classes == tuple(novel.classes[c] for c in ep.classes)
     assert s.y.tolist() == [0, 0, 1, 1, 2, 2]
     check_base(base, novel)
-    with pytest.raises(DataError, match="shares class"):
+    with pytest.raises(DataError, match=r"shares \d+ class\(es\).*\(every one of its classes\)"):
         check_base(novel, novel)
+    # walk 29: the list stopped at 5 with no word of the rest
+    names = tuple(f"c{i}" for i in range(12))
+    wide = LabeledSet(Inputs.from_texts([f"t{i}" for i in range(12)]), np.arange(12), names)
+    with pytest.raises(DataError, match="'c5' and 4 more"):
+        check_base(wide, wide)
     blank = [np.zeros((8, 8), np.uint8)] * 2
     images = LabeledSet(Inputs.from_images(blank), np.array([0, 1]), ("a", "b"))
     with pytest.raises(DataError, match="same kind of data"):

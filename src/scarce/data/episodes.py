@@ -90,9 +90,12 @@ def check_base(base: LabeledSet, novel: LabeledSet) -> None:
     shared = sorted(set(base.classes) & set(novel.classes))
     if shared:
         raise DataError(
-            f"--base shares class(es) {', '.join(map(repr, shared[:5]))} with the training data. "
-            "The base set holds *other* classes to meta-train on; remove the shared ones from "
-            "it (or rename them if they really differ)."
+            f"--base shares {len(shared)} class(es) with the training data: "
+            f"{', '.join(map(repr, shared[:8]))}"
+            + (f" and {len(shared) - 8} more" if len(shared) > 8 else "")
+            + (" (every one of its classes)" if len(shared) == len(base.classes) else "")
+            + ". The base set holds *other* classes to meta-train on; remove the shared ones "
+            "from it (or rename them if they really differ)."
         )
     if len(base.classes) < 2:
         raise DataError("--base needs at least 2 classes to meta-train on.")

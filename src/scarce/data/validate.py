@@ -127,7 +127,9 @@ def _warn_repeats(ds: LabeledSet) -> None:
     if copies:  # walk 29: named no rows, where the clashes' warning names them
         log.warning(
             "%s: %d example(s) are exact copies of another with the same label (%s%s); they "
-            "weigh double in training. Remove the copies unless that is intended.",
+            "weigh double in training. Every split keeps copies on one side (cross-validation "
+            "folds, held-out examples, eval's test draws), so none is scored on its own copy. "
+            "Remove the copies unless that is intended.",
             ds.source,
             len(copies),
             "; ".join(

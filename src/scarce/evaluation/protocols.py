@@ -11,6 +11,13 @@ import numpy as np
 
 from scarce.core.errors import DataError
 from scarce.core.seeding import derive
+from scarce.data.splits import (
+    copies_to_train,
+    copy_groups,
+    distinct_per_class,
+    drop_copies,
+    stratified_folds,
+)
 from scarce.data.types import LabeledSet
 
 log = logging.getLogger(__name__)
@@ -31,8 +38,13 @@ def kshot_splits(
     pool: LabeledSet, shots: Sequence[int], repeats: int, seed: int, test_given: bool
 ) -> list[Split]:
     """For each K and repeat, K examples per class drawn from the pool; the test set is the
-    given one, or the rest of the pool."""
+    given one, or the rest of the pool. Exact copies count as one example: a draw takes one
+    of them, and the rest of the pool tests without the copies of what trained."""
+    groups = copy_groups(pool.inputs.hashes)
     counts = pool.counts()
+    if groups is not None:  # distinct examples per class
+        distinct = distinct_per_class(pool.y, groups, len(pool.classes)).tolist()
+        counts = dict(zip(pool.classes, distinct, strict=True))
     spare = 0 if test_given else 1  # one left over per class to test on
     need = max(shots) + spare
     short = {c: n for c, n in counts.items() if n < need}
@@ -47,11 +59,17 @@ def kshot_splits(
             todo.append("pass --test to test on other data")
         # semicolons: a comma would run into the list of shot counts
         advice = " or ".join(todo) if len(todo) < 3 else "; ".join(todo[:-1]) + "; or " + todo[-1]
+        kind = " distinct" if groups is not None else ""  # exact copies count once
         raise DataError(
-            f"class {c!r} has {n} example{'s' if n != 1 else ''}; --shots {max(shots)} needs at "
-            f"least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."
+            f"class {c!r} has {n}{kind} example{'s' if n != 1 else ''}; --shots {max(shots)} "
+            f"needs at least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."
         )
-    by_class = [np.flatnonzero(pool.y == c) for c in range(len(pool.classes))]
+    # one of each set of copies in a class to draw from (the first): else every example
+    first = np.ones(len(pool), bool)
+    if groups is not None:
+        first[:] = False
+        first[np.unique(groups * len(pool.classes) + pool.y, return_index=True)[1]] = True
+    by_class = [np.flatnonzero((pool.y == c) & first) for c in range(len(pool.classes))]
     whole = [k for k in shots if repeats > 1 and all(len(idx) <= k for idx in by_class)]
     if whole:  # walk 13: identical repeats read as "3 repeats" with no word of it
         log.warning(
@@ -66,24 +84,34 @@ def kshot_splits(
         for r in range(repeats):
             g = np.random.default_rng(derive(seed, "kshot", k, r))
             train = np.sort(np.concatenate([g.choice(idx, k, replace=False) for idx in by_class]))
-            test = None if test_given else np.setdiff1d(np.arange(len(pool)), train)
+            test = None
+            if not test_given:  # the rest, less the copies of what trained
+                test = drop_copies(np.setdiff1d(np.arange(len(pool)), train), train, groups)
             out.append(Split(k, r, None, train, test))
     return out
 
 
 def kfold_splits(pool: LabeledSet, folds: int, repeats: int, seed: int) -> list[Split]:
-    from sklearn.model_selection import StratifiedKFold
-
+    """Repeated stratified k-fold; exact copies stay in one fold."""
     smallest = min(pool.counts().items(), key=lambda kv: kv[1])
     if smallest[1] < folds:
         raise DataError(
             f"class {smallest[0]!r} has {smallest[1]} examples; {folds}-fold cross-validation "
             f"needs at least {folds} per class. Lower --folds or add examples."
         )
+    groups = copy_groups(pool.inputs.hashes)
+    distinct = distinct_per_class(pool.y, groups)
+    c = int(np.argmin(np.where(distinct > 0, distinct, np.iinfo(int).max)))
+    if distinct[c] < folds:
+        raise DataError(
+            f"class {pool.classes[c]!r} has {distinct[c]} distinct examples (the others are "
+            f"exact copies, which stay in one fold); {folds}-fold cross-validation needs "
+            f"{folds}. Lower --folds, or remove the copies and add examples."
+        )
     out = []
     for r in range(repeats):
-        skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "kfold", r) % 2**31)
-        for f, (tr, te) in enumerate(skf.split(np.zeros(len(pool)), pool.y)):
+        splits = stratified_folds(pool.y, folds, derive(seed, "kfold", r) % 2**31, groups)
+        for f, (tr, te) in enumerate(splits):
             out.append(Split(None, r, f, tr, te))
     return out
 
@@ -94,10 +122,12 @@ def episode_splits(
     """N-way K-shot episodes for each K: support = train, queries = test, `repeat` = episode."""
     from scarce.data.episodes import sample_episodes
 
+    groups = copy_groups(pool.inputs.hashes)
     out = []
     for k in shots:
         for ep in sample_episodes(pool.y, pool.classes, ways, k, queries, episodes, seed):
-            out.append(Split(k, ep.index, None, ep.support, ep.query, ep.classes))
+            query = drop_copies(ep.query, ep.support, groups)  # copies of the support
+            out.append(Split(k, ep.index, None, ep.support, query, ep.classes))
     return out
 
 
@@ -127,6 +157,7 @@ def domain_splits(
                 "class plus a test half. Lower --target-labels, add examples, or pass --test."
             )
     present = [c for c in range(len(target.classes)) if counts[target.classes[c]]]
+    groups = None if test_given else copy_groups(target.inputs.hashes)
     out = []
     for r in range(repeats):
         g = np.random.default_rng(derive(seed, "domain", r))
@@ -137,7 +168,8 @@ def domain_splits(
             test.append(idx[:h])
             adapt.append(idx[h:])
         a = np.sort(np.concatenate(adapt))
-        t = None if test_given else np.sort(np.concatenate(test))
+        # the test half, less the copies of what adapts (and, K per class, trains)
+        t = None if test_given else drop_copies(np.sort(np.concatenate(test)), a, groups)
         order = [g.permutation(ad) for ad in adapt]  # nested: the K labeled are a prefix
         for k in labeled:
             lab = [o[:k] for o in order] if k else []
@@ -157,4 +189,5 @@ def holdout_split(data: LabeledSet, fraction: float, seed: int) -> tuple[np.ndar
         n_test = min(max(round(len(idx) * fraction), 1), len(idx) - 1) if len(idx) > 1 else 0
         test.append(idx[:n_test])
         train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    tr, te = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return copies_to_train(tr, te, copy_groups(data.inputs.hashes))

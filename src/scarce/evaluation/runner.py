@@ -23,6 +23,7 @@ from scarce.core.logs import plural, warnings_once
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.episodes import restrict
+from scarce.data.splits import copy_groups
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
@@ -791,6 +792,10 @@ class Units:
     ) -> None:
         self.runs, self.pool = runs, pool
         self.unit = self.name(protocol, repeats)
+        # exact copies in the pool are one test item (their scores move together): each
+        # position's stand-in is the first position of its copies
+        groups = copy_groups(pool.inputs.hashes)
+        self._rep = None if groups is None else np.unique(groups, return_index=True)[1][groups]
 
     @staticmethod
     def name(protocol: str, repeats: int) -> str:
@@ -814,12 +819,24 @@ class Units:
     def scored(
         self, method: str, k: int | None, metric: str
     ) -> dict[tuple[int, int | None], tuple[np.ndarray, np.ndarray]]:
-        """Per run of `method` at `k`: (test item keys, their `metric` scores)."""
+        """Per run of `method` at `k`: (test item keys, their `metric` scores); the keys of a
+        pool's copies are one key."""
         return {
-            (r["repeat"], r["fold"]): (r["_items"][0], r["_items"][1][metric])
+            (r["repeat"], r["fold"]): (self._key(r["_items"][0]), r["_items"][1][metric])
             for r in self.runs
             if r["method"] == method and r["shots"] == k and "_items" in r
         }
+
+    def _key(self, keys: np.ndarray) -> np.ndarray:
+        """Pool positions as their copies' first; a given test set's keys (past the pool)
+        as they are."""
+        if self._rep is None:
+            return keys
+        keys = np.asarray(keys)
+        inside = keys < len(self.pool)
+        out = keys.copy()
+        out[inside] = self._rep[keys[inside]]
+        return out
 
     def trained(
         self, method: str, k: int | None, metric: str

@@ -13,6 +13,7 @@ import numpy as np
 from scarce.core.progress import OutOfTime, time_limit
 from scarce.core.seeding import derive
 from scarce.data.balance import class_weights
+from scarce.data.splits import copy_groups, stratified_folds
 from scarce.data.types import LabeledSet, Modality
 from scarce.encoders import create_encoder, default_encoder, encoders
 from scarce.encoders.base import caching
@@ -64,8 +65,6 @@ def choose(
 ) -> tuple[str, str | None, dict[str, Any]]:
     """(method, backbone, record). Every score comes from examples the candidate did not
     train on: stratified folds of the training data. Test data never reaches this function."""
-    from sklearn.model_selection import StratifiedKFold
-
     t0 = time.perf_counter()
     cands = candidates(train.modality, backbone)
     default = ("linear-probe", backbone or default_encoder(train.modality))
@@ -87,8 +86,9 @@ def choose(
             f"{default[1]}."
         )
         return default[0], default[1], record
-    skf = StratifiedKFold(folds, shuffle=True, random_state=derive(seed, "auto") % 2**31)
-    splits = list(skf.split(np.zeros(len(train)), train.y))
+    groups = copy_groups(train.inputs.hashes)  # copies stay in one fold
+    splits = stratified_folds(train.y, folds, derive(seed, "auto") % 2**31, groups)
+    record["folds"] = len(splits)
     # on unequal classes every method weighs classes alike (class weights, prior shift), so
     # candidates are ranked the same way: by balanced accuracy, each example weighing
     # 1 / its class's count (mean 1); equal classes: plain accuracy

@@ -26,6 +26,7 @@ from scarce.core.errors import BundleError, ConfigError, DataError
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
 from scarce.data.balance import class_weights
+from scarce.data.splits import copies_to_train, copy_groups
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.data.validate import align_domains
 from scarce.encoders.base import Encoder
@@ -238,7 +239,9 @@ class DomainMethod:
             fl = self.encoder.encode(labeled_target.inputs, desc="encoding the labeled target")
 
         rng = np.random.default_rng(derive(seed, "split"))
-        tr, va = _holdout(source.y, cfg.val_fraction, rng)
+        tr, va = copies_to_train(
+            *_holdout(source.y, cfg.val_fraction, rng), copy_groups(source.inputs.hashes)
+        )
         lt_tr, lt_va = (None, None)
         if labeled_target is not None:
             lt_tr, lt_va = _target_halves(labeled_target.y, rng)

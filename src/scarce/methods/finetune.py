@@ -23,6 +23,7 @@ from scarce.core.progress import progress
 from scarce.core.threads import ThreadChooser
 from scarce.data.augment import Augment
 from scarce.data.balance import class_weights
+from scarce.data.splits import copies_to_train, copy_groups, stratified_folds
 from scarce.data.types import LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods import _tuning as T
@@ -234,7 +235,10 @@ class Finetune:
             fit_set, val_set = train, None
             plan["early_stopping"] = "off"
         elif val is None and counts.min() >= 4 and _held_out_size(counts, cfg) >= cfg.min_held_out:
-            tr_idx, va_idx = _stratified_holdout(train.y, cfg.val_fraction, seed)
+            tr_idx, va_idx = copies_to_train(
+                *_stratified_holdout(train.y, cfg.val_fraction, seed),
+                copy_groups(train.inputs.hashes),
+            )
             fit_set, val_set = train.subset(tr_idx), train.subset(va_idx)
             plan["early_stopping"] = f"held-out {len(va_idx)} examples"
         elif val is None and counts.min() >= 2:
@@ -366,11 +370,8 @@ class Finetune:
         `min_held_out` in all): train on each half, validate on the other, and keep the epoch
         count with the best mean loss. Returns it, the folds' accuracy there, their mean
         error after each epoch (entry 0: the linear probe) and their (error, loss) there."""
-        from sklearn.model_selection import StratifiedKFold
-
         curves = []
-        skf = StratifiedKFold(2, shuffle=True, random_state=seed % 2**31)
-        splits = skf.split(train.y, train.y)
+        splits = stratified_folds(train.y, 2, seed % 2**31, copy_groups(train.inputs.hashes))
         for j, (tr, va) in enumerate(splits):
             a, b = train.subset(tr), train.subset(va)
             net = copy.deepcopy(probe)

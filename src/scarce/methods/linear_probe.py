@@ -16,6 +16,7 @@ import numpy as np
 from scarce.core.config import Config, check_range
 from scarce.core.seeding import derive
 from scarce.data.balance import class_weights
+from scarce.data.splits import copy_groups, distinct_per_class, stratified_folds
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
 from scarce.encoders.base import Encoder
 from scarce.methods import _self_training as ST
@@ -303,12 +304,13 @@ def fit_logistic(
     validation = None
     C, tau = cfg.C, cfg.prior_shift
     unequal = class_weights(y, n_classes) is not None
-    folds = min(cfg.folds, int(np.bincount(y, minlength=n_classes).min()))
+    groups = copy_groups(x)  # copies of an input have equal features: one fold holds them
+    folds = min(cfg.folds, int(distinct_per_class(y, groups, n_classes).min()))
     # held-out logits choose C and, on unequal classes, the prior shift (for a given C too)
     choose_tau = tau is None and weight == "balanced" and unequal
     if folds >= 2 and (C is None or choose_tau):
         Cs = cfg.Cs if C is None else (C,)
-        cv_scores, held_out = _cv_log_loss(x, y, Cs, folds, weight, cfg.max_iter, seed)
+        cv_scores, held_out = _cv_log_loss(x, y, Cs, folds, weight, cfg.max_iter, seed, groups)
         # best mean log-loss; on ties the stronger regularization
         tried = [c for c in Cs if repr(c) in cv_scores]
         C = min(tried, key=lambda c: (round(cv_scores[repr(c)], 6), c))
@@ -520,6 +522,7 @@ def _cv_log_loss(
     weight: str | None,
     max_iter: int,
     seed: int,
+    groups: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Mean held-out log-loss and the held-out logits per C, from strong to weak
     regularization. The loss is close to unimodal in C, so the search stops once it has risen
@@ -527,10 +530,8 @@ def _cv_log_loss(
     balanced class weights the held-out loss is weighted the same way, as training weighs its
     loss, so that a large class does not choose C alone (one class of 200 beside nineteen of 3: C=30
     rather than 300 to 1000)."""
-    from sklearn.model_selection import StratifiedKFold
-
     n_classes = int(y.max()) + 1
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y))
+    splits = stratified_folds(y, folds, seed, groups)
     x = x.astype(np.float64)
     if 2 * x.shape[0] < x.shape[1]:
         # every fold in its own span (as _fit_lr does), all from one Gram matrix

@@ -424,3 +424,20 @@ def test_meta_training_is_reused_for_the_same_base_and_settings(
         damaged = scarce.fit(novel, method=method, base=base, config=quick, seed=2)
     assert "reused" not in damaged.manifest["base"]["meta_training"]
     assert "is unreadable" in caplog.text
+
+
+def test_a_small_base_class_that_cuts_the_queries_is_named(sets, caplog):
+    """Walk 29: a 6-example base class cut every episode from 10 queries per class to 1,
+    said only with -v."""
+    novel, base = sets
+    keep = np.concatenate([np.flatnonzero(base.y == c)[: 8 if c < 7 else 40] for c in range(14)])
+    small = base.subset(np.sort(keep))  # half the base classes have 8 examples
+    config = {"meta_steps": 10}
+    for _ in range(2):  # the second reuses the stored meta-training, and says it again
+        caplog.clear()
+        scarce.fit(novel, method="protonet", base=small, config=config, seed=0)
+        said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any(
+            "5-way 5-shot 3-query, not the 5-way 5-shot 10-query" in m and "with 8 examples" in m
+            for m in said
+        ), said

@@ -270,12 +270,15 @@ def _meta_loop(
     tr_shots = max(1, min(shots, int(tr_counts.min()) - 1))
     tr_q = max(1, min(queries, int(tr_counts.min()) - tr_shots))
     if (tr_ways, tr_shots, tr_q) != (ways, shots, queries):  # `fit` prints what was used
-        log.info(
+        small = bd.train.classes[int(np.argmin(tr_counts))]
+        # walk 29: 10 queries became 1 for every episode, said only with -v
+        (log.warning if (tr_shots, tr_q) != (shots, queries) else log.info)(
             "meta-training episodes are %d-way %d-shot %d-query, not the %d-way %d-shot "
             "%d-query asked for: the base set holds %d classes to train on (after %s were set "
-            "aside), the smallest with %d examples.",
+            "aside), the smallest, %r, with %d examples, and every episode draws as many per "
+            "class as it can give. Add examples to it or leave it out of --base for more.",
             tr_ways, tr_shots, tr_q, ways, shots, queries, len(bd.train.classes),
-            bd.val_kind, int(tr_counts.min()),
+            bd.val_kind, small, int(tr_counts.min()),
         )  # fmt: skip
 
     def validate() -> np.ndarray:
@@ -330,7 +333,7 @@ def _meta_loop(
         )
     return {
         "verdict": verdict,
-        "warned": warned,  # said again when the result is reused (_meta_cache)
+        "warned": warned,
         "base_sha256": bd.data_hash,
         "centring": "halfway between the base mean and each episode's support mean",
         "steps": steps,

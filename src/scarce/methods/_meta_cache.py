@@ -18,11 +18,12 @@ from scarce import __version__
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.environment import cache_dir
 from scarce.core.hashing import sha256_bytes, sha256_text
+from scarce.core.logs import collect_warnings, say_again
 from scarce.data.types import LabeledSet
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the warnings meta-training gave are kept with it
 
 
 def _code_hash(learner: Any) -> str:
@@ -82,6 +83,9 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
             record = stored["record"]
             if not isinstance(record, dict) or "base_sha256" not in record:
                 raise ValueError("its record is incomplete")
+            said = stored.get("said")
+            if not isinstance(said, list):
+                raise ValueError("its warnings are missing")
             learner.use_meta_state(load_file(weights), record)
         except Exception as e:  # any damage (truncated, edited, other shapes): train again
             log.warning(
@@ -99,16 +103,16 @@ def meta_train(name: str, learner: Any, base: LabeledSet, *, seed: int) -> dict[
                 name,
                 weights,
             )
-            if record.get("warned"):  # what the first fit warned of holds for this one too
-                log.warning("meta-training: %s.", record["verdict"])
+            say_again(said)  # what the first fit warned of holds for this one too
             return {**record, "reused": True}
-    record = learner.meta_train(base, seed=seed)
+    with collect_warnings() as said:
+        record = learner.meta_train(base, seed=seed)
     tensors, kept = learner.meta_state()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         # the record last: an entry counts only once both files are whole
         atomic_write_bytes(weights, save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-        entry = {"format": FORMAT, "key": key, "record": kept}
+        entry = {"format": FORMAT, "key": key, "record": kept, "said": said}
         atomic_write_bytes(record_file, json.dumps(entry, default=float).encode("utf-8"))
     except OSError as e:  # a read-only cache costs the reuse, not the fit
         log.warning("could not store the meta-training in %s (%s).", folder, e)

@@ -174,6 +174,9 @@ def test_a_few_target_labels_choose_the_model(pair, encoder):
     v = fitted.meta["validation"]  # the manifest's validation metrics: the held-out half
     assert v["n"] == 20
     assert v["accuracy"] == sel["estimates"]["target_labeled_accuracy"]
+    # walk 29: fit printed the source's largest-class share beside it; the floor is read
+    # on what was validated on, 2 held-out target labels per class
+    assert v["counts"] == dict.fromkeys(source.classes, 2)
 
 
 def test_refit_trains_on_the_held_out_labels_too(pair, encoder):

@@ -374,10 +374,10 @@ def fit(
             else _balanced(score, v.get("accuracy"), "accuracy")
         )
         what = what.replace("_", " ")
-        _detail(
-            f"validation {what}: {score:.3f}{beside} "
-            f"({v['how']}){_majority(m['data']['counts'], balanced=what == 'balanced accuracy')}"
-        )
+        # the floor of the examples validated on: a domain fit's are target labels or held-out
+        # source, not DATA (walk 29: the source's share beside a target-label validation)
+        floor = _majority(v.get("counts") or m["data"]["counts"], what == "balanced accuracy")
+        _detail(f"validation {what}: {score:.3f}{beside} ({v['how']}){floor}")
     if (note := m["metrics"].get("note")) and "domain" not in m:
         _detail(f"{note}.")
     if "distill" in m["metrics"]:

@@ -355,10 +355,16 @@ class DomainMethod:
             meta["selection"]["dev_effective_sample_size"] = round(_ess(weights), 1)
         est = best["record"]["estimates"]
         then = "; the model then refit on them too" if refit else ""
+
+        def counts(y: np.ndarray) -> dict[str, int]:  # what "always answering" is read on
+            n = np.bincount(y, minlength=len(source.classes))
+            return {source.classes[c]: int(n[c]) for c in np.flatnonzero(n)}
+
         if "target_labeled_accuracy" in est and data.ylv is not None:
             meta["validation"] = {
                 "accuracy": est["target_labeled_accuracy"],
                 "n": len(data.ylv),
+                "counts": counts(data.ylv),
                 "how": "held-out target labels, which also chose the checkpoint (so slightly "
                 "optimistic)" + then,
             }
@@ -366,6 +372,7 @@ class DomainMethod:
             meta["validation"] = {
                 "source_accuracy": est["source_val_accuracy"],
                 "n": len(data.yv),
+                "counts": counts(data.yv),
                 "how": "held-out source labels at the chosen checkpoint; the accuracy on the "
                 "target is unknown without target labels" + then,
             }

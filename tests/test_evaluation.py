@@ -926,6 +926,12 @@ def test_a_perfect_score_on_few_test_items_keeps_an_interval():
     perfect = interval([1.0] * 5, bounds=(0.0, 1.0), item_var=(0.0, 150))
     assert perfect.high == 1.0
     assert perfect.low == pytest.approx(0.9757, abs=1e-4)  # Clopper-Pearson, 150 of 150
+    # one miss in 22,500 answers on those 150 read [0.9998, 1.000]: a handful of misses
+    # says next to nothing of the spread
+    near = interval([1.0] * 4 + [0.9999], bounds=(0.0, 1.0), item_var=(1e-9, 150))
+    assert near.low == pytest.approx(0.9757, abs=1e-3)
+    usual = interval([0.7, 0.72, 0.69], bounds=(0.0, 1.0), item_var=(1e-3, 150))
+    assert usual == interval([0.7, 0.72, 0.69], item_var=(1e-3, 150))  # far from the edge
     none = interval([0.0] * 5, bounds=(0.0, 1.0), item_var=(0.0, 150))
     assert none.high == pytest.approx(1 - 0.9757, abs=1e-4)
     # one draw has no interval at all; without items counted, nothing to bound it by

@@ -132,6 +132,7 @@ def test_what_predict_cannot_read_is_named_and_skip_bad_covers_missing_files(
     assert code == 2
     assert "row 2: image 'http://example.com/a.png' not found" in err
     assert "fetches no URL" in err
+    assert "1 more row(s) name images that are not there: row 3 ('missing.png')" in err
     out_file = tmp_path / "p.csv"
     code, _, err = run_cli(["predict", model, table, "--skip-bad", "--out", out_file], capsys)
     assert code == 0, err

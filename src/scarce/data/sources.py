@@ -347,6 +347,7 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
             f"{csv}: missing column 'path'; columns are {list(map(str, df.columns))}.{hint}"
         )
     paths = []
+    missing: list[tuple[int, str]] = []
     for i, r in enumerate(_column(df, csv, "path", "")):
         f = (csv.parent / str(r)) if not Path(str(r)).is_absolute() else Path(str(r))
         if r and not f.is_file() and "\\" in str(r) and os.sep == "/":
@@ -355,17 +356,29 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
         if r and missing_ok and not f.is_file():  # image_inputs names it in its row
             f = Path(str(r)) if _is_url(str(r)) else f
         elif not r or not f.is_file():
-            here = (
-                f" It is there relative to the current folder: write paths relative to "
-                f"{csv.parent} (or absolute)."
-                if r and not Path(str(r)).is_absolute() and Path(str(r)).is_file()
-                else _offline(str(r))
-            )
-            raise DataError(
-                f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
-                f"folder).{here} Fix the path or remove the row."
-            )
+            missing.append((i, str(r)))
         paths.append(f)
+    if missing:
+        i, r = missing[0]
+        here = (
+            f" It is there relative to the current folder: write paths relative to "
+            f"{csv.parent} (or absolute)."
+            if r and not Path(r).is_absolute() and Path(r).is_file()
+            else _offline(r)
+        )
+        # every missing row in one message: one run to fix them all (walk 29)
+        more = (
+            f" {len(missing) - 1} more row(s) name images that are not there: "
+            + ", ".join(f"row {j + 1} ({q!r})" for j, q in missing[1:6])
+            + (" ..." if len(missing) > 6 else "")
+            + "."
+            if len(missing) > 1
+            else ""
+        )
+        raise DataError(
+            f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
+            f"folder).{here} Fix the path or remove the row.{more}"
+        )
     return paths
 
 

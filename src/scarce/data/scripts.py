@@ -72,3 +72,28 @@ def likely_language(texts: Sequence[str], min_words: int = 100) -> str | None:
     if best != "en" and hits["en"] * 2 > hits[best]:
         return None
     return best
+
+
+ACCENTED = 0.3  # a share of texts with such letters that English data does not reach
+ACCENTED_TEXTS = 10  # ... counted from this many such texts
+# Latin letters with accents, and the letters English lacks (ß, ø, ł, ...): Latin-1's and
+# Extended-A's letters, less the multiplication and division signs
+_ACCENT = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u017f]")
+
+
+def accent_share(texts: Sequence[str]) -> tuple[float, list[str]]:
+    """The share of the texts holding a Latin letter that English rarely uses (é, ü, ß,
+    ñ, ...), and the commonest of those letters (up to 5); 0 below ACCENTED_TEXTS such
+    texts. Where a text is too short for its words to tell the language (addresses,
+    names), its letters may."""
+    from collections import Counter
+
+    seen: Counter[str] = Counter()
+    hit = 0
+    for t in texts:
+        found = _ACCENT.findall(t.lower())
+        hit += bool(found)
+        seen.update(found)
+    if hit < ACCENTED_TEXTS:  # a few names (café, Zoë) in a handful of texts tell nothing
+        return 0.0, []
+    return hit / len(texts), [c for c, _ in seen.most_common(5)]

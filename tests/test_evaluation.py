@@ -757,7 +757,9 @@ def test_paired_tables_count_the_test_items_and_take_repeats_as_units():
     from scarce.evaluation.intervals import interval, item_variance
     from scarce.evaluation.runner import Units, _versus
 
-    pool = SimpleNamespace(y=np.zeros(150, dtype=int))
+    pool = SimpleNamespace(
+        y=np.zeros(150, dtype=int), inputs=SimpleNamespace(hashes=list(map(str, range(150))))
+    )
     runs = _two_method_runs(10, None, 150, seed=0)
     (row,) = _versus(Units(runs, pool, "kshot", 10), "A", "B", "t", 0.95, 0)["paired"]
     a, b = runs[0::2], runs[1::2]

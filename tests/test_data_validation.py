@@ -133,6 +133,14 @@ def test_what_predict_cannot_read_is_named_and_skip_bad_covers_missing_files(
     assert "row 2: image 'http://example.com/a.png' not found" in err
     assert "fetches no URL" in err
     assert "1 more row(s) name images that are not there: row 3 ('missing.png')" in err
+    (table.parent / "note.png").write_text("not an image")  # walk 29: said a run later
+    table.write_text(f"path\n{first}\nmissing.png\nnote.png\n")
+    code, _, err = run_cli(["predict", model, table], capsys)
+    assert code == 2
+    assert "row 2: image 'missing.png' not found" in err
+    assert "Also: " in err
+    assert "note.png" in err
+    table.write_text(f"path\n{first}\nhttp://example.com/a.png\nmissing.png\n")
     out_file = tmp_path / "p.csv"
     code, _, err = run_cli(["predict", model, table, "--skip-bad", "--out", out_file], capsys)
     assert code == 0, err

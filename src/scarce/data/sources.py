@@ -375,10 +375,18 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
             if len(missing) > 1
             else ""
         )
-        raise DataError(
+        said = (
             f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
             f"folder).{here} Fix the path or remove the row.{more}"
         )
+        gone = {j for j, _ in missing}
+        there = [f for j, f in enumerate(paths) if j not in gone]
+        if there:  # the other images' faults in the same message, as for a folder (walk 29)
+            try:
+                image_inputs(there)
+            except DataError as e:
+                raise DataError(f"{said} Also: {e}") from None
+        raise DataError(said)
     return paths
 
 

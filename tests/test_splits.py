@@ -71,9 +71,11 @@ def test_eval_draws_test_on_no_copy_of_what_trained():
     for sp in kfold_splits(pool, 3, 2, 0):
         assert not _straddle(sp.test, sp.train, groups)
     for sp in episode_splits(pool, [1], 3, 2, 20, 0):
-        assert not _straddle(sp.test, sp.train, groups)
+        both = np.concatenate([sp.train, sp.test])
+        assert len(np.unique(groups[both])) == len(both)  # no two copies in an episode
     for sp in domain_splits(pool, [0, 2], 3, 0, test_given=False):
-        assert not _straddle(sp.test, sp.adapt, groups)
+        assert not _straddle(sp.test, sp.train, groups)  # no copy of a labeled one
+        assert len(sp.test)
     tr, te = holdout_split(pool, 0.25, 0)
     assert not _straddle(te, tr, groups)
     with pytest.raises(DataError, match="has 6 distinct examples"):

@@ -64,12 +64,8 @@ def kshot_splits(
             f"class {c!r} has {n}{kind} example{'s' if n != 1 else ''}; --shots {max(shots)} "
             f"needs at least {need} per class{extra}. {advice[0].upper()}{advice[1:]}."
         )
-    # one of each set of copies in a class to draw from (the first): else every example
-    first = np.ones(len(pool), bool)
-    if groups is not None:
-        first[:] = False
-        first[np.unique(groups * len(pool.classes) + pool.y, return_index=True)[1]] = True
-    by_class = [np.flatnonzero((pool.y == c) & first) for c in range(len(pool.classes))]
+    at = _distinct(pool)  # one of each set of copies in a class to draw from
+    by_class = [at[pool.y[at] == c] for c in range(len(pool.classes))]
     whole = [k for k in shots if repeats > 1 and all(len(idx) <= k for idx in by_class)]
     if whole:  # walk 13: identical repeats read as "3 repeats" with no word of it
         log.warning(
@@ -122,19 +118,27 @@ def episode_splits(
     """N-way K-shot episodes for each K: support = train, queries = test, `repeat` = episode."""
     from scarce.data.episodes import sample_episodes
 
-    groups = copy_groups(pool.inputs.hashes)
+    at = _distinct(pool)  # copies count once: no episode holds two of them
     out = []
     for k in shots:
-        for ep in sample_episodes(pool.y, pool.classes, ways, k, queries, episodes, seed):
-            query = drop_copies(ep.query, ep.support, groups)  # copies of the support
-            out.append(Split(k, ep.index, None, ep.support, query, ep.classes))
+        for ep in sample_episodes(pool.y[at], pool.classes, ways, k, queries, episodes, seed):
+            out.append(Split(k, ep.index, None, at[ep.support], at[ep.query], ep.classes))
     return out
+
+
+def _distinct(pool: LabeledSet) -> np.ndarray:
+    """The positions of the pool less its exact copies within a class (the first of each
+    kept): every position where none repeats."""
+    groups = copy_groups(pool.inputs.hashes)
+    if groups is None:
+        return np.arange(len(pool))
+    return np.sort(np.unique(groups * len(pool.classes) + pool.y, return_index=True)[1])
 
 
 def episode_left_out(pool: LabeledSet, shots: Sequence[int], queries: int) -> dict[int, list[str]]:
     """Per K, the classes too small for K support plus `queries` query examples: episodes
     never draw them, so nothing is tested on them (walk 19: 4 of 10 went without a word)."""
-    counts = np.bincount(pool.y, minlength=len(pool.classes))
+    counts = np.bincount(pool.y[_distinct(pool)], minlength=len(pool.classes))
     out = {
         k: [pool.classes[c] for c in range(len(pool.classes)) if 0 < counts[c] < k + queries]
         for k in shots
@@ -168,13 +172,15 @@ def domain_splits(
             test.append(idx[:h])
             adapt.append(idx[h:])
         a = np.sort(np.concatenate(adapt))
-        # the test half, less the copies of what adapts (and, K per class, trains)
-        t = None if test_given else drop_copies(np.sort(np.concatenate(test)), a, groups)
+        t = None if test_given else np.sort(np.concatenate(test))
         order = [g.permutation(ad) for ad in adapt]  # nested: the K labeled are a prefix
         for k in labeled:
             lab = [o[:k] for o in order] if k else []
             train = np.sort(np.concatenate(lab)) if k else np.zeros(0, np.int64)
-            out.append(Split(k, r, None, train, t, adapt=a))
+            # the test half less the copies of the labeled (those of the unlabeled lend no
+            # label: adapting to an input is what the method may do with any test input)
+            tk = None if t is None else drop_copies(t, train, groups)
+            out.append(Split(k, r, None, train, tk, adapt=a))
     return out
 
 

@@ -88,7 +88,7 @@ def choose(
         return default[0], default[1], record
     groups = copy_groups(train.inputs.hashes)  # copies stay in one fold
     splits = stratified_folds(train.y, folds, derive(seed, "auto") % 2**31, groups)
-    record["folds"] = len(splits)
+    folds = record["folds"] = len(splits)  # fewer where copies must share a fold
     # on unequal classes every method weighs classes alike (class weights, prior shift), so
     # candidates are ranked the same way: by balanced accuracy, each example weighing
     # 1 / its class's count (mean 1); equal classes: plain accuracy

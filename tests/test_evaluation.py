@@ -939,3 +939,15 @@ def test_a_perfect_score_on_few_test_items_keeps_an_interval():
     # one draw has no interval at all; without items counted, nothing to bound it by
     assert interval([1.0], bounds=(0.0, 1.0), item_var=(0.0, 150)).low == 1.0
     assert interval([1.0] * 5, bounds=(0.0, 1.0)).low == 1.0
+
+
+def test_a_small_pool_cautions_its_verdicts(text_csv, caplog):
+    """Walk 29: on 18 texts, 3 of 5 seeds flagged linear-probe as worse than the baseline,
+    which 180 held-out texts rank below it; every seed tested on the same few items."""
+    res = scarce.evaluate(text_csv, methods=["linear-probe"], shots=[1], repeats=3, seed=0)
+    assert "DATA holds 24 distinct examples, 8 of class" in caplog.text
+    assert res["protocol"]["small_pool"].startswith("DATA holds 24 distinct examples")
+    caplog.clear()
+    res = scarce.evaluate(text_csv, methods=["linear-probe"], shots=[1], repeats=3, test=text_csv)
+    assert "small_pool" not in res["protocol"]
+    assert "DATA holds" not in caplog.text

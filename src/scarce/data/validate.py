@@ -97,7 +97,7 @@ def _how_they_differ(a: str, b: str) -> str:
 
 def _warn_repeats(ds: LabeledSet) -> None:
     """The same input twice: with two labels the data contradicts itself; with one it
-    counts double and can sit on both sides of a validation split."""
+    counts double (the splits keep the copies on one side: data.splits)."""
     first: dict[str, int] = {}
     clashes: list[tuple[int, int]] = []
     copies: list[tuple[int, int]] = []

@@ -208,7 +208,7 @@ def load_results(path: str | Path) -> dict:
             "results.json that `scarce eval DATA --out results.json` writes."
         )
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors) is no reason to refuse
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not a results file (not UTF-8 text: {exc.reason} at byte {exc.start}). "

@@ -113,3 +113,23 @@ def test_the_command_line_resumes_unless_told_not_to(text_csv, cache, monkeypatc
     assert main(args) == 0
     assert len(calls) == FITS - 4
     assert json.loads(out.read_text())["timing"]["resumed_fits"] == 4
+
+
+def test_a_store_that_fails_to_write_still_leaves_nothing(text_csv, cache, monkeypatch, caplog):
+    """Walk 30: on a full disk, the fit kept before the failure stayed after completion."""
+    import os
+
+    from scarce.evaluation import resume
+
+    real, writes = os.replace, []
+
+    def replace(a, b):
+        writes.append(b)
+        if len(writes) > 1:
+            raise OSError(28, "No space left on device")
+        return real(a, b)
+
+    monkeypatch.setattr(resume.os, "replace", replace)
+    scarce.evaluate(text_csv, **KW)
+    assert "could not keep finished fits" in caplog.text
+    assert not any(cache.iterdir())

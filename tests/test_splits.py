@@ -93,3 +93,15 @@ def test_fit_validation_is_not_scored_on_copies(tmp_path, text_csv):
     # before: each held-out text had two copies in training, and validation read 1.000
     assert model.manifest["metrics"]["validation"]["accuracy"] < 0.9
     assert model.manifest["metrics"]["validation"]["accuracy"] == pytest.approx(once, abs=0.25)
+
+
+def test_a_class_of_one_example_copied_says_so(tmp_path, text_csv):
+    """Walk 30: a class of one text repeated 10 times left nothing to validate on, and fit
+    said the method 'holds nothing out'."""
+    df = pd.read_csv(text_csv)
+    first = df.index[df.label == df.label[0]]
+    df.loc[first, "text"] = df.text[first[0]]
+    path = tmp_path / "copies.csv"
+    df.to_csv(path, index=False)
+    note = scarce.fit(path, seed=0).manifest["metrics"]["note"]
+    assert f"class {df.label[0]!r} has one distinct example ({len(first)} exact copies" in note

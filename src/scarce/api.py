@@ -43,6 +43,7 @@ from scarce.data.sources import (
     raise_bad_images,
     table_columns,
 )
+from scarce.data.splits import copy_groups, distinct_per_class
 from scarce.data.types import Inputs, LabeledSet, Modality, UnlabeledSet
 from scarce.data.validate import align_to, check_trainable, warn_copies, warn_duplicates
 from scarce.encoders import create_encoder, default_encoder
@@ -841,13 +842,23 @@ def fit(
     if validation is not None:
         metrics["validation"] = validation
     elif test_set is None:
-        one = int(np.bincount(train.y).min()) == 1
+        # copies count once: held apart from their copies, they leave nothing to hold out
+        # (walk 30: a class of one text repeated 10 times read "holds nothing out")
+        distinct = distinct_per_class(train.y, copy_groups(train.inputs.hashes), len(train.classes))
+        c = int(np.argmin(distinct))
+        copies = int(np.bincount(train.y, minlength=len(train.classes))[c])
         metrics["note"] = (
             # walk 27: at one shot on hard data the probe's answers were confident (mean top
             # probability 0.63) at 0.29 accuracy, and nothing said they were unchecked
-            "a class has one example, so nothing could be held out, and neither the accuracy "
-            "nor how far to trust the probabilities is known"
-            if one
+            (
+                "a class has one example"
+                if copies == 1
+                else f"class {train.classes[c]!r} has one distinct example ({copies} exact "
+                "copies of it)"
+            )
+            + ", so nothing could be held out, and neither the accuracy nor how far to trust "
+            "the probabilities is known"
+            if distinct[c] == 1
             else f"{method} holds nothing out while it fits, so there is no estimate here"
         ) + ". Pass --test, or run `scarce eval` for one with an interval"
     if method == "distill":

@@ -332,7 +332,15 @@ def _visible(f: Path, root: Path) -> bool:
 
 def _image_table(csv: Path, label_column: str, partial: bool = False) -> LabeledSet:
     df = _partial(_read_table(csv, _text_kind(csv)), label_column, partial)
-    labels = _clean_labels(_column(df, csv, label_column, "--label-column"), csv, label_column)
+    column = _column(df, csv, label_column, "--label-column")  # a LayoutError: another reading
+    try:
+        labels = _clean_labels(column, csv, label_column)
+    except DataError as e:  # a bad label, and the images' faults with it (walk 30)
+        try:
+            image_inputs(_table_paths(csv, df))
+        except DataError as more:
+            raise DataError(f"{e} Also: {more}") from None
+        raise
     return labeled_set(image_inputs(_table_paths(csv, df)), labels, csv)
 
 
@@ -359,6 +367,10 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
             missing.append((i, str(r)))
         paths.append(f)
     if missing:
+
+        def what(j: int, q: str) -> str:  # an empty cell names no image (walk 30: image '')
+            return f"row {j + 1} ({q!r})" if q else f"row {j + 1} (no path)"
+
         i, r = missing[0]
         here = (
             f" It is there relative to the current folder: write paths relative to "
@@ -369,7 +381,7 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
         # every missing row in one message: one run to fix them all (walk 29)
         more = (
             f" {len(missing) - 1} more row(s) name images that are not there: "
-            + ", ".join(f"row {j + 1} ({q!r})" for j, q in missing[1:6])
+            + ", ".join(what(j, q) for j, q in missing[1:6])
             + (" ..." if len(missing) > 6 else "")
             + "."
             if len(missing) > 1
@@ -378,6 +390,9 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
         said = (
             f"{csv}, row {i + 1}: image {r!r} not found (paths are relative to the CSV's "
             f"folder).{here} Fix the path or remove the row.{more}"
+            if r
+            else f"{csv}, row {i + 1}: no image path in column 'path'. Fill it in or remove "
+            f"the row.{more}"
         )
         gone = {j for j, _ in missing}
         there = [f for j, f in enumerate(paths) if j not in gone]

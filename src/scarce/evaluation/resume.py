@@ -74,7 +74,7 @@ class FitStore:
     reuses nothing."""
 
     def __init__(self, identity: dict[str, Any], *, enabled: bool = True) -> None:
-        self.enabled = enabled
+        self.enabled = self.wanted = enabled  # `enabled` goes off when keeping fails
         ident = {"format": FORMAT, "scarce": __version__, "code": code_hash(), **identity}
         key = sha256_text(json.dumps(ident, sort_keys=True, default=_jsonable))
         self.folder = cache_dir() / FOLDER / key[:32]
@@ -206,7 +206,7 @@ class FitStore:
             raise
 
     def discard(self) -> None:
-        if self.enabled:
+        if self.wanted:  # what was kept before a write failed goes too (walk 30: a full disk)
             shutil.rmtree(self.folder, ignore_errors=True)
 
     @staticmethod

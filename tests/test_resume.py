@@ -96,8 +96,23 @@ def test_a_damaged_kept_fit_is_fitted_again(text_csv, cache, monkeypatch, caplog
     calls = _fits(monkeypatch)
     scarce.evaluate(text_csv, **KW)
     assert len(calls) == FITS - 3
-    assert "is unreadable" in caplog.text
-    assert "fitting it again" in caplog.text
+    assert "1 kept fit(s) in" in caplog.text
+    assert "were unreadable and were fitted again" in caplog.text
+
+
+def test_a_kept_fit_whose_scores_were_altered_is_fitted_again(text_csv, cache, monkeypatch):
+    """Walk 30: per-item scores rewritten in a still-valid file were taken as they were."""
+    import numpy as np
+
+    _interrupt(text_csv, monkeypatch, at=5)
+    victim = sorted(cache.glob("*/*.npz"))[0]
+    with np.load(victim) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["item:accuracy"] = np.ones_like(arrays["item:accuracy"])
+    np.savez(victim, **arrays)
+    calls = _fits(monkeypatch)
+    scarce.evaluate(text_csv, **KW)
+    assert len(calls) == FITS - 3
 
 
 def test_the_command_line_resumes_unless_told_not_to(text_csv, cache, monkeypatch, tmp_path):

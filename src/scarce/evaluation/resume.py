@@ -61,6 +61,13 @@ def ordered_hash(data: LabeledSet | UnlabeledSet | None) -> str | None:
     )
 
 
+def _arrays_hash(arrays: dict[str, np.ndarray]) -> str:
+    return combine(
+        f"{k}:{a.dtype.str}:{a.shape}:{sha256_bytes(np.ascontiguousarray(a).tobytes())}"
+        for k, a in sorted(arrays.items())
+    )
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -80,6 +87,7 @@ class FitStore:
         self.folder = cache_dir() / FOLDER / key[:32]
         self.reused = 0
         self.kept = 0
+        self.damaged: list[str] = []
         self._lock = threading.Lock()
         if enabled:
             self._prune()
@@ -129,7 +137,12 @@ class FitStore:
         for name in _ARRAYS:
             if name in rec:
                 arrays[name] = np.asarray(rec[name])
-        meta = {"record": plain, "one_class": rec.get("_one_class"), "said": said}
+        meta = {
+            "record": plain,
+            "one_class": rec.get("_one_class"),
+            "said": said,
+            "sha256": _arrays_hash(arrays),  # a zip that reads well may still be altered
+        }
         arrays["meta"] = np.frombuffer(
             json.dumps(meta, default=_jsonable).encode("utf-8"), dtype=np.uint8
         )
@@ -170,19 +183,18 @@ class FitStore:
                 for name in _ARRAYS:
                     if name in z.files:
                         rec[name] = z[name]
+                held = {k: z[k] for k in z.files if k != "meta"}
             if not metrics or "metrics" not in rec:
                 raise ValueError("an incomplete entry")
+            if meta.get("sha256") != _arrays_hash(held):
+                raise ValueError("its arrays are not the ones written (sha256)")
             if meta.get("one_class") is not None:
                 rec["_one_class"] = int(meta["one_class"])
             else:
                 rec["_one_class"] = None
         except Exception as e:  # any damage: fit again, never trust it
-            log.warning(
-                "a kept fit (%s) is unreadable (%s: %s); fitting it again.",
-                path,
-                type(e).__name__,
-                e,
-            )
+            with self._lock:  # said together at the end: warnings_once would fold them
+                self.damaged.append(f"{path.name} ({type(e).__name__}: {e})")
             with contextlib.suppress(OSError):
                 path.unlink()
             return None
@@ -191,10 +203,13 @@ class FitStore:
 
     @contextlib.contextmanager
     def session(self, total: int) -> Iterator[None]:
-        """Around the fits: if they stop early (Ctrl-C, an error), say what is kept."""
+        """Around the fits: say which kept fits were unreadable (and fitted again), and if
+        the fits stop early (Ctrl-C, an error), what is kept."""
         try:
             yield
+            self._say_damaged()
         except BaseException:
+            self._say_damaged()
             if self.enabled and self.kept + self.reused:
                 log.warning(
                     "%d of %d fits are kept in %s: the same evaluation, run again, resumes "
@@ -204,6 +219,17 @@ class FitStore:
                     self.folder,
                 )
             raise
+
+    def _say_damaged(self) -> None:
+        if self.damaged:
+            log.warning(
+                "%d kept fit(s) in %s were unreadable and were fitted again: %s%s.",
+                len(self.damaged),
+                self.folder,
+                "; ".join(self.damaged[:3]),
+                " ..." if len(self.damaged) > 3 else "",
+            )
+            self.damaged = []
 
     def discard(self) -> None:
         if self.wanted:  # what was kept before a write failed goes too (walk 30: a full disk)

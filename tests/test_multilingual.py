@@ -185,6 +185,13 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     said = language_gap(encoders.get("minilm-l6"), addresses)
     assert said is not None
     assert "hold letters that English rarely uses (ü, ß, ñ, é)" in said
+    # walk 30: English sentences signed with accented names are English by their words
+    signed = [f"{t} - {n}" for t, n in zip(
+        ["Where is my order, it has not arrived yet", "How long does shipping to Canada take",
+         "I want my money back for the broken lamp", "Please reset the password of my account",
+         "The parcel was sent to the wrong address and I have not been told why"] * 6,
+        ["José", "Zoë", "Renée", "Chloé", "Tom"] * 6, strict=True)]  # fmt: skip
+    assert language_gap(encoders.get("minilm-l6"), signed) is None
     # walk 17: finetune and setfit were sent to a backbone that then refused them
     tuned = language_gap(encoders.get("minilm-l6"), list(train.inputs.items), tunes=True)
     assert f"use linear-probe --backbone {NAME}" in tuned

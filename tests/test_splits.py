@@ -105,3 +105,22 @@ def test_a_class_of_one_example_copied_says_so(tmp_path, text_csv):
     df.to_csv(path, index=False)
     note = scarce.fit(path, seed=0).manifest["metrics"]["note"]
     assert f"class {df.label[0]!r} has one distinct example ({len(first)} exact copies" in note
+
+
+def test_a_given_test_set_is_scored_without_copies_of_the_draws_training(
+    tmp_path, text_csv, fortunes_data
+):
+    """Walk 30: --test rows that copied training rows were scored in every draw, and a
+    memorising baseline ranked first on them."""
+    df = pd.read_csv(text_csv)
+    texts, labels = fortunes_data
+    other = [i for i, t in enumerate(texts) if labels[i] in set(df.label) and t not in set(df.text)]
+    fresh = pd.DataFrame(
+        {"text": [texts[i] for i in other[:30]], "label": [labels[i] for i in other[:30]]}
+    )
+    test = pd.concat([fresh, df.iloc[:5]])
+    path = tmp_path / "leaky_test.csv"
+    test.to_csv(path, index=False)
+    res = scarce.evaluate(text_csv, test=path, methods=["linear-probe"], shots=[7], repeats=3)
+    # 7 of 8 per class train: each draw holds most of the 5 copied rows, which leave its test
+    assert all(30 <= r["n_test"] < 35 for r in res["runs"])

@@ -18,7 +18,7 @@ import numpy as np
 
 from scarce import __version__
 from scarce.core.environment import library_versions
-from scarce.core.errors import ConfigError
+from scarce.core.errors import ConfigError, DataError
 from scarce.core.logs import plural, warnings_once
 from scarce.core.progress import progress
 from scarce.core.seeding import derive
@@ -294,20 +294,41 @@ def evaluate_sets(
         jobs_list = [(n, sp) for sp in splits for n in names]
         detail_keys = _detail_keys(splits, protocol)
 
+        def tested(sp: Split) -> tuple[LabeledSet, np.ndarray]:
+            """A draw's test set and its items' keys (pool positions; a given test set's
+            after the pool's). A given --test set is scored without the copies of what the
+            draw trains on, as the rest of the pool is (walk 30: its copies of training rows
+            ranked a memorising baseline first)."""
+            if sp.test is not None:
+                return pool.subset(sp.test), np.asarray(sp.test)
+            assert test is not None  # noqa: S101 - kshot_splits gives no test only with one given
+            seen = {pool.inputs.hashes[i] for i in sp.train}
+            if sp.adapt is not None and source is not None:
+                seen.update(source.inputs.hashes)
+            idx = np.array(
+                [j for j, h in enumerate(test.inputs.hashes) if h not in seen], dtype=np.int64
+            )
+            if not len(idx):
+                raise DataError(
+                    f"every --test example ({test.source}) is a copy of one a draw trains on: "
+                    "nothing is left to test on. Give test examples that training does not hold."
+                )
+            return (test if len(idx) == len(test) else test.subset(idx)), len(pool) + idx
+
         def one(job: tuple[str, Split]) -> dict[str, Any]:
             name, sp = job
             labeled = None
             if sp.classes is not None:  # an episode: its classes, relabelled 0..ways-1
                 train = restrict(pool, sp.train, sp.classes)
-                tst = restrict(pool, sp.test, sp.classes) if sp.test is not None else None
+                tst = restrict(pool, sp.test, sp.classes)
+                keys = np.asarray(sp.test)
             elif sp.adapt is not None and source is not None:  # domain: learn from the source
                 labeled = pool.subset(sp.train) if len(sp.train) else None
                 train = source if labeled is None else source.join(labeled)
-                tst = pool.subset(sp.test) if sp.test is not None else test
+                tst, keys = tested(sp)
             else:
                 train = pool.subset(sp.train)
-                tst = pool.subset(sp.test) if sp.test is not None else test
-            assert tst is not None  # noqa: S101 - kshot_splits gives no test only with one given
+                tst, keys = tested(sp)
             fit_seed = derive(seed, "fit", sp.shots or 0, sp.repeat, sp.fold or 0)
             # every other task, split the same way for multitask and its single-task twin
             held = (
@@ -352,10 +373,8 @@ def evaluate_sets(
             if name in readers:  # a method may decide not to use them (self_training=auto)
                 st = (getattr(fitted, "meta", None) or {}).get("self_training") or {}
                 rec["unlabeled_used"] = bool(st.get("used", True))
-            # per test item, for the share of the interval the test sample owns (pool indices;
-            # a given test set's items after the pool's)
-            keys = sp.test if sp.test is not None else len(pool) + np.arange(len(tst))
-            rec["_items"] = (np.asarray(keys), M.per_item(tst.y, proba))
+            # per test item, for the share of the interval the test sample owns
+            rec["_items"] = (keys, M.per_item(tst.y, proba))
             # support items that episodes redraw from the pool, hundreds of times: k-shot's
             # ten or so repeats cannot estimate their pull (simulated, 20 of 21 per class:
             # half-widths of 0.16 where 0.02 would cover)
@@ -424,7 +443,7 @@ def evaluate_sets(
             name, sp = job
             rec = store.run(keys[name, id(sp)], lambda: alone(job))
             if "_proba" in rec and "_test" not in rec:  # kept: its test set, drawn again
-                rec["_test"] = pool.subset(sp.test) if sp.test is not None else test
+                rec["_test"] = tested(sp)[0]
             return rec
 
         with warnings_once(), store.session(len(jobs_list)):

@@ -261,6 +261,14 @@ def test_curve_fit_recovers_a_known_curve():
     assert fell["predicted"] == []
     assert fell["stops_paying_at"] is None
     assert "fell from 0.696 at 5 labels per class" in fell["note"]
+    # walk 30: the change's interval says which of noise or a real fall it is
+    noisy = fit_curve([1, 2, 4], [0.153, 0.14, 0.128], change=Interval(-0.025, -0.073, 0.023, 4))
+    assert "that fall, -0.025 [-0.073, +0.023], is noise" in noisy["note"]
+    real = fit_curve([1, 5, 20], [0.7, 0.65, 0.6], change=Interval(-0.1, -0.15, -0.05, 5))
+    assert "fell by -0.100 [-0.150, -0.050], beyond noise" in real["note"]
+    # a fall from another K than the smallest: the change from the smallest does not measure it
+    other = fit_curve([1, 5, 20], [0.461, 0.696, 0.613], change=Interval(0.15, 0.02, 0.3, 5))
+    assert "a fall within the intervals is noise" in other["note"]
     # walk 14: random labels (every interval holds 0.5) read "a doubling adds 0.01 or more up
     # to 8867 per class"; a rise inside the intervals is not extrapolated
     means = [0.492, 0.522, 0.500, 0.589]

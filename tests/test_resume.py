@@ -59,7 +59,7 @@ def test_an_interrupted_eval_resumes_with_the_same_results(text_csv, cache, monk
     calls = _fits(monkeypatch)
     again = scarce.evaluate(text_csv, **KW)
     assert len(calls) == FITS - 4
-    assert f"resuming: 4 of {FITS} fits" in caplog.text
+    assert f"resuming: 4 of {FITS} fits of this evaluation are kept" in caplog.text
     assert again["timing"]["resumed_fits"] == 4
     assert _scores(again) == _scores(whole)
     assert not any(cache.iterdir())  # a completed evaluation removes what it kept

@@ -85,12 +85,27 @@ def fit_curve(
     earlier = acc[k < kmax]
     if len(earlier) and earlier.max() - measured > DROP:
         best = int(np.argmax(np.where(k < kmax, acc, -np.inf)))
+        # walk 30: where the fall is the change from the smallest K, its interval says which
+        told = change is not None and best == int(np.argmin(k))
+        if told and change.high < 0:
+            why = (
+                f"; it fell by {change.mean:+.3f} [{change.low:+.3f}, {change.high:+.3f}], "
+                "beyond noise: noisy labels or an overfit method?"
+            )
+        elif told:
+            why = (
+                f"; that fall, {change.mean:+.3f} [{change.low:+.3f}, {change.high:+.3f}], is noise"
+            )
+        else:
+            why = (
+                " (a fall within the intervals is noise; one beyond them points to noisy "
+                "labels or an overfit method)"
+            )
         return {
             **unread,
             "note": f"Accuracy fell from {acc[best]:.3f} at {_per_class(k[best])} to "
             f"{measured:.3f} at {kmax}, which no rising curve follows, so none is "
-            "extrapolated: more labels did not help here (a fall within the intervals is "
-            "noise; one beyond them points to noisy labels or an overfit method).",
+            f"extrapolated: more labels did not help here{why}.",
         }
     first = int(np.argmin(k))
     lo = None if lows is None else list(lows)

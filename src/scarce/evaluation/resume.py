@@ -102,10 +102,10 @@ class FitStore:
             return
         found = sum((self.folder / f"{k}.npz").exists() for k in keys)
         if found:
-            log.warning(
-                "resuming: %d of %d fits of this evaluation were kept from a run that stopped "
-                "before the end (%s); each is reused with the warnings it gave. --no-resume "
-                "fits them again.",
+            log.warning(  # walk 30: the other run may still be going
+                "resuming: %d of %d fits of this evaluation are kept from another run of it, "
+                "stopped or still going (%s); each is reused with the warnings it gave. "
+                "--no-resume fits them again.",
                 found,
                 len(keys),
                 self.folder,

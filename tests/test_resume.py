@@ -148,3 +148,18 @@ def test_a_store_that_fails_to_write_still_leaves_nothing(text_csv, cache, monke
     scarce.evaluate(text_csv, **KW)
     assert "could not keep finished fits" in caplog.text
     assert not any(cache.iterdir())
+
+
+def test_a_smaller_eval_leaves_the_kept_fits_it_does_not_run(text_csv, cache, monkeypatch):
+    """Walk 30: completing with fewer --methods deleted the stopped larger run's fits."""
+    wide = {**KW, "methods": ["linear-probe", "knn"]}  # jobs: baseline, linear-probe, knn
+    _interrupt(text_csv, monkeypatch, at=7, **{"methods": wide["methods"]})
+    kept = len(list(cache.glob("*/*.npz")))
+    assert kept == 6
+    _fits(monkeypatch)
+    scarce.evaluate(text_csv, **KW)  # baseline and linear-probe only
+    assert len(list(cache.glob("*/*.npz"))) == 2  # knn's two stay for the wider run
+    calls = _fits(monkeypatch)
+    scarce.evaluate(text_csv, **wide)
+    assert len(calls) == 3 * FITS // 2 - 2
+    assert not any(cache.iterdir())

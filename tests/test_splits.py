@@ -124,3 +124,16 @@ def test_a_given_test_set_is_scored_without_copies_of_the_draws_training(
     res = scarce.evaluate(text_csv, test=path, methods=["linear-probe"], shots=[7], repeats=3)
     # 7 of 8 per class train: each draw holds most of the 5 copied rows, which leave its test
     assert all(30 <= r["n_test"] < 35 for r in res["runs"])
+
+
+def test_auto_counts_copies_once_in_its_standard_error():
+    """Walk 30: 'paired over the 180 examples' of which 60 distinct: a tie band too narrow."""
+    from scarce.evaluation.selection import _paired_se
+
+    g = np.random.default_rng(0)
+    a, b = ((g.random(60) < p).astype(float) for p in (0.8, 0.7))
+    plain = _paired_se(a, b)
+    assert plain == pytest.approx(np.std(a - b, ddof=1) / np.sqrt(60))
+    thrice = _paired_se(np.tile(a, 3), np.tile(b, 3), np.tile(np.arange(60), 3))
+    assert thrice == pytest.approx(plain)  # the distinct examples' error, not 1/sqrt(3) of it
+    assert _paired_se(np.tile(a, 3), np.tile(b, 3)) < 0.6 * plain

@@ -1475,7 +1475,12 @@ def evaluate(
     test_set = None
     if test is not None:
         test_set = align_to(_companion("--test", test, pool.modality, cols), pool.classes)
-        warn_duplicates(pool, test_set)
+        warn_duplicates(  # eval leaves them out of a draw's test where it trains on them
+            pool,
+            test_set,
+            because="each draw that trains on one of them leaves it out of its test, so the "
+            "draws test on fewer examples. Remove them from one side.",
+        )
     base_set = _companion("--base", base, pool.modality, cols) if base is not None else None
     source_set = _companion("--source", source, pool.modality, cols) if source is not None else None
     if source_set is not None:

@@ -134,6 +134,8 @@ def _warn_repeats(ds: LabeledSet) -> None:
             len(copies),
             "; ".join(
                 f"{what} {ds.inputs.names[i]} repeats {what} {ds.inputs.names[j]}"
+                if ds.inputs.names[i] != ds.inputs.names[j]
+                else f"{what} {ds.inputs.names[i]} is listed twice"  # walk 30: "X repeats X"
                 for j, i in copies[:3]
             ),
             " ..." if len(copies) > 3 else "",

@@ -88,6 +88,7 @@ class FitStore:
         self.reused = 0
         self.kept = 0
         self.damaged: list[str] = []
+        self._keys: list[str] = []
         self._lock = threading.Lock()
         if enabled:
             self._prune()
@@ -97,7 +98,9 @@ class FitStore:
         return sha256_text(json.dumps(parts, sort_keys=True, default=_jsonable))[:32]
 
     def announce(self, keys: list[str]) -> None:
-        """Say how many of these fits a stopped run left (before any is fitted)."""
+        """This evaluation's fits (what `discard` removes); say how many another run of it
+        left (before any is fitted)."""
+        self._keys = list(keys)
         if not self.enabled or not self.folder.is_dir():
             return
         found = sum((self.folder / f"{k}.npz").exists() for k in keys)
@@ -232,8 +235,16 @@ class FitStore:
             self.damaged = []
 
     def discard(self) -> None:
-        if self.wanted:  # what was kept before a write failed goes too (walk 30: a full disk)
-            shutil.rmtree(self.folder, ignore_errors=True)
+        """This evaluation's kept fits, and the folder once nothing else is in it: the fits
+        of a stopped run with more methods or other settings stay for it (walk 30), until
+        KEEP_DAYS. What was kept before a write failed goes too (walk 30: a full disk)."""
+        if not self.wanted:
+            return
+        for k in self._keys:
+            with contextlib.suppress(OSError):
+                (self.folder / f"{k}.npz").unlink()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
 
     @staticmethod
     def _prune() -> None:

@@ -1028,7 +1028,8 @@ def _assemble(
                             "low": iv.low,
                             "high": iv.high,
                             "message": _negative_message(m, k, iv, encoder, reference)
-                            + (f" ({small_pool})" if small_pool else ""),
+                            # walk 30: after "use the baseline", the caution that weighs it
+                            + (f" Before acting on it: {small_pool}." if small_pool else ""),
                         }
                     )
                 if metric == "accuracy" and said == TOO_FEW and flag and iv.mean < 0:

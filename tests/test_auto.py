@@ -216,8 +216,8 @@ def test_auto_lets_a_lead_within_noise_go_to_the_lower_log_loss(fortunes_data, m
     calls: list[float] = []
     orig = selection._paired_se
 
-    def spy(a, b):
-        calls.append(orig(a, b))
+    def spy(a, b, groups=None):
+        calls.append(orig(a, b, groups))
         return calls[-1]
 
     monkeypatch.setattr(selection, "_paired_se", spy)

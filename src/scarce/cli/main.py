@@ -1022,7 +1022,7 @@ def eval_cmd(
     _setup(quiet)
     from scarce import api
     from scarce.core.atomic import atomic_write, check_writable
-    from scarce.evaluation.runner import RESULTS_START
+    from scarce.evaluation.schema import RESULTS_START
 
     if protocol not in ("kshot", "kfold", "episodes", "domain"):
         raise ConfigError(f"--protocol must be kshot, kfold, episodes or domain, got {protocol!r}.")

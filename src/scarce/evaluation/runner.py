@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import os
 import platform
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -52,16 +51,13 @@ from scarce.evaluation.protocols import (
     kshot_splits,
 )
 from scarce.evaluation.resume import FitStore, ordered_hash
+from scarce.evaluation.schema import SCHEMA, SCHEMA_VERSION
 from scarce.methods import methods as registry
 from scarce.methods._meta_cache import meta_train
 from scarce.methods.base import check_base_use
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "scarce-results"
-SCHEMA_VERSION = 1
-# how a results document begins (its first key): what `eval --out` may replace
-RESULTS_START = re.compile(rb'\s*\{\s*"schema":\s*"' + re.escape(SCHEMA.encode()) + rb'"')
 BASELINE = "baseline"
 SOURCE_ONLY = "source-only"  # the reference of the domain protocol
 MULTITASK = "multitask"

@@ -28,12 +28,11 @@ from scarce.core.atomic import atomic_write
 from scarce.core.errors import DataError
 from scarce.core.logs import fixed, plural
 from scarce.evaluation.intervals import MIN_VERDICT_REPEATS, TOO_FEW, repeats_needed
+from scarce.evaluation.schema import SCHEMA, SCHEMA_VERSIONS
 from scarce.report import plots
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "scarce-results"
-SCHEMA_VERSIONS = (1,)
 
 # (id, heading) in page order
 SECTIONS = (

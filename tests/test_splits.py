@@ -9,6 +9,7 @@ import pytest
 from sklearn.model_selection import StratifiedKFold
 
 import scarce
+from scarce.cli.main import _counts_text
 from scarce.core.errors import DataError
 from scarce.data.splits import copies_to_train, copy_groups, drop_copies, stratified_folds
 from scarce.data.types import Inputs, LabeledSet
@@ -103,8 +104,17 @@ def test_a_class_of_one_example_copied_says_so(tmp_path, text_csv):
     df.loc[first, "text"] = df.text[first[0]]
     path = tmp_path / "copies.csv"
     df.to_csv(path, index=False)
-    note = scarce.fit(path, seed=0).manifest["metrics"]["note"]
+    manifest = scarce.fit(path, seed=0).manifest
+    note = manifest["metrics"]["note"]
     assert f"class {df.label[0]!r} has one distinct example ({len(first)} exact copies" in note
+    # the summary's class counts say how few the model learned from
+    distinct = manifest["data"]["distinct"]
+    assert distinct[df.label[0]] == 1
+    assert all(distinct[c] == n for c, n in manifest["data"]["counts"].items() if c != df.label[0])
+    assert f"{df.label[0]}: {len(first)} (1 distinct)" in _counts_text(
+        manifest["data"]["counts"], distinct
+    )
+    assert "distinct" not in scarce.fit(text_csv, seed=0).manifest["data"]
 
 
 def test_a_given_test_set_is_scored_without_copies_of_the_draws_training(

@@ -839,12 +839,13 @@ def fit(
     if test_set is not None:
         metrics = _test_metrics(fitted, test_set)
     validation = _validation(fitted, auto)
+    groups = copy_groups(train.inputs.hashes)
+    distinct = distinct_per_class(train.y, groups, len(train.classes))
     if validation is not None:
         metrics["validation"] = validation
     elif test_set is None:
         # copies count once: held apart from their copies, they leave nothing to hold out
         # (walk 30: a class of one text repeated 10 times read "holds nothing out")
-        distinct = distinct_per_class(train.y, copy_groups(train.inputs.hashes), len(train.classes))
         c = int(np.argmin(distinct))
         copies = int(np.bincount(train.y, minlength=len(train.classes))[c])
         metrics["note"] = (
@@ -881,6 +882,12 @@ def fit(
             "sha256": train.data_hash(),
             "n": len(train),
             "counts": train.counts(),
+            # only when some examples are exact copies: what the model learned from is fewer
+            **(
+                {"distinct": dict(zip(train.classes, map(int, distinct), strict=True))}
+                if groups is not None
+                else {}
+            ),
             "source": train.source,
             **_column_record(train.modality, cols),
         },

@@ -330,7 +330,7 @@ def fit(
             + f"; {est}{then}."
             + ("" if "test_accuracy" in m["metrics"] else f" Note: {sel['note']}.")
         )
-    counts = _counts_text(m["data"]["counts"])
+    counts = _counts_text(m["data"]["counts"], m["data"].get("distinct"))
     on = f" with {m['backbone']['id']}" if m["backbone"] else " (no pretrained encoder)"
     what = f"examples ({counts})"
     if "domain" in m:  # the counts are the source's (walk 17: they read as the sum's)
@@ -414,8 +414,17 @@ def _shown(name: str) -> str:
     return name if name.isprintable() else ascii(name)
 
 
-def _counts_text(counts: dict[str, int]) -> str:
-    """Examples per class; many classes in a summary rather than one long line."""
+def _counts_text(counts: dict[str, int], distinct: dict[str, int] | None = None) -> str:
+    """Examples per class; many classes in a summary rather than one long line. Where some
+    are exact copies, how many distinct (walk 30: 'admin: 10' was one text and its copies)."""
+    if distinct and len(counts) <= 10:
+        return ", ".join(
+            f"{_shown(k)}: {v}" + (f" ({distinct[k]} distinct)" if distinct.get(k, v) < v else "")
+            for k, v in counts.items()
+        )
+    if distinct:
+        n, d = sum(counts.values()), sum(distinct.values())
+        return f"{_counts_text(counts)}; {d} distinct of {n}"
     counts = {_shown(k): v for k, v in counts.items()}
     if len(counts) <= 10:
         return ", ".join(f"{k}: {v}" for k, v in counts.items())

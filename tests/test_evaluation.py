@@ -930,6 +930,24 @@ def test_a_curve_over_one_test_set_is_judged_by_each_items_change():
     assert wide.low < 0.0
 
 
+def test_copies_in_a_given_test_set_are_one_test_item():
+    """Stop 35: the pool's copies were one test item, a given --test set's were not, and a
+    test set of one text pasted 10 times read as 10 independent items."""
+    n_pool, texts = 4, ["a", "b", "c", "d"] + ["same"] * 10 + [f"t{i}" for i in range(10)]
+    pool = LabeledSet(Inputs.from_texts(texts[:n_pool]), np.zeros(n_pool, int), ("x",))
+    test = LabeledSet(Inputs.from_texts(texts[n_pool:]), np.zeros(20, int), ("x",))
+    keys = n_pool + np.arange(20)
+    runs = [{"method": "m", "shots": 1, "repeat": r, "fold": None,
+             "metrics": {"accuracy": 0.5},
+             "_items": (keys, {"accuracy": np.r_[np.full(10, float(r % 2)), np.ones(10)]})}
+            for r in range(4)]  # fmt: skip
+    grouped = Units(runs, pool, "kshot", 4, test)
+    (got, _), *_ = grouped.scored("m", 1, "accuracy").values()
+    assert len(np.unique(got)) == 11  # the ten copies share one key
+    assert grouped.items("m", 1, "accuracy")[1] == 11
+    assert Units(runs, pool, "kshot", 4).items("m", 1, "accuracy")[1] == 20
+
+
 def test_a_perfect_score_on_few_test_items_keeps_an_interval():
     """Walk 29: 150 of 150 test images right in every draw read 1.000 [1.000, 1.000]; n
     items all right bound the accuracy below by the exact binomial, not by nothing."""

@@ -444,7 +444,7 @@ def evaluate_sets(
 
         with warnings_once(), store.session(len(jobs_list)):
             runs = _run_all(kept, jobs_list, jobs)
-    units = Units(runs, pool, protocol, repeats)
+    units = Units(runs, pool, protocol, repeats, test)
     one_class = _warn_one_class(runs, names, pool.classes, protocol, test is not None)
 
     res = _assemble(
@@ -835,13 +835,19 @@ class Units:
     run as a unit and left the test items' variance out, and covered 82% where 95% was said)."""
 
     def __init__(
-        self, runs: list[dict[str, Any]], pool: LabeledSet, protocol: str, repeats: int
+        self,
+        runs: list[dict[str, Any]],
+        pool: LabeledSet,
+        protocol: str,
+        repeats: int,
+        test: LabeledSet | None = None,
     ) -> None:
         self.runs, self.pool = runs, pool
         self.unit = self.name(protocol, repeats)
-        # exact copies in the pool are one test item (their scores move together): each
-        # position's stand-in is the first position of its copies
-        groups = copy_groups(pool.inputs.hashes)
+        # exact copies are one test item (their scores move together), in the pool and in a
+        # given test set (keyed after the pool's): each key's stand-in is its copies' first
+        hashes = list(pool.inputs.hashes) + ([] if test is None else list(test.inputs.hashes))
+        groups = copy_groups(hashes)
         self._rep = None if groups is None else np.unique(groups, return_index=True)[1][groups]
 
     @staticmethod
@@ -875,15 +881,9 @@ class Units:
         }
 
     def _key(self, keys: np.ndarray) -> np.ndarray:
-        """Pool positions as their copies' first; a given test set's keys (past the pool)
-        as they are."""
-        if self._rep is None:
-            return keys
-        keys = np.asarray(keys)
-        inside = keys < len(self.pool)
-        out = keys.copy()
-        out[inside] = self._rep[keys[inside]]
-        return out
+        """Each key (a pool position, or a given test set's past the pool) as its copies'
+        first."""
+        return keys if self._rep is None else self._rep[np.asarray(keys)]
 
     def trained(
         self, method: str, k: int | None, metric: str
@@ -970,7 +970,7 @@ def _assemble(
     if protocol == "kfold":
         shot_values = [None]
 
-    units = Units(runs, pool, protocol, repeats)
+    units = Units(runs, pool, protocol, repeats, test)
     per_unit, items = units.per_unit, units.items
 
     summary: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ from scarce.evaluation.resume import FOLDER
 KW = {"methods": ["linear-probe"], "shots": [1, 2], "repeats": 3, "seed": 0}
 FITS = 2 * 3 * 2  # shots x repeats x (linear-probe and the baseline)
 SCORED = ("summary", "paired", "negative_transfer", "curves", "details")
+REAL_COMPUTE = M.compute  # not whatever an earlier _fits left in its place
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def _fits(monkeypatch, stop_at: int | None = None, warn: bool = False) -> list[i
     """Count the fits scored from here on; raise Ctrl-C at the `stop_at`th; with `warn`,
     each fit warns as it is scored."""
     calls: list[int] = []
-    real = M.compute
+    real = REAL_COMPUTE
 
     def compute(y, proba):
         calls.append(1)
@@ -163,3 +164,20 @@ def test_a_smaller_eval_leaves_the_kept_fits_it_does_not_run(text_csv, cache, mo
     scarce.evaluate(text_csv, **wide)
     assert len(calls) == 3 * FITS // 2 - 2
     assert not any(cache.iterdir())
+
+
+def test_a_quiet_run_keeps_its_fits_warnings_for_a_run_that_shows_them(
+    text_csv, cache, monkeypatch, capsys, tmp_path
+):
+    """Stop 35: --quiet made no warning records at all, so the fits a quiet eval kept had
+    none to give again when a later run without --quiet resumed them."""
+    from scarce.cli.main import main
+
+    args = ["eval", str(text_csv), "--shots", "1,2", "--repeats", "3", "--out"]
+    _fits(monkeypatch, stop_at=3, warn=True)
+    assert main([*args, str(tmp_path / "q.json"), "-q"]) == 130
+    assert "something odd" not in capsys.readouterr().err  # quiet shows none
+    assert len(list(cache.glob("*/*.npz"))) == 2
+    _fits(monkeypatch)
+    assert main([*args, str(tmp_path / "r.json")]) == 0
+    assert "this fit saw something odd" in capsys.readouterr().err

@@ -119,11 +119,13 @@ LabelCol = Annotated[str, typer.Option(help="Column holding the label.")]
 
 def _setup(quiet: bool, verbose: bool = False) -> None:
     set_quiet(quiet)
-    level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(
         level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True
     )
-    logging.getLogger("scarce").setLevel(level)
+    logging.getLogger("scarce").setLevel(logging.INFO if verbose else logging.WARNING)
+    if quiet:  # made but not shown: an eval's kept fits keep them for a run that shows them
+        for h in logging.getLogger().handlers:
+            h.addFilter(lambda r: r.levelno >= logging.ERROR or not r.name.startswith("scarce"))
 
 
 def _echo(msg: str = "") -> None:

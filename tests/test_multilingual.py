@@ -13,7 +13,7 @@ from scipy.stats import binomtest
 
 import scarce
 from scarce.cli.main import main
-from scarce.core.errors import ConfigError
+from scarce.core.errors import ConfigError, DataError
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
 from tests.conftest import write_text_csv
@@ -146,6 +146,12 @@ def test_the_baseline_reads_chinese_by_characters(chinese, tmp_path):
     train, test = chinese
     assert text_analyzer(list(train.inputs.items)) == "char"
     assert text_analyzer(["the quick brown fox jumps over the lazy dog"] * 3) == "word"
+    # no word of two characters anywhere: word TF-IDF would read nothing (walk 31)
+    assert text_analyzer(["a b", "c d", "7 x"]) == "char"
+    with pytest.raises(DataError, match="use --set analyzer=char"):
+        scarce.fit(
+            ["a b", "c d"] * 3, ["p", "q"] * 3, method="baseline", config={"analyzer": "word"}
+        )
     scores = {}
     for how in ("auto", "word"):
         model = scarce.fit(train, method="baseline", seed=0, config={"analyzer": how})

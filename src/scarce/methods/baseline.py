@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.core.errors import DataError
 from scarce.data.images import read_rgb
 from scarce.data.scripts import share_mostly_in
 from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
@@ -38,7 +39,8 @@ class BaselineConfig(Config):
         "ngram_max": "text: longest n-gram (of words, or characters) in the TF-IDF vocabulary",
         "analyzer": "text: n-grams of words, or of characters (within word boundaries); auto "
         "= characters when 30% or more of the training texts are mostly in a script written "
-        "without spaces (Chinese, Japanese, Thai), words otherwise",
+        "without spaces (Chinese, Japanese, Thai), or when no text holds a word of two or more "
+        "letters or digits (codes such as 'A 7'), words otherwise",
         "class_weight": "'balanced' weighs classes inversely to their frequency",
     }
 
@@ -164,6 +166,9 @@ UNSPACED = re.compile(
 )
 
 
+WORD = re.compile(r"(?u)\b\w\w+\b")  # a word to TfidfVectorizer's default token pattern
+
+
 def text_analyzer(texts: list[str]) -> str:
     """ "char" when at least 30% of the texts are mostly in a script written without spaces:
     the word tokenizer then makes a whole phrase one token (walk 9: 365 of 490 Chinese texts
@@ -171,7 +176,9 @@ def text_analyzer(texts: list[str]) -> str:
     character n-grams; walk 10, half English and half Chinese: 0.555 by words, 0.665 by
     characters)."""
     share = share_mostly_in(texts, lambda t: len(UNSPACED.findall(t)))
-    return "char" if share >= 0.3 else "word"
+    if share >= 0.3 or not any(map(WORD.search, texts)):
+        return "char"  # no word TF-IDF reads (walk 31: 'a b' texts gave sklearn's bare error)
+    return "word"
 
 
 class Baseline:
@@ -195,6 +202,11 @@ class Baseline:
         else:
             how = text_analyzer(train.inputs.items) if cfg.analyzer == "auto" else cfg.analyzer
             vec = _vectorizer(cfg.ngram_max, how)
+            if how == "word" and not any(map(WORD.search, train.inputs.items)):
+                raise DataError(
+                    "baseline: no training text holds a word of two or more letters or digits, "
+                    "so word TF-IDF has nothing to read; use --set analyzer=char (or auto)."
+                )
             x = vec.fit_transform(train.inputs.items).toarray().astype(np.float32)
         # raw values: unit-length pixel rows fit twice as fast but throw away brightness, which
         # carries the signal on some data (elpv defects: 0.59 vs 0.75 accuracy at 32 shots)

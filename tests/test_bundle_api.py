@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import pickle
@@ -89,11 +90,35 @@ def _rewrite(src: Path, dst: Path, change) -> None:
             z.writestr(n, b)
 
 
-def _reseal(files, **updates):
+def _reseal(bundle_files, **updates):
+    files = bundle_files
     m = json.loads(files["manifest.json"])
     m.update(updates)
     m["checksum"] = bundle._checksum(m)
     files["manifest.json"] = json.dumps(m).encode()
+
+
+def _relabel(change):
+    def go(files):
+        m = json.loads(files["manifest.json"])
+        _reseal(files, labels=change(m["labels"]))
+
+    return go
+
+
+def _reweigh(change):
+    """The weights changed by `change(name, array)` and the manifest sealed again: a bundle
+    whose hashes all hold (walk 31 forged such bundles)."""
+    from safetensors.numpy import load, save
+
+    def go(files):
+        t = {k: change(k, v) for k, v in load(files["weights.safetensors"]).items()}
+        files["weights.safetensors"] = save(t)
+        listed = json.loads(files["manifest.json"])["files"]
+        listed["weights.safetensors"] = hashlib.sha256(files["weights.safetensors"]).hexdigest()
+        _reseal(files, files=listed)
+
+    return go
 
 
 def _flip_weights(files):
@@ -118,6 +143,12 @@ CASES = {
     ),
     "extra file": (lambda f: f.__setitem__("payload.pkl", b"x"), "not listed in the manifest"),
     "missing weights": (lambda f: f.pop("weights.safetensors"), "weights.safetensors is missing"),
+    # sealed again after the edit: the contents are checked too (walk 31)
+    "a label short": (_relabel(lambda c: c[:-1]), "do not fit together or the 2 labels"),
+    "a label repeated": (_relabel(lambda c: [c[0], *c[:-1]]), "2 or more distinct names"),
+    "labels not a list": (_relabel(lambda c: "abc"), "2 or more distinct names"),
+    "NaN weights": (_reweigh(lambda k, v: np.full_like(v, np.nan)), "hold NaN or infinite"),
+    "rows cut": (_reweigh(lambda k, v: v[:2]), "do not fit together or the 3 labels"),
 }
 
 

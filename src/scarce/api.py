@@ -214,7 +214,18 @@ class Model:
         `x`: an image model takes image paths, a folder, a table with a path column, image
         arrays or PIL images; a text model takes texts, or a CSV/TSV/JSONL/JSON/Parquet/.txt
         file read with `text_column`, else the fitted text column (or `text`)."""
-        return self.fitted.predict_proba(self._inputs(x, text_column))
+        return self._fits(self.fitted.predict_proba(self._inputs(x, text_column)))
+
+    def _fits(self, proba: np.ndarray, classes: Sequence[Any] | None = None) -> np.ndarray:
+        """`proba`, once its columns are known to be the labels' (a bundle whose weights and
+        labels disagree fails here, not in numpy's indexing: walk 31)."""
+        n = len(self.fitted.classes if classes is None else classes)
+        if proba.ndim != 2 or proba.shape[1] != n:
+            raise BundleError(
+                f"the model gives {proba.shape[-1]} probabilities per input for {n} labels: "
+                "its bundle's weights and labels disagree; re-create the bundle."
+            )
+        return proba
 
     def predict(
         self, x: Inputs | Sequence[Any] | str | Path, *, text_column: str | None = None
@@ -237,8 +248,11 @@ class Model:
         """Every task's probabilities; the primary task first."""
         inputs = self._inputs(x)
         if hasattr(self.fitted, "predict_tasks"):
-            return self.fitted.predict_tasks(inputs)
-        return {self._label_column: self.fitted.predict_proba(inputs)}
+            names = self.tasks
+            return {
+                t: self._fits(p, names[t]) for t, p in self.fitted.predict_tasks(inputs).items()
+            }
+        return {self._label_column: self._fits(self.fitted.predict_proba(inputs))}
 
     @property
     def _label_column(self) -> str:
@@ -1562,14 +1576,44 @@ def load(path: str | Path, *, spare_graph: bool = False) -> Model:
         classes = tuple(manifest["labels"])
     except (KeyError, TypeError) as e:
         raise BundleError(f"{path}: manifest lacks {e}; re-create the bundle.") from None
+    _check_contents(path, manifest, tensors)
     encoder = _bundle_encoder(path, backbone, manifest, bundled) if backbone is not None else None
     try:
         fitted = spec.fitted.from_state(tensors, manifest.get("method_state", {}), encoder, classes)
+    except BundleError as e:  # the method's own check says what is wrong
+        raise BundleError(f"{path}: {str(e).rstrip('.')}; re-create the bundle.") from None
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(
             f"{path}: the method state is incomplete ({e}); re-create the bundle."
         ) from None
     return Model(fitted, encoder, manifest)
+
+
+def _check_contents(path: str | Path, manifest: dict[str, Any], tensors: dict) -> None:
+    """What the hashes cannot tell (a manifest sealed again after an edit, a bug in whatever
+    wrote it): labels that are distinct names, and weights that are numbers (walk 31: a
+    repeated label lost its column, and NaN weights predicted NaN with exit code 0)."""
+    labels = manifest["labels"]
+    if (
+        not isinstance(labels, list)
+        or len(labels) < 2
+        or not all(isinstance(c, str) for c in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        raise BundleError(
+            f"{path}: the manifest's labels are not a list of 2 or more distinct names "
+            f"({str(labels)[:80]}); re-create the bundle."
+        )
+    bad = [
+        k
+        for k, v in tensors.items()
+        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()
+    ]
+    if bad:
+        raise BundleError(
+            f"{path}: the weights {', '.join(sorted(bad)[:5])} hold NaN or infinite values; "
+            "re-create the bundle."
+        )
 
 
 def _bundle_encoder(

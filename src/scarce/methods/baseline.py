@@ -138,7 +138,7 @@ class BaselineFitted:
         encoder: Any,
         classes: tuple[str, ...],
     ) -> BaselineFitted:
-        head = LogisticHead.from_tensors(tensors, meta["head"])
+        head = LogisticHead.from_tensors(tensors, meta["head"], len(classes))
         vec = None
         if meta["modality"] == "text":
             vocab = {w: i for i, w in enumerate(meta["vocabulary"])}

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from scarce.core.config import Config, check_range
+from scarce.core.errors import BundleError
 from scarce.core.seeding import derive
 from scarce.data.balance import class_weights
 from scarce.data.splits import copy_groups, distinct_per_class, stratified_folds
@@ -126,7 +127,7 @@ class LinearProbeFitted:
         encoder: Encoder,
         classes: tuple[str, ...],
     ) -> LinearProbeFitted:
-        return cls(encoder, classes, LogisticHead.from_tensors(tensors, meta))
+        return cls(encoder, classes, LogisticHead.from_tensors(tensors, meta, len(classes)))
 
 
 class LinearProbe:
@@ -278,8 +279,26 @@ class LogisticHead:
         }
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> LogisticHead:
-        return cls(tensors["coef"], tensors["intercept"], tensors["shift"], tensors["scale"], meta)
+    def from_tensors(
+        cls, tensors: dict[str, np.ndarray], meta: dict[str, Any], n_classes: int
+    ) -> LogisticHead:
+        """The head a bundle holds, its shapes checked against each other and the labels (walk
+        31: a bundle's rows cut to 2 failed at prediction with numpy's broadcast error)."""
+        coef, intercept = tensors["coef"], tensors["intercept"]
+        shift, scale = tensors["shift"], tensors["scale"]
+        if (
+            coef.ndim != 2
+            or coef.shape[0] != n_classes
+            or intercept.shape != (n_classes,)
+            or shift.shape not in ((), (coef.shape[1],))
+            or scale.shape not in ((), (coef.shape[1],))
+        ):
+            raise BundleError(
+                f"the head's arrays do not fit together or the {n_classes} labels (coef "
+                f"{coef.shape}, intercept {intercept.shape}, shift {shift.shape}, scale "
+                f"{scale.shape})."
+            )
+        return cls(coef, intercept, shift, scale, meta)
 
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
         x = _transform(feats, self.meta["normalize"], self.shift, self.scale)

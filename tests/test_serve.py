@@ -112,6 +112,13 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     big = json.dumps({"texts": ["word " * 1_100_000]}).encode()  # over 5 MB
     small = TestClient(create_app(scarce.load(text_bundle), max_file_mb=5))
     assert "over 5 MB" in _error(small.post("/predict", content=big, headers=json_type), 413)
+    # walk 31: a chunked body has no Content-Length, and was read whole
+    chunked = (big[i : i + (1 << 20)] for i in range(0, len(big), 1 << 20))
+    r = small.post("/predict", content=chunked, headers=json_type)
+    assert "content-length" not in r.request.headers
+    assert "over 5 MB" in _error(r, 413)
+    r = small.post("/predict", content=iter([b'{"texts": ', b'["a"]}']), headers=json_type)
+    assert r.status_code == 200, r.text  # a small chunked body is read as any
     # a lone UTF-16 surrogate (half an emoji) is predicted as U+FFFD, not a 500
     r = client.post("/predict", content=b'{"texts": ["bad \\ud800 half"]}', headers=json_type)
     assert r.status_code == 200, r.text
@@ -120,6 +127,17 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     ]
     r = client.post("/predict?proba=false", json={"texts": ["a"]})  # walk 12: was ignored
     assert "reads no query parameters (got ['proba'])" in _error(r, 400)
+
+
+def test_health_and_info_do_not_wait_behind_predictions(text_bundle):
+    """Walk 31: run in the thread pool, /health queued behind 40+ predictions waiting for the
+    model's lock, and a load balancer would call a busy service dead."""
+    import inspect
+
+    app = create_app(scarce.load(text_bundle))
+    ends = {r.path: r.endpoint for r in app.routes if hasattr(r, "endpoint")}
+    assert inspect.iscoroutinefunction(ends["/health"])
+    assert inspect.iscoroutinefunction(ends["/info"])
 
 
 def test_served_inputs_are_not_written_to_the_cache(text_bundle):

@@ -592,6 +592,12 @@ def test_dataframes_and_in_memory_evaluation(fortunes_data, caplog):
     renamed = df.rename(columns={"text": "doc", "label": "topic"})
     assert model.score(renamed, text_column="doc", label_column="topic") == model.score(df)
     assert list(model.predict(renamed, text_column="doc")) == list(model.predict(texts))
+    # walk 31: the table with its labels (or any other column) predicts as its file does
+    assert list(model.predict(df.assign(id=1))) == list(model.predict(texts))
+    with pytest.raises(DataError, match=r"this model reads 'text': .*\['doc', 'topic'\]"):
+        model.predict(renamed)
+    with pytest.raises(DataError, match="text_column='body'"):
+        model.predict(df, text_column="body")
     assert scarce.fit(df[["text"]], df.label).classes_ == ("food", "sports")
     with caplog.at_level("WARNING", logger="scarce"):
         res = scarce.evaluate(texts, labels, shots=[2], repeats=2, methods=["linear-probe"])

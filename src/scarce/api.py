@@ -185,13 +185,24 @@ class Model:
     ) -> Inputs:
         if isinstance(x, Inputs):
             return x
-        if text_column is not None and is_frame(x):
-            if text_column not in x.columns:  # type: ignore[union-attr]
+        cols = [str(c) for c in x.columns] if is_frame(x) else []  # type: ignore[union-attr]
+        if cols and (text_column is not None or len(cols) > 1):
+            # the model's column, as a file of the table is read (walk 31: a DataFrame with
+            # its label column beside the texts was refused, the same table as a CSV read)
+            col = text_column or (self.text_column if self.modality == "text" else "path")
+            if text_column is None and self.modality == "text" and col not in cols:
+                col = "text"  # as a file falls back
+            if col not in cols:
+                said = f"text_column={col!r}" if text_column else f"this model reads {col!r}"
                 raise DataError(
-                    f"text_column={text_column!r}: the DataFrame's columns are "
-                    f"{[str(c) for c in x.columns]}."  # type: ignore[union-attr]
+                    f"{said}: the DataFrame's columns are {cols}. "
+                    + (
+                        "Pass text_column= naming its texts, or the one column (df['...'])."
+                        if self.modality == "text"
+                        else "Pass the column of image paths or arrays (df['...'])."
+                    )
                 )
-            x = x[text_column]  # type: ignore[index]
+            x = x[col]  # type: ignore[index]
         if isinstance(x, str | Path):
             if self.modality == "text" and not _is_file(x):
                 raise DataError(
@@ -392,8 +403,8 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     if is_frame(x):
         if len(x.columns) != 1:
             raise DataError(
-                f"a DataFrame with columns {list(map(str, x.columns))} as inputs: pass one "
-                "column of inputs (df['text']), or the DataFrame alone with its label column."
+                f"a DataFrame with columns {list(map(str, x.columns))} as inputs: pass the "
+                f"column of inputs (df[{'path' if modality == 'image' else 'text'!r}])."
             )
         x = x.iloc[:, 0]
     if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "biuf":

@@ -68,9 +68,11 @@ def _vote(
     class_w: np.ndarray | None = None,
 ) -> np.ndarray:
     """Class probabilities from each query's neighbours (sims, labels: (n, k), best first);
-    class_w: a weight per class on its neighbours' votes."""
+    class_w: a weight per class on its neighbours' votes, or per query and class (n, C)."""
     w = np.exp((sims - sims[:, :1]) / temperature)  # shifted by the best: no overflow
-    if class_w is not None:
+    if class_w is not None and class_w.ndim == 2:
+        w = w * np.take_along_axis(class_w, labels, axis=1)
+    elif class_w is not None:
         w = w * class_w[labels]
     votes = np.zeros((len(sims), n_classes))
     np.add.at(votes, (np.arange(len(sims))[:, None], labels), w)
@@ -249,9 +251,16 @@ class Knn:
         best_loss = np.inf
         # each left-out example weighs as its class does in the votes
         q_w = None if class_w is None else class_w[y[q]]
+        # the votes weighed as a fit without the query would weigh them: its class one
+        # example fewer (walk 32: at 2 per class a left-out example's lone own neighbour met
+        # the others' pairs, and leave-one-out read 0.000 where new data scored 0.42)
+        loo_w = class_w
+        if cfg.class_weight == "balanced":
+            left = np.bincount(y, minlength=n_classes)[None, :] - np.eye(n_classes)[y[q]]
+            loo_w = 1.0 / np.maximum(left, 1)
         right = np.zeros(len(q), bool)
         for k, t, s in itertools.product(ks, temps, SMOOTHING):
-            p = _vote(top_sims[:, :k], top_labels[:, :k], n_classes, t, s, class_w)
+            p = _vote(top_sims[:, :k], top_labels[:, :k], n_classes, t, s, loo_w)
             loss = float(np.average(-np.log(p[np.arange(len(q)), y[q]]), weights=q_w))
             if loss < best_loss - 1e-9:
                 best_loss = loss

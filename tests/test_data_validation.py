@@ -900,6 +900,13 @@ def test_walk15_labels_that_print_alike(tmp_path, image_folder, capsys, caplog):
     shutil.copytree(image_folder / "sneaker", root / "__MACOSX")  # from a macOS zip: not a class
     train = load_labeled(root)
     assert train.classes == ("café", "tea")
+    # spaces around a folder's name go, as around a table's label (walk 32); folders that
+    # become one class say so
+    shutil.copytree(image_folder / "sneaker", root / " tea ")
+    spaced = load_labeled(root)
+    assert spaced.classes == ("café", "tea")
+    assert "the folders ' tea ', 'tea' are one class, 'tea'" in caplog.text
+    shutil.rmtree(root / " tea ")
     assert train.classes[0] == unicodedata.normalize("NFC", "café")
     test = tmp_path / "test.csv"
     first = next((image_folder / "tshirt").iterdir())

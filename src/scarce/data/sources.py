@@ -275,12 +275,26 @@ def _image_folder(root: Path) -> LabeledSet:
     paths: list[Path] = []
     labels: list[str] = []
     empty: list[Path] = []
+    folders: dict[str, list[str]] = {}
     for d in subdirs:
         images = folder_images(d)
         if not images:
             empty.append(d)
         paths += images
-        labels += [class_name(d.name)] * len(images)
+        # trimmed, as a table's labels are (walk 32: a folder ' food ' and a CSV's ' food '
+        # were two classes, 'food' and ' food ')
+        name = class_name(d.name.strip())
+        labels += [name] * len(images)
+        folders.setdefault(name, []).append(d.name)
+    for name, names in folders.items():
+        if len(names) > 1:
+            log.warning(
+                "%s: the folders %s are one class, %r: a class name's surrounding spaces and "
+                "Unicode form do not count. Rename them to one folder if that is not meant.",
+                root,
+                ", ".join(map(repr, names)),
+                name,
+            )
     if empty:
         said = (
             f"class {empty[0].name!r} ({empty[0]}) has no images. Add images to it or remove "

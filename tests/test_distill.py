@@ -183,3 +183,25 @@ def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):
     assert re.search(r"\d+\.\dx (faster|SLOWER than the teacher)", text.out), text.out
     code = main(["predict", str(out), str(tst), "--quiet"])
     assert code == 0
+
+
+def test_a_teacher_below_its_student_is_said(quotes, tmp_path, caplog):
+    """Walk 32: a teacher that scored 0.670 taught a student that scored 0.750, and fit
+    praised their agreement without a word about it."""
+    many, few, unlabeled, test = quotes
+    shuffled = LabeledSet(many.inputs, np.random.default_rng(0).permutation(many.y), many.classes)
+    weak = tmp_path / "weak.scarce"
+    scarce.fit(shuffled, method="linear-probe", backbone="minilm-l6", seed=0).save(weak)
+    student = scarce.fit(
+        few,
+        method="distill",
+        backbone="minilm-l3",
+        teacher=weak,
+        unlabeled=UnlabeledSet(unlabeled.inputs),
+        config={"blocks": 0, "alpha": 0.9},
+        seed=0,
+        test=test,
+    )
+    d = student.manifest["metrics"]["distill"]
+    assert d["teacher_test_accuracy"] < student.manifest["metrics"]["test_accuracy"]
+    assert "below the student it taught" in caplog.text

@@ -888,7 +888,19 @@ def fit(
             else f"{method} holds nothing out while it fits, so there is no estimate here"
         ) + ". Pass --test, or run `scarce eval` for one with an interval"
     if method == "distill":
-        metrics["distill"] = _compare_teacher(learner, fitted, train, test_set)
+        metrics["distill"] = d = _compare_teacher(learner, fitted, train, test_set)
+        if d.get("teacher_test_accuracy", 1.0) < metrics.get("test_accuracy", 0.0):
+            # walk 32: a Lite2 teacher at 0.670 taught a Lite0 student that scored 0.750,
+            # and the summary praised their 96% agreement
+            log.warning(
+                "the teacher (%s) scored %.3f on the test, below the student it taught "
+                "(%.3f): distillation passes on what the teacher knows, and here it knew "
+                "less. Compare --method linear-probe on the student's encoder, or give a "
+                "stronger teacher (--set teacher=ENCODER:finetune, or --teacher a bundle).",
+                d["teacher"]["description"],
+                d["teacher_test_accuracy"],
+                metrics["test_accuracy"],
+            )
     manifest = {
         "modality": train.modality,
         "method": method,

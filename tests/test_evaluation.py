@@ -948,6 +948,34 @@ def test_copies_in_a_given_test_set_are_one_test_item():
     assert Units(runs, pool, "kshot", 4).items("m", 1, "accuracy")[1] == 20
 
 
+def test_two_methods_alike_on_every_item_keep_an_interval():
+    """Walk 32: two methods perfect on all 65 test items read +0.000 [+0.000, +0.000], as
+    if certainly alike; the share of items on which they could part reaches its exact bound."""
+    from scarce.evaluation.intervals import Interval, paired_near_zero, verdict
+
+    zero = Interval(0.0, 0.0, 0.0, 65)
+    iv = paired_near_zero(zero, 0, 0, 65)
+    assert iv.low == pytest.approx(-0.0552, abs=1e-3)
+    assert iv.high == pytest.approx(0.0552, abs=1e-3)
+    assert verdict(iv) == "no clear difference"
+    one = paired_near_zero(Interval(1 / 65, 0.0, 0.05, 65), 1, 0, 65)
+    assert one.low < 0 < one.high  # one item apart is no difference either
+    wide = Interval(0.2, 0.1, 0.3, 65)
+    assert paired_near_zero(wide, 20, 7, 65) == wide  # far from zero: as it was
+    # eval's paired table: the same answers on every item of every draw
+    n, keys = 30, np.arange(30)
+    runs = [{"method": m, "shots": 1, "repeat": r, "fold": None, "metrics": {"accuracy": 1.0},
+             "_items": (keys, {"accuracy": np.ones(n)})}
+            for m in ("A", "B") for r in range(5)]  # fmt: skip
+    pool = LabeledSet(Inputs.from_texts([str(i) for i in range(n)]), np.zeros(n, int), ("a",))
+    from scarce.evaluation.runner import _versus
+
+    (row,) = _versus(Units(runs, pool, "kshot", 5), "A", "B", "t", 0.95, 0)["paired"]
+    assert row["low"] < -0.1
+    assert row["high"] > 0.1
+    assert row["verdict"] == "no clear difference"
+
+
 def test_a_perfect_score_on_few_test_items_keeps_an_interval():
     """Walk 29: 150 of 150 test images right in every draw read 1.000 [1.000, 1.000]; n
     items all right bound the accuracy below by the exact binomial, not by nothing."""

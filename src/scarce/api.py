@@ -1024,11 +1024,16 @@ def _versus(proba: np.ndarray, reference: Fitted, test_set: LabeledSet) -> dict[
     interval) of the model that answered `proba` against it: a domain fit given --test says
     whether adapting helped there (walk 26: dann 0.505 beside source-only's 0.615, and
     nothing said so)."""
-    from scarce.evaluation.intervals import t_interval, verdict
+    from scarce.evaluation.intervals import paired_near_zero, t_interval, verdict
 
     right = proba.argmax(axis=1) == test_set.y
     plain = reference.predict_proba(test_set.inputs).argmax(axis=1) == test_set.y
-    diff = t_interval(right.astype(float) - plain.astype(float))
+    diff = paired_near_zero(
+        t_interval(right.astype(float) - plain.astype(float)),
+        int((right & ~plain).sum()),
+        int((plain & ~right).sum()),
+        len(right),
+    )
     return {
         "accuracy": float(plain.mean()),
         "difference": diff.as_dict(),

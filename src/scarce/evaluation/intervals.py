@@ -160,6 +160,31 @@ def _near_the_edge(iv: Interval, n_items: int, confidence: float) -> Interval:
     return iv
 
 
+def paired_near_zero(
+    iv: Interval, only_a: int, only_b: int, n_items: int, confidence: float = 0.95
+) -> Interval:
+    """A paired difference of accuracies whose two sides part on fewer than EDGE_ITEMS test
+    items (`only_a` right for the first alone, `only_b` for the second): each share of such
+    items reaches at least its exact binomial (Clopper-Pearson) bound, as `_near_the_edge`
+    does for one proportion (walk 32: two methods perfect on 65 items read +0.000 [+0.000,
+    +0.000], as if certainly alike; now about +-0.055)."""
+    if only_a + only_b >= EDGE_ITEMS or n_items < 1:
+        return iv
+    from scipy import stats
+
+    a = (1 - confidence) / 2
+
+    def up(k: int) -> float:
+        return float(stats.beta.ppf(1 - a, k + 1, n_items - k)) if k < n_items else 1.0
+
+    def down(k: int) -> float:
+        return float(stats.beta.ppf(a, k, n_items - k + 1)) if k > 0 else 0.0
+
+    low = max(min(iv.low, down(only_a) - up(only_b)), -1.0)
+    high = min(max(iv.high, up(only_a) - down(only_b)), 1.0)
+    return Interval(iv.mean, low, high, iv.n)
+
+
 def change_interval(
     first: Sequence[float],
     last: Sequence[float],

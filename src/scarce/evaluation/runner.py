@@ -37,6 +37,7 @@ from scarce.evaluation.intervals import (
     interval,
     item_means,
     item_variance,
+    paired_near_zero,
     repeats_needed,
     support_variance,
     verdict,
@@ -753,6 +754,9 @@ def _versus(
         diffs = [ua[c] - ub[c] for c in common]
         pool_side = units.items(a, k, "accuracy", versus=b) if task is None else (0.0, 0)
         iv = interval(diffs, how, confidence, seed, M.bounds("accuracy", paired=True), pool_side)
+        if pool_side[1] and len(common) >= 2 and not any(diffs):
+            # the same answer on every item of every draw: not a certainty that they are alike
+            iv = paired_near_zero(iv, 0, 0, pool_side[1], confidence)
         rows.append(
             {
                 "shots": k,

@@ -525,6 +525,10 @@ def test_sklearn_estimator(fortunes_data, tmp_path):
     fitted = scarce.TransferClassifier().fit(X, odd)
     assert sorted(fitted.classes_.tolist()) == sorted(set(odd.tolist()))
     assert fitted.score(X, odd) > 0.9
+    w = np.where(odd == " food ", 1.0, 0.0)  # scikit-learn's scorers pass sample_weight
+    assert fitted.score(X, odd, sample_weight=w) == float(
+        np.mean(fitted.predict(X)[w > 0] == " food ")
+    )
     frame = __import__("pandas").DataFrame({"text": X, "label": odd})
     assert set(scarce.fit(frame).predict(X[:10])) <= set(odd.tolist())
 
@@ -618,6 +622,25 @@ def test_predict_images_listed_in_a_csv(tmp_path, image_folder, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[1].endswith("trouser")
     assert lines[2].endswith("sneaker")
+
+
+def test_in_memory_inputs_walk31(image_folder, text_model):
+    """A folder in a list stands for its images, as on the command line; NaN pixels are an
+    error, not black; one column of texts as a 2-D array (what ColumnTransformer passes on)
+    is texts."""
+    from scarce.api import as_inputs
+
+    folder = image_folder / "trouser"
+    one = next(folder.iterdir())
+    got = as_inputs([str(folder), str(one)], "image")
+    assert len(got) == len(list(folder.iterdir())) + 1
+    pixels = np.random.default_rng(0).random((20, 20, 3))
+    pixels[0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="1 of 1200 values are NaN or infinite"):
+        as_inputs([pixels], "image")
+    model, _ = text_model
+    column = np.array(["A recipe for bread.", "The team won."], dtype=object).reshape(-1, 1)
+    np.testing.assert_array_equal(model.predict(column), model.predict(list(column[:, 0])))
 
 
 def test_text_model_given_images_says_so(tmp_path, text_model, image_folder, capsys):

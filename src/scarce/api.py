@@ -32,6 +32,7 @@ from scarce.data.sources import (
     as_frame,
     check_single_label,
     detect_modality,
+    folder_images,
     image_inputs,
     is_frame,
     is_missing,
@@ -407,6 +408,8 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
                 f"column of inputs (df[{'path' if modality == 'image' else 'text'!r}])."
             )
         x = x.iloc[:, 0]
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == 1 and x.dtype.kind in "OUS":
+        x = x[:, 0]  # one column of texts or paths, as ColumnTransformer passes it (walk 31)
     if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.kind in "biuf":
         # walk 15: one error per row, each saying "(H, W)", hid what was wrong with all of them
         raise DataError(
@@ -427,7 +430,9 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
             raise DataError(f"input {bad} is {type(items[bad]).__name__}, expected text.")
         return Inputs.from_texts(items)
     if all(isinstance(it, str | Path) for it in items):
-        return image_inputs([Path(it) for it in items])
+        # a folder among them stands for its images, as on the command line (walk 31)
+        paths = [p for it in map(Path, items) for p in (folder_images(it) if it.is_dir() else [it])]
+        return image_inputs(paths)
     from scarce.data.images import check_image_bytes, image_array
 
     checked, bad = [], []
@@ -1818,6 +1823,10 @@ class TransferClassifier:
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
-        """Accuracy of `predict(X)` against `y` (scikit-learn's classifier score)."""
-        return float((self.predict(X) == np.asarray(y)).mean())
+    def score(
+        self, X: Sequence[Any], y: Sequence[Any], sample_weight: Sequence[float] | None = None
+    ) -> float:
+        """Accuracy of `predict(X)` against `y`, weighted by `sample_weight` when given
+        (scikit-learn's classifier score; walk 31: the weights were a TypeError)."""
+        right = self.predict(X) == np.asarray(y)
+        return float(np.average(right, weights=sample_weight))

@@ -142,6 +142,13 @@ def image_array(item: Any, where: str) -> np.ndarray:
             f"{where}: an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape "
             f"{arr.shape}.{hint}"
         )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        # an upstream bug, nearly always (walk 31: read as black, without a word)
+        bad = int((~np.isfinite(arr)).sum())
+        raise DataError(
+            f"{where}: {bad} of {arr.size} values are NaN or infinite; an image's pixels must "
+            "be finite numbers."
+        )
     return to_uint8(arr)
 
 

@@ -158,6 +158,13 @@ def test_image_service_takes_files_and_base64(image_bundle, fashion):
     assert r.status_code == 200, r.text
     got = r.json()["predictions"]
     assert [g["input"] for g in got] == ["0.png", "1.png", "2.png", "3.png"]
+    # walk 31: a second image under a misspelt field, or proba as a form field, was dropped
+    misspelt = [*files[:1], ("file", ("4.png", _png(xt[4]), "image/png"))]
+    assert "unknown form field(s) ['file']" in _error(
+        client.post("/predict/files", files=misspelt), 400
+    )
+    r = client.post("/predict/files", files=files[:1], data={"proba": "false"})
+    assert "?proba=false" in _error(r, 400)
     want = model.predict_proba([np.stack([xt[i]] * 3, -1) for i in range(4)])
     probs = np.array([[g[f"proba_{c}"] for c in model.classes_] for g in got])
     np.testing.assert_allclose(probs, want, atol=1e-5)

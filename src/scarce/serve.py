@@ -53,6 +53,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field, StrictBool
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
     m = model.manifest
@@ -262,7 +263,7 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
         return images(blobs, req.proba, positions=True, skip_bad=req.skip_bad)
 
     @app.post("/predict/files")
-    def predict_files(
+    async def predict_files(
         request: Request,
         files: Annotated[list[UploadFile], File()],
         proba: bool = True,
@@ -274,14 +275,25 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
                 f"unknown query parameter(s) {unknown}: POST /predict/files reads ?proba= "
                 "and ?skip_bad= (true or false)."
             )
+        # the form FastAPI parsed for `files` (Starlette keeps it): any other field, a file
+        # under a misspelt name or -F proba=false, was dropped without a word (walk 31)
+        fields = sorted(set((await request.form()).keys()) - {"files"})
+        if fields:
+            raise DataError(
+                f"unknown form field(s) {fields}: POST /predict/files reads the images from "
+                "fields named 'files' (curl -F files=@a.png -F files=@b.jpg), and proba and "
+                "skip_bad from the query (?proba=false&skip_bad=true)."
+            )
         if want != "images":
             raise DataError(
                 'this model takes text: POST /predict with {"texts": [...]} instead of files.'
             )
         count(len(files))
         limit = (max_file_mb << 20) + 1  # enough to tell a file too big, no more
-        named = [(f.filename or str(i), f.file.read(limit)) for i, f in enumerate(files)]
-        return images([(name, name, data) for name, data in named], proba, skip_bad=skip_bad)
+        named = [(f.filename or str(i), await f.read(limit)) for i, f in enumerate(files)]
+        blobs = [(name, name, data) for name, data in named]
+        # off the event loop: /health keeps answering while this waits for the lock
+        return await run_in_threadpool(images, blobs, proba, skip_bad=skip_bad)
 
     return app
 

@@ -638,6 +638,8 @@ def test_in_memory_inputs_walk31(image_folder, text_model):
     pixels[0, 0, 0] = np.nan
     with pytest.raises(DataError, match="1 of 1200 values are NaN or infinite"):
         as_inputs([pixels], "image")
+    # texts whose first names a file here are texts still: most of them are no image path
+    assert as_inputs([str(one), "a text", "another text"]).modality == "text"
     model, _ = text_model
     column = np.array(["A recipe for bread.", "The team won."], dtype=object).reshape(-1, 1)
     np.testing.assert_array_equal(model.predict(column), model.predict(list(column[:, 0])))

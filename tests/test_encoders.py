@@ -194,6 +194,29 @@ def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path
     assert len(calls) == 1  # the failure is recorded, not retried on every load
 
 
+def test_a_cached_graph_changed_since_export_is_exported_again(caplog, tmp_path):
+    """Walk 31: a parseable edit of the cached graph moved every prediction without a word;
+    its sha256, recorded at export, is checked before it runs."""
+    import hashlib
+
+    from scarce.encoders.onnx import checked_backend
+
+    enc = create_encoder("minilm-l3")
+    path = tmp_path / "graph.onnx"
+    batch = enc.prepare(("a short sentence",))
+    _, name = checked_backend(enc.torch_module, enc, path, "l3")
+    assert name == "onnxruntime"
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(path.read_bytes() + b"\x00")  # any change at all
+    with caplog.at_level(logging.WARNING, logger="scarce"):
+        run, name = checked_backend(enc.torch_module, enc, path, "l3")
+    assert name == "onnxruntime"
+    assert "cannot be used (changed since it was exported); exporting it again" in caplog.text
+    assert json.loads(path.with_suffix(".json").read_text())["sha256"] == meta["sha256"]
+    np.testing.assert_allclose(run(batch), torch_backend(enc)(batch), atol=TOLERANCE, rtol=0)
+
+
 def test_unknown_and_uninstalled_encoders():
     with pytest.raises(UnknownName, match="Did you mean 'minilm-l6'"):
         create_encoder("minilm-l7")

@@ -28,6 +28,7 @@ from scarce.core.errors import (
 )
 from scarce.core.logs import NOTE, SPELLING, errors_only, spelling_note
 from scarce.core.seeding import check_seed, derive
+from scarce.data.images import is_image_path
 from scarce.data.sources import (
     as_frame,
     check_single_label,
@@ -421,9 +422,13 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     if not items:
         raise DataError("no inputs given.")
     if modality is None:
+        # by most of the inputs, not the first alone (walk 31: texts whose first named a file
+        # in the working folder were read as 60 unreadable images)
         first = items[0]
-        is_path = isinstance(first, Path) or (isinstance(first, str) and _is_file(first))
-        modality = "image" if is_path or isinstance(first, np.ndarray) else "text"
+        strings = [it for it in items if isinstance(it, str)]
+        paths = sum(map(_image_path_like, strings))
+        is_image = isinstance(first, Path | np.ndarray) or (strings and paths * 2 > len(strings))
+        modality = "image" if is_image else "text"
     if modality == "text":
         bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
         if bad is not None:
@@ -462,6 +467,17 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
             top,
         )
     return Inputs.from_images(checked)
+
+
+def _image_path_like(x: str) -> bool:
+    """An image file's name (by its extension) or an existing folder: what an image model's
+    inputs look like, where a text's do not."""
+    if len(x) > 4096 or "\n" in x:
+        return False
+    try:
+        return is_image_path(x) or Path(x).is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _is_file(x: str | Path) -> bool:

@@ -4,6 +4,7 @@ torch, cache the file; fall back to torch (and say so) when any step fails."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -60,43 +61,63 @@ def checked_backend(
         )
         return _torch_runner(module()), "torch"
     meta_path = path.with_suffix(".json")
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if not meta.get("ok"):
-            log.warning(
-                "%s: ONNX export failed before (%s); falling back to torch. Delete %s to retry.",
-                label,
-                meta.get("reason"),
-                meta_path,
-            )
-            return _torch_runner(module()), "torch"
-    if not path.exists():
-        log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
+    for attempt in range(2):
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if not meta.get("ok"):
+                log.warning(
+                    "%s: ONNX export failed before (%s); falling back to torch. Delete %s to "
+                    "retry.",
+                    label,
+                    meta.get("reason"),
+                    meta_path,
+                )
+                return _torch_runner(module()), "torch"
+        if not path.exists():
+            log.info("%s: exporting to ONNX once (cached in %s)", label, path.parent)
+            try:
+                with status(f"{label}: preparing a fast CPU form, once"):
+                    ok, reason, diff = _export_checked(module(), encoder, path)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest() if ok else None
+                record = {"ok": ok, "reason": reason, "max_abs_diff": diff, "sha256": digest}
+                atomic_write_bytes(meta_path, json.dumps(record).encode())
+            except OSError as e:  # walk 24: a read-only cache folder crashed every fit
+                log.warning(
+                    "%s: cannot write the ONNX cache in %s (%s); using torch for this run (set "
+                    "SCARCE_CACHE_DIR to a writable folder).",
+                    label,
+                    path.parent,
+                    e,
+                )
+                return _torch_runner(module()), "torch"
+            if not ok:
+                log.warning("%s: %s; falling back to torch (slower).", label, reason)
+                return _torch_runner(module()), "torch"
         try:
-            with status(f"{label}: preparing a fast CPU form, once"):
-                ok, reason, diff = _export_checked(module(), encoder, path)
-            atomic_write_bytes(
-                meta_path, json.dumps({"ok": ok, "reason": reason, "max_abs_diff": diff}).encode()
-            )
-        except OSError as e:  # walk 24: a read-only cache folder crashed every fit
-            log.warning(
-                "%s: cannot write the ONNX cache in %s (%s); using torch for this run (set "
-                "SCARCE_CACHE_DIR to a writable folder).",
-                label,
-                path.parent,
-                e,
-            )
-            return _torch_runner(module()), "torch"
-        if not ok:
-            log.warning("%s: %s; falling back to torch (slower).", label, reason)
-            return _torch_runner(module()), "torch"
-    try:
-        return ort_backend(path), "onnxruntime"
-    except Exception as e:  # a corrupt cache file: rebuild next time
-        path.unlink(missing_ok=True)
-        meta_path.unlink(missing_ok=True)
-        log.warning("%s: cannot load cached ONNX file (%s); falling back to torch.", label, e)
-        return _torch_runner(module()), "torch"
+            data = path.read_bytes()
+            # the graph that computes every feature is the one checked against torch at
+            # export: a cached file changed since (walk 31: a parseable edit moved every
+            # prediction, without a word) is exported again
+            want = json.loads(meta_path.read_text()).get("sha256")
+            if want != hashlib.sha256(data).hexdigest():
+                raise _Changed("changed since it was exported" if want else "no sha256 recorded")
+            return ort_backend(data), "onnxruntime"
+        except Exception as e:  # changed, corrupt or unreadable: export it again, once
+            path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            if attempt == 0:
+                # a cache from before digests were recorded is no one's fault: said quietly
+                old = isinstance(e, _Changed) and "no sha256" in str(e)
+                level = logging.INFO if old else logging.WARNING
+                log.log(level, "%s: the cached ONNX file cannot be used (%s); exporting it "
+                        "again.", label, e)  # fmt: skip
+                continue
+            log.warning("%s: cannot load cached ONNX file (%s); falling back to torch.", label, e)
+    return _torch_runner(module()), "torch"
+
+
+class _Changed(Exception):
+    """A cached graph whose bytes are not those recorded when it was exported and checked."""
 
 
 def torch_backend(encoder: Encoder) -> Backend:
@@ -114,7 +135,8 @@ def _torch_runner(module: Any) -> Backend:
     return run
 
 
-def ort_backend(path: Path) -> Backend:
+def ort_backend(path: Path | bytes) -> Backend:
+    """ONNX Runtime on the graph in the file `path`, or on the graph's bytes."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -122,7 +144,8 @@ def ort_backend(path: Path) -> Backend:
     # OMP_NUM_THREADS, when set, is the user's (or a benchmark's) limit; ONNX Runtime ignores it
     opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
 
     def run(batch: dict[str, np.ndarray]) -> np.ndarray:

@@ -274,3 +274,17 @@ def test_a_lead_of_one_example_is_exactly_one_standard_error():
     a, b = np.ones(30), np.ones(30)
     b[7] = 0
     assert abs((a.mean() - b.mean()) - _paired_se(a, b)) < 1e-12
+
+
+def test_candidates_go_encoder_by_encoder_with_linear_probe_first():
+    """Walk 31: method by method, knn on every encoder (a cold mpnet's encoding included)
+    used a 40 s budget before linear-probe on the default encoder was tried."""
+    cands = [c for c in candidates("text", None) if not methods.get(c[0]).tunes_encoder]
+    assert cands[:2] == [("baseline", None), ("linear-probe", "minilm-l6")]
+    encoders_in_order = [b for _, b in cands[1:]]
+    # each encoder's methods together: one encoding serves them all
+    assert encoders_in_order == sorted(encoders_in_order, key=encoders_in_order.index)
+    firsts = [
+        cands[1:][i] for i, b in enumerate(encoders_in_order) if encoders_in_order.index(b) == i
+    ]
+    assert all(m == "linear-probe" for m, _ in firsts)

@@ -40,6 +40,7 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
         ]
     )
     slow: list[tuple[str, str | None]] = []
+    frozen: list[str] = []
     for spec in methods:
         if (
             spec.name == "auto"
@@ -54,10 +55,15 @@ def candidates(modality: Modality, backbone: str | None) -> list[tuple[str, str 
         if spec.tunes_encoder:  # training the encoder costs the most: tried last
             slow += [(spec.name, b) for b in backbones if create_encoder(b).trainable]
         elif spec.uses_encoder:
-            out += [(spec.name, b) for b in backbones]
+            frozen.append(spec.name)
         else:
             out.insert(0, (spec.name, None))
-    return out + slow
+    # encoder by encoder, the default's first and linear-probe first on each: one encoding
+    # serves all its methods, and the likeliest winner on the features most likely cached
+    # runs before the budget can go (walk 31: knn on every encoder, a cold mpnet's encoding
+    # included, left linear-probe on the default untried)
+    frozen.sort(key=lambda name: name != "linear-probe")
+    return out + [(m, b) for b in backbones for m in frozen] + slow
 
 
 def choose(

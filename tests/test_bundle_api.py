@@ -981,3 +981,25 @@ def test_overconfidence_advice_fits_the_kind_of_fit(caplog):
             got = _test_metrics(None, test, wrong, **kw)  # type: ignore[arg-type]
         assert got["test_log_loss"] > np.log(3)
         assert says in caplog.text
+
+
+def test_a_bundle_zipped_again_by_a_file_manager_loads(tmp_path, text_model):
+    """Walk 31: unzipped to look at, then compressed again (macOS adds __MACOSX/._* members,
+    and most tools one folder around it all), a bundle was refused with a misleading hint."""
+    model, _ = text_model
+    good = model.save(tmp_path / "good.scarce")
+    with zipfile.ZipFile(good) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    again = tmp_path / "again.scarce"
+    with zipfile.ZipFile(again, "w") as z:
+        for n, b in files.items():
+            z.writestr(f"good/{n}", b)
+            z.writestr(f"__MACOSX/good/._{n}", b"\x00\x05\x16\x07")
+        z.writestr("good/.DS_Store", b"junk")
+    x = ["A recipe for bread.", "The team won the cup."]
+    np.testing.assert_array_equal(scarce.load(again).predict_proba(x), model.predict_proba(x))
+    # anything else unlisted is still refused
+    with zipfile.ZipFile(again, "a") as z:
+        z.writestr("good/payload.bin", b"x")
+    with pytest.raises(BundleError, match="not listed in the manifest"):
+        scarce.load(again)

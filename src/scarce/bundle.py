@@ -386,18 +386,22 @@ def _read_zip(
             raise BundleError(f"{path}: unpacks to more than {_MAX_TOTAL >> 30} GiB; refusing.")
         for info in infos:
             _check_member(info.filename, path)
-            if info.is_dir():
-                continue
+        # a bundle unzipped to look at and zipped again by a file manager (walk 31): its
+        # desktop junk is not the bundle's, and one folder around it all is not either
+        infos = [i for i in infos if not i.is_dir() and not _junk(i.filename)]
+        prefix = _one_folder([i.filename for i in infos])
+        for info in infos:
+            name = info.filename[len(prefix) :]
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise BundleError(f"{path}: refusing symbolic link {info.filename!r}.")
-            if info.filename == MANIFEST and info.file_size > _MAX_MANIFEST:
+            if name == MANIFEST and info.file_size > _MAX_MANIFEST:
                 raise BundleError(f"{path}: manifest.json is implausibly large; refusing.")
             try:
-                if info.filename in skip:
+                if name in skip:
                     with z.open(info) as member:
-                        out[info.filename] = _sha256(member)
+                        out[name] = _sha256(member)
                 else:
-                    out[info.filename] = z.read(info)
+                    out[name] = z.read(info)
             # a damaged header can also name an unknown compression method
             # (NotImplementedError) or set the encryption flag (RuntimeError)
             except (
@@ -408,13 +412,30 @@ def _read_zip(
                 NotImplementedError,
                 RuntimeError,
             ) as e:
-                if info.filename in spare:
+                if name in spare:
                     continue  # left out: the caller replaces it
-                fix = (
-                    _GRAPH_HINT.strip() if info.filename in _NOT_LOADED else "Re-create the bundle."
-                )
+                fix = _GRAPH_HINT.strip() if name in _NOT_LOADED else "Re-create the bundle."
                 raise BundleError(f"{path}: {info.filename} is damaged ({e}). {fix}") from None
     return out
+
+
+def _junk(name: str) -> bool:
+    """What a desktop adds to a folder or a zip of it: macOS's resource forks (__MACOSX/,
+    ._*), .DS_Store, Thumbs.db, desktop.ini."""
+    base = name.rsplit("/", 1)[-1]
+    return name.startswith("__MACOSX/") or base.startswith("._") or base in _DESKTOP_JUNK
+
+
+def _one_folder(names: list[str]) -> str:
+    """'X/' when every member lies in one folder X that holds the manifest (a zip of the
+    bundle's folder, not of its contents), else ''."""
+    if not names or MANIFEST in names:
+        return ""
+    tops = {n.split("/", 1)[0] for n in names}
+    top = tops.pop() + "/"
+    if tops or not all(n.startswith(top) for n in names) or top + MANIFEST not in names:
+        return ""
+    return top
 
 
 def _read_dir(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
@@ -423,7 +444,7 @@ def _read_dir(path: Path, skip: frozenset[str]) -> dict[str, bytes]:
     for f in path.rglob("*"):
         if f.is_symlink() or not f.resolve().is_relative_to(root):
             raise BundleError(f"{path}: refusing {f}: it points outside the bundle.")
-        if f.is_file() and not (f.name in _DESKTOP_JUNK or f.name.startswith("._")):
+        if f.is_file() and not _junk(f.relative_to(path).as_posix()):
             name = f.relative_to(path).as_posix()
             if name in skip:
                 with open(f, "rb") as member:

@@ -288,3 +288,41 @@ def test_candidates_go_encoder_by_encoder_with_linear_probe_first():
         cands[1:][i] for i, b in enumerate(encoders_in_order) if encoders_in_order.index(b) == i
     ]
     assert all(m == "linear-probe" for m, _ in firsts)
+
+
+def test_a_method_that_ran_out_of_budget_is_not_started_again_on_a_bigger_encoder(
+    fortunes_data, monkeypatch
+):
+    """Walk 32: a fold of finetune took 217 s of a 300 s budget, and finetune on a like
+    encoder was started anyway, to be stopped at the budget; its pace now skips it up front."""
+    import types
+
+    from scarce.core import progress as P
+    from scarce.evaluation import selection
+
+    texts, labels = fortunes_data
+    keep = [i for c in ("food", "sports") for i in [j for j, v in enumerate(labels) if v == c][:6]]
+    classes = ("food", "sports")
+    train = LabeledSet(
+        Inputs.from_texts([texts[i] for i in keep]),
+        np.array([classes.index(labels[i]) for i in keep]),
+        classes,
+    )
+    cands = [("baseline", None), ("finetune", "minilm-l3"), ("finetune", "minilm-l6")]
+    monkeypatch.setattr(selection, "candidates", lambda *a: cands)
+    clock = [0.0]
+    monkeypatch.setattr(selection, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    real = P.check_time
+
+    def slow() -> None:  # each training step takes 100 s; the budget ends in the fourth
+        clock[0] += 100
+        if clock[0] > 300:
+            with P.time_limit(-1):
+                real()
+
+    monkeypatch.setattr(P, "check_time", slow)
+    monkeypatch.setattr("scarce.methods._tuning.check_time", slow)
+    _, _, record = choose(train, budget=1000)
+    small, big = record["candidates"][1:]
+    assert "stopped at the budget" in small["skipped"]
+    assert big["skipped"].startswith("finetune took 400s a fold on minilm-l3; 5 folds on minilm-l6")

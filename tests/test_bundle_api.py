@@ -569,7 +569,7 @@ def test_in_memory_data_of_the_wrong_shape_is_named(fashion, tmp_path, x, y, say
     xs = {
         "flat": list(imgs.reshape(4, -1)),
         "channels_first": list(np.repeat(imgs[:, None], 3, 1)),
-        "strings_2d": np.array(texts).reshape(-1, 1),
+        "strings_2d": np.array(texts * 2).reshape(-1, 2),  # (n, 1) is one column of texts
         "texts": texts,
         "path": str(write_text_csv(tmp_path / "t.csv", texts, ["x", "y", "x", "y"])),
     }

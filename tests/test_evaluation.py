@@ -783,6 +783,12 @@ def test_paired_tables_count_the_test_items_and_take_repeats_as_units():
     runs = _two_method_runs(3, 4, 120, seed=1)
     (row,) = _versus(Units(runs, pool, "kfold", 3), "A", "B", "t", 0.95, 0)["paired"]
     assert row["n"] == 3
+    # walk 32: one k-fold repeat gave a verdict from its folds, two refused one; under a
+    # verdict's repeats the units are each fold of each repeat
+    runs = _two_method_runs(2, 4, 120, seed=1)
+    (row,) = _versus(Units(runs, pool, "kfold", 2), "A", "B", "t", 0.95, 0)["paired"]
+    assert row["n"] == 8
+    assert row["verdict"] != "too few repeats to tell (3+ needed)"
 
 
 def test_the_domain_advice_names_an_adapted_method_that_beats_the_baseline():

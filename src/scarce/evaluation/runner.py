@@ -239,7 +239,7 @@ def evaluate_sets(
 
     small = _small_pool(pool, protocol, test is not None)
     unit = Units.name(protocol, repeats)
-    n_units = folds if unit == "fold" else repeats
+    n_units = folds * repeats if unit == "fold" else repeats
     if n_units < MIN_VERDICT_REPEATS and len(names) > 1:
         log.warning(  # walk 26: said only after 313 s, in every cell of the table
             "%d paired %s cannot tell methods apart: every comparison will read '%s'. For a "
@@ -833,10 +833,12 @@ def _detail_keys(splits: list[Split], protocol: str) -> set[tuple[int | None, in
 
 class Units:
     """The runs grouped into the units of an interval: a repeat (folds averaged within it);
-    with a single k-fold repeat, the folds themselves. Every interval of a results document,
-    of a method or of a paired difference, is taken over these units and counts the pool's
-    own variance the same way (audit 20: `--versus` and the other paired tables once took each
-    run as a unit and left the test items' variance out, and covered 82% where 95% was said)."""
+    with fewer k-fold repeats than a verdict needs, each fold of each repeat (walk 32: one
+    repeat gave a verdict from its 5 folds, and two repeats refused one). Every interval of
+    a results document, of a method or of a paired difference, is taken over these units
+    and counts the pool's own variance the same way (audit 20: `--versus` and the other
+    paired tables once took each run as a unit and left the test items' variance out, and
+    covered 82% where 95% was said)."""
 
     def __init__(
         self,
@@ -856,21 +858,22 @@ class Units:
 
     @staticmethod
     def name(protocol: str, repeats: int) -> str:
-        """'fold' with a single k-fold repeat, else 'repeat'."""
-        return "fold" if protocol == "kfold" and repeats == 1 else "repeat"
+        """'fold' with fewer k-fold repeats than a verdict needs, else 'repeat'."""
+        return "fold" if protocol == "kfold" and repeats < MIN_VERDICT_REPEATS else "repeat"
 
     def per_unit(
         self, method: str, k: int | None, metric: str, task: str | None = None
-    ) -> dict[int, float]:
+    ) -> dict[Any, float]:
         """Each unit's mean `metric` of `method` at `k` shots (on another `task`: the runs'
-        "tasks" scores)."""
-        vals: dict[int, list[float]] = {}
+        "tasks" scores), keyed by repeat, or by (repeat, fold)."""
+        vals: dict[Any, list[float]] = {}
         for r in self.runs:
             if r["method"] != method or r["shots"] != k:
                 continue
             scores = r["metrics"] if task is None else r.get("tasks", {}).get(task)
             if scores is not None and metric in scores:
-                vals.setdefault(r[self.unit], []).append(scores[metric])
+                unit = (r["repeat"], r["fold"]) if self.unit == "fold" else r["repeat"]
+                vals.setdefault(unit, []).append(scores[metric])
         return {u: float(np.mean(v)) for u, v in vals.items()}
 
     def scored(

@@ -105,6 +105,8 @@ def choose(
     record["metric"] = key
     scored: list[dict[str, Any]] = []
     right: list[np.ndarray] = []  # per scored entry, its weighted hits on the held-out folds
+    # a method that ran out of budget: its seconds per fold and the encoder's parameters
+    paced: dict[str, tuple[float, str]] = {}
     for name, bb in cands:
         entry: dict[str, Any] = {"method": name, "backbone": bb}
         record["candidates"].append(entry)
@@ -112,6 +114,18 @@ def choose(
         if elapsed > budget and scored:
             entry["skipped"] = f"over the budget of {budget:.0f}s ({elapsed:.0f}s used)"
             continue
+        if name in paced and bb and scored:
+            # walk 32: a fold of finetune took 217 s, and finetune on a like encoder was
+            # started anyway, to be stopped at the budget 80 s later
+            per_fold, then = paced[name]
+            need = per_fold * folds * encoders.get(bb).params / encoders.get(then).params
+            if need > budget - elapsed:
+                entry["skipped"] = (
+                    f"{name} took {per_fold:.0f}s a fold on {then}; {folds} folds on {bb} "
+                    f"would take about {need:.0f}s, more than the {budget - elapsed:.0f}s left "
+                    "(--budget)"
+                )
+                continue
         spec = methods.get(name)
         t1 = time.perf_counter()
         held = np.zeros((len(train), len(train.classes)))
@@ -140,6 +154,8 @@ def choose(
                     per_fold = (time.perf_counter() - t1) / (i + 1)
                     left = budget - (time.perf_counter() - t0)
                     if i + 1 < folds and per_fold * (folds - i - 1) > left and scored:
+                        if bb:
+                            paced[name] = (per_fold, bb)
                         entry["skipped"] = (
                             f"{i + 1} fold(s) took {per_fold:.0f}s each; the other "
                             f"{folds - i - 1} would not fit in the {max(left, 0):.0f}s left of "
@@ -150,6 +166,8 @@ def choose(
             entry["skipped"] = (
                 f"stopped at the budget of {budget:.0f}s during fold {done + 1} of {folds}"
             )
+            if bb:  # a fold takes at least this long (the stopped one counted whole)
+                paced[name] = ((time.perf_counter() - t1) / (done + 1), bb)
         if "skipped" in entry:
             continue
         m = M.compute(train.y, held)

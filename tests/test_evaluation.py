@@ -670,8 +670,19 @@ def test_eval_of_auto_says_what_to_evaluate_instead():
     import scarce
     from scarce.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="auto is a choice made when fitting"):
+    with pytest.raises(ConfigError, match="auto is a choice made when fitting") as e:
         scarce.evaluate(["a b", "c d"] * 4, ["x", "y"] * 4, methods=["auto"])
+    # the command line's spelling in the message, Python's in its note (walk 32)
+    assert "--methods linear-probe,simpleshot,knn,protonet" in str(e.value)
+    assert any("methods=[...]" in n for n in e.value.__notes__)
+    with pytest.raises(ConfigError, match="names knn twice"):
+        scarce.evaluate(["a b", "c d"] * 4, ["x", "y"] * 4, methods=["knn", "knn"])
+
+
+def test_eval_refuses_an_empty_shot_count(tmp_path, text_csv, capsys):
+    """Walk 32: --shots 1,,5 ran as 1,5: an empty piece is usually a lost number."""
+    assert main(["eval", str(text_csv), "--shots", "1,,5", "--out", str(tmp_path / "r.json")]) == 2
+    assert "--shots expects integers like 1,5,20" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("shots", [1, 5])

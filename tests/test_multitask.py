@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,7 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     text = capsys.readouterr()
     assert code == 0, text.err
     assert "tasks: label (50 examples" in text.out
+    assert re.search(r"uci \(\d+ examples, its loss weighed \d+\.\d\dx\)", text.out), text.out
     model = scarce.load(out)
     assert list(model.tasks) == ["label", "uci"]
     assert model.tasks["uci"] == tuple(f"d{c}" for c in range(10))

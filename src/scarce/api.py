@@ -1508,14 +1508,15 @@ def evaluate(
             f"target_labels is for protocol='domain' (target labels per class), not {protocol!r}."
         )
     wanted = [*methods, *([versus] if versus else [])]
+    if twice := sorted({m for m in methods if list(methods).count(m) > 1}):
+        raise ConfigError(f"--methods names {', '.join(twice)} twice: name each method once.")
     for name in wanted:
         if name == "auto":  # walk 13: it read "unknown method"
             raise ConfigError(
                 "auto is a choice made when fitting, by cross-validation inside the training "
                 "data; evaluate the methods it chooses among side by side instead, e.g. "
-                "methods=['linear-probe', 'simpleshot', 'knn', 'protonet'] (--methods "
-                "linear-probe,simpleshot,knn,protonet on the command line): the paired "
-                "intervals then show which one to fit."
+                "--methods linear-probe,simpleshot,knn,protonet: the paired intervals then "
+                "show which one to fit."
             )
         method_registry.get(name)
     seed = check_seed(seed)

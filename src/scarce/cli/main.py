@@ -401,10 +401,22 @@ def fit(
         )
     if "tasks" in m:
         w = model.fitted.meta.get("task_weights", {})
+        first = next(iter(m["tasks"]))
+        # weights relative to the primary task's, which reads better than raw 1/sigma^2
+        # (walk 32: 'weight 11.2964' beside 'weight 6.3397', unexplained)
+        rel = {n: (w.get(n) or 0) / w[first] if w.get(first) else None for n in m["tasks"]}
         _detail(
             "tasks: "
             + "; ".join(
-                f"{n} ({t['n']} examples, weight {w.get(n)})" for n, t in m["tasks"].items()
+                f"{n} ({t['n']} examples"
+                + ("" if n == first or rel[n] is None else f", its loss weighed {rel[n]:.2f}x")
+                + ")"
+                for n, t in m["tasks"].items()
+            )
+            + (
+                f" (the learned weights, relative to {first}'s)"
+                if len({round(x or 0, 4) for x in w.values()}) > 1
+                else ""
             )
         )
     _echo(f"wrote {out}")
@@ -1056,12 +1068,12 @@ def eval_cmd(
     shots = "1,5,20" if shots is None else shots
     repeats = 10 if repeats is None else repeats
     target_labels = "0" if target_labels is None else target_labels
-    try:
-        shot_list = [int(x) for x in shots.split(",") if x.strip()]
+    try:  # an empty piece (1,,5) is a lost number, not nothing (walk 32)
+        shot_list = [int(x) for x in shots.strip().strip(",").split(",")]
     except ValueError:
         raise ConfigError(f"--shots expects integers like 1,5,20, got {shots!r}.") from None
     try:
-        labeled_list = [int(x) for x in target_labels.split(",") if x.strip()]
+        labeled_list = [int(x) for x in target_labels.strip().strip(",").split(",")]
     except ValueError:
         raise ConfigError(
             f"--target-labels expects integers like 0,5, got {target_labels!r}."

@@ -59,9 +59,9 @@ def test_pseudo_labels_of_unlabeled_images_beat_the_labels_alone(shirts, lite0):
     auto = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
     found = auto.meta["self_training"]["check"]
     # auto follows its paired check, and says what the check measured
-    assert auto.meta["self_training"]["used"] == (found["gain"] > 0)
+    assert auto.meta["self_training"]["used"] == (found["gain"] > found["gain_se"])
     assert found["better_in"] + found["worse_in"] <= 6  # 3 folds, 2 shuffles
-    if found["gain"] > 0:
+    if found["gain"] > found["gain_se"]:
         assert auto.meta["validation"]["accuracy"] == found["with"]
         assert accuracy(auto, test) == accuracy(tuned, test)
 
@@ -70,9 +70,9 @@ def test_auto_keeps_the_plain_head_when_the_check_finds_no_gain(shirts, lite0, m
     train, unlabeled, _ = shirts
     plain = LinearProbe(LinearProbeConfig(), lite0).fit(train, seed=0)
 
-    def verdict(gain: float):
+    def verdict(gain: float, se: float = 0.005):
         def fake(*args, **kwargs):
-            return {"folds": "f", "without": 0.5, "with": 0.5 + gain, "gain": gain}
+            return {"folds": "f", "without": 0.5, "with": 0.5 + gain, "gain": gain, "gain_se": se}
 
         return fake
 
@@ -82,6 +82,11 @@ def test_auto_keeps_the_plain_head_when_the_check_finds_no_gain(shirts, lite0, m
     assert "0.490 with pseudo-labels, 0.500 without" in kept.meta["self_training"]["why"]
     np.testing.assert_array_equal(kept.head.coef, plain.head.coef)
     assert kept.meta["validation"] == plain.meta["validation"]  # the probe's own estimate
+    # walk 32: a gain within its standard error is a tie, and keeps the plain head
+    monkeypatch.setattr(ST, "check", verdict(0.01, se=0.02))
+    tie = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
+    assert not tie.meta["self_training"]["used"]
+    assert "a gain within its standard error, 0.020: a tie" in tie.meta["self_training"]["why"]
     monkeypatch.setattr(ST, "check", verdict(0.01))
     used = LinearProbe(LinearProbeConfig(), lite0).fit(train, unlabeled=unlabeled, seed=0)
     assert used.meta["self_training"]["used"]

@@ -121,6 +121,9 @@ def check(
         "without": round(float(np.mean(without)), 5),
         "with": round(float(np.mean(with_)), 5),
         "gain": round(float(gain.mean()), 5),
+        # a gain within one standard error is a tie, as auto counts a lead (walk 32: +0.0075,
+        # 3 answers in 400, switched pseudo-labels on, and they cost one test image)
+        "gain_se": round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 5),
         "better_in": int((gain > 0).sum()),
         "worse_in": int((gain < 0).sum()),
     }

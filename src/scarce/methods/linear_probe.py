@@ -226,7 +226,11 @@ class LinearProbe:
                 why=f"a paired check on its own folds ({found['folds']}): {what} "
                 f"{found['with']:.3f} with pseudo-labels, {found['without']:.3f} without",
             )
-            if found["gain"] <= 0:
+            if found["gain"] <= found["gain_se"]:
+                if found["gain"] > 0:
+                    record["why"] += (
+                        f" (a gain within its standard error, {found['gain_se']:.3f}: a tie)"
+                    )
                 return head
         # `head` is what fit(feats, y) gives (the same C and shift): start from it
         new, pick = ST.pseudo_label(fit, feats, y, xu, shares, head)

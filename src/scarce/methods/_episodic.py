@@ -331,6 +331,11 @@ def _meta_loop(
             f"no step beat the start on {bd.val_kind} by more than a standard error "
             f"({start_acc:.3f} at the start): the start is kept"
         )
+        if va_ways < 5:  # walk 32: 2.5 minutes on 8 base classes, and 2-way validation
+            verdict += (
+                f"; {va_ways}-way validation episodes rarely show a gain: a --base with more "
+                "classes lets it tell (simpleshot, which does not meta-train, fits at once)"
+            )
     return {
         "verdict": verdict,
         "warned": warned,

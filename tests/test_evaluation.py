@@ -1022,3 +1022,20 @@ def test_a_small_pool_cautions_its_verdicts(text_csv, caplog):
     res = scarce.evaluate(text_csv, methods=["linear-probe"], shots=[1], repeats=3, test=text_csv)
     assert "small_pool" not in res["protocol"]
     assert "DATA holds" not in caplog.text
+
+
+def test_a_paired_table_of_two_perfect_methods_keeps_an_interval():
+    """Walk 32: eval's table against the reference read +0.000 [+0.000, +0.000] where both
+    methods answered every item right in every draw."""
+    import scarce
+
+    texts = [f"apples and pears {i}" for i in range(12)] + [
+        f"zebras and lions {i}" for i in range(12)
+    ]
+    labels = ["fruit"] * 12 + ["animal"] * 12
+    res = scarce.evaluate(texts, labels, methods=["linear-probe"], shots=[4], repeats=3, seed=0)
+    (row,) = [p for p in res["paired"] if p["metric"] == "accuracy"]
+    summary = {s["method"]: s["mean"] for s in res["summary"] if s["metric"] == "accuracy"}
+    assert summary == {"baseline": 1.0, "linear-probe": 1.0}
+    assert row["low"] < 0 < row["high"]
+    assert row["verdict"] == "no clear difference"

@@ -205,3 +205,25 @@ def test_a_teacher_below_its_student_is_said(quotes, tmp_path, caplog):
     d = student.manifest["metrics"]["distill"]
     assert d["teacher_test_accuracy"] < student.manifest["metrics"]["test_accuracy"]
     assert "below the student it taught" in caplog.text
+
+
+def test_a_student_below_a_probe_on_its_own_encoder_is_said(quotes, tmp_path, caplog):
+    """Walk 32: a head-only student at 0.660 beside 0.740 for a linear probe on the same
+    encoder, and nothing said so; the probe is what distillation must beat."""
+    many, few, unlabeled, test = quotes
+    shuffled = LabeledSet(many.inputs, np.random.default_rng(1).permutation(many.y), many.classes)
+    weak = tmp_path / "weak.scarce"
+    scarce.fit(shuffled, method="linear-probe", backbone="minilm-l6", seed=0).save(weak)
+    student = scarce.fit(
+        few,
+        method="distill",
+        backbone="minilm-l3",
+        teacher=weak,
+        unlabeled=UnlabeledSet(unlabeled.inputs),
+        config={"blocks": 0, "alpha": 0.0},
+        seed=0,
+        test=test,
+    )
+    probe = student.manifest["metrics"]["distill"]["student_linear_probe"]
+    assert probe["verdict"] == "worse", probe
+    assert "below a linear probe on its own encoder" in caplog.text

@@ -317,6 +317,11 @@ def test_results_table_has_intervals_and_paired_verdicts(image_html: str) -> Non
     assert '-0.050 <span class="ci">[-0.080, -0.020]</span>' in table
     for verdict in ("worse", "no clear difference", "better"):
         assert f">{verdict}</td>" in table
+    # walk 33: macro-F1, ECE and ROC-AUC are no means over items: their brackets, the draws'
+    # spread alone, are marked where the draws share test items
+    assert "<th>ECE ↓ †</th>" in table
+    assert "<th>Accuracy</th>" in table
+    assert "not a mean over test items, so the bracket is the spread of the draws alone" in table
 
 
 def test_negative_transfer_is_said_plainly(image_html: str) -> None:
@@ -401,6 +406,9 @@ def test_kfold_and_single_shot_skip_the_curve(text_results: dict) -> None:
     assert "90% bootstrap intervals" in page
     assert "no curve over labels per class" in _section(page, "Learning curves")
     assert "<h3>All folds</h3>" in _section(page, "Results by method")
+    assert "†" in _section(page, "Results by method")  # 3 repeats: the units are repeats
+    r["protocol"]["interval_unit"] = "fold"  # folds test on disjoint items: no mark
+    assert "†" not in _section(render_html(r), "Results by method")
 
 
 def test_sparse_results_still_render() -> None:

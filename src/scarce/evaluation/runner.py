@@ -1160,6 +1160,9 @@ def _assemble(
             "test": "fold" if protocol == "kfold" else ("given" if test else "rest"),
             "interval": how,
             "confidence": confidence,
+            # what an interval is taken over: "fold" (each fold of each repeat: they test on
+            # disjoint items) or "repeat" (draws that may share test items)
+            "interval_unit": units.unit,
         },
         "backbone": encoder.spec.name if encoder is not None else None,
         "baseline": reference,

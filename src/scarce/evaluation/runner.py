@@ -714,6 +714,8 @@ def _unused_said(row: dict[str, Any]) -> dict[str, Any]:
     would tell a difference (walk 23: "too few repeats to tell" said otherwise)."""
     if row["used"] == 0:
         row["verdict"] = NOT_USED
+        # the same fits are certainly alike: no bound for unseen items to widen it by
+        row["low"] = row["high"] = row["mean"]
     return row
 
 

@@ -1039,3 +1039,21 @@ def test_a_paired_table_of_two_perfect_methods_keeps_an_interval():
     assert summary == {"baseline": 1.0, "linear-probe": 1.0}
     assert row["low"] < 0 < row["high"]
     assert row["verdict"] == "no clear difference"
+
+
+def test_a_curves_readings_are_given_only_as_closely_as_its_points_know_them():
+    """Walk 33: three points fit three parameters exactly, and the seed moved "past about N
+    per class a doubling adds less than 0.01" from 4 to 32 and the plateau from 0.960 to
+    0.985; refitted within the points' intervals, a loose reading is said as a range."""
+    loose = fit_curve([1, 5, 20], [0.70, 0.93, 0.96], [0.66, 0.89, 0.92], [0.74, 0.97, 1.0])
+    assert loose["plateau"] is None
+    assert loose["stops_paying_at"] is None
+    assert (
+        "cannot be read closely from them (refitted within their intervals: from about"
+        in (loose["note"])
+    )
+    assert "at a level these points cannot pin down" in loose["note"]
+    tight = fit_curve([1, 5, 20], [0.70, 0.93, 0.96], [0.698, 0.928, 0.958], [0.702, 0.932, 0.962])
+    assert tight["stops_paying_at"] == 10
+    assert tight["plateau"] == pytest.approx(0.967, abs=1e-3)
+    assert "add +0.004 [+0.003, +0.004] accuracy; past about 10 per class" in tight["note"]

@@ -20,6 +20,10 @@ FLAT = 0.005  # points that span less than this are a plateau already
 # how far past the largest K a fit is read: three doublings, as far as `predicted` goes
 # (walk 19: 3 points up to 16 per class read "a doubling adds 0.01 ... beyond 10,000")
 REACH = 8
+REFITS = 200  # refits within the points' intervals that say how closely a reading is known
+PLATEAU_SPREAD = 0.03  # a plateau known no closer than this is not given as one number
+STOP_SPREAD = 4  # nor a stop point whose range spans more than this factor (2x either way)
+BEYOND = 1e12  # a refit whose doubling still pays past REACH (kept finite for percentiles)
 
 
 def fit_curve(
@@ -150,16 +154,38 @@ def fit_curve(
         level = f"levels off near {a:.3f}"
     else:
         level = "rises towards perfect accuracy"
+    spread = _spread(k, acc, lo, hi, f, (a, b, c), kmax)
+    if spread is not None and plateau is not None and not flat:
+        p_lo, p_hi = spread["plateau"]
+        if p_hi - p_lo > PLATEAU_SPREAD:  # walk 33: 0.960 to 0.985 across seeds, each sure
+            plateau = None  # not one number the report can print
+            level = (
+                f"levels off, at a level these points cannot pin down (refitted within their "
+                f"intervals: {p_lo:.3f} to {p_hi:.3f})"
+            )
+    gain_said = f"{gain2:+.3f}"
+    if spread is not None:
+        gain_said += f" [{spread['gain'][0]:+.3f}, {spread['gain'][1]:+.3f}]"
     note = (
         f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
-        f"{2 * kmax} labels per class is predicted to add {gain2:+.3f} accuracy; "
+        f"{2 * kmax} labels per class is predicted to add {gain_said} accuracy; "
     )
-    note += (
-        f"past about {stops} per class a doubling adds less than {DOUBLING:.2f}."
-        if stops
-        else f"a doubling still adds {DOUBLING:.2f} or more at {REACH * kmax} per class, as far "
-        "as these points can be read."
-    )
+    s_lo, s_hi = spread["stop"] if spread is not None else (stops, stops)
+    if stops and (s_hi is None or (s_lo or 0) * STOP_SPREAD < s_hi):
+        # walk 33: "past about 4 per class" on one seed, "past about 32" on another
+        note += (
+            f"where a doubling stops adding {DOUBLING:.2f} cannot be read closely from them "
+            f"(refitted within their intervals: from about {max(s_lo or 1, 1)} per class "
+            + (f"to {s_hi})." if s_hi is not None else f"to beyond {REACH * kmax}).")
+        )
+        stops = None
+    else:
+        note += (
+            f"past about {stops} per class a doubling adds less than {DOUBLING:.2f}."
+            if stops
+            else f"a doubling still adds {DOUBLING:.2f} or more at {REACH * kmax} per class, as "
+            "far as these points can be read."
+        )
     return {
         "model": "a - b * shots^(-c)",
         "a": float(a),
@@ -168,7 +194,63 @@ def fit_curve(
         "plateau": plateau,
         "stops_paying_at": stops,
         "predicted": predicted,
+        # 95% ranges of the readings, refitted within the points' intervals
+        "spread": spread,
         "note": note,
+    }
+
+
+def _spread(
+    k: np.ndarray,
+    acc: np.ndarray,
+    lo: list[float] | None,
+    hi: list[float] | None,
+    f: Any,
+    start: tuple[float, float, float],
+    kmax: int,
+) -> dict[str, Any] | None:
+    """The fit's readings, refitted on points redrawn within their intervals (each point
+    normal with the standard error its 95% interval implies, seeded): the 2.5th and 97.5th
+    percentiles of the doubling gain, the plateau and the stop point (None past REACH).
+    Three points fit three parameters exactly, so the readings follow every wobble of the
+    points. None without intervals."""
+    from scipy.optimize import curve_fit
+
+    if lo is None or hi is None:
+        return None
+    se = (np.asarray(hi, float) - np.asarray(lo, float)) / (2 * 1.96)
+    if not (se > 0).any():
+        return None
+    g = np.random.default_rng(0)
+    gains, tops, stops = [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(REFITS):
+            y = np.clip(acc + g.normal(0, 1, len(acc)) * se, 0, 1)
+            try:
+                (a, b, c), _ = curve_fit(
+                    f, k, y, p0=start, bounds=([0, 0, 0.01], [1, 2, 3]), maxfev=5_000
+                )
+            except (RuntimeError, ValueError):
+                continue
+            gains.append(
+                float(f(np.array(2.0 * kmax), a, b, c) - f(np.array(float(kmax)), a, b, c))
+            )
+            tops.append(float(a))
+            stop = (b * (1 - 2**-c) / DOUBLING) ** (1 / c) if b > 0 else 0.0
+            stops.append(stop if stop <= REACH * kmax else BEYOND)
+    if len(gains) < REFITS // 2:
+        return None
+    q = (2.5, 97.5)
+    s_lo = float(np.percentile(stops, q[0], method="lower"))
+    s_hi = float(np.percentile(stops, q[1], method="higher"))
+    return {
+        "gain": tuple(float(v) for v in np.percentile(gains, q)),
+        "plateau": tuple(float(v) for v in np.percentile(tops, q)),
+        "stop": (
+            max(1, int(np.ceil(s_lo))) if s_lo < BEYOND else None,
+            max(1, int(np.ceil(s_hi))) if s_hi < BEYOND else None,
+        ),
     }
 
 

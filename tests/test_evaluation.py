@@ -1018,6 +1018,8 @@ def test_a_small_pool_cautions_its_verdicts(text_csv, caplog):
     res = scarce.evaluate(text_csv, methods=["linear-probe"], shots=[1], repeats=3, seed=0)
     assert "DATA holds 24 distinct examples, 8 of class" in caplog.text
     assert res["protocol"]["small_pool"].startswith("DATA holds 24 distinct examples")
+    # the results carry the run's warnings, for the report (walk 33)
+    assert any(w.startswith("DATA holds 24 distinct examples") for w in res["warnings"])
     caplog.clear()
     res = scarce.evaluate(text_csv, methods=["linear-probe"], shots=[1], repeats=3, test=text_csv)
     assert "small_pool" not in res["protocol"]

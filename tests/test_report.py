@@ -411,6 +411,18 @@ def test_kfold_and_single_shot_skip_the_curve(text_results: dict) -> None:
     assert "†" not in _section(render_html(r), "Results by method")
 
 
+def test_the_runs_cautions_are_in_the_overview(text_results: dict) -> None:
+    """Walk 33: the small-pool caution and the test/training overlap were the terminal's
+    alone; the report is what gets shared."""
+    r = copy.deepcopy(text_results)
+    r["warnings"] = ["DATA holds 24 distinct examples, 4 of class 'a<b>' at fewest: ..."]
+    overview = _section(render_html(r), "Overview")
+    assert "<h3>Cautions the run gave</h3>" in overview
+    assert "4 of class &#x27;a&lt;b&gt;&#x27; at fewest" in overview
+    r["warnings"] = []
+    assert "Cautions" not in _section(render_html(r), "Overview")
+
+
 def test_sparse_results_still_render() -> None:
     page = render_html({"schema": "scarce-results", "schema_version": 1})
     for heading in HEADINGS:

@@ -26,7 +26,7 @@ from scarce.core.errors import (
     ScarceError,
     UnknownName,
 )
-from scarce.core.logs import NOTE, SPELLING, errors_only, spelling_note
+from scarce.core.logs import NOTE, SPELLING, collect_warnings, errors_only, spelling_note
 from scarce.core.seeding import check_seed, derive
 from scarce.data.images import is_image_path
 from scarce.data.sources import (
@@ -1480,7 +1480,24 @@ def _compare_teacher(
     return out
 
 
+def _with_its_warnings(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """The results carry the warnings the evaluation gave (`warnings`, each once): the report
+    is what gets shared, and the cautions about the data were the terminal's alone (walk 33:
+    the small pool, test examples also in training, copies)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        with collect_warnings() as said:
+            res = fn(*args, **kwargs)
+        seen = dict.fromkeys(w["msg"] for w in said if w["level"] >= logging.WARNING)
+        res["warnings"] = list(seen)
+        return res
+
+    return wrapper
+
+
 @_python_spelling
+@_with_its_warnings
 def evaluate(
     data: DataLike | Sequence[Any],
     labels: Sequence[Any] | None = None,
@@ -1544,6 +1561,11 @@ def evaluate(
         # walk 24: accepted and ignored; the command line refuses --target-labels here
         raise ConfigError(
             f"target_labels is for protocol='domain' (target labels per class), not {protocol!r}."
+        )
+    if not methods:  # walk 33: --methods "" (an unset variable) ran the baseline alone
+        raise ConfigError(
+            "--methods is empty: name at least one method (`scarce methods` lists them); the "
+            "baseline is always added beside them."
         )
     wanted = [*methods, *([versus] if versus else [])]
     if twice := sorted({m for m in methods if list(methods).count(m) > 1}):

@@ -59,18 +59,18 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
         note = spelling_note(said, table)
         if note:
             record.msg, record.args = f"{said} ({note})", None
-    bucket = _COLLECTED.get()
-    if bucket is not None and record.levelno < logging.ERROR and not _HELD.get():
+    buckets = _COLLECTED.get()
+    if buckets and record.levelno < logging.ERROR and not _HELD.get():
         with contextlib.suppress(TypeError, ValueError):
-            bucket.append(
-                {
-                    "name": record.name,
-                    "level": record.levelno,
-                    "path": record.pathname,
-                    "line": record.lineno,
-                    "msg": record.getMessage(),
-                }
-            )
+            said = {
+                "name": record.name,
+                "level": record.levelno,
+                "path": record.pathname,
+                "line": record.lineno,
+                "msg": record.getMessage(),
+            }
+            for bucket in buckets:  # every open collection: a fit's, and its evaluation's
+                bucket.append(said)
     return record
 
 
@@ -129,8 +129,8 @@ def warnings_once() -> Iterator[None]:
 
 
 _HELD: contextvars.ContextVar[bool] = contextvars.ContextVar("scarce_errors_only", default=False)
-_COLLECTED: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
-    "scarce_collected", default=None
+_COLLECTED: contextvars.ContextVar[tuple[list[dict[str, Any]], ...]] = contextvars.ContextVar(
+    "scarce_collected", default=()
 )
 
 
@@ -141,7 +141,7 @@ def collect_warnings() -> Iterator[list[dict[str, Any]]]:
     reused, warns as it did when it ran. Read as records are made, not by a handler: a
     handler of its own would stop logging's last resort from showing them."""
     bucket: list[dict[str, Any]] = []
-    token = _COLLECTED.set(bucket)
+    token = _COLLECTED.set((*_COLLECTED.get(), bucket))
     try:
         yield bucket
     finally:

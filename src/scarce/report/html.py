@@ -335,6 +335,13 @@ def _overview(p: _Page) -> str:
     out = ['<dl class="kv">']
     out += [f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows]
     out.append("</dl>")
+    # what the run warned of, the cautions about the data above all: the terminal's alone
+    # before (walk 33: a pool of 4 in a class, test images also in training)
+    said = [str(w) for w in p.r.get("warnings") or [] if w]
+    if said:
+        out.append("<h3>Cautions the run gave</h3><ul class='cautions'>")
+        out += [f"<li>{_e(w)}</li>" for w in said]
+        out.append("</ul>")
     if p.descriptions:
         out.append("<h3>Methods</h3><div class='table-wrap'><table>")
         out.append(

@@ -1059,3 +1059,10 @@ def test_a_curves_readings_are_given_only_as_closely_as_its_points_know_them():
     assert tight["stops_paying_at"] == 10
     assert tight["plateau"] == pytest.approx(0.967, abs=1e-3)
     assert "add +0.004 [+0.003, +0.004] accuracy; past about 10 per class" in tight["note"]
+    # walk 33: the refits' gain on their own curve put the point outside its range, and the
+    # range past perfect accuracy; both now stand on the point's footing
+    near = fit_curve([1, 5, 20], [0.580, 0.817, 0.988], [0.54, 0.78, 0.975], [0.62, 0.85, 0.998])
+    g_lo, g_hi = near["spread"]["gain"]
+    gain = near["predicted"][0]["mean"] - 0.988
+    assert g_lo <= gain <= g_hi
+    assert g_hi <= 1 - 0.988 + 1e-9

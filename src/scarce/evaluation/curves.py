@@ -154,7 +154,7 @@ def fit_curve(
         level = f"levels off near {a:.3f}"
     else:
         level = "rises towards perfect accuracy"
-    spread = _spread(k, acc, lo, hi, f, (a, b, c), kmax)
+    spread = _spread(k, acc, lo, hi, f, (a, b, c), kmax, measured)
     if spread is not None and plateau is not None and not flat:
         p_lo, p_hi = spread["plateau"]
         if p_hi - p_lo > PLATEAU_SPREAD:  # walk 33: 0.960 to 0.985 across seeds, each sure
@@ -164,8 +164,10 @@ def fit_curve(
                 f"intervals: {p_lo:.3f} to {p_hi:.3f})"
             )
     gain_said = f"{gain2:+.3f}"
-    if spread is not None:
-        gain_said += f" [{spread['gain'][0]:+.3f}, {spread['gain'][1]:+.3f}]"
+    if spread is not None:  # the point inside its range (walk 33: +0.012 [+0.013, +0.027])
+        g_lo, g_hi = min(spread["gain"][0], gain2), max(spread["gain"][1], gain2)
+        spread["gain"] = (g_lo, g_hi)
+        gain_said += f" [{g_lo:+.3f}, {g_hi:+.3f}]"
     note = (
         f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
         f"{2 * kmax} labels per class is predicted to add {gain_said} accuracy; "
@@ -208,6 +210,7 @@ def _spread(
     f: Any,
     start: tuple[float, float, float],
     kmax: int,
+    measured: float,
 ) -> dict[str, Any] | None:
     """The fit's readings, refitted on points redrawn within their intervals (each point
     normal with the standard error its 95% interval implies, seeded): the 2.5th and 97.5th
@@ -233,9 +236,9 @@ def _spread(
                 )
             except (RuntimeError, ValueError):
                 continue
-            gains.append(
-                float(f(np.array(2.0 * kmax), a, b, c) - f(np.array(float(kmax)), a, b, c))
-            )
+            # on the point's footing: added to the measured top point, capped at perfect
+            step = float(f(np.array(2.0 * kmax), a, b, c) - f(np.array(float(kmax)), a, b, c))
+            gains.append(min(1.0, measured + step) - measured)
             tops.append(float(a))
             stop = (b * (1 - 2**-c) / DOUBLING) ** (1 / c) if b > 0 else 0.0
             stops.append(stop if stop <= REACH * kmax else BEYOND)

@@ -441,3 +441,15 @@ def test_a_small_base_class_that_cuts_the_queries_is_named(sets, caplog):
             "5-way 5-shot 3-query, not the 5-way 5-shot 10-query" in m and "with 8 examples" in m
             for m in said
         ), said
+
+
+def test_base_examples_that_are_also_the_tasks_are_said(sets, caplog):
+    """Walk 33: --base holding copies of DATA's examples (under other class names) passed
+    without a word, though meta-training then learns the episodes' queries."""
+    novel, base = sets
+    texts = list(base.inputs.items)
+    texts[:3] = novel.inputs.items[:3]
+    overlap = LabeledSet(Inputs.from_texts(texts), base.y, base.classes, "base.csv")
+    scarce.evaluate(novel, methods=["simpleshot"], protocol="episodes", base=overlap,
+                    shots=[1], episodes=5, seed=0)  # fmt: skip
+    assert "3 --base examples (base.csv) also appear in the data of the task" in caplog.text

@@ -496,6 +496,13 @@ def _labeled(data: DataLike, modality: Modality | None = None, **kw: Any) -> Lab
 
 DEFAULT_COLUMNS = {"text_column": "text", "label_column": "label"}
 DARK = 64  # image arrays whose brightest value is below this are probably on another scale
+BASE_COPIES = (  # --base examples that are also DATA's, under another class name
+    "the data of the task",
+    "meta-training learns from them under another label, so the episodes that test on them "
+    "are not held out from it. Remove them from --base.",
+)
+
+
 SOURCE_COPIES = (  # target examples that are copies of source ones: seen as, because
     "the labeled source",
     "the target should be the new domain: copies of source examples make the domains look "
@@ -1613,6 +1620,8 @@ def evaluate(
             "draws test on fewer examples. Remove them from one side.",
         )
     base_set = _companion("--base", base, pool.modality, cols) if base is not None else None
+    if base_set is not None:  # walk 33: one photo under 'scratch' in --base, 'scratch_v2' here
+        warn_duplicates(pool, base_set, *BASE_COPIES, side="DATA", other="--base")
     source_set = _companion("--source", source, pool.modality, cols) if source is not None else None
     if source_set is not None:
         check_trainable(source_set)

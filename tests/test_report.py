@@ -704,3 +704,40 @@ def test_the_multitask_table_and_kfold_line_say_what_they_rest_on():
     assert "<strong>uci</strong>: <code>data/uci</code>, 1797 examples of 2 classes" in text
     kfold = {"name": "kfold", "folds": 4, "repeats": 2, "test": "fold", "interval": "t"}
     assert "each repeat's folds are averaged into one score" in _protocol_text(kfold)
+
+
+def test_learning_curves_of_many_methods_use_bars_and_keep_the_baselines_colour() -> None:
+    """Walk 33: six translucent bands merged into one mass, the legend sat on the data, and
+    the from-scratch baseline took a blue beside the methods' blues in a domain report."""
+    from scarce.report import plots
+
+    names = ["source-only", "baseline", "coral", "mcc", "dann", "linear-probe"]
+    c = plots.colours(names, "source-only")
+    assert c["source-only"] == plots.BASELINE_COLOUR
+    assert c["baseline"] == plots.SCRATCH_COLOUR
+    assert plots.colours(["baseline", "knn"], "baseline")["baseline"] == plots.BASELINE_COLOUR
+    series = {
+        m: [{"shots": k, "mean": 0.8 + 0.01 * i, "low": 0.75, "high": 0.85} for k in (0, 5)]
+        for i, m in enumerate(names)
+    }
+    calls: dict[str, list] = {"fill_between": [], "errorbar": [], "legend": []}
+    real = plots.Figure.add_subplot
+
+    def spy(self, *a, **k):  # the figure is cleared after drawing: watch the calls instead
+        ax = real(self, *a, **k)
+        for name, seen in calls.items():
+            method = getattr(ax, name)
+            setattr(ax, name, lambda *a, _m=method, _s=seen, **k: _s.append(k) or _m(*a, **k))
+        return ax
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(plots.Figure, "add_subplot", spy):
+        plots.learning_curves(series, {}, c)
+    assert not calls["fill_between"]
+    assert len(calls["errorbar"]) == len(names)
+    assert calls["legend"][0]["bbox_to_anchor"][0] > 1  # beside the axes, not on the data
+    calls = {k: [] for k in calls}
+    with unittest.mock.patch.object(plots.Figure, "add_subplot", spy):
+        plots.learning_curves({m: series[m] for m in names[:3]}, {}, c)
+    assert len(calls["fill_between"]) == 3  # few methods: bands

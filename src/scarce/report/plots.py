@@ -25,7 +25,10 @@ from matplotlib.ticker import NullLocator
 
 # Colour-blind safe (Okabe-Ito); the baseline is always the grey one.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
-BASELINE_COLOUR = "#555555"
+BASELINE_COLOUR = "#555555"  # whatever the verdicts compare with: the reference
+SCRATCH_COLOUR = "#B0B0B0"  # the from-scratch baseline where it is not the reference (domain)
+SCRATCH = "baseline"
+BANDS_UP_TO = 3  # more methods than this: error bars, not bands (walk 33: six bands merged)
 _DPI = 100
 _RC: dict[Any, Any] = {
     # class and method names are user strings: "$5 bills" must not be parsed as TeX
@@ -47,6 +50,8 @@ def colours(methods: Sequence[str], baseline: str | None) -> dict[str, str]:
     for m in methods:
         if m == baseline:
             out[m] = BASELINE_COLOUR
+        elif m == SCRATCH:  # one colour in every report (walk 33: blue beside blues)
+            out[m] = SCRATCH_COLOUR
         else:
             out[m] = PALETTE[i % len(PALETTE)]
             i += 1
@@ -136,6 +141,9 @@ def learning_curves(
     # it, so then the axis is linear from 0 to 1 and logarithmic above
     zero = any(_num(p.get("shots")) == 0 for pts in series.values() for p in pts)
 
+    drawn = [m for m, pts in series.items() if pts]
+    bands = len(drawn) <= BANDS_UP_TO
+
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         ticks: set[float] = set()
@@ -157,8 +165,14 @@ def learning_curves(
             c = colour.get(m, "black")
             ax.plot(k, mean, "o-", color=c, label=_legend_label(m), lw=1.8, ms=4)
             ok = np.isfinite(low) & np.isfinite(high)
-            if ok.any():
+            if ok.any() and bands:
                 ax.fill_between(k[ok], low[ok], high[ok], color=c, alpha=0.18, lw=0)
+            elif ok.any():  # bars nudged apart on the log axis, so that each stays readable
+                i = drawn.index(m) - (len(drawn) - 1) / 2
+                at = np.where(k[ok] > 0, k[ok] * np.exp(0.04 * i), 0.05 * i)
+                err = np.clip([mean[ok] - low[ok], high[ok] - mean[ok]], 0, None)  # round-off
+                ax.errorbar(at, mean[ok], yerr=err, fmt="none", ecolor=c, elinewidth=1.2,
+                            capsize=2, alpha=0.8)  # fmt: skip
             ticks.update(float(x) for x in k)
             fit = fits.get(m)
             if (
@@ -192,14 +206,15 @@ def learning_curves(
         )
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(True, which="major", alpha=0.3)
-        if any(series.values()):
-            ax.legend(loc="best", fontsize=8, frameon=False)  # walk 23: it hid a point
+        if any(series.values()):  # beside the axes: inside, it hid points (walks 23, 33)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         ax.set_title(
             f"{metric.replace('_', ' ')} vs labels per class (dashed: the fitted curve's gains "
-            "beyond the largest K)"
+            "beyond the largest K; " + ("bands" if bands else "bars") + ": 95% intervals)",
+            fontsize=9,
         )
 
-    return render(draw, 7.2, 4.2)
+    return render(draw, 8.6, 4.2)
 
 
 def confusion(

@@ -1066,3 +1066,10 @@ def test_a_curves_readings_are_given_only_as_closely_as_its_points_know_them():
     gain = near["predicted"][0]["mean"] - 0.988
     assert g_lo <= gain <= g_hi
     assert g_hi <= 1 - 0.988 + 1e-9
+    # ... and a curve capped at perfect says so rather than give a zero-width range, and
+    # no later doubling is said to pay once one reaches the cap
+    assert "reaching perfect if the curve holds" in near["note"]
+    assert near["stops_paying_at"] <= 40
+    close = fit_curve([1, 5, 20], [0.58, 0.817, 0.995], [0.55, 0.79, 0.975], [0.6, 0.84, 1.0])
+    assert "at most +0.005 accuracy (the measured 0.995 is that close to perfect)" in close["note"]
+    assert close["stops_paying_at"] == 20

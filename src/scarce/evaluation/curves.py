@@ -163,16 +163,42 @@ def fit_curve(
                 f"levels off, at a level these points cannot pin down (refitted within their "
                 f"intervals: {p_lo:.3f} to {p_hi:.3f})"
             )
-    gain_said = f"{gain2:+.3f}"
-    if spread is not None:  # the point inside its range (walk 33: +0.012 [+0.013, +0.027])
+    gain_said = f"{gain2:+.3f} accuracy"
+    capped = False
+    room = 1.0 - measured  # what any gain is capped at
+    if room < DOUBLING:
+        # within 0.01 of perfect: no doubling can add 0.01, and the cap, not the fit, sets
+        # the gain (walk 33: "+0.012 [+0.012, +0.012]" read as certain perfection)
+        gain_said = (
+            f"at most {room:+.3f} accuracy (the measured {measured:.3f} is that close to perfect)"
+        )
+        stops = min(stops or kmax, kmax)
+    elif spread is not None:  # the point inside its range (walk 33: +0.012 [+0.013, +0.027])
         g_lo, g_hi = min(spread["gain"][0], gain2), max(spread["gain"][1], gain2)
         spread["gain"] = (g_lo, g_hi)
-        gain_said += f" [{g_lo:+.3f}, {g_hi:+.3f}]"
+        if g_lo >= room - 1e-9:  # every refit reaches the cap: the cap is the reading
+            gain_said = f"up to {room:+.3f} accuracy, reaching perfect if the curve holds"
+        elif g_hi >= room - 1e-9:
+            gain_said = f"{gain2:+.3f} [{g_lo:+.3f}, {room:+.3f}: perfect] accuracy"
+        else:
+            gain_said = f"{gain2:+.3f} [{g_lo:+.3f}, {g_hi:+.3f}] accuracy"
+    # doublings capped at perfect accuracy: once one adds under 0.01, so does every later one
+    # (walk 33: "past about 66 per class" where doubling to 40 already reached 1.0)
+    at, acc_now = kmax, measured
+    while at <= REACH * kmax:
+        step = float(f(np.array(2.0 * at), a, b, c) - f(np.array(float(at)), a, b, c))
+        nxt = min(1.0, acc_now + step)
+        if nxt - acc_now < DOUBLING:
+            if stops is None or at < stops:
+                stops, capped = at, True
+            break
+        at, acc_now = 2 * at, nxt
     note = (
         f"Fitted on {len(k)} points, so a rough guide: the curve {level}. Doubling to "
-        f"{2 * kmax} labels per class is predicted to add {gain_said} accuracy; "
+        f"{2 * kmax} labels per class is predicted to add {gain_said}; "
     )
-    s_lo, s_hi = spread["stop"] if spread is not None else (stops, stops)
+    fixed = room < DOUBLING or capped  # the cap, not the fit's wobble, sets the stop
+    s_lo, s_hi = spread["stop"] if spread is not None and not fixed else (stops, stops)
     if stops and (s_hi is None or (s_lo or 0) * STOP_SPREAD < s_hi):
         # walk 33: "past about 4 per class" on one seed, "past about 32" on another
         note += (

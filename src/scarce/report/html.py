@@ -804,10 +804,11 @@ def _learning_curves(p: _Page) -> str:
     notes_html = f"<ul class='notes'>{''.join(notes)}</ul>" if notes else ""
     return (
         f"<figure class='wide'><img src='{uri}' alt='accuracy against labelled examples per "
-        "class, one line per method, with interval bands'><figcaption>Shaded: the "
-        "interval of each mean (as in the table). Dashed, where a curve could be read: the "
-        "gains of a fitted saturating curve a − b·K<sup>−c</sup> beyond the largest K, "
-        "added to its measured accuracy (as the notes below give them)."
+        "class, one line per method, with its intervals'><figcaption>Shaded bands (error "
+        "bars past three methods): the interval of each mean (as in the table). Dashed, "
+        "where a curve could be read: the gains of a fitted saturating curve "
+        "a − b·K<sup>−c</sup> beyond the largest K, added to its measured accuracy (as the "
+        "notes below give them)."
         f"</figcaption></figure>{notes_html}"
     )
 

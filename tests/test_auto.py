@@ -133,17 +133,17 @@ def test_auto_with_one_example_per_class_says_why(tmp_path, capsys):
     assert scarce.load(out).manifest["auto"]["chosen"]["method"] == "linear-probe"
 
 
-def test_auto_budget_skips_later_candidates(fortunes_data):
+def _food_and_sports(fortunes_data, per: int) -> LabeledSet:
+    """The first `per` fortunes quotes of food and of sports."""
     texts, labels = fortunes_data
-    keep = [
-        i for c in ("food", "sports") for i in [j for j, lab in enumerate(labels) if lab == c][:10]
-    ]
     classes = ("food", "sports")
-    train = LabeledSet(
-        Inputs.from_texts([texts[i] for i in keep]),
-        np.array([classes.index(labels[i]) for i in keep]),
-        classes,
-    )
+    keep = [i for c in classes for i in [j for j, v in enumerate(labels) if v == c][:per]]
+    y = np.array([classes.index(labels[i]) for i in keep])
+    return LabeledSet(Inputs.from_texts([texts[i] for i in keep]), y, classes)
+
+
+def test_auto_budget_skips_later_candidates(fortunes_data):
+    train = _food_and_sports(fortunes_data, 10)
     _, _, record = choose(train, budget=0.0)
     scored = [c for c in record["candidates"] if "accuracy" in c]
     skipped = [c for c in record["candidates"] if "skipped" in c]
@@ -158,14 +158,7 @@ def test_a_running_candidate_stops_at_the_budget(fortunes_data, monkeypatch):
     from scarce.core import progress as P
     from scarce.evaluation import selection
 
-    texts, labels = fortunes_data
-    keep = [i for c in ("food", "sports") for i in [j for j, v in enumerate(labels) if v == c][:6]]
-    classes = ("food", "sports")
-    train = LabeledSet(
-        Inputs.from_texts([texts[i] for i in keep]),
-        np.array([classes.index(labels[i]) for i in keep]),
-        classes,
-    )
+    train = _food_and_sports(fortunes_data, 6)
     monkeypatch.setattr(
         selection, "candidates", lambda *a: [("baseline", None), ("finetune", "minilm-l3")]
     )
@@ -300,14 +293,7 @@ def test_a_method_that_ran_out_of_budget_is_not_started_again_on_a_bigger_encode
     from scarce.core import progress as P
     from scarce.evaluation import selection
 
-    texts, labels = fortunes_data
-    keep = [i for c in ("food", "sports") for i in [j for j, v in enumerate(labels) if v == c][:6]]
-    classes = ("food", "sports")
-    train = LabeledSet(
-        Inputs.from_texts([texts[i] for i in keep]),
-        np.array([classes.index(labels[i]) for i in keep]),
-        classes,
-    )
+    train = _food_and_sports(fortunes_data, 6)
     cands = [("baseline", None), ("finetune", "minilm-l3"), ("finetune", "minilm-l6")]
     monkeypatch.setattr(selection, "candidates", lambda *a: cands)
     clock = [0.0]

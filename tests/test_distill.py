@@ -185,23 +185,32 @@ def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):
     assert code == 0
 
 
-def test_a_teacher_below_its_student_is_said(quotes, tmp_path, caplog):
-    """Walk 32: a teacher that scored 0.670 taught a student that scored 0.750, and fit
-    praised their agreement without a word about it."""
+def _taught_by_a_teacher_of_shuffled_labels(
+    quotes, tmp_path: Path, shuffle: int, alpha: float
+) -> scarce.Model:
+    """A head-only minilm-l3 student (with --test) of a linear probe fitted on the teacher's
+    quotes with their labels shuffled (seed `shuffle`): a teacher that knows nothing."""
     many, few, unlabeled, test = quotes
-    shuffled = LabeledSet(many.inputs, np.random.default_rng(0).permutation(many.y), many.classes)
+    y = np.random.default_rng(shuffle).permutation(many.y)
     weak = tmp_path / "weak.scarce"
-    scarce.fit(shuffled, method="linear-probe", backbone="minilm-l6", seed=0).save(weak)
-    student = scarce.fit(
+    scarce.fit(LabeledSet(many.inputs, y, many.classes), method="linear-probe",
+               backbone="minilm-l6", seed=0).save(weak)  # fmt: skip
+    return scarce.fit(
         few,
         method="distill",
         backbone="minilm-l3",
         teacher=weak,
         unlabeled=UnlabeledSet(unlabeled.inputs),
-        config={"blocks": 0, "alpha": 0.9},
+        config={"blocks": 0, "alpha": alpha},
         seed=0,
         test=test,
     )
+
+
+def test_a_teacher_below_its_student_is_said(quotes, tmp_path, caplog):
+    """Walk 32: a teacher that scored 0.670 taught a student that scored 0.750, and fit
+    praised their agreement without a word about it."""
+    student = _taught_by_a_teacher_of_shuffled_labels(quotes, tmp_path, shuffle=0, alpha=0.9)
     d = student.manifest["metrics"]["distill"]
     assert d["teacher_test_accuracy"] < student.manifest["metrics"]["test_accuracy"]
     assert "below the student it taught" in caplog.text
@@ -210,20 +219,7 @@ def test_a_teacher_below_its_student_is_said(quotes, tmp_path, caplog):
 def test_a_student_below_a_probe_on_its_own_encoder_is_said(quotes, tmp_path, caplog):
     """Walk 32: a head-only student at 0.660 beside 0.740 for a linear probe on the same
     encoder, and nothing said so; the probe is what distillation must beat."""
-    many, few, unlabeled, test = quotes
-    shuffled = LabeledSet(many.inputs, np.random.default_rng(1).permutation(many.y), many.classes)
-    weak = tmp_path / "weak.scarce"
-    scarce.fit(shuffled, method="linear-probe", backbone="minilm-l6", seed=0).save(weak)
-    student = scarce.fit(
-        few,
-        method="distill",
-        backbone="minilm-l3",
-        teacher=weak,
-        unlabeled=UnlabeledSet(unlabeled.inputs),
-        config={"blocks": 0, "alpha": 0.0},
-        seed=0,
-        test=test,
-    )
+    student = _taught_by_a_teacher_of_shuffled_labels(quotes, tmp_path, shuffle=1, alpha=0.0)
     probe = student.manifest["metrics"]["distill"]["student_linear_probe"]
     assert probe["verdict"] == "worse", probe
     assert "below a linear probe on its own encoder" in caplog.text

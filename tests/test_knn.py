@@ -109,6 +109,19 @@ def test_centroid_leave_one_out_matches_prototypes_refitted_without_each_example
     assert loo_validation(z, y, centroids, single, None, 1.0) is None
 
 
+def _gaussian_classes(
+    g: np.random.Generator, k: int, dim: int = 64, per: int = 2, new: int = 100
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(y, x, y_new, x_new): `per` training examples and `new` fresh ones per class, of k
+    Gaussian classes (means drawn with sd 0.45, unit noise)."""
+    mus = g.normal(0, 0.45, (k, dim))
+    y = np.repeat(np.arange(k), per)
+    x = (mus[y] + g.normal(0, 1, (len(y), dim))).astype(np.float32)
+    yt = np.repeat(np.arange(k), new)
+    xt = (mus[yt] + g.normal(0, 1, (len(yt), dim))).astype(np.float32)
+    return y, x, yt, xt
+
+
 def test_centroid_leave_one_out_at_two_per_class_is_near_new_data():
     """Walk 32: at 2 per class each left-out example met a lone own example against the
     others' pairs' means, and simpleshot's validation read 0.000 where new data scored
@@ -117,17 +130,13 @@ def test_centroid_leave_one_out_at_two_per_class_is_near_new_data():
     from scarce.methods._centroids import class_sums, loo_validation, sq_dists
 
     g = np.random.default_rng(0)
-    k, dim = 5, 64
+    k = 5
     loo, new = [], []
     for _ in range(100):
-        mus = g.normal(0, 0.45, (k, dim))
-        y = np.repeat(np.arange(k), 2)
-        z = (mus[y] + g.normal(0, 1, (len(y), dim))).astype(np.float32)
+        y, z, yt, zt = _gaussian_classes(g, k)
         counts = np.full(k, 2, np.float32)
         centroids = class_sums(z, y, k) / counts[:, None]
         loo.append(loo_validation(z, y, centroids, counts, None, 1.0)["accuracy"])
-        yt = np.repeat(np.arange(k), 100)
-        zt = (mus[yt] + g.normal(0, 1, (len(yt), dim))).astype(np.float32)
         new.append(float((sq_dists(zt, centroids).argmin(axis=1) == yt).mean()))
     assert abs(np.mean(loo) - np.mean(new)) < 0.1, (np.mean(loo), np.mean(new))
 
@@ -150,18 +159,15 @@ def test_knn_leave_one_out_at_two_per_class_is_near_new_data():
     from scarce.methods.knn import Knn, KnnConfig, _embed, _top, _vote
 
     g = np.random.default_rng(0)
-    k, dim = 5, 64
+    k = 5
     loo, new = [], []
     for _ in range(60):
-        mus = g.normal(0, 0.45, (k, dim))
-        y = np.repeat(np.arange(k), 2)
-        x = (mus[y] + g.normal(0, 1, (len(y), dim))).astype(np.float32)
+        y, x, yt, xt = _gaussian_classes(g, k)
         shift = x.mean(axis=0)
         z = _embed(x, shift)
         meta = Knn(KnnConfig(), None)._choose(z, y, k, 0)
         loo.append(meta["validation"]["accuracy"])
-        yt = np.repeat(np.arange(k), 100)
-        zt = _embed((mus[yt] + g.normal(0, 1, (len(yt), dim))).astype(np.float32), shift)
+        zt = _embed(xt, shift)
         sims = zt @ z.T
         top = _top(sims, meta["k"])
         p = _vote(np.take_along_axis(sims, top, axis=1), y[top], k, meta["temperature"],

@@ -305,18 +305,21 @@ class _BodyLimit:
     max_body_size answers in its {"detail": ...} shape, not this service's {"error": ...}."""
 
     def __init__(self, app: Any, limit: int, message: str) -> None:
-        self.app, self.limit, self.message = app, limit, message
-
-    async def __call__(self, scope: Any, receive: Callable, send: Callable) -> None:
         from starlette.exceptions import HTTPException
         from starlette.responses import JSONResponse
 
+        self.app, self.limit, self.message = app, limit, message
+        # imported once here, not on every request (fastapi loads only when serving); the
+        # responses and exceptions themselves are made per request: they carry its state
+        self.http_error, self.json = HTTPException, JSONResponse
+
+    async def __call__(self, scope: Any, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         size = dict(scope["headers"]).get(b"content-length", b"")
         if size.isdigit() and int(size) > self.limit:
-            await JSONResponse({"error": self.message}, status_code=413)(scope, receive, send)
+            await self.json({"error": self.message}, status_code=413)(scope, receive, send)
             return
         seen = 0
 
@@ -326,7 +329,7 @@ class _BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:  # FastAPI passes an HTTPException from reading on
-                    raise HTTPException(413, self.message)
+                    raise self.http_error(413, self.message)
             return message
 
         await self.app(scope, counted, send)

@@ -211,6 +211,18 @@ def test_image_service_names_the_bad_file(image_bundle, fashion):
     assert "images[0] is not base64" in _error(r, 400)
     big = [("files", ("big.bmp", b"\0" * (1 << 20) + b"x", "image/bmp"))]
     assert client.post("/predict/files", files=big).status_code == 413
+    # walk 31: a request's total was not limited, only each file and their count
+    whole = TestClient(create_app(scarce.load(image_bundle), max_file_mb=1, max_request_mb=1))
+    half = [("files", (f"{i}.png", b"\0" * (600 << 10), "image/png")) for i in range(2)]
+    assert "over 1 MB (scarce serve --max-request-mb)" in _error(
+        whole.post("/predict/files", files=half), 413
+    )
+    body = json.dumps({"images": [base64.b64encode(good).decode()] * 4000}).encode()
+    assert len(body) > 1 << 20
+    chunked = (body[i : i + (1 << 16)] for i in range(0, len(body), 1 << 16))
+    r = whole.post("/predict", content=chunked, headers={"content-type": "application/json"})
+    assert "over 1 MB" in _error(r, 413)
+    assert whole.post("/predict", json={"images": b64[1:]}).status_code == 200
     r = client.post("/predict", json={"texts": ["hello"]})
     assert "takes image inputs" in _error(r, 400)
     assert "malformed request" in _error(client.post("/predict/files"), 400)

@@ -35,14 +35,24 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # inputs per request
 MAX_FILE_MB = 20  # per uploaded image
+# an image model's whole request: a JSON body is held in memory whole, so 256 files of 20 MB
+# in base64 (6.8 GB) would not fit (walk 31)
+MAX_REQUEST_MB = 256
 
 
 class TooLarge(InputError):
     """A request with more inputs, or a bigger file, than the service takes."""
 
 
-def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = MAX_FILE_MB) -> Any:
-    """The FastAPI application serving `model`."""
+def create_app(
+    model: Model,
+    *,
+    max_batch: int = MAX_BATCH,
+    max_file_mb: int = MAX_FILE_MB,
+    max_request_mb: int = MAX_REQUEST_MB,
+) -> Any:
+    """The FastAPI application serving `model`. A text model's request may hold
+    `max_file_mb`; an image model's, `max_request_mb` in all and `max_file_mb` per file."""
     try:
         from fastapi import FastAPI, File, Request, UploadFile
     except ImportError:
@@ -145,6 +155,13 @@ def create_app(model: Model, *, max_batch: int = MAX_BATCH, max_file_mb: int = M
             limit=max_file_mb << 20,
             message=f"the request is over {max_file_mb} MB (scarce serve --max-file-mb): "
             "split the texts over several requests.",
+        )
+    else:
+        app.add_middleware(
+            _BodyLimit,
+            limit=max_request_mb << 20,
+            message=f"the request is over {max_request_mb} MB (scarce serve --max-request-mb): "
+            "split the images over several requests.",
         )
 
     def count(n: int) -> None:
@@ -370,6 +387,7 @@ def serve(
     port: int = 8000,
     max_batch: int = MAX_BATCH,
     max_file_mb: int = MAX_FILE_MB,
+    max_request_mb: int = MAX_REQUEST_MB,
     log_level: str = "info",
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
@@ -382,7 +400,9 @@ def serve(
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be from 0 to 65535, got {port}.")
     model = load(bundle)
-    app = create_app(model, max_batch=max_batch, max_file_mb=max_file_mb)
+    app = create_app(
+        model, max_batch=max_batch, max_file_mb=max_file_mb, max_request_mb=max_request_mb
+    )
     warm_up(model)
     sock = _listen(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))

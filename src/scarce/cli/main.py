@@ -763,6 +763,9 @@ def serve(
         int,
         typer.Option(help="Largest image file (or, for a text model, request) accepted, in MB."),
     ] = 20,
+    max_request_mb: Annotated[
+        int, typer.Option(help="Largest request an image model accepts, all files together, in MB.")
+    ] = 256,
     quiet: Quiet = False,
 ) -> None:
     """Serve a bundle over HTTP: POST /predict, POST /predict/files, GET /info, GET /health.
@@ -774,14 +777,15 @@ def serve(
     _setup(quiet)
     from scarce.serve import serve as run
 
-    if max_batch < 1 or max_file_mb < 1:
-        raise ConfigError("--max-batch and --max-file-mb must be at least 1.")
+    if min(max_batch, max_file_mb, max_request_mb) < 1:
+        raise ConfigError("--max-batch, --max-file-mb and --max-request-mb must be at least 1.")
     run(
         bundle,
         host=host,
         port=port,
         max_batch=max_batch,
         max_file_mb=max_file_mb,
+        max_request_mb=max_request_mb,
         log_level="warning" if quiet else "info",
         on_ready=lambda url: _note(
             f"serving {bundle} at {url} (GET /info says what to send; Ctrl-C stops)"

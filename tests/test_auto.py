@@ -312,3 +312,33 @@ def test_a_method_that_ran_out_of_budget_is_not_started_again_on_a_bigger_encode
     small, big = record["candidates"][1:]
     assert "stopped at the budget" in small["skipped"]
     assert big["skipped"].startswith("finetune took 400s a fold on minilm-l3; 5 folds on minilm-l6")
+
+
+def test_a_first_fold_past_its_share_of_the_budget_is_given_up_then(fortunes_data, monkeypatch):
+    """Walk 32: finetune's first fold ran 217 s of a 300 s budget before its pace was known,
+    though 5 such folds could never fit; it now stops at its share, a fifth of what was left."""
+    import types
+
+    from scarce.core import progress as P
+    from scarce.evaluation import selection
+
+    train = _food_and_sports(fortunes_data, 6)
+    cands = [("baseline", None), ("finetune", "minilm-l3")]
+    monkeypatch.setattr(selection, "candidates", lambda *a: cands)
+    clock = [0.0]
+    fake = types.SimpleNamespace(perf_counter=lambda: clock[0], monotonic=lambda: clock[0])
+    monkeypatch.setattr(selection, "time", fake)
+    monkeypatch.setattr(P, "time", fake)
+    real, steps = P.check_time, []
+
+    def slow() -> None:  # each training step takes 100 s
+        clock[0] += 100
+        steps.append(clock[0])
+        real()
+
+    monkeypatch.setattr(P, "check_time", slow)
+    monkeypatch.setattr("scarce.methods._tuning.check_time", slow)
+    _, _, record = choose(train, budget=1000)
+    tuned = record["candidates"][1]
+    assert tuned["skipped"].startswith("fold 1 of 5 passed 200s, its share of the 1000s left")
+    assert clock[0] == 300  # the third step passed the share; the budget had 700 s more

@@ -99,18 +99,23 @@ def status(desc: str) -> Iterator[None]:
         bar.close()
 
 
-_deadline: ContextVar[float | None] = ContextVar("scarce_deadline", default=None)
+_deadline: ContextVar[tuple[float, str] | None] = ContextVar("scarce_deadline", default=None)
 
 
 class OutOfTime(Exception):
-    """The limit set with `time_limit` passed; the work in progress is abandoned."""
+    """The limit set with `time_limit` passed; the work in progress is abandoned. Its
+    `limit` names the limit that passed (the innermost)."""
+
+    def __init__(self, limit: str = "") -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Within the block, `check_time` (and so every progress loop) raises OutOfTime once
-    `seconds` have passed: a budget holds to one step, not to one whole fit."""
-    token = _deadline.set(time.monotonic() + seconds)
+def time_limit(seconds: float, name: str = "") -> Iterator[None]:
+    """Within the block, `check_time` (and so every progress loop) raises OutOfTime(name)
+    once `seconds` have passed: a budget holds to one step, not to one whole fit."""
+    token = _deadline.set((time.monotonic() + seconds, name))
     try:
         yield
     finally:
@@ -119,5 +124,5 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 def check_time() -> None:
     deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
-        raise OutOfTime
+    if deadline is not None and time.monotonic() > deadline[0]:
+        raise OutOfTime(deadline[1])

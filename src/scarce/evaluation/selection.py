@@ -130,6 +130,7 @@ def choose(
         t1 = time.perf_counter()
         held = np.zeros((len(train), len(train.classes)))
         done = 0
+        share = budget
         # the first candidate always finishes (something must be chosen); the others stop
         # at the budget, within one training step or encoding batch
         limit = time_limit(budget - elapsed) if scored else contextlib.nullcontext()
@@ -144,10 +145,20 @@ def choose(
                     enc.encode(train.inputs, desc=f"encoding for {name}")
                     entry["encode_seconds"] = round(time.perf_counter() - t1, 2)
                     t1 = time.perf_counter()
+                # a first fold longer than the budget's share per fold would be given up
+                # when it ends (the check below): give it up at that point instead (walk 32:
+                # finetune's first fold ran 217 s of a 300 s budget before its pace was known)
+                share = (budget - (time.perf_counter() - t0)) / folds
                 for i, (tr, va) in enumerate(splits):
-                    fitted = spec.method(spec.config(), enc).fit(
-                        train.subset(tr), seed=derive(seed, "auto-fit", i)
+                    first = (
+                        time_limit(share, "share")
+                        if i == 0 and scored
+                        else contextlib.nullcontext()
                     )
+                    with first:
+                        fitted = spec.method(spec.config(), enc).fit(
+                            train.subset(tr), seed=derive(seed, "auto-fit", i)
+                        )
                     held[va] = fitted.predict_proba(train.subset(va).inputs)
                     done += 1
                     # after a fold, give up when the rest would not fit in what is left
@@ -162,10 +173,17 @@ def choose(
                             "the budget (--budget)"
                         )
                         break
-        except OutOfTime:
-            entry["skipped"] = (
-                f"stopped at the budget of {budget:.0f}s during fold {done + 1} of {folds}"
-            )
+        except OutOfTime as out:
+            if out.limit == "share":
+                entry["skipped"] = (
+                    f"fold 1 of {folds} passed {share:.0f}s, its share of the "
+                    f"{share * folds:.0f}s left of the budget: the {folds} folds would not fit "
+                    "(--budget)"
+                )
+            else:
+                entry["skipped"] = (
+                    f"stopped at the budget of {budget:.0f}s during fold {done + 1} of {folds}"
+                )
             if bb:  # a fold takes at least this long (the stopped one counted whole)
                 paced[name] = ((time.perf_counter() - t1) / (done + 1), bb)
         if "skipped" in entry:

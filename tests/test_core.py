@@ -33,6 +33,17 @@ def test_config_range_and_choice_messages():
         LinearProbeConfig.from_dict({"C": "x"}, owner="linear-probe")
     with pytest.raises(ConfigError, match=r"Cs expects comma-separated numbers"):
         LinearProbeConfig.from_dict({"Cs": "a,b"}, owner="linear-probe")
+    # walk 34: NaN passed every range check, and lr=nan gave the linear probe silently
+    for knob, raw in [("C", "nan"), ("Cs", "0.1,inf"), ("C", float("-inf"))]:
+        with pytest.raises(ConfigError, match=rf"^linear-probe\.{knob} must be a finite number"):
+            LinearProbeConfig.from_dict({knob: raw}, owner="linear-probe")
+    with pytest.raises(ConfigError, match=r"LinearProbeConfig\.C must be a finite number"):
+        LinearProbeConfig(C=float("nan"))
+    from scarce.methods.finetune import FinetuneConfig
+
+    for knob, raw in [("weight_decay", "-1"), ("l2sp_search", "0.01,-1"), ("warmup", "nan")]:
+        with pytest.raises(ConfigError, match=rf"^finetune\.{knob} must be"):
+            FinetuneConfig.from_dict({knob: raw}, owner="finetune")
 
 
 def test_config_describe_lists_knobs():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, ClassVar, Self
@@ -29,6 +30,7 @@ class Config:
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
+            _finite(type(self).__name__, f.name, getattr(self, f.name))
             allowed = _literal_choices(hints[f.name])
             if allowed is not None and getattr(self, f.name) not in allowed:
                 raise ConfigError(
@@ -60,6 +62,7 @@ class Config:
                     f"Options: {', '.join(sorted(names))}."
                 )
             out[key] = _coerce(cls, names[key], raw, owner or cls.__name__)
+            _finite(owner or cls.__name__, key, out[key])
         return cls(**out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,6 +79,14 @@ class Config:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
             rows.append((f.name, _type_name(hints[f.name]), default, cls.help.get(f.name, "")))
         return rows
+
+
+def _finite(owner: str, name: str, value: Any) -> None:
+    """NaN passes every range check (each comparison is false), and no knob means anything
+    by NaN or infinity (walk 34: lr=nan silently gave the linear probe)."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise ConfigError(f"{owner}.{name} must be a finite number, got {value!r}.")
 
 
 def _type_name(tp: Any) -> str:

@@ -125,6 +125,9 @@ class FinetuneConfig(Config):
         check_range("finetune", "batch_size", self.batch_size, 1, 4096)
         if self.l2sp is not None:
             check_range("finetune", "l2sp", self.l2sp, 0.0)
+        for lam in self.l2sp_search:
+            check_range("finetune", "l2sp_search", lam, 0.0)
+        check_range("finetune", "weight_decay", self.weight_decay, 0.0)
         check_range("finetune", "patience", self.patience, 1)
         check_range("finetune", "val_fraction", self.val_fraction, 0.05, 0.5)
         check_range("finetune", "min_held_out", self.min_held_out, 1)

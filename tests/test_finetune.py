@@ -41,9 +41,9 @@ def _texts(fortunes_data, per_class, offset=0, counts=None) -> LabeledSet:
     )
 
 
-def _fit(train: LabeledSet, **cfg):
+def _fit(data: LabeledSet, /, **cfg):
     enc = create_encoder("minilm-l6")
-    return Finetune(FinetuneConfig(**cfg), enc).fit(train, seed=0)
+    return Finetune(FinetuneConfig(**cfg), enc).fit(data, seed=0)
 
 
 def _distance(fitted) -> float:
@@ -454,3 +454,20 @@ def test_knobs_beyond_the_encoder_are_capped_and_say_so(fortunes_data, caplog):
     assert "blocks=99 but minilm-l6 has 7 units; all 7 train" in caplog.text
     assert fitted.meta["max_tokens"] == 256
     assert "max_length=1000 but minilm-l6 reads at most 256 tokens" in caplog.text
+
+
+def test_knobs_that_change_nothing_in_the_fit_say_so(fortunes_data, caplog):
+    """Walk 34: train=gradual and layer_decay over the one unit K=4 trains gave bit-identical
+    weights without a word."""
+    data = _texts(fortunes_data, 2)
+    quick = {"train": "gradual", "epochs": 1, "early_stopping": False}
+    with caplog.at_level("WARNING", logger="scarce"):
+        _fit(data, **quick, blocks=1, layer_decay=0.2, views=2)
+    assert "train=gradual unfreezes one more unit" in caplog.text
+    assert "layer_decay slows each unit below the top one, but 1 unit(s) train" in caplog.text
+    assert "views counts augmented views" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        _fit(data, blocks=2, layer_decay=0.2, **quick)
+    assert "changes nothing" not in caplog.text
+    assert "trains as train=last" not in caplog.text

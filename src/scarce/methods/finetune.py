@@ -135,6 +135,38 @@ class FinetuneConfig(Config):
         check_range("finetune", "max_length", self.max_length, 8, 8192)
 
 
+def _idle_knobs(cfg: FinetuneConfig, units: int, aug: bool) -> None:
+    """Warn of knobs set away from their defaults that change nothing in this fit (walk 34:
+    train=gradual and layer_decay over the one unit K=4 trains gave bit-identical weights)."""
+    fields = FinetuneConfig.__dataclass_fields__
+    changed = {n for n in ("layer_decay", "l2sp", "views") if getattr(cfg, n) != fields[n].default}
+    more = "set blocks=N (2 or more) or train=all for it to act"
+    if cfg.train == "gradual" and units <= 1:
+        log.warning(
+            "finetune: train=gradual unfreezes one more unit at a time down to `blocks`, but "
+            "%d unit trains here, so it trains as train=last: %s.",
+            units,
+            more,
+        )
+    if "layer_decay" in changed and units <= 1:
+        log.warning(
+            "finetune: layer_decay slows each unit below the top one, but %d unit(s) train "
+            "here: it changes nothing; %s.",
+            units,
+            more,
+        )
+    if "l2sp" in changed and units == 0:
+        log.warning(
+            "finetune: l2sp pulls the encoder's trained weights to their start, but none "
+            "train here (train=head): it changes nothing."
+        )
+    if "views" in changed and not aug:
+        log.warning(
+            "finetune: views counts augmented views of each image, made only with augment=true "
+            "on images: it changes nothing here."
+        )
+
+
 def shot_defaults(cfg: FinetuneConfig, per_class: float, modality: str) -> dict[str, Any]:
     """The settings a user who gives no flags gets, by labeled examples per class
     (bench/finetune_sweep.py, Fashion-MNIST: at K=20, 6 image units at lr 1e-3 for 20 epochs
@@ -229,6 +261,7 @@ class Finetune:
         default_length = FinetuneConfig.__dataclass_fields__["max_length"].default
         if train.modality == "image" and cfg.max_length != default_length:
             log.warning("finetune: max_length is for text (tokens); images have none.")
+        _idle_knobs(cfg, n_units - first, aug)
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
         stop_after: int | None = None  # epochs chosen by folds, on the planned schedule

@@ -487,3 +487,96 @@ def test_the_estimator_adapts_given_a_target_and_python_gets_python_advice(pair)
     with pytest.raises(ConfigError, match=r"fit\(X_source, y_source, target=X_target\)") as e:
         scarce.TransferClassifier(method="mcc").fit(xs, ys)  # walk 25: it said --source
     assert "--source" not in str(e.value)
+
+
+def _gaussian_data(target_shares: tuple[float, float], n_t: int = 200):
+    """Two Gaussian classes, balanced in the source; the target's shares as given."""
+    from scarce.methods._domain import _Data
+
+    g = np.random.default_rng(0)
+    centres = np.array([[-2.0] * 8, [2.0] * 8], np.float32)
+    ys = np.repeat([0, 1], 100)
+    yt = g.choice(2, n_t, p=target_shares)
+    xs = (centres[ys] + g.normal(size=(200, 8))).astype(np.float32)
+    xt = (centres[yt] + g.normal(size=(n_t, 8))).astype(np.float32)
+    none = {"xv": None, "yv": None, "xl": None, "yl": None, "xlv": None, "ylv": None}
+    return _Data(xs=xs, ys=ys, xt=xt, k=2, **none)
+
+
+def test_target_shares_far_from_the_source_are_warned_about(caplog):
+    """Walk 35: a target 75% 'billing' against the source's 25%; mmd lost 0.28 to source-only
+    and nothing at fit time hinted at a label shift."""
+    spec = methods.get("mmd")
+    learner = spec.method(spec.config(), None)
+    with caplog.at_level("WARNING", logger="scarce"):
+        shares = learner._shares(_gaussian_data((0.9, 0.1)), ("a", "b"), seed=0)
+    assert shares["source"] == {"a": 0.5, "b": 0.5}
+    assert shares["target_as_source_only_predicts"]["a"] > 0.8
+    assert re.search(r"alone puts [89]\d% of the target", caplog.text)
+    assert "in 'a', where the source holds 50%" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        shares = learner._shares(_gaussian_data((0.5, 0.5)), ("a", "b"), seed=0)
+    assert shares["total_variation"] < 0.1
+    assert "a classifier of the source alone" not in caplog.text
+
+
+def test_a_chosen_step_far_below_the_best_source_accuracy_is_warned_about(caplog):
+    """Walk 35: mcc's chosen last step read 0.750 held-out source accuracy against 0.967 at
+    step 100, unsaid."""
+    spec = methods.get("mcc")
+    learner = spec.method(spec.config(), None)
+    history = [
+        {"step": 100, "source_val_accuracy": 0.967},
+        {"step": 1000, "source_val_accuracy": 0.75},
+    ]
+    record = {"history": history, "estimates": history[1], "best_step": 1000}
+    selection: dict = {}
+    with caplog.at_level("WARNING", logger="scarce"):
+        learner._source_cost(record, 60, selection)
+    assert selection["source_accuracy_fell"] == {"from": 0.967, "at_step": 100, "to": 0.75, "n": 60}
+    assert "fell from 0.967 (step 100) to 0.750 at the chosen step 1000" in caplog.text
+    caplog.clear()
+    near = {**record, "estimates": {"source_val_accuracy": 0.9}}  # 4 of 60: noise
+    with caplog.at_level("WARNING", logger="scarce"):
+        learner._source_cost(near, 60, selection := {})
+    assert not selection
+    assert not caplog.text
+
+
+def test_select_dev_on_a_small_effective_sample_is_kept_and_said(caplog):
+    """Walk 35: select=dev was taken in silence where auto calls DEV unreliable."""
+    spec = methods.get("coral")
+    data = _gaussian_data((0.5, 0.5), n_t=60)
+    data.xt += 6.0  # far from the source: few held-out source examples weigh (ESS about 10)
+    data.xv, data.yv = data.xs[::5], data.ys[::5]
+    learner = spec.method(spec.config.from_dict({"select": "dev"}), None)
+    with caplog.at_level("WARNING", logger="scarce"):
+        criterion, weights, why = learner._criterion(data, seed=0)
+    assert (criterion, why) == ("dev", "select=dev")
+    assert weights is not None
+    assert (
+        "select=dev weighs 40 held-out source examples whose effective sample size" in caplog.text
+    )
+    auto = spec.method(spec.config(), None)
+    assert auto._criterion(data, seed=0)[0] == "entropy"
+
+
+def test_python_refuses_a_target_of_the_other_modality(pair, tmp_path):
+    """Walk 35: image paths as the target of a text source were read as texts, and their
+    class folders' names answered (accuracy 1.0 without a pixel read)."""
+    import pandas as pd
+
+    source, _ = pair
+    images = np.zeros((6, 16, 16, 3), np.uint8)
+    root = write_image_folder(tmp_path / "imgs", images, ["a", "b"] * 3)
+    paths = sorted(str(p) for p in root.rglob("*.png"))
+    texts = (["late delivery again", "refund my order please"] * 15, ["ship", "bill"] * 15)
+    with pytest.raises(
+        DataError, match=r"the target DATA looks like image inputs but --source is text"
+    ):
+        scarce.fit(paths, source=texts, method="source-only")
+    with pytest.raises(DataError, match=r"looks like image inputs but --source is text"):
+        scarce.fit(pd.DataFrame({"path": paths}), source=texts, method="source-only")
+    with pytest.raises(DataError, match=r"looks like text inputs but --source is image"):
+        scarce.fit(texts[0], source=(list(source.inputs.items), list(source.y)), method="mcc")

@@ -422,13 +422,7 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
     if not items:
         raise DataError("no inputs given.")
     if modality is None:
-        # by most of the inputs, not the first alone (walk 31: texts whose first named a file
-        # in the working folder were read as 60 unreadable images)
-        first = items[0]
-        strings = [it for it in items if isinstance(it, str)]
-        paths = sum(map(_image_path_like, strings))
-        is_image = isinstance(first, Path | np.ndarray) or (strings and paths * 2 > len(strings))
-        modality = "image" if is_image else "text"
+        modality = _guess_modality(items)
     if modality == "text":
         bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
         if bad is not None:
@@ -467,6 +461,16 @@ def as_inputs(x: Sequence[Any], modality: Modality | None = None) -> Inputs:
             top,
         )
     return Inputs.from_images(checked)
+
+
+def _guess_modality(items: Sequence[Any]) -> Modality:
+    """By most of the inputs, not the first alone (walk 31: texts whose first named a file in
+    the working folder were read as 60 unreadable images)."""
+    strings = [it for it in items if isinstance(it, str)]
+    paths = sum(map(_image_path_like, strings))
+    first = items[0]
+    is_image = isinstance(first, Path | np.ndarray) or (strings and paths * 2 > len(strings))
+    return "image" if is_image else "text"
 
 
 def _image_path_like(x: str) -> bool:
@@ -1207,8 +1211,19 @@ def _unlabeled_set(
         return UnlabeledSet(inputs, str(data))
     if is_frame(data):  # its text (or path) column: list(frame) would be its column names
         column = text_column if modality == "text" else "path"
-        if column in data.columns:
+        other = "path" if modality == "text" else text_column
+        if column not in data.columns and other in data.columns:
+            data = data[other]  # the other modality's column: said below, as for a list
+        elif column in data.columns:
             data = data[column]
+    if not is_frame(data) and (not isinstance(data, np.ndarray) or data.ndim == 1):
+        data = list(data)  # once: a generator is read here
+        found = _guess_modality([_pil_array(it) for it in data]) if data else modality
+        if found != modality:  # walk 35: image paths were read as texts, their folders' names
+            raise DataError(  # answering
+                f"{what} looks like {found} inputs but {versus} is {modality}: the model "
+                "reads one kind of input."
+            )
     try:
         inputs = as_inputs(data, modality)
     except DataError as err:  # walk 18: "no inputs given." did not say which inputs
@@ -1289,9 +1304,9 @@ def _fit_domain(
             target,
             lt,
             "the unlabeled target DATA",
-            "they are used twice: those held out to choose the checkpoint were also adapted "
-            "to, so their score leans optimistic. To keep them apart, remove the labeled ones "
-            "from DATA.",
+            "they are used twice: where labeled ones are held out to choose the checkpoint "
+            "(4 or more per class and 40 or more in all), those were also adapted to, so their "
+            "score leans optimistic. To keep them apart, remove the labeled ones from DATA.",
             side="target",
             other="labeled-target",
         )

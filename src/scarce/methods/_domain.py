@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 MIN_ESS = 20  # importance weights spread over fewer source examples are too noisy to trust
 MIN_TARGET = 20  # fewer target examples say too little about the target distribution
+# total variation between the source's class shares and the target's as a source-only
+# classifier predicts them, from which label shift is worth a warning
+SHARES_APART = 0.3
 MIN_HELD_OUT = 20  # target labels held out to choose with: fewer, and all of them train
 HISTORY = 50  # checkpoints recorded in the manifest per trade-off
 
@@ -353,6 +356,10 @@ class DomainMethod:
         }
         if weights is not None:
             meta["selection"]["dev_effective_sample_size"] = round(_ess(weights), 1)
+        if data.yv is not None and criterion != "source":
+            self._source_cost(best["record"], len(data.yv), meta["selection"])
+        if data.xt is not None and (self.adapts or cfg.self_training):
+            meta["class_shares"] = self._shares(data, source.classes, seed)
         est = best["record"]["estimates"]
         then = "; the model then refit on them too" if refit else ""
 
@@ -412,24 +419,112 @@ class DomainMethod:
             if data.xv is None:
                 return "entropy" if data.xt is not None else "last", None, "no source held out"
             return "source", None, "no target inputs"
-        weights = None
-        if want in ("auto", "dev"):
-            weights = _importance_weights(data.xs, data.xt, data.xv, seed)
-        if want == "auto":
-            ess = _ess(weights)
-            n_v, n_t = len(data.xv), len(data.xt)
-            if ess >= max(MIN_ESS, 0.1 * n_v) and n_t >= MIN_TARGET:
-                return "dev", weights, f"importance weights with effective sample size {ess:.0f}"
-            return (
-                "entropy",
-                None,
-                f"importance-weighted source validation is unreliable here (effective sample "
-                f"size {ess:.0f} of {n_v} held-out source examples; it needs {MIN_ESS}+ and 10% "
-                f"of them, with {MIN_TARGET}+ target inputs: here {n_t}); note that "
-                "this criterion rewards confident target predictions, which mcc and cdan also "
-                "optimise",
+        if want not in ("auto", "dev"):
+            return want, None, f"select={want}"
+        weights = _importance_weights(data.xs, data.xt, data.xv, seed)
+        ess = _ess(weights)
+        n_v, n_t = len(data.xv), len(data.xt)
+        steady = ess >= max(MIN_ESS, 0.1 * n_v) and n_t >= MIN_TARGET
+        if want == "dev":
+            if not steady:  # taken as asked, but not in silence (walk 35)
+                log.warning(
+                    "%s: select=dev weighs %d held-out source examples whose effective sample "
+                    "size is %.0f (select=auto wants %d+ and 10%% of them, with %d+ target "
+                    "inputs: here %d): its choice rests on a few examples. More source "
+                    "labels, or select=auto, choose more steadily.",
+                    self.spec.name,
+                    n_v,
+                    ess,
+                    MIN_ESS,
+                    MIN_TARGET,
+                    n_t,
+                )
+            return "dev", weights, "select=dev"
+        if steady:
+            return "dev", weights, f"importance weights with effective sample size {ess:.0f}"
+        return (
+            "entropy",
+            None,
+            f"importance-weighted source validation is unreliable here (effective sample "
+            f"size {ess:.0f} of {n_v} held-out source examples; it needs {MIN_ESS}+ and 10% "
+            f"of them, with {MIN_TARGET}+ target inputs: here {n_t}); note that "
+            "this criterion rewards confident target predictions, which mcc and cdan also "
+            "optimise",
+        )
+
+    def _shares(self, data: _Data, classes: tuple[str, ...], seed: int) -> dict[str, Any]:
+        """The source's class shares beside the target's as a source-only classifier sees
+        them, with a warning when they part widely (walk 35: a target 75% 'billing' against
+        the source's 25%; mmd, matching the domains as wholes, lost 0.28 to source-only and
+        nothing at fit time hinted at it)."""
+        from sklearn.linear_model import LogisticRegression
+
+        clf = LogisticRegression(max_iter=500, random_state=seed % 2**31)
+        clf.fit(data.xs, data.ys)
+        seen = np.zeros(len(classes))
+        seen[clf.classes_] = np.bincount(clf.predict(data.xt), minlength=len(classes))[
+            clf.classes_
+        ] / len(data.xt)
+        src = np.bincount(data.ys, minlength=len(classes)) / len(data.ys)
+        tv = float(np.abs(seen - src).sum() / 2)
+        out = {
+            "source": {c: round(float(v), 3) for c, v in zip(classes, src, strict=True)},
+            "target_as_source_only_predicts": {
+                c: round(float(v), 3) for c, v in zip(classes, seen, strict=True)
+            },
+            "total_variation": round(tv, 3),
+        }
+        if tv >= SHARES_APART and len(data.xt) >= MIN_TARGET:
+            c = int(np.argmax(np.abs(seen - src)))
+            log.warning(
+                "%s: a classifier of the source alone puts %.0f%% of the target in %r, where "
+                "the source holds %.0f%% (the shares part by %.2f in all). Either the target "
+                "holds its classes in other shares, and then methods that match the two domains "
+                "as wholes (dann, mmd, coral, cdan) and the entropy criterion, which rewards "
+                "using every class alike, can make the model worse than source-only; or the "
+                "shift confuses the source model. Check on a few labeled target examples "
+                "(--labeled-target, --test, or scarce eval --protocol domain).",
+                self.spec.name,
+                100 * seen[c],
+                classes[c],
+                100 * src[c],
+                tv,
             )
-        return want, weights, f"select={want}"
+        return out
+
+    def _source_cost(self, record: dict[str, Any], n_v: int, selection: dict[str, Any]) -> None:
+        """Say when the chosen checkpoint's held-out source accuracy fell clearly below the
+        run's best (walk 35: 0.967 at step 100, 0.750 at the chosen last step, unsaid): the
+        adaptation then traded what the source labels can check for what none can."""
+        seen = [h for h in record["history"] if "source_val_accuracy" in h]
+        chosen = record["estimates"].get("source_val_accuracy")
+        if not seen or chosen is None:
+            return
+        peak = max(seen, key=lambda h: h["source_val_accuracy"])
+        top = peak["source_val_accuracy"]
+        se = math.sqrt((top * (1 - top) + chosen * (1 - chosen)) / n_v)
+        if top - chosen < max(0.1, 2 * se):
+            return
+        selection["source_accuracy_fell"] = {
+            "from": top,
+            "at_step": peak["step"],
+            "to": chosen,
+            "n": n_v,
+        }
+        log.warning(
+            "%s: held-out source accuracy fell from %.3f (step %d) to %.3f at the chosen step "
+            "%d (%d held-out source examples): adapting traded accuracy the source labels can "
+            "check for a gain on the target that nothing here measures. That happens when the "
+            "target's classes look, or are shared out, unlike the source's. Check it against "
+            "source-only on a few labeled target examples (--test, or scarce eval --protocol "
+            "domain).",
+            self.spec.name,
+            top,
+            peak["step"],
+            chosen,
+            record["best_step"],
+            n_v,
+        )
 
     def _train(
         self,
@@ -469,7 +564,8 @@ class DomainMethod:
         final: dict[str, Any] | None = None  # the last checkpoint, when it was scored
         history = []
         last = min(stop or cfg.steps, cfg.steps)
-        for step in range(last):
+        # walk 35: a 38 s cdan fit showed nothing on a terminal
+        for step in progress(range(last), desc=f"{self.spec.name}: training", unit="step"):
             p = step / max(cfg.steps - 1, 1)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr / (1 + 10 * p) ** 0.75

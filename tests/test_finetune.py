@@ -346,6 +346,12 @@ def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
     assert "accuracy 0.431 against the linear probe's 0.444" in said
     assert "a tie, which the lower log-loss decided (1.100 against 1.200)" in said
     assert "a tie" not in _finetune_text({**meta, **curve})  # above the probe: no tie to explain
+    # walk 34: every epoch scored as the probe at 4 per class, for 2-5x the probe's time
+    flat = {"fold_error_by_epoch": [5 / 12] * 4, "best_epoch": 1}
+    assert "as every one of the 3 epochs scored: fine-tuning showed no gain" in _finetune_text(
+        {**meta, **flat}
+    )
+    assert "showed no gain" not in _finetune_text({**meta, **curve})
 
 
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):

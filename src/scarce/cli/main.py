@@ -523,6 +523,14 @@ def _finetune_text(meta: dict[str, Any]) -> str:
                 f"; there, {which} {1 - curve[best]:.3f} against the linear probe's "
                 f"{1 - curve[0]:.3f} (epoch 0) on the same held-out examples"
             )
+            if all(abs(e - curve[0]) < 1e-9 for e in curve):
+                # walk 34: at 4 per class every epoch scored as the probe, and the fit cost
+                # 2-5x the probe's time for the same test accuracy
+                text += (
+                    f", as every one of the {len(curve) - 1} epochs scored: fine-tuning "
+                    "showed no gain these labels can see, so linear-probe would likely do as "
+                    "well, in a fraction of the time"
+                )
             losses = meta.get("val_loss_by_epoch") or []
             if meta.get("keep") == "best" and curve[best] > curve[0]:
                 # walk 28: "the best epoch" beside a lower accuracy read as a contradiction

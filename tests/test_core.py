@@ -44,6 +44,9 @@ def test_config_range_and_choice_messages():
     for knob, raw in [("weight_decay", "-1"), ("l2sp_search", "0.01,-1"), ("warmup", "nan")]:
         with pytest.raises(ConfigError, match=rf"^finetune\.{knob} must be"):
             FinetuneConfig.from_dict({knob: raw}, owner="finetune")
+    # walk 34: augment=true with views=0 trained without augmentation, in silence
+    with pytest.raises(ConfigError, match=r"^finetune\.views must be in \[1, 64\], got 0"):
+        FinetuneConfig.from_dict({"augment": "true", "views": "0"}, owner="finetune")
 
 
 def test_config_describe_lists_knobs():

@@ -107,7 +107,8 @@ class FinetuneConfig(Config):
         "augment": "images: random resized crop, flip, small rotation, colour jitter while "
         "training (never at prediction); off by default: on Fashion-MNIST at K=20 it cost "
         "3.6x the time and lost 0.015 accuracy (bench/finetune_sweep.py)",
-        "views": "augmented views drawn per image and cached when lower units are frozen",
+        "views": "augmented views drawn per image and cached when lower units are frozen "
+        "(1 or more with augment=true)",
         "max_length": "text: tokens kept per example (MiniLM was trained on up to 256; "
         "batches are run in chunks of similar length, so short texts cost little)",
     }
@@ -131,7 +132,7 @@ class FinetuneConfig(Config):
         check_range("finetune", "patience", self.patience, 1)
         check_range("finetune", "val_fraction", self.val_fraction, 0.05, 0.5)
         check_range("finetune", "min_held_out", self.min_held_out, 1)
-        check_range("finetune", "views", self.views, 0, 64)
+        check_range("finetune", "views", self.views, 1 if self.augment else 0, 64)
         check_range("finetune", "max_length", self.max_length, 8, 8192)
 
 

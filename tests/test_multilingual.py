@@ -176,6 +176,7 @@ def test_an_english_encoder_on_chinese_says_so(chinese, caplog):
     assert len(said) == 1, said
     assert "trained on English only" in said[0]
     assert f"--backbone {NAME}" in said[0]
+    assert "compare it with the from-scratch baseline" in said[0]  # walk 34: it can win
     assert language_gap(encoders.get(NAME), list(train.inputs.items)) is None
     english = ["The quick brown fox jumps over the lazy dog", "Déjà vu, naïve café 🎉"]
     assert language_gap(encoders.get("minilm-l6"), english) is None

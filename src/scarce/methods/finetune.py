@@ -541,6 +541,18 @@ class Finetune:
                     continue
                 history.append(sc)
                 n_val = len(val_set)
+                # walk 34: -v promised the method's progress, and printed nothing more
+                log.info(
+                    "finetune %s: epoch %d of %d, held-out error %.3f, loss %.3f "
+                    "(the linear probe's: %.3f, %.3f)",
+                    desc,
+                    epoch + 1,
+                    n_epochs,
+                    sc[0],
+                    sc[1],
+                    start_score[0],
+                    start_score[1],
+                )
                 if d["keep"] == "end":  # only a run clearly below the probe stops early
                     bad = bad + 1 if _worse(sc, start_score, cfg.monitor, n_val) else 0
                 elif _better(sc, best_score, cfg.monitor, n_val):

@@ -225,12 +225,15 @@ def test_scaled_loss_ignores_sharpness_but_not_ranking():
     assert float(scaled_log_loss(worse, y)) > float(scaled_log_loss(logits, y)) + 0.05
 
 
-def test_class_weights_move_the_decision(fortunes_data):
+def test_class_weights_move_the_decision(fortunes_data, caplog):
     train = _texts(fortunes_data, 0, counts=[24, 24, 3])
     test = _texts(fortunes_data, 30, offset=30)
     minority = test.subset(np.flatnonzero(test.y == 2))
     common = {"blocks": 1, "epochs": 2, "early_stopping": False}
-    weighted = _fit(train, imbalance="weighted-loss", **common)
+    with caplog.at_level("WARNING", logger="scarce"):
+        weighted = _fit(train, imbalance="weighted-loss", **common)
+    # walk 34: 30 against 3 lost the small class, and nothing said so
+    assert "the smallest class has 3 example(s) against 24 in the largest" in caplog.text
     plain = _fit(train, imbalance="none", **common)
     pw = weighted.predict_proba(minority.inputs)[:, 2].mean()
     pp = plain.predict_proba(minority.inputs)[:, 2].mean()

@@ -1,0 +1,97 @@
+"""finetune's shot-dependent defaults on unequal classes: chosen by the smallest class's
+count (now) or by the median count (before). Two-class fortunes sets (MiniLM-L6), the large
+class 30 quotes, the small one 3 or 10; the test is 40 of each (balanced), drawn apart.
+Rows: linear-probe, finetune at its defaults, and finetune with the settings the median gave
+(30 vs 3 and 30 vs 10: median 16.5 and 20, so the "above 16" settings: 3 units, 20 epochs,
+L2-SP 0.003, keep=end), each at the draw's seed. Accuracy and the small class's recall.
+
+    .venv/bin/python bench/finetune_imbalance.py      # -> bench/results/finetune_imbalance.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np
+from fewshot_common import RESULTS, provenance, write
+
+PAIRS = [("science", "food"), ("computers", "sports"), ("politics", "law")]
+MEDIAN_SETTINGS = {"blocks": 3, "epochs": 20, "l2sp": 0.003, "keep": "end"}
+ROWS = {
+    "linear-probe": ("linear-probe", {}),
+    "finetune (smallest class, default)": ("finetune", {}),
+    "finetune (median's settings, before)": ("finetune", MEDIAN_SETTINGS),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--draws", type=int, default=6)
+    ap.add_argument("--small", default="3,10", help="sizes of the small class")
+    ap.add_argument("--out", type=Path, default=RESULTS / "finetune_imbalance.json")
+    args = ap.parse_args()
+    import scarce
+    from scarce.data.public import fortunes
+
+    texts, labels = fortunes()
+    texts, labels = np.array(texts, dtype=object), np.array(labels)
+    result = provenance(seed=0, threads={"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]})
+    result["setup"] = __doc__
+    cells = []
+    for small in map(int, args.small.split(",")):
+        runs = []
+        for d in range(args.draws):
+            a, b = PAIRS[d % len(PAIRS)]
+            g = np.random.default_rng([d, small])
+            ia = g.permutation(np.flatnonzero(labels == a))
+            ib = g.permutation(np.flatnonzero(labels == b))
+            tr = np.concatenate([ia[:30], ib[:small]])
+            te = np.concatenate([ia[30:70], ib[small : small + 40]])
+            y = labels[te]
+            run = {"draw": d, "classes": [a, b]}
+            for row, (method, cfg) in ROWS.items():
+                t = time.perf_counter()
+                model = scarce.fit(
+                    list(texts[tr]), list(labels[tr]), method=method, config=cfg, seed=d
+                )
+                p = model.predict(list(texts[te]))
+                run[row] = {
+                    "accuracy": float((p == y).mean()),
+                    "small_class_recall": float((p[y == b] == b).mean()),
+                    "seconds": round(time.perf_counter() - t, 1),
+                }
+                print(small, d, row, run[row], flush=True)
+            runs.append(run)
+        summary = {}
+        for row in ROWS:
+            acc = np.array([r[row]["accuracy"] for r in runs])
+            base = np.array([r["linear-probe"]["accuracy"] for r in runs])
+            diff = acc - base
+            half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+            summary[row] = {
+                "accuracy": round(float(acc.mean()), 3),
+                "small_class_recall": round(
+                    float(np.mean([r[row]["small_class_recall"] for r in runs])), 3
+                ),
+                "minus_linear_probe": round(float(diff.mean()), 3),
+                "minus_linear_probe_95": [
+                    round(float(diff.mean() - half), 3),
+                    round(float(diff.mean() + half), 3),
+                ],
+                "seconds_mean": round(float(np.mean([r[row]["seconds"] for r in runs])), 1),
+            }
+        cells.append({"large": 30, "small": small, "summary": summary, "runs": runs})
+        print(small, summary, flush=True)
+    result["cells"] = cells
+    write(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 MIN_ESS = 20  # importance weights spread over fewer source examples are too noisy to trust
 MIN_TARGET = 20  # fewer target examples say too little about the target distribution
 # total variation between the source's class shares and the target's as a source-only
-# classifier predicts them, from which label shift is worth a warning
-SHARES_APART = 0.3
+# classifier predicts them, from which label shift is worth a warning: 0.48 on walk 35's
+# target 75% 'billing'; 0.37 and 0.31 on the benchmark's digit pairs, whose classes are alike
+SHARES_APART = 0.4
 MIN_HELD_OUT = 20  # target labels held out to choose with: fewer, and all of them train
 HISTORY = 50  # checkpoints recorded in the manifest per trade-off
 
@@ -287,6 +288,14 @@ class DomainMethod:
                 if best is None or got["score"] < best["score"]:
                     best = got
         assert best is not None  # noqa: S101 - lams is never empty
+        if not _trained(best):
+            # walk 36: dann at lr=0.1 diverged at step 65, before its first checkpoint, and
+            # the untrained network was written with exit 0
+            raise ConfigError(
+                f"{self.spec.name} diverged before its first checkpoint (every "
+                f"{cfg.eval_every} steps) at every trade-off tried ({', '.join(map(str, lams))}):"
+                f" nothing it trained can be kept. Lower lr (now {cfg.lr:g}) or trade_off."
+            )
         if criterion == "dev":
             best, lam_why = _one_standard_error(fits, lams, best, lam_why)
         lam, step = best["record"]["trade_off"], best["record"]["best_step"]
@@ -299,9 +308,12 @@ class DomainMethod:
                 yl = pseudo if data.yl is None else np.concatenate([data.yl, pseudo])
                 round_data = dataclasses.replace(data, xl=xl, yl=yl)
                 with one_thread():
-                    best = self._train(
+                    got = self._train(
                         round_data, lam, criterion, weights, derive(seed, "train", r + 1)
                     )
+                if not _trained(got):  # said by _train; the last round's model stays
+                    break
+                best = got
                 step = best["record"]["best_step"]
                 rounds.append({"pseudo_labels": len(sel), "step": step})
                 pseudo_x, pseudo_y = data.xt[sel], pseudo
@@ -459,13 +471,17 @@ class DomainMethod:
         nothing at fit time hinted at it)."""
         from sklearn.linear_model import LogisticRegression
 
-        clf = LogisticRegression(max_iter=500, random_state=seed % 2**31)
-        clf.fit(data.xs, data.ys)
+        # all the source labels, strongly regularised: at C=1 on the training part alone the
+        # shares swung with the seed's split (walk 36: 30% or 99% of one balanced target)
+        xs = data.xs if data.xv is None else np.concatenate([data.xs, data.xv])
+        ys = data.ys if data.yv is None else np.concatenate([data.ys, data.yv])
+        clf = LogisticRegression(C=0.1, max_iter=1000, random_state=seed % 2**31)
+        clf.fit(xs, ys)
         seen = np.zeros(len(classes))
         seen[clf.classes_] = np.bincount(clf.predict(data.xt), minlength=len(classes))[
             clf.classes_
         ] / len(data.xt)
-        src = np.bincount(data.ys, minlength=len(classes)) / len(data.ys)
+        src = np.bincount(ys, minlength=len(classes)) / len(ys)
         tv = float(np.abs(seen - src).sum() / 2)
         out = {
             "source": {c: round(float(v), 3) for c, v in zip(classes, src, strict=True)},
@@ -478,12 +494,12 @@ class DomainMethod:
             c = int(np.argmax(np.abs(seen - src)))
             log.warning(
                 "%s: a classifier of the source alone puts %.0f%% of the target in %r, where "
-                "the source holds %.0f%% (the shares part by %.2f in all). Either the target "
-                "holds its classes in other shares, and then methods that match the two domains "
-                "as wholes (dann, mmd, coral, cdan) and the entropy criterion, which rewards "
-                "using every class alike, can make the model worse than source-only; or the "
-                "shift confuses the source model. Check on a few labeled target examples "
-                "(--labeled-target, --test, or scarce eval --protocol domain).",
+                "the source holds %.0f%% (the shares part by %.2f in all). Either the shift "
+                "confuses the source model, or the target holds its classes in other shares "
+                "(label shift): then methods that match the two domains as wholes (dann, mmd, "
+                "coral, cdan) and the entropy criterion, which rewards using every class alike, "
+                "can make the model worse than source-only. Check on a few labeled target "
+                "examples (--labeled-target, --test, or scarce eval --protocol domain).",
                 self.spec.name,
                 100 * seen[c],
                 classes[c],
@@ -808,6 +824,12 @@ def _dev_risk(loss: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     terms = wl + eta * (w - 1)
     se = float(terms.std(ddof=1) / np.sqrt(len(terms))) if len(terms) > 1 else math.inf
     return float(terms.mean()), se
+
+
+def _trained(got: dict[str, Any]) -> bool:
+    """Whether a run kept a checkpoint it trained: one that diverged before its first
+    checkpoint kept only the untrained network (step 0, no score)."""
+    return got["record"]["best_step"] > 0 or math.isfinite(got["score"])
 
 
 def _one_standard_error(

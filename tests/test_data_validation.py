@@ -393,7 +393,7 @@ def test_repeated_inputs_in_the_training_data_warn(tmp_path, text_csv, capsys):
 
 def test_bad_knob_is_exit_2(tmp_path, text_csv, capsys):
     err = fit_fails(capsys, tmp_path, text_csv, "--set", "C=-1")
-    assert "linear-probe.C must be in" in err
+    assert "linear-probe.C must be >= 1e-08, got -1.0" in err
 
 
 def test_unknown_method_suggests(tmp_path, text_csv, capsys):

@@ -117,6 +117,9 @@ def test_text_service_refuses_bad_requests_with_a_message(text_bundle):
     r = small.post("/predict", content=chunked, headers=json_type)
     assert "content-length" not in r.request.headers
     assert "over 5 MB" in _error(r, 413)
+    tighter = TestClient(create_app(scarce.load(text_bundle), max_file_mb=20, max_request_mb=5))
+    r = tighter.post("/predict", content=big, headers=json_type)
+    assert "over 5 MB (scarce serve --max-request-mb)" in _error(r, 413)  # walk 36
     r = small.post("/predict", content=iter([b'{"texts": ', b'["a"]}']), headers=json_type)
     assert r.status_code == 200, r.text  # a small chunked body is read as any
     # a lone UTF-16 surrogate (half an emoji) is predicted as U+FFFD, not a 500

@@ -779,7 +779,7 @@ def serve(
         typer.Option(help="Largest image file (or, for a text model, request) accepted, in MB."),
     ] = 20,
     max_request_mb: Annotated[
-        int, typer.Option(help="Largest request an image model accepts, all files together, in MB.")
+        int, typer.Option(help="Largest request accepted, all inputs together, in MB.")
     ] = 256,
     quiet: Quiet = False,
 ) -> None:

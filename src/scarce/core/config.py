@@ -178,5 +178,11 @@ def check_range(
     owner: str, name: str, value: float, lo: float | None = None, hi: float | None = None
 ) -> None:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
-        raise ConfigError(f"{owner}.{name} must be in {rng}, got {value!r}.")
+        # one-sided: "in [0, inf]" read as if inf were allowed, which no knob takes (walk 36)
+        if hi is None:
+            rng = f">= {lo}"
+        elif lo is None:
+            rng = f"<= {hi}"
+        else:
+            rng = f"in [{lo}, {hi}]"
+        raise ConfigError(f"{owner}.{name} must be {rng}, got {value!r}.")

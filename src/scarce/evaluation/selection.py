@@ -106,7 +106,7 @@ def choose(
     scored: list[dict[str, Any]] = []
     right: list[np.ndarray] = []  # per scored entry, its weighted hits on the held-out folds
     # a method that ran out of budget: its seconds per fold and the encoder's parameters
-    paced: dict[str, tuple[float, str]] = {}
+    paced: dict[str, tuple[float, str, bool]] = {}  # (seconds, encoder, a whole fold)
     for name, bb in cands:
         entry: dict[str, Any] = {"method": name, "backbone": bb}
         record["candidates"].append(entry)
@@ -117,13 +117,16 @@ def choose(
         if name in paced and bb and scored:
             # walk 32: a fold of finetune took 217 s, and finetune on a like encoder was
             # started anyway, to be stopped at the budget 80 s later
-            per_fold, then = paced[name]
+            per_fold, then, whole = paced[name]
             need = per_fold * folds * encoders.get(bb).params / encoders.get(then).params
             if need > budget - elapsed:
+                # a stopped fold's time is a floor, not a fold's (walk 36: "took 1s a fold"
+                # of a fold stopped after a second)
+                took = "took" if whole else "took at least"
                 entry["skipped"] = (
-                    f"{name} took {per_fold:.0f}s a fold on {then}; {folds} folds on {bb} "
-                    f"would take about {need:.0f}s, more than the {budget - elapsed:.0f}s left "
-                    "(--budget)"
+                    f"{name} {took} {per_fold:.0f}s a fold on {then}; {folds} folds on {bb} "
+                    f"would take about {need:.0f}s or more, more than the "
+                    f"{max(budget - elapsed, 0):.0f}s left (--budget)"
                 )
                 continue
         spec = methods.get(name)
@@ -166,7 +169,7 @@ def choose(
                     left = budget - (time.perf_counter() - t0)
                     if i + 1 < folds and per_fold * (folds - i - 1) > left and scored:
                         if bb:
-                            paced[name] = (per_fold, bb)
+                            paced[name] = (per_fold, bb, True)
                         entry["skipped"] = (
                             f"{i + 1} fold(s) took {per_fold:.0f}s each; the other "
                             f"{folds - i - 1} would not fit in the {max(left, 0):.0f}s left of "
@@ -185,7 +188,7 @@ def choose(
                     f"stopped at the budget of {budget:.0f}s during fold {done + 1} of {folds}"
                 )
             if bb:  # a fold takes at least this long (the stopped one counted whole)
-                paced[name] = ((time.perf_counter() - t1) / (done + 1), bb)
+                paced[name] = ((time.perf_counter() - t1) / (done + 1), bb, False)
         if "skipped" in entry:
             continue
         m = M.compute(train.y, held)

@@ -167,7 +167,7 @@ def _idle_knobs(cfg: FinetuneConfig, units: int, aug: bool) -> None:
     if "views" in changed and not aug:
         log.warning(
             "finetune: views counts augmented views of each image, made only with augment=true "
-            "on images: it changes nothing here."
+            "on images: it changes nothing here (on images, add --set augment=true)."
         )
 
 
@@ -561,9 +561,10 @@ class Finetune:
                 n_val = len(val_set)
                 # walk 34: -v promised the method's progress, and printed nothing more
                 log.info(
-                    "finetune %s: epoch %d of %d, held-out error %.3f, loss %.3f "
+                    "finetune %s: epoch %d of %d, held-out %serror %.3f, loss %.3f "
                     "(the linear probe's: %.3f, %.3f)",
                     desc,
+                    "" if val_w is None else "balanced ",
                     epoch + 1,
                     n_epochs,
                     sc[0],

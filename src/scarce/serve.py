@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # inputs per request
 MAX_FILE_MB = 20  # per uploaded image
-# an image model's whole request: a JSON body is held in memory whole, so 256 files of 20 MB
-# in base64 (6.8 GB) would not fit (walk 31)
+# a whole request: a JSON body is held in memory whole, so 256 images of 20 MB in base64
+# (6.8 GB) would not fit (walk 31)
 MAX_REQUEST_MB = 256
 
 
@@ -149,23 +149,18 @@ def create_app(
             )
         return JSONResponse({"error": what}, status_code=exc.status_code)
 
-    if want == "texts":  # texts need no more: each is cut to the encoder's max_length anyway
-        # the smaller of the two: --max-request-mb is said to bound every request (walk 36:
-        # a text model took 2.5 MB under --max-request-mb 1)
-        mb, flag = min((max_file_mb, "--max-file-mb"), (max_request_mb, "--max-request-mb"))
-        app.add_middleware(
-            _BodyLimit,
-            limit=mb << 20,
-            message=f"the request is over {mb} MB (scarce serve {flag}): "
-            "split the texts over several requests.",
-        )
-    else:
-        app.add_middleware(
-            _BodyLimit,
-            limit=max_request_mb << 20,
-            message=f"the request is over {max_request_mb} MB (scarce serve --max-request-mb): "
-            "split the images over several requests.",
-        )
+    # a request in all; a text model's also within --max-file-mb, as before the other flag
+    # (texts need no more: each is cut to the encoder's max_length anyway). Walk 36: a text
+    # model took 2.5 MB under --max-request-mb 1
+    mb, flag = max_request_mb, "--max-request-mb"
+    if want == "texts":
+        mb, flag = min((max_file_mb, "--max-file-mb"), (mb, flag))
+    app.add_middleware(
+        _BodyLimit,
+        limit=mb << 20,
+        message=f"the request is over {mb} MB (scarce serve {flag}): split the {want} over "
+        "several requests.",
+    )
 
     def count(n: int) -> None:
         if n == 0:

@@ -122,10 +122,10 @@ def choose(
             if need > budget - elapsed:
                 # a stopped fold's time is a floor, not a fold's (walk 36: "took 1s a fold"
                 # of a fold stopped after a second)
-                took = "took" if whole else "took at least"
+                took, more = ("took", "") if whole else ("took at least", " or more")
                 entry["skipped"] = (
                     f"{name} {took} {per_fold:.0f}s a fold on {then}; {folds} folds on {bb} "
-                    f"would take about {need:.0f}s or more, more than the "
+                    f"would take about {need:.0f}s{more}, more than the "
                     f"{max(budget - elapsed, 0):.0f}s left (--budget)"
                 )
                 continue

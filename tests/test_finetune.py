@@ -355,6 +355,11 @@ def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
         {**meta, **flat}
     )
     assert "showed no gain" not in _finetune_text({**meta, **curve})
+    # walk 36: +0.10 claimed on 4 small-class images per fold, with no word of the noise
+    small = {**meta, **curve, "validation": {"accuracy": 0.8, "n": 20}}
+    assert "within the noise of 20 examples (about ±0.20)" in _finetune_text(small)
+    big = {**small, "validation": {"accuracy": 0.8, "n": 2000}}
+    assert "within the noise" not in _finetune_text(big)
 
 
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):
@@ -453,6 +458,12 @@ def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
     with caplog.at_level("WARNING", logger="scarce"):
         scarce.fit(one, method="setfit", seed=0, config={"steps": 2, "blocks": 1})
     assert "every class has one example" in caplog.text
+    assert "layer_decay" not in caplog.text
+    with caplog.at_level("WARNING", logger="scarce"):  # walk 36: as finetune says it
+        scarce.fit(
+            one, method="setfit", seed=0, config={"steps": 2, "blocks": 1, "layer_decay": 0.5}
+        )
+    assert "setfit: layer_decay slows each unit below the top one, but 1 unit(s)" in caplog.text
 
 
 def test_knobs_beyond_the_encoder_are_capped_and_say_so(fortunes_data, caplog):

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import sys
 import textwrap
@@ -523,6 +524,11 @@ def _finetune_text(meta: dict[str, Any]) -> str:
                 f"; there, {which} {1 - curve[best]:.3f} against the linear probe's "
                 f"{1 - curve[0]:.3f} (epoch 0) on the same held-out examples"
             )
+            n = (meta.get("validation") or {}).get("n")
+            gain, p = curve[0] - curve[best], 1 - curve[0]
+            noise = 2 * math.sqrt(max(p * (1 - p), 1e-12) / n) if n else 0.0
+            if 1e-9 < gain < noise:  # walk 36: +0.10 on 4 small-class images per fold
+                text += f", within the noise of {n} examples (about ±{noise:.2f})"
             if all(abs(e - curve[0]) < 1e-9 for e in curve):
                 # walk 34: at 4 per class every epoch scored as the probe, and the fit cost
                 # 2-5x the probe's time for the same test accuracy

@@ -148,6 +148,12 @@ class SetFit:
         # at 8 per class (5 draws), all layers 0.629 (bench/fewshot_text.py)
         blocks = cfg.blocks if cfg.blocks is not None else max(1, n_units - 1)
         first = T.first_trained(net, blocks, "setfit", self.encoder)
+        if cfg.layer_decay != SetFitConfig.layer_decay and n_units - first <= 1:
+            log.warning(  # as finetune says it (walk 36)
+                "setfit: layer_decay slows each unit below the top one, but %d unit(s) train "
+                "here: it changes nothing; set blocks=N (2 or more) for it to act.",
+                n_units - first,
+            )
         max_tokens = T.token_limit(self.encoder, cfg.max_length, "setfit")
         states = T.prefix_states(
             net,

@@ -498,8 +498,9 @@ class DomainMethod:
                 "confuses the source model, or the target holds its classes in other shares "
                 "(label shift): then methods that match the two domains as wholes (dann, mmd, "
                 "coral, cdan) and the entropy criterion, which rewards using every class alike, "
-                "can make the model worse than source-only. Check on a few labeled target "
-                "examples (--labeled-target, --test, or scarce eval --protocol domain).",
+                "can make the model worse than source-only. A few labeled target examples "
+                "tell which: scarce fit's --test and scarce eval --protocol domain compare "
+                "with source-only on them, and --labeled-target lets a fit choose by them.",
                 self.spec.name,
                 100 * seen[c],
                 classes[c],
@@ -531,9 +532,9 @@ class DomainMethod:
             "%s: held-out source accuracy fell from %.3f (step %d) to %.3f at the chosen step "
             "%d (%d held-out source examples): adapting traded accuracy the source labels can "
             "check for a gain on the target that nothing here measures. That happens when the "
-            "target's classes look, or are shared out, unlike the source's. Check it against "
-            "source-only on a few labeled target examples (--test, or scarce eval --protocol "
-            "domain).",
+            "target's classes look, or are shared out, unlike the source's. scarce fit's "
+            "--test and scarce eval --protocol domain compare it with source-only on a few "
+            "labeled target examples.",
             self.spec.name,
             top,
             peak["step"],

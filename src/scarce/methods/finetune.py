@@ -564,9 +564,9 @@ class Finetune:
                     "finetune %s: epoch %d of %d, held-out %serror %.3f, loss %.3f "
                     "(the linear probe's: %.3f, %.3f)",
                     desc,
-                    "" if val_w is None else "balanced ",
                     epoch + 1,
                     n_epochs,
+                    "" if val_w is None else "balanced ",
                     sc[0],
                     sc[1],
                     start_score[0],

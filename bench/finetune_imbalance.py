@@ -3,9 +3,12 @@ count (now) or by the median count (before). Two-class fortunes sets (MiniLM-L6)
 class 30 quotes, the small one 3 or 10; the test is 40 of each (balanced), drawn apart.
 Rows: linear-probe, finetune at its defaults, and finetune with the settings the median gave
 (30 vs 3 and 30 vs 10: median 16.5 and 20, so the "above 16" settings: 3 units, 20 epochs,
-L2-SP 0.003, keep=end), each at the draw's seed. Accuracy and the small class's recall.
+L2-SP 0.003, keep=end), and setfit at its defaults (--rows picks some), each at the draw's
+seed. Accuracy and the small class's recall.
 
     .venv/bin/python bench/finetune_imbalance.py      # -> bench/results/finetune_imbalance.json
+    .venv/bin/python bench/finetune_imbalance.py --rows linear-probe,setfit --small 3 \
+        --out bench/results/setfit_imbalance.json
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ ROWS = {
     "linear-probe": ("linear-probe", {}),
     "finetune (smallest class, default)": ("finetune", {}),
     "finetune (median's settings, before)": ("finetune", MEDIAN_SETTINGS),
+    "setfit": ("setfit", {}),
 }
+DEFAULT_ROWS = ",".join(list(ROWS)[:3])  # the finetune comparison
 
 
 def main() -> None:
@@ -36,7 +41,11 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=6)
     ap.add_argument("--small", default="3,10", help="sizes of the small class")
     ap.add_argument("--out", type=Path, default=RESULTS / "finetune_imbalance.json")
+    ap.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma-separated, of: {list(ROWS)}")
     args = ap.parse_args()
+    rows = {r: ROWS[r] for r in args.rows.split(",")}
+    if "linear-probe" not in rows:
+        ap.error("--rows must hold linear-probe: every row is compared with it")
     import scarce
     from scarce.data.public import fortunes
 
@@ -56,7 +65,7 @@ def main() -> None:
             te = np.concatenate([ia[30:70], ib[small : small + 40]])
             y = labels[te]
             run = {"draw": d, "classes": [a, b]}
-            for row, (method, cfg) in ROWS.items():
+            for row, (method, cfg) in rows.items():
                 t = time.perf_counter()
                 model = scarce.fit(
                     list(texts[tr]), list(labels[tr]), method=method, config=cfg, seed=d
@@ -70,7 +79,7 @@ def main() -> None:
                 print(small, d, row, run[row], flush=True)
             runs.append(run)
         summary = {}
-        for row in ROWS:
+        for row in rows:
             acc = np.array([r[row]["accuracy"] for r in runs])
             base = np.array([r["linear-probe"]["accuracy"] for r in runs])
             diff = acc - base

@@ -465,6 +465,12 @@ def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
             one, method="setfit", seed=0, config={"steps": 2, "blocks": 1, "layer_decay": 0.5}
         )
     assert "setfit: layer_decay slows each unit below the top one, but 1 unit(s)" in caplog.text
+    # walk 34: 30 against 3 lost the small class (0.590 against the probe's 0.942 in bench)
+    train, _ = small_text
+    keep = np.concatenate([np.flatnonzero(train.y != 2), np.flatnonzero(train.y == 2)[:1]])
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(train.subset(keep), method="setfit", seed=0, config={"steps": 2, "blocks": 1})
+    assert "setfit: the smallest class has 1 example(s) against 8 in the largest" in caplog.text
 
 
 def test_knobs_beyond_the_encoder_are_capped_and_say_so(fortunes_data, caplog):

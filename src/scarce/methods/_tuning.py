@@ -26,6 +26,25 @@ BATCH = 32  # examples per forward pass when nothing trains
 TRAIN_CHUNK = 8  # examples per forward pass in a training batch of varying sizes
 CHUNK = 2048  # examples whose frozen states are held at once when predicting
 PREDICT_BATCH = 64  # images per ONNX Runtime call when a tuned image model predicts
+FEW_TO_TUNE = 4  # a smallest class below this, beside a 4x larger one, gets a warning
+
+
+def warn_small_class(method: str, y: np.ndarray, k: int, measured: str) -> None:
+    """Warn where the smallest class is too small, beside a much larger one, for held-out
+    examples to see whether tuning the encoder loses it (walk 34: 30 against 3 lost the
+    small class the linear probe found). `measured`: what our bench saw there."""
+    counts = np.bincount(y, minlength=k)
+    few, many = int(counts[counts > 0].min()), int(counts.max())
+    if few < FEW_TO_TUNE and many >= 4 * few:
+        log.warning(
+            "%s: the smallest class has %d example(s) against %d in the largest: too few for "
+            "held-out examples to see whether tuning the encoder loses it. %s linear-probe is "
+            "the safer choice here; label more of the small class to tune.",
+            method,
+            few,
+            many,
+            measured,
+        )
 
 
 def frozen_methods() -> list[str]:

@@ -136,9 +136,6 @@ class FinetuneConfig(Config):
         check_range("finetune", "max_length", self.max_length, 8, 8192)
 
 
-FEW_TO_TUNE = 4  # a smallest class below this, beside a 4x larger one, gets a warning
-
-
 def _idle_knobs(cfg: FinetuneConfig, units: int, aug: bool) -> None:
     """Warn of knobs set away from their defaults that change nothing in this fit (walk 34:
     train=gradual and layer_decay over the one unit K=4 trains gave bit-identical weights)."""
@@ -256,19 +253,14 @@ class Finetune:
         # by the smallest class: on 30 vs 3 fortunes quotes the median's settings (3 units,
         # 20 epochs, keep=end) lost the small class (bench/finetune_imbalance.py)
         d = shot_defaults(cfg, float(counts[counts > 0].min()), train.modality)
-        few, many = int(counts[counts > 0].min()), int(counts.max())
-        if few < FEW_TO_TUNE and many >= 4 * few:
-            # walk 34: 30 vs 3 lost the small class; no held-out fold holds enough of it to
-            # see (6 draws there: 0.848 against the probe's 0.942, bench/finetune_imbalance.py)
-            log.warning(
-                "finetune: the smallest class has %d example(s) against %d in the largest: "
-                "too few for its held-out folds to see whether tuning loses it. On fortunes "
-                "pairs of 30 against 3, finetune scored 0.848 against linear-probe's 0.942 "
-                "(6 draws). linear-probe is the safer choice here; label more of the small "
-                "class to fine-tune.",
-                few,
-                many,
-            )
+        # walk 34: 30 vs 3 lost the small class; no held-out fold holds enough of it to see
+        T.warn_small_class(
+            "finetune",
+            train.y,
+            k,
+            "On fortunes pairs of 30 against 3, finetune scored 0.848 against linear-probe's "
+            "0.942 (6 draws, bench/finetune_imbalance.py).",
+        )
         probe = self.encoder.staged()  # type: ignore[attr-defined]
         n_units = len(probe.units)
         mode = "last" if cfg.train == "auto" else cfg.train

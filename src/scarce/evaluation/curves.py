@@ -62,8 +62,7 @@ def fit_curve(
             )
     except (RuntimeError, ValueError):
         return None
-    # where a doubling adds DOUBLING: b K^-c (1 - 2^-c) = DOUBLING
-    stop = (b * (1 - 2**-c) / DOUBLING) ** (1 / c) if b > 0 else 0.0
+    stop = _stop_point(b, c)
     top = int(np.argmax(k))
     kmax, measured = int(k[top]), float(acc[top])
     # the fit's gains from the measured point on: a 3-point fit may pass below it, and a
@@ -71,7 +70,7 @@ def fit_curve(
     predicted = [
         {
             "shots": m * kmax,
-            "mean": min(1.0, measured + float(f(np.array(m * kmax), a, b, c) - f(kmax, a, b, c))),
+            "mean": min(1.0, measured + _gain(f, (a, b, c), kmax, m)),
         }
         for m in (2, 4, 8)
     ]
@@ -186,7 +185,7 @@ def fit_curve(
     # (walk 33: "past about 66 per class" where doubling to 40 already reached 1.0)
     at, acc_now = kmax, measured
     while at <= REACH * kmax:
-        step = float(f(np.array(2.0 * at), a, b, c) - f(np.array(float(at)), a, b, c))
+        step = _gain(f, (a, b, c), at)
         nxt = min(1.0, acc_now + step)
         if nxt - acc_now < DOUBLING:
             if stops is None or at < stops:
@@ -228,6 +227,16 @@ def fit_curve(
     }
 
 
+def _gain(f: Any, params: tuple[float, float, float], at: float, times: float = 2) -> float:
+    """What the fitted curve adds from `at` labels per class to `times` as many."""
+    return float(f(np.array(times * at, float), *params) - f(np.array(at, float), *params))
+
+
+def _stop_point(b: float, c: float) -> float:
+    """Where a doubling adds DOUBLING: b K^-c (1 - 2^-c) = DOUBLING."""
+    return (b * (1 - 2**-c) / DOUBLING) ** (1 / c) if b > 0 else 0.0
+
+
 def _spread(
     k: np.ndarray,
     acc: np.ndarray,
@@ -263,10 +272,10 @@ def _spread(
             except (RuntimeError, ValueError):
                 continue
             # on the point's footing: added to the measured top point, capped at perfect
-            step = float(f(np.array(2.0 * kmax), a, b, c) - f(np.array(float(kmax)), a, b, c))
+            step = _gain(f, (a, b, c), kmax)
             gains.append(min(1.0, measured + step) - measured)
             tops.append(float(a))
-            stop = (b * (1 - 2**-c) / DOUBLING) ** (1 / c) if b > 0 else 0.0
+            stop = _stop_point(b, c)
             stops.append(stop if stop <= REACH * kmax else BEYOND)
     if len(gains) < REFITS // 2:
         return None

@@ -1217,8 +1217,8 @@ def _unlabeled_set(
         elif column in data.columns:
             data = data[column]
     if not is_frame(data) and (not isinstance(data, np.ndarray) or data.ndim == 1):
-        data = list(data)  # once: a generator is read here
-        found = _guess_modality([_pil_array(it) for it in data]) if data else modality
+        data = [_pil_array(it) for it in data]  # once: a generator is read here
+        found = _guess_modality(data) if data else modality
         if found != modality:  # walk 35: image paths were read as texts, their folders' names
             raise DataError(  # answering
                 f"{what} looks like {found} inputs but {versus} is {modality}: the model "

@@ -194,6 +194,36 @@ def test_tuned_network_export_failure_is_said_once(monkeypatch, caplog, tmp_path
     assert len(calls) == 1  # the failure is recorded, not retried on every load
 
 
+@pytest.mark.parametrize("then", ["raises", "returns"])
+def test_ctrl_c_inside_the_export_stops_it_and_caches_no_failure(monkeypatch, tmp_path, then):
+    """Walk 38: a Ctrl-C inside torch.export came out as its own error, the fit went on and
+    the export was cached as failed (torch for good); a callee that swallows it and returns
+    must not go on either."""
+    import torch
+
+    from scarce.encoders.onnx import checked_backend
+
+    enc = create_encoder("minilm-l3")
+
+    def swallowing(*a, **k):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises in this thread before the sleep ends
+        except KeyboardInterrupt:
+            pass
+        if then == "raises":
+            raise RuntimeError("Failed to export the model with torch.export")
+
+    monkeypatch.setattr(torch.onnx, "export", swallowing)
+    path = tmp_path / "graph.onnx"
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        checked_backend(enc.torch_module, enc, path, "l3")
+    assert not path.exists()
+    assert not path.with_suffix(".json").exists()  # no failure recorded
+    assert signal.getsignal(signal.SIGINT) == before
+
+
 def test_a_cached_graph_changed_since_export_is_exported_again(caplog, tmp_path):
     """Walk 31: a parseable edit of the cached graph moved every prediction without a word;
     its sha256, recorded at export, is checked before it runs."""

@@ -19,6 +19,7 @@ import numpy as np
 from scarce.core.atomic import atomic_write_bytes
 from scarce.core.environment import cache_dir
 from scarce.core.progress import status
+from scarce.core.signals import interrupts_kept
 from scarce.encoders.base import LOAD_LOCK
 
 if TYPE_CHECKING:
@@ -204,7 +205,12 @@ def to_onnx(
         lg.setLevel(logging.ERROR)
     try:
         # the lock: stdout and the warning filters are process-wide, parallel fits share them
-        with LOAD_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with (
+            interrupts_kept(),
+            LOAD_LOCK,
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             prog = torch.onnx.export(
                 module,

@@ -168,6 +168,10 @@ def test_image_service_takes_files_and_base64(image_bundle, fashion):
     )
     r = client.post("/predict/files", files=files[:1], data={"proba": "false"})
     assert "?proba=false" in _error(r, 400)
+    # walk 38: a form with no files field was told to send JSON
+    only = [("file", ("4.png", _png(xt[4]), "image/png"))]
+    said = _error(client.post("/predict/files", files=only), 400)
+    assert "Send a multipart form with one field named files per image" in said
     want = model.predict_proba([np.stack([xt[i]] * 3, -1) for i in range(4)])
     probs = np.array([[g[f"proba_{c}"] for c in model.classes_] for g in got])
     np.testing.assert_allclose(probs, want, atol=1e-5)

@@ -119,6 +119,15 @@ def create_app(
                 },
                 status_code=400,
             )
+        if request.url.path.endswith("/predict/files"):  # walk 38: a form was told to send JSON
+            return JSONResponse(
+                {
+                    "error": f"malformed request ({where}). Send a multipart form with one "
+                    "field named files per image, e.g. curl -F files=@a.png -F files=@b.jpg "
+                    "URL/predict/files."
+                },
+                status_code=400,
+            )
         example = (
             '{"texts": ["first text", "second text"]}'
             if want == "texts"

@@ -4,6 +4,7 @@ class) borrows from a related larger one (UCI digits); the API, the bundle and t
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import scarce
 from scarce.cli.main import main
-from scarce.core.errors import ConfigError
+from scarce.core.errors import ConfigError, DataError
 from scarce.data.types import Inputs, LabeledSet
 from scarce.encoders import create_encoder
 from scarce.methods import methods
@@ -198,6 +199,54 @@ def test_api_cli_bundle_and_eval(digit_tasks, tmp_path: Path, capsys):
     code = main(["report", str(res_path), "--out", str(tmp_path / "r.html")])
     assert code == 0
     assert "multitask:single-task" in (tmp_path / "r.html").read_text()
+
+
+def test_test_data_scores_every_task_it_has_a_column_for(digit_tasks, tmp_path: Path, caplog):
+    """Walk 37: --test scored the primary task alone and never read the others' labels (an
+    unknown one passed)."""
+    mnist, _ = digit_tasks
+    few = mnist.subset(np.concatenate([np.flatnonzero(mnist.y == c)[:4] for c in range(10)]))
+    folder = write_image_folder(
+        tmp_path / "mnist", np.stack(few.inputs.items), [DIGITS[c] for c in few.y]
+    )
+    files = sorted(folder.rglob("*.png"))
+    odd = ["odd" if int(p.parent.name) % 2 else "even" for p in files]
+    table, blanks = tmp_path / "t.csv", tmp_path / "blanks.csv"
+    table.write_text(
+        "path,digit,odd\n"
+        + "".join(f"{p},{p.parent.name},{o}\n" for p, o in zip(files, odd, strict=True))
+    )
+    blanks.write_text(
+        "path,digit,odd\n"
+        + "".join(
+            f"{p},{'' if i % 5 == 0 else p.parent.name},{o}\n"
+            for i, (p, o) in enumerate(zip(files, odd, strict=True))
+        )
+    )
+    fit = functools.partial(scarce.fit, table, method="multitask", label_column="odd,digit")
+    m = fit(config={"steps": 20}, test=blanks)
+    scored = m.manifest["metrics"]["tasks"]["digit"]
+    assert scored["test_size"] == len(files) - len(files[::5])
+    assert scored["test_accuracy"] > 0.5  # 10 classes; these test rows are trained on
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text(blanks.read_text().replace(",3,", ",33,"))
+    with pytest.raises(DataError, match=r"unknown.csv \(task 'digit'\): labels '33'"):
+        fit(test=unknown)
+    primary_only = tmp_path / "primary.csv"
+    primary_only.write_text(
+        "path,odd\n" + "".join(f"{p},{o}\n" for p, o in zip(files, odd, strict=True))
+    )
+    with caplog.at_level("WARNING", logger="scarce"):
+        m = fit(config={"steps": 2}, test=primary_only)
+    assert "--test has no column 'digit', so task 'digit' is not scored" in caplog.text
+    assert "tasks" not in m.manifest["metrics"]
+    # the other column's own errors name it: the file's first column has two classes
+    one = tmp_path / "one.csv"
+    one.write_text(
+        "path,digit,odd\n" + "".join(f"{p},3,{o}\n" for p, o in zip(files, odd, strict=True))
+    )
+    with pytest.raises(DataError, match=r"one.csv \(task 'digit'\): only one class"):
+        scarce.fit(one, method="multitask", label_column="odd,digit")
 
 
 def test_task_files_are_read_with_data_columns_or_the_defaults(tmp_path: Path):

@@ -787,13 +787,15 @@ def fit(
     for c in columns[1:]:
         # walk 27: a blank cell in another task's column was an error, whose fix (remove
         # the row) also threw away the row's primary label
-        aux_tasks[c] = _labeled(
+        t = _labeled(
             data,  # type: ignore[arg-type]
             modality,
             text_column=text_column,
             label_column=c,
             partial=True,
         )
+        # walk 37: "only one class ('home')" named the file, whose first column has six
+        aux_tasks[c] = LabeledSet(t.inputs, t.y, t.classes, f"{t.source} (task {c!r})")
         if len(aux_tasks[c]) < len(train):
             log.info(
                 "task %r: %d of the %d rows have a label in %r; that task trains on those, "
@@ -816,10 +818,12 @@ def fit(
     for name, t in aux_tasks.items():
         # another label column of DATA itself: its inputs were checked for repeats already
         check_trainable(t, warn_repeats=name not in columns)
-    test_set = None
+    test_set, task_tests = None, {}
     if test is not None:
         test_set = align_to(_companion("--test", test, train.modality, cols), train.classes)
         warn_duplicates(train, test_set)
+        if aux_tasks:
+            task_tests = _task_tests(test, aux_tasks, train.modality, cols)
     auto = None
     if method == "auto":
         from scarce.evaluation.selection import DEFAULT_BUDGET, choose
@@ -895,6 +899,8 @@ def fit(
     metrics: dict[str, Any] = {}
     if test_set is not None:
         metrics = _test_metrics(fitted, test_set)
+        if task_tests:
+            metrics["tasks"] = _task_test_metrics(fitted, task_tests)
     validation = _validation(fitted, auto)
     groups = copy_groups(train.inputs.hashes)
     distinct = distinct_per_class(train.y, groups, len(train.classes))
@@ -1051,6 +1057,47 @@ def _test_metrics(
         "test_source": test_set.source,
         "test_counts": test_set.counts(),
     }
+
+
+def _task_tests(
+    test: Any, tasks: dict[str, LabeledSet], modality: Modality, cols: dict[str, str]
+) -> dict[str, LabeledSet]:
+    """A multitask fit's other tasks in the --test table: its columns of their names (rows
+    with a label there), read before the fit so that an unknown label is refused as the
+    primary task's is. Walk 37: only the primary task was scored, and the other column's
+    labels were not even read."""
+    test = as_frame(test)
+    table = Path(test) if isinstance(test, str | Path) else test if is_frame(test) else None
+    have = [] if table is None else table_columns(table, filled=True)
+    if missing := [n for n in tasks if n not in have]:
+        log.warning(
+            "--test has no column %s, so %s not scored: add a column of each task's labels "
+            "to the test table (blank where unknown) to score them.",
+            " or ".join(map(repr, missing)),
+            f"task {missing[0]!r} is" if len(missing) == 1 else "those tasks are",
+        )
+    out = {}
+    for name in (n for n in tasks if n in have):
+        t = _labeled(
+            test, modality, text_column=cols["text_column"], label_column=name, partial=True
+        )
+        source = f"{t.source} (task {name!r})"
+        out[name] = align_to(LabeledSet(t.inputs, t.y, t.classes, source), tasks[name].classes)
+    return out
+
+
+def _task_test_metrics(fitted: Fitted, tests: dict[str, LabeledSet]) -> dict[str, Any]:
+    from scarce.evaluation.metrics import compute
+
+    out = {}
+    for name, t in tests.items():
+        scores = compute(t.y, fitted.predict_tasks(t.inputs)[name])  # type: ignore[attr-defined]
+        out[name] = {
+            "test_accuracy": scores["accuracy"],
+            "test_balanced_accuracy": scores["balanced_accuracy"],
+            "test_size": len(t),
+        }
+    return out
 
 
 def _versus(proba: np.ndarray, reference: Fitted, test_set: LabeledSet) -> dict[str, Any]:

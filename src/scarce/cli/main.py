@@ -352,6 +352,12 @@ def fit(
             f"{_balanced(mt['test_accuracy'], mt.get('test_balanced_accuracy'))} "
             f"on {mt['test_size']} examples{_majority(mt.get('test_counts') or {})}"
         )
+        for name, t in mt.get("tasks", {}).items():
+            _echo(
+                f"  task {name!r}: test accuracy {t['test_accuracy']:.3f}"
+                f"{_balanced(t['test_accuracy'], t.get('test_balanced_accuracy'))} "
+                f"on {t['test_size']} examples"
+            )
     if vs := m["metrics"].get("versus_source_only"):
         d = vs["difference"]
         hurt = (

@@ -675,12 +675,16 @@ def _rename_to_path(df: Any) -> str:
     return f" Column {files[0]!r} holds image files: rename it to 'path'." if files else ""
 
 
-def table_columns(p: Path, *, filled: bool = False) -> list[str]:
-    """The column names of a table file ([] for anything else); `filled`: only the columns
-    that hold a value in some row (walk 26: an all-blank 'label' column is not labels)."""
-    if p.is_dir() or p.suffix.lower() not in TEXT_EXTENSIONS or is_image_path(p):
+def table_columns(p: Path | Any, *, filled: bool = False) -> list[str]:
+    """The column names of a table file or DataFrame ([] for anything else); `filled`: only
+    the columns that hold a value in some row (walk 26: an all-blank 'label' column is not
+    labels)."""
+    if is_frame(p):
+        df = p
+    elif p.is_dir() or p.suffix.lower() not in TEXT_EXTENSIONS or is_image_path(p):
         return []
-    df = _read_table(p, _text_kind(p))
+    else:
+        df = _read_table(p, _text_kind(p))
     return [str(c) for c in df.columns if not filled or not all(map(is_missing, df[c]))]
 
 

@@ -140,6 +140,37 @@ def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_pat
     ):
         scarce.fit(other, method="distill", backbone="minilm-l3", teacher=teacher_bundle)
     assert "give --unlabeled" not in caplog.text  # walk 5: advice, then a refusal
+    with pytest.raises(ConfigError, match="two teachers"):
+        scarce.fit(
+            few, method="distill", teacher=teacher_bundle, config={"teacher": "minilm-l6:knn"}
+        )
+
+
+def test_a_bundle_teacher_is_recorded_and_mismatches_are_said(quotes, teacher_bundle, caplog):
+    """Walk 37: the manifest named a bundle teacher by file name alone; a teacher of more
+    classes than the data, and a student larger than its teacher, went unsaid."""
+    import hashlib
+
+    _, few, _, _ = quotes
+    three = few.subset(np.flatnonzero(few.y < 3))
+    three = LabeledSet(three.inputs, three.y, few.classes[:3])
+    quick = {"blocks": 0, "steps": 5}
+    with caplog.at_level("WARNING", logger="scarce"):
+        m = scarce.fit(three, method="distill", backbone="minilm-l3", teacher=teacher_bundle,
+                       config=quick, seed=0)  # fmt: skip
+    said = m.fitted.meta["teacher"]["bundle"]
+    assert said["sha256"] == hashlib.sha256(teacher_bundle.read_bytes()).hexdigest()
+    assert said["path"] == str(teacher_bundle.resolve())
+    assert said["method"] == "linear-probe"
+    assert said["backbone"].startswith("minilm-l6")
+    assert f"also knows {few.classes[3]!r}" in caplog.text
+    assert "larger than the teacher" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(few, method="distill", backbone="mpnet-base", teacher=teacher_bundle,
+                   config=quick, seed=0)  # fmt: skip
+    assert "the student's encoder, mpnet-base (109.5M parameters), is larger" in caplog.text
+    assert "also knows" not in caplog.text
 
 
 def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):

@@ -26,6 +26,7 @@ from scarce.core.errors import (
     ScarceError,
     UnknownName,
 )
+from scarce.core.hashing import sha256_file
 from scarce.core.logs import NOTE, SPELLING, collect_warnings, errors_only, spelling_note
 from scarce.core.seeding import check_seed, derive
 from scarce.data.images import is_image_path
@@ -883,7 +884,13 @@ def fit(
     )
     learner = spec.method(cfg, encoder)
     if teacher is not None:
+        if cfg.teacher != "auto":  # type: ignore[attr-defined]
+            raise ConfigError(
+                f"two teachers: --teacher {teacher} and --set teacher={cfg.teacher}; give one."  # type: ignore[attr-defined]
+            )
         learner.use_teacher(_teacher_from_bundle(teacher, train))
+    if method == "distill":
+        _warn_big_student(learner, encoder)
     if method == "multitask":
         learner.add_tasks(aux_tasks, primary=primary)
     base_info = None
@@ -1484,7 +1491,34 @@ def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
     bb = m.get("backbone") or {}
     params = encoder_registry.get(bb["id"]).params if bb.get("id") in encoder_registry else None
     desc = f"bundle {Path(path).name} ({m.get('method')} on {bb.get('id', 'no encoder')})"
-    return Teacher(model.predict_proba, tuple(model.fitted.classes), desc, params)
+    # walk 37: the manifest named the teacher by file name alone; the student's data is
+    # hashed, so the teacher that decided most of it is too
+    record = {
+        "path": str(Path(path).resolve()),
+        "sha256": sha256_file(path),
+        "method": m.get("method"),
+        "backbone": bb.get("id"),
+        "data_sha256": (m.get("data") or {}).get("sha256"),
+        "created": m.get("created"),
+    }
+    return Teacher(model.predict_proba, tuple(model.fitted.classes), desc, params, record)
+
+
+def _warn_big_student(learner: Any, encoder: Encoder | None) -> None:
+    """Walk 37: an mpnet student of a MiniLM teacher trained for minutes, then was told to
+    freeze its encoder; the mistake was the student's size."""
+    t = learner.teacher
+    if t is None or not t.params or encoder is None or encoder.spec.params <= t.params:
+        return
+    log.warning(
+        "distill: the student's encoder, %s (%.1fM parameters), is larger than the teacher "
+        "(%s, %.1fM): distillation makes a smaller, faster model. Pick a smaller --backbone "
+        "(see `scarce backbones`).",
+        encoder.spec.name,
+        encoder.spec.params / 1e6,
+        t.description,
+        t.params / 1e6,
+    )
 
 
 def _beside_the_probe(

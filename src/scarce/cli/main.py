@@ -573,11 +573,13 @@ def _self_training_text(st: dict[str, Any]) -> str:
     return text + "."
 
 
-def _speed(teacher_s: float, student_s: float, units: int) -> str:
+def _speed(teacher_s: float, student_s: float, units: int, bigger: bool = False) -> str:
     ratio = teacher_s / max(student_s, 1e-9)
     if ratio >= 1:
         return f"{ratio:.1f}x faster"
-    fix = "keep its encoder frozen (--set blocks=0)" if units else "pick a smaller --backbone"
+    # walk 37: a student 6x the teacher's size was told to freeze its encoder
+    smaller = "pick a smaller --backbone"
+    fix = smaller if bigger or not units else "keep its encoder frozen (--set blocks=0)"
     return f"{1 / ratio:.1f}x SLOWER than the teacher: {fix}"
 
 
@@ -593,11 +595,12 @@ def _distill_text(d: dict[str, Any]) -> str:
     what = (
         f"{s['encoder']} ({units} top units trained) + head" if units else f"{s['encoder']} + head"
     )
+    bigger = s["params"] > (t.get("params") or s["params"])
     return (
         f"teacher {t['description']}: {tp}, {ts * 1000:.1f} ms per example"
         f"{acc('teacher_test_accuracy')}\n"
         f"student {what}: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
-        f"per example ({_speed(ts, ss, units)}); agrees with the teacher on "
+        f"per example ({_speed(ts, ss, units, bigger)}); agrees with the teacher on "
         f"{d['agreement_with_teacher']:.0%} of the transfer set"
     )
 

@@ -147,9 +147,11 @@ class Teacher:
         classes: tuple[str, ...],
         description: str,
         params: int | None,
+        record: dict[str, Any] | None = None,
     ) -> None:
         self.predict_proba, self.classes = predict_proba, classes
         self.description, self.params = description, params
+        self.record = record  # a bundle teacher's identity (path, sha256, ...), for the manifest
 
     def check_classes(self, classes: tuple[str, ...]) -> None:
         missing = sorted(set(classes) - set(self.classes))
@@ -228,6 +230,18 @@ class Distill:
         cfg = self.config
         teacher = self.teacher or self._train_teacher(train, seed)
         teacher.check_classes(train.classes)  # before any advice on the transfer set
+        if extra := [c for c in teacher.classes if c not in train.classes]:
+            # walk 37: a teacher of 6 intents taught 3 in silence, half the transfer set
+            # being of the other 3
+            log.warning(
+                "distill: the teacher (%s) also knows %s, which the data does not hold; its "
+                "answers are renormalised over the data's %d classes, so an unlabeled input "
+                "of those classes is taught as the nearest of these. Leave such inputs out of "
+                "--unlabeled, or add labeled examples of those classes.",
+                teacher.description,
+                ", ".join(map(repr, extra[:5])) + (" ..." if len(extra) > 5 else ""),
+                len(train.classes),
+            )
         self.teacher_used = teacher
         transfer, n_views = self._transfer_set(train, unlabeled, seed)
         n_unl = 0 if unlabeled is None else len(unlabeled)
@@ -274,6 +288,7 @@ class Distill:
                 # labelling the transfer set (embeddings may be cached): not its latency,
                 # which the api measures cold as teacher_seconds_per_example
                 "labeling_seconds": round(teacher_s, 3),
+                **({"bundle": teacher.record} if teacher.record else {}),
             },
             "student": {
                 "encoder": self.encoder.spec.name,

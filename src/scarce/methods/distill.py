@@ -72,7 +72,8 @@ class DistillConfig(Config):
         "teacher": "ENCODER:METHOD trained on the labeled examples first (e.g. "
         "efficientnet-lite2:finetune), or a bundle given with --teacher; auto = images "
         "efficientnet-lite2:linear-probe, text mpnet-base:linear-probe (minilm-l6:setfit "
-        "where mpnet is not installed)",
+        "where mpnet is not installed); with --teacher it stays auto, and the bundle's path "
+        "and sha256 are recorded in the manifest (method_state.teacher.bundle)",
         "alpha": "weight of the hard-label loss; 1 - alpha goes to matching the teacher",
         "temperature": "softens both distributions; the KD term is scaled by T^2",
         "views": "images: augmented views of each labeled example added to the transfer set",

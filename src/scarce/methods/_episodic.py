@@ -248,11 +248,14 @@ def _meta_loop(
     batch: int = 1,
     eval_every: int | None = None,
     desc: str = "meta-training",
+    logits: Callable[[dict[str, Any], Any, Any, Any], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Episodic training: `update` gets a meta-batch of episodes (and the step) and changes
     `params` in place; every `eval_every` steps, mean accuracy on fixed validation episodes
     decides the best step, whose parameters are restored (step 0 included: if meta-training
-    never helps on held-out data, the start is kept). Returns a record for the manifest."""
+    never helps on held-out data, the start is kept). With `logits` (the query logits an
+    episode's adapted model gives), the record also holds the temperature that calibrates
+    them on those validation episodes. Returns a record for the manifest."""
     import torch
 
     # features are pretrained and base sets small: episodes overfit within tens of steps,
@@ -336,7 +339,20 @@ def _meta_loop(
                 f"; {va_ways}-way validation episodes rarely show a gain: a --base with more "
                 "classes lets it tell (simpleshot, which does not meta-train, fits at once)"
             )
+    calibration = {}
+    if logits is not None:
+        z, y = [], []
+        for ep in val_eps:
+            zs, ys, zq, yq = episode_tensors(bd, bd.val, ep, va_shots)
+            z.append(logits(params, zs, ys, zq))
+            y.append(yq.numpy())
+        t, before, after = fit_temperature(np.concatenate(z), np.concatenate(y))
+        calibration = {
+            "temperature": t,
+            "val_log_loss_before_after": [round(before, 4), round(after, 4)],
+        }
     return {
+        **calibration,
         "verdict": verdict,
         "warned": warned,
         "base_sha256": bd.data_hash,
@@ -350,6 +366,27 @@ def _meta_loop(
         "val_episode": f"{va_ways}-way {va_shots}-shot {va_q}-query",
         "loss_first_last": [round(losses[0], 4), round(losses[-1], 4)] if losses else [],
     }
+
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(50.0), 81))
+
+
+def fit_temperature(z: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(t, log-loss at 1, log-loss at t): the factor on logits `z` with the lowest mean
+    log-loss of labels `y` (Guo et al., On Calibration of Modern Neural Networks, 2017). A few
+    inner steps from a zero head leave maml's and reptile's answers far too unsure (walk 37:
+    mean top probability 0.76 on a test scored 1.000; calibration error 0.21 against
+    protonet's 0.07 at the same accuracy)."""
+    z = z - z.max(1, keepdims=True)
+
+    def loss(t: float) -> float:
+        zt = t * z
+        zt = zt - zt.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(zt).sum(1)) - zt[np.arange(len(y)), y]))
+
+    losses = [loss(float(t)) for t in TEMPERATURES]
+    best = int(np.argmin(losses))
+    return round(float(TEMPERATURES[best]), 4), loss(1.0), losses[best]
 
 
 def _real_gain(diff: np.ndarray) -> bool:
@@ -500,7 +537,11 @@ class HeadMethod:
             fast = inner_adapt(
                 start, zs, ys, len(train.classes), cfg.test_steps, cfg.inner_lr, False
             )
-        meta = {"test_steps": cfg.test_steps, "inner_lr": cfg.inner_lr}
+        # the logits' temperature, from the base's validation episodes: a factor on the
+        # head's rows and biases, so bundles and ONNX carry it as is
+        t = float((self.meta_training or {}).get("temperature", 1.0))
+        fast = {k: v * t if k in ("w", "b") else v for k, v in fast.items()}
+        meta = {"test_steps": cfg.test_steps, "inner_lr": cfg.inner_lr, "temperature": t}
         if self.meta_training is not None:
             meta["meta_training"] = self.meta_training
         return HeadFitted(self.encoder, train.classes, {"mean": shift, **to_numpy(fast)}, meta)
@@ -527,6 +568,7 @@ class HeadMethod:
             update=self.updater(p),
             accuracy=self.val_accuracy,
             batch=cfg.meta_batch,
+            logits=self.val_logits,
         )
         self.start, self.mean, self.meta_training = p, bd.mean, record
         return record
@@ -547,7 +589,8 @@ class HeadMethod:
         }
         self.meta_training = record
 
-    def val_accuracy(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
+    def val_logits(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any) -> np.ndarray:
+        """The query logits after adapting the start `p` to the support, as `fit` does."""
         import torch
 
         start = {k: v.detach() for k, v in p.items()}
@@ -562,4 +605,7 @@ class HeadMethod:
             self.logits,
         )
         with torch.no_grad():
-            return float((self.logits(fast, zq).argmax(1) == yq).float().mean())
+            return self.logits(fast, zq).numpy()
+
+    def val_accuracy(self, p: dict[str, Any], zs: Any, ys: Any, zq: Any, yq: Any) -> float:
+        return float((self.val_logits(p, zs, ys, zq).argmax(1) == yq.numpy()).mean())

@@ -337,11 +337,16 @@ def test_meta_training_that_validation_cannot_judge_says_so(caplog):
     bd = E.BaseData(feats.mean(0), feats, train, val, "2 held-out base classes", "h")
     p = {"w": torch.zeros(8, requires_grad=True)}
     kw = {"ways": 5, "shots": 1, "queries": 2, "steps": 4, "seed": 0, "eval_every": 2}
+    updates = []
     with caplog.at_level("WARNING", logger="scarce"):
-        rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: 1.0, **kw)
+        rec = E.meta_loop(
+            bd, p, update=lambda t, s: updates.append(s) or 0.0, accuracy=lambda *a: 1.0, **kw
+        )
     assert rec["best_step"] == 0
     assert "scored 1.000 before any step" in rec["verdict"]
-    assert "meta-training changed nothing" in caplog.text
+    assert "meta-training was skipped" in caplog.text
+    assert updates == []  # walk 37: every step ran, to change nothing
+    assert rec["steps"] == 0
     caplog.clear()
     scores = iter([0.5] * 100 + [0.9] * 1000)  # better after the first validation
     rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: next(scores), **kw)

@@ -171,6 +171,11 @@ def test_a_bundle_teacher_is_recorded_and_mismatches_are_said(quotes, teacher_bu
                    config=quick, seed=0)  # fmt: skip
     assert "the student's encoder, mpnet-base (109.5M parameters), is larger" in caplog.text
     assert "also knows" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):  # a teacher trained inside, as well
+        scarce.fit(few, method="distill", backbone="mpnet-base",
+                   config={**quick, "teacher": "minilm-l3:knn"}, seed=0)  # fmt: skip
+    assert "is larger than the teacher (minilm-l3:knn, 17.4M)" in caplog.text
 
 
 def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):

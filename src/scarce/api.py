@@ -889,8 +889,6 @@ def fit(
                 f"two teachers: --teacher {teacher} and --set teacher={cfg.teacher}; give one."  # type: ignore[attr-defined]
             )
         learner.use_teacher(_teacher_from_bundle(teacher, train))
-    if method == "distill":
-        _warn_big_student(learner, encoder)
     if method == "multitask":
         learner.add_tasks(aux_tasks, primary=primary)
     base_info = None
@@ -1502,23 +1500,6 @@ def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
         "created": m.get("created"),
     }
     return Teacher(model.predict_proba, tuple(model.fitted.classes), desc, params, record)
-
-
-def _warn_big_student(learner: Any, encoder: Encoder | None) -> None:
-    """Walk 37: an mpnet student of a MiniLM teacher trained for minutes, then was told to
-    freeze its encoder; the mistake was the student's size."""
-    t = learner.teacher
-    if t is None or not t.params or encoder is None or encoder.spec.params <= t.params:
-        return
-    log.warning(
-        "distill: the student's encoder, %s (%.1fM parameters), is larger than the teacher "
-        "(%s, %.1fM): distillation makes a smaller, faster model. Pick a smaller --backbone "
-        "(see `scarce backbones`).",
-        encoder.spec.name,
-        encoder.spec.params / 1e6,
-        t.description,
-        t.params / 1e6,
-    )
 
 
 def _beside_the_probe(

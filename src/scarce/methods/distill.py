@@ -243,6 +243,18 @@ class Distill:
                 ", ".join(map(repr, extra[:5])) + (" ..." if len(extra) > 5 else ""),
                 len(train.classes),
             )
+        if teacher.params and self.encoder.spec.params > teacher.params:
+            # walk 37: an mpnet student of a MiniLM teacher trained for minutes, then was
+            # told to freeze its encoder; the mistake was the student's size
+            log.warning(
+                "distill: the student's encoder, %s (%.1fM parameters), is larger than the "
+                "teacher (%s, %.1fM): distillation makes a smaller, faster model. Pick a "
+                "smaller --backbone (see `scarce backbones`).",
+                self.encoder.spec.name,
+                self.encoder.spec.params / 1e6,
+                teacher.description,
+                teacher.params / 1e6,
+            )
         self.teacher_used = teacher
         transfer, n_views = self._transfer_set(train, unlabeled, seed)
         n_unl = 0 if unlabeled is None else len(unlabeled)

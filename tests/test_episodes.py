@@ -340,13 +340,21 @@ def test_meta_training_that_validation_cannot_judge_says_so(caplog):
     updates = []
     with caplog.at_level("WARNING", logger="scarce"):
         rec = E.meta_loop(
-            bd, p, update=lambda t, s: updates.append(s) or 0.0, accuracy=lambda *a: 1.0, **kw
+            bd,
+            p,
+            update=lambda t, s: updates.append(s) or 0.0,
+            accuracy=lambda *a: 1.0,
+            logits=lambda *a: pytest.fail("no temperature is fitted on answers all right"),
+            **kw,
         )
     assert rec["best_step"] == 0
     assert "scored 1.000 before any step" in rec["verdict"]
     assert "meta-training was skipped" in caplog.text
     assert updates == []  # walk 37: every step ran, to change nothing
     assert rec["steps"] == 0
+    # walk 39: fitted there, the temperature ran to its cap and maml's log-loss to 3.6
+    assert rec["temperature"] == 1.0
+    assert "with no wrong answers no temperature can be fitted" in rec["temperature_why"]
     caplog.clear()
     scores = iter([0.5] * 100 + [0.9] * 1000)  # better after the first validation
     rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: next(scores), **kw)

@@ -806,6 +806,24 @@ def test_an_interrupt_says_nothing_was_written(
     assert signal.getsignal(signal.SIGTERM) == before  # restored for whoever called main
 
 
+def test_an_interrupt_after_the_bundle_is_written_is_no_failure(
+    tmp_path, text_csv, capsys, monkeypatch
+):
+    """Walk 39: a Ctrl-C just after `wrote m.scarce` exited 130 ("nothing was written")
+    beside a complete bundle, which a script checking the code would throw away."""
+    import scarce.cli.main as cli
+
+    def ctrl_c(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_echo", ctrl_c)  # the summary, printed after the save
+    out = tmp_path / "m.scarce"
+    got, _, err = run_cli(["fit", text_csv, "--out", out], capsys)
+    assert got == 0
+    assert "interrupted after every output was written: they are complete" in err
+    assert scarce.load(out).predict(["a text"]).shape == (1,)
+
+
 def test_ctrl_c_on_serve_says_it_stopped(tmp_path, text_csv, capsys, monkeypatch):
     import scarce.serve
 

@@ -298,6 +298,7 @@ def fit(
         tasks=tasks,
     )
     model.save(out, standalone=standalone)
+    _finished()
     m = model.manifest
     if "auto" in m:
         _echo(f"auto: {m['auto']['why']}")
@@ -705,6 +706,7 @@ def predict(
     else:
         with atomic_write(out, "w") as f:
             f.write(text)
+        _finished()
         if not quiet:
             _note(f"wrote {len(rows)} predictions to {out}")
 
@@ -764,6 +766,7 @@ def export(
                 "the graph elsewhere)."
             ) from None
     got = export_onnx(model, onnx, into=bundle if embed else None)
+    _finished()
     if got["onnx"]:
         _echo(f"wrote {got['onnx']} ({got['bytes'] / 1e6:.1f} MB)")
     if got["tokenizer"]:
@@ -1158,6 +1161,7 @@ def eval_cmd(
     )
     with atomic_write(out, "w") as f:
         json.dump(res, f, indent=1)
+    _finished()
     _echo(_results_text(res))
     _echo(f"wrote {out}; render it with: scarce report {out} --out report.html")
 
@@ -1182,6 +1186,7 @@ def report(
         raise ConfigError(f"--out must be an .html file, got {out.name!r}.")
     check_writable(out, inputs=(results,), example="report.html", ours=REPORT_MARK)
     path = write_report(load_results(results), out)
+    _finished()
     _echo(f"wrote {path}")
 
 
@@ -1446,6 +1451,7 @@ class _Signals:
     """SIGTERM unwinds like Ctrl-C (temporary files removed, the message, no traceback)."""
 
     term = False
+    finished = False  # every output written: a signal now interrupts nothing
 
     @classmethod
     def on_term(cls, signum: int, frame: Any) -> None:
@@ -1453,10 +1459,19 @@ class _Signals:
         raise KeyboardInterrupt
 
 
+def _finished() -> None:
+    """The command's outputs are all written (walk 39: a Ctrl-C just after `wrote m.scarce`
+    exited 130, which says nothing was written, beside a complete bundle)."""
+    _Signals.finished = True
+
+
 def _stopped(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else [str(a) for a in argv]
     if args[:1] == ["serve"]:
         _note("stopped")
+    elif _Signals.finished:
+        _note("interrupted after every output was written: they are complete")
+        return 0
     else:
         why = "terminated (SIGTERM)" if _Signals.term else "interrupted"
         _note(f"{why}; nothing was written (outputs are written atomically)")
@@ -1467,7 +1482,7 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
-    _Signals.term = False
+    _Signals.term = _Signals.finished = False
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _Signals.on_term)

@@ -240,6 +240,14 @@ def test_test_data_scores_every_task_it_has_a_column_for(digit_tasks, tmp_path: 
         m = fit(config={"steps": 2}, test=primary_only)
     assert "--test has no column 'digit', so task 'digit' is not scored" in caplog.text
     assert "tasks" not in m.manifest["metrics"]
+    caplog.clear()
+    empty = tmp_path / "empty.csv"  # walk 39: said to have no such column
+    empty.write_text(
+        "path,digit,odd\n" + "".join(f"{p},,{o}\n" for p, o in zip(files, odd, strict=True))
+    )
+    with caplog.at_level("WARNING", logger="scarce"):
+        fit(config={"steps": 2}, test=empty)
+    assert "--test has no labels in column 'digit', so task 'digit' is not scored" in caplog.text
     # the other column's own errors name it: the file's first column has two classes
     one = tmp_path / "one.csv"
     one.write_text(

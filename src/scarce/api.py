@@ -1074,13 +1074,17 @@ def _task_tests(
     test = as_frame(test)
     table = Path(test) if isinstance(test, str | Path) else test if is_frame(test) else None
     have = [] if table is None else table_columns(table, filled=True)
-    if missing := [n for n in tasks if n not in have]:
-        log.warning(
-            "--test has no column %s, so %s not scored: add a column of each task's labels "
-            "to the test table (blank where unknown) to score them.",
-            " or ".join(map(repr, missing)),
-            f"task {missing[0]!r} is" if len(missing) == 1 else "those tasks are",
-        )
+    blank = [] if table is None else [c for c in table_columns(table) if c not in have]
+    for why, names in (("has no column", [n for n in tasks if n not in have + blank]),
+                       ("has no labels in column", [n for n in tasks if n in blank])):  # fmt: skip
+        if names:  # walk 39: an all-blank column was said to be missing
+            log.warning(
+                "--test %s %s, so %s not scored: give each task's labels in a column of its "
+                "name (blank where unknown) to score it.",
+                why,
+                " or ".join(map(repr, names)),
+                f"task {names[0]!r} is" if len(names) == 1 else "those tasks are",
+            )
     out = {}
     for name in (n for n in tasks if n in have):
         t = _labeled(

@@ -368,8 +368,10 @@ def fit(
             else ""
         )
         said = vs["verdict"].replace("repeats", "test examples")  # paired per example here
+        # walk 39: a plain line, where eval's verdict starts with these words
+        flag = "NEGATIVE TRANSFER: " if vs["verdict"] == "worse" else ""
         _echo(
-            f"source-only on the same test: {vs['accuracy']:.3f}; {m['method']} minus "
+            f"{flag}source-only on the same test: {vs['accuracy']:.3f}; {m['method']} minus "
             f"source-only {fixed(d['mean'], sign=True)} [{fixed(d['low'], sign=True)}, "
             f"{fixed(d['high'], sign=True)}], {said}{hurt}"
         )

@@ -255,7 +255,7 @@ def _meta_loop(
     decides the best step, whose parameters are restored (step 0 included: if meta-training
     never helps on held-out data, the start is kept). With `logits` (the query logits an
     episode's adapted model gives), the record also holds the temperature that calibrates
-    them on those validation episodes. Returns a record for the manifest."""
+    them on episodes the start did not learn from. Returns a record for the manifest."""
     import torch
 
     # features are pretrained and base sets small: episodes overfit within tens of steps,
@@ -562,8 +562,8 @@ class HeadMethod:
             fast = inner_adapt(
                 start, zs, ys, len(train.classes), cfg.test_steps, cfg.inner_lr, False
             )
-        # the logits' temperature, from the base's validation episodes: a factor on the
-        # head's rows and biases, so bundles and ONNX carry it as is
+        # the logits' temperature, fitted on base episodes after meta-training: a factor on
+        # the head's rows and biases, so bundles and ONNX carry it as is
         t = float((self.meta_training or {}).get("temperature", 1.0))
         fast = {k: v * t if k in ("w", "b") else v for k, v in fast.items()}
         meta = {"test_steps": cfg.test_steps, "inner_lr": cfg.inner_lr, "temperature": t}

@@ -51,7 +51,8 @@ class SetFitConfig(Config):
         "epochs": "times each example is seen when steps is None (fine-food reviews at 16 "
         "per class, 5 draws: 0.689 at 40, 0.662 at 20; the setfit library sees each about 80 "
         "times, in pairs)",
-        "batch_size": "examples per step (class-balanced); every pair among them is used",
+        "batch_size": "examples per step, alike numbers of each class (at most the smallest "
+        "class's count, so fewer on unequal classes); every pair among them is used",
         "warmup": "share of steps with a linear warm-up, then cosine decay",
         "l2sp": "lambda of an L2-SP penalty toward the pretrained weights (0 = off)",
         "max_length": "tokens kept per text (MiniLM was trained on up to 256; a fine-food "

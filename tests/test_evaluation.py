@@ -1003,6 +1003,12 @@ def test_a_perfect_score_on_few_test_items_keeps_an_interval():
     # says next to nothing of the spread
     near = interval([1.0] * 4 + [0.9999], bounds=(0.0, 1.0), item_var=(1e-9, 150))
     assert near.low == pytest.approx(0.9757, abs=1e-3)
+    # walk 37: the bound moved 0.031 between 4.9 and 5.0 misses in 120 items; it fades in
+    lows = [
+        interval([m - 0.01, m, m + 0.01], bounds=(0.0, 1.0), item_var=(2e-4, 120)).low
+        for m in (1 - 4.95 / 120, 1 - 5.05 / 120)
+    ]
+    assert abs(lows[0] - lows[1]) < 0.005, lows
     usual = interval([0.7, 0.72, 0.69], bounds=(0.0, 1.0), item_var=(1e-3, 150))
     assert usual == interval([0.7, 0.72, 0.69], item_var=(1e-3, 150))  # far from the edge
     none = interval([0.0] * 5, bounds=(0.0, 1.0), item_var=(0.0, 150))

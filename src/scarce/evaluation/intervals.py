@@ -145,18 +145,24 @@ EDGE_ITEMS = 5  # fewer wrong (or right) test items than this: the normal approx
 def _near_the_edge(iv: Interval, n_items: int, confidence: float) -> Interval:
     """A proportion within EDGE_ITEMS items of 0 or 1: the spread of a handful of misses
     says next to nothing (walk 29: 150 of 150 read [1.000, 1.000], and one miss in 22,500
-    answers on those 150 images [0.9998, 1.000]), so that side reaches at least the exact
-    binomial (Clopper-Pearson) bound over the distinct test items."""
+    answers on those 150 images [0.9998, 1.000]), so that side moves toward the exact
+    binomial (Clopper-Pearson) bound over the distinct test items: all the way with no miss,
+    not at all from EDGE_ITEMS misses on. The move fades in so that the interval does not
+    jump there (walk 37: 4.9 misses in 120 items read [0.906, 0.981] and 5.0 beside it
+    [0.937, 0.980])."""
     from scipy import stats
 
     a = (1 - confidence) / 2
     right = iv.mean * n_items
-    if n_items - right < EDGE_ITEMS:
-        low = float(stats.beta.ppf(a, right, n_items - right + 1)) if right > 0 else 0.0
-        return Interval(iv.mean, min(iv.low, low), iv.high, iv.n)
+    wrong = n_items - right
+    if wrong < EDGE_ITEMS:
+        low = float(stats.beta.ppf(a, right, wrong + 1)) if right > 0 else 0.0
+        w = 1 - wrong / EDGE_ITEMS
+        return Interval(iv.mean, iv.low - w * max(iv.low - low, 0.0), iv.high, iv.n)
     if right < EDGE_ITEMS:
-        high = float(stats.beta.ppf(1 - a, right + 1, n_items - right)) if right < n_items else 1.0
-        return Interval(iv.mean, iv.low, max(iv.high, high), iv.n)
+        high = float(stats.beta.ppf(1 - a, right + 1, wrong)) if right < n_items else 1.0
+        w = 1 - right / EDGE_ITEMS
+        return Interval(iv.mean, iv.low, iv.high + w * max(high - iv.high, 0.0), iv.n)
     return iv
 
 

@@ -33,6 +33,7 @@ from scarce.data.images import is_image_path
 from scarce.data.sources import (
     as_frame,
     check_single_label,
+    column_fill,
     detect_modality,
     folder_images,
     image_inputs,
@@ -1073,8 +1074,9 @@ def _task_tests(
     labels were not even read."""
     test = as_frame(test)
     table = Path(test) if isinstance(test, str | Path) else test if is_frame(test) else None
-    have = [] if table is None else table_columns(table, filled=True)
-    blank = [] if table is None else [c for c in table_columns(table) if c not in have]
+    fill = {} if table is None else column_fill(table)  # one read of the table
+    have = [c for c, has in fill.items() if has]
+    blank = [c for c, has in fill.items() if not has]
     for why, names in (("has no column", [n for n in tasks if n not in have + blank]),
                        ("has no labels in column", [n for n in tasks if n in blank])):  # fmt: skip
         if names:  # walk 39: an all-blank column was said to be missing

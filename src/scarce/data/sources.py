@@ -679,13 +679,19 @@ def table_columns(p: Path | Any, *, filled: bool = False) -> list[str]:
     """The column names of a table file or DataFrame ([] for anything else); `filled`: only
     the columns that hold a value in some row (walk 26: an all-blank 'label' column is not
     labels)."""
+    return [c for c, has in column_fill(p).items() if has or not filled]
+
+
+def column_fill(p: Path | Any) -> dict[str, bool]:
+    """Each column of a table file or DataFrame, and whether some row holds a value in it
+    ({} for anything else)."""
     if is_frame(p):
         df = p
     elif p.is_dir() or p.suffix.lower() not in TEXT_EXTENSIONS or is_image_path(p):
-        return []
+        return {}
     else:
         df = _read_table(p, _text_kind(p))
-    return [str(c) for c in df.columns if not filled or not all(map(is_missing, df[c]))]
+    return {str(c): not all(map(is_missing, df[c])) for c in df.columns}
 
 
 def _row_names(n: int) -> list[str]:

@@ -355,27 +355,7 @@ def _meta_loop(
             )  # fmt: skip
             tries.append((bd.train, cal_eps, tr_shots, "episodes of the base classes trained on "
                           "(none was: meta-training was skipped)"))  # fmt: skip
-        calibration = {
-            "temperature": 1.0,
-            "temperature_from": "none: every answer was right on "
-            + " and on ".join(t[3] for t in tries)
-            + ", so no temperature can be fitted",
-        }
-        for part, episodes, k, what in tries:
-            z, y = [], []
-            for ep in episodes:
-                zs, ys, zq, yq = episode_tensors(bd, part, ep, k)
-                z.append(logits(params, zs, ys, zq))
-                y.append(yq.numpy())
-            zc, yc = np.concatenate(z), np.concatenate(y)
-            if (zc.argmax(1) == yc).mean() < SATURATED:
-                t, before, after = fit_temperature(zc, yc)
-                calibration = {
-                    "temperature": t,
-                    "temperature_from": what,
-                    "log_loss_before_after": [round(before, 4), round(after, 4)],
-                }
-                break
+        calibration = _calibration(bd, params, logits, tries)
     return {
         **calibration,
         "verdict": verdict,
@@ -390,6 +370,36 @@ def _meta_loop(
         "train_episode": f"{tr_ways}-way {tr_shots}-shot {tr_q}-query",
         "val_episode": f"{va_ways}-way {va_shots}-shot {va_q}-query",
         "loss_first_last": [round(losses[0], 4), round(losses[-1], 4)] if losses else [],
+    }
+
+
+def _calibration(
+    bd: BaseData,
+    params: dict[str, Any],
+    logits: Callable[[dict[str, Any], Any, Any, Any], np.ndarray],
+    tries: list[tuple[Part, list[Any], int, str]],
+) -> dict[str, Any]:
+    """The temperature fitted on the first of `tries` (part, episodes, shots, what) whose
+    query answers are not all right; none (1) where every one is."""
+    for part, episodes, k, what in tries:
+        z, y = [], []
+        for ep in episodes:
+            zs, ys, zq, yq = episode_tensors(bd, part, ep, k)
+            z.append(logits(params, zs, ys, zq))
+            y.append(yq.numpy())
+        zc, yc = np.concatenate(z), np.concatenate(y)
+        if (zc.argmax(1) == yc).mean() < SATURATED:
+            t, before, after = fit_temperature(zc, yc)
+            return {
+                "temperature": t,
+                "temperature_from": what,
+                "log_loss_before_after": [round(before, 4), round(after, 4)],
+            }
+    return {
+        "temperature": 1.0,
+        "temperature_from": "none: every answer was right on "
+        + " and on ".join(t[3] for t in tries)
+        + ", so no temperature can be fitted",
     }
 
 

@@ -548,11 +548,11 @@ def test_select_dev_on_a_small_effective_sample_is_kept_and_said(caplog):
     """Walk 35: select=dev was taken in silence where auto calls DEV unreliable."""
     spec = methods.get("coral")
     data = _gaussian_data((0.5, 0.5), n_t=60)
-    data.xt += 6.0  # far from the source: few held-out source examples weigh (ESS about 10)
+    data.xt += 4.0  # away from the source: few held-out source examples weigh (ESS about 16)
     data.xv, data.yv = data.xs[::5], data.ys[::5]
     learner = spec.method(spec.config.from_dict({"select": "dev"}), None)
     with caplog.at_level("WARNING", logger="scarce"):
-        criterion, weights, why = learner._criterion(data, seed=0)
+        criterion, weights, why, _ = learner._criterion(data, seed=0)
     assert (criterion, why) == ("dev", "select=dev")
     assert weights is not None
     assert (
@@ -560,6 +560,30 @@ def test_select_dev_on_a_small_effective_sample_is_kept_and_said(caplog):
     )
     auto = spec.method(spec.config(), None)
     assert auto._criterion(data, seed=0)[0] == "entropy"
+
+
+def test_dev_is_not_trusted_where_the_source_does_not_cover_the_target(caplog):
+    """Walk 41: on fonts a domain classifier told apart at once, every importance weight was
+    tiny, and evenly so (effective sample size 35): DEV was trusted and read 0.003 where the
+    target's log-loss was 14.7."""
+    spec = methods.get("coral")
+    data = _gaussian_data((0.5, 0.5), n_t=60)
+    data.xv, data.yv = data.xs[::5], data.ys[::5]
+    auto = spec.method(spec.config(), None)
+    criterion, _, why, coverage = auto._criterion(data, seed=0)
+    assert criterion == "dev"
+    assert coverage > 0.5
+    assert "the held-out source covering about 97% of the target" in why
+    data.xt += 30.0  # the weights' effective sample size stays above 20 (22.8)
+    criterion, weights, why, coverage = auto._criterion(data, seed=0)
+    assert (criterion, weights) == ("entropy", None)
+    assert coverage < 0.01
+    assert "the held-out source covers about 0.0% of the target" in why
+    assert "DEV measures the source, not the target" in why
+    asked = spec.method(spec.config.from_dict({"select": "dev"}), None)
+    with caplog.at_level("WARNING", logger="scarce"):
+        assert asked._criterion(data, seed=0)[0] == "dev"
+    assert "select=dev: a domain classifier tells the target from the source" in caplog.text
 
 
 def test_python_refuses_a_target_of_the_other_modality(pair, tmp_path):

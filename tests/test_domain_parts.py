@@ -116,9 +116,12 @@ def test_importance_weights_favour_source_examples_that_look_like_the_target():
     xs = g.normal(size=(300, 2))
     xt = g.normal(size=(300, 2)) + np.array([1.5, 0])
     xv = np.stack([np.linspace(-1, 2, 20), np.zeros(20)], 1)
-    w = _importance_weights(xs, xt, xv, 0)
+    w, coverage = _importance_weights(xs, xt, xv, 0)
     assert all(np.diff(w) >= 0), w
     assert w[-1] > 5 * w[0], w
+    assert 0.3 < coverage < 3  # overlapping domains: the source covers the target
+    far = xt + np.array([0, 30])  # told apart at once: no source example looks like these
+    assert _importance_weights(xs, far, xv, 0)[1] < 0.01
 
 
 class _FakeEncoder:

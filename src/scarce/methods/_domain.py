@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 MIN_ESS = 20  # importance weights spread over fewer source examples are too noisy to trust
 MIN_TARGET = 20  # fewer target examples say too little about the target distribution
+# share of the target that the held-out source must cover (the mean density ratio over it)
+# for DEV to measure the target at all: 0.001-0.009 on pairs a domain classifier tells apart
+# at once (digits vs MNIST, fonts, walk 41), 0.7-4 on overlapping ones (tweets by year)
+MIN_COVERAGE = 0.1
 # total variation between the source's class shares and the target's as a source-only
 # classifier predicts them, from which label shift is worth a warning: 0.48 on walk 35's
 # target 75% 'billing'; 0.37 and 0.31 on the benchmark's digit pairs, whose classes are alike
@@ -276,7 +280,7 @@ class DomainMethod:
         )
         # without target labels the model's target accuracy is unknown: the caller says so
         # (scarce fit), or measures it (eval --protocol domain)
-        criterion, weights, why = self._criterion(data, seed)
+        criterion, weights, why, coverage = self._criterion(data, seed)
         lams, lam_why = self._trade_offs(criterion)
         best: dict[str, Any] | None = None
         runs, fits = [], []
@@ -368,6 +372,8 @@ class DomainMethod:
         }
         if weights is not None:
             meta["selection"]["dev_effective_sample_size"] = round(_ess(weights), 1)
+        if coverage is not None:
+            meta["selection"]["source_covers_target"] = round(coverage, 4)
         if data.yv is not None and criterion != "source":
             self._source_cost(best["record"], len(data.yv), meta["selection"])
         if data.xt is not None and (self.adapts or cfg.self_training):
@@ -415,11 +421,15 @@ class DomainMethod:
             return list(cfg.trade_off_search), f"searched, chosen by {criterion}"
         return [1.0], f"1.0: {criterion} cannot compare trade-offs fairly"
 
-    def _criterion(self, data: _Data, seed: int) -> tuple[str, np.ndarray | None, str]:
+    def _criterion(
+        self, data: _Data, seed: int
+    ) -> tuple[str, np.ndarray | None, str, float | None]:
+        """What chooses the checkpoint: (criterion, DEV's weights, why, the share of the
+        target the held-out source covers where it was measured)."""
         cfg = self.config
         want = cfg.select
         if want == "auto" and data.xlv is not None:
-            return "target-labels", None, f"{len(data.xlv)} held-out target labels"
+            return "target-labels", None, f"{len(data.xlv)} held-out target labels", None
         if want in ("dev", "source") and data.xv is None:
             raise ConfigError(
                 f"select={want} needs held-out source labels: raise val_fraction above 0 (and "
@@ -429,16 +439,31 @@ class DomainMethod:
             raise ConfigError(f"select={want} needs target inputs.")
         if data.xt is None or data.xv is None:
             if data.xv is None:
-                return "entropy" if data.xt is not None else "last", None, "no source held out"
-            return "source", None, "no target inputs"
+                crit = "entropy" if data.xt is not None else "last"
+                return crit, None, "no source held out", None
+            return "source", None, "no target inputs", None
         if want not in ("auto", "dev"):
-            return want, None, f"select={want}"
-        weights = _importance_weights(data.xs, data.xt, data.xv, seed)
+            return want, None, f"select={want}", None
+        weights, coverage = _importance_weights(data.xs, data.xt, data.xv, seed)
         ess = _ess(weights)
         n_v, n_t = len(data.xv), len(data.xt)
-        steady = ess >= max(MIN_ESS, 0.1 * n_v) and n_t >= MIN_TARGET
+        # walk 41: on fonts a domain classifier told apart at once, every weight was tiny and
+        # evenly so (ESS 35): DEV read 0.003 where the target's log-loss was 14.7
+        covered = coverage >= MIN_COVERAGE
+        outside = (
+            f"a domain classifier tells the target from the source: the held-out source "
+            f"covers about {min(coverage, 1):.1%} of the target as it sees them (DEV needs "
+            f"{MIN_COVERAGE:.0%}+), so DEV measures the source, not the target"
+        )
+        steady = covered and ess >= max(MIN_ESS, 0.1 * n_v) and n_t >= MIN_TARGET
         if want == "dev":
-            if not steady:  # taken as asked, but not in silence (walk 35)
+            if not covered:
+                log.warning(
+                    "%s: select=dev: %s. select=auto chooses by another criterion there.",
+                    self.spec.name,
+                    outside,
+                )
+            elif not steady:  # taken as asked, but not in silence (walk 35)
                 log.warning(
                     "%s: select=dev weighs %d held-out source examples whose effective sample "
                     "size is %.0f (select=auto wants %d+ and 10%% of them, with %d+ target "
@@ -451,17 +476,28 @@ class DomainMethod:
                     MIN_TARGET,
                     n_t,
                 )
-            return "dev", weights, "select=dev"
+            return "dev", weights, "select=dev", coverage
         if steady:
-            return "dev", weights, f"importance weights with effective sample size {ess:.0f}"
+            return (
+                "dev",
+                weights,
+                f"importance weights with effective sample size {ess:.0f}, the held-out "
+                f"source covering about {min(coverage, 1):.0%} of the target",
+                coverage,
+            )
+        unsteady = (
+            outside
+            if not covered
+            else f"importance-weighted source validation is unreliable here (effective sample "
+            f"size {ess:.0f} of {n_v} held-out source examples; it needs {MIN_ESS}+ and 10% "
+            f"of them, with {MIN_TARGET}+ target inputs: here {n_t})"
+        )
         return (
             "entropy",
             None,
-            f"importance-weighted source validation is unreliable here (effective sample "
-            f"size {ess:.0f} of {n_v} held-out source examples; it needs {MIN_ESS}+ and 10% "
-            f"of them, with {MIN_TARGET}+ target inputs: here {n_t}); note that "
-            "this criterion rewards confident target predictions, which mcc and cdan also "
-            "optimise",
+            f"{unsteady}; note that this criterion rewards confident target predictions, "
+            "which mcc and cdan also optimise",
+            coverage,
         )
 
     def _shares(self, data: _Data, classes: tuple[str, ...], seed: int) -> dict[str, Any]:
@@ -784,12 +820,16 @@ def _information(p: np.ndarray) -> float:
     return div - mean_h
 
 
-def _importance_weights(xs: np.ndarray, xt: np.ndarray, xv: np.ndarray, seed: int) -> np.ndarray:
+def _importance_weights(
+    xs: np.ndarray, xt: np.ndarray, xv: np.ndarray, seed: int
+) -> tuple[np.ndarray, float]:
     """p(target | x) / p(source | x) on the source validation examples, from a logistic
     domain classifier on the frozen features (Sugiyama et al.'s importance-weighted
     validation). Scaled to mean 1 over the source *training* examples, so that their mean on
     the validation examples is free to differ, which DEV's control variate corrects for; no
-    example may carry more than a fifth of the total."""
+    example may carry more than a fifth of the total. Also the unscaled ratio's mean on the
+    validation examples (held out from the classifier): the share of the target's mass
+    where the source has examples, E_source[p_t / p_s]."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.concatenate([xs, xt])
@@ -801,13 +841,14 @@ def _importance_weights(xs: np.ndarray, xt: np.ndarray, xv: np.ndarray, seed: in
         pt = np.clip(clf.predict_proba(z)[:, 1], 1e-6, 1 - 1e-6)
         return pt / (1 - pt) * (len(xs) / len(xt))
 
-    w = ratio(xv) / ratio(xs).mean()
+    raw = ratio(xv)
+    w = raw / ratio(xs).mean()
     for _ in range(10):  # clip, renormalise, repeat: the cap holds after renormalising
         cap = 0.2 * w.sum()
         if w.max() <= cap * 1.0001:
             break
         w = np.minimum(w, cap)
-    return w
+    return w, float(raw.mean())
 
 
 def _ess(w: np.ndarray | None) -> float:

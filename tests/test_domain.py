@@ -328,6 +328,8 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert code == 0, text
     again = scarce.load(tmp_path / "st.scarce").manifest["metrics"]["versus_source_only"]
     assert again["accuracy"] == vs["accuracy"]
+    # walk 41: the rounds were said only in the manifest
+    assert "then 1 round(s) of self-training on the 300 unlabeled target examples" in text
     lt_idx = np.concatenate([np.flatnonzero(target.y == c)[-4:] for c in range(len(DIGITS))])
     lt = write_image_folder(
         tmp_path / "lt",
@@ -344,10 +346,13 @@ def test_cli_fit_predict_and_eval_domain(tmp_path: Path, pair, capsys):
     assert f") + {len(lt_idx)} labeled target with " in text  # the counts are the source's
     code, text = cli(  # walk 28: with self-training it adapts, and says so
         "fit", flat / "u", "--source", src, "--method", "source-only", "--set", "steps=50",
-        "--set", "self_training=1", "--out", tmp_path / "so_st.scarce",
+        "--set", "self_training=1", "--test", tgt, "--out", tmp_path / "so_st.scarce",
     )  # fmt: skip
     assert code == 0, text
     assert "1 round(s) of self-training on the 300 unlabeled target examples" in text
+    # walk 41: it adapts, so it is compared with source-only as it is without self-training
+    assert re.search(r"same test: 0\.\d{3}; self-trained source-only minus", text)
+    assert "versus_source_only" in scarce.load(tmp_path / "so_st.scarce").manifest["metrics"]
     code, text = cli("predict", out, tgt / "3", "--quiet")
     assert code == 0, text
     assert text.count("\n") == 61  # header + 60 rows

@@ -315,14 +315,17 @@ def fit(
             both = f" and {n_t} target" if n_t else ""
             then = f"; then refit on all {refit['source']} source{both} labels"
         n_t = m["domain"]["target"]["n"]
+        rounds = m["config"].get("self_training")
+        selftrained = (
+            f"{rounds} round(s) of self-training on the {n_t} unlabeled target examples (their "
+            "pseudo-labels trained it"
+        )
         if m["method"] != "source-only":
             verb = f"adapted to {n_t} unlabeled target {plural('example', n_t)}"
-        elif m["config"].get("self_training"):  # walk 28: said "no adaptation" here too
-            verb = (
-                f"no transfer loss, but {m['config']['self_training']} round(s) of "
-                f"self-training on the {n_t} unlabeled target examples (their pseudo-labels "
-                "trained it: this adapts)"
-            )
+            if rounds:  # walk 41: said only in the manifest
+                verb += f", then {selftrained})"
+        elif rounds:  # walk 28: said "no adaptation" here too
+            verb = f"no transfer loss, but {selftrained}: this adapts)"
         else:  # no transfer loss: the target only standardises (and maybe scores)
             scored = " and scored the checkpoints" if sel["criterion"] in ("entropy", "dev") else ""
             verb = (
@@ -370,8 +373,11 @@ def fit(
         said = vs["verdict"].replace("repeats", "test examples")  # paired per example here
         # walk 39: a plain line, where eval's verdict starts with these words
         flag = "NEGATIVE TRANSFER: " if vs["verdict"] == "worse" else ""
+        name = m["method"]
+        if name == "source-only":  # adapted by self-training alone (walk 41)
+            name = "self-trained source-only"
         _echo(
-            f"{flag}source-only on the same test: {vs['accuracy']:.3f}; {m['method']} minus "
+            f"{flag}source-only on the same test: {vs['accuracy']:.3f}; {name} minus "
             f"source-only {fixed(d['mean'], sign=True)} [{fixed(d['low'], sign=True)}, "
             f"{fixed(d['high'], sign=True)}], {said}{hurt}"
         )

@@ -79,6 +79,26 @@ def test_same_seed_same_model(text_model):
     x = ["A recipe for bread.", "The team won the cup."]
     np.testing.assert_array_equal(model.predict_proba(x), again.predict_proba(x))
     assert model.manifest["data"]["sha256"] == again.manifest["data"]["sha256"]
+    assert model.manifest["data"]["order_sha256"] == again.manifest["data"]["order_sha256"]
+
+
+def test_data_records_hash_the_order_beside_the_content():
+    """Walk 41: the same target in another order chose another step under the same record;
+    with the seed, the order decides the draws, so the record holds both."""
+    from scarce.data.types import Inputs, LabeledSet, UnlabeledSet
+
+    texts = ["a b", "c d", "e f", "g h"]
+    y = np.array([0, 1, 0, 1])
+    one = LabeledSet(Inputs.from_texts(texts), y, ("p", "q"))
+    other = LabeledSet(Inputs.from_texts(texts[::-1]), y[::-1], ("p", "q"))
+    a, b = one.hash_record(), other.hash_record()
+    assert a["sha256"] == b["sha256"]
+    assert a["order_sha256"] != b["order_sha256"]
+    relabeled = LabeledSet(Inputs.from_texts(texts), 1 - y, ("p", "q")).hash_record()
+    assert relabeled["order_sha256"] != a["order_sha256"]
+    u, v = (UnlabeledSet(Inputs.from_texts(t)).record() for t in (texts, texts[::-1]))
+    assert u["sha256"] == v["sha256"]
+    assert u["order_sha256"] != v["order_sha256"]
 
 
 def _rewrite(src: Path, dst: Path, change) -> None:

@@ -896,7 +896,7 @@ def fit(
     if base_set is not None:
         base_info = {
             "source": base_set.source,
-            "sha256": base_set.data_hash(),
+            **base_set.hash_record(),
             "n": len(base_set),
             "classes": list(base_set.classes),
             "meta_training": meta_train(method, learner, base_set, seed=derive(seed, "meta")),
@@ -962,7 +962,7 @@ def fit(
         "labels": list(train.classes),
         "seed": seed,
         "data": {
-            "sha256": train.data_hash(),
+            **train.hash_record(),
             "n": len(train),
             "counts": train.counts(),
             # only when some examples are exact copies: what the model learned from is fewer
@@ -983,12 +983,12 @@ def fit(
         manifest["auto"] = auto
     if method == "multitask":
         manifest["tasks"] = {
-            primary: {"source": train.source, "n": len(train), "sha256": train.data_hash()},
+            primary: {"source": train.source, "n": len(train), **train.hash_record()},
             **{
                 n: {
                     "source": t.source,
                     "n": len(t),
-                    "sha256": t.data_hash(),
+                    **t.hash_record(),
                     "classes": list(t.classes),
                 }
                 for n, t in aux_tasks.items()
@@ -1453,7 +1453,7 @@ def _fit_domain(
         "labels": list(src.classes),
         "seed": seed,
         "data": {
-            "sha256": src.data_hash(),
+            **src.hash_record(),
             "n": len(src),
             "counts": src.counts(),
             "source": src.source,
@@ -1463,7 +1463,7 @@ def _fit_domain(
             "target": target.record(),
             "labeled_target": None
             if lt is None
-            else {"source": lt.source, "n": len(lt), "sha256": lt.data_hash()},
+            else {"source": lt.source, "n": len(lt), **lt.hash_record()},
             "selection": {k: v for k, v in fitted.meta["selection"].items() if k != "runs"},
         },
         "metrics": metrics,

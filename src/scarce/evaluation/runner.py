@@ -523,7 +523,7 @@ def evaluate_sets(
         res["domain"] = {
             "source": {
                 "source": source.source,
-                "sha256": source.data_hash(),
+                **source.hash_record(),
                 "n": len(source),
                 "counts": source.counts(),
             },
@@ -545,7 +545,7 @@ def evaluate_sets(
     if base is not None:
         res["base"] = {
             "source": base.source,
-            "sha256": base.data_hash(),
+            **base.hash_record(),
             "n": len(base),
             "classes": list(base.classes),
             "meta_training": meta_training,
@@ -1141,7 +1141,7 @@ def _assemble(
             "source": pool.source,
             "cwd": os.getcwd(),  # relative image paths below are relative to it
             "modality": pool.modality,
-            "sha256": pool.data_hash(),
+            **pool.hash_record(),
             "n": len(pool),
             "classes": list(pool.classes),
             "counts": pool.counts(),
@@ -1149,7 +1149,7 @@ def _assemble(
             if test is None
             else {
                 "source": test.source,
-                "sha256": test.data_hash(),
+                **test.hash_record(),
                 "n": len(test),
                 "counts": test.counts(),
             },

@@ -506,3 +506,12 @@ def test_knobs_that_change_nothing_in_the_fit_say_so(fortunes_data, caplog):
         _fit(data, blocks=2, layer_decay=0.2, **quick)
     assert "changes nothing" not in caplog.text
     assert "trains as train=last" not in caplog.text
+    # walk 40: blocks beside train=head, and stopping knobs where nothing is validated
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        _fit(data, train="head", blocks=3, epochs=1, early_stopping=False, patience=1, keep="end")
+    assert "train=head trains the head only, so blocks=3 changes nothing" in caplog.text
+    assert (
+        "patience, keep choose when to stop, but nothing is validated here "
+        "(early_stopping=false): they change nothing" in caplog.text
+    )

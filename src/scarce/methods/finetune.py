@@ -136,12 +136,24 @@ class FinetuneConfig(Config):
         check_range("finetune", "max_length", self.max_length, 8, 8192)
 
 
+def _changed(cfg: FinetuneConfig, names: tuple[str, ...]) -> list[str]:
+    fields = FinetuneConfig.__dataclass_fields__
+    return [n for n in names if getattr(cfg, n) != fields[n].default]
+
+
 def _idle_knobs(cfg: FinetuneConfig, units: int, aug: bool) -> None:
     """Warn of knobs set away from their defaults that change nothing in this fit (walk 34:
     train=gradual and layer_decay over the one unit K=4 trains gave bit-identical weights)."""
-    fields = FinetuneConfig.__dataclass_fields__
-    changed = {n for n in ("layer_decay", "l2sp", "views") if getattr(cfg, n) != fields[n].default}
+    changed = set(_changed(cfg, ("layer_decay", "l2sp", "views")))
     more = "set blocks=N (2 or more) or train=all for it to act"
+    if cfg.blocks is not None and cfg.train in ("head", "all"):  # walk 40
+        log.warning(
+            "finetune: blocks counts the units that train=last and train=gradual train; "
+            "train=%s trains %s, so blocks=%d changes nothing.",
+            cfg.train,
+            "the head only" if cfg.train == "head" else "every unit",
+            cfg.blocks,
+        )
     if cfg.train == "gradual" and units <= 1:
         log.warning(
             "finetune: train=gradual unfreezes one more unit at a time down to `blocks`, but "
@@ -316,6 +328,18 @@ class Finetune:
             else:
                 plan["early_stopping"] = f"given validation set ({len(val)})"
 
+        idle = _changed(cfg, ("patience", "monitor", "keep", "val_fraction", "min_held_out"))
+        if idle and val_set is None and stop_after is None:  # walk 40: taken in silence
+            log.warning(
+                "finetune: %s choose%s when to stop, but nothing is validated here (%s): "
+                "%s nothing.",
+                ", ".join(idle),
+                "s" if len(idle) == 1 else "",
+                "early_stopping=false"
+                if not cfg.early_stopping
+                else plan["early_stopping"].removeprefix("none: "),
+                "it changes" if len(idle) == 1 else "they change",
+            )
         if not cfg.refit and not (val is None and val_set is not None):
             # walk 25: refit=false changed nothing here, without a word
             log.warning(
@@ -709,7 +733,9 @@ register_method(
         fitted=T.TunedFitted,
         tunes_encoder=True,
         summary="fine-tunes the top units of the encoder from the linear probe's head, with "
-        "layer-wise learning rates, L2-SP, augmentation and early stopping",
+        "layer-wise learning rates, L2-SP, augmentation and early stopping; batch-norm "
+        "statistics always stay as pretrained (few-shot batches are too small to estimate "
+        "them), and texts are padded per batch",
         paper="Kumar et al., Fine-Tuning can Distort Pretrained Features and Underperform "
         "Out-of-Distribution, ICLR 2022; Li et al., L2-SP, ICML 2018",
         torch_seeded=True,

@@ -143,6 +143,15 @@ def finefood_sets(test_n: int, pool_n: int) -> tuple[Any, Any, dict[str, Any]]:
     return pool, test, meta
 
 
+def csv_sets(pool_path: str, test_path: str) -> tuple[Any, Any, dict[str, Any]]:
+    from scarce.data.sources import load_labeled
+    from scarce.data.validate import align_to
+
+    pool = load_labeled(pool_path, modality="text")
+    test = align_to(load_labeled(test_path, modality="text"), pool.classes)
+    return pool, test, {"pool": pool_path, "test": test_path, "classes": list(pool.classes)}
+
+
 def peer_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "batch_size": args.setfit_batch,
@@ -340,7 +349,9 @@ def targets(rows: list[dict[str, Any]], ours: list[str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", default="baseline,linear-probe,finetune,setfit")
-    ap.add_argument("--datasets", default="fortunes,finefood")
+    ap.add_argument(
+        "--datasets", default="fortunes,finefood", help="fortunes, finefood, csv:POOL:TEST"
+    )
     ap.add_argument("--shots", default="8,16,64")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=1, help="1: every fit gets all cores")
@@ -449,8 +460,10 @@ def main() -> None:
             pool, test, meta = fortunes_sets(args.fortunes_test_per_class)
         elif data == "finefood":
             pool, test, meta = finefood_sets(args.finefood_test, args.finefood_pool)
+        elif data.startswith("csv:"):  # any labeled pool and test tables (walk 40's texts)
+            pool, test, meta = csv_sets(*data[4:].split(":"))
         else:
-            raise SystemExit(f"unknown data set {data!r}: fortunes, finefood")
+            raise SystemExit(f"unknown data set {data!r}: fortunes, finefood, csv:POOL:TEST")
         print(f"[{clock()}s] {data}: pool {len(pool)}, test {len(test)}", flush=True)
         load = {"before_ours": round(os.getloadavg()[0], 2)}
         c, t = time.process_time(), time.perf_counter()

@@ -360,21 +360,6 @@ def test_meta_training_that_validation_cannot_judge_says_so(caplog):
     # walk 39: fitted there, the temperature ran to its cap and maml's log-loss to 3.6
     assert rec["temperature"] == 1.0
     assert "so no temperature can be fitted" in rec["temperature_from"]
-    assert "2-way 1-shot validation episodes" in rec["temperature_from"]
-
-    def wrong_at_one_shot(p, zs, ys, zq):  # right at 2 shots; at 1, one query in 4 is not
-        ways = int(ys.max()) + 1
-        z = all_right(p, zs, ys, zq)
-        return z if len(zs) > ways else np.where(np.arange(len(zq))[:, None] % 4 == 0, -z, z)
-
-    rec = E.meta_loop(
-        bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: 1.0, logits=wrong_at_one_shot,
-        **{**kw, "shots": 2},
-    )  # fmt: skip
-    # walk 39's topics: every base episode right left maml's 5-shot log-loss at 0.38 against
-    # protonet's 0.11; harder episodes than asked for still calibrate, towards unsure
-    assert rec["temperature_from"] == "2-way 1-shot validation episodes (2 held-out base classes)"
-    assert 0.2 < rec["temperature"] < 1
     caplog.clear()
     scores = iter([0.5] * 100 + [0.9] * 1000)  # better after the first validation
     rec = E.meta_loop(bd, p, update=lambda t, s: 0.0, accuracy=lambda *a: next(scores), **kw)

@@ -355,11 +355,6 @@ def _meta_loop(
             )  # fmt: skip
             tries.append((bd.train, cal_eps, tr_shots, "episodes of the base classes trained on "
                           "(none was: meta-training was skipped)"))  # fmt: skip
-        # last, 1-shot episodes over every class of those parts: harder than the tasks asked
-        # for, so their temperature errs towards too unsure, the side where it already is
-        # (walk 39: topics whose base episodes were all right left maml at log-loss 0.38
-        # against protonet's 0.11)
-        tries += [h for t in list(tries) if (h := _harder(t[0], queries, seed, t[3]))]
         calibration = _calibration(bd, params, logits, tries)
     return {
         **calibration,
@@ -376,21 +371,6 @@ def _meta_loop(
         "val_episode": f"{va_ways}-way {va_shots}-shot {va_q}-query",
         "loss_first_last": [round(losses[0], 4), round(losses[-1], 4)] if losses else [],
     }
-
-
-def _harder(
-    part: Part, queries: int, seed: int, what: str
-) -> tuple[Part, list[Any], int, str] | None:
-    """1-shot episodes over every class of `part` that can give a support and a query."""
-    counts = np.bincount(part.y)
-    ways = int((counts >= 2).sum())
-    if ways < 2:
-        return None
-    q = max(1, min(queries, int(counts[counts >= 2].min()) - 1))
-    eps = sample_episodes(
-        part.y, part.classes, ways, 1, q, VAL_EPISODES, derive(seed, "calibration", what)
-    )
-    return part, eps, 1, f"{ways}-way 1-shot {what}"
 
 
 def _calibration(

@@ -501,16 +501,23 @@ def inner_adapt(
 def loo_temperature(
     start: dict[str, Any], zs: Any, ys: Any, ways: int, cfg: Any, logits: Logits = head_logits
 ) -> float:
-    """The temperature with the lowest leave-one-out log-loss: each labeled example scored by
-    the model adapted to the others (every left-out set at once, as masks under vmap). Where
-    every one is right, the answers may be no surer than the rule of succession's accuracy,
-    (n + 1) / (n + 2), as protonet's are (_centroids.loo_temperature)."""
+    """The temperature with the lowest held-out log-loss: each labeled example scored by the
+    model adapted to the others. Fold f leaves out the f-th example of every class (m folds,
+    m the smallest class's count, every example out once), so a 5-way 5-shot task costs 5
+    adaptations (about 0.1 s), not 25. Where every one is right, the answers may be no surer
+    than the rule of succession's accuracy, (n + 1) / (n + 2), as protonet's are
+    (_centroids.loo_temperature)."""
     import torch
-    from torch.func import grad, vmap
+    from torch.func import grad
 
     from scarce.methods._centroids import _capped
 
-    n = len(ys)
+    y = ys.numpy()
+    n, m = len(y), int(np.bincount(y).min())
+    fold = np.zeros(n, np.int64)
+    for c in np.unique(y):
+        at = np.flatnonzero(y == c)
+        fold[at] = np.arange(len(at)) % m
 
     def scored(mask: Any) -> Any:
         def loss(fast: dict[str, Any]) -> Any:
@@ -523,10 +530,10 @@ def loo_temperature(
             fast = {k: v - cfg.inner_lr * g[k] for k, v in fast.items()}
         return logits(fast, zs)
 
+    masks = torch.from_numpy((fold[None, :] != np.arange(m)[:, None]).astype(np.float32))
     with torch.no_grad():
-        every = vmap(scored)(1 - torch.eye(n))  # (left out, example, class)
-    z = every[torch.arange(n), torch.arange(n)].numpy().astype(np.float64)
-    y = ys.numpy()
+        every = torch.stack([scored(mk) for mk in masks])  # (fold, example, class)
+    z = every[torch.from_numpy(fold), torch.arange(n)].numpy().astype(np.float64)
     if (z.argmax(1) == y).all():
         return float(_capped(z.max(1, keepdims=True) - z, (n + 1) / (n + 2)))
     return fit_temperature(z, y)[0]
@@ -614,7 +621,7 @@ class HeadMethod:
         if np.bincount(train.y).min() >= 2:
             with one_thread():
                 t = loo_temperature(start, zs, ys, len(train.classes), cfg, self.logits)
-            source = f"leave-one-out on the {len(train)} labeled examples"
+            source = f"held-out log-loss on the {len(train)} labeled examples (each left out once)"
         else:
             t = float((self.meta_training or {}).get("temperature", 1.0))
             source = "base episodes (a class has one labeled example)"

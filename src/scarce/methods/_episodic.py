@@ -479,17 +479,22 @@ def inner_adapt(
     lr: float,
     second_order: bool,
     logits: Logits = head_logits,
+    weight: Any = None,
 ) -> dict[str, Any]:
     """`steps` gradient steps on the support loss, written with torch.func: the fast weights
     are a function of `p`, so a loss on them differentiates back to `p` (through the inner
     gradients too when `second_order`; first-order MAML treats them as constants). `logits`
     is the network on those weights: the block and head by default (any functional network
-    with a shared head row `w0`, `b0` works, e.g. the Conv-4 of bench/maml_conv4.py)."""
+    with a shared head row `w0`, `b0` works, e.g. the Conv-4 of bench/maml_conv4.py).
+    `weight`: per support example (0 leaves it out of the loss), else all alike."""
     import torch
     from torch.func import grad
 
     def loss(fast: dict[str, Any]) -> Any:
-        return torch.nn.functional.cross_entropy(logits(fast, zs), ys)
+        if weight is None:
+            return torch.nn.functional.cross_entropy(logits(fast, zs), ys)
+        ce = torch.nn.functional.cross_entropy(logits(fast, zs), ys, reduction="none")
+        return (ce * weight).sum() / weight.sum()
 
     fast = task_weights(p, ways)
     for _ in range(steps):
@@ -508,7 +513,6 @@ def loo_temperature(
     than the rule of succession's accuracy, (n + 1) / (n + 2), as protonet's are
     (_centroids.loo_temperature)."""
     import torch
-    from torch.func import grad
 
     from scarce.methods._centroids import _capped
 
@@ -519,15 +523,10 @@ def loo_temperature(
         at = np.flatnonzero(y == c)
         fold[at] = np.arange(len(at)) % m
 
-    def scored(mask: Any) -> Any:
-        def loss(fast: dict[str, Any]) -> Any:
-            ce = torch.nn.functional.cross_entropy(logits(fast, zs), ys, reduction="none")
-            return (ce * mask).sum() / mask.sum()
-
-        fast = task_weights(start, ways)
-        for _ in range(cfg.test_steps):
-            g = grad(loss)(fast)
-            fast = {k: v - cfg.inner_lr * g[k] for k, v in fast.items()}
+    def scored(mask: Any) -> Any:  # the support's logits after adapting to the unmasked
+        fast = inner_adapt(
+            start, zs, ys, ways, cfg.test_steps, cfg.inner_lr, False, logits, weight=mask
+        )
         return logits(fast, zs)
 
     masks = torch.from_numpy((fold[None, :] != np.arange(m)[:, None]).astype(np.float32))

@@ -850,6 +850,8 @@ def test_fit_summary_with_many_or_unequal_classes():
     many = {f"c{i}": 3 for i in range(19)} | {"libs": 200}
     assert _counts_text(many) == "20 classes, 3 (c0) to 200 (libs) each"
     assert _majority({"a": 5, "b": 5}) == ""
+    assert _majority({"a": 8, "b": 8, "c": 7}) == ""  # equal classes, split unevenly
+    assert _majority({"a": 9, "b": 7}) == "; always answering 'a' would score 0.562"
     assert _majority(many) == "; always answering 'libs' would score 0.778"
     # walk 17: beside a balanced accuracy, the floor in that metric (1 / classes)
     assert _majority(many, balanced=True) == "; always answering 'libs' would score 0.050"

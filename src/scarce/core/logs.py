@@ -20,6 +20,9 @@ SPELLING: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 )
 FLAG = re.compile(r"--[a-z][a-z-]*[a-z]")
 NOTE = "In Python: "
+# who a warning speaks for, put before it: a fit inside another (distill's teacher), whose
+# "--unlabeled not used" would otherwise read as said of the whole command
+SPEAKER: contextvars.ContextVar[str] = contextvars.ContextVar("scarce_speaker", default="")
 
 
 def spelling_note(said: str, table: dict[str, str]) -> str | None:
@@ -50,6 +53,9 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     if record.levelno < logging.WARNING or not record.name.startswith("scarce"):
         return record
+    if speaker := SPEAKER.get():
+        with contextlib.suppress(TypeError, ValueError):  # a bad format: as below
+            record.msg, record.args = f"{speaker}: {record.getMessage()}", None
     table = SPELLING.get()
     if table:
         try:
@@ -75,6 +81,16 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
 
 
 logging.setLogRecordFactory(_record)
+
+
+@contextlib.contextmanager
+def speaking_for(who: str) -> Iterator[None]:
+    """scarce's warnings logged inside start with `who: `."""
+    token = SPEAKER.set(who)
+    try:
+        yield
+    finally:
+        SPEAKER.reset(token)
 
 
 class _OncePerSite(logging.Filter):

@@ -358,6 +358,9 @@ def evaluate_sets(
                 "shots": sp.shots,
                 "repeat": sp.repeat,
                 "fold": sp.fold,
+                # walk 44 could not tell a fit's seed from an evaluation's repeat: with this one
+                # `scarce fit --seed` on the same training data gives the repeat's model
+                "seed": fit_seed,
                 "n_train": len(train),
                 "n_test": len(tst),
                 "fit_seconds": round(t2 - t1, 4),

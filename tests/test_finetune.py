@@ -366,6 +366,12 @@ def test_a_kept_epoch_0_says_first_that_the_result_is_the_linear_probe():
     assert "within the noise of 20 examples (about ±0.20)" in _finetune_text(small)
     big = {**small, "validation": {"accuracy": 0.8, "n": 2000}}
     assert "within the noise" not in _finetune_text(big)
+    # walk 43: what the shot count chose was shown, not that it chose it, nor the rate
+    band = {"defaults_for": "5-16 per class (the smallest class has 8)", "lr": 1e-4}
+    assert _finetune_text({**meta, **curve, **band}).startswith(
+        "defaults for 5-16 per class (the smallest class has 8): trained the top 2 units, "
+        "L2-SP lambda 0.01 at lr 0.0001 (last)"
+    )
 
 
 def test_two_folds_choose_the_epochs_when_no_example_can_be_held_out(fortunes_data, caplog):
@@ -463,8 +469,11 @@ def test_setfit_says_one_example_per_class_has_no_pairs(small_text, caplog):
     train, _ = small_text
     one = train.subset(np.array([np.flatnonzero(train.y == c)[0] for c in range(3)]))
     with caplog.at_level("WARNING", logger="scarce"):
-        scarce.fit(one, method="setfit", seed=0, config={"steps": 2, "blocks": 1})
+        m = scarce.fit(one, method="setfit", seed=0, config={"steps": 2, "blocks": 1})
     assert "every class has one example" in caplog.text
+    # walk 43: the batch of 32 asked for holds the 3 there are, each seen once a step
+    assert m.fitted.meta["mean_batch"] == 3
+    assert m.fitted.meta["passes_per_example"] == 2
     assert "layer_decay" not in caplog.text
     with caplog.at_level("WARNING", logger="scarce"):  # walk 36: as finetune says it
         scarce.fit(

@@ -409,6 +409,14 @@ def fit(
         _detail(_distill_text(m["metrics"]["distill"]))
     if m["method"] == "finetune":
         _detail(_finetune_text(model.fitted.meta))
+    if m["method"] == "setfit" and "passes_per_example" in model.fitted.meta:
+        sm = model.fitted.meta
+        _detail(
+            f"contrastive training: {sm['steps']} steps of {sm['mean_batch']:g} examples "
+            f"(every pair among them), each example seen {sm['passes_per_example']:g} times "
+            f"on average; {sm['blocks']} {plural('unit', sm['blocks'])} trained"
+            + (f"; head C {sm['head_C']:g}." if isinstance(sm.get("head_C"), int | float) else ".")
+        )
     if st := (getattr(model.fitted, "meta", None) or {}).get("self_training"):
         _detail(_self_training_text(st))
     if verdict := m.get("base", {}).get("meta_training", {}).get("verdict"):
@@ -525,7 +533,11 @@ def _finetune_text(meta: dict[str, Any]) -> str:
     lam = meta.get("l2sp")
     if lam is not None and blocks != 0:  # walk 17: the lambda chosen was never printed
         what += f", L2-SP lambda {lam:g}" + (" (searched)" if meta.get("l2sp_searched") else "")
+    if meta.get("lr") and blocks != 0:
+        what += f" at lr {meta['lr']:g}"
     text = f"trained {what} ({meta.get('mode')}); early stopping: {how}"
+    if band := meta.get("defaults_for"):
+        text = f"defaults for {band}: " + text
     if how != "off" and not str(how).startswith("none"):
         text += f"; {chose}" + (f" (keep={meta.get('keep')}: {rule})" if rule else "")
         # walk 26: a fine-tuned model validated below the probe's own cross-validation, and

@@ -180,11 +180,23 @@ def _idle_knobs(cfg: FinetuneConfig, units: int, aug: bool) -> None:
         )
 
 
+SMALL_SHOTS, MEDIUM_SHOTS = 4, 16  # labeled per class (the smallest class) of each budget
+
+
+def budget(per_class: float) -> str:
+    """Which of shot_defaults' budgets `per_class` labeled examples fall in."""
+    if per_class <= SMALL_SHOTS:
+        return f"1-{SMALL_SHOTS} per class"
+    if per_class <= MEDIUM_SHOTS:
+        return f"{SMALL_SHOTS + 1}-{MEDIUM_SHOTS} per class"
+    return f"{MEDIUM_SHOTS + 1}+ per class"
+
+
 def shot_defaults(cfg: FinetuneConfig, per_class: float, modality: str) -> dict[str, Any]:
     """The settings a user who gives no flags gets, by labeled examples per class
     (bench/finetune_sweep.py, Fashion-MNIST: at K=20, 6 image units at lr 1e-3 for 20 epochs
     beat 3 units at 3e-4 and the linear probe; at K=5, lr 1e-3 lost 0.04 to 3e-4)."""
-    small, medium = per_class <= 4, per_class <= 16
+    small, medium = per_class <= SMALL_SHOTS, per_class <= MEDIUM_SHOTS
     image = modality == "image"
     blocks = (1 if small else 2 if medium else 6) if image else (1 if small else 2 if medium else 3)
     lr = (3e-4 if small or medium else 1e-3) if image else 1e-4
@@ -264,7 +276,8 @@ class Finetune:
         counts = np.bincount(train.y, minlength=k)
         # by the smallest class: on 30 vs 3 fortunes quotes the median's settings (3 units,
         # 20 epochs, keep=end) lost the small class (bench/finetune_imbalance.py)
-        d = shot_defaults(cfg, float(counts[counts > 0].min()), train.modality)
+        smallest = int(counts[counts > 0].min())
+        d = shot_defaults(cfg, smallest, train.modality)
         # walk 34: 30 vs 3 lost the small class; no held-out fold holds enough of it to see
         T.warn_small_class(
             "finetune",
@@ -287,6 +300,8 @@ class Finetune:
         _idle_knobs(cfg, n_units - first, aug)
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
+        # walk 43: the summary showed what the shot count chose, not that it chose
+        plan["defaults_for"] = f"{budget(smallest)} (the smallest class has {smallest})"
         stop_after: int | None = None  # epochs chosen by folds, on the planned schedule
         fold_accuracy: float | None = None
 
@@ -419,8 +434,12 @@ class Finetune:
                 "n": len(val_set),
                 "how": "the held-out examples that chose the epoch"
                 + (" and lambda" if len(lams) > 1 else "")
-                + " (so slightly optimistic)"
-                + ("; the model then refit on all" if held_out and cfg.refit else ""),
+                + (
+                    " (which leans it high); the model then refit on all, which with few per "
+                    "class leans it low"
+                    if held_out and cfg.refit
+                    else " (so slightly optimistic)"
+                ),
             }
         elif fold_accuracy is not None:
             fitted.meta["validation"] = {
@@ -429,8 +448,8 @@ class Finetune:
                 "how": f"2-fold cross-validation at {stop_after} epoch(s), each half trained "
                 "and the other validated, which also chose that count"
                 + (" and lambda" if plan.get("l2sp_search") else "")
-                + " (so slightly optimistic; "
-                "each fold trained on half the examples); the model then trained on all",
+                + " (which leans it high); each fold trained on half the examples and the "
+                "model then on all, so with few per class it tends to read low",
             }
         return fitted
 

@@ -246,6 +246,19 @@ def test_latin_script_languages_are_told_apart_by_their_commonest_words(caplog):
     assert f"--backbone {NAME}" in said
     assert language_gap(encoders.get("minilm-l6"), english) is None
     assert language_gap(encoders.get(NAME), italian) is None
+    # walk 43: man pages in 10 languages read as "Portuguese"; a mix is said as one
+    from scarce.data.scripts import language_mix
+
+    assert language_mix(italian) == {"it": 1.0}
+    mixed = italian + spanish + english[:4]
+    shares = language_mix(mixed)
+    assert list(shares)[:2] == ["it", "es"]
+    assert shares["es"] == pytest.approx(15 / 35)
+    said = language_gap(encoders.get("minilm-l6"), mixed)
+    assert said is not None
+    assert "these texts look like several languages (Italian 46%, Spanish 43%, English 11% " in (
+        said
+    )
     # walk 28: a domain fit checked its (English) source only, not its (German) target
     from scarce.api import resolve_encoder
     from scarce.data.types import Inputs, LabeledSet, UnlabeledSet

@@ -25,6 +25,7 @@ from scarce.data.scripts import (
     ACCENTED,
     LANGUAGE_NAMES,
     accent_share,
+    language_mix,
     likely_language,
     share_mostly_in,
 )
@@ -335,6 +336,17 @@ def language_gap(
     elif (lang := likely_language(texts[:sample])) not in (None, "en"):
         # walk 17: Italian targets on minilm-l6 scored 0.455, 0.931 on multilingual-e5-small
         what = f"these texts look {LANGUAGE_NAMES[lang]} (by their commonest words)"
+        others = [
+            f"{LANGUAGE_NAMES[k]} {round(100 * v)}%"
+            for k, v in language_mix(texts[:sample]).items()
+            if v >= 0.1
+        ]
+        if len(others) > 1:
+            what = (
+                "these texts look like several languages ("
+                + ", ".join(others)
+                + " of those whose commonest words tell)"
+            )
         expect = "less"
     elif lang is None and (accented := accent_share(texts[:sample]))[0] >= ACCENTED:
         # only where the words cannot tell: English sentences signed José or Zoë are English

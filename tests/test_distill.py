@@ -79,6 +79,7 @@ def test_student_with_kd_beats_the_same_student_on_labels_only(quotes, teacher_b
     assert d["transfer_set"] == {"labeled": 24, "augmented_views": 0, "unlabeled": 360}
     assert d["student"]["params"] < d["teacher"]["params"]
     assert d["teacher_seconds_per_example"] > 0
+    assert 0.5 < d["agreement_on_test"] <= 1  # beside the transfer set's, the test's
     assert d["student_seconds_per_example"] > 0
 
 
@@ -140,6 +141,11 @@ def test_teacher_trained_inside_and_bad_teachers(quotes, teacher_bundle, tmp_pat
     ):
         scarce.fit(other, method="distill", backbone="minilm-l3", teacher=teacher_bundle)
     assert "give --unlabeled" not in caplog.text  # walk 5: advice, then a refusal
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):  # a bundle is used as it was trained
+        scarce.fit(few, method="distill", backbone="minilm-l3", teacher=teacher_bundle,
+                   config={"blocks": 0, "steps": 5, "self_training": "on"})  # fmt: skip
+    assert "self_training=on acts on a teacher trained here; the --teacher bundle" in caplog.text
     with pytest.raises(ConfigError, match="two teachers"):
         scarce.fit(
             few, method="distill", teacher=teacher_bundle, config={"teacher": "minilm-l6:knn"}
@@ -171,6 +177,19 @@ def test_a_teacher_trained_inside_reads_the_unlabeled_inputs(quotes, caplog):
     assert m.fitted.meta["teacher"]["self_training"]["used"] is False
     said = "distill's teacher (minilm-l6:linear-probe): --unlabeled not used: a class has 1"
     assert said in caplog.text
+    # walk 46: the advice it gives ("--set self_training=on") works on distill too
+    on = {**common, "config": {**common["config"], "self_training": "on"}}
+    m = scarce.fit(few.subset(keep), **on)
+    assert m.fitted.meta["teacher"]["self_training"]["used"] is True
+    assert m.fitted.meta["teacher"]["self_training"]["why"] == "self_training=on, unchecked"
+    # walk 46: copies of the labeled inputs were counted as unlabeled ones
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="scarce"):
+        scarce.fit(few, **{**common, "unlabeled": UnlabeledSet(few.inputs)})
+    assert "distill: 24 of the 24 --unlabeled inputs are copies of labeled examples" in (
+        caplog.text
+    )
+    assert "distill: 0 new unlabeled inputs for 24 labeled ones" in caplog.text
     # a teacher whose method reads no unlabeled inputs records nothing about them
     m = scarce.fit(few, **{**common, "config": {**common["config"], "teacher": "minilm-l6:knn"}})
     assert "self_training" not in m.fitted.meta["teacher"]
@@ -246,8 +265,8 @@ def test_cli_distill(quotes, teacher_bundle, tmp_path, capsys):
     # the student beside a probe on its own encoder given the same unlabeled inputs (walk 45:
     # stored in the manifest, never printed)
     assert re.search(
-        r"a linear probe on the student's encoder( self-trained on the same --unlabeled)? "
-        r"scored 0\.\d{3} on the test; distilled minus probe [+-]",
+        r"a linear probe on the student's encoder (self-trained on|given) the same "
+        r"--unlabeled.* scored 0\.\d{3} on the test; distilled minus probe [+-]",
         text.out,
     ), text.out
     code = main(["predict", str(out), str(tst), "--quiet"])

@@ -241,6 +241,16 @@ def test_test_data_scores_every_task_it_has_a_column_for(digit_tasks, tmp_path: 
     assert "--test has no column 'digit', so task 'digit' is not scored" in caplog.text
     assert "tasks" not in m.manifest["metrics"]
     caplog.clear()
+    # walk 46: a folder of the primary task's classes was told to add a column
+    halves = ["odd" if int(DIGITS[c]) % 2 else "even" for c in few.y]
+    oe = write_image_folder(tmp_path / "oe", np.stack(few.inputs.items), halves)
+    with caplog.at_level("WARNING", logger="scarce"):
+        fit(config={"steps": 2}, test=oe)
+    assert "--test is a folder, with no column 'digit', so task 'digit' is not scored: a " in (
+        caplog.text
+    )
+    assert "give a table instead (path,label and a column per task" in caplog.text
+    caplog.clear()
     empty = tmp_path / "empty.csv"  # walk 39: said to have no such column
     empty.write_text(
         "path,digit,odd\n" + "".join(f"{p},,{o}\n" for p, o in zip(files, odd, strict=True))

@@ -623,7 +623,7 @@ def _distill_text(d: dict[str, Any]) -> str:
     taught = (
         ""
         if not st
-        else f" (self-trained on --unlabeled, {st['pseudo_labeled']} pseudo-labeled)"
+        else f" (self-trained on --unlabeled, {st['pseudo_labeled']} pseudo-labeled; {st['why']})"
         if st["used"]
         else f" (not self-trained on --unlabeled: {st['why']})"
     )
@@ -632,13 +632,20 @@ def _distill_text(d: dict[str, Any]) -> str:
         f"{acc('teacher_test_accuracy')}\n"
         f"student {what}: {s['params'] / 1e6:.1f}M params, {ss * 1000:.1f} ms "
         f"per example ({_speed(ts, ss, units, bigger)}); agrees with the teacher on "
-        f"{d['agreement_with_teacher']:.0%} of the transfer set"
+        f"{d['agreement_with_teacher']:.0%} of the transfer set (what it trained on)"
+        + (f", {d['agreement_on_test']:.0%} of the test" if "agreement_on_test" in d else "")
     )
     if p := d.get("student_linear_probe"):
         # walk 45: stored, never printed, and 0.721 beside the teacher's 0.729 read as a win
         # over a probe that the student did not clearly beat
         diff = p["difference"]
-        same = " self-trained on the same --unlabeled" if p.get("self_trained") else ""
+        same = (
+            " self-trained on the same --unlabeled"
+            if p.get("self_trained")
+            else f" given the same --unlabeled (not self-trained: {p['self_training_why']})"
+            if p.get("self_training_why")
+            else ""
+        )
         text += (
             f"\na linear probe on the student's encoder{same} scored {p['test_accuracy']:.3f} "
             f"on the test; distilled minus probe {fixed(diff['mean'], sign=True)} "

@@ -129,6 +129,19 @@ def test_warnings_once_shows_each_site_once_and_counts_the_rest(caplog):
     assert "2 more warning(s)" in shown[4]
     log.warning("after the block")  # the filter is gone
     assert caplog.records[-1].getMessage() == "after the block"
+    # one line speaking for two models (a probe, and distill's teacher) is two warnings
+    from scarce.core.logs import speaking_for
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scarce"), warnings_once():
+        for who in ("", "distill's teacher (x)", ""):
+            with speaking_for(who):
+                log.warning("--unlabeled not used")
+    assert [r.getMessage() for r in caplog.records][:2] == [
+        "--unlabeled not used",
+        "distill's teacher (x): --unlabeled not used",
+    ]
+    assert "1 more warning(s)" in caplog.records[2].getMessage()
 
 
 def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch, capsys):

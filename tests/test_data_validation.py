@@ -851,6 +851,7 @@ def test_fit_summary_with_many_or_unequal_classes():
     assert _counts_text(many) == "20 classes, 3 (c0) to 200 (libs) each"
     assert _majority({"a": 5, "b": 5}) == ""
     assert _majority({"a": 8, "b": 8, "c": 7}) == ""  # equal classes, split unevenly
+    assert _majority({"a": 1, "b": 2}) == "; always answering 'b' would score 0.667"
     assert _majority({"a": 9, "b": 7}) == "; always answering 'a' would score 0.562"
     assert _majority(many) == "; always answering 'libs' would score 0.778"
     # walk 17: beside a balanced accuracy, the floor in that metric (1 / classes)

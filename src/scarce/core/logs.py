@@ -56,6 +56,7 @@ def _record(*args: object, **kwargs: object) -> logging.LogRecord:
     if speaker := SPEAKER.get():
         with contextlib.suppress(TypeError, ValueError):  # a bad format: as below
             record.msg, record.args = f"{speaker}: {record.getMessage()}", None
+        record._scarce_speaker = speaker  # warnings_once tells its sites apart by it
     table = SPELLING.get()
     if table:
         try:
@@ -98,13 +99,14 @@ class _OncePerSite(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.first: dict[tuple[str, int], logging.LogRecord] = {}
+        self.first: dict[tuple[str, int, str], logging.LogRecord] = {}
         self.dropped = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or record.levelno >= logging.ERROR:
             return True
-        site = (record.pathname, record.lineno)
+        # the same line speaking for another model (distill's teacher) is another warning
+        site = (record.pathname, record.lineno, getattr(record, "_scarce_speaker", ""))
         # one filter sits on several handlers: the first record passes each of them
         if self.first.setdefault(site, record) is record:
             return True

@@ -243,11 +243,35 @@ class Distill:
         if self.teacher is not None and cfg.self_training != "auto":
             log.warning(
                 "distill: self_training=%s acts on a teacher trained here; the --teacher "
-                "bundle is used as it was trained (fit it with --unlabeled --set "
-                "self_training=%s instead).",
+                "bundle is used as it was trained (%s).",
                 cfg.self_training,
-                cfg.self_training,
+                "fit it with --method linear-probe --unlabeled ... --set self_training=on"
+                if cfg.self_training == "on"
+                else "fit it without --unlabeled",
             )
+        n_unl = 0 if unlabeled is None else len(unlabeled)
+        labeled = set(train.inputs.hashes)
+        new = (
+            []
+            if unlabeled is None
+            else [i for i, h in enumerate(unlabeled.inputs.hashes) if h not in labeled]
+        )
+        copies = n_unl - len(new)
+        if copies:
+            # walk 46: 40 copies of the 40 labeled inputs were counted as 40 unlabeled ones
+            log.warning(
+                "distill: %d of the %d --unlabeled inputs are copies of labeled examples: the "
+                "teacher's answers on them add nothing to their labels, so they are left out.",
+                copies,
+                n_unl,
+            )
+            assert unlabeled is not None  # noqa: S101 - copies come from unlabeled inputs
+            unlabeled = (
+                UnlabeledSet(unlabeled.inputs.subset(np.asarray(new)), unlabeled.source)
+                if new
+                else None
+            )
+            n_unl = len(new)
         teacher = self.teacher or self._train_teacher(train, unlabeled, seed)
         teacher.check_classes(train.classes)  # before any advice on the transfer set
         if extra := [c for c in teacher.classes if c not in train.classes]:
@@ -276,18 +300,6 @@ class Distill:
             )
         self.teacher_used = teacher
         transfer, n_views = self._transfer_set(train, unlabeled, seed)
-        n_unl = 0 if unlabeled is None else len(unlabeled)
-        labeled = set(train.inputs.hashes)
-        copies = 0 if unlabeled is None else sum(h in labeled for h in unlabeled.inputs.hashes)
-        if copies:
-            # walk 46: 40 copies of the 40 labeled inputs were counted as 40 unlabeled ones
-            log.warning(
-                "distill: %d of the %d --unlabeled inputs are copies of labeled examples: the "
-                "teacher's answers on them add nothing to their labels.",
-                copies,
-                n_unl,
-            )
-            n_unl -= copies
         if n_unl < FEW_UNLABELED * len(train):
             # bench/distill.py, fortunes, 24 labels: 600 unlabeled quotes recovered 0.88 of
             # the teacher's gain, 1,500 recovered 0.95 (10 seeds)
@@ -344,7 +356,8 @@ class Distill:
             "transfer_set": {
                 "labeled": len(train),
                 "augmented_views": len(train) * n_views,
-                "unlabeled": 0 if unlabeled is None else len(unlabeled),
+                "unlabeled": n_unl,
+                **({"copies_of_labeled_left_out": copies} if copies else {}),
             },
             "agreement_with_teacher": round(agree, 4),
             "final_loss": round(loss, 5),
@@ -481,14 +494,18 @@ class Distill:
         reads = unlabeled if mspec.uses_unlabeled and unlabeled is not None else None
         knobs = {f.name for f in dataclasses.fields(mspec.config)}
         mode = self.config.self_training
-        if mode != "auto" and (reads is None or "self_training" not in knobs):
+        # without --unlabeled, api._warn_idle_knobs says it once (eval's labels-only twin
+        # runs with no unlabeled inputs, and must not say it)
+        if mode != "auto" and reads is not None and "self_training" not in knobs:
             log.warning(
                 "distill: self_training=%s acts on a teacher whose method self-trains on "
-                "--unlabeled inputs (linear-probe); %s: it has no effect.",
+                "--unlabeled inputs (linear-probe); %s does not: it has no effect.",
                 mode,
-                "none were given" if unlabeled is None else f"{spec_str} does not",
+                spec_str,
             )
-        config = mspec.config(self_training=mode) if "self_training" in knobs else mspec.config()
+        config = mspec.config.from_dict(
+            {"self_training": mode} if "self_training" in knobs else None, owner=mspec.name
+        )
         with speaking_for(f"distill's teacher ({spec_str})"):
             fitted = mspec.method(config, enc).fit(
                 train, unlabeled=reads, seed=derive(seed, "teacher")
@@ -576,6 +593,7 @@ register_method(
         auto=False,
         paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
         uses_unlabeled=True,
+        unlabeled_knobs=("self_training",),
         torch_seeded=True,
     )
 )

@@ -301,7 +301,8 @@ class Finetune:
         torch.manual_seed(seed)
         plan: dict[str, Any] = {**d, "mode": mode, "blocks": n_units - first}
         # walk 43: the summary showed what the shot count chose, not that it chose
-        plan["defaults_for"] = f"{budget(smallest)} (the smallest class has {smallest})"
+        if None in (cfg.blocks, cfg.epochs, cfg.l2sp, cfg.lr) or cfg.keep == "auto":
+            plan["defaults_for"] = f"{budget(smallest)} (the smallest class has {smallest})"
         stop_after: int | None = None  # epochs chosen by folds, on the planned schedule
         fold_accuracy: float | None = None
 

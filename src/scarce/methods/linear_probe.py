@@ -241,8 +241,9 @@ class LinearProbe:
                 record["metric"].replace(" ", "_"): record["check"]["with"],
                 "n": len(y),
                 "how": f"{record['check']['folds']}, inside the labeled data, each fold "
-                "self-trained on the unlabeled inputs at the C chosen on all labels (so "
-                "slightly optimistic)",
+                "self-trained on the unlabeled inputs at the C chosen on all labels (which "
+                "leans it high; each fold's fewer labels lean it low, and at few per class "
+                "more so)",
             }
         else:
             record["why"] = "self_training=on, unchecked"

@@ -119,8 +119,8 @@ def test_one_label_per_class_is_too_few_to_check(shirts, lite0, caplog):
         scarce.fit(one, config={"self_training": "on"})
         # audit 26: a bare {knob: value} goes to every method that has it, as --set knob=v
         res = scarce.evaluate(train, shots=[1], repeats=1, configs={"pseudo_fraction": 0.3})
-    assert "self_training act on --unlabeled inputs (Python: unlabeled=...)" in caplog.text
-    assert "pseudo_fraction act on --unlabeled inputs" in caplog.text
+    assert "self_training acts on --unlabeled inputs (Python: unlabeled=...)" in caplog.text
+    assert "pseudo_fraction acts on --unlabeled inputs" in caplog.text
     probe = next(m for m in res["methods"] if m["name"] == "linear-probe")
     assert probe["changed"] == {"pseudo_fraction": 0.3}
 

@@ -1205,9 +1205,9 @@ def _warn_idle_knobs(spec: Any, config: dict[str, Any] | None) -> None:
     idle = sorted(set(spec.unlabeled_knobs) & set(config or {}))
     if idle:
         log.warning(
-            "%s act on --unlabeled inputs (Python: unlabeled=...), and none were given: "
-            "they have no effect.",
-            " and ".join(idle),
+            "%s on --unlabeled inputs (Python: unlabeled=...), and none were given: %s no effect.",
+            " and ".join(idle) + (" acts" if len(idle) == 1 else " act"),
+            "it has" if len(idle) == 1 else "they have",
         )
 
 

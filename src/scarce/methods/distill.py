@@ -304,10 +304,11 @@ class Distill:
             # bench/distill.py, fortunes, 24 labels: 600 unlabeled quotes recovered 0.88 of
             # the teacher's gain, 1,500 recovered 0.95 (10 seeds)
             log.warning(
-                "distill: %d new unlabeled inputs for %d labeled ones. The student learns mostly "
-                "from the teacher's answers on unlabeled inputs, and recovers more of its gain "
-                "with more of them: give --unlabeled (at least %dx the labeled count).",
+                "distill: %d %sunlabeled inputs for %d labeled ones. The student learns "
+                "mostly from the teacher's answers on unlabeled inputs, and recovers more of "
+                "its gain with more of them: give --unlabeled (at least %dx the labeled count).",
                 n_unl,
+                "new " if copies else "",
                 len(train),
                 FEW_UNLABELED,
             )

@@ -903,8 +903,10 @@ def fit(
         }
     fitted = learner.fit(train, unlabeled=unlabeled_set, seed=seed)
     metrics: dict[str, Any] = {}
+    test_proba = None  # the model's answers on --test, once: distill compares them twice more
     if test_set is not None:
-        metrics = _test_metrics(fitted, test_set)
+        test_proba = fitted.predict_proba(test_set.inputs)
+        metrics = _test_metrics(fitted, test_set, test_proba)
         if task_tests:
             metrics["tasks"] = _task_test_metrics(fitted, task_tests)
     validation = _validation(fitted, auto)
@@ -932,7 +934,7 @@ def fit(
             else f"{method} holds nothing out while it fits, so there is no estimate here"
         ) + ". Pass --test, or run `scarce eval` for one with an interval"
     if method == "distill":
-        metrics["distill"] = d = _compare_teacher(learner, fitted, train, test_set)
+        metrics["distill"] = d = _compare_teacher(learner, fitted, train, test_set, test_proba)
         if d.get("student_minus_teacher", {}).get("verdict") == "better":
             # walk 32: a Lite2 teacher at 0.670 taught a Lite0 student that scored 0.750,
             # and the summary praised their 96% agreement; clearly so, paired (walk 45's
@@ -951,8 +953,8 @@ def fit(
                 diff["low"],
                 diff["high"],
             )
-        if test_set is not None and encoder is not None:
-            _beside_the_probe(d, fitted, train, unlabeled_set, test_set, encoder, seed)
+        if test_set is not None and test_proba is not None and encoder is not None:
+            _beside_the_probe(d, test_proba, train, unlabeled_set, test_set, encoder, seed)
     manifest = {
         "modality": train.modality,
         "method": method,
@@ -1524,7 +1526,7 @@ def _teacher_from_bundle(path: str | Path, train: LabeledSet) -> Any:
 
 def _beside_the_probe(
     d: dict[str, Any],
-    fitted: Any,
+    student_proba: np.ndarray,
     train: LabeledSet,
     unlabeled: UnlabeledSet | None,
     test_set: LabeledSet,
@@ -1541,7 +1543,7 @@ def _beside_the_probe(
     spec = method_registry.get("linear-probe")
     with errors_only():  # its warnings on this data were the distillation's to give
         probe = spec.method(spec.config(), encoder).fit(train, unlabeled=unlabeled, seed=seed)
-    right = fitted.predict_proba(test_set.inputs).argmax(axis=1) == test_set.y
+    right = student_proba.argmax(axis=1) == test_set.y
     plain = probe.predict_proba(test_set.inputs).argmax(axis=1) == test_set.y
     diff = t_interval(right.astype(float) - plain.astype(float))
     st = probe.meta.get("self_training") or {}
@@ -1568,10 +1570,15 @@ def _beside_the_probe(
 
 
 def _compare_teacher(
-    learner: Any, fitted: Any, train: LabeledSet, test_set: LabeledSet | None
+    learner: Any,
+    fitted: Any,
+    train: LabeledSet,
+    test_set: LabeledSet | None,
+    student_proba: np.ndarray | None,
 ) -> dict[str, Any]:
-    """Teacher vs student: accuracy on the test set when given, parameters, and latency per
-    example of a cold prediction (no embedding cache) on a few inputs."""
+    """Teacher vs student: accuracy on the test set when given (`student_proba`: the
+    student's answers there), parameters, and latency per example of a cold prediction (no
+    embedding cache) on a few inputs."""
     from scarce.methods.distill import latency_per_example
 
     teacher = learner.teacher_used
@@ -1587,11 +1594,11 @@ def _compare_teacher(
         ),
         "student_seconds_per_example": round(latency_per_example(fitted.predict_proba, sample), 5),
     }
-    if test_set is not None:
+    if test_set is not None and student_proba is not None:
         from scarce.evaluation.intervals import t_interval, verdict
 
         said = teacher.proba_for(test_set.inputs, train.classes).argmax(1)
-        answer = fitted.predict_proba(test_set.inputs).argmax(1)
+        answer = student_proba.argmax(1)
         taught, right = said == test_set.y, answer == test_set.y
         out["teacher_test_accuracy"] = float(taught.mean())
         # walk 46: 100% agreement on the transfer set (what the student trained on) stood

@@ -621,14 +621,9 @@ def _distill_text(d: dict[str, Any]) -> str:
         f"{s['encoder']} ({units} top units trained) + head" if units else f"{s['encoder']} + head"
     )
     bigger = s["params"] > (t.get("params") or s["params"])
+    # what the teacher made of --unlabeled, said as a linear probe's own fit says it
     st = t.get("self_training")
-    taught = (
-        ""
-        if not st
-        else f" (self-trained on --unlabeled, {st['pseudo_labeled']} pseudo-labeled; {st['why']})"
-        if st["used"]
-        else f" (not self-trained on --unlabeled: {st['why']})"
-    )
+    taught = f" ({_self_training_text(st).rstrip('.')})" if st else ""
     text = (
         f"teacher {t['description']}{taught}: {tp}, {ts * 1000:.1f} ms per example"
         f"{acc('teacher_test_accuracy')}\n"

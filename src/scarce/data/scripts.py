@@ -4,7 +4,7 @@ language their commonest words say."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 
 def share_mostly_in(texts: Sequence[str], in_script: Callable[[str], int]) -> float:
@@ -50,6 +50,14 @@ LANGUAGE_NAMES = {
 }
 
 
+def _function_words(words: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(language, word) for each of `words` that is a function word of a language."""
+    for w in words:
+        for lang, function in _WORDS.items():
+            if w in function:
+                yield lang, w
+
+
 def likely_language(texts: Sequence[str], min_words: int = 100) -> str | None:
     """The language whose function words the texts use most ('en', 'es', ...), or None when
     that is unclear: too few words (titles, product names, codes), or a winner that holds a
@@ -59,12 +67,11 @@ def likely_language(texts: Sequence[str], min_words: int = 100) -> str | None:
     seen: dict[str, set[str]] = {lang: set() for lang in _WORDS}
     n = 0
     for t in texts:
-        for w in _WORD.findall(t.lower()):
-            n += 1
-            for lang, words in _WORDS.items():
-                if w in words:
-                    hits[lang] += 1
-                    seen[lang].add(w)
+        words = _WORD.findall(t.lower())
+        n += len(words)
+        for lang, w in _function_words(words):
+            hits[lang] += 1
+            seen[lang].add(w)
     best = max(hits, key=lambda k: hits[k])
     if n < min_words or hits[best] < 0.12 * n or len(seen[best]) < 8:
         return None
@@ -84,9 +91,8 @@ def language_mix(texts: Sequence[str], min_hits: int = 3) -> dict[str, float]:
     won: Counter[str] = Counter()
     for t in texts:
         hits = dict.fromkeys(_WORDS, 0)
-        for w in _WORD.findall(t.lower()):
-            for lang, words in _WORDS.items():
-                hits[lang] += w in words
+        for lang, _ in _function_words(_WORD.findall(t.lower())):
+            hits[lang] += 1
         best = max(hits, key=lambda k: hits[k])
         if hits[best] >= min_hits:
             won[best] += 1

@@ -104,13 +104,13 @@ def loo_temperature(
         # the loss then falls for ever as the temperature sharpens (2 per class on
         # docstrings: one draw chose the sharpest, answering 0.99 at 0.67 accuracy): the
         # answers may be no surer than the rule of succession's accuracy, (n + 1) / (n + 2)
-        return _capped(d / scale, (len(y) + 1) / (len(y) + 2)) / scale
+        return capped_temperature(d / scale, (len(y) + 1) / (len(y) + 2)) / scale
     t = _TEMPERATURES / scale
     loss = np.log(np.exp(-t[:, None, None] * d).sum(axis=2)).mean(axis=1) + t * d[rows, y].mean()
     return TEMPERATURES[int(np.argmin(loss))] / scale
 
 
-def _capped(d: np.ndarray, cap: float) -> float:
+def capped_temperature(d: np.ndarray, cap: float) -> float:
     """The sharpest temperature (within the grid) whose answers on d (rows shifted to a
     minimum of 0) are on average no surer than `cap`; sureness rises with the temperature."""
 

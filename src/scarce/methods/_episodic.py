@@ -514,7 +514,7 @@ def loo_temperature(
     (_centroids.loo_temperature)."""
     import torch
 
-    from scarce.methods._centroids import _capped
+    from scarce.methods._centroids import capped_temperature
 
     y = ys.numpy()
     n, m = len(y), int(np.bincount(y).min())
@@ -534,7 +534,7 @@ def loo_temperature(
         every = torch.stack([scored(mk) for mk in masks])  # (fold, example, class)
     z = every[torch.from_numpy(fold), torch.arange(n)].numpy().astype(np.float64)
     if (z.argmax(1) == y).all():
-        return float(_capped(z.max(1, keepdims=True) - z, (n + 1) / (n + 2)))
+        return float(capped_temperature(z.max(1, keepdims=True) - z, (n + 1) / (n + 2)))
     return fit_temperature(z, y)[0]
 
 
